@@ -1,0 +1,305 @@
+"""Read a Pixi workspace (manifest and lock) into frozen data the rest of the kit renders from.
+
+Nothing here knows about Jinja, Docker or Apptainer: the manifest and the lock are facts, and the
+renderer decides what to do with them. The manifest may be `pixi.toml` or the `[tool.pixi]` table
+of `pyproject.toml`; the workspace table may be the current `[workspace]` or the older
+`[project]`. The lock is read through py-rattler, pixi's own engine, so any lock pixi writes reads
+the same way here.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import rattler
+
+from kit.errors import WorkspaceError
+from kit.names import ENV_NAME
+
+LINUX = "linux-64"
+DEFAULT_ENV = "default"
+# Locked packages whose versions name an image (python 3.13, pytorch's cuda129 build, CUDA 12.9).
+IMAGE_NAMING_PACKAGES = ("python", "pytorch", "cuda-version", "jax", "jaxlib")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A manifest environment: its features (default feature first) and merged requirements."""
+
+    name: str
+    features: tuple[str, ...]
+    system_requirements: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def cuda(self) -> str | None:
+        """The CUDA requirement (`[system-requirements] cuda`), None for a CPU environment."""
+        return self.system_requirements.get("cuda")
+
+
+@dataclass(frozen=True)
+class LockedPackage:
+    name: str
+    version: str
+    build: str
+
+
+@dataclass(frozen=True)
+class LockedEnvironment:
+    """What the lock holds for one environment."""
+
+    name: str
+    platforms: tuple[str, ...]
+    package_count: dict[str, int]
+    # Packages that name an image, on linux-64 only (that is what containers run).
+    key_packages: dict[str, LockedPackage]
+
+
+@dataclass(frozen=True)
+class Lock:
+    path: Path
+    version: int
+    environments: dict[str, LockedEnvironment]
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A Pixi workspace as the kit sees it."""
+
+    root: Path
+    manifest_path: Path
+    name: str
+    channels: tuple[str, ...]
+    platforms: tuple[str, ...]
+    environments: dict[str, Environment]
+    tasks: tuple[str, ...]
+    lock: Lock | None
+    warnings: tuple[str, ...] = ()
+
+    def environment(self, name: str) -> Environment:
+        """The named environment, or an error listing the ones that exist."""
+        from kit.errors import OptionsError
+        from kit.names import environment_name
+
+        environment_name(name)
+        if name not in self.environments:
+            known = ", ".join(sorted(self.environments))
+            raise OptionsError(f"environment {name!r} is not defined (defined: {known})",
+                               file=self.manifest_path, field="environments",
+                               fix=f"pick one of: {known}, or add it under [environments]")
+        return self.environments[name]
+
+    def locked(self, env: str) -> LockedEnvironment | None:
+        return self.lock.environments.get(env) if self.lock else None
+
+    def is_locked_for_linux(self, env: str) -> bool:
+        locked = self.locked(env)
+        return locked is not None and LINUX in locked.platforms
+
+    @property
+    def container_environments(self) -> tuple[str, ...]:
+        """Environments worth a container: every named one, or `default` when it stands alone."""
+        named = tuple(n for n in self.environments if n != DEFAULT_ENV)
+        return named or (DEFAULT_ENV,)
+
+
+def load_workspace(directory: Path | str) -> Workspace:
+    """Read the workspace in `directory`; raise WorkspaceError with file, field and fix."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise WorkspaceError("is not a readable directory", file=root,
+                             fix="pass the folder that holds pixi.toml")
+    manifest_path, table = _read_manifest(root)
+    warnings: list[str] = []
+    lock = _read_lock(root / "pixi.lock")
+    if lock is None:
+        warnings.append(f"{root / 'pixi.lock'}: no lock file; images cannot be built with "
+                        "`pixi install --locked` until you run `pixi lock` and commit pixi.lock")
+    workspace_table = _workspace_table(table, manifest_path)
+    name = _string(workspace_table.get("name", root.resolve().name), manifest_path, "workspace.name")
+    channels = tuple(_channel_name(c) for c in _list(workspace_table.get("channels", []),
+                                                     manifest_path, "workspace.channels"))
+    platforms = tuple(_list(workspace_table.get("platforms", []), manifest_path, "workspace.platforms"))
+    environments = _environments(table, manifest_path)
+    tasks = _tasks(table)
+    return Workspace(root=root, manifest_path=manifest_path, name=name, channels=channels,
+                     platforms=platforms, environments=environments, tasks=tasks, lock=lock,
+                     warnings=tuple(warnings))
+
+
+# -- manifest -----------------------------------------------------------------------------------
+
+def _read_manifest(root: Path) -> tuple[Path, dict[str, Any]]:
+    pixi_toml = root / "pixi.toml"
+    pyproject = root / "pyproject.toml"
+    if pixi_toml.is_file():
+        return pixi_toml, _parse_toml(pixi_toml)
+    if pyproject.is_file():
+        data = _parse_toml(pyproject)
+        pixi = data.get("tool", {}).get("pixi")
+        if isinstance(pixi, dict):
+            return pyproject, pixi
+        raise WorkspaceError("has no [tool.pixi] table", file=pyproject, field="tool.pixi",
+                             fix="run `pixi init --format pyproject` or add a pixi.toml")
+    raise WorkspaceError("no pixi.toml or pyproject.toml here", file=root, field="manifest",
+                         fix="run `pixi init` in this folder, or pass the workspace folder")
+
+
+def _parse_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise WorkspaceError(f"is not valid TOML: {exc}", file=path, field="toml",
+                             fix="correct the syntax at the line given") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkspaceError(f"cannot be read: {exc}", file=path, fix="check its permissions") from None
+
+
+def _workspace_table(table: dict[str, Any], path: Path) -> dict[str, Any]:
+    for key in ("workspace", "project"):
+        if isinstance(table.get(key), dict):
+            return dict(table[key])
+    raise WorkspaceError("has no [workspace] table", file=path, field="workspace",
+                         fix="add a [workspace] table with name, channels and platforms")
+
+
+def _string(value: Any, path: Path, field_name: str) -> str:
+    if not isinstance(value, str):
+        raise WorkspaceError(f"must be a string, not {type(value).__name__}", file=path,
+                             field=field_name, fix="quote the value")
+    return value
+
+
+def _list(value: Any, path: Path, field_name: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise WorkspaceError(f"must be a list, not {type(value).__name__}", file=path,
+                             field=field_name, fix='write it as ["a", "b"]')
+    return value
+
+
+def _channel_name(channel: Any) -> str:
+    if isinstance(channel, dict):
+        return str(channel.get("channel", ""))
+    return str(channel)
+
+
+def _feature_requirements(table: dict[str, Any]) -> dict[str, str]:
+    reqs = table.get("system-requirements", {})
+    out: dict[str, str] = {}
+    if isinstance(reqs, dict):
+        for key, value in reqs.items():
+            out[key] = str(value["version"]) if isinstance(value, dict) and "version" in value else str(value)
+    return out
+
+
+def _merge_requirements(parts: list[dict[str, str]]) -> dict[str, str]:
+    """Merge per-feature requirements as pixi does: the highest version of each wins."""
+    merged: dict[str, str] = {}
+    for part in parts:
+        for key, value in part.items():
+            if key not in merged or _version_key(value) > _version_key(merged[key]):
+                merged[key] = value
+    return dict(sorted(merged.items()))
+
+
+def _version_key(value: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", value))
+
+
+def _environments(table: dict[str, Any], path: Path) -> dict[str, Environment]:
+    features = table.get("feature", {})
+    if not isinstance(features, dict):
+        raise WorkspaceError("must be a table of features", file=path, field="feature",
+                             fix="write features as [feature.NAME.dependencies]")
+    default_reqs = _feature_requirements(table)
+    declared = table.get("environments", {})
+    if not isinstance(declared, dict):
+        raise WorkspaceError("must be a table", file=path, field="environments",
+                             fix='write environments as NAME = ["feature", ...]')
+    result: dict[str, Environment] = {}
+    if DEFAULT_ENV not in declared:
+        result[DEFAULT_ENV] = Environment(DEFAULT_ENV, ("default",), _merge_requirements([default_reqs]))
+    for env_name, spec in declared.items():
+        field_name = f"environments.{env_name}"
+        if not ENV_NAME.match(str(env_name)):
+            raise WorkspaceError(f"environment name {env_name!r} is not allowed", file=path,
+                                 field=field_name, fix="use lowercase letters, digits and '-'")
+        names, no_default = _environment_features(spec, path, field_name)
+        unknown = [f for f in names if f not in features]
+        if unknown:
+            raise WorkspaceError(f"uses undefined feature(s) {', '.join(unknown)}", file=path,
+                                 field=field_name, fix="define [feature.NAME] or fix the name")
+        parts = ([] if no_default else [default_reqs]) + [
+            _feature_requirements(features[f]) for f in names]
+        chain = tuple(([] if no_default else ["default"]) + names)
+        result[env_name] = Environment(env_name, chain, _merge_requirements(parts))
+    return result
+
+
+def _environment_features(spec: Any, path: Path, field_name: str) -> tuple[list[str], bool]:
+    if isinstance(spec, list):
+        return [str(f) for f in spec], False
+    if isinstance(spec, dict):
+        return [str(f) for f in spec.get("features", [])], bool(spec.get("no-default-feature", False))
+    raise WorkspaceError("must be a list of features or a table", file=path, field=field_name,
+                         fix='write NAME = ["feature"] or NAME = { features = ["feature"] }')
+
+
+def _tasks(table: dict[str, Any]) -> tuple[str, ...]:
+    names = set(table.get("tasks", {}) or {})
+    for feature in (table.get("feature", {}) or {}).values():
+        if isinstance(feature, dict):
+            names.update(feature.get("tasks", {}) or {})
+    return tuple(sorted(names))
+
+
+# -- lock ---------------------------------------------------------------------------------------
+
+def _read_lock(path: Path) -> Lock | None:
+    if not path.exists():
+        return None
+    version = _lock_version(path)
+    try:
+        lock_file = rattler.LockFile.from_path(path)
+    except Exception as exc:  # rattler raises its own ParseCondaLockError
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise WorkspaceError(f"cannot be read: {message}", file=path, field="lock",
+                             fix="re-create it with `pixi lock` (or restore it from git)") from None
+    environments = {name: _locked_environment(name, env) for name, env in lock_file.environments()}
+    return Lock(path=path, version=version, environments=dict(sorted(environments.items())))
+
+
+def _lock_version(path: Path) -> int:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                match = re.match(r"^version:\s*(\d+)\s*$", line)
+                if match:
+                    return int(match.group(1))
+                if line.strip() and not line.startswith("#"):
+                    break
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkspaceError(f"cannot be read: {exc}", file=path, field="lock",
+                             fix="check its permissions, or re-create it with `pixi lock`") from None
+    raise WorkspaceError("has no `version:` on its first line", file=path, field="version",
+                         fix="re-create it with `pixi lock`")
+
+
+def _locked_environment(name: str, env: Any) -> LockedEnvironment:
+    platforms = env.platforms()
+    counts: dict[str, int] = {}
+    key: dict[str, LockedPackage] = {}
+    for platform in platforms:
+        records = env.conda_repodata_records_for_platform(platform) or []
+        pypi = env.pypi_packages_for_platform(platform) or []
+        counts[platform.name] = len(records) + len(pypi)
+        if platform.name == LINUX:
+            for record in records:
+                pkg = record.name.normalized
+                if pkg in IMAGE_NAMING_PACKAGES:
+                    key[pkg] = LockedPackage(pkg, str(record.version), str(record.build))
+    names = tuple(sorted(counts))
+    return LockedEnvironment(name, names, dict(sorted(counts.items())), dict(sorted(key.items())))
