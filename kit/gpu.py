@@ -1,0 +1,421 @@
+"""Run the GPU probe in a built image and read what it says.
+
+The last step of the lesson is "does the container see the GPU?". Answering it takes three
+parts, kept apart here so each can be tested on its own: the probe script that runs inside the
+image (``kit/probe/torch_detect_GPU.py``, package data), a parser that turns its output (and the
+output of the lesson's own script, which learners paste) into a `ProbeReport`, and one runner per
+engine that decides whether to ask for a GPU, runs the script and always cleans up.
+
+Whether a GPU is *requested* is decided from the host and the engine, not assumed: a GPU request
+on a Docker daemon without the NVIDIA runtime fails outright, so ``gpu="auto"`` runs without one
+and records why in `ProbeReport.gpu_note`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from kit.errors import EngineUnavailable, ProbeError
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+    from docker.models.containers import Container
+
+GpuMode = Literal["auto", "require", "never"]
+
+PROBE_NAME = "torch_detect_GPU.py"
+IMAGE_PROBE_PATH = "/app/src/" + PROBE_NAME
+MOUNTED_PROBE_DIR = "/opt/kit-probe"
+EXIT_TORCH_MISSING = 3
+PROBE_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class ProbeReport:
+    """What PyTorch saw inside the image; ``None`` means "the output did not say"."""
+
+    torch_version: str | None = None
+    cuda_build: str | None = None
+    cudnn: str | None = None
+    nccl: str | None = None
+    cuda_available: bool | None = None
+    device_count: int | None = None
+    device_index: int | None = None
+    device_name: str | None = None
+    mps_available: bool | None = None
+    gpu_requested: bool = False
+    gpu_note: str = ""
+    torch_missing: bool = False
+    error: str | None = None
+    raw: str = ""
+    engine: str = ""
+    image: str = ""
+    source_format: str = ""
+
+    @property
+    def has_gpu(self) -> bool:
+        """True when PyTorch can use a GPU (CUDA or Apple MPS)."""
+        return bool(self.cuda_available) or bool(self.mps_available)
+
+    def summary(self) -> str:
+        """One line for a log, a widget or a test failure message."""
+        if self.torch_missing:
+            return f"PyTorch is not installed in the image ({self.error or 'import failed'})"
+        if self.cuda_available:
+            what = f"CUDA GPU {self.device_index}: {self.device_name} ({self.device_count} found)"
+        elif self.mps_available:
+            what = "Apple MPS GPU"
+        else:
+            what = "no GPU"
+        text = f"PyTorch {self.torch_version or '?'}: {what}"
+        if self.cuda_build:
+            text += f"; built for CUDA {self.cuda_build}"
+        if self.gpu_note:
+            text += f" ({self.gpu_note})"
+        return text
+
+
+# ---------------------------------------------------------------- parsing
+
+def parse_probe_output(text: str) -> ProbeReport:
+    """Read the probe's JSON, its text form, or the lesson script's text form.
+
+    JSON wins when a line holds the probe's object (the image's entrypoint may print other
+    lines first). Otherwise the ``Label: value`` lines are read; the labels of the kit's script
+    are a superset of the lesson's, so one table serves both. Raises `ProbeError` when the
+    text is neither.
+    """
+    for line in reversed(text.splitlines()):
+        data = _json_object(line)
+        if data is not None:
+            return _from_json(data, text)
+    report = _from_text(text)
+    if report is None:
+        raise ProbeError("The GPU probe printed nothing that reads as a probe report.", text)
+    return report
+
+
+def _json_object(line: str) -> dict[str, Any] | None:
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and "torch" in data else None
+
+
+def _from_json(data: dict[str, Any], raw: str) -> ProbeReport:
+    if data.get("torch") is None:
+        return ProbeReport(torch_missing=True, error=str(data.get("error") or ""), raw=raw,
+                           source_format="kit-json")
+    return ProbeReport(
+        torch_version=str(data["torch"]),
+        cuda_build=_opt_str(data.get("cuda_build")),
+        cudnn=_opt_str(data.get("cudnn")),
+        nccl=_opt_str(data.get("nccl")),
+        cuda_available=_opt_bool(data.get("cuda_available")),
+        device_count=_opt_int(data.get("device_count")),
+        device_index=_opt_int(data.get("device_index")),
+        device_name=_opt_str(data.get("device_name")),
+        mps_available=_opt_bool(data.get("mps_available")),
+        raw=raw,
+        source_format="kit-json",
+    )
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _opt_bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+_LABELS = {
+    "pytorch version": "torch_version",
+    "pytorch build cuda version": "cuda_build",
+    "pytorch build cudnn version": "cudnn",
+    "pytorch build nccl version": "nccl",
+    "cuda available": "cuda_available",
+    "number of gpus found on system": "device_count",
+    "active gpu index": "device_index",
+    "active gpu name": "device_name",
+    "apple mps available": "mps_available",
+    "pytorch has active gpu": "active",
+}
+_MISSING_PREFIX = "PyTorch is not installed in this environment:"
+
+
+def _from_text(text: str) -> ProbeReport | None:
+    """Read labelled lines; what the lesson's script leaves unsaid is inferred or left None."""
+    values: dict[str, str] = {}
+    no_gpu = False
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith(_MISSING_PREFIX):
+            return ProbeReport(torch_missing=True, error=line[len(_MISSING_PREFIX):].strip(),
+                               raw=text, source_format="kit-text")
+        if line == "PyTorch has no active GPU":
+            no_gpu = True
+            continue
+        label, sep, value = line.partition(":")
+        key = _LABELS.get(label.strip().lower())
+        if sep and key:
+            values[key] = value.strip()
+    if not values and not no_gpu:
+        return None
+    return _report_from_values(values, no_gpu, text)
+
+
+def _report_from_values(values: dict[str, str], no_gpu: bool, raw: str) -> ProbeReport:
+    active = values.get("active", "").lower()
+    cuda = _text_bool(values.get("cuda_available"))
+    if cuda is None and ("device_index" in values or active == "true"):
+        cuda = True
+    elif cuda is None and (no_gpu or active in ("false", "mps")):
+        cuda = False
+    mps = _text_bool(values.get("mps_available"))
+    if mps is None and active == "mps":
+        mps = True
+    return ProbeReport(
+        torch_version=_text_none(values.get("torch_version")),
+        cuda_build=_text_none(values.get("cuda_build")),
+        cudnn=_text_none(values.get("cudnn")),
+        nccl=_nccl_text(values.get("nccl")),
+        cuda_available=cuda,
+        device_count=_text_int(values.get("device_count")),
+        device_index=_text_int(values.get("device_index")),
+        device_name=_text_none(values.get("device_name")),
+        mps_available=mps,
+        raw=raw,
+        source_format="kit-text" if "torch_version" in values else "lesson-text",
+    )
+
+
+def _text_none(value: str | None) -> str | None:
+    return None if value in (None, "", "None") else value
+
+
+def _text_bool(value: str | None) -> bool | None:
+    return {"true": True, "false": False}.get((value or "").lower())
+
+
+def _text_int(value: str | None) -> int | None:
+    value = _text_none(value)
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _nccl_text(value: str | None) -> str | None:
+    """The lesson prints NCCL as a tuple, ``(2, 27, 3)``; the kit writes ``2.27.3``."""
+    value = _text_none(value)
+    if value and value.startswith("(") and value.endswith(")"):
+        return ".".join(part.strip() for part in value[1:-1].split(",") if part.strip())
+    return value
+
+
+# ---------------------------------------------------------------- the host
+
+def host_has_nvidia_driver() -> bool:
+    """The NVIDIA kernel driver is loaded, or its tools are installed, on this machine."""
+    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
+
+
+def docker_has_nvidia_runtime(client: DockerClient) -> bool:
+    """The daemon can honour ``--gpus``: the NVIDIA container runtime is registered with it."""
+    runtimes = client.info().get("Runtimes") or {}
+    return "nvidia" in runtimes
+
+
+@contextmanager
+def packaged_probe() -> Iterator[Path]:
+    """The probe script as a real file (the package may live in a zip)."""
+    with resources.as_file(resources.files("kit") / "probe" / PROBE_NAME) as path:
+        yield path
+
+
+def _check_mode(gpu: str) -> None:
+    if gpu not in ("auto", "require", "never"):
+        raise ValueError(f"gpu must be 'auto', 'require' or 'never', not {gpu!r}")
+
+
+def _finish(output: str, status: int, *, engine: str, image: str, requested: bool,
+            note: str) -> ProbeReport:
+    """Turn a finished run into a report; exit 3 is "no torch", other failures are errors."""
+    if status not in (0, EXIT_TORCH_MISSING):
+        raise ProbeError(f"The GPU probe failed in {image} ({engine}, exit status {status}).",
+                         output)
+    report = parse_probe_output(output)
+    if status == EXIT_TORCH_MISSING and not report.torch_missing:
+        raise ProbeError(f"The GPU probe exited with status 3 in {image} but did not say why.",
+                         output)
+    return replace(report, engine=engine, image=image, gpu_requested=requested, gpu_note=note)
+
+
+# ---------------------------------------------------------------- Docker
+
+def probe_docker(image: str, *, gpu: GpuMode = "auto",
+                 client: DockerClient | None = None) -> ProbeReport:
+    """Run the probe through the image's entrypoint, with all GPUs when the daemon can.
+
+    The image's own copy (``/app/src/torch_detect_GPU.py``, where the lesson's Dockerfile puts
+    it) is preferred; an image without it gets the packaged script bind-mounted read-only.
+    The container is removed whatever happens.
+    """
+    _check_mode(gpu)
+    client = client or _docker_client()
+    requested, note = _docker_gpu_decision(client, gpu)
+    with packaged_probe() as script:
+        return _run_docker_probe(client, image, script, requested, note)
+
+
+def _docker_client() -> DockerClient:
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except DockerException as error:
+        raise EngineUnavailable(f"Cannot reach a Docker daemon ({error}).") from error
+    return client
+
+
+def _docker_gpu_decision(client: DockerClient, gpu: GpuMode) -> tuple[bool, str]:
+    if gpu == "never":
+        return False, "GPU not requested (gpu='never')"
+    if docker_has_nvidia_runtime(client):
+        return True, ""
+    if gpu == "require":
+        raise EngineUnavailable(
+            "A GPU was required, but this Docker daemon has no NVIDIA runtime.",
+            instead="install the NVIDIA Container Toolkit and run "
+                    "'nvidia-ctk runtime configure --runtime=docker', then restart dockerd",
+        )
+    return False, "no NVIDIA runtime in this Docker daemon"
+
+
+def _run_docker_probe(client: DockerClient, image: str, script: Path, requested: bool,
+                      note: str) -> ProbeReport:
+    from docker.errors import APIError, ImageNotFound
+
+    try:
+        container = _create_probe_container(client, image, script, requested)
+    except ImageNotFound as error:
+        raise ProbeError(f"No image {image} in this Docker daemon; build it first.") from error
+    except APIError as error:
+        raise _gpu_or_probe_error(error, image) from error
+    try:
+        output, status = _start_and_wait(container)
+    except APIError as error:
+        raise ProbeError(f"The GPU probe could not start in {image}: {error.explanation}",
+                         str(error)) from error
+    finally:
+        container.remove(force=True)
+    return _finish(output, status, engine="docker", image=image, requested=requested,
+                   note=note)
+
+
+def _create_probe_container(client: DockerClient, image: str, script: Path,
+                            requested: bool) -> Container:
+    """Create (not start) the container; swap in the mounted script when the image lacks one."""
+    from docker.errors import NotFound
+    from docker.types import DeviceRequest, Mount
+
+    gpu_kwargs: dict[str, Any] = {}
+    if requested:
+        gpu_kwargs["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+    container = client.containers.create(image, ["python", IMAGE_PROBE_PATH, "--json"],
+                                         **gpu_kwargs)
+    try:
+        container.get_archive(IMAGE_PROBE_PATH)
+        return container
+    except NotFound:
+        container.remove(force=True)
+    mount = Mount(MOUNTED_PROBE_DIR, str(script.parent), type="bind", read_only=True)
+    command = ["python", f"{MOUNTED_PROBE_DIR}/{PROBE_NAME}", "--json"]
+    return client.containers.create(image, command, mounts=[mount], **gpu_kwargs)
+
+
+def _start_and_wait(container: Container) -> tuple[str, int]:
+    container.start()
+    status = int(container.wait(timeout=PROBE_TIMEOUT_S).get("StatusCode", 1))
+    output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+    return output, status
+
+
+def _gpu_or_probe_error(error: Any, image: str) -> Exception:
+    text = str(getattr(error, "explanation", "") or error)
+    if "could not select device driver" in text:
+        return EngineUnavailable(
+            f"Docker could not give the container a GPU: {text}",
+            instead="install the NVIDIA Container Toolkit, or probe with gpu='never'",
+        )
+    return ProbeError(f"The GPU probe could not be set up in {image}: {text}", str(error))
+
+
+# ---------------------------------------------------------------- Apptainer
+
+def find_apptainer(env: Mapping[str, str] | None = None) -> str | None:
+    """``KIT_APPTAINER`` (a wrapper or an unusual install) wins over PATH."""
+    env = os.environ if env is None else env
+    return env.get("KIT_APPTAINER") or shutil.which("apptainer", path=env.get("PATH"))
+
+
+# The image's entrypoint activates its Pixi environment; `apptainer exec` skips the runscript,
+# so the probe goes through /app/entrypoint.sh itself when the image has one (the lesson's does).
+_APPTAINER_SHELL = (
+    f'script={IMAGE_PROBE_PATH}; [ -f "$script" ] || script={MOUNTED_PROBE_DIR}/{PROBE_NAME}; '
+    'if [ -x /app/entrypoint.sh ]; then exec /app/entrypoint.sh python "$script" --json; fi; '
+    'exec python "$script" --json'
+)
+
+
+def probe_apptainer(sif: Path | str, *, gpu: GpuMode = "auto",
+                    apptainer: str | None = None) -> ProbeReport:
+    """Run the probe in a SIF with ``apptainer exec``, adding ``--nv`` when the host has a GPU."""
+    _check_mode(gpu)
+    binary = apptainer or find_apptainer()
+    if not binary:
+        from kit.errors import ToolNotFound
+
+        raise ToolNotFound("apptainer", "install Apptainer (https://apptainer.org/docs/admin/"
+                           "main/installation.html) or set KIT_APPTAINER to its path")
+    requested, note = _apptainer_gpu_decision(gpu)
+    with packaged_probe() as script:
+        argv = [binary, "exec", *(["--nv"] if requested else []),
+                "--bind", f"{script.parent}:{MOUNTED_PROBE_DIR}:ro",
+                str(sif), "/bin/sh", "-c", _APPTAINER_SHELL]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True,
+                                  timeout=PROBE_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired as error:
+            raise ProbeError(f"The GPU probe in {sif} did not finish in {PROBE_TIMEOUT_S}s.",
+                             str(error.output or "")) from error
+    return _finish(done.stdout + done.stderr, done.returncode, engine="apptainer",
+                   image=str(sif), requested=requested, note=note)
+
+
+def _apptainer_gpu_decision(gpu: GpuMode) -> tuple[bool, str]:
+    if gpu == "never":
+        return False, "GPU not requested (gpu='never')"
+    if host_has_nvidia_driver():
+        return True, ""
+    if gpu == "require":
+        raise EngineUnavailable("A GPU was required, but this host has no NVIDIA driver "
+                                "(/proc/driver/nvidia/version and nvidia-smi are absent).")
+    return False, "no NVIDIA driver on this host"
