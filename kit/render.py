@@ -1,0 +1,107 @@
+"""Render the deployment files of a workspace: Dockerfile, .dockerignore, apptainer.def, workflows.
+
+`render()` returns text keyed by path (relative to the git repository root) and writes nothing,
+so a preview, a diff, a check and a write all start from the same bytes. Templates live in
+`kit/templates/` (Jinja2, `StrictUndefined`): `<style>/` holds a style's Dockerfile, def and
+.dockerignore, `workflows/` the two GitHub workflows, which are the same for both styles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from kit.actions import ACTIONS
+from kit.options import PROBE_SCRIPT, Plan, RenderOptions, resolve
+from kit.workspace import Workspace
+
+
+class FileKind(str, Enum):
+    """How a rendered file meets what is on disk."""
+
+    MANAGED = "managed"   # the kit owns the whole file; refuses to clobber hand edits
+    LINES = "lines"       # the kit adds its lines to the user's file (.gitignore, .gitattributes)
+    SEED = "seed"         # written only when missing (the probe script in app/)
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    path: str
+    text: str
+    kind: FileKind = FileKind.MANAGED
+    language: str = "text"
+
+
+Only = str  # "docker" | "apptainer" | "workflows"
+GROUPS: dict[str, tuple[str, ...]] = {
+    "docker": ("Dockerfile", ".dockerignore"),
+    "apptainer": ("apptainer.def",),
+    "workflows": ("docker.yaml", "apptainer.yaml"),
+}
+
+
+@cache
+def jinja_env() -> jinja2.Environment:
+    """The only Jinja set-up: package templates, strict variables, no autoescape (not HTML)."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("kit", "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def probe_script_text() -> str:
+    """The GPU probe shipped with the kit, as the learner places it in `app/`."""
+    return resources.files("kit").joinpath("probe", PROBE_SCRIPT).read_text(encoding="utf-8")
+
+
+def render(workspace: Workspace, options: RenderOptions | None = None,
+           only: tuple[str, ...] = ()) -> dict[str, RenderedFile]:
+    """Every deployment file for `workspace`, keyed by path from the repository root."""
+    plan = resolve(workspace, options or RenderOptions())
+    files = [f for f in _all_files(plan) if _selected(f, only)]
+    return {f.path: f for f in sorted(files, key=lambda f: f.path)}
+
+
+def _selected(f: RenderedFile, only: tuple[str, ...]) -> bool:
+    if not only:
+        return True
+    return any(Path(f.path).name in GROUPS[group] for group in only)
+
+
+def _template(name: str, plan: Plan) -> str:
+    return jinja_env().get_template(name).render(plan=plan, actions=ACTIONS, options=plan.options)
+
+
+def _all_files(plan: Plan) -> list[RenderedFile]:
+    style = plan.options.style
+    p = plan.prefix
+    files = [
+        RenderedFile(f"{p}Dockerfile", _template(f"{style}/Dockerfile.j2", plan), language="dockerfile"),
+        RenderedFile(f"{p}.dockerignore", _template("common/dockerignore.j2", plan)),
+        RenderedFile(f"{p}apptainer.def", _template(f"{style}/apptainer.def.j2", plan), language="singularity"),
+        RenderedFile(".github/workflows/docker.yaml", _template("workflows/docker.yaml.j2", plan), language="yaml"),
+        RenderedFile(".github/workflows/apptainer.yaml", _template("workflows/apptainer.yaml.j2", plan), language="yaml"),
+        RenderedFile(f"{p}.gitignore", _template("common/gitignore.j2", plan), FileKind.LINES),
+        RenderedFile(f"{p}.gitattributes", _template("common/gitattributes.j2", plan), FileKind.LINES),
+    ]
+    if plan.app_dir:
+        files.append(RenderedFile(f"{p}{plan.app_dir}/{PROBE_SCRIPT}", probe_script_text(),
+                                  FileKind.SEED, language="python"))
+    return files
+
+
+def render_one(workspace: Workspace, options: RenderOptions, path_suffix: str) -> str:
+    """The text of the one rendered file whose path ends with `path_suffix` (for the lesson)."""
+    for path, f in render(workspace, options).items():
+        if path == path_suffix or path.endswith("/" + path_suffix):
+            return f.text
+    raise KeyError(path_suffix)
