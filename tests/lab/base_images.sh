@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Build the lab's two local base images (no registry is reachable on the lab machines):
+#
+#   kit-lab/runtime:bookworm  a bare Debian bookworm minbase (bash, the shared libraries that a
+#                             Debian-built python3.11 in a conda prefix needs; no pixi)
+#   kit-lab/pixi:bookworm     the same plus Debian's python3, the lab conda channel at
+#                             /opt/kit-lab/channel and /usr/local/bin/pixi: the py-rattler based
+#                             STAND-IN for the real pixi binary (tests/lab/pixi_standin.py)
+#
+# Root file systems come from debootstrap and are cached as tarballs under $KIT_LAB_CACHE/rootfs;
+# images are rebuilt only when missing, or (pixi image) when the inputs' hash in its label changed.
+# Needs: root, debootstrap, a running Docker daemon, the channel already built (channel.py).
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+cache="${KIT_LAB_CACHE:-/var/cache/kit-lab}"
+docker_bin="${KIT_LAB_DOCKER:-/usr/bin/docker}"
+py="${KIT_LAB_PYTHON:-$repo/.venv/bin/python}"
+suite=bookworm
+runtime_tag="kit-lab/runtime:bookworm"
+pixi_tag="kit-lab/pixi:bookworm"
+# Shared libraries used by Debian's python3.11 and its lib-dynload modules (see README.md).
+pylibs="libexpat1,zlib1g,libssl3,libffi8,libsqlite3-0,libbz2-1.0,liblzma5,libncursesw6,libreadline8,libuuid1,libdb5.3,libnsl2,libtirpc3,libcrypt1,ca-certificates"
+
+log() { printf '[base_images] %s\n' "$*" >&2; }
+
+# The Debian mirror serving $suite, read from this machine's own apt sources (deb822 or one-line).
+mirror() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk -v suite="$suite" '
+      BEGIN { RS=""; FS="\n" }
+      {
+        uris=""; ok=0
+        for (i = 1; i <= NF; i++) {
+          if ($i ~ /^URIs:/)   { sub(/^URIs:[ \t]*/, "", $i); split($i, u, /[ \t]+/); uris=u[1] }
+          if ($i ~ /^Suites:/) { n = split($i, s, /[ \t]+/); for (j = 2; j <= n; j++) if (s[j] == suite) ok=1 }
+          if ($i ~ /^Types:/ && $i !~ /[ \t]deb([ \t]|$)/) ok=-100
+        }
+        if (ok > 0 && uris != "") { print uris; exit }
+      }' "$f"
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    awk -v suite="$suite" '$1 == "deb" { u=$2; s=$3; if ($2 ~ /^\[/) { u=$3; s=$4 } if (s == suite) { print u; exit } }' "$f"
+  done
+}
+
+# rootfs_tar NAME EXTRA_INCLUDES -> path of a cached tarball of a debootstrapped rootfs
+rootfs_tar() {
+  local name="$1" include="$2" out="$cache/rootfs/$1.tar"
+  if [ -s "$out" ]; then
+    log "rootfs $name: cached ($out)"
+    echo "$out"; return
+  fi
+  local m; m="$(mirror | head -n1)"
+  [ -n "$m" ] || { log "no Debian mirror for $suite found in /etc/apt/sources*"; exit 1; }
+  mkdir -p "$cache/rootfs" "$cache/debs"
+  local dir; dir="$(mktemp -d "$cache/rootfs/.$name.XXXXXX")"
+  log "rootfs $name: debootstrap --variant=minbase $suite (mirror from apt sources; include $include)"
+  local t0=$SECONDS
+  timeout 600 debootstrap --variant=minbase --cache-dir="$cache/debs" --include="$include" \
+    "$suite" "$dir" "$m" >"$cache/rootfs/$name.debootstrap.log" 2>&1 || {
+      log "debootstrap failed, see $cache/rootfs/$name.debootstrap.log"; tail -n 20 "$cache/rootfs/$name.debootstrap.log" >&2
+      rm -rf "$dir"; exit 1; }
+  # trim what a container never needs
+  rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/* "$dir"/usr/share/doc/* \
+         "$dir"/usr/share/man/* "$dir"/usr/share/locale/*
+  printf 'nameserver 127.0.0.1\n' > "$dir/etc/resolv.conf"
+  tar --numeric-owner --sort=name -C "$dir" -cf "$out.tmp" .
+  mv "$out.tmp" "$out"
+  rm -rf "$dir"
+  log "rootfs $name: done in $((SECONDS - t0)) s"
+  echo "$out"
+}
+
+have_image() { "$docker_bin" image inspect "$1" >/dev/null 2>&1; }
+label_of() { "$docker_bin" image inspect -f "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null || true; }
+
+import_image() { # import_image TAR TAG
+  log "docker import $1 -> $2"
+  "$docker_bin" import \
+    -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    -c 'ENV LANG=C.UTF-8' \
+    -c 'CMD ["/bin/bash"]' \
+    - "$2" < "$1" >/dev/null
+}
+
+# ---------------------------------------------------------------- runtime image
+if have_image "$runtime_tag"; then
+  log "$runtime_tag: present"
+else
+  tar_rt="$(rootfs_tar runtime-$suite "bash,$pylibs")"
+  import_image "$tar_rt" "$runtime_tag"
+fi
+
+# ---------------------------------------------------------------- pixi image
+channel="$cache/channel"
+[ -s "$channel/noarch/repodata.json" ] && [ -s "$channel/linux-64/repodata.json" ] || {
+  log "channel missing under $channel: run tests/lab/channel.py first"; exit 1; }
+
+# py-rattler wheel for the stand-in's private venv (same version as the project's .venv)
+rattler_version="$("$py" -c 'import importlib.metadata as m; print(m.version("py-rattler"))')"
+wheels="$cache/wheels/standin"
+mkdir -p "$wheels"
+if ! ls "$wheels"/py_rattler-"$rattler_version"-*.whl >/dev/null 2>&1; then
+  log "pip download py-rattler==$rattler_version (binary wheel)"
+  timeout 300 "$py" -m pip download -q --only-binary=:all: --no-deps \
+    --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp \
+    -d "$wheels" "py-rattler==$rattler_version"
+fi
+wheel="$(ls "$wheels"/py_rattler-"$rattler_version"-*.whl | head -n1)"
+
+ctx="$cache/images/pixi-context"
+rm -rf "$ctx"; mkdir -p "$ctx"
+cp "$here/pixi_standin.py" "$ctx/pixi"
+cp "$wheel" "$ctx/"
+cp -a "$channel" "$ctx/channel"
+cat > "$ctx/Dockerfile" <<EOF
+FROM kit-lab/pixi-rootfs:$suite
+# The lab's local conda channel, seen inside the image as file:///opt/kit-lab/channel
+COPY channel /opt/kit-lab/channel
+# py-rattler (pixi's own engine) in a private venv, and the pixi STAND-IN on top of it
+COPY $(basename "$wheel") /tmp/
+RUN python3 -m venv --without-pip /opt/pixi-standin/venv \\
+ && python3 -m zipfile -e /tmp/$(basename "$wheel") /opt/pixi-standin/venv/lib/python3.11/site-packages/ \\
+ && rm /tmp/$(basename "$wheel") \\
+ && /opt/pixi-standin/venv/bin/python -c 'import rattler'
+COPY pixi /usr/local/bin/pixi
+RUN sed -i '1s|.*|#!/opt/pixi-standin/venv/bin/python|' /usr/local/bin/pixi && chmod 0755 /usr/local/bin/pixi \\
+ && pixi --version
+ENV PIXI_STANDIN=1
+EOF
+inputs_hash="$(cd "$ctx" && { cat Dockerfile pixi channel/noarch/repodata.json channel/linux-64/repodata.json; echo "$(basename "$wheel")"; } | sha256sum | cut -c1-16)"
+echo "LABEL org.kit-lab.inputs=$inputs_hash" >> "$ctx/Dockerfile"
+
+if have_image "$pixi_tag" && [ "$(label_of "$pixi_tag" org.kit-lab.inputs)" = "$inputs_hash" ]; then
+  log "$pixi_tag: present (inputs $inputs_hash)"
+else
+  if ! have_image "kit-lab/pixi-rootfs:$suite"; then
+    tar_px="$(rootfs_tar pixi-$suite "bash,$pylibs,python3,python3-venv")"
+    import_image "$tar_px" "kit-lab/pixi-rootfs:$suite"
+  fi
+  log "docker build $pixi_tag (inputs $inputs_hash)"
+  DOCKER_BUILDKIT=1 timeout 600 "$docker_bin" build --progress=plain -t "$pixi_tag" "$ctx" >"$cache/images/pixi-build.log" 2>&1 || {
+    tail -n 30 "$cache/images/pixi-build.log" >&2; log "docker build failed"; exit 1; }
+fi
+rm -rf "$ctx"
+log "images ready: $runtime_tag $pixi_tag"
