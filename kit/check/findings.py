@@ -1,0 +1,31 @@
+"""A finding: one thing a checker has to say about one file, with a hint on how to fix it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning", "info", "skipped"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    tool: str          # hadolint, zizmor, schema, apptainer-def, kit
+    rule: str          # e.g. DL3006, unpinned-uses, copy-source
+    severity: Severity
+    file: str          # path from the repository root
+    line: int | None
+    message: str
+    fix: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    def one_line(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        text = f"{self.severity:<7} {self.tool}/{self.rule} {where}: {self.message}"
+        return text + (f" (fix: {self.fix})" if self.fix else "")
+
+
+def errors(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.severity == "error"]
