@@ -14,10 +14,9 @@ and records why in `ProbeReport.gpu_note`.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -370,12 +369,6 @@ def _gpu_or_probe_error(error: Any, image: str) -> Exception:
 
 # ---------------------------------------------------------------- Apptainer
 
-def find_apptainer(env: Mapping[str, str] | None = None) -> str | None:
-    """``KIT_APPTAINER`` (a wrapper or an unusual install) wins over PATH."""
-    env = os.environ if env is None else env
-    return env.get("KIT_APPTAINER") or shutil.which("apptainer", path=env.get("PATH"))
-
-
 # The image's entrypoint activates its Pixi environment; `apptainer exec` skips the runscript,
 # so the probe goes through /app/entrypoint.sh itself when the image has one (the lesson's does).
 _APPTAINER_SHELL = (
@@ -388,13 +381,10 @@ _APPTAINER_SHELL = (
 def probe_apptainer(sif: Path | str, *, gpu: GpuMode = "auto",
                     apptainer: str | None = None) -> ProbeReport:
     """Run the probe in a SIF with ``apptainer exec``, adding ``--nv`` when the host has a GPU."""
+    from kit.build.apptainer import find_apptainer  # here: kit.build imports this module
+
     _check_mode(gpu)
     binary = apptainer or find_apptainer()
-    if not binary:
-        from kit.errors import ToolNotFound
-
-        raise ToolNotFound("apptainer", "install Apptainer (https://apptainer.org/docs/admin/"
-                           "main/installation.html) or set KIT_APPTAINER to its path")
     requested, note = _apptainer_gpu_decision(gpu)
     with packaged_probe() as script:
         argv = [binary, "exec", *(["--nv"] if requested else []),
