@@ -136,6 +136,13 @@ if ! tarball_ok; then
     printf '%s\n' "$STAMP" >"$TARBALL.stamp"
 fi
 
+# What the wrapper relies on from the host kernel: user namespaces (apptainer runs unprivileged)
+# and FUSE (it mounts a .sif with squashfuse).
+if [ "$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || echo 0)" = 0 ]; then
+    log "warning: user namespaces are disabled (user.max_user_namespaces=0): apptainer will fail"
+fi
+[ -c /dev/fuse ] || log "warning: no /dev/fuse: 'apptainer exec/run/test' on a .sif will fail"
+
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 log "checking: $here/bin/apptainer --version"
 ver=$(KIT_LAB_CACHE=$CACHE timeout 120 "$here/bin/apptainer" --version) || die "the wrapper could not run apptainer"
