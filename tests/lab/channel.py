@@ -496,9 +496,22 @@ def build_channel(cache: Path | None = None, force: bool = False) -> Path:
         log("indexing with rattler.index.index_fs")
         from rattler.index import index_fs
         asyncio.run(index_fs(channel, write_zst=False, write_shards=False, force=True))
+        for sub in ("noarch", "linux-64"):
+            _pin_indexed_timestamps(channel / sub / "repodata.json")
     else:
         log(f"channel up to date: {channel}")
     return channel
+
+
+def _pin_indexed_timestamps(repodata: Path) -> None:
+    """The indexer stamps each record with the time of indexing; pin it so that the channel is
+    byte-identical between runs."""
+    data = json.loads(repodata.read_text())
+    for key in ("packages", "packages.conda"):
+        for rec in data.get(key, {}).values():
+            if "indexed_timestamp" in rec:
+                rec["indexed_timestamp"] = TIMESTAMP_MS
+    repodata.write_text(json.dumps(data, separators=(",", ":")))
 
 
 def main(argv: list[str] | None = None) -> int:
