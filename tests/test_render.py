@@ -1,0 +1,139 @@
+"""Rendering: golden files, determinism, options validation, and names that must never inject."""
+
+from __future__ import annotations
+
+import os
+import string
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import DATA, EXAMPLE
+from kit.check.parse import dockerfile_instructions, parse_def
+from kit.errors import OptionsError
+from kit.options import RenderOptions
+from kit.render import render
+from kit.workspace import load_workspace
+
+GOLDEN = DATA / "golden"
+CASES = {
+    "example-lesson-gpu": RenderOptions(environment="gpu", style="lesson", subdir="cuda-exercise"),
+    "example-optimized-matrix": RenderOptions(environment="gpu", environments=("cpu",),
+                                              style="optimized", subdir="cuda-exercise"),
+    "example-optimized-cpu-root": RenderOptions(environment="cpu", style="optimized", app_dir=""),
+    "example-lesson-offline-def": RenderOptions(environment="gpu", bootstrap="docker-archive",
+                                                bootstrap_source="pixi-image.tar", cuda="12.4"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden(case: str) -> None:
+    """Checked by eye once; regenerate with KIT_UPDATE_GOLDEN=1 and review the diff."""
+    files = render(load_workspace(EXAMPLE), CASES[case])
+    root = GOLDEN / case
+    if os.environ.get("KIT_UPDATE_GOLDEN") == "1":
+        for path, f in files.items():
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_text(f.text)
+    expected = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert sorted(files) == expected
+    for path, f in files.items():
+        assert f.text == (root / path).read_text(), f"{case}/{path} drifted"
+
+
+def test_same_input_same_bytes(real_world: Path) -> None:
+    ws = load_workspace(real_world)
+    options = RenderOptions(environment="gpu", environments=("cpu",), style="optimized")
+    first = {p: f.text for p, f in render(ws, options).items()}
+    second = {p: f.text for p, f in render(load_workspace(real_world), options).items()}
+    assert first == second
+
+
+def test_tags_come_from_the_lock(real_world: Path) -> None:
+    files = render(load_workspace(real_world), RenderOptions(environment="gpu", environments=("cpu", "gpu-jax")))
+    workflow = yaml.safe_load(files[".github/workflows/docker.yaml"].text)
+    matrix = workflow["jobs"]["docker"]["strategy"]["matrix"]["include"]
+    assert [(m["environment"], m["cuda"], m["tag"]) for m in matrix] == [
+        ("gpu", "12", "gpu-noble-cuda-12.9"), ("cpu", "", "cpu-noble"), ("gpu-jax", "12.6", "gpu-jax-noble-cuda-12.9")]
+
+
+def test_cpu_environment_gets_no_cuda_override() -> None:
+    files = render(load_workspace(EXAMPLE), RenderOptions(environment="cpu"))
+    assert all("CUDA" not in f.text for p, f in files.items() if not p.endswith(".py"))
+
+
+def test_default_environment_is_the_cuda_one() -> None:
+    dockerfile = render(load_workspace(EXAMPLE))["Dockerfile"].text
+    assert 'ARG ENVIRONMENT="gpu"' in dockerfile and 'ARG CUDA_VERSION="12"' in dockerfile
+
+
+def test_only_selects_groups() -> None:
+    files = render(load_workspace(EXAMPLE), RenderOptions(), only=("workflows",))
+    assert sorted(files) == [".github/workflows/apptainer.yaml", ".github/workflows/docker.yaml"]
+
+
+def test_optimized_installs_before_app_code() -> None:
+    text = render(load_workspace(EXAMPLE), RenderOptions(style="optimized"))["Dockerfile"].text
+    lines = [i.keyword + " " + i.args for i in dockerfile_instructions(text)]
+    install = next(i for i, line in enumerate(lines) if "pixi install" in line)
+    app = next(i for i, line in enumerate(lines) if "/app/src" in line)
+    assert lines[install - 1].startswith("COPY pixi.toml pixi.lock")
+    assert install < app and "--mount=type=cache" in lines[install]
+    assert "org.opencontainers.image.revision" in text and "FROM ubuntu:24.04 AS final" in text
+
+
+@pytest.mark.parametrize("options,field", [
+    (RenderOptions(environment="gpu; rm -rf /"), "environment"),
+    (RenderOptions(environment="$(id)"), "environment"),
+    (RenderOptions(environment="nope"), "environments"),
+    (RenderOptions(tags=("x\ny",)), "tag"),
+    (RenderOptions(tags=("${{ github.event.issue.title }}",)), "tag"),
+    (RenderOptions(image_name="ghcr.io/a/b\"; echo"), "image_name"),
+    (RenderOptions(base_image="ubuntu:24.04\nRUN curl x | sh"), "base_image"),
+    (RenderOptions(subdir="../etc"), "subdir"),
+    (RenderOptions(app_dir="app'; id"), "app_dir"),
+    (RenderOptions(cuda="12; id"), "cuda"),
+    (RenderOptions(environment="cpu", cuda="12"), "cuda"),
+    (RenderOptions(environment="gpu", cuda="11.8"), "cuda"),
+    (RenderOptions(bootstrap="docker-archive"), "bootstrap_source"),
+])
+def test_unsafe_or_wrong_options_are_refused(options: RenderOptions, field: str) -> None:
+    with pytest.raises(OptionsError) as info:
+        render(load_workspace(EXAMPLE), options)
+    assert info.value.field == field and info.value.fix
+
+
+ENV_NAMES = st.from_regex(r"[a-z0-9][a-z0-9-]{0,20}", fullmatch=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(env=ENV_NAMES, other=ENV_NAMES, cuda=st.sampled_from(["12", "12.4", "11.8", None]),
+       style=st.sampled_from(["lesson", "optimized"]),
+       subdir=st.from_regex(r"([a-z][a-z0-9_.-]{0,8}/){0,2}[a-z][a-z0-9_-]{0,8}", fullmatch=True))
+def test_any_valid_name_renders_files_that_parse(tmp_path_factory: pytest.TempPathFactory, env: str,
+                                                 other: str, cuda: str | None, style: str, subdir: str) -> None:
+    root = tmp_path_factory.mktemp("ws")
+    reqs = f'[feature.f1.system-requirements]\ncuda = "{cuda}"\n' if cuda else ""
+    envs = f'"{env}" = ["f1"]\n' + (f'"{other}" = []\n' if other not in (env, "default") else "")
+    (root / "pixi.toml").write_text(f'[workspace]\nname = "w"\nchannels = ["conda-forge"]\n'
+                                    f'platforms = ["linux-64"]\n[feature.f1.dependencies]\n{reqs}'
+                                    f'[environments]\n{envs}')
+    ws = load_workspace(root)
+    matrix = tuple(n for n in ws.environments if n != env)
+    files = render(ws, RenderOptions(environment=env, environments=matrix, style=style,  # type: ignore[arg-type]
+                                     subdir=subdir))
+    for path, f in files.items():
+        if path.endswith((".yaml",)):
+            data = yaml.safe_load(f.text)
+            entries = next(iter(data["jobs"].values()))["strategy"]["matrix"]["include"]
+            assert entries[0]["environment"] == env
+        elif path.endswith("Dockerfile"):
+            keywords = {i.keyword for i in dockerfile_instructions(f.text)}
+            assert keywords <= {"ARG", "FROM", "WORKDIR", "COPY", "ENV", "RUN", "LABEL", "ENTRYPOINT"}
+        elif path.endswith("apptainer.def"):
+            assert parse_def(f.text, path)[1] == []
+    allowed = set(string.ascii_letters + string.digits + "-_./")
+    assert set(subdir) <= allowed
