@@ -1,0 +1,2 @@
+FROM kit-local/sh:host
+RUN echo start && sleep 30 && echo end
