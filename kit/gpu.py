@@ -283,15 +283,9 @@ def probe_docker(image: str, *, gpu: GpuMode = "auto",
 
 
 def _docker_client() -> DockerClient:
-    import docker
-    from docker.errors import DockerException
+    from kit.build.docker import connect_docker  # here: kit.build imports this module
 
-    try:
-        client = docker.from_env()
-        client.ping()
-    except DockerException as error:
-        raise EngineUnavailable(f"Cannot reach a Docker daemon ({error}).") from error
-    return client
+    return connect_docker()
 
 
 def _docker_gpu_decision(client: DockerClient, gpu: GpuMode) -> tuple[bool, str]:
