@@ -1,13 +1,13 @@
 """pixi-deploy-kit: read a Pixi workspace, render, check, build and probe its containers.
 
-The public API is these names; everything else is an implementation module.
+`kit.api` is the facade (inspect, generate, check, build, probe); the modules named after each
+concern (`kit.workspace`, `kit.render`, `kit.check`, `kit.build`, `kit.gpu`) hold the parts.
+Only names that do not shadow those modules are re-exported here.
 """
 
-from kit.api import check, generate, inspect, prepare
+from kit.api import generate, inspect, prepare
 from kit.errors import KitError, UserError
 from kit.options import RenderOptions
-from kit.render import render
 from kit.workspace import load_workspace
 
-__all__ = ["KitError", "RenderOptions", "UserError", "check", "generate", "inspect",
-           "load_workspace", "prepare", "render"]
+__all__ = ["KitError", "RenderOptions", "UserError", "generate", "inspect", "load_workspace", "prepare"]

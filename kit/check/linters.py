@@ -68,7 +68,8 @@ def zizmor(files: list[str], workdir: Path) -> list[Finding]:
     severities: dict[str, Severity] = {"High": "error", "Medium": "error", "Low": "warning"}
     for item in json.loads(result.stdout or "[]"):
         location = item["locations"][0]
-        path = location["symbolic"]["key"]["Local"]["given_path"]
+        local = location["symbolic"]["key"].get("Local", {})
+        path = local.get("verbatim_path") or local.get("given_path") or workflows[0]
         row = location["concrete"]["location"]["start_point"]["row"] + 1
         severity = severities.get(item["determinations"]["severity"], "info")
         findings.append(Finding("zizmor", item["ident"], severity, path, row, item["desc"],
