@@ -1,0 +1,143 @@
+"""The `kit` command line, run as a real process: outputs, exit codes, and the bad-input corpus."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLE
+
+
+def kit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kit.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=120, check=False)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_inspect_text_and_json(real_world: Path) -> None:
+    text = kit("inspect", str(real_world))
+    assert text.returncode == 0 and "gpu" in text.stdout and "CUDA 12" in text.stdout
+    data = json.loads(kit("inspect", str(real_world), "--json").stdout)
+    gpu = next(e for e in data["environments"] if e["name"] == "gpu")
+    assert gpu["cuda"] == "12" and gpu["locked_for_linux"] is True
+
+
+def test_generate_diff_writes_nothing_then_generate_writes(example: Path) -> None:
+    before = snapshot(example)
+    diff = kit("generate", str(example), "--diff")
+    assert diff.returncode == 0 and "+++ b/Dockerfile" in diff.stdout
+    assert snapshot(example) == before
+    assert kit("generate", str(example)).returncode == 0
+    assert (example / "Dockerfile").exists() and (example / ".github/workflows/docker.yaml").exists()
+    again = kit("generate", str(example), "--json")
+    assert {c["action"] for c in json.loads(again.stdout)["changes"]} == {"unchanged"}
+
+
+def test_hand_edits_are_kept_unless_forced(example: Path) -> None:
+    assert kit("generate", str(example)).returncode == 0
+    dockerfile = example / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "# my note\n")
+    refused = kit("generate", str(example), "--style", "optimized")
+    assert refused.returncode == 2 and "--force" in refused.stderr and "Traceback" not in refused.stderr
+    assert dockerfile.read_text().endswith("# my note\n")
+    assert kit("generate", str(example), "--style", "optimized", "--force").returncode == 0
+    assert "AS install" in dockerfile.read_text()
+
+
+def test_regenerating_with_new_options_replaces_own_files(example: Path) -> None:
+    assert kit("generate", str(example)).returncode == 0
+    assert kit("generate", str(example), "--style", "optimized").returncode == 0
+
+
+def test_line_files_keep_user_lines(example: Path) -> None:
+    (example / ".gitignore").write_text("data/\n.pixi/*\n")
+    assert kit("generate", str(example)).returncode == 0
+    text = (example / ".gitignore").read_text()
+    assert text.startswith("data/\n.pixi/*\n") and text.count(".pixi/*") == 1 and "*.sif" in text
+
+
+def test_out_and_only(example: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert kit("generate", str(example), "--out", str(out), "--only", "workflows").returncode == 0
+    assert sorted(snapshot(out)) == [".github/workflows/apptainer.yaml", ".github/workflows/docker.yaml", ".kit-state.json"]
+
+
+def test_check_exit_codes(real_world: Path, example: Path) -> None:
+    assert kit("generate", str(real_world), "--env", "gpu").returncode == 0
+    assert kit("check", str(real_world)).returncode == 0
+    assert kit("generate", str(example)).returncode == 0
+    assert kit("check", str(example)).returncode == 1  # no pixi.lock to copy
+
+
+def write_workspace(root: Path, manifest: str | None = None, lock: str | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    if manifest is not None:
+        (root / "pixi.toml").write_text(manifest)
+    if lock is not None:
+        (root / "pixi.lock").write_text(lock)
+    return root
+
+
+GOOD = (EXAMPLE / "pixi.toml").read_text()
+LINUXLESS_LOCK = """version: 6
+environments:
+  gpu:
+    channels:
+    - url: https://conda.anaconda.org/conda-forge/
+    packages:
+      osx-arm64:
+      - conda: https://conda.anaconda.org/conda-forge/noarch/tzdata-2025b-h78e105d_0.conda
+packages:
+- conda: https://conda.anaconda.org/conda-forge/noarch/tzdata-2025b-h78e105d_0.conda
+  sha256: 5aaa366385d716557e365f0a4e9c3fca43ba196872abbbe3d56bb610d131e192
+  md5: 4222072737ccff51314b5ece9c7d6f5a
+  license: LicenseRef-Public-Domain
+  size: 122968
+  timestamp: 1742727099393
+"""
+CORPUS = {
+    "malformed-toml": (dict(manifest="[workspace\n"), [], "pixi.toml [toml]"),
+    "no-workspace-table": (dict(manifest="[dependencies]\n"), [], "pixi.toml [workspace]"),
+    "unknown-environment": (dict(manifest=GOOD), ["--env", "nope"], "[environments]"),
+    "shell-injection-env": (dict(manifest=GOOD), ["--env", "gpu; rm -rf /"], "[environment]"),
+    "command-substitution": (dict(manifest=GOOD), ["--env", "$(id)"], "[environment]"),
+    "newline-in-image": (dict(manifest=GOOD), ["--image-name", "ghcr.io/a/b\nRUN id"], "[image_name]"),
+    "quote-in-base": (dict(manifest=GOOD), ["--base-image", "x:1\" && id"], "[base_image]"),
+    "github-expression": (dict(manifest=GOOD), ["--image-name", "${{ github.event.issue.title }}"], "[image_name]"),
+    "expression-in-subdir": (dict(manifest=GOOD), ["--subdir", "${{ github.head_ref }}"], "[subdir]"),
+    "lock-unknown-version": (dict(manifest=GOOD, lock="version: 99\nenvironments: {}\npackages: []\n"), [], "newer lockfile"),
+    "lock-corrupt-yaml": (dict(manifest=GOOD, lock="version: 6\nenvironments: [\n"), [], "pixi.lock [lock]"),
+    "lock-without-linux": (dict(manifest=GOOD, lock=LINUXLESS_LOCK), ["--env", "gpu"], "not locked for linux-64"),
+    "empty-directory": (dict(), [], "no pixi.toml"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORPUS))
+def test_bad_input_corpus(tmp_path: Path, case: str) -> None:
+    files, flags, expected = CORPUS[case]
+    root = write_workspace(tmp_path / "ws", **files)
+    before = snapshot(root)
+    result = kit("generate", str(root), *flags)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kit: error: "), result.stderr
+    assert expected in lines[0] and "fix:" in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert snapshot(root) == before
+
+
+def test_unreadable_directory(tmp_path: Path) -> None:
+    result = kit("inspect", str(tmp_path / "missing"))
+    assert result.returncode == 2 and "not a readable directory" in result.stderr
+
+
+def test_errors_as_json(tmp_path: Path) -> None:
+    result = kit("inspect", str(tmp_path), "--json")
+    assert result.returncode == 2 and "no pixi.toml" in json.loads(result.stdout)["error"]
