@@ -248,7 +248,7 @@ def write_pixi_dir(ws: Workspace) -> None:
 
 
 def cmd_install(a: argparse.Namespace) -> int:
-    from rattler import MatchSpec, install
+    from rattler import install
 
     if not (a.locked or a.frozen):
         fail("the pixi stand-in only installs from an up-to-date lock file",
@@ -260,9 +260,8 @@ def cmd_install(a: argparse.Namespace) -> int:
     write_pixi_dir(ws)
     prefix = ws.prefix(env)
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    specs = [MatchSpec(s) for s in ws.dependencies(env).values()]
-    asyncio.run(install(records, target_prefix=prefix, cache_dir=cache_dir(), show_progress=False,
-                        requested_specs=specs, platform=None))
+    # (requested_specs is left out: py-rattler 0.28 rejects its own MatchSpec objects there)
+    asyncio.run(install(records, target_prefix=prefix, cache_dir=cache_dir(), show_progress=False))
     lock_hash = hashlib.sha256((ws.root / "pixi.lock").read_bytes()).hexdigest()
     (prefix / "conda-meta" / "pixi").write_text(json.dumps({
         "manifest_path": str(ws.manifest_path), "environment_name": env,
@@ -325,7 +324,7 @@ def cmd_list(a: argparse.Namespace) -> int:
     rows.sort()
     head = ("Package", "Version", "Build", "Size", "Kind", "Source")
     table = [(("*" if n in explicit else "") + n, v, b, f"{s / 1e6:.1f} MiB" if s else "", "conda",
-              c.rstrip("/").rsplit("/", 1)[-1] if c else "") for n, v, b, s, c in rows]
+              c.rstrip("/")) for n, v, b, s, c in rows]
     widths = [max(len(str(r[i])) for r in [head, *table]) for i in range(len(head))]
     for r in [head, *table]:
         print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip())

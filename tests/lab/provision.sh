@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Provision the offline lab (see tests/lab/README.md): the single entry point .ci/run calls.
+#
+#   1. Debian packages: docker.io, debootstrap, zstd (apt-get update only when an install needs it)
+#   2. a Docker daemon (started in the background when `docker info` does not answer)
+#   3. offline mode only (KIT_LAB_MODE=offline, the default):
+#      the local conda channel (channel.py), the locked lab workspaces (workspace.py) and the
+#      base images kit-lab/runtime:bookworm and kit-lab/pixi:bookworm (base_images.sh)
+#   4. tests/lab/apptainer.sh, when present and executable
+#
+# Idempotent: everything is cached under ${KIT_LAB_CACHE:-/var/cache/kit-lab} and rebuilt only
+# when missing. Cold: a few minutes; warm: seconds. Needs root.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+export KIT_LAB_CACHE="${KIT_LAB_CACHE:-/var/cache/kit-lab}"
+mode="${KIT_LAB_MODE:-offline}"
+docker_bin=/usr/bin/docker
+py="${KIT_LAB_PYTHON:-$repo/.venv/bin/python}"
+start=$SECONDS
+
+log() { printf '[provision %3ds] %s\n' "$((SECONDS - start))" "$*" >&2; }
+
+case "$mode" in offline|connected) ;; *) log "KIT_LAB_MODE=$mode: expected offline or connected"; exit 2 ;; esac
+[ "$(id -u)" = 0 ] || { log "needs root (apt-get, dockerd, debootstrap)"; exit 1; }
+log "mode $mode, cache $KIT_LAB_CACHE"
+mkdir -p "$KIT_LAB_CACHE"
+
+# ------------------------------------------------------------------ 1. Debian packages
+need=()
+{ [ -x "$docker_bin" ] && command -v dockerd >/dev/null; } || need+=(docker.io)
+if [ "$mode" = offline ]; then
+  command -v debootstrap >/dev/null || need+=(debootstrap)
+  command -v zstd >/dev/null || need+=(zstd)
+fi
+if [ "${#need[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  log "apt-get install ${need[*]}"
+  if ! timeout 300 apt-get install -y -q --no-install-recommends "${need[@]}" >/tmp/kit-lab-apt.log 2>&1; then
+    log "apt-get update (package lists missing or stale)"
+    timeout 300 apt-get update -q >>/tmp/kit-lab-apt.log 2>&1
+    timeout 300 apt-get install -y -q --no-install-recommends "${need[@]}" >>/tmp/kit-lab-apt.log 2>&1 || {
+      tail -n 20 /tmp/kit-lab-apt.log >&2; log "apt-get install failed"; exit 1; }
+  fi
+else
+  log "Debian packages present"
+fi
+
+# ------------------------------------------------------------------ 2. Docker daemon
+if timeout 10 "$docker_bin" info >/dev/null 2>&1; then
+  log "docker daemon answers"
+else
+  log "starting dockerd in the background (log: /var/log/kit-lab-dockerd.log)"
+  setsid nohup dockerd --host=unix:///var/run/docker.sock >/var/log/kit-lab-dockerd.log 2>&1 < /dev/null &
+  for _ in $(seq 60); do
+    timeout 5 "$docker_bin" info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  timeout 10 "$docker_bin" info >/dev/null 2>&1 || {
+    tail -n 20 /var/log/kit-lab-dockerd.log >&2; log "dockerd not ready after 60 s"; exit 1; }
+  log "docker daemon ready"
+fi
+
+# ------------------------------------------------------------------ 3. the offline lab
+if [ "$mode" = offline ]; then
+  "$py" -c 'import rattler' 2>/dev/null || {
+    log "$py cannot import rattler: create the project's .venv first (./dev does)"; exit 1; }
+  log "conda channel"
+  timeout 600 "$py" "$here/channel.py"
+  log "locked workspaces"
+  timeout 120 "$py" "$here/workspace.py" >/dev/null
+  log "base images"
+  timeout 900 bash "$here/base_images.sh"
+else
+  log "connected mode: nothing to build (images are pulled, the workspace is examples/cuda-exercise)"
+fi
+
+# ------------------------------------------------------------------ 4. Apptainer (someone else's)
+if [ -x "$here/apptainer.sh" ]; then
+  log "tests/lab/apptainer.sh"
+  "$here/apptainer.sh"
+else
+  log "tests/lab/apptainer.sh not present (or not executable): skipped"
+fi
+log "done in $((SECONDS - start)) s"
