@@ -128,3 +128,151 @@ def check_rendered(prepared: Prepared) -> list[Finding]:
 
 
 ProgressCallback = Callable[[Any], None]
+
+
+# -- build and probe ----------------------------------------------------------------------------
+
+STAGING_SKIP = (".pixi", ".git", "__pycache__", "*.sif", "*.partial", ".kit-state.json")
+
+
+def stage_build_context(prepared: Prepared, dest: Path) -> Path:
+    """Copy the workspace (without .pixi/, .git/, SIFs) and lay the rendered files over it.
+
+    Builds always use freshly rendered files in a private folder: the user's own tree is never
+    written by a build, and what is built is exactly what the preview showed.
+    """
+    import shutil
+
+    from kit.render import FileKind
+    from kit.write import merge_lines
+
+    shutil.copytree(prepared.workspace.root, dest, ignore=shutil.ignore_patterns(*STAGING_SKIP),
+                    dirs_exist_ok=True)
+    prefix = prepared.location.prefix
+    for path, f in prepared.render().items():
+        if not path.startswith(prefix) or path.startswith(".github/"):
+            continue
+        target = dest / path[len(prefix):]
+        existing = target.read_text(encoding="utf-8") if target.exists() else None
+        if f.kind is FileKind.SEED and existing is not None:
+            continue
+        text = merge_lines(existing or "", f.text) if f.kind is FileKind.LINES else f.text
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return dest
+
+
+def build_args(prepared: Prepared) -> dict[str, str]:
+    plan = resolve(prepared.workspace, prepared.options)
+    args = {"ENVIRONMENT": plan.primary.name}
+    if plan.any_cuda:
+        args["CUDA_VERSION"] = plan.primary.cuda or ""
+    return args
+
+
+def image_tag(prepared: Prepared, tag: str | None = None) -> str:
+    """`<image name>:<tag>`, the name from the options or the workspace, the tag from the lock."""
+    plan = resolve(prepared.workspace, prepared.options)
+    name = prepared.options.image_name or _local_image_name(prepared.workspace.name)
+    return f"{name}:{tag or plan.primary.tag}"
+
+
+def _local_image_name(workspace_name: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9._-]+", "-", workspace_name.lower()).strip("-._") or "pixi-workspace"
+
+
+def build(directory: Path | str, *, engine: str = "docker", tag: str | None = None,
+          on_event: Callable[[Any], None] | None = None, cancel: Any = None,
+          sif_dir: Path | None = None, **options: Any) -> Any:
+    """Render, stage and build the workspace's image with a real engine.
+
+    Docker: the staged folder is the context, tagged `<name>:<tag>`. Apptainer: the SIF is
+    written next to the workspace (or into `sif_dir`) as `<tag>.sif`.
+    """
+    import tempfile
+
+    from kit import build as builders
+
+    prepared = prepare(directory, **options)
+    if tag is not None:
+        from kit.names import tag as check_tag
+
+        check_tag(tag)
+    with tempfile.TemporaryDirectory(prefix="kit-build-") as tmp:
+        context = stage_build_context(prepared, Path(tmp) / "context")
+        if engine == "docker":
+            return builders.build("docker", context, tags=[image_tag(prepared, tag)],
+                                  build_args=build_args(prepared), on_event=on_event, cancel=cancel)
+        sif = (sif_dir or prepared.workspace.root) / f"{image_tag(prepared, tag).rsplit(':', 1)[1]}.sif"
+        return builders.build("apptainer", context / "apptainer.def", output=sif.resolve(),
+                              build_args=build_args(prepared), on_event=on_event, cancel=cancel)
+
+
+def probe(image: str, *, engine: str | None = None, gpu: str = "auto") -> Any:
+    """Run the GPU probe in a built image (a .sif path means Apptainer unless told otherwise)."""
+    from kit import gpu as probes
+
+    chosen = engine or ("apptainer" if image.endswith(".sif") else "docker")
+    if chosen == "apptainer":
+        return probes.probe_apptainer(image, gpu=gpu)  # type: ignore[arg-type]
+    return probes.probe_docker(image, gpu=gpu)  # type: ignore[arg-type]
+
+
+def format_build(result: Any) -> str:
+    size = result.size_bytes / 1e6
+    return (f"built {result.artifact} ({', '.join(result.tags) or 'no tags'}) {size:.1f} MB in "
+            f"{result.duration:.1f}s, {result.cache_hits}/{len(result.steps)} steps cached")
+
+
+def format_probe(report: Any) -> str:
+    lines = [report.summary()]
+    if report.gpu_note:
+        lines.append(f"note: {report.gpu_note}")
+    return "\n".join(lines)
+
+
+# -- the instructor's check and the lesson's generated code ------------------------------------
+
+@dataclass(frozen=True)
+class MachineItem:
+    name: str
+    status: str          # ok | warning | error
+    detail: str
+    fix: str = ""
+
+
+def machine_report(root: Path | str = ".") -> list[MachineItem]:
+    """What works on this machine before a workshop: lock, linters, engines, GPU, with fixes."""
+    from kit.build import engine_status
+    from kit.check.linters import INSTALL_HINT, find_tool
+
+    items: list[MachineItem] = []
+    example = Path(root) / "examples" / "cuda-exercise"
+    if example.is_dir():
+        ws = load_workspace(example)
+        items.append(MachineItem("example workspace locked", "ok" if ws.lock else "warning",
+                                 "pixi.lock present" if ws.lock else "no pixi.lock: build and probe cells will skip",
+                                 "" if ws.lock else "run `pixi lock` in examples/cuda-exercise on a connected machine"))
+    for tool in ("hadolint", "zizmor", "check-jsonschema"):
+        found = find_tool(tool)
+        items.append(MachineItem(tool, "ok" if found else "warning", found or "not installed",
+                                 "" if found else INSTALL_HINT))
+    for capability in engine_status().checks:
+        items.append(MachineItem(capability.name, "ok" if capability.ok else "warning",
+                                 capability.detail, "" if capability.ok else capability.fix))
+    return items
+
+
+def format_machine_report(items: list[MachineItem]) -> str:
+    marks = {"ok": "ok  ", "warning": "warn", "error": "FAIL"}
+    return "\n".join(f"{marks[i.status]} {i.name}: {i.detail}" + (f" (fix: {i.fix})" if i.fix else "")
+                     for i in items)
+
+
+def sync_lesson(root: Path | str = ".", write: bool = True) -> list[str]:
+    """Refill the episodes' generated code blocks from the kit's own output; return what changed."""
+    from kit.lesson import sync_episodes
+
+    return sync_episodes(Path(root), write=write)

@@ -172,12 +172,19 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from kit.progress import cli_progress
-
     result = api.build(args.dir, engine=args.engine, tag=args.tag,
-                       on_event=None if args.json else cli_progress(), **_options(args))
+                       on_event=None if args.json else print_progress, **_options(args))
     _emit(args, result, api.format_build(result))
     return EXIT_OK
+
+
+def print_progress(event: Any) -> None:
+    """One stderr line per finished step: `[stage 3/7] CACHED 0.0s RUN pixi install ...`."""
+    if event.kind != "step_done":
+        return
+    where = f"[{event.stage or ''} {event.step or '?'}/{event.total or '?'}]".replace("[ ", "[")
+    state = "FAILED" if event.failed else ("CACHED" if event.cached else "done  ")
+    print(f"{where} {state} {event.duration or 0:6.1f}s {event.instruction[:90]}", file=sys.stderr)
 
 
 def cmd_probe(args: argparse.Namespace) -> int:

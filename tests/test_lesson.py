@@ -1,0 +1,44 @@
+"""The episodes' generated code blocks match the kit's output (drift), and the instructor check runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO
+from kit.lesson import excerpt, lesson_files, refill, sync_episodes
+
+
+def test_episode_code_blocks_have_not_drifted() -> None:
+    stale = sync_episodes(REPO, write=False)
+    assert stale == [], f"run `kit lesson sync` and commit: {stale}"
+
+
+def test_every_episode_uses_generated_blocks() -> None:
+    for episode in sorted((REPO / "episodes").glob("*.md")):
+        if "Dockerfile" in episode.read_text() or "apptainer.def" in episode.read_text():
+            assert "<!-- kit-file:" in episode.read_text(), episode.name
+
+
+def test_refill_replaces_only_marked_blocks() -> None:
+    files = {"a/Dockerfile": "ARG X=1\nFROM y AS build\nRUN z\n"}
+    text = ("```bash\nkit generate\n```\n<!-- kit-file: a/Dockerfile from=\"^FROM\" to=\"^RUN\" -->\n"
+            "```dockerfile\nold\n```\n")
+    assert refill(text, files, "e.md") == ("```bash\nkit generate\n```\n<!-- kit-file: a/Dockerfile "
+                                           "from=\"^FROM\" to=\"^RUN\" -->\n```dockerfile\nFROM y AS build\nRUN z\n```\n")
+    assert excerpt("a\nb\nc\n", None, None, "x") == "a\nb\nc\n"
+
+
+def test_lesson_renders_the_learners_layout() -> None:
+    files = lesson_files(REPO)
+    assert "cuda-exercise/Dockerfile" in files and ".github/workflows/docker.yaml" in files
+
+
+def test_lesson_check_reports_every_item() -> None:
+    result = subprocess.run([sys.executable, "-m", "kit.cli", "lesson", "check", "--root", str(REPO), "--json"],
+                            capture_output=True, text=True, timeout=120, check=False)
+    items = json.loads(result.stdout)
+    names = {i["name"] for i in items}
+    assert {"example workspace locked", "hadolint", "zizmor", "check-jsonschema"} <= names
+    assert all(i["status"] == "ok" or i["fix"] for i in items)
