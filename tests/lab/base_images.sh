@@ -109,7 +109,8 @@ if ! ls "$wheels"/py_rattler-"$rattler_version"-*.whl >/dev/null 2>&1; then
   log "pip download py-rattler==$rattler_version (binary wheel)"
   timeout 300 "$py" -m pip download -q --only-binary=:all: --no-deps \
     --platform manylinux2014_x86_64 --python-version 3.11 --implementation cp \
-    -d "$wheels" "py-rattler==$rattler_version"
+    -d "$wheels" "py-rattler==$rattler_version" >"$wheels/pip.log" 2>&1 || {
+      cat "$wheels/pip.log" >&2; log "pip download failed"; exit 1; }
 fi
 wheel="$(ls "$wheels"/py_rattler-"$rattler_version"-*.whl | head -n1)"
 

@@ -422,10 +422,13 @@ def download_wheels(dest: Path) -> dict[str, Path]:
             missing.append(f"{pypi}=={ver}")
     if missing:
         log(f"pip download {' '.join(missing)}")
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:",
-                        "--no-deps", "--platform", "manylinux2014_x86_64", "--python-version", PY_MM,
-                        "--implementation", "cp", "-d", str(dest), *missing],
-                       check=True, timeout=300)
+        r = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:",
+                            "--no-deps", "--platform", "manylinux2014_x86_64", "--python-version",
+                            PY_MM, "--implementation", "cp", "-d", str(dest), *missing],
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            sys.stderr.write(r.stdout + r.stderr)
+            raise SystemExit(f"pip download failed (exit {r.returncode})")
         return download_wheels(dest)
     return found
 

@@ -62,14 +62,14 @@ def default_cache() -> Path:
     return Path(os.environ.get("KIT_LAB_CACHE", "/var/cache/kit-lab"))
 
 
-def lab_manifest(text: str) -> str:
+def lab_manifest(text: str, origin: str = "examples/cuda-exercise/pixi.toml") -> str:
     """Point a pixi.toml at the lab channel and at linux-64 only (first [workspace] table)."""
     out, n1 = re.subn(r"(?m)^channels\s*=\s*\[[^\]]*\]", f'channels = ["{CHANNEL_IN_IMAGE}"]', text, count=1)
     out, n2 = re.subn(r"(?m)^platforms\s*=\s*\[[^\]]*\]", f'platforms = ["{PLATFORM}"]', out, count=1)
     if not (n1 and n2):
         raise ValueError("manifest has no one-line `channels = [...]` and `platforms = [...]`")
     tomllib.loads(out)  # still valid TOML
-    header = ("# kit-lab copy of examples/cuda-exercise/pixi.toml: channels point at the lab's local\n"
+    header = (f"# kit-lab copy of {origin}: channels point at the lab's local\n"
               "# channel (as the lab pixi image sees it) and platforms are linux-64 only.\n")
     return header + out
 
@@ -117,7 +117,7 @@ def _channel_index(channel_dir: Path) -> bytes:
 
 def _build(ws_dir: Path, manifest_text: str, channel_dir: Path, extra_src: Path | None) -> Path:
     want = _inputs_hash(manifest_text.encode(), _channel_index(channel_dir),
-                        Path(__file__).read_bytes())
+                        Path(__file__).read_bytes(), Path(pixi_standin.__file__).read_bytes())
     if (ws_dir / STAMP).exists() and (ws_dir / STAMP).read_text() == want \
             and (ws_dir / "pixi.lock").exists():
         return ws_dir
@@ -150,7 +150,9 @@ def lab_workspace(dest: Path | None = None, *, cache: Path | None = None,
     """The lab-locked copy of ``source`` (default examples/cuda-exercise); copied to ``dest`` if given."""
     cache = cache or default_cache()
     channel_dir = cache / "channel"
-    text = lab_manifest((source / "pixi.toml").read_text())
+    origin = (f"{source.relative_to(REPO)}/pixi.toml" if source.is_relative_to(REPO)
+              else str(source / "pixi.toml"))
+    text = lab_manifest((source / "pixi.toml").read_text(), origin)
     ws = _build(cache / "workspace", text, channel_dir, source)
     return _copy(ws, dest)
 
