@@ -276,7 +276,7 @@ def shell_image(docker_client: Any) -> Iterator[str]:
     """``kit-local/sh:host``, the base the captured Dockerfiles use (made here if absent)."""
     import docker
 
-    from kit.build.localbase import host_shell_image
+    from tests.lab.localbase import host_shell_image
 
     tag = "kit-local/sh:host"
     try:

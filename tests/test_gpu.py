@@ -152,7 +152,7 @@ def test_script_with_real_cpu_torch(args: tuple[str, ...], fixture: str) -> None
 
 @pytest.fixture(scope="module")
 def python_image() -> Iterator[str]:
-    from kit.build.localbase import host_python_image
+    from tests.lab.localbase import host_python_image
 
     client = _docker_client()
     tag = "kit-test/probe-python:host"

@@ -1,4 +1,4 @@
-"""Make a small base image from this machine's own files, for places with no registry.
+"""Test support, not library code: make a small base image from this machine's own files.
 
 Lab machines and air-gapped sites cannot pull ``debian`` or ``pixi`` images. For tests and
 demos a base image needs only a shell and perhaps a Python: this copies the named host files,
