@@ -27,8 +27,6 @@ from kit.build import (
     find_apptainer,
     find_docker_cli,
     get_builder,
-    read_headers,
-    rewrite_bootstrap,
 )
 from kit.build.docker_cli import BUILDX_MISSING, inspect_cli
 from kit.build.progress import PlainProgressParser
@@ -168,92 +166,6 @@ def test_registry() -> None:
     with pytest.raises(OptionsError, match="apptainer, docker"):
         get_builder("podman")
 
-
-# ---------------------------------------------------------------- def header rewriting
-
-LESSON_DEF = """\
-Bootstrap: docker
-From: ghcr.io/prefix-dev/pixi:noble
-Stage: build
-
-%files
-./pixi.toml /app/
-./pixi.lock /app/
-
-%post
-#!/bin/bash
-export CONDA_OVERRIDE_CUDA=12
-pixi install --locked --environment gpu
-
-
-Bootstrap: docker
-From: ghcr.io/prefix-dev/pixi:noble
-Stage: final
-
-%files from build
-/app/.pixi/envs/gpu /app/.pixi/envs/gpu
-
-%runscript
-#!/bin/bash
-/app/entrypoint.sh "$@"
-"""
-
-
-def test_read_headers_of_the_lessons_def() -> None:
-    headers = read_headers(LESSON_DEF)
-    assert [(h.bootstrap, h.source, h.stage) for h in headers] == [
-        ("docker", "ghcr.io/prefix-dev/pixi:noble", "build"),
-        ("docker", "ghcr.io/prefix-dev/pixi:noble", "final")]
-
-
-@pytest.mark.parametrize("agent,source", [("docker-daemon", "pixi:noble"),
-                                          ("docker-archive", "pixi-noble.tar"),
-                                          ("oci-archive", "/srv/images/pixi.oci.tar"),
-                                          ("localimage", "../base.sif")])
-def test_rewrite_every_offline_agent(agent: str, source: str) -> None:
-    text = rewrite_bootstrap(LESSON_DEF, agent, source)
-    assert [(h.bootstrap, h.source, h.stage) for h in read_headers(text)] == [
-        (agent, source, "build"), (agent, source, "final")]
-    old, new = LESSON_DEF.splitlines(), text.splitlines()
-    changed = [i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
-    assert changed == [0, 1, 14, 15]
-
-
-def test_rewrite_one_stage_and_add_a_missing_from() -> None:
-    text = rewrite_bootstrap(LESSON_DEF, "docker-archive", "final.tar", stages=["final"])
-    assert [h.source for h in read_headers(text)] == ["ghcr.io/prefix-dev/pixi:noble",
-                                                      "final.tar"]
-    bare = "Bootstrap: scratch\r\n\r\n%post\r\necho hi\r\n"
-    rewritten = rewrite_bootstrap(bare, "localimage", "base.sif")
-    assert rewritten == "Bootstrap: localimage\r\nFrom: base.sif\r\n\r\n%post\r\necho hi\r\n"
-
-
-def test_rewrite_refuses_bad_input() -> None:
-    with pytest.raises(OptionsError, match="docker-daemon"):
-        rewrite_bootstrap(LESSON_DEF, "docker", "x")
-    with pytest.raises(OptionsError, match="one non-empty line"):
-        rewrite_bootstrap(LESSON_DEF, "localimage", "a\nBootstrap: docker")
-    with pytest.raises(OptionsError, match="its stages"):
-        rewrite_bootstrap(LESSON_DEF, "localimage", "a.sif", stages=["runtime"])
-    with pytest.raises(OptionsError, match="no 'Bootstrap:'"):
-        rewrite_bootstrap("%post\necho hi\n", "localimage", "a.sif")
-
-
-_line = st.text(alphabet=st.sampled_from("abc %:#-/. \t"), max_size=20)
-
-
-@given(st.lists(_line, max_size=12), st.sampled_from(["docker-archive", "localimage"]))
-def test_rewrite_touches_only_header_values(body: list[str], agent: str) -> None:
-    text = "Bootstrap: docker\nFrom: x:y\n%post\n" + "\n".join(body) + "\n"
-    rewritten = rewrite_bootstrap(text, agent, "base.tar")
-    headers = read_headers(rewritten)
-    assert headers[0].bootstrap == agent
-    assert rewrite_bootstrap(rewritten, agent, "base.tar") == rewritten
-    if not any(line.strip().lower().startswith("bootstrap") for line in body):
-        assert rewritten.splitlines()[2:] == text.splitlines()[2:]
-
-
-# ---------------------------------------------------------------- real Docker builds
 
 @pytest.fixture(scope="module")
 def docker_client() -> Any:
@@ -403,8 +315,8 @@ def archive(docker_client: Any, shell_image: str,
 
 
 APPTAINER_DEF = """\
-Bootstrap: docker
-From: ghcr.io/prefix-dev/pixi:noble
+Bootstrap: docker-archive
+From: {archive}
 Stage: build
 
 %files
@@ -414,8 +326,8 @@ Stage: build
 echo "post in build stage"
 cat /opt/hello.txt > /opt/copy.txt
 
-Bootstrap: docker
-From: ghcr.io/prefix-dev/pixi:noble
+Bootstrap: docker-archive
+From: {archive}
 Stage: final
 
 %files from build
@@ -431,10 +343,10 @@ cat /opt/copy.txt{test_fails}
 
 def _def(directory: Path, archive: Path, *, slow: bool = False, test_fails: bool = False) -> Path:
     (directory / "hello.txt").write_text("hello\n")
-    text = APPTAINER_DEF.format(slow="; sleep 30" if slow else "",
+    text = APPTAINER_DEF.format(archive=archive, slow="; sleep 30" if slow else "",
                                 test_fails="\nexit 4" if test_fails else "")
     path = directory / "app.def"
-    path.write_text(rewrite_bootstrap(text, "docker-archive", str(archive)))
+    path.write_text(text)
     return path
 
 

@@ -15,7 +15,6 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from kit.build.apptainer import ApptainerBuilder, find_apptainer
-from kit.build.apptainer_def import OFFLINE_AGENTS, DefHeader, read_headers, rewrite_bootstrap
 from kit.build.docker import DockerBuilder, connect_docker
 from kit.build.docker_cli import DockerCli, find_docker_cli
 from kit.build.events import BuildEvent, BuildResult, EventCallback, StepTiming
@@ -58,8 +57,8 @@ def build(engine: str, source: Path | str, *, on_event: EventCallback | None = N
 
 
 __all__ = [
-    "BUILDERS", "OFFLINE_AGENTS", "ApptainerBuilder", "BuildEvent", "BuildResult", "Builder",
-    "Capability", "DefHeader", "DockerBuilder", "DockerCli", "EngineStatus", "EventCallback",
+    "BUILDERS", "ApptainerBuilder", "BuildEvent", "BuildResult", "Builder",
+    "Capability", "DockerBuilder", "DockerCli", "EngineStatus", "EventCallback",
     "StepTiming", "build", "connect_docker", "engine_status", "find_apptainer",
-    "find_docker_cli", "get_builder", "read_headers", "rewrite_bootstrap",
+    "find_docker_cli", "get_builder",
 ]

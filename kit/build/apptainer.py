@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kit.build.apptainer_def import read_headers
+from kit.check.parse import parse_def
 from kit.build.events import BuildEvent, BuildResult, EventCallback, StepTiming, ignore_event
 from kit.build.process import run_lines
 from kit.errors import BuildError, OptionsError, ToolNotFound
@@ -151,7 +151,7 @@ class ApptainerBuilder:
         started = time.monotonic()
         partial = target.with_name(f".{target.stem}.partial-{os.getpid()}.sif")
         partial.unlink(missing_ok=True)
-        stages = [header.stage for header in read_headers(definition.read_text())]
+        stages = [stage.name for stage in parse_def(definition.read_text(), str(definition))[0]]
         phases = _Phases(stages, emit)
         log: list[str] = []
         try:
