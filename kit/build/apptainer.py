@@ -151,7 +151,7 @@ class ApptainerBuilder:
         started = time.monotonic()
         partial = target.with_name(f".{target.stem}.partial-{os.getpid()}.sif")
         partial.unlink(missing_ok=True)
-        stages = [stage.name for stage in parse_def(definition.read_text(), str(definition))[0]]
+        stages: list[str | None] = [s.name or None for s in parse_def(definition.read_text(), str(definition))[0]]
         phases = _Phases(stages, emit)
         log: list[str] = []
         try:
