@@ -146,7 +146,7 @@ else
   fi
   old_id="$("$docker_bin" image inspect -f '{{.Id}}' "$pixi_tag" 2>/dev/null || true)"
   log "docker build $pixi_tag (inputs $inputs_hash)"
-  DOCKER_BUILDKIT=1 timeout 600 "$docker_bin" build --progress=plain -t "$pixi_tag" "$ctx" >"$cache/images/pixi-build.log" 2>&1 || {
+  DOCKER_BUILDKIT=1 timeout 600 "$docker_bin" build --progress=plain --network none -t "$pixi_tag" "$ctx" >"$cache/images/pixi-build.log" 2>&1 || {
     tail -n 30 "$cache/images/pixi-build.log" >&2; log "docker build failed"; exit 1; }
   if [ -n "$old_id" ] && [ "$old_id" != "$("$docker_bin" image inspect -f '{{.Id}}' "$pixi_tag")" ]; then
     "$docker_bin" rmi "$old_id" >/dev/null 2>&1 || true  # the previous build, now untagged

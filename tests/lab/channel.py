@@ -47,6 +47,7 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 RECIPE_VERSION = "2"
 MTIME = 1735689600  # 2025-01-01T00:00:00Z: every archive member gets this mtime
@@ -144,6 +145,10 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _dumps(o: object) -> str:
+    return json.dumps(o, indent=2, sort_keys=True) + "\n"
+
+
 def _tar(entries: list[tuple[str, Path]], out: Path) -> None:
     """Deterministic uncompressed tar of (arcname, path) entries, in the order given."""
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tf:
@@ -203,11 +208,10 @@ def write_package(meta: Meta, payload: Path, out_dir: Path,
             index["arch"], index["platform"] = "x86_64", "linux"
         if meta.noarch:
             index["noarch"] = meta.noarch
-        dumps = lambda o: json.dumps(o, indent=2, sort_keys=True) + "\n"  # noqa: E731
-        (info / "index.json").write_text(dumps(index))
-        (info / "paths.json").write_text(dumps({"paths": paths, "paths_version": 1}))
+        (info / "index.json").write_text(_dumps(index))
+        (info / "paths.json").write_text(_dumps({"paths": paths, "paths_version": 1}))
         (info / "files").write_text("".join(r + "\n" for r in rels))
-        (info / "about.json").write_text(dumps({
+        (info / "about.json").write_text(_dumps({
             "summary": meta.summary,
             "description": "Built by pixi-deploy-kit's offline lab (tests/lab/channel.py); "
                            "not a conda-forge package.",
@@ -216,7 +220,7 @@ def write_package(meta: Meta, payload: Path, out_dir: Path,
             (info / "has_prefix").write_text(
                 "".join(f"{PLACEHOLDER} text {r}\n" for r in sorted(text_prefix_files)))
         if meta.noarch == "python":
-            (info / "link.json").write_text(dumps({
+            (info / "link.json").write_text(_dumps({
                 "noarch": {"type": "python", "entry_points": meta.entry_points},
                 "package_metadata_version": 1}))
         info_entries = [(f"info/{r}", info / r) for r in _walk(info)]
@@ -397,7 +401,7 @@ def recipe_hello(stage: Path) -> tuple[Meta, set[str]]:
 
 
 def recipe_meta(name: str, version: str, depends: list[str], constrains: list[str] | None = None,
-                summary: str = "") -> "callable":
+                summary: str = "") -> Callable[[Path], tuple[Meta, set[str]]]:
     def r(stage: Path) -> tuple[Meta, set[str]]:
         return Meta(name, version, "h_kitlab_0", "noarch", depends=depends,
                     constrains=constrains or [], noarch="generic", license="BSD-3-Clause",

@@ -59,7 +59,8 @@ class Workspace:
     def __init__(self, manifest_path: Path) -> None:
         self.manifest_path = manifest_path.resolve()
         self.root = self.manifest_path.parent
-        data = tomllib.loads(self.manifest_path.read_text())
+        data: dict[str, Any] = tomllib.loads(self.manifest_path.read_text())
+        ws: dict[str, Any]
         if self.manifest_path.name == "pyproject.toml":
             project = data.get("project", {})
             data = data.get("tool", {}).get("pixi", {})
@@ -67,9 +68,10 @@ class Workspace:
             ws.setdefault("name", project.get("name"))
             ws.setdefault("version", project.get("version"))
         else:
-            ws = data.get("workspace", data.get("project"))
-            if ws is None:
+            found = data.get("workspace", data.get("project"))
+            if not isinstance(found, dict):
                 fail(f"{self.manifest_path}: no [workspace] table")
+            ws = found
         self.data = data
         self.name: str = ws.get("name") or self.root.name
         self.version: str | None = ws.get("version")

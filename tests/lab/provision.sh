@@ -61,6 +61,16 @@ else
     tail -n 20 /var/log/kit-lab-dockerd.log >&2; log "dockerd not ready after 60 s"; exit 1; }
   log "docker daemon ready"
 fi
+# Seen on a shared machine: the daemon still answers but its docker0 bridge was deleted under it
+# ("could not find bridge docker0"); put it back with the address the daemon expects.
+if command -v ip >/dev/null && ! ip link show docker0 >/dev/null 2>&1; then
+  gw="$(timeout 10 "$docker_bin" network inspect bridge -f '{{(index .IPAM.Config 0).Gateway}}' 2>/dev/null || true)"
+  subnet="$(timeout 10 "$docker_bin" network inspect bridge -f '{{(index .IPAM.Config 0).Subnet}}' 2>/dev/null || true)"
+  if [ -n "$gw" ] && [ -n "$subnet" ]; then
+    log "docker0 bridge missing: recreating it ($gw/${subnet#*/})"
+    ip link add docker0 type bridge && ip addr add "$gw/${subnet#*/}" dev docker0 && ip link set docker0 up
+  fi
+fi
 
 # ------------------------------------------------------------------ 3. the offline lab
 if [ "$mode" = offline ]; then

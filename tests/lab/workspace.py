@@ -29,10 +29,14 @@ import shutil
 import sys
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rattler import GenericVirtualPackage
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import pixi_standin  # type: ignore[import-not-found,no-redef]
+    import pixi_standin
 else:
     from . import pixi_standin
 
@@ -74,7 +78,7 @@ def lab_manifest(text: str, origin: str = "examples/cuda-exercise/pixi.toml") ->
     return header + out
 
 
-def _virtual_packages(sysreq: dict[str, str]) -> list[object]:
+def _virtual_packages(sysreq: dict[str, str]) -> list["GenericVirtualPackage"]:
     from rattler import BuildString, GenericVirtualPackage, PackageName, Version
 
     # pixi's defaults for linux-64 system requirements, plus CUDA when the environment asks for it
@@ -93,7 +97,7 @@ async def _lock(ws: "pixi_standin.Workspace", channel_dir: Path, out: Path) -> N
     lock = LockFile([plat])
     for env in ws.environments:
         specs = list(ws.dependencies(env, PLATFORM).values())
-        records = await solve([Channel(host_url)], specs, platforms=[PLATFORM, "noarch"],
+        records = await solve([Channel(host_url)], specs, platforms=["linux-64", "noarch"],
                               virtual_packages=_virtual_packages(ws.system_requirements(env)),
                               timestamp_policy="allow-missing")
         lock.set_channels(env, [LockChannel(CHANNEL_IN_IMAGE + "/")])
