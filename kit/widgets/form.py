@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import ipywidgets as w
+import ipywidgets as w  # type: ignore[import-untyped]  # ships no type information
 
 from kit.options import BOOTSTRAPS, DEFAULT_BASE_IMAGE, DEFAULT_RUNTIME_IMAGE, STYLES
 from kit.widgets.pipeline import ENGINES, default_environment
@@ -84,7 +84,7 @@ class OptionsForm:
             value = DEFAULT_BASE_IMAGE if name == "base_image" else DEFAULT_RUNTIME_IMAGE
         self.control(name).value = value
 
-    def observe(self, callback: Callable[[], None]) -> None:
+    def observe(self, callback: Callable[[], object]) -> None:
         """Call `callback` after any option changes."""
         for name in FIELDS:
             self.control(name).observe(lambda _: callback(), names="value")

@@ -149,9 +149,11 @@ def probe_table(report: ProbeReport) -> str:
 
 
 def engine_note(reason: str, commands: Sequence[str]) -> str:
-    """Why Build/Probe are off here, and what to run where they are not."""
-    cmds = "".join(f"<pre>{escape(c)}</pre>" for c in commands)
-    return (f"<div class='kit-engine-note'><div style='color:#b26a00'>{escape(reason)}</div>"
-            f"<div>On a machine that has the engine, run:</div>{cmds}"
-            "<div>On Binder (or any JupyterHub without an engine): commit and push; the GitHub "
-            "workflow builds the image.</div></div>")
+    """Why Build/Probe are off here and, when an engine is missing, what to run elsewhere."""
+    note = f"<div class='kit-engine-note'><div style='color:#b26a00'>{escape(reason)}</div>"
+    if commands:
+        cmds = "".join(f"<pre>{escape(c)}</pre>" for c in commands)
+        note += (f"<div>On a machine that has the engine, run:</div>{cmds}"
+                 "<div>On Binder (or any JupyterHub without an engine): commit and push; the "
+                 "GitHub workflow builds the image.</div>")
+    return note + "</div>"

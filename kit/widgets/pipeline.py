@@ -11,6 +11,7 @@ what to run elsewhere.
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
 import shutil
 import threading
@@ -82,8 +83,13 @@ def primary_tag(prepared: api.Prepared) -> str:
 
 def image_reference(prepared: api.Prepared) -> str:
     """The local Docker tag the kit builds: `<image name or workspace name>:<derived tag>`."""
-    name = prepared.options.image_name or prepared.workspace.name
-    return f"{name.lower()}:{primary_tag(prepared)}"
+    name = prepared.options.image_name or local_image_name(prepared.workspace.name)
+    return f"{name}:{primary_tag(prepared)}"
+
+
+def local_image_name(workspace_name: str) -> str:
+    """A workspace name as a Docker repository name (lower case, no spaces)."""
+    return re.sub(r"[^a-z0-9._-]+", "-", workspace_name.lower()).strip("-._") or "pixi-workspace"
 
 
 def build_staged(prepared: api.Prepared, engine: str, workdir: Path,

@@ -1,0 +1,192 @@
+"""Small helpers that keep the lesson notebooks' cells short and their outputs readable.
+
+The notebooks mirror the episodes and are run end to end by papermill, with parameters from
+the command line or CI. What they share lives here, not in copy-pasted cells: finding the
+workspace from the notebook's folder, a private scratch copy (a notebook never writes into
+`examples/`), the build decision (`build="auto" | "never" | "require"`), and HTML views that
+display in JupyterLab and stay plain text in a terminal.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from kit import api
+from kit.build import BuildEvent, BuildResult, EngineStatus
+from kit.check.findings import Finding
+from kit.errors import KitError, ProbeError
+from kit.gpu import GpuMode, ProbeReport
+from kit.render import RenderedFile
+from kit.widgets import html
+from kit.widgets.pipeline import (BuildNotPossible, build_commands, build_staged, decide_build,
+                                  engine_blockers, probe_result, stage_workspace,
+                                  workspace_blockers)
+
+# What the probe prints on a GPU machine (episode 2); shown when no image could be probed here.
+EXAMPLE_PROBE_OUTPUT = """\
+PyTorch version: 2.7.1
+PyTorch build CUDA version: 12.9
+PyTorch build cuDNN version: 91002
+PyTorch build NCCL version: 2.27.3
+CUDA available: True
+Number of GPUs found on system: 1
+Apple MPS available: False
+Active GPU index: 0
+Active GPU name: NVIDIA H200
+"""
+
+
+class HTML(str):
+    """A string that JupyterLab shows as HTML (and a terminal as the markup itself)."""
+
+    def _repr_html_(self) -> str:
+        return str(self)
+
+
+def find_workspace(path: str | Path) -> Path:
+    """`path` as given, else relative to this repository's `notebooks/` (a kernel started elsewhere)."""
+    candidate = Path(path).expanduser()
+    if candidate.is_dir() or candidate.is_absolute():
+        return candidate.resolve()
+    notebooks = Path(__file__).resolve().parents[2] / "notebooks"
+    beside = notebooks / candidate
+    return beside.resolve() if beside.is_dir() else candidate.resolve()
+
+
+def scratch_copy(workspace: Path | str) -> Path:
+    """A private copy of the workspace in a new temporary folder, safe to generate into."""
+    source = Path(workspace)
+    root = Path(tempfile.mkdtemp(prefix="kit-notebook-"))
+    return stage_workspace(source, root / source.resolve().name)
+
+
+def render_options(environment: str | None = None, style: str = "lesson",
+                   base_image: str | None = None, runtime_image: str | None = None,
+                   **more: Any) -> dict[str, Any]:
+    """Keyword arguments for `kit.api`: None means "the kit's default", so it is left out."""
+    given = {"environment": environment, "style": style, "base_image": base_image,
+             "runtime_image": runtime_image, **more}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def summary(s: api.Summary) -> HTML:
+    return HTML(html.summary_table(s))
+
+
+def show_file(files: Mapping[str, RenderedFile], suffix: str) -> HTML:
+    """One rendered file, highlighted, found by the end of its path (`"Dockerfile"`)."""
+    for path, f in files.items():
+        if path == suffix or path.endswith("/" + suffix):
+            return HTML(f"<div><b>{html.escape(path)}</b></div>" + html.code(f.text, f.language))
+    raise KeyError(f"no rendered file ends with {suffix!r}; files: {', '.join(files)}")
+
+
+def show_text(path: Path | str, language: str = "text") -> HTML:
+    """A file on disk, highlighted."""
+    p = Path(path)
+    return HTML(f"<div><b>{html.escape(p.name)}</b></div>" + html.code(p.read_text(encoding="utf-8"), language))
+
+
+def workflow(path: Path | str) -> dict[str, Any]:
+    """A workflow file as data; YAML 1.1 reads the key `on` as True, so it is put back."""
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise KitError(f"{path} is not a YAML mapping")
+    if True in data:
+        data["on"] = data.pop(True)
+    return {str(k): v for k, v in data.items()}
+
+
+def show_changes(result: api.GenerateResult) -> HTML:
+    return HTML(html.diff_view(result.changes))
+
+
+def findings(found: Iterable[Finding]) -> HTML:
+    return HTML(html.findings_table(list(found)))
+
+
+def probe_report(report: ProbeReport) -> HTML:
+    return HTML(html.probe_table(report))
+
+
+def engines() -> EngineStatus:
+    """What can build here (a few seconds: it asks the Docker daemon and Apptainer)."""
+    from kit.build import engine_status
+
+    return engine_status()
+
+
+def build_step(mode: str, engine: str, prepared: api.Prepared, *, status: EngineStatus | None = None,
+               workdir: Path | None = None, cancel: threading.Event | None = None) -> BuildResult | None:
+    """Build when `mode` and this machine allow; print why not, or raise for `mode="require"`.
+
+    Returns the build result, or None when the build was skipped (the reason is printed, with
+    the commands to run on a machine that has the engine).
+    """
+    blockers = workspace_blockers(prepared.workspace, prepared.options.environment)
+    if mode != "never":
+        blockers = engine_blockers(engine, status or engines()) + blockers
+    decision = decide_build(mode, blockers, engine)
+    print(decision.reason)
+    if not decision.go:
+        if mode != "never":
+            print("Elsewhere, run:\n  " + "\n  ".join(build_commands(prepared, engine)))
+        return None
+    result = build_staged(prepared, engine, workdir or Path(tempfile.mkdtemp(prefix="kit-build-")),
+                          _print_step, cancel)
+    print(format_build(result))
+    return result
+
+
+def _print_step(event: BuildEvent) -> None:
+    if event.kind == "step_started" and event.step is not None:
+        total = f"/{event.total}" if event.total else ""
+        stage = f"[{event.stage}] " if event.stage else ""
+        print(f"#{event.step}{total} {stage}{event.instruction}", flush=True)
+    elif event.kind == "finished" and event.failed:
+        print("build failed", flush=True)
+
+
+def format_build(result: BuildResult) -> str:
+    """One line about a finished build (size, time, cache hits)."""
+    what = ", ".join(result.tags) or result.artifact
+    return (f"built {what} ({result.size_bytes / 1e6:.1f} MB) in {result.duration:.1f} s; "
+            f"{result.cache_hits} of {len(result.steps)} steps from the cache")
+
+
+def probe_step(result: BuildResult | None, mode: str = "auto", gpu: GpuMode = "auto") -> ProbeReport | None:
+    """Probe what was built; None (with the reason printed) when nothing was built.
+
+    With `mode="require"` a probe that cannot run raises, so CI sees it.
+    """
+    if result is None:
+        print("No image was built here, so there is nothing to probe.")
+        return None
+    try:
+        report = probe_result(result, gpu)
+    except (ProbeError, KitError) as error:
+        if mode == "require":
+            raise
+        print(f"The probe could not run: {error}")
+        return None
+    print(report.summary())
+    return report
+
+
+def remove_scratch(path: Path | str) -> None:
+    """Delete a scratch copy made by `scratch_copy` (its temporary parent included)."""
+    target = Path(path)
+    parent = target.parent
+    shutil.rmtree(parent if parent.name.startswith("kit-notebook-") else target, ignore_errors=True)
+
+
+__all__ = ["EXAMPLE_PROBE_OUTPUT", "HTML", "BuildNotPossible", "build_step", "engines",
+           "find_workspace", "findings", "probe_report", "probe_step", "remove_scratch",
+           "render_options", "scratch_copy", "show_changes", "show_file", "show_text", "summary", "workflow"]
