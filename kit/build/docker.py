@@ -34,19 +34,42 @@ NO_DAEMON_INSTEAD = ("on Binder/JupyterHub there is no daemon: commit and push, 
                      "GitHub workflow build the image")
 
 
-def connect_docker(client: DockerClient | None = None) -> DockerClient:
-    """A pinged SDK client, or `EngineUnavailable` saying what to do instead."""
+def connect_docker(client: DockerClient | None = None,
+                   env: Mapping[str, str] | None = None) -> DockerClient:
+    """A pinged SDK client, or `EngineUnavailable` saying what to do instead.
+
+    ``env`` (default: this process's environment) is where ``DOCKER_HOST`` is read, so a
+    builder given its own environment builds and tags on the same daemon.
+    """
     import docker
     from docker.errors import DockerException
+    from requests.exceptions import RequestException
 
     try:
-        client = client or docker.from_env()
+        client = client or docker.from_env(environment=None if env is None else dict(env))
         client.ping()
-    except DockerException as error:
-        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        raise EngineUnavailable(f"Cannot reach a Docker daemon at {host} ({error}).",
+    except (DockerException, RequestException) as error:
+        raise EngineUnavailable(f"Cannot reach a Docker daemon at {docker_host(env)} ({error}).",
                                 instead=NO_DAEMON_INSTEAD) from error
     return client
+
+
+def docker_host(env: Mapping[str, str] | None = None) -> str:
+    """The daemon address the SDK and the CLI use for ``env`` (default: this process's)."""
+    env = os.environ if env is None else env
+    return env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def _daemon_answers(client: DockerClient) -> bool:
+    """Whether the daemon still answers a ping (a failed build may mean it went away)."""
+    from docker.errors import DockerException
+    from requests.exceptions import RequestException
+
+    try:
+        client.ping()
+    except (DockerException, RequestException, OSError):
+        return False
+    return True
 
 
 class DockerBuilder:
@@ -63,7 +86,7 @@ class DockerBuilder:
     @property
     def client(self) -> DockerClient:
         if self._client is None:
-            self._client = connect_docker()
+            self._client = connect_docker(env=self._env)
         return self._client
 
     @property
@@ -86,7 +109,7 @@ class DockerBuilder:
         context = Path(context)
         if not context.is_dir():
             raise OptionsError(f"The build context {context} is not a directory.")
-        client = connect_docker(self._client)
+        client = connect_docker(self._client, self._env)
         self._client = client
         emit = on_event or ignore_event
         started = time.monotonic()
@@ -100,6 +123,8 @@ class DockerBuilder:
                             what="Docker build", left_behind="nothing was tagged")
             if run.returncode != 0:
                 emit(BuildEvent("finished", failed=True, duration=time.monotonic() - started))
+                if not _daemon_answers(client):
+                    raise _daemon_gone(self._env, run.tail)
                 raise _step_error(parser, run.tail, run.returncode)
             image_id = iidfile.read_text().strip() if iidfile.exists() else parser.image_id
         if not image_id:
@@ -167,3 +192,12 @@ def _step_error(parser: PlainProgressParser, tail: Sequence[str], status: int | 
         last = next((line for line in reversed(tail) if line.strip()), "no output")
         message = f"Docker build failed (exit status {status}): {last}"
     return BuildError(message, list(tail), step=step)
+
+
+def _daemon_gone(env: Mapping[str, str], tail: Sequence[str]) -> EngineUnavailable:
+    """The build failed because the daemon stopped: say that, not the CLI's last line."""
+    last = next((line for line in reversed(tail) if line.strip()), "no output")
+    return EngineUnavailable(
+        f"The Docker daemon at {docker_host(env)} stopped answering during the build "
+        f"(the client's last line: {last}); nothing was tagged.",
+        instead="restart the daemon (dockerd) and build again: finished steps are cached")
