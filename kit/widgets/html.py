@@ -28,8 +28,8 @@ def escape(text: object) -> str:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]], css_class: str = "") -> str:
     """A plain HTML table; cells are escaped here, so callers pass data, not markup."""
-    head = "".join(f"<th style='text-align:left'>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{escape(c)}</td>" for c in row)
+    head = "".join(f"<th style='text-align:left;padding:2px 10px'>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td style='text-align:left;padding:2px 10px'>{escape(c)}</td>" for c in row)
                    + "</tr>" for row in rows)
     cls = f" class='{escape(css_class)}'" if css_class else ""
     return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -89,7 +89,7 @@ def findings_table(findings: Sequence[Finding]) -> str:
         return "<div class='kit-findings-none' style='color:#26a269'>No findings.</div>"
     rows = "".join(_finding_row(f) for f in findings)
     counts = ", ".join(f"{n} {sev}" for sev, n in _counts(findings))
-    head = "".join(f"<th style='text-align:left'>{h}</th>"
+    head = "".join(f"<th style='text-align:left;padding:2px 10px'>{h}</th>"
                    for h in ("severity", "tool", "rule", "file:line", "message", "fix"))
     return (f"<div>{escape(counts)}</div><table class='kit-findings-table'><thead><tr>{head}"
             f"</tr></thead><tbody>{rows}</tbody></table>")
@@ -98,8 +98,8 @@ def findings_table(findings: Sequence[Finding]) -> str:
 def _finding_row(f: Finding) -> str:
     where = f"{f.file}:{f.line}" if f.line else f.file
     colour = _SEVERITY_COLOURS.get(f.severity, "#333")
-    cells = [f"<td style='color:{colour};text-align:left'><b>{escape(f.severity)}</b></td>"]
-    cells += [f"<td style='text-align:left'>{escape(c)}</td>"
+    cells = [f"<td style='color:{colour};text-align:left;padding:2px 10px'><b>{escape(f.severity)}</b></td>"]
+    cells += [f"<td style='text-align:left;padding:2px 10px'>{escape(c)}</td>"
               for c in (f.tool, f.rule, where, f.message, f.fix)]
     return f"<tr class='kit-finding kit-severity-{escape(f.severity)}'>{''.join(cells)}</tr>"
 

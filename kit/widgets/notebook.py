@@ -130,14 +130,14 @@ def build_step(mode: str, engine: str, prepared: api.Prepared, *, status: Engine
     Returns the build result, or None when the build was skipped (the reason is printed, with
     the commands to run on a machine that has the engine).
     """
-    blockers = workspace_blockers(prepared.workspace, prepared.options.environment)
-    if mode != "never":
-        blockers = engine_blockers(engine, status or engines()) + blockers
+    no_engine = [] if mode == "never" else engine_blockers(engine, status or engines())
+    blockers = no_engine + workspace_blockers(prepared.workspace, prepared.options.environment)
     decision = decide_build(mode, blockers, engine)
     print(decision.reason)
     if not decision.go:
-        if mode != "never":
-            print("Elsewhere, run:\n  " + "\n  ".join(build_commands(prepared, engine)))
+        if no_engine:
+            print("On a machine with the engine, run:\n  " + "\n  ".join(build_commands(prepared, engine)))
+            print("On Binder: commit and push; the GitHub workflow builds the image.")
         return None
     result = build_staged(prepared, engine, workdir or Path(tempfile.mkdtemp(prefix="kit-build-")),
                           _print_step, cancel)

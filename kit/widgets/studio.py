@@ -23,11 +23,13 @@ from kit.check.findings import Finding
 from kit.errors import BuildCancelled, KitError
 from kit.gpu import ProbeReport
 from kit.render import RenderedFile
+from kit.repo import locate
 from kit.widgets import html
 from kit.widgets.form import FIELDS, OptionsForm
 from kit.widgets.jobs import Job, LogBuffer
 from kit.widgets.pipeline import (Builder, Prober, build_commands, build_staged, engine_blockers,
                                   probe_result, workspace_blockers)
+from kit.workspace import load_workspace
 from kit.write import Change, apply_changes, plan_changes
 
 T = TypeVar("T")
@@ -47,9 +49,10 @@ class Studio:
                  **options: Any) -> None:
         self.directory = Path(workspace)
         self.out = out
-        self.summary_data = api.inspect(self.directory)
-        first = api.prepare(self.directory, out)
-        self.workspace = first.workspace
+        # Loaded and located without the options, so invalid ones still open the studio.
+        self.workspace = load_workspace(self.directory)
+        self.summary_data = api.summarize(self.workspace)
+        location = locate(self.workspace.root, out, options.get("subdir"))
         self.engines = engines if engines is not None else _engine_status()
         self._builder: Builder = builder or build_staged
         self._prober: Prober = prober or probe_result
@@ -61,7 +64,7 @@ class Studio:
         self.last_build: BuildResult | None = None
         self.last_probe: ProbeReport | None = None
         self.job: Job[Any] | None = None
-        self.form = OptionsForm(self.workspace, first.location.subdir, options)
+        self.form = OptionsForm(self.workspace, location.subdir, options)
         self._make_widgets()
         self.form.observe(self.refresh)
         self.refresh()
