@@ -149,6 +149,9 @@ class ApptainerBuilder:
             raise OptionsError(f"{target} exists; pass force=True to replace it.")
         emit = on_event or ignore_event
         started = time.monotonic()
+        # apptainer does not make the output's folder: without this a missing `sif_dir` fails
+        # only when the SIF is written, minutes in, as "open ...partial...sif: no such file".
+        target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.stem}.partial-{os.getpid()}.sif")
         partial.unlink(missing_ok=True)
         stages: list[str | None] = [s.name or None for s in parse_def(definition.read_text(), str(definition))[0]]
