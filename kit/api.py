@@ -9,14 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kit.check import Finding, check_dir, check_files
 from kit.options import RenderOptions, resolve
 from kit.render import RenderedFile, render
 from kit.repo import Location, locate
-from kit.workspace import LINUX, Workspace, load_workspace
+from kit.workspace import Workspace, load_workspace
 from kit.write import Change, apply_changes, plan_changes
+
+if TYPE_CHECKING:
+    from kit.build.events import BuildResult
+    from kit.gpu import ProbeReport
 
 
 @dataclass(frozen=True)
@@ -135,19 +139,27 @@ ProgressCallback = Callable[[Any], None]
 STAGING_SKIP = (".pixi", ".git", "__pycache__", "*.sif", "*.partial", ".kit-state.json")
 
 
+def copy_workspace(source: Path | str, dest: Path | str) -> Path:
+    """Copy a workspace folder to `dest` (replaced if present), without `.pixi/`, `.git/` or SIFs."""
+    import shutil
+
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(Path(source), dest, ignore=shutil.ignore_patterns(*STAGING_SKIP))
+    return dest
+
+
 def stage_build_context(prepared: Prepared, dest: Path) -> Path:
-    """Copy the workspace (without .pixi/, .git/, SIFs) and lay the rendered files over it.
+    """Copy the workspace and lay the rendered recipe files over it, as a folder of its own.
 
     Builds always use freshly rendered files in a private folder: the user's own tree is never
     written by a build, and what is built is exactly what the preview showed.
     """
-    import shutil
-
     from kit.render import FileKind
     from kit.write import merge_lines
 
-    shutil.copytree(prepared.workspace.root, dest, ignore=shutil.ignore_patterns(*STAGING_SKIP),
-                    dirs_exist_ok=True)
+    copy_workspace(prepared.workspace.root, dest)
     prefix = prepared.location.prefix
     for path, f in prepared.render().items():
         if not path.startswith(prefix) or path.startswith(".github/"):
@@ -170,32 +182,35 @@ def build_args(prepared: Prepared) -> dict[str, str]:
     return args
 
 
+def primary_tag(prepared: Prepared) -> str:
+    """The tag derived for the primary environment (from the lock where it can)."""
+    return resolve(prepared.workspace, prepared.options).primary.tag
+
+
 def image_tag(prepared: Prepared, tag: str | None = None) -> str:
     """`<image name>:<tag>`, the name from the options or the workspace, the tag from the lock."""
-    plan = resolve(prepared.workspace, prepared.options)
-    name = prepared.options.image_name or _local_image_name(prepared.workspace.name)
-    return f"{name}:{tag or plan.primary.tag}"
+    name = prepared.options.image_name or local_image_name(prepared.workspace.name)
+    return f"{name}:{tag or primary_tag(prepared)}"
 
 
-def _local_image_name(workspace_name: str) -> str:
+def local_image_name(workspace_name: str) -> str:
+    """A workspace name as a Docker repository name (lower case, no spaces)."""
     import re
 
     return re.sub(r"[^a-z0-9._-]+", "-", workspace_name.lower()).strip("-._") or "pixi-workspace"
 
 
-def build(directory: Path | str, *, engine: str = "docker", tag: str | None = None,
-          on_event: Callable[[Any], None] | None = None, cancel: Any = None,
-          sif_dir: Path | None = None, **options: Any) -> Any:
-    """Render, stage and build the workspace's image with a real engine.
+def build_prepared(prepared: Prepared, engine: str, workdir: Path,
+                   on_event: Callable[[Any], None] | None = None, cancel: Any = None,
+                   tag: str | None = None) -> BuildResult:
+    """Build exactly what `prepared` renders, from a staged copy.
 
-    Docker: the staged folder is the context, tagged `<name>:<tag>`. Apptainer: the SIF is
-    written next to the workspace (or into `sif_dir`) as `<tag>.sif`.
+    Docker tags the image `image_tag(prepared, tag)`; Apptainer writes `<tag>.sif` into `workdir`.
     """
     import tempfile
 
     from kit import build as builders
 
-    prepared = prepare(directory, **options)
     if tag is not None:
         from kit.names import tag as check_tag
 
@@ -205,12 +220,20 @@ def build(directory: Path | str, *, engine: str = "docker", tag: str | None = No
         if engine == "docker":
             return builders.build("docker", context, tags=[image_tag(prepared, tag)],
                                   build_args=build_args(prepared), on_event=on_event, cancel=cancel)
-        sif = (sif_dir or prepared.workspace.root) / f"{image_tag(prepared, tag).rsplit(':', 1)[1]}.sif"
-        return builders.build("apptainer", context / "apptainer.def", output=sif.resolve(),
+        sif = Path(workdir).resolve() / f"{tag or primary_tag(prepared)}.sif"
+        return builders.build("apptainer", context / "apptainer.def", output=sif,
                               build_args=build_args(prepared), on_event=on_event, cancel=cancel)
 
 
-def probe(image: str, *, engine: str | None = None, gpu: str = "auto") -> Any:
+def build(directory: Path | str, *, engine: str = "docker", tag: str | None = None,
+          on_event: Callable[[Any], None] | None = None, cancel: Any = None,
+          sif_dir: Path | None = None, **options: Any) -> BuildResult:
+    """Render, stage and build the workspace's image; a SIF lands next to the workspace."""
+    prepared = prepare(directory, **options)
+    return build_prepared(prepared, engine, sif_dir or prepared.workspace.root, on_event, cancel, tag)
+
+
+def probe(image: str, *, engine: str | None = None, gpu: str = "auto") -> ProbeReport:
     """Run the GPU probe in a built image (a .sif path means Apptainer unless told otherwise)."""
     from kit import gpu as probes
 
@@ -220,13 +243,13 @@ def probe(image: str, *, engine: str | None = None, gpu: str = "auto") -> Any:
     return probes.probe_docker(image, gpu=gpu)  # type: ignore[arg-type]
 
 
-def format_build(result: Any) -> str:
+def format_build(result: BuildResult) -> str:
     size = result.size_bytes / 1e6
     return (f"built {result.artifact} ({', '.join(result.tags) or 'no tags'}) {size:.1f} MB in "
             f"{result.duration:.1f}s, {result.cache_hits}/{len(result.steps)} steps cached")
 
 
-def format_probe(report: Any) -> str:
+def format_probe(report: ProbeReport) -> str:
     lines = [report.summary()]
     if report.gpu_note:
         lines.append(f"note: {report.gpu_note}")

@@ -94,7 +94,7 @@ def resolve(workspace: Workspace, options: RenderOptions) -> Plan:
     subdir = names.relative_path(options.subdir, "subdir")
     app_dir = names.relative_path(options.app_dir, "app_dir")
     _check_bootstrap(options)
-    primary_name = options.environment or _default_environment(workspace)
+    primary_name = options.environment or default_environment(workspace)
     workspace.environment(primary_name)
     selected = _unique((primary_name, *options.environments))
     if options.tags:
@@ -132,7 +132,8 @@ def _check_bootstrap(options: RenderOptions) -> None:
                            fix="use a path of letters, digits, '.', '_', '-' and '/'")
 
 
-def _default_environment(workspace: Workspace) -> str:
+def default_environment(workspace: Workspace) -> str:
+    """The first container environment with a CUDA requirement, else the first one."""
     candidates = workspace.container_environments
     with_cuda = [n for n in candidates if workspace.environments[n].cuda]
     return (with_cuda or list(candidates))[0]

@@ -13,7 +13,8 @@ from typing import Any
 import ipywidgets as w  # type: ignore[import-untyped]  # ships no type information
 
 from kit.options import BOOTSTRAPS, DEFAULT_BASE_IMAGE, DEFAULT_RUNTIME_IMAGE, STYLES
-from kit.widgets.pipeline import ENGINES, default_environment
+from kit.options import default_environment
+from kit.widgets.pipeline import ENGINES
 from kit.workspace import Workspace
 
 # Option name -> the CSS class a browser test finds its widget by.

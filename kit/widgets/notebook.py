@@ -23,8 +23,8 @@ from kit.errors import KitError, ProbeError
 from kit.gpu import GpuMode, ProbeReport
 from kit.render import RenderedFile
 from kit.widgets import html
-from kit.widgets.pipeline import (BuildNotPossible, build_commands, build_staged, decide_build,
-                                  engine_blockers, probe_result, stage_workspace,
+from kit.widgets.pipeline import (BuildNotPossible, build_commands, decide_build,
+                                  engine_blockers, probe_result, 
                                   workspace_blockers)
 
 # What the probe prints on a GPU machine (episode 2); shown when no image could be probed here.
@@ -62,7 +62,7 @@ def scratch_copy(workspace: Path | str) -> Path:
     """A private copy of the workspace in a new temporary folder, safe to generate into."""
     source = Path(workspace)
     root = Path(tempfile.mkdtemp(prefix="kit-notebook-"))
-    return stage_workspace(source, root / source.resolve().name)
+    return api.copy_workspace(source, root / source.resolve().name)
 
 
 def render_options(environment: str | None = None, style: str = "lesson",
@@ -139,7 +139,7 @@ def build_step(mode: str, engine: str, prepared: api.Prepared, *, status: Engine
             print("On a machine with the engine, run:\n  " + "\n  ".join(build_commands(prepared, engine)))
             print("On Binder: commit and push; the GitHub workflow builds the image.")
         return None
-    result = build_staged(prepared, engine, workdir or Path(tempfile.mkdtemp(prefix="kit-build-")),
+    result = api.build_prepared(prepared, engine, workdir or Path(tempfile.mkdtemp(prefix="kit-build-")),
                           _print_step, cancel)
     print(format_build(result))
     return result

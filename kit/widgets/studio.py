@@ -27,7 +27,7 @@ from kit.repo import locate
 from kit.widgets import html
 from kit.widgets.form import FIELDS, OptionsForm
 from kit.widgets.jobs import Job, LogBuffer
-from kit.widgets.pipeline import (Builder, Prober, build_commands, build_staged, engine_blockers,
+from kit.widgets.pipeline import (Builder, Prober, build_commands, engine_blockers,
                                   probe_result, workspace_blockers)
 from kit.workspace import load_workspace
 from kit.write import Change, apply_changes, plan_changes
@@ -54,7 +54,7 @@ class Studio:
         self.summary_data = api.summarize(self.workspace)
         location = locate(self.workspace.root, out, options.get("subdir"))
         self.engines = engines if engines is not None else _engine_status()
-        self._builder: Builder = builder or build_staged
+        self._builder: Builder = builder or api.build_prepared
         self._prober: Prober = prober or probe_result
         self._workdir = workdir
         self.prepared: api.Prepared | None = None
