@@ -55,3 +55,72 @@ def real_world(tmp_path: Path) -> Path:
 def output_dir() -> Path:
     OUTPUT.mkdir(exist_ok=True)
     return OUTPUT
+
+
+# ---------------------------------------------------------------- the offline lab and Apptainer
+# (appended: imports here so the block above stays as it was)
+
+from collections.abc import Iterator, Mapping  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+from tests.lab.settings import LabSettings  # noqa: E402
+
+LAB_LAUNCHER = REPO / "tests" / "lab" / "bin" / "apptainer"
+
+
+def _lab_launcher_ready(environ: Mapping[str, str]) -> bool:
+    """The launcher is usable once tests/lab/apptainer.sh has built its sid root (the same
+    check the launcher itself makes, without starting a mount namespace)."""
+    cache = Path(environ.get("KIT_LAB_CACHE") or "/var/cache/kit-lab")
+    root = cache / "apptainer-root"
+    return (os.access(LAB_LAUNCHER, os.X_OK) and (root / ".kit-lab-ready").is_file()
+            and os.access(root / "usr" / "bin" / "apptainer", os.X_OK))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lab_apptainer() -> Iterator[str | None]:
+    """The apptainer the kit will use this session, pointing KIT_APPTAINER at the lab launcher
+    when none is configured or on PATH.
+
+    Why: Debian 12 (the lab and CI machine kind) has no apptainer; the lab runs the real one
+    from a sid root through tests/lab/bin/apptainer, which the kit only finds through
+    KIT_APPTAINER. A real apptainer (KIT_APPTAINER set, or on PATH) always wins, and the
+    variable is restored when the session ends.
+    """
+    chosen = os.environ.get("KIT_APPTAINER") or shutil.which("apptainer")
+    if chosen or not _lab_launcher_ready(os.environ):
+        yield chosen
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KIT_APPTAINER", str(LAB_LAUNCHER))
+        yield str(LAB_LAUNCHER)
+
+
+@pytest.fixture(scope="session")
+def lab() -> LabSettings:
+    """The lab's settings (KIT_LAB_MODE), once everything they name is in place.
+
+    Skips with provision.sh's reasons when the lab is missing here (fails under CI=true).
+    """
+    from tests.lab.settings import lab_settings, missing
+
+    settings = lab_settings()
+    gaps = missing(settings)
+    need(not gaps, "the lab is not provisioned: " + "; ".join(gaps))
+    return settings
+
+
+@dataclass(frozen=True)
+class LabWorkspace:
+    """The lab's settings and a private copy of its locked workspace."""
+
+    settings: LabSettings
+    root: Path
+
+
+@pytest.fixture
+def lab_workspace(lab: LabSettings, tmp_path: Path) -> LabWorkspace:
+    """A fresh copy of the lab's locked workspace (a test may edit or build it freely)."""
+    from tests.lab.settings import copy_workspace
+
+    return LabWorkspace(lab, copy_workspace(tmp_path / "workspace", lab))
