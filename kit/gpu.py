@@ -329,7 +329,8 @@ def _create_probe_container(client: DockerClient, image: str, script: Path,
     from docker.errors import NotFound
     from docker.types import DeviceRequest, Mount
 
-    gpu_kwargs: dict[str, Any] = {}
+    # The probe needs no network; without one it also cannot trip over a missing bridge.
+    gpu_kwargs: dict[str, Any] = {"network_mode": "none"}
     if requested:
         gpu_kwargs["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
     container = client.containers.create(image, ["python", IMAGE_PROBE_PATH, "--json"],
