@@ -1,0 +1,364 @@
+"""What a learner sees when a real build or probe goes wrong, and what is left behind.
+
+Every fault here must end as one of the kit's own errors (the CLI and the widgets print those
+and never a traceback), name what broke, and leave nothing half-done: no tag on a failed or
+cancelled image, no temporary folder. The faults are real ones: a broken step in the kit's own
+rendered Dockerfile built by BuildKit, a GPU request on a host without GPUs, a Docker daemon
+killed in the middle of a build (a second, private daemon, so the one everybody else uses is
+never touched), and a cancel.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kit import api
+from kit.build import BuildEvent, DockerBuilder, connect_docker, find_apptainer, find_docker_cli
+from kit.errors import BuildCancelled, BuildError, EngineUnavailable, KitError, ToolNotFound
+from kit.gpu import docker_has_nvidia_runtime, host_has_nvidia_driver
+from tests.conftest import LabWorkspace, need
+from tests.lab.settings import LabSettings
+
+RUN_ID = str(os.getpid())
+DOCKERD = shutil.which("dockerd")
+UNSHARE = shutil.which("unshare")
+
+
+@pytest.fixture(scope="module")
+def docker_client(lab: LabSettings) -> Any:
+    try:
+        client = connect_docker()
+        find_docker_cli()
+    except (EngineUnavailable, ToolNotFound) as error:
+        need(False, str(error))
+    return client
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Route the kit's temporary folders into an empty folder of this test's own, and check
+    that it is empty again afterwards: the shared /tmp has other sessions' folders in it."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    yield folder
+    assert list(folder.iterdir()) == [], "a build left temporary files behind"
+
+
+def tags_of(client: Any, repository: str) -> list[str]:
+    return [tag for image in client.images.list(repository) for tag in image.tags]
+
+
+def staged_context(lab_workspace: LabWorkspace, dest: Path, style: str, environment: str,
+                   edit: Callable[[Path], None]) -> tuple[Path, dict[str, str]]:
+    """The kit's own staged build context for the lab workspace, then broken by ``edit``:
+    what `kit.api.build` would hand the builder, with one fault in it."""
+    lab = lab_workspace.settings
+    prepared = api.prepare(lab_workspace.root, style=style, environment=environment,
+                           base_image=lab.base_image, runtime_image=lab.runtime_image)
+    context = api.stage_build_context(prepared, dest)
+    edit(context)
+    return context, api.build_args(prepared)
+
+
+def add_step_before_entrypoint(step: str) -> Callable[[Path], None]:
+    """An edit adding ``step`` to the final stage, after the (cached) install."""
+
+    def edit(context: Path) -> None:
+        dockerfile = context / "Dockerfile"
+        text = dockerfile.read_text()
+        assert "\nENTRYPOINT " in text
+        dockerfile.write_text(text.replace("\nENTRYPOINT ", f"\n{step}\nENTRYPOINT ", 1))
+
+    return edit
+
+
+def remove_app_dir(context: Path) -> None:
+    shutil.rmtree(context / "app")
+
+
+# ---------------------------------------------------------------- a broken step
+
+@dataclass(frozen=True)
+class Fault:
+    """A way to break the build, and what the error must then say."""
+
+    edit: Callable[[Path], None]
+    environment: str
+    build_args: dict[str, str]
+    step: str            # the failing step's instruction contains this
+    log: str             # and a line of the log tail contains this
+
+
+FAULTS = {
+    "failing-run-step": Fault(add_step_before_entrypoint('RUN echo "kit-fault: about to fail" && false'),
+                              "cpu", {}, 'RUN echo "kit-fault: about to fail" && false',
+                              "kit-fault: about to fail"),
+    "missing-app-dir": Fault(remove_app_dir, "cpu", {}, "COPY ./app /app/src", "not found"),
+    # The lock's gpu environment needs CUDA 12; a CUDA 11.8 override cannot install it.
+    "cuda-override-too-old": Fault(lambda context: None, "gpu", {"CUDA_VERSION": "11.8"},
+                                   "pixi install", "cuda"),
+}
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("name", sorted(FAULTS))
+def test_broken_step_is_named_with_its_log_and_nothing_is_tagged(
+        name: str, lab_workspace: LabWorkspace, docker_client: Any, private_tmp: Path,
+        tmp_path: Path) -> None:
+    fault = FAULTS[name]
+    context, args = staged_context(lab_workspace, tmp_path / "context", "lesson",
+                                   fault.environment, fault.edit)
+    repository = f"kit-test-faults/{name}"
+    events: list[BuildEvent] = []
+    with pytest.raises(BuildError) as caught:
+        DockerBuilder().build(context, tags=[f"{repository}:{RUN_ID}"],
+                              build_args={**args, **fault.build_args}, on_event=events.append)
+    error = caught.value
+    assert not isinstance(error, BuildCancelled)
+    assert error.step is not None and fault.step in error.step
+    assert str(error) == f"Docker build failed at step: {error.step}"
+    assert 0 < len(error.log_tail.lines) <= 30
+    assert any(fault.log in line.lower() or fault.log in line for line in error.log_tail.lines), \
+        error.log_tail.text()
+    failed = [e for e in events if e.failed]
+    assert failed[-1].kind == "finished" and any(e.kind == "step_done" for e in failed)
+    assert tags_of(docker_client, repository) == []
+
+
+# ---------------------------------------------------------------- a GPU on a host without one
+
+@pytest.mark.docker
+def test_requiring_a_gpu_without_the_nvidia_runtime_is_refused(lab: LabSettings,
+                                                              docker_client: Any) -> None:
+    if docker_has_nvidia_runtime(docker_client):
+        pytest.skip("this Docker daemon has the NVIDIA runtime: a GPU request would work")
+    before = {c.id for c in docker_client.containers.list(all=True)}
+    with pytest.raises(EngineUnavailable) as caught:
+        api.probe(lab.runtime_image, gpu="require")
+    message = str(caught.value)
+    assert message.startswith("A GPU was required, but this Docker daemon has no NVIDIA runtime.")
+    assert caught.value.instead and "NVIDIA Container Toolkit" in caught.value.instead
+    assert {c.id for c in docker_client.containers.list(all=True)} <= before  # none started
+
+
+@pytest.mark.apptainer
+def test_requiring_a_gpu_on_a_host_without_a_driver_is_refused(tmp_path: Path) -> None:
+    try:
+        find_apptainer()
+    except ToolNotFound as error:
+        need(False, str(error))
+    if host_has_nvidia_driver():
+        pytest.skip("this host has an NVIDIA driver: a GPU request would work")
+    with pytest.raises(EngineUnavailable, match="A GPU was required, but this host has no "
+                                                "NVIDIA driver"):
+        api.probe(str(tmp_path / "never-built.sif"), gpu="require")   # refused before running
+
+
+# ---------------------------------------------------------------- the daemon dies mid-build
+
+@dataclass
+class PrivateDaemon:
+    """A second dockerd of this test's own, in its own network and mount namespaces.
+
+    Own network namespace: a dockerd started with ``--bridge none`` deletes the host's
+    ``docker0`` (the shared daemon's bridge) at start-up; inside its own namespace there is
+    none to delete. Own mount namespace: the mounts it makes die with it, even on SIGKILL.
+    A short root under /tmp keeps containerd's socket path under the 108-byte limit.
+    """
+
+    root: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.root}/d.sock"
+
+    def argv(self) -> list[str]:
+        assert UNSHARE and DOCKERD
+        return [UNSHARE, "--net", "--mount", "--propagation", "private", "--",
+                DOCKERD, "--data-root", f"{self.root}/data", "--exec-root", f"{self.root}/exec",
+                "--pidfile", f"{self.root}/dockerd.pid", "--host", self.host,
+                "--bridge", "none", "--iptables=false", "--ip-masq=false",
+                "--ip-forward=false", "--storage-driver", "vfs",
+                "--cgroup-parent", f"kit-test-faults-{RUN_ID}"]
+
+    def start(self, timeout: float = 30) -> Any:
+        """Start it and return a pinged SDK client; raise RuntimeError with its log if not."""
+        import docker
+
+        log = (self.root / "dockerd.log").open("ab")
+        self.process = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                client = docker.DockerClient(base_url=self.host, timeout=10)
+                client.ping()
+                return client
+            except Exception:  # not up yet: the socket appears a second or two in
+                time.sleep(0.5)
+        self.stop()
+        tail = (self.root / "dockerd.log").read_text(errors="replace").splitlines()[-3:]
+        raise RuntimeError(" | ".join(tail) or "no output")
+
+    def descendants(self) -> list[int]:
+        """Its process tree (containerd and shims), to end only what this test started."""
+        assert self.process is not None
+        children: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        tree, todo = [], [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo.extend(children.get(pid, []))
+        return tree
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill would, then reap what it leaves running."""
+        assert self.process is not None
+        tree = self.descendants()
+        self.process.kill()
+        self.process.wait(timeout=30)
+        _end_leftovers(tree[1:])
+
+    def stop(self) -> None:
+        """SIGTERM (a clean shutdown), SIGKILL if it lingers."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        tree = self.descendants()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        _end_leftovers(tree[1:])
+
+
+def _end_leftovers(pids: list[int], grace: float = 5.0) -> None:
+    """Wait for the daemon's children to exit with it; SIGKILL any that do not, by pid."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+def private_daemon(docker_client: Any) -> Iterator[PrivateDaemon]:
+    """A second Docker daemon for this test only; everything of it is gone afterwards."""
+    need(DOCKERD is not None and UNSHARE is not None,
+         "a second, private dockerd needs dockerd and unshare (util-linux)")
+    daemon = PrivateDaemon(Path(tempfile.mkdtemp(prefix="kpd-", dir="/tmp")))
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(daemon.root, ignore_errors=True)
+
+
+def slow_context(directory: Path, base: str) -> Path:
+    """A build whose context upload takes many seconds: a 2 GB sparse file (no disk used, no
+    container run, so no network is needed in the private daemon)."""
+    directory.mkdir()
+    with (directory / "big").open("wb") as big:
+        big.truncate(2 * 1024**3)
+    (directory / "Dockerfile").write_text(f"FROM {base}\nCOPY big /big\n")
+    return directory
+
+
+@pytest.mark.docker
+def test_daemon_killed_mid_build_is_a_clear_error_and_leaves_nothing(
+        private_daemon: PrivateDaemon, private_tmp: Path, tmp_path: Path) -> None:
+    from tests.lab.localbase import host_shell_image
+
+    try:
+        client = private_daemon.start()
+    except RuntimeError as why:
+        need(False, f"a second, private dockerd cannot run here: {why}")
+        raise
+    base = "kit-test-faults/sh:host"
+    host_shell_image(client, base)                 # a tiny `docker import` of host files
+    context = slow_context(tmp_path / "context", base)
+    repository = "kit-test-faults/daemon-killed"
+    builder = DockerBuilder(env={**os.environ, "DOCKER_HOST": private_daemon.host})
+    uploading = threading.Event()
+    outcome: dict[str, BaseException] = {}
+
+    def on_event(event: BuildEvent) -> None:
+        if "load build context" in event.line:
+            uploading.set()
+
+    def run() -> None:
+        try:
+            builder.build(context, tags=[f"{repository}:1"], on_event=on_event)
+        except BaseException as error:  # handed to the test's thread to inspect
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert uploading.wait(60), "the build never started uploading its context"
+    time.sleep(1.0)
+    private_daemon.kill()
+    thread.join(60)
+    assert not thread.is_alive(), "the build did not notice its daemon had died"
+
+    error = outcome.get("error")
+    assert isinstance(error, KitError), repr(error)
+    assert isinstance(error, EngineUnavailable)
+    assert f"The Docker daemon at {private_daemon.host} stopped answering" in str(error)
+    assert "nothing was tagged" in str(error)
+
+    # Back up on the same data root: no tag, and nothing but the base image.
+    client = private_daemon.start()
+    assert tags_of(client, repository) == []
+    assert [image.tags for image in client.images.list(all=True)] == [[base]]
+
+
+# ---------------------------------------------------------------- cancel (Ctrl-C, the widget's button)
+
+@pytest.mark.docker
+def test_cancel_stops_the_build_and_tags_nothing(lab_workspace: LabWorkspace,
+                                                 docker_client: Any, private_tmp: Path,
+                                                 tmp_path: Path) -> None:
+    marker = f"kit-fault-slow-{RUN_ID}"
+    context, args = staged_context(lab_workspace, tmp_path / "context", "optimized", "cpu",
+                                   add_step_before_entrypoint(f"RUN echo {marker} && sleep 60"))
+    repository = "kit-test-faults/cancelled"
+    cancel = threading.Event()
+
+    def on_event(event: BuildEvent) -> None:
+        if event.line.endswith(f" {marker}"):     # the step's output, not its header
+            cancel.set()
+
+    started = time.monotonic()
+    with pytest.raises(BuildCancelled, match="The Docker build was cancelled; nothing was "
+                                             "tagged") as caught:
+        DockerBuilder().build(context, tags=[f"{repository}:{RUN_ID}"], build_args=args,
+                              on_event=on_event, cancel=cancel)
+    assert cancel.is_set() and time.monotonic() - started < 55
+    assert any(marker in line for line in caught.value.log_tail.lines)
+    assert tags_of(docker_client, repository) == []
