@@ -1,0 +1,117 @@
+"""What the engine benchmarks share: the lab, staged contexts, builds and clean-up.
+
+The benchmarks build the lab's locked workspace (tests/lab: the pixi stand-in image, the runtime
+image, real PyTorch) with the real Docker engine, exactly as `kit.api.build` does: render,
+stage into a private folder, build with BuildKit. They keep what they make apart from everyone
+else's (image names under ``kit-bench/``, the process id in every tag) and remove it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from kit import api  # noqa: E402
+from kit.build import BuildResult, DockerBuilder, connect_docker  # noqa: E402
+from kit.errors import KitError  # noqa: E402
+from tests.lab.settings import LabSettings, copy_workspace, lab_settings, missing  # noqa: E402
+
+STYLES = ("lesson", "optimized")
+RUN_ID = str(os.getpid())
+
+
+def lab_or_reason() -> tuple[LabSettings | None, str]:
+    """The lab's settings, or why the engine benchmarks cannot run here."""
+    settings = lab_settings()
+    gaps = missing(settings)
+    if gaps:
+        return None, "the lab is not provisioned: " + "; ".join(gaps)
+    try:
+        connect_docker()
+    except KitError as error:
+        return None, str(error)
+    return settings, ""
+
+
+def render_options(lab: LabSettings, style: str, environment: str) -> dict[str, Any]:
+    return {"style": style, "environment": environment, "base_image": lab.base_image,
+            "runtime_image": lab.runtime_image, "image_name": f"kit-bench/{style}"}
+
+
+@dataclass
+class BenchWorkspace:
+    """A private copy of the lab workspace for one style, and the tag its builds get."""
+
+    lab: LabSettings
+    style: str
+    environment: str
+    root: Path
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return render_options(self.lab, self.style, self.environment)
+
+    @property
+    def tag(self) -> str:
+        return f"kit-bench/{self.style}:{self.environment}-{RUN_ID}"
+
+    def build(self, *, no_cache: bool = False) -> tuple[BuildResult, float]:
+        """Render, stage and build, as `kit.api.build` does (``no_cache``: a cold build);
+        the result and the wall-clock seconds, staging included."""
+        started = time.perf_counter()
+        prepared = api.prepare(self.root, **self.options)
+        with tempfile.TemporaryDirectory(prefix="kit-bench-") as tmp:
+            context = api.stage_build_context(prepared, Path(tmp) / "context")
+            result = DockerBuilder().build(context, tags=[self.tag], no_cache=no_cache,
+                                           build_args=api.build_args(prepared))
+        return result, time.perf_counter() - started
+
+
+@contextmanager
+def bench_workspaces(lab: LabSettings, environment: str = "cpu") -> Iterator[list[BenchWorkspace]]:
+    """One workspace copy per style; afterwards every image the benchmark made is removed."""
+    with tempfile.TemporaryDirectory(prefix="kit-bench-ws-") as tmp:
+        workspaces = [BenchWorkspace(lab, style, environment,
+                                     copy_workspace(Path(tmp) / style, lab)) for style in STYLES]
+        try:
+            yield workspaces
+        finally:
+            client = connect_docker()
+            for ws in workspaces:
+                remove_image(client, ws.tag)
+
+
+def remove_image(client: Any, reference: str) -> None:
+    """Remove a tag, or an image id that no tag names any more; never another's image."""
+    from docker.errors import APIError, ImageNotFound
+
+    try:
+        image = client.images.get(reference)
+        if reference.startswith("sha256:") and image.tags:
+            return
+        client.images.remove(reference)
+    except (ImageNotFound, APIError):
+        pass
+
+
+def drop_replaced(client: Any, old_id: str | None, new_id: str | None) -> None:
+    """After a rebuild moved the tag, remove the image it moved from (if nothing names it)."""
+    if old_id and old_id != new_id:
+        remove_image(client, old_id)
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    align = ["---"] + ["---:"] * (len(header) - 1)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
