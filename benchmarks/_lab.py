@@ -115,3 +115,12 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def report_failure(error: KitError) -> int:
+    """A failed build in a benchmark: the kit's message and the log tail, exit status 1."""
+    print(f"failed: {error}")
+    tail = getattr(error, "log_tail", None)
+    if tail is not None and tail.lines:
+        print("\n".join("    " + line for line in tail.lines[-15:]))
+    return 1

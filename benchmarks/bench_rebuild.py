@@ -18,9 +18,11 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from _lab import BenchWorkspace, bench_workspaces, drop_replaced, lab_or_reason, markdown_table
+from _lab import (BenchWorkspace, bench_workspaces, drop_replaced, lab_or_reason,
+                  markdown_table, report_failure)
 
 from kit.build import connect_docker
+from kit.errors import KitError
 
 
 def edit_app(ws: BenchWorkspace, round_no: int) -> None:
@@ -71,4 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KitError as error:
+        raise SystemExit(report_failure(error)) from None

@@ -1,0 +1,106 @@
+"""Image size overhead and cold build time of each style, on the lab workspace.
+
+Why: the environment itself (Python, PyTorch, ...) is the same in both styles; what a style adds
+on top is the base of its final stage, pixi, copies of the manifest and the lock, and any
+layers it leaves behind. So the overhead reported is the image's size minus the size of the
+environment inside it (`du -sb /app/.pixi/envs/<env>` run in the image). Cold builds use
+`no_cache=True` on the builder (BuildKit's --no-cache), never a global `docker builder prune`,
+which would empty the cache everybody else on the daemon relies on.
+
+    .venv/bin/python benchmarks/bench_images.py [--environments cpu,gpu] [--rounds 1]
+
+Prints a markdown table. No assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from _lab import (BenchWorkspace, bench_workspaces, drop_replaced, lab_or_reason,
+                  markdown_table, report_failure)
+
+from kit.build import connect_docker
+from kit.errors import KitError
+from tests.lab.settings import LabSettings
+
+MB = 1e6
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    style: str
+    environment: str
+    cold_seconds: tuple[float, ...]
+    image_bytes: int
+    env_bytes: int
+    final_base: str
+    layers: int
+
+    def row(self) -> list[str]:
+        overhead = self.image_bytes - self.env_bytes
+        return [self.style, self.environment, f"{statistics.median(self.cold_seconds):.1f}",
+                f"{self.image_bytes / MB:.0f}", f"{self.env_bytes / MB:.0f}",
+                f"{overhead / MB:.0f}", f"{100 * overhead / self.image_bytes:.0f}%",
+                str(self.layers), self.final_base]
+
+
+def environment_bytes(client: Any, image: str, environment: str) -> int:
+    """`du -sb` of the environment, run through the image's own entrypoint."""
+    output = client.containers.run(
+        image, ["du", "-sb", f"/app/.pixi/envs/{environment}"], remove=True)
+    return int(output.decode().split()[0])
+
+
+def final_base(lab: LabSettings, style: str) -> str:
+    """The image the final stage starts from (what the overhead mostly is)."""
+    from kit import api
+
+    text = api.prepare(lab.workspace, style=style, base_image=lab.base_image,
+                       runtime_image=lab.runtime_image).render()["Dockerfile"].text
+    froms = [line.split()[1] for line in text.splitlines() if line.startswith("FROM ")]
+    return froms[-1]
+
+
+def measure(ws: BenchWorkspace, client: Any, rounds: int) -> ImageFacts:
+    seconds, previous = [], None
+    for _ in range(rounds):
+        result, wall = ws.build(no_cache=True)
+        drop_replaced(client, previous, result.image_id)
+        previous = result.image_id
+        seconds.append(wall)
+    image = client.images.get(ws.tag)
+    return ImageFacts(ws.style, ws.environment, tuple(seconds), int(image.attrs["Size"]),
+                      environment_bytes(client, ws.tag, ws.environment),
+                      final_base(ws.lab, ws.style), len(image.history()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--environments", default="cpu")
+    parser.add_argument("--rounds", type=int, default=1, help="cold builds per image")
+    args = parser.parse_args(argv)
+    lab, reason = lab_or_reason()
+    if lab is None:
+        print(f"skipped: {reason}")
+        return 0
+    client = connect_docker()
+    facts: list[ImageFacts] = []
+    for environment in args.environments.split(","):
+        with bench_workspaces(lab, environment) as workspaces:
+            facts += [measure(ws, client, args.rounds) for ws in workspaces]
+    print(f"## image overhead and cold builds: lab workspace ({lab.mode}), "
+          f"{args.rounds} cold build(s) each, median\n")
+    print(markdown_table(["style", "env", "cold build s", "image MB", "env MB", "overhead MB",
+                          "overhead share", "layers", "final stage FROM"],
+                         [f.row() for f in facts]))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main())
+    except KitError as error:
+        raise SystemExit(report_failure(error)) from None
