@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import uuid
 
 from _lab import (BenchWorkspace, bench_workspaces, drop_replaced, lab_or_reason,
                   markdown_table, report_failure)
@@ -26,10 +27,12 @@ from kit.errors import KitError
 
 
 def edit_app(ws: BenchWorkspace, round_no: int) -> None:
-    """An application-only change: a new line in a module under app/."""
+    """An application-only change: a module under app/ with content never built before (a
+    nonce: BuildKit would otherwise find an earlier run's identical context in its cache)."""
     module = ws.root / "app" / "bench_edit.py"
     module.parent.mkdir(exist_ok=True)
-    module.write_text(f'"""Edited by bench_rebuild."""\nROUND = {round_no}\n')
+    module.write_text(f'"""Edited by bench_rebuild."""\nROUND = {round_no}\n'
+                      f'NONCE = "{uuid.uuid4().hex}"\n')
 
 
 def main(argv: list[str] | None = None) -> int:
