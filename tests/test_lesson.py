@@ -42,3 +42,10 @@ def test_lesson_check_reports_every_item() -> None:
     names = {i["name"] for i in items}
     assert {"example workspace locked", "hadolint", "zizmor", "check-jsonschema"} <= names
     assert all(i["status"] == "ok" or i["fix"] for i in items)
+
+
+def test_example_carries_the_packaged_probe_in_app() -> None:
+    from kit.render import probe_script_text
+
+    probe = REPO / "examples" / "cuda-exercise" / "app" / "torch_detect_GPU.py"
+    assert probe.read_text() == probe_script_text()

@@ -15,7 +15,7 @@ from conftest import DATA, EXAMPLE
 from kit.check.parse import dockerfile_instructions, parse_def
 from kit.errors import OptionsError
 from kit.options import RenderOptions
-from kit.render import render
+from kit.render import FileKind, probe_script_text, render
 from kit.workspace import load_workspace
 
 GOLDEN = DATA / "golden"
@@ -32,7 +32,10 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_golden(case: str) -> None:
     """Checked by eye once; regenerate with KIT_UPDATE_GOLDEN=1 and review the diff."""
-    files = render(load_workspace(EXAMPLE), CASES[case])
+    rendered = render(load_workspace(EXAMPLE), CASES[case])
+    seeds = {p: f for p, f in rendered.items() if f.kind is FileKind.SEED}
+    assert all(f.text == probe_script_text() for f in seeds.values())  # the packaged probe, as is
+    files = {p: f for p, f in rendered.items() if p not in seeds}
     root = GOLDEN / case
     if os.environ.get("KIT_UPDATE_GOLDEN") == "1":
         for path, f in files.items():

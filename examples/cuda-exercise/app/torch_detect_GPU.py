@@ -1,0 +1,1 @@
+../../../kit/probe/torch_detect_GPU.py
