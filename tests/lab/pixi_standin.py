@@ -446,8 +446,23 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def exit_now(code: int) -> NoReturn:
+    """Leave without the interpreter's teardown.
+
+    py-rattler's native worker threads can still be running while Python finalizes, and about one
+    finished install in fifteen then died with SIGSEGV after printing its result. Flushing and
+    leaving with os._exit skips that teardown; the install itself is complete by then.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
     try:
-        sys.exit(main())
+        status = main()
+    except SystemExit as exc:  # fail() and argparse report their own message first
+        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
-        sys.exit(130)
+        status = 130
+    exit_now(status)
