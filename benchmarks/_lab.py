@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 
 from kit import api  # noqa: E402
 from kit.build import BuildResult, DockerBuilder, connect_docker  # noqa: E402
-from kit.errors import BuildError, KitError  # noqa: E402
+from kit.errors import KitError  # noqa: E402
 from tests.lab.settings import LabSettings, copy_workspace, lab_settings, missing  # noqa: E402
 
 STYLES = ("lesson", "optimized")
@@ -66,19 +66,6 @@ class BenchWorkspace:
         return f"kit-bench/{self.style}:{self.environment}-{RUN_ID}"
 
     def build(self, *, no_cache: bool = False) -> tuple[BuildResult, float]:
-        """`build_once`, retried once (and said so on stderr) when the lab's pixi stand-in
-        crashed: it segfaults now and then on exit, after a complete install, which says
-        nothing about the style being measured. Only the successful attempt is timed."""
-        try:
-            return self.build_once(no_cache=no_cache)
-        except BuildError as error:
-            if not any("Segmentation fault" in line for line in error.log_tail.lines):
-                raise
-            print(f"note: {self.style} build retried: the pixi stand-in segfaulted ({error})",
-                  file=sys.stderr)
-            return self.build_once(no_cache=no_cache)
-
-    def build_once(self, *, no_cache: bool = False) -> tuple[BuildResult, float]:
         """Render, stage and build, as `kit.api.build` does (``no_cache``: a cold build);
         the result and the wall-clock seconds, staging included."""
         started = time.perf_counter()

@@ -178,13 +178,22 @@ def cmd_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def progress_bar(step: int | None, total: int | None, width: int = 12) -> str:
+    """`#####-------` for step of total; engines that do not number their steps get no bar."""
+    if not step or not total:
+        return " " * width
+    done = round(width * min(step, total) / total)
+    return "#" * done + "-" * (width - done)
+
+
 def print_progress(event: Any) -> None:
-    """One stderr line per finished step: `[stage 3/7] CACHED 0.0s RUN pixi install ...`."""
+    """One stderr line per finished step: `[build 3/7] ####-------- CACHED   0.0s RUN ...`."""
     if event.kind != "step_done":
         return
     where = f"[{event.stage or ''} {event.step or '?'}/{event.total or '?'}]".replace("[ ", "[")
     state = "FAILED" if event.failed else ("CACHED" if event.cached else "done  ")
-    print(f"{where} {state} {event.duration or 0:6.1f}s {event.instruction[:90]}", file=sys.stderr)
+    print(f"{where:<16} {progress_bar(event.step, event.total)} {state} {event.duration or 0:6.1f}s "
+          f"{event.instruction[:80]}", file=sys.stderr)
 
 
 def cmd_probe(args: argparse.Namespace) -> int:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +19,8 @@ DATA = Path(__file__).resolve().parent / "data"
 OUTPUT = REPO / "test-output"
 
 sys.path.insert(0, str(REPO))  # `tests.lab` for the offline lab
+
+from tests.lab.settings import LabSettings  # noqa: E402  (needs the path above)
 
 
 def in_ci() -> bool:
@@ -58,12 +63,6 @@ def output_dir() -> Path:
 
 
 # ---------------------------------------------------------------- the offline lab and Apptainer
-# (appended: imports here so the block above stays as it was)
-
-from collections.abc import Iterator, Mapping  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
-from tests.lab.settings import LabSettings  # noqa: E402
 
 LAB_LAUNCHER = REPO / "tests" / "lab" / "bin" / "apptainer"
 
@@ -124,3 +123,30 @@ def lab_workspace(lab: LabSettings, tmp_path: Path) -> LabWorkspace:
     from tests.lab.settings import copy_workspace
 
     return LabWorkspace(lab, copy_workspace(tmp_path / "workspace", lab))
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Any:
+    """A pinged Docker SDK client and a BuildKit-capable CLI, or `need()` says which is missing."""
+    from kit.build import connect_docker, find_docker_cli
+    from kit.errors import EngineUnavailable, ToolNotFound
+
+    try:
+        client = connect_docker()
+        find_docker_cli()
+    except (EngineUnavailable, ToolNotFound) as error:
+        need(False, str(error))
+    return client
+
+
+@pytest.fixture(scope="session")
+def apptainer_path() -> str:
+    """The apptainer the kit finds (KIT_APPTAINER or PATH), or `need()` says how to get one."""
+    from kit.build import find_apptainer
+    from kit.errors import ToolNotFound
+
+    try:
+        return find_apptainer()
+    except ToolNotFound as error:
+        need(False, str(error))
+        raise

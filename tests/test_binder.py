@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import OUTPUT, REPO
+from conftest import OUTPUT, REPO
 
 BINDER = REPO / "binder"
 NOTEBOOKS = REPO / "notebooks"

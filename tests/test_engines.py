@@ -25,10 +25,8 @@ from typing import Any
 import pytest
 
 from kit import api
-from kit.build import BuildEvent, BuildResult, find_apptainer, find_docker_cli
-from kit.errors import EngineUnavailable, ToolNotFound
+from kit.build import BuildEvent, BuildResult
 from kit.gpu import docker_has_nvidia_runtime, host_has_nvidia_driver
-from tests.conftest import need
 from tests.lab.settings import LabSettings, copy_workspace
 
 STYLES = ("lesson", "optimized")
@@ -99,26 +97,9 @@ def remove_tag(client: Any, tag: str) -> None:
 # ---------------------------------------------------------------- engines
 
 @pytest.fixture(scope="module")
-def docker_client(lab: LabSettings) -> Any:
-    """A pinged SDK client and a BuildKit-capable CLI, or a skip saying which is missing."""
-    from kit.build import connect_docker
-
-    try:
-        client = connect_docker()
-        find_docker_cli()
-    except (EngineUnavailable, ToolNotFound) as error:
-        need(False, str(error))
-    return client
-
-
-@pytest.fixture(scope="module")
-def apptainer(docker_client: Any) -> str:
-    """The apptainer the kit finds (KIT_APPTAINER, the lab launcher, or PATH)."""
-    try:
-        return find_apptainer()
-    except ToolNotFound as error:
-        need(False, str(error))
-        raise
+def apptainer(docker_client: Any, apptainer_path: str) -> str:
+    """The apptainer the kit finds (KIT_APPTAINER, the lab launcher, or PATH), with Docker beside it."""
+    return apptainer_path
 
 
 # ---------------------------------------------------------------- Docker, both styles
@@ -287,3 +268,29 @@ def test_apptainer_probe_runs_real_pytorch(sif_built: Built) -> None:
     if not host_has_nvidia_driver():
         assert report.gpu_requested is False
         assert report.gpu_note == "no NVIDIA driver on this host"
+
+
+@pytest.mark.docker
+def test_cli_build_then_probe(lab_workspace: Any, docker_client: Any) -> None:
+    """`kit build` and `kit probe` as a user types them, against the same lab and engine."""
+    import json
+    import sys
+
+    lab = lab_workspace.settings
+    tag = f"cli-{os.getpid()}"
+    build = subprocess.run(
+        [sys.executable, "-m", "kit.cli", "build", str(lab_workspace.root), "--engine", "docker",
+         "--env", "cpu", "--style", "optimized", "--base-image", lab.base_image,
+         "--runtime-image", lab.runtime_image, "--tag", tag],
+        capture_output=True, text=True, timeout=900, check=False)
+    image = f"{api.prepare(lab_workspace.root).workspace.name}:{tag}"
+    try:
+        assert build.returncode == 0, build.stderr
+        assert "#" in build.stderr and "built sha256:" in build.stdout and image in build.stdout
+        probe = subprocess.run([sys.executable, "-m", "kit.cli", "probe", image, "--json"],
+                               capture_output=True, text=True, timeout=300, check=False)
+        assert probe.returncode == 0, probe.stderr
+        report = json.loads(probe.stdout)
+        assert report["torch_version"].startswith("2.13.0") and report["cuda_available"] is False
+    finally:
+        remove_tag(docker_client, image)

@@ -25,25 +25,15 @@ from typing import Any
 import pytest
 
 from kit import api
-from kit.build import BuildEvent, DockerBuilder, connect_docker, find_apptainer, find_docker_cli
-from kit.errors import BuildCancelled, BuildError, EngineUnavailable, KitError, ToolNotFound
+from kit.build import BuildEvent, DockerBuilder
+from kit.errors import BuildCancelled, BuildError, EngineUnavailable, KitError
 from kit.gpu import docker_has_nvidia_runtime, host_has_nvidia_driver
-from tests.conftest import LabWorkspace, need
+from conftest import LabWorkspace, need
 from tests.lab.settings import LabSettings
 
 RUN_ID = str(os.getpid())
 DOCKERD = shutil.which("dockerd")
 UNSHARE = shutil.which("unshare")
-
-
-@pytest.fixture(scope="module")
-def docker_client(lab: LabSettings) -> Any:
-    try:
-        client = connect_docker()
-        find_docker_cli()
-    except (EngineUnavailable, ToolNotFound) as error:
-        need(False, str(error))
-    return client
 
 
 @pytest.fixture
@@ -155,11 +145,7 @@ def test_requiring_a_gpu_without_the_nvidia_runtime_is_refused(lab: LabSettings,
 
 
 @pytest.mark.apptainer
-def test_requiring_a_gpu_on_a_host_without_a_driver_is_refused(tmp_path: Path) -> None:
-    try:
-        find_apptainer()
-    except ToolNotFound as error:
-        need(False, str(error))
+def test_requiring_a_gpu_on_a_host_without_a_driver_is_refused(tmp_path: Path, apptainer_path: str) -> None:
     if host_has_nvidia_driver():
         pytest.skip("this host has an NVIDIA driver: a GPU request would work")
     with pytest.raises(EngineUnavailable, match="A GPU was required, but this host has no "

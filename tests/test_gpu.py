@@ -26,24 +26,6 @@ SCRIPT = Path(__file__).parents[1] / "kit" / "probe" / "torch_detect_GPU.py"
 TORCH_PYTHON = os.environ.get("KIT_TEST_TORCH_PYTHON", "/tmp/torchvenv/bin/python")
 
 
-def _engine_missing(reason: str) -> None:
-    """Skip, or fail under CI, where every engine test must run."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but {reason}")
-    pytest.skip(reason)
-
-
-def _docker_client() -> Any:
-    import docker
-
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as error:
-        _engine_missing(f"no Docker daemon: {error}")
-    return client
-
-
 # ---------------------------------------------------------------- parser, on every fixture form
 
 EXPECTED: dict[str, dict[str, object]] = {
@@ -151,10 +133,10 @@ def test_script_with_real_cpu_torch(args: tuple[str, ...], fixture: str) -> None
 # ---------------------------------------------------------------- Docker runner
 
 @pytest.fixture(scope="module")
-def python_image() -> Iterator[str]:
+def python_image(docker_client: Any) -> Iterator[str]:
     from tests.lab.localbase import host_python_image
 
-    client = _docker_client()
+    client = docker_client
     tag = "kit-test/probe-python:host"
     host_python_image(client, tag)
     yield tag
@@ -162,10 +144,10 @@ def python_image() -> Iterator[str]:
 
 
 @pytest.mark.docker
-def test_probe_docker_mounts_the_script_and_reports_missing_torch(python_image: str) -> None:
+def test_probe_docker_mounts_the_script_and_reports_missing_torch(python_image: str, docker_client: Any) -> None:
     from kit.gpu import docker_has_nvidia_runtime, probe_docker
 
-    client = _docker_client()
+    client = docker_client
     before = {c.id for c in client.containers.list(all=True)}
     report = probe_docker(python_image, client=client)
     assert report.torch_missing and report.engine == "docker" and report.image == python_image
@@ -176,10 +158,10 @@ def test_probe_docker_mounts_the_script_and_reports_missing_torch(python_image: 
 
 
 @pytest.mark.docker
-def test_probe_docker_require_without_runtime_is_refused(python_image: str) -> None:
+def test_probe_docker_require_without_runtime_is_refused(python_image: str, docker_client: Any) -> None:
     from kit.gpu import docker_has_nvidia_runtime, probe_docker
 
-    client = _docker_client()
+    client = docker_client
     if docker_has_nvidia_runtime(client):
         pytest.skip("this daemon has the NVIDIA runtime")
     with pytest.raises(EngineUnavailable, match="no NVIDIA runtime"):
@@ -197,13 +179,13 @@ def _image_with_probe(tmp_path: Path, base: str, tag: str, script: str) -> str:
 
 
 @pytest.mark.docker
-def test_probe_docker_prefers_the_image_copy(python_image: str, tmp_path: Path) -> None:
+def test_probe_docker_prefers_the_image_copy(python_image: str, tmp_path: Path, docker_client: Any) -> None:
     from kit.gpu import probe_docker
 
     lesson = (DATA / "lesson_850cc8c_cuda_no_gpu.txt").read_text()
     tag = _image_with_probe(tmp_path, python_image, "kit-test/probe-lesson:1",
                             f"print({lesson!r}, end='')\n")
-    client = _docker_client()
+    client = docker_client
     try:
         report = probe_docker(tag, gpu="never", client=client)
     finally:
@@ -213,12 +195,12 @@ def test_probe_docker_prefers_the_image_copy(python_image: str, tmp_path: Path) 
 
 
 @pytest.mark.docker
-def test_probe_docker_failure_raises_with_output(python_image: str, tmp_path: Path) -> None:
+def test_probe_docker_failure_raises_with_output(python_image: str, tmp_path: Path, docker_client: Any) -> None:
     from kit.gpu import probe_docker
 
     tag = _image_with_probe(tmp_path, python_image, "kit-test/probe-broken:1",
                             "import sys\nprint('probe exploded')\nsys.exit(1)\n")
-    client = _docker_client()
+    client = docker_client
     try:
         with pytest.raises(ProbeError, match="exit status 1") as caught:
             probe_docker(tag, client=client)
@@ -230,16 +212,12 @@ def test_probe_docker_failure_raises_with_output(python_image: str, tmp_path: Pa
 # ---------------------------------------------------------------- Apptainer runner
 
 @pytest.mark.apptainer
-def test_probe_apptainer_reports_missing_torch(python_image: str, tmp_path: Path) -> None:
-    from kit.build import ApptainerBuilder, find_apptainer
-    from kit.errors import ToolNotFound
+def test_probe_apptainer_reports_missing_torch(python_image: str, tmp_path: Path, docker_client: Any,
+                                              apptainer_path: str) -> None:
+    from kit.build import ApptainerBuilder
     from kit.gpu import probe_apptainer
 
-    try:
-        find_apptainer()
-    except ToolNotFound as error:
-        _engine_missing(str(error))
-    client = _docker_client()
+    client = docker_client
     with (tmp_path / "base.tar").open("wb") as tar:
         for chunk in client.images.get(python_image).save(named=True):
             tar.write(chunk)

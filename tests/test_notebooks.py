@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import OUTPUT, REPO, need
+from conftest import OUTPUT, REPO, need
 
 NOTEBOOKS = REPO / "notebooks"
 ALL = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))

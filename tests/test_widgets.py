@@ -19,7 +19,7 @@ from kit.gpu import ProbeReport
 from kit.widgets import Studio
 from kit.widgets.pipeline import NO_LOCK_REASON
 
-from tests.conftest import need
+from conftest import need
 
 
 def status(docker: bool = False, apptainer: bool = False) -> EngineStatus:
