@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _render_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", dest="environment", help="environment to build (default: the first CUDA one)")
     p.add_argument("--matrix", action="append", default=[], metavar="ENV",
-                   help="another environment for the workflow matrix (repeatable)")
+                   help="an environment the workflows build (repeatable; default: every "
+                        "container environment, --env first)")
     p.add_argument("--cuda", help="CUDA version for CONDA_OVERRIDE_CUDA (default: the requirement)")
     p.add_argument("--style", choices=STYLES, default="lesson")
     p.add_argument("--base-image", help="image with pixi for the install stage")

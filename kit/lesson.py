@@ -17,8 +17,8 @@ from kit.render import render
 from kit.workspace import load_workspace
 from kit.write import atomic_write
 
-LESSON_OPTIONS = RenderOptions(environment="gpu", environments=("cpu",), style="lesson",
-                               subdir="cuda-exercise")
+# What episode 2's `kit generate cuda-exercise --env gpu --style lesson` renders.
+LESSON_OPTIONS = RenderOptions(environment="gpu", style="lesson", subdir="cuda-exercise")
 MARKER = re.compile(r'^<!-- kit-file: (?P<path>\S+)(?: from="(?P<start>[^"]*)" to="(?P<end>[^"]*)")? -->$')
 FENCE = re.compile(r"^(`{3,}|~{3,})")
 

@@ -35,7 +35,7 @@ class RenderOptions:
     """Every choice that shapes the rendered files. Defaults follow the lesson."""
 
     environment: str | None = None          # None: the first CUDA environment, else the first one
-    environments: tuple[str, ...] = ()      # the workflow matrix; () means just `environment`
+    environments: tuple[str, ...] = ()      # the workflow matrix; (): every container environment
     cuda: str | None = None                 # None: the environment's own requirement
     style: Style = "lesson"
     base_image: str = DEFAULT_BASE_IMAGE
@@ -96,7 +96,7 @@ def resolve(workspace: Workspace, options: RenderOptions) -> Plan:
     _check_bootstrap(options)
     primary_name = options.environment or default_environment(workspace)
     workspace.environment(primary_name)
-    selected = _unique((primary_name, *options.environments))
+    selected = _unique((primary_name, *(options.environments or workspace.container_environments)))
     if options.tags:
         for t in options.tags:
             names.tag(t)

@@ -23,7 +23,8 @@ CASES = {
     "example-lesson-gpu": RenderOptions(environment="gpu", style="lesson", subdir="cuda-exercise"),
     "example-optimized-matrix": RenderOptions(environment="gpu", environments=("cpu",),
                                               style="optimized", subdir="cuda-exercise"),
-    "example-optimized-cpu-root": RenderOptions(environment="cpu", style="optimized", app_dir=""),
+    "example-optimized-cpu-root": RenderOptions(environment="cpu", environments=("cpu",),
+                                                style="optimized", app_dir=""),
     "example-lesson-offline-def": RenderOptions(environment="gpu", bootstrap="docker-archive",
                                                 bootstrap_source="pixi-image.tar", cuda="12.4"),
 }
@@ -63,8 +64,15 @@ def test_tags_come_from_the_lock(real_world: Path) -> None:
         ("gpu", "12", "gpu-noble-cuda-12.9"), ("cpu", "", "cpu-noble"), ("gpu-jax", "12.6", "gpu-jax-noble-cuda-12.9")]
 
 
+def test_default_matrix_is_every_container_environment() -> None:
+    files = render(load_workspace(EXAMPLE), RenderOptions(environment="gpu"))
+    workflow = yaml.safe_load(files[".github/workflows/docker.yaml"].text)
+    matrix = workflow["jobs"]["docker"]["strategy"]["matrix"]["include"]
+    assert [m["environment"] for m in matrix] == ["gpu", "cpu"]
+
+
 def test_cpu_environment_gets_no_cuda_override() -> None:
-    files = render(load_workspace(EXAMPLE), RenderOptions(environment="cpu"))
+    files = render(load_workspace(EXAMPLE), RenderOptions(environment="cpu", environments=("cpu",)))
     assert all("CUDA" not in f.text for p, f in files.items() if not p.endswith(".py"))
 
 

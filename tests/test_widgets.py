@@ -74,6 +74,8 @@ def test_studio_shows_summary_form_and_preview(studio: Studio) -> None:
 def test_changing_environment_and_style_rerenders(studio: Studio) -> None:
     before = studio.preview_html("Dockerfile")
     studio.control("environment").value = "cpu"          # as a click in the dropdown would
+    assert 'ENVIRONMENT</span><span style="color: #666">=</span><span style="color: #BA2121">"cpu"' in studio.preview_html("Dockerfile")
+    studio.control("environments").value = ("cpu",)     # a CPU-only matrix: no CUDA at all
     cpu = studio.preview_html("Dockerfile")
     assert cpu != before and "CONDA_OVERRIDE_CUDA" not in cpu
     assert studio.control("cuda").placeholder.startswith("(CPU")

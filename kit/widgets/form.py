@@ -39,7 +39,7 @@ class OptionsForm:
         self.environment = w.Dropdown(options=envs, value=default_environment(workspace),
                                       description="environment", style=_STYLE)
         self.environments = w.SelectMultiple(options=envs, value=(), rows=min(len(envs), 4),
-                                             description="matrix (extra)", style=_STYLE)
+                                             description="matrix (none: all)", style=_STYLE)
         self.cuda = w.Text(value="", description="CUDA version", style=_STYLE)
         self.style = w.ToggleButtons(options=list(STYLES), value="lesson", description="style",
                                      style=_STYLE)
@@ -95,7 +95,7 @@ class OptionsForm:
         primary = self.environment.value
         return {
             "environment": primary,
-            "environments": tuple(e for e in self.environments.value if e != primary),
+            "environments": tuple(self.environments.value),
             "cuda": self.cuda.value.strip() or None,
             "style": self.style.value,
             "base_image": self.base_image.value.strip() or DEFAULT_BASE_IMAGE,
