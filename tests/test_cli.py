@@ -141,3 +141,16 @@ def test_unreadable_directory(tmp_path: Path) -> None:
 def test_errors_as_json(tmp_path: Path) -> None:
     result = kit("inspect", str(tmp_path), "--json")
     assert result.returncode == 2 and "no pixi.toml" in json.loads(result.stdout)["error"]
+
+
+def test_workspace_in_a_repository_subfolder(example: Path) -> None:
+    """Workflows go to the repository root, and their paths and contexts name the subfolder."""
+    repo = example.parent
+    (repo / ".git").mkdir()  # enough for the kit to find the root; no git needed
+    assert kit("generate", str(example)).returncode == 0
+    workflow = (repo / ".github" / "workflows" / "docker.yaml").read_text()
+    assert "- 'cuda-exercise/pixi.lock'" in workflow and "context: cuda-exercise" in workflow
+    assert (example / "Dockerfile").exists() and not (example / ".github").exists()
+    assert kit("check", str(example)).returncode == 1  # the example has no lock; nothing else
+    findings = json.loads(kit("check", str(example), "--json").stdout)["findings"]
+    assert {f["rule"] for f in findings if f["severity"] == "error"} == {"copy-source"}
