@@ -245,6 +245,43 @@ def test_docker_cancel_stops_the_build_and_tags_nothing(docker_client: Any, shel
     assert _tags(docker_client, "kit-test/build-cancel") == []
 
 
+CTRL_C_CHILD = """
+import sys
+from kit.build import build
+from kit.errors import BuildCancelled
+try:
+    build("docker", sys.argv[1], tags=["kit-test/build-ctrl-c:1"], no_cache=True,
+          on_event=lambda e: print(e.line, flush=True) if "start" in e.line else None)
+except BuildCancelled as error:
+    print("cancelled:", error, flush=True)
+    raise SystemExit(130)
+"""
+
+
+@pytest.mark.docker
+def test_ctrl_c_stops_the_build_and_tags_nothing(docker_client: Any, shell_image: str,
+                                                 tmp_path: Path) -> None:
+    """A real SIGINT to a process that is building, as a terminal's Ctrl-C sends it."""
+    import signal
+    import subprocess
+    import sys
+
+    context = _context(tmp_path, "run_cancelled.Dockerfile")
+    child = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD, str(context)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:  # wait until the slow RUN step has started
+            if "start" in line:
+                break
+        child.send_signal(signal.SIGINT)
+        out, _ = child.communicate(timeout=25)  # the RUN sleeps 30 s
+    finally:
+        child.kill()
+    assert child.returncode == 130 and "nothing was tagged" in out
+    assert _tags(docker_client, "kit-test/build-ctrl-c") == []
+
+
 @pytest.mark.docker
 def test_docker_builder_with_docker_28_without_buildx(shell_image: str, tmp_path: Path) -> None:
     _needs(DOCKER_28)
