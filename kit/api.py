@@ -175,11 +175,27 @@ def stage_build_context(prepared: Prepared, dest: Path) -> Path:
 
 
 def build_args(prepared: Prepared) -> dict[str, str]:
+    """The Dockerfile's ARGs: the environment, its CUDA version, and (optimized) the OCI labels."""
     plan = resolve(prepared.workspace, prepared.options)
     args = {"ENVIRONMENT": plan.primary.name}
     if plan.any_cuda:
         args["CUDA_VERSION"] = plan.primary.cuda or ""
+    if prepared.options.style == "optimized":
+        args.update(git_labels(prepared.workspace.root))
     return args
+
+
+def git_labels(directory: Path) -> dict[str, str]:
+    """REVISION and CREATED from the checked-out commit, so labels are the same on every rebuild
+    of one commit (a wall-clock time would change the image each time); empty outside git."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", str(directory), "log", "-1", "--format=%H %cI"],
+                             capture_output=True, text=True, timeout=10, check=False).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        out = []
+    return {"REVISION": out[0], "CREATED": out[1]} if len(out) == 2 else {}
 
 
 def primary_tag(prepared: Prepared) -> str:

@@ -154,3 +154,14 @@ def test_workspace_in_a_repository_subfolder(example: Path) -> None:
     assert kit("check", str(example)).returncode == 1  # the example has no lock; nothing else
     findings = json.loads(kit("check", str(example), "--json").stdout)["findings"]
     assert {f["rule"] for f in findings if f["severity"] == "error"} == {"copy-source"}
+
+
+def test_optimized_build_args_carry_the_commit(example: Path) -> None:
+    from kit import api
+
+    subprocess.run(["git", "init", "-q", str(example)], check=True)
+    subprocess.run(["git", "-C", str(example), "-c", "user.name=t", "-c", "user.email=t@t", "commit",
+                    "-q", "--allow-empty", "-m", "x"], check=True)
+    args = api.build_args(api.prepare(example, style="optimized"))
+    assert len(args["REVISION"]) == 40 and args["CREATED"].startswith("20")
+    assert set(api.build_args(api.prepare(example))) == {"ENVIRONMENT", "CUDA_VERSION"}
