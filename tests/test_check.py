@@ -115,3 +115,13 @@ def test_path_filter_semantics(filters: list[str], path: str, hit: bool) -> None
 
 def test_shutil_which_is_not_required_for_venv_tools() -> None:
     assert find_tool("python") is not None and shutil.which("definitely-not-a-tool") is None
+
+
+def test_def_file_cuda_argument_is_checked(real_world: Path) -> None:
+    ws = load_workspace(real_world)
+    text = ("Bootstrap: docker\nFrom: x:1\nStage: build\n\n%arguments\nENVIRONMENT=gpu\nCUDA_VERSION=11\n\n"
+            "%post\nexport CONDA_OVERRIDE_CUDA={{ CUDA_VERSION }}\n")
+    found = [f for f in check_files(ws, {"apptainer.def": text}) if f.rule == "cuda-override"]
+    assert len(found) == 1 and "older than" in found[0].message
+    fixed = text.replace("CUDA_VERSION=11", "CUDA_VERSION=12")
+    assert not [f for f in check_files(ws, {"apptainer.def": fixed}) if f.rule == "cuda-override"]

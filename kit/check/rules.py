@@ -75,37 +75,45 @@ def _kit(rule: str, severity: str, file: str, line: int | None, message: str, fi
 
 # -- which environment and CUDA version each file builds ----------------------------------------
 
-def _targets(ctx: CheckContext) -> list[tuple[str, str | None, str, int | None]]:
+Target = tuple[str, str | None, str, int | None]
+
+
+def _targets(ctx: CheckContext) -> list[Target]:
     """(environment, CUDA override or None, file, line) for every build a file describes."""
-    out: list[tuple[str, str | None, str, int | None]] = []
-    if ctx.text("Dockerfile") is not None:
-        args = parse.arg_defaults(ctx.dockerfile)
-        line = next((i.line for i in ctx.dockerfile if i.keyword == "ARG" and i.args.startswith("ENVIRONMENT")), None)
-        if "ENVIRONMENT" in args:
-            out.append((args["ENVIRONMENT"], _dockerfile_cuda(ctx, args), ctx.prefix + "Dockerfile", line))
-    if ctx.text("apptainer.def") is not None:
-        args = parse.def_arguments(ctx.def_stages)
-        post = "\n".join(raw for s in ctx.def_stages for n, _, _, body in s.sections if n == "post" for raw, _ in body)
-        cuda = args.get("CUDA_VERSION") if "CONDA_OVERRIDE_CUDA" in post else None
-        literal = re.search(r"CONDA_OVERRIDE_CUDA=([0-9.]+)", post)
-        if "ENVIRONMENT" in args:
-            out.append((args["ENVIRONMENT"], literal.group(1) if literal else cuda,
-                        ctx.prefix + "apptainer.def", None))
-    for path in (DOCKER_WORKFLOW, APPTAINER_WORKFLOW):
-        for entry in _matrix_entries(ctx.workflow(path)):
-            cuda = str(entry.get("cuda", "") or "") or None
-            out.append((str(entry.get("environment", "")), cuda, path, None))
-    return out
+    return [*_dockerfile_targets(ctx), *_def_targets(ctx), *_workflow_targets(ctx)]
 
 
-def _dockerfile_cuda(ctx: CheckContext, args: dict[str, str]) -> str | None:
-    for ins in ctx.dockerfile:
-        text = f"{ins.keyword} {ins.args}"
-        match = re.search(r"CONDA_OVERRIDE_CUDA=\"?(\$\{?CUDA_VERSION\}?|[0-9.]*)", text)
-        if match:
-            value = match.group(1)
-            return (args.get("CUDA_VERSION") or None) if "CUDA_VERSION" in value else (value or None)
-    return None
+def _dockerfile_targets(ctx: CheckContext) -> list[Target]:
+    args = parse.arg_defaults(ctx.dockerfile)
+    if ctx.text("Dockerfile") is None or "ENVIRONMENT" not in args:
+        return []
+    line = next((i.line for i in ctx.dockerfile if i.keyword == "ARG" and i.args.startswith("ENVIRONMENT")), None)
+    text = "\n".join(f"{i.keyword} {i.args}" for i in ctx.dockerfile)
+    return [(args["ENVIRONMENT"], _override(text, args), ctx.prefix + "Dockerfile", line)]
+
+
+def _def_targets(ctx: CheckContext) -> list[Target]:
+    args = parse.def_arguments(ctx.def_stages)
+    if ctx.text("apptainer.def") is None or "ENVIRONMENT" not in args:
+        return []
+    post = "\n".join(raw for s in ctx.def_stages for n, _, _, body in s.sections if n == "post" for raw, _ in body)
+    return [(args["ENVIRONMENT"], _override(post, args), ctx.prefix + "apptainer.def", None)]
+
+
+def _workflow_targets(ctx: CheckContext) -> list[Target]:
+    return [(str(entry.get("environment", "")), str(entry.get("cuda", "") or "") or None, path, None)
+            for path in (DOCKER_WORKFLOW, APPTAINER_WORKFLOW)
+            for entry in _matrix_entries(ctx.workflow(path))]
+
+
+def _override(text: str, args: dict[str, str]) -> str | None:
+    """The CONDA_OVERRIDE_CUDA a recipe sets: a literal, or the CUDA_VERSION argument's default
+    (`$CUDA_VERSION`, `${CUDA_VERSION}` in a Dockerfile, `{{ CUDA_VERSION }}` in a def file)."""
+    match = re.search(r"CONDA_OVERRIDE_CUDA=\"?(\$\{?CUDA_VERSION\}?|\{\{\s*CUDA_VERSION\s*\}\}|[0-9.]*)", text)
+    if not match:
+        return None
+    value = match.group(1)
+    return (args.get("CUDA_VERSION") or None) if "CUDA_VERSION" in value else (value or None)
 
 
 def _matrix_entries(workflow: dict[Any, Any]) -> list[dict[str, Any]]:
