@@ -178,8 +178,8 @@ def build_args(prepared: Prepared) -> dict[str, str]:
     """The Dockerfile's ARGs: the environment, its CUDA version, and (optimized) the OCI labels."""
     plan = resolve(prepared.workspace, prepared.options)
     args = {"ENVIRONMENT": plan.primary.name}
-    if plan.any_cuda:
-        args["CUDA_VERSION"] = plan.primary.cuda or ""
+    if plan.primary.cuda:  # a CPU environment's ARG default is already empty: no __cuda
+        args["CUDA_VERSION"] = plan.primary.cuda
     if prepared.options.style == "optimized":
         args.update(git_labels(prepared.workspace.root))
     return args
