@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from conftest import OUTPUT, REPO, need
+from conftest import OUTPUT, REPO
+from tests.lab.settings import LabSettings
 
 NOTEBOOKS = REPO / "notebooks"
 ALL = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
@@ -73,15 +74,8 @@ def test_notebook_runs_without_building(stem: str, kernel: str) -> None:
 
 @pytest.mark.docker
 @pytest.mark.parametrize("stem", EPISODES)
-def test_notebook_builds_and_probes_in_the_lab(stem: str, kernel: str) -> None:
-    try:
-        from tests.lab.settings import lab_settings, missing
-    except ImportError as error:
-        need(False, f"the offline lab (tests/lab/settings.py) is not importable: {error}")
-        return
-    settings = lab_settings()
-    gaps = missing(settings)
-    need(not gaps, "offline lab incomplete: " + "; ".join(gaps))
+def test_notebook_builds_and_probes_in_the_lab(stem: str, kernel: str, lab: LabSettings) -> None:
+    settings = lab
     output = run_notebook(stem, kernel, OUTPUT / "notebooks-lab", build="require", engine="docker",
                           workspace=str(settings.workspace), base_image=settings.base_image,
                           runtime_image=settings.runtime_image)

@@ -19,7 +19,7 @@ from kit.gpu import ProbeReport
 from kit.widgets import Studio
 from kit.widgets.pipeline import NO_LOCK_REASON
 
-from conftest import need
+from tests.lab.settings import LabSettings
 
 
 def status(docker: bool = False, apptainer: bool = False) -> EngineStatus:
@@ -213,15 +213,10 @@ def test_repr_is_the_widget(studio: Studio) -> None:
 
 
 @pytest.mark.docker
-def test_a_real_build_and_probe_through_the_studio(tmp_path: Path) -> None:
-    try:
-        from tests.lab.settings import copy_workspace, lab_settings, missing
-    except ImportError as error:
-        need(False, f"the offline lab is not here ({error})")
-        return
-    settings = lab_settings()
-    gaps = missing(settings)
-    need(not gaps, "; ".join(gaps))
+def test_a_real_build_and_probe_through_the_studio(tmp_path: Path, lab: LabSettings) -> None:
+    from tests.lab.settings import copy_workspace
+
+    settings = lab
     workspace = copy_workspace(tmp_path / "cuda-exercise", settings)
     studio = Studio(workspace, workdir=tmp_path / "scratch", base_image=settings.base_image,
                     runtime_image=settings.runtime_image)
