@@ -131,9 +131,6 @@ def check_rendered(prepared: Prepared) -> list[Finding]:
     return check_files(prepared.workspace, files, prepared.location.prefix)
 
 
-ProgressCallback = Callable[[Any], None]
-
-
 # -- build and probe ----------------------------------------------------------------------------
 
 STAGING_SKIP = (".pixi", ".git", "__pycache__", "*.sif", "*.partial", ".kit-state.json")

@@ -9,10 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from kit.check import Finding
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -109,10 +105,3 @@ class ProbeError(KitError):
         self.output = output
         super().__init__(message)
 
-
-class CheckFailed(KitError):
-    """Raised by callers who want an exception when checks found errors."""
-
-    def __init__(self, findings: list["Finding"]) -> None:
-        self.findings = findings
-        super().__init__(f"{len(findings)} error-level finding(s)")

@@ -49,9 +49,6 @@ class RenderOptions:
     bootstrap_source: str = ""              # the archive or image path for offline agents
     keep_pixi: bool = False                 # optimized: keep pixi in the final image for `pixi run`
 
-    def with_changes(self, **changes: object) -> "RenderOptions":
-        return replace(self, **changes)  # type: ignore[arg-type]
-
 
 @dataclass(frozen=True)
 class EnvPlan:

@@ -37,7 +37,6 @@ class RenderedFile:
     language: str = "text"
 
 
-Only = str  # "docker" | "apptainer" | "workflows"
 GROUPS: dict[str, tuple[str, ...]] = {
     "docker": ("Dockerfile", ".dockerignore"),
     "apptainer": ("apptainer.def",),
@@ -98,10 +97,3 @@ def _all_files(plan: Plan) -> list[RenderedFile]:
                                   FileKind.SEED, language="python"))
     return files
 
-
-def render_one(workspace: Workspace, options: RenderOptions, path_suffix: str) -> str:
-    """The text of the one rendered file whose path ends with `path_suffix` (for the lesson)."""
-    for path, f in render(workspace, options).items():
-        if path == path_suffix or path.endswith("/" + path_suffix):
-            return f.text
-    raise KeyError(path_suffix)

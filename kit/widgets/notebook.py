@@ -141,7 +141,7 @@ def build_step(mode: str, engine: str, prepared: api.Prepared, *, status: Engine
         return None
     result = api.build_prepared(prepared, engine, workdir or Path(tempfile.mkdtemp(prefix="kit-build-")),
                           _print_step, cancel)
-    print(format_build(result))
+    print(api.format_build(result))
     return result
 
 
@@ -152,13 +152,6 @@ def _print_step(event: BuildEvent) -> None:
         print(f"#{event.step}{total} {stage}{event.instruction}", flush=True)
     elif event.kind == "finished" and event.failed:
         print("build failed", flush=True)
-
-
-def format_build(result: BuildResult) -> str:
-    """One line about a finished build (size, time, cache hits)."""
-    what = ", ".join(result.tags) or result.artifact
-    return (f"built {what} ({result.size_bytes / 1e6:.1f} MB) in {result.duration:.1f} s; "
-            f"{result.cache_hits} of {len(result.steps)} steps from the cache")
 
 
 def probe_step(result: BuildResult | None, mode: str = "auto", gpu: GpuMode = "auto") -> ProbeReport | None:
