@@ -21,7 +21,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kit import api  # noqa: E402
+from kit import api, staging  # noqa: E402
 from kit.build import BuildResult, DockerBuilder, connect_docker  # noqa: E402
 from kit.errors import KitError  # noqa: E402
 from tests.lab.settings import LabSettings, copy_workspace, lab_settings, missing  # noqa: E402
@@ -71,7 +71,7 @@ class BenchWorkspace:
         started = time.perf_counter()
         prepared = api.prepare(self.root, **self.options)
         with tempfile.TemporaryDirectory(prefix="kit-bench-") as tmp:
-            context = api.stage_build_context(prepared, Path(tmp) / "context")
+            context = staging.stage_build_context(prepared, Path(tmp) / "context")
             result = DockerBuilder().build(context, tags=[self.tag], no_cache=no_cache,
                                            build_args=api.build_args(prepared))
         return result, time.perf_counter() - started

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.check import Finding, check_dir, check_files
-from kit.options import RenderOptions, resolve
-from kit.render import RenderedFile, render
+from kit.options import RenderOptions
+from kit.plan import Plan, resolve
+from kit.render import RenderedFile, render_plan
 from kit.repo import Location, locate
 from kit.workspace import Workspace, load_workspace
 from kit.write import Change, apply_changes, plan_changes
@@ -81,14 +82,16 @@ def format_summary(s: Summary) -> str:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A workspace, where it sits, and the options resolved against it."""
+    """A workspace, where it sits, the options, and the plan resolved from them: made once by
+    `prepare()` and passed down, so nothing downstream resolves again."""
 
     workspace: Workspace
     location: Location
     options: RenderOptions
+    plan: Plan
 
     def render(self, only: tuple[str, ...] = ()) -> dict[str, RenderedFile]:
-        return render(self.workspace, self.options, only)
+        return render_plan(self.plan, only)
 
 
 def prepare(directory: Path | str, out: Path | None = None, **options: Any) -> Prepared:
@@ -96,8 +99,7 @@ def prepare(directory: Path | str, out: Path | None = None, **options: Any) -> P
     ws = load_workspace(directory)
     location = locate(ws.root, out, options.pop("subdir", None))
     opts = RenderOptions(subdir=location.subdir, **options)
-    resolve(ws, opts)
-    return Prepared(ws, location, opts)
+    return Prepared(ws, location, opts, resolve(ws, opts))
 
 
 @dataclass(frozen=True)
@@ -133,47 +135,9 @@ def check_rendered(prepared: Prepared) -> list[Finding]:
 
 # -- build and probe ----------------------------------------------------------------------------
 
-STAGING_SKIP = (".pixi", ".git", "__pycache__", "*.sif", "*.partial", ".kit-state.json")
-
-
-def copy_workspace(source: Path | str, dest: Path | str) -> Path:
-    """Copy a workspace folder to `dest` (replaced if present), without `.pixi/`, `.git/` or SIFs."""
-    import shutil
-
-    dest = Path(dest)
-    if dest.exists():
-        shutil.rmtree(dest)
-    shutil.copytree(Path(source), dest, ignore=shutil.ignore_patterns(*STAGING_SKIP))
-    return dest
-
-
-def stage_build_context(prepared: Prepared, dest: Path) -> Path:
-    """Copy the workspace and lay the rendered recipe files over it, as a folder of its own.
-
-    Builds always use freshly rendered files in a private folder: the user's own tree is never
-    written by a build, and what is built is exactly what the preview showed.
-    """
-    from kit.render import FileKind
-    from kit.write import merge_lines
-
-    copy_workspace(prepared.workspace.root, dest)
-    prefix = prepared.location.prefix
-    for path, f in prepared.render().items():
-        if not path.startswith(prefix) or path.startswith(".github/"):
-            continue
-        target = dest / path[len(prefix):]
-        existing = target.read_text(encoding="utf-8") if target.exists() else None
-        if f.kind is FileKind.SEED and existing is not None:
-            continue
-        text = merge_lines(existing or "", f.text) if f.kind is FileKind.LINES else f.text
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    return dest
-
-
 def build_args(prepared: Prepared) -> dict[str, str]:
     """The Dockerfile's ARGs: the environment, its CUDA version, and (optimized) the OCI labels."""
-    plan = resolve(prepared.workspace, prepared.options)
+    plan = prepared.plan
     args = {"ENVIRONMENT": plan.primary.name}
     if plan.primary.cuda:  # a CPU environment's ARG default is already empty: no __cuda
         args["CUDA_VERSION"] = plan.primary.cuda
@@ -197,7 +161,7 @@ def git_labels(directory: Path) -> dict[str, str]:
 
 def primary_tag(prepared: Prepared) -> str:
     """The tag derived for the primary environment (from the lock where it can)."""
-    return resolve(prepared.workspace, prepared.options).primary.tag
+    return prepared.plan.primary.tag
 
 
 def image_tag(prepared: Prepared, tag: str | None = None) -> str:
@@ -228,6 +192,8 @@ def build_prepared(prepared: Prepared, engine: str, workdir: Path,
         from kit.names import tag as check_tag
 
         check_tag(tag)
+    from kit.staging import stage_build_context
+
     with tempfile.TemporaryDirectory(prefix="kit-build-") as tmp:
         context = stage_build_context(prepared, Path(tmp) / "context")
         if engine == "docker":

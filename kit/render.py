@@ -17,7 +17,8 @@ from pathlib import Path
 import jinja2
 
 from kit.actions import ACTIONS
-from kit.options import PROBE_SCRIPT, Plan, RenderOptions, resolve
+from kit.options import PROBE_SCRIPT, RenderOptions
+from kit.plan import Plan, resolve
 from kit.workspace import Workspace
 
 
@@ -65,7 +66,11 @@ def probe_script_text() -> str:
 def render(workspace: Workspace, options: RenderOptions | None = None,
            only: tuple[str, ...] = ()) -> dict[str, RenderedFile]:
     """Every deployment file for `workspace`, keyed by path from the repository root."""
-    plan = resolve(workspace, options or RenderOptions())
+    return render_plan(resolve(workspace, options or RenderOptions()), only)
+
+
+def render_plan(plan: Plan, only: tuple[str, ...] = ()) -> dict[str, RenderedFile]:
+    """Every deployment file of an already resolved plan (what `Prepared.render` calls)."""
     files = [f for f in _all_files(plan) if _selected(f, only)]
     return {f.path: f for f in sorted(files, key=lambda f: f.path)}
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from kit import api
+from kit import api, staging
 from kit.build import BuildEvent, DockerBuilder
 from kit.errors import BuildCancelled, BuildError, EngineUnavailable, KitError
 from kit.gpu import docker_has_nvidia_runtime, host_has_nvidia_driver
@@ -58,7 +58,7 @@ def staged_context(lab_workspace: LabWorkspace, dest: Path, style: str, environm
     lab = lab_workspace.settings
     prepared = api.prepare(lab_workspace.root, style=style, environment=environment,
                            base_image=lab.base_image, runtime_image=lab.runtime_image)
-    context = api.stage_build_context(prepared, dest)
+    context = staging.stage_build_context(prepared, dest)
     edit(context)
     return context, api.build_args(prepared)
 

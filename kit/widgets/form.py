@@ -13,7 +13,7 @@ from typing import Any
 import ipywidgets as w  # type: ignore[import-untyped]  # ships no type information
 
 from kit.options import BOOTSTRAPS, DEFAULT_BASE_IMAGE, DEFAULT_RUNTIME_IMAGE, STYLES
-from kit.options import default_environment
+from kit.plan import default_environment
 from kit.widgets.pipeline import ENGINES
 from kit.workspace import Workspace
 

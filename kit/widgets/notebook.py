@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from kit import api
+from kit import api, staging
 from kit.build import BuildEvent, BuildResult, EngineStatus
 from kit.check.findings import Finding
 from kit.errors import KitError, ProbeError
@@ -62,7 +62,7 @@ def scratch_copy(workspace: Path | str) -> Path:
     """A private copy of the workspace in a new temporary folder, safe to generate into."""
     source = Path(workspace)
     root = Path(tempfile.mkdtemp(prefix="kit-notebook-"))
-    return api.copy_workspace(source, root / source.resolve().name)
+    return staging.copy_workspace(source, root / source.resolve().name)
 
 
 def render_options(environment: str | None = None, style: str = "lesson",

@@ -16,7 +16,8 @@ from kit import api
 from kit.build import BuildResult, EngineStatus, EventCallback
 from kit.errors import KitError
 from kit.gpu import GpuMode, ProbeReport
-from kit.options import DEFAULT_BASE_IMAGE, DEFAULT_RUNTIME_IMAGE, default_environment, resolve
+from kit.options import DEFAULT_BASE_IMAGE, DEFAULT_RUNTIME_IMAGE
+from kit.plan import default_environment
 from kit.workspace import Workspace
 
 ENGINES: tuple[str, ...] = ("docker", "apptainer")
@@ -111,7 +112,7 @@ def build_commands(prepared: api.Prepared, engine: str) -> list[str]:
     """The `kit build` line for these options, and the engine's own command, for elsewhere."""
     folder = prepared.location.subdir or prepared.workspace.root.resolve().name
     opts = prepared.options
-    env = resolve(prepared.workspace, opts).primary.name
+    env = prepared.plan.primary.name
     argv = ["kit", "build", folder, "--engine", engine, "--env", env]
     if opts.style != "lesson":
         argv += ["--style", opts.style]

@@ -1,0 +1,28 @@
+"""Which pixi reads which `pixi.lock` format: the one table the pin, the checks and the lab share.
+
+A pixi binary refuses a lock written in a newer format than it knows ("found newer lockfile
+format version 7, but only up to including version 6 is supported"), so the pixi image a recipe
+starts from must read the workspace's lock. pixi 0.68 was the first to write (and read) format 7.
+"""
+
+from __future__ import annotations
+
+# (first pixi version, newest lock format it reads), oldest first.
+LOCK_FORMAT_READ_BY: tuple[tuple[tuple[int, int, int], int], ...] = (
+    ((0, 0, 0), 6),
+    ((0, 68, 0), 7),
+)
+
+
+def version_tuple(version: str) -> tuple[int, int, int]:
+    """`0.55.0` -> (0, 55, 0); raises ValueError on anything else."""
+    parts = version.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"not a pixi version: {version!r}")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+def newest_lock_format(pixi_version: str) -> int:
+    """The newest lock format `pixi_version` reads."""
+    wanted = version_tuple(pixi_version)
+    return max(fmt for first, fmt in LOCK_FORMAT_READ_BY if wanted >= first)

@@ -1,0 +1,177 @@
+"""The plan: the options checked against one workspace, and every fact the templates print.
+
+`resolve()` turns `RenderOptions` (what a user chose) and a `Workspace` (what the manifest and the
+lock say) into a `Plan`: CUDA version per environment, tags, paths, path filters. Templates
+contain no decisions that are not in the plan, so a test of the plan is a test of every file.
+It runs once per `Prepared` (see `kit.api.prepare`); everything downstream reads the plan.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from kit import names
+from kit.errors import OptionsError
+from kit.options import BOOTSTRAPS, DISTRO_CODENAMES, STYLES, RenderOptions
+from kit.workspace import LINUX, Workspace
+
+
+@dataclass(frozen=True)
+class EnvPlan:
+    """One container environment: what the workflow matrix and the build args carry."""
+
+    name: str
+    cuda: str | None
+    tag: str
+    latest: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    options: RenderOptions
+    workspace_name: str
+    primary: EnvPlan
+    matrix: tuple[EnvPlan, ...]
+    any_cuda: bool
+    prefix: str                             # subdir + "/" or ""
+    app_dir: str
+    image_name: str
+    docker_paths: tuple[str, ...] = field(default=())
+    apptainer_paths: tuple[str, ...] = field(default=())
+
+    @property
+    def context(self) -> str:
+        return self.prefix.rstrip("/") or "."
+
+
+def resolve(workspace: Workspace, options: RenderOptions) -> Plan:
+    """Check `options` against `workspace` and derive everything the templates need."""
+    _check_style(options)
+    for image, field_name in ((options.base_image, "base_image"), (options.runtime_image, "runtime_image")):
+        names.image_reference(image, field_name)
+    if options.image_name:
+        names.image_reference(options.image_name, "image_name")
+    if not names.REGISTRY_HOST.match(options.registry):
+        raise OptionsError(f"registry {options.registry!r} is not a host name", field="registry",
+                           fix="use a host such as 'ghcr.io'")
+    subdir = names.relative_path(options.subdir, "subdir")
+    app_dir = names.relative_path(options.app_dir, "app_dir")
+    _check_bootstrap(options)
+    primary_name = options.environment or default_environment(workspace)
+    workspace.environment(primary_name)
+    selected = _unique((primary_name, *(options.environments or workspace.container_environments)))
+    if options.tags:
+        for t in options.tags:
+            names.tag(t)
+    envs = tuple(_env_plan(workspace, options, name, index == 0) for index, name in enumerate(selected))
+    _check_lock_covers_linux(workspace, selected)
+    prefix = f"{subdir}/" if subdir else ""
+    plan = Plan(options=options, workspace_name=workspace.name, primary=envs[0], matrix=envs,
+                any_cuda=any(e.cuda for e in envs), prefix=prefix, app_dir=app_dir,
+                image_name=options.image_name)
+    # The lesson's def copies .gitignore into the image, so a change to it must rebuild.
+    def_inputs = ("apptainer.def", ".gitignore") if options.style == "lesson" else ("apptainer.def",)
+    return replace(plan, docker_paths=_paths(plan, ("Dockerfile", ".dockerignore"), "docker.yaml"),
+                   apptainer_paths=_paths(plan, def_inputs, "apptainer.yaml"))
+
+
+def _check_style(options: RenderOptions) -> None:
+    if options.style not in STYLES:
+        raise OptionsError(f"style {options.style!r} is unknown", field="style",
+                           fix=f"use one of: {', '.join(STYLES)}")
+
+
+def _check_bootstrap(options: RenderOptions) -> None:
+    if options.bootstrap not in BOOTSTRAPS:
+        raise OptionsError(f"bootstrap agent {options.bootstrap!r} is unknown", field="bootstrap",
+                           fix=f"use one of: {', '.join(BOOTSTRAPS)}")
+    needs_path = options.bootstrap in ("docker-archive", "oci-archive", "localimage")
+    if needs_path and not options.bootstrap_source:
+        raise OptionsError(f"bootstrap agent {options.bootstrap} needs a file to start from",
+                           field="bootstrap_source", fix="pass the archive or SIF path")
+    if options.bootstrap_source and not re.match(r"^[A-Za-z0-9_./-]+$", options.bootstrap_source):
+        raise OptionsError(f"bootstrap source {options.bootstrap_source!r} has characters a def "
+                           "file cannot hold", field="bootstrap_source",
+                           fix="use a path of letters, digits, '.', '_', '-' and '/'")
+
+
+def default_environment(workspace: Workspace) -> str:
+    """The first container environment with a CUDA requirement, else the first one."""
+    candidates = workspace.container_environments
+    with_cuda = [n for n in candidates if workspace.environments[n].cuda]
+    return (with_cuda or list(candidates))[0]
+
+
+def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def _env_plan(workspace: Workspace, options: RenderOptions, name: str, primary: bool) -> EnvPlan:
+    env = workspace.environment(name)
+    cuda = env.cuda
+    if primary and options.cuda is not None:
+        cuda = _checked_cuda_override(name, env.cuda, options.cuda)
+    tag = options.tags[0] if primary and options.tags else derive_tag(workspace, options, name, cuda)
+    names.tag(tag)
+    return EnvPlan(name=name, cuda=cuda, tag=tag, latest=primary)
+
+
+def _checked_cuda_override(env: str, required: str | None, given: str) -> str:
+    names.cuda_version(given)
+    if required is None:
+        raise OptionsError(f"environment {env!r} has no CUDA requirement, so it takes no CUDA "
+                           "override", field="cuda", fix="drop --cuda, or pick a CUDA environment")
+    if _major_minor(given) < _major_minor(required):
+        raise OptionsError(f"CUDA {given} is older than the environment's requirement {required}",
+                           field="cuda", fix=f"use {required} or newer")
+    return given
+
+
+def _major_minor(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def derive_tag(workspace: Workspace, options: RenderOptions, env: str, cuda: str | None) -> str:
+    """`<env>[-<distro>][-cuda-<version>]`, the CUDA version from the lock's cuda-version."""
+    parts = [env]
+    distro = base_distro(options.base_image)
+    if distro:
+        parts.append(distro)
+    if cuda:
+        locked = workspace.locked(env)
+        pkg = locked.key_packages.get("cuda-version") if locked else None
+        parts.append(f"cuda-{pkg.version if pkg else cuda}")
+    return "-".join(parts)
+
+
+def base_distro(image: str) -> str:
+    tag_part = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
+    return next((c for c in DISTRO_CODENAMES if c in tag_part), "")
+
+
+def _check_lock_covers_linux(workspace: Workspace, selected: tuple[str, ...]) -> None:
+    """A lock that exists must cover linux-64 for every selected environment (no lock: a warning)."""
+    if workspace.lock is None:
+        return
+    for name in selected:
+        locked = workspace.locked(name)
+        if locked is None:
+            raise OptionsError(f"environment {name!r} is not in the lock file",
+                               file=workspace.lock.path, field=f"environments.{name}",
+                               fix="run `pixi lock` and commit pixi.lock")
+        if LINUX not in locked.platforms:
+            raise OptionsError(f"environment {name!r} is not locked for {LINUX} (locked: "
+                               f"{', '.join(locked.platforms) or 'none'})", file=workspace.lock.path,
+                               field=f"environments.{name}.packages",
+                               fix=f"add {LINUX} to [workspace] platforms, then run `pixi lock`")
+
+
+def _paths(plan: Plan, recipe_files: tuple[str, ...], workflow: str) -> tuple[str, ...]:
+    """Workflow path filters: every file the build reads, plus the workflow itself."""
+    p = plan.prefix
+    paths = [f"{p}pixi.toml", f"{p}pixi.lock", *(f"{p}{name}" for name in recipe_files)]
+    if plan.app_dir:
+        paths.append(f"{p}{plan.app_dir}/**")
+    paths.append(f".github/workflows/{workflow}")
+    return tuple(paths)
