@@ -96,24 +96,25 @@ def test_optimized_installs_before_app_code() -> None:
     assert "org.opencontainers.image.revision" in text and "FROM ubuntu:24.04 AS final" in text
 
 
-@pytest.mark.parametrize("options,field", [
-    (RenderOptions(environment="gpu; rm -rf /"), "environment"),
-    (RenderOptions(environment="$(id)"), "environment"),
-    (RenderOptions(environment="nope"), "environments"),
-    (RenderOptions(tags=("x\ny",)), "tag"),
-    (RenderOptions(tags=("${{ github.event.issue.title }}",)), "tag"),
-    (RenderOptions(image_name="ghcr.io/a/b\"; echo"), "image_name"),
-    (RenderOptions(base_image="ubuntu:24.04\nRUN curl x | sh"), "base_image"),
-    (RenderOptions(subdir="../etc"), "subdir"),
-    (RenderOptions(app_dir="app'; id"), "app_dir"),
-    (RenderOptions(cuda="12; id"), "cuda"),
-    (RenderOptions(environment="cpu", cuda="12"), "cuda"),
-    (RenderOptions(environment="gpu", cuda="11.8"), "cuda"),
-    (RenderOptions(bootstrap="docker-archive"), "bootstrap_source"),
+@pytest.mark.parametrize("changes,field", [
+    (dict(environment="gpu; rm -rf /"), "environment"),
+    (dict(environment="$(id)"), "environment"),
+    (dict(environment="nope"), "environments"),
+    (dict(tags=("x\ny",)), "tags"),
+    (dict(tags=("${{ github.event.issue.title }}",)), "tags"),
+    (dict(image_name="ghcr.io/a/b\"; echo"), "image_name"),
+    (dict(base_image="ubuntu:24.04\nRUN curl x | sh"), "base_image"),
+    (dict(subdir="../etc"), "subdir"),
+    (dict(app_dir="app'; id"), "app_dir"),
+    (dict(cuda="12; id"), "cuda"),
+    (dict(environment="cpu", cuda="12"), "cuda"),
+    (dict(environment="gpu", cuda="11.8"), "cuda"),
+    (dict(bootstrap="docker-archive"), "bootstrap_source"),
 ])
-def test_unsafe_or_wrong_options_are_refused(options: RenderOptions, field: str) -> None:
+def test_unsafe_or_wrong_options_are_refused(changes: dict[str, object], field: str) -> None:
+    """Shapes are refused when the options are made; workspace facts when they are resolved."""
     with pytest.raises(OptionsError) as info:
-        render(load_workspace(EXAMPLE), options)
+        render(load_workspace(EXAMPLE), RenderOptions(**changes))  # type: ignore[arg-type]
     assert info.value.field == field and info.value.fix
 
 
