@@ -149,3 +149,13 @@ def test_any_valid_name_renders_files_that_parse(tmp_path_factory: pytest.TempPa
             assert parse_def(f.text, path)[1] == []
     allowed = set(string.ascii_letters + string.digits + "-_./")
     assert set(subdir) <= allowed
+
+
+@pytest.mark.parametrize("value", ["a\nRUN id", 'x"', "x'", "a\\b", "a;b", "a|b", "`id`", "a\rb", "\x1b[31m"])
+def test_a_printed_value_cannot_leave_its_token(value: str) -> None:
+    """The second wall: even a value that slipped past validation cannot reach a recipe."""
+    from kit.render import jinja_env
+
+    with pytest.raises(OptionsError):
+        jinja_env().from_string("LABEL title=\"{{ v }}\"").render(v=value)
+    assert jinja_env().from_string("{{ v }}").render(v="ghcr.io/a/b:gpu-12.9") == "ghcr.io/a/b:gpu-12.9"
