@@ -14,7 +14,13 @@ Bootstrap = Literal["docker", "docker-daemon", "docker-archive", "oci-archive", 
 STYLES: tuple[str, ...] = get_args(Style)
 BOOTSTRAPS: tuple[str, ...] = get_args(Bootstrap)
 
-PIXI_VERSION = "0.55.0"
+# The pixi the rendered recipes start from. It must read the lock format a current pixi writes:
+# pixi >= 0.68 writes format 7, which 0.67 and older refuse (see kit.pixi_versions).
+# 0.76.1 verified as a released image: prefix-dev/pixi-docker commit 4441f4c ("Bump pixi version
+# to v0.76.1", Dockerfile `ARG PIXI_VERSION=0.76.1`), git tag 0.76.1 pushed by its release job
+# (which runs only after the images were pushed), and .github/workflows/build.yml building
+# `ubuntu:noble` with the tag pattern `{{version}}-noble`.
+PIXI_VERSION = "0.76.1"
 DEFAULT_BASE_IMAGE = f"ghcr.io/prefix-dev/pixi:{PIXI_VERSION}-noble"
 # The final stage of the optimized style needs no pixi: the same distribution as the base image.
 DEFAULT_RUNTIME_IMAGE = "ubuntu:24.04"

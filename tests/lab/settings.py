@@ -7,7 +7,7 @@ ONE switch, the environment variable ``KIT_LAB_MODE``:
   runtime image ``kit-lab/runtime:bookworm`` and the lab-locked copy of ``examples/cuda-exercise``
   under ``$KIT_LAB_CACHE/workspace``.
 * ``connected``: the real thing, for a machine that reaches ghcr.io and conda-forge: base image
-  ``ghcr.io/prefix-dev/pixi:0.55.0-noble``, runtime image ``ubuntu:24.04`` and
+  the kit's pinned pixi image (``kit.options.DEFAULT_BASE_IMAGE``), runtime image ``ubuntu:24.04`` and
   ``examples/cuda-exercise`` itself (locked there by a real ``pixi lock``).
 
 ``KIT_LAB_CACHE`` (default ``/var/cache/kit-lab``) only says where the lab's files live.
@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Mapping
 
+from kit.options import DEFAULT_BASE_IMAGE
+
 Mode = Literal["offline", "connected"]
 MODES: tuple[Mode, ...] = ("offline", "connected")
 
@@ -33,7 +35,7 @@ DOCKER = "/usr/bin/docker"  # Debian's 20.10 client: BuildKit built in (the 28.x
 
 OFFLINE_BASE_IMAGE = "kit-lab/pixi:bookworm"
 OFFLINE_RUNTIME_IMAGE = "kit-lab/runtime:bookworm"
-CONNECTED_BASE_IMAGE = "ghcr.io/prefix-dev/pixi:0.55.0-noble"
+CONNECTED_BASE_IMAGE = DEFAULT_BASE_IMAGE  # the kit's pin: one place (kit/options.py)
 CONNECTED_RUNTIME_IMAGE = "ubuntu:24.04"
 
 _HINT = "run tests/lab/provision.sh"
