@@ -86,7 +86,7 @@ def test_kit_inspect_shows_the_lock_version(tmp_path: Path, capsys: pytest.Captu
     assert main(["inspect", str(ws)]) == 0
     assert "lock:      version 6" in capsys.readouterr().out
     assert main(["inspect", str(ws), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["lock_version"] == 6
+    assert json.loads(capsys.readouterr().out)["result"]["lock_version"] == 6
 
 
 # ---------------------------------------------------------------- the stand-in, without Docker
