@@ -37,6 +37,8 @@ from kit.errors import (
     ToolNotFound,
 )
 
+from conftest import need
+
 LOGS = Path(__file__).parent / "data" / "buildkit"
 DOCKER_28 = "/usr/local/bin/docker"
 DOCKER_2010 = "/usr/bin/docker"
@@ -109,15 +111,15 @@ def test_parser_never_raises_on_arbitrary_lines(lines: list[str]) -> None:
 # ---------------------------------------------------------------- docker client discovery
 
 def _needs(path: str) -> None:
-    if not os.access(path, os.X_OK):
-        pytest.skip(f"{path} is not installed here")
+    need(os.access(path, os.X_OK), f"{path} is not installed here")
 
 
 def test_docker_28_without_buildx_is_refused_clearly() -> None:
     _needs(DOCKER_28)
     env = {**os.environ, "KIT_DOCKER_CLI": DOCKER_28}
-    if inspect_cli(DOCKER_28, env) is not None:
-        pytest.skip(f"{DOCKER_28} has buildx here")
+    if inspect_cli(DOCKER_28, env) is not None:  # buildx installed: then it is simply accepted
+        assert find_docker_cli(env) is not None
+        return
     with pytest.raises(EngineUnavailable) as caught:
         find_docker_cli(env)
     assert BUILDX_MISSING in str(caught.value)
@@ -285,8 +287,7 @@ def test_ctrl_c_stops_the_build_and_tags_nothing(docker_client: Any, shell_image
 def test_docker_builder_with_docker_28_without_buildx(shell_image: str, tmp_path: Path) -> None:
     _needs(DOCKER_28)
     env = {**os.environ, "KIT_DOCKER_CLI": DOCKER_28}
-    if inspect_cli(DOCKER_28, env) is not None:
-        pytest.skip(f"{DOCKER_28} has buildx here")
+    need(inspect_cli(DOCKER_28, env) is None, f"{DOCKER_28} has buildx here (nothing to refuse)")
     with pytest.raises(EngineUnavailable, match="buildx component is missing"):
         DockerBuilder(env=env).build(_context(tmp_path, "run_multistage.Dockerfile"))
 

@@ -16,13 +16,14 @@ from kit.check.patterns import dockerignore_excludes, path_filter_matches
 from kit.cli import main
 from kit.workspace import load_workspace
 
+from conftest import need
+
 LINTERS = ("hadolint", "zizmor", "check-jsonschema")
 
 
 def linters_present() -> None:
     missing = [t for t in LINTERS if find_tool(t) is None]
-    if missing:
-        pytest.skip(f"linters not installed: {', '.join(missing)} (pip install 'pixi-deploy-kit[lint]')")
+    need(not missing, f"linters not installed: {', '.join(missing)} (pip install 'pixi-deploy-kit[lint]')")
 
 
 @pytest.mark.parametrize("style", ["lesson", "optimized"])
