@@ -278,3 +278,10 @@ def sync_lesson(root: Path | str = ".", write: bool = True) -> list[str]:
     from kit.lesson import sync_episodes
 
     return sync_episodes(Path(root), write=write)
+
+
+def hub_link(hub: str, repo: str, *, branch: str | None = None, path: str = "notebooks/studio.ipynb") -> str:
+    """An nbgitpuller link: `hub` clones `repo` for each learner and opens `path` in JupyterLab."""
+    from kit.hub_link import hub_link as make_link
+
+    return make_link(hub, repo, branch=branch, path=path)
