@@ -285,3 +285,10 @@ def hub_link(hub: str, repo: str, *, branch: str | None = None, path: str = "not
     from kit.hub_link import hub_link as make_link
 
     return make_link(hub, repo, branch=branch, path=path)
+
+
+def preview_site(root: Path | str, out: Path | str) -> list[Path]:
+    """The lesson's pages as HTML (pandoc) in `out`, for an instructor to open in a browser."""
+    from kit.site import build_preview
+
+    return build_preview(Path(root), Path(out))

@@ -283,7 +283,7 @@ class LessonSession:
         if "docker" in self.published and "oras://" in script and "oras" not in self.published:
             sifs = sorted(self.repository.glob(f"{WORKSPACE}/*.sif")) + sorted(self.repository.glob("*.sif"))
             if sifs:
-                steps.append(["apptainer", "push", "--nohttps", str(sifs[0]), f"oras://{image}:apptainer-{tag}"])
+                steps.append(["apptainer", "push", "--no-https", str(sifs[0]), f"oras://{image}:apptainer-{tag}"])
             self.published.add("oras")
         with (self.logs / "publish.log").open("ab") as out:
             for step in steps:
@@ -367,11 +367,11 @@ def no_gpu(script: str, session: LessonSession) -> str:
 def local_registry(script: str, session: LessonSession) -> str:
     """ghcr.io -> a registry on loopback (Debian's docker-registry), filled first with what the
     workflows publish: the learner's image (and SIF) under the workflow's tag. Apptainer talks
-    plain HTTP to it (`--nohttps`)."""
+    plain HTTP to it (`--no-https`)."""
     session.publish(script)
     host = session.start_registry()
     out = script.replace("ghcr.io/<owner>/<repository>", f"{host}/{OWNER}/{REPOSITORY}")
-    out = re.sub(r"(?m)^apptainer (build|pull) ", r"apptainer \1 --nohttps ", out)
+    out = re.sub(r"(?m)^apptainer (build|pull) ", r"apptainer \1 --no-https ", out)
     if out == script:
         raise MarkerError("local-equivalent=local-registry on a block that names no ghcr.io/<owner>/<repository>")
     return out
