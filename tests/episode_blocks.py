@@ -3,7 +3,7 @@
 Every ```bash block of `learners/setup.md` and `episodes/*.md` carries a marker on the line
 above its fence (an HTML comment: the rendered lesson does not show it):
 
-    <!-- run: [in=PLACE] [exit=N|nonzero] [local-equivalent=NAME[,NAME...]] -->
+    <!-- run: [in=PLACE] [exit=N|nonzero] [output=REGEX] [local-equivalent=NAME[,NAME...]] -->
 
 - `in`: where the block starts: `lesson` (the learner's copy of this lesson's repository),
   `repository` (the learner's own repository, which the setup page fills with `cp -r`),
@@ -11,6 +11,8 @@ above its fence (an HTML comment: the rendered lesson does not show it):
   starts where the previous block of the same page left off, as in a learner's terminal.
 - `exit`: the status the episode expects (default 0); `nonzero` for a command the episode shows
   failing on purpose.
+- `output`: a regular expression the block's output must match (for a block that fails on
+  purpose, so that it fails for the reason the episode gives, not for any reason).
 - `local-equivalent`: the block needs something the offline lab does not have (GitHub, a
   registry, pixi's solver, a GPU, a browser session); each NAME is a documented rewrite in
   `EQUIVALENTS` below, applied to the block's text before it runs.
@@ -63,6 +65,7 @@ class RunBlock:
     source: str
     start: str | None       # a PLACE, or None: where the previous block ended
     exit: int | None        # None: any non-zero status
+    output: str | None      # a regex the output must match
     equivalents: tuple[str, ...]
 
     @property
@@ -75,8 +78,8 @@ def parse_marker(text: str, where: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for word in shlex.split(text):
         key, sep, value = word.partition("=")
-        if not sep or key not in ("in", "exit", "local-equivalent") or key in pairs:
-            raise MarkerError(f"{where}: run: marker: {word!r} is not in=, exit= or local-equivalent= "
+        if not sep or key not in ("in", "exit", "output", "local-equivalent") or key in pairs:
+            raise MarkerError(f"{where}: run: marker: {word!r} is not in=, exit=, output= or local-equivalent= "
                               "(each at most once); fix the marker")
         pairs[key] = value
     if "in" in pairs and pairs["in"] not in PLACES:
@@ -110,7 +113,7 @@ class RunBlockParser:
             code = str(region.lexemes["source"])
             status = pairs.get("exit", "0")
             block = RunBlock(page, line, code, pairs.get("in"),
-                             None if status == "nonzero" else int(status),
+                             None if status == "nonzero" else int(status), pairs.get("output"),
                              tuple(filter(None, pairs.get("local-equivalent", "").split(","))))
             yield Region(region.start, region.end, block, evaluate_block)
 
@@ -137,7 +140,11 @@ class Outcome:
     @property
     def ok(self) -> bool:
         want = self.block.exit
-        return self.status == want if want is not None else self.status not in (0, 124, 137)
+        status_ok = self.status == want if want is not None else self.status not in (0, 124, 137)
+        if not status_ok or self.block.output is None:
+            return status_ok
+        printed = self.log.read_text(errors="replace").split("# ---- output\n", 1)[-1]
+        return re.search(self.block.output, printed) is not None
 
 
 @dataclass
@@ -303,6 +310,8 @@ def evaluate_block(example: Example) -> str | None:
     if outcome.ok:
         return None
     want = "a non-zero status" if block.exit is None else f"status {block.exit}"
+    if block.output is not None:
+        want += f" and output matching {block.output!r}"
     tail = "\n".join(outcome.log.read_text(errors="replace").splitlines()[-40:])
     return f"{block.name} exited {outcome.status}, the episode expects {want}:\n{tail}"
 

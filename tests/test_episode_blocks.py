@@ -50,6 +50,7 @@ def test_marker_errors_name_the_line_and_the_fix() -> None:
     with pytest.raises(MarkerError, match="in=home is not one of"):
         parse_marker("in=home", "page.md:3")
     assert parse_marker("in=workspace exit=nonzero", "p:1") == {"in": "workspace", "exit": "nonzero"}
+    assert parse_marker("exit=nonzero output='python.*not found'", "p:1")["output"] == "python.*not found"
 
 
 @pytest.fixture(scope="module")
