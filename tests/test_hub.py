@@ -65,7 +65,7 @@ def test_link_defaults_and_json() -> None:
     done = kit_link("--hub", "https://hub.example.org/jupyter", "--repo", "https://github.com/o/r.git",
                     "--path", "notebooks/02-docker.ipynb", "--json")
     assert done.returncode == 0, done.stderr
-    link = json.loads(done.stdout)["link"]
+    link = json.loads(done.stdout)["result"]["link"]
     assert link.startswith("https://hub.example.org/jupyter/hub/user-redirect/git-pull?")
     query = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
     assert "branch" not in query  # the repository's default branch
