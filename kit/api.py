@@ -281,3 +281,17 @@ def sync_lesson(root: Path | str = ".", write: bool = True) -> list[str]:
     from kit.lesson import sync_episodes
 
     return sync_episodes(Path(root), write=write)
+
+
+def hub_link(hub: str, repo: str, *, branch: str | None = None, path: str = "notebooks/studio.ipynb") -> str:
+    """An nbgitpuller link: `hub` clones `repo` for each learner and opens `path` in JupyterLab."""
+    from kit.hub_link import hub_link as make_link
+
+    return make_link(hub, repo, branch=branch, path=path)
+
+
+def preview_site(root: Path | str, out: Path | str) -> list[Path]:
+    """The lesson's pages as HTML (pandoc) in `out`, for an instructor to open in a browser."""
+    from kit.site import build_preview
+
+    return build_preview(Path(root), Path(out))
