@@ -2,10 +2,13 @@
 
 Each rule is a function `(ctx) -> findings`. `CheckContext` gives them the workspace, the
 deployment files (from disk, or freshly rendered and not yet written) and parsed views of them.
+Every rule takes any text: a file it cannot make sense of gives findings or nothing, never an
+exception (workflows may be lists, matrices may be expressions, patterns may not compile).
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,9 +17,20 @@ from typing import Any
 
 import yaml
 
-from kit.check import parse
-from kit.check.findings import Finding
-from kit.check.patterns import dockerignore_excludes, path_filter_matches, read_dockerignore
+from kit import deffile, dockerfile
+from kit.check import parse, schema
+from kit.check.findings import Finding, Severity
+from kit.check.patterns import (
+    bad_dockerignore_patterns,
+    bad_gitignore_patterns,
+    bad_path_filters,
+    dockerignore_excludes,
+    gitignore_excludes,
+    path_filter_matches,
+    read_dockerignore,
+)
+from kit.options import DEFAULT_BASE_IMAGE, DEFAULT_RUNTIME_IMAGE
+from kit.pixi_versions import LOCK_FORMAT_READ_BY, newest_lock_format
 from kit.workspace import LINUX, Workspace
 
 DOCKER_WORKFLOW = ".github/workflows/docker.yaml"
@@ -29,6 +43,9 @@ class CheckContext:
     prefix: str                      # the workspace folder from the repository root, "" or "x/"
     files: dict[str, str]            # deployment files by path from the repository root
     findings: list[Finding] = field(default_factory=list)
+    # This workspace's workflows (named after its folder when the repository holds several).
+    docker_workflow: str = DOCKER_WORKFLOW
+    apptainer_workflow: str = APPTAINER_WORKFLOW
 
     def text(self, name: str) -> str | None:
         return self.files.get(self.prefix + name)
@@ -38,39 +55,74 @@ class CheckContext:
         rel = relpath.strip("/")
         if rel in ("", "."):
             return True
-        if (self.workspace.root / rel).exists():
-            return True
+        try:
+            if (self.workspace.root / rel).exists():
+                return True
+        except (OSError, ValueError):
+            return False
         full = self.prefix + rel
         return any(p == full or p.startswith(full + "/") for p in self.files)
 
     @cached_property
-    def dockerfile(self) -> list[parse.Instruction]:
-        return parse.dockerfile_instructions(self.text("Dockerfile") or "")
+    def docker_instructions(self) -> list[dockerfile.Instruction]:
+        return dockerfile.instructions(self.text("Dockerfile") or "")
 
     @cached_property
-    def def_stages(self) -> list[parse.DefStage]:
-        return parse.parse_def(self.text("apptainer.def") or "", self.prefix + "apptainer.def")[0]
+    def docker_stages(self) -> list[dockerfile.Stage]:
+        return dockerfile.stages(self.docker_instructions)
+
+    @cached_property
+    def docker_args(self) -> dict[str, str]:
+        return dockerfile.arg_defaults(self.docker_instructions)
+
+    @cached_property
+    def def_file(self) -> deffile.DefFile:
+        return deffile.parse_def(self.text("apptainer.def") or "")
+
+    @property
+    def def_stages(self) -> list[deffile.DefStage]:
+        return self.def_file.stages
 
     @cached_property
     def dockerignore(self) -> list[str]:
         return read_dockerignore(self.text(".dockerignore") or "")
 
-    def workflow(self, path: str) -> dict[Any, Any]:
-        text = self.files.get(path)
-        if not text:
-            return {}
+    def workflow(self, path: str) -> dict[str, Any]:
+        """The workflow as a mapping with string keys ({} when absent, unreadable or not a mapping;
+        the schema check reports why)."""
+        if path not in self._workflows:
+            self._workflows[path] = _read_workflow(self.files.get(path))
+        return self._workflows[path]
+
+    @cached_property
+    def _workflows(self) -> dict[str, dict[str, Any]]:
+        return {}
+
+
+def _read_workflow(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    if schema.available():
+        data, _ = schema.load_workflow(text)
+    else:  # PyYAML reads YAML 1.1, where a bare `on` key is True
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError:
-            return {}  # the schema check reports it
-        return data if isinstance(data, dict) else {}
+            data = yaml.safe_load(text) if len(text) <= schema.MAX_BYTES else None
+        except (yaml.YAMLError, RecursionError):
+            data = None
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data["on"] = data.pop(True)
+    return {str(k): v for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 Rule = Callable[[CheckContext], list[Finding]]
 
 
-def _kit(rule: str, severity: str, file: str, line: int | None, message: str, fix: str) -> Finding:
-    return Finding("kit", rule, severity, file, line, message, fix)  # type: ignore[arg-type]
+def _kit(rule: str, severity: Severity, file: str, line: int | None, message: str, fix: str) -> Finding:
+    return Finding("kit", rule, severity, file, line, message, fix)
 
 
 # -- which environment and CUDA version each file builds ----------------------------------------
@@ -84,26 +136,35 @@ def _targets(ctx: CheckContext) -> list[Target]:
 
 
 def _dockerfile_targets(ctx: CheckContext) -> list[Target]:
-    args = parse.arg_defaults(ctx.dockerfile)
+    args = ctx.docker_args
     if ctx.text("Dockerfile") is None or "ENVIRONMENT" not in args:
         return []
-    line = next((i.line for i in ctx.dockerfile if i.keyword == "ARG" and i.args.startswith("ENVIRONMENT")), None)
-    text = "\n".join(f"{i.keyword} {i.args}" for i in ctx.dockerfile)
+    line = next((i.line for i in ctx.docker_instructions if i.keyword == "ARG" and i.args.startswith("ENVIRONMENT")), None)
+    text = "\n".join(f"{i.keyword} {i.args}" for i in ctx.docker_instructions)
     return [(args["ENVIRONMENT"], _override(text, args), ctx.prefix + "Dockerfile", line)]
 
 
 def _def_targets(ctx: CheckContext) -> list[Target]:
-    args = parse.def_arguments(ctx.def_stages)
-    if ctx.text("apptainer.def") is None or "ENVIRONMENT" not in args:
+    """The def's environment is the one its install stage (the stage running `pixi install`,
+    else the first that names ENVIRONMENT) gets, with that stage's own arguments."""
+    if ctx.text("apptainer.def") is None:
         return []
-    post = "\n".join(raw for s in ctx.def_stages for n, _, _, body in s.sections if n == "post" for raw, _ in body)
-    return [(args["ENVIRONMENT"], _override(post, args), ctx.prefix + "apptainer.def", None)]
+    named = [s for s in ctx.def_stages if "ENVIRONMENT" in s.arguments]
+    installing = [s for s in named if any("pixi install" in raw for sec in s.sections_named("post")
+                                          for raw, _ in sec.body)]
+    if not named:
+        return []
+    stage = (installing or named)[0]
+    args = stage.arguments
+    post = "\n".join(raw for sec in stage.sections_named("post") for raw, _ in sec.body)
+    line = next((sec.line for sec in stage.sections_named("arguments")), None)
+    return [(args["ENVIRONMENT"], _override(post, args), ctx.prefix + "apptainer.def", line)]
 
 
 def _workflow_targets(ctx: CheckContext) -> list[Target]:
     return [(str(entry.get("environment", "")), str(entry.get("cuda", "") or "") or None, path, None)
-            for path in (DOCKER_WORKFLOW, APPTAINER_WORKFLOW)
-            for entry in _matrix_entries(ctx.workflow(path))]
+            for path in (ctx.docker_workflow, ctx.apptainer_workflow)
+            for entry in _matrix_entries(ctx.workflow(path)) if "environment" in entry]
 
 
 def _override(text: str, args: dict[str, str]) -> str | None:
@@ -116,11 +177,15 @@ def _override(text: str, args: dict[str, str]) -> str | None:
     return (args.get("CUDA_VERSION") or None) if "CUDA_VERSION" in value else (value or None)
 
 
-def _matrix_entries(workflow: dict[Any, Any]) -> list[dict[str, Any]]:
+def _matrix_entries(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `include` entries of every job's matrix. A matrix given as an expression
+    (`${{ fromJSON(vars.MATRIX) }}`) is only known at run time: it contributes nothing."""
     entries: list[dict[str, Any]] = []
-    for job in (workflow.get("jobs") or {}).values():
-        include = ((job or {}).get("strategy") or {}).get("matrix", {}).get("include", [])
-        entries.extend(e for e in include if isinstance(e, dict))
+    for job in _mapping(workflow.get("jobs")).values():
+        matrix = _mapping(_mapping(_mapping(job).get("strategy")).get("matrix"))
+        include = matrix.get("include")
+        if isinstance(include, list):
+            entries.extend(e for e in include if isinstance(e, dict))
     return entries
 
 
@@ -164,7 +229,7 @@ def _cuda_findings(required: str | None, env: str, given: str | None, file: str,
 
 
 def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", text))
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:4])
 
 
 # -- what the builds read -----------------------------------------------------------------------
@@ -172,9 +237,9 @@ def _version(text: str) -> tuple[int, ...]:
 def _build_inputs(ctx: CheckContext) -> list[tuple[str, str, int]]:
     """(source relative to the workspace, recipe file, line) for every host file a build copies."""
     out: list[tuple[str, str, int]] = []
-    for src, line in parse.copy_sources(ctx.dockerfile):
+    for src, line in dockerfile.copy_sources(ctx.docker_instructions):
         out.append((src, ctx.prefix + "Dockerfile", line))
-    for src, line in parse.def_file_sources(ctx.def_stages):
+    for src, line in deffile.host_file_sources(ctx.def_stages):
         out.append((src, ctx.prefix + "apptainer.def", line))
     return out
 
@@ -188,7 +253,7 @@ def copy_source_rules(ctx: CheckContext) -> list[Finding]:
     findings: list[Finding] = []
     for src, file, line in _build_inputs(ctx):
         rel = _clean(src)
-        if "$" in rel or "*" in rel:
+        if any(c in rel for c in "$*?[{") or rel.startswith("/") or "://" in rel:
             continue
         if not ctx.exists(rel):
             rule = "app-dir" if _is_app(ctx, rel) else "copy-source"
@@ -202,43 +267,61 @@ def copy_source_rules(ctx: CheckContext) -> list[Finding]:
 
 
 def _is_app(ctx: CheckContext, rel: str) -> bool:
-    return any(i.keyword == "COPY" and "/app/src" in i.args and rel in i.args for i in ctx.dockerfile) or rel == "app"
+    return any(i.keyword == "COPY" and "/app/src" in i.args and rel in i.args for i in ctx.docker_instructions) or rel == "app"
 
 
-def lock_ignored_rule(ctx: CheckContext) -> list[Finding]:
-    """pixi.lock must reach the build context and git."""
+def ignore_file_rules(ctx: CheckContext) -> list[Finding]:
+    """pixi.lock must reach the build context and git; every ignore pattern must compile."""
     findings: list[Finding] = []
-    if ctx.text(".dockerignore") is not None and dockerignore_excludes(ctx.dockerignore, "pixi.lock"):
-        findings.append(_kit("lock-ignored", "error", ctx.prefix + ".dockerignore", None,
-                             "pixi.lock is excluded from the build context", "add !pixi.lock"))
+    dockerignore_file = ctx.prefix + ".dockerignore"
+    if ctx.text(".dockerignore") is not None:
+        for pattern, why in bad_dockerignore_patterns(ctx.dockerignore):
+            findings.append(_kit("dockerignore-pattern", "error", dockerignore_file, None,
+                                 f"{pattern!r} is not a valid pattern ({why}); Docker refuses the build context",
+                                 "fix the pattern (a class such as [a-z] runs from low to high) or remove it"))
+        if dockerignore_excludes(ctx.dockerignore, "pixi.lock"):
+            findings.append(_kit("lock-ignored", "error", dockerignore_file, None,
+                                 "pixi.lock is excluded from the build context", "add !pixi.lock"))
     gitignore = ctx.text(".gitignore")
-    if gitignore is not None and dockerignore_excludes(read_dockerignore(gitignore), "pixi.lock"):
-        findings.append(_kit("lock-ignored", "error", ctx.prefix + ".gitignore", None,
-                             "pixi.lock is ignored by git, so CI builds without it", "remove the line that matches it"))
+    if gitignore is not None:
+        for pattern, why in bad_gitignore_patterns(gitignore.splitlines()):
+            findings.append(_kit("gitignore-pattern", "warning", ctx.prefix + ".gitignore", None,
+                                 f"{pattern!r} is not a valid pattern ({why}); git matches nothing with it",
+                                 "fix the pattern or remove it"))
+        if gitignore_excludes(gitignore, "pixi.lock"):
+            findings.append(_kit("lock-ignored", "error", ctx.prefix + ".gitignore", None,
+                                 "pixi.lock is ignored by git, so CI builds without it", "remove the line that matches it"))
     return findings
 
 
 def path_filter_rule(ctx: CheckContext) -> list[Finding]:
     """Workflow path filters must fire on a change to any file the build reads."""
     findings: list[Finding] = []
-    pairs = ((DOCKER_WORKFLOW, "Dockerfile", ".dockerignore"), (APPTAINER_WORKFLOW, "apptainer.def", None))
+    pairs = ((ctx.docker_workflow, "Dockerfile", ".dockerignore"),
+             (ctx.apptainer_workflow, "apptainer.def", None))
     inputs = _build_inputs(ctx)
+    manifest = ctx.workspace.manifest_path.name
     for workflow_path, recipe, ignore in pairs:
         workflow = ctx.workflow(workflow_path)
         if not workflow:
             continue
-        triggers = workflow.get("on", workflow.get(True)) or {}
-        read = {ctx.prefix + recipe, ctx.prefix + "pixi.toml", ctx.prefix + "pixi.lock"}
+        triggers = _mapping(workflow.get("on"))
+        read = {ctx.prefix + recipe, ctx.prefix + manifest, ctx.prefix + "pixi.lock"}
         if ignore:
             read.add(ctx.prefix + ignore)
         for src, file, _ in inputs:
             rel = _clean(src)
-            if file.endswith(recipe) and rel not in ("", ".") and "$" not in rel:
+            if file.endswith(recipe) and rel not in ("", ".") and not any(c in rel for c in "$*?[{"):
                 read.add(ctx.prefix + _sample(ctx, rel))
         for event in ("push", "pull_request"):
-            filters = ((triggers.get(event) or {}) if isinstance(triggers, dict) else {}).get("paths")
-            if not filters:
+            filters = _mapping(triggers.get(event)).get("paths")
+            if not isinstance(filters, list) or not filters:
                 continue
+            filters = [str(f) for f in filters if isinstance(f, (str, int, float))]
+            for pattern, why in bad_path_filters(filters):
+                findings.append(_kit("path-filter-pattern", "error", workflow_path, None,
+                                     f"on.{event}.paths: {pattern!r} is not a valid pattern ({why})",
+                                     "fix the pattern (a class such as [a-z] runs from low to high) or remove it"))
             for path in sorted(read):
                 if not path_filter_matches(filters, path):
                     shown = path.removesuffix(SAMPLE) + "**" if path.endswith(SAMPLE) else path
@@ -253,20 +336,244 @@ SAMPLE = "/any-file"
 
 def _sample(ctx: CheckContext, rel: str) -> str:
     """A path to test filters with: a copied folder stands for any file inside it."""
-    is_dir = (ctx.workspace.root / rel).is_dir() or any(p.startswith(ctx.prefix + rel + "/") for p in ctx.files)
+    rel = posixpath.normpath(rel)
+    try:
+        is_dir = (ctx.workspace.root / rel).is_dir()
+    except (OSError, ValueError):
+        is_dir = False
+    is_dir = is_dir or any(p.startswith(ctx.prefix + rel + "/") for p in ctx.files)
     return rel + SAMPLE if is_dir else rel
 
 
+# -- the def file -------------------------------------------------------------------------------
+
 def def_parse_rule(ctx: CheckContext) -> list[Finding]:
     """The def file parses: headers, known sections, `%files from` naming an earlier stage."""
-    text = ctx.text("apptainer.def")
-    return [] if text is None else parse.parse_def(text, ctx.prefix + "apptainer.def")[1]
+    if ctx.text("apptainer.def") is None:
+        return []
+    return parse.def_findings(ctx.def_file.problems, ctx.prefix + "apptainer.def")
+
+
+def def_stage_arguments_rule(ctx: CheckContext) -> list[Finding]:
+    """Each stage defines, in its own `%arguments`, every `{{ NAME }}` it uses.
+
+    Apptainer reads argument defaults per stage, so a stage relying on another stage's
+    `%arguments` builds only when every such argument is passed with --build-arg; a plain
+    `apptainer build X.sif apptainer.def` stops with "build var NAME is not defined".
+    """
+    if ctx.text("apptainer.def") is None:
+        return []
+    file = ctx.prefix + "apptainer.def"
+    defaults: dict[str, str] = {}
+    for stage in ctx.def_stages:
+        for name, value in stage.arguments.items():
+            defaults.setdefault(name, value)
+    findings: list[Finding] = []
+    for stage, name, line in deffile.undefined_stage_arguments(ctx.def_stages):
+        findings.append(_kit("stage-arguments", "error", file, line,
+                             f"stage {stage.key!r} uses {{{{ {name} }}}} but its %arguments does not define {name}, "
+                             f"so `apptainer build` without --build-arg {name}=... stops",
+                             f"add {name}={defaults.get(name, 'default')} under this stage's %arguments"))
+    for name in sorted(defaults):
+        values = {s.arguments[name] for s in ctx.def_stages if name in s.arguments}
+        if len(values) > 1:
+            findings.append(_kit("stage-arguments", "error", file, None,
+                                 f"the stages give {name} different defaults ({', '.join(sorted(values))})",
+                                 f"give {name} the same default in every stage"))
+    return findings
+
+
+# -- the pixi image and the lock format ---------------------------------------------------------
+
+PIXI_IMAGE = re.compile(r"^(?:docker://)?ghcr\.io/prefix-dev/pixi:(\d+\.\d+\.\d+)(?:[-@].*)?$")
+
+
+def _pixi_images(ctx: CheckContext) -> list[tuple[str, str, int | None]]:
+    """(file, image, line) for every stage built on the official pixi image."""
+    out: list[tuple[str, str, int | None]] = []
+    for stage in ctx.docker_stages:
+        out.append((ctx.prefix + "Dockerfile", dockerfile.resolve(stage.image, ctx.docker_args), stage.line))
+    for def_stage in ctx.def_stages:
+        if def_stage.header.get("bootstrap") in ("docker", "docker-daemon", "oci"):
+            out.append((ctx.prefix + "apptainer.def", def_stage.image, def_stage.header_line))
+    return [(f, image, line) for f, image, line in out if PIXI_IMAGE.match(image)]
+
+
+def _first_reader(lock_format: int) -> str | None:
+    versions = [first for first, fmt in LOCK_FORMAT_READ_BY if fmt >= lock_format]
+    return ".".join(map(str, min(versions))) if versions else None
+
+
+def lock_format_rule(ctx: CheckContext) -> list[Finding]:
+    """The pixi in the base image must read the workspace's lock format (pixi refuses newer ones:
+    "found newer lockfile format version 7, but only up to including version 6 is supported")."""
+    lock = ctx.workspace.lock
+    if lock is None:
+        return []
+    findings: list[Finding] = []
+    reported: set[str] = set()
+    for file, image, line in _pixi_images(ctx):
+        match = PIXI_IMAGE.match(image)
+        assert match is not None
+        version = match.group(1)
+        reads = newest_lock_format(version)
+        if lock.version <= reads or file in reported:
+            continue
+        reported.add(file)
+        default = PIXI_IMAGE.match(DEFAULT_BASE_IMAGE)
+        if default and newest_lock_format(default.group(1)) >= lock.version:
+            fix = f"use a newer pixi image, e.g. the kit's default {DEFAULT_BASE_IMAGE} (--base-image)"
+        else:
+            first = _first_reader(lock.version)
+            fix = (f"use a pixi image of version {first} or newer (--base-image ghcr.io/prefix-dev/pixi:{first}-noble)"
+                   if first else "re-create the lock with the pixi version the image carries")
+        findings.append(_kit("lock-format", "error", file, line,
+                             f"pixi.lock is format v{lock.version}, but the pixi {version} in {image} reads "
+                             f"only up to v{reads}, so `pixi install --locked` fails", fix))
+    return findings
+
+
+# -- the runtime image and the entrypoint -------------------------------------------------------
+
+# Images known to have no bash (the first group has no shell at all).
+NO_SHELL = ("scratch", "gcr.io/distroless/", "cgr.dev/chainguard/static", "cgr.dev/chainguard/glibc-dynamic")
+NO_BASH = (*NO_SHELL, "busybox", "alpine")
+BASH_SHEBANG = re.compile(r"#!\s*(?:/usr)?/bin/bash|#!\s*/usr/bin/env\s+bash")
+
+
+def _split_image(image: str) -> tuple[str, str]:
+    """`docker.io/library/python:3.12-alpine@sha256:...` -> ("python", "3.12-alpine")."""
+    name = image.split("@", 1)[0]
+    tag = ""
+    if ":" in name.rsplit("/", 1)[-1]:
+        name, tag = name.rsplit(":", 1)
+    for prefix in ("docker://", "docker.io/library/", "docker.io/", "library/"):
+        name = name.removeprefix(prefix)
+    return name, tag
+
+
+def _matches(image: str, known: tuple[str, ...]) -> bool:
+    repo, _ = _split_image(image)
+    return any(repo.startswith(k) if k.endswith("/") else repo == k or repo.endswith("/" + k) for k in known)
+
+
+def lacks_shell(image: str) -> bool:
+    """Known to have no /bin/sh at all (distroless `:debug` images carry busybox's sh)."""
+    return _matches(image, NO_SHELL) and "debug" not in _split_image(image)[1]
+
+
+def lacks_bash(image: str) -> bool:
+    """Known to have no bash; alpine variants (`python:3.12-alpine`) have ash only."""
+    return _matches(image, NO_BASH) or "alpine" in _split_image(image)[1].split("-")
+
+
+def _bash_scripts(texts: list[str]) -> set[str]:
+    """Paths that the recipe writes with a bash shebang (`echo "#!/bin/bash" > /app/entrypoint.sh`)."""
+    scripts: set[str] = set()
+    for text in texts:
+        if BASH_SHEBANG.search(text):
+            scripts.update(re.findall(r">\s*(/[\w./-]+)", text))
+    return scripts
+
+
+BIN_FOLDERS = ("", "/bin", "/usr", "/usr/bin", "/usr/local/bin")
+
+
+def _copies_bash(sources: list[str], destination: str) -> bool:
+    """A copy that may bring bash: bash itself, a bin folder, or a tree laid over `/`."""
+    return (destination.rstrip("/") in BIN_FOLDERS
+            or any(s.rstrip("/").removesuffix("/*") in BIN_FOLDERS or s.endswith("/bash") for s in sources))
+
+
+def _brings_bash(instructions: list[dockerfile.Instruction]) -> bool:
+    """Whether a stage copies bash in or installs it (then the base image's lack does not matter)."""
+    for ins in instructions:
+        if ins.keyword in ("COPY", "ADD"):
+            words = ins.exec_form or [w for w in ins.words if not w.startswith("--")]
+            if len(words) >= 2 and _copies_bash(words[:-1], words[-1]):
+                return True
+        if ins.keyword == "RUN" and re.search(r"\b(apk|apt-get|apt|dnf|yum|microdnf)\b.*\bbash\b", ins.args):
+            return True
+    return False
+
+
+def _def_brings_bash(stage: deffile.DefStage) -> bool:
+    for section in stage.sections_named("files"):
+        for raw, _ in section.body:
+            words = raw.split()
+            if words and not words[0].startswith("#") and _copies_bash(words[:1], words[-1] if len(words) > 1 else words[0]):
+                return True
+    return any(re.search(r"\b(apk|apt-get|apt|dnf|yum|microdnf)\b.*\bbash\b", raw)
+               for section in stage.sections_named("post") for raw, _ in section.body)
+
+
+def runtime_shell_rule(ctx: CheckContext) -> list[Finding]:
+    """The final image must have the shell its entrypoint needs: a bash script cannot start on
+    distroless, scratch, busybox or alpine, and a shell-form command needs /bin/sh."""
+    return [*_docker_runtime_shell(ctx), *_def_runtime_shell(ctx)]
+
+
+def _runtime_fix() -> str:
+    return (f"use a runtime image with bash, such as {DEFAULT_RUNTIME_IMAGE} (the kit's default "
+            "--runtime-image), or copy bash into the final stage")
+
+
+def _docker_runtime_shell(ctx: CheckContext) -> list[Finding]:
+    if not ctx.docker_stages:
+        return []
+    final = ctx.docker_stages[-1]
+    image = dockerfile.resolve(final.image, ctx.docker_args)
+    if not lacks_bash(image) or _brings_bash(final.instructions):
+        return []
+    file = ctx.prefix + "Dockerfile"
+    scripts = _bash_scripts([i.args + "\n" + "\n".join(i.heredocs) for i in ctx.docker_instructions])
+    findings: list[Finding] = []
+    for ins in final.instructions:
+        if ins.keyword not in ("ENTRYPOINT", "CMD"):
+            continue
+        form = ins.exec_form
+        if form is None:
+            if lacks_shell(image):
+                findings.append(_kit("runtime-shell", "error", file, ins.line,
+                                     f"{ins.keyword} in shell form runs /bin/sh, which {image} does not have",
+                                     f"write {ins.keyword} in exec form ([\"...\"]) or {_runtime_fix()}"))
+            continue
+        program = form[0] if form else ""
+        if posixpath.basename(program) == "bash" or program in scripts:
+            findings.append(_kit("runtime-shell", "error", file, ins.line,
+                                 f"{ins.keyword} runs {program}, a bash script, but the final stage's image "
+                                 f"{image} has no bash, so the container cannot start", _runtime_fix()))
+    return findings
+
+
+def _def_runtime_shell(ctx: CheckContext) -> list[Finding]:
+    if not ctx.def_stages:
+        return []
+    final = ctx.def_stages[-1]
+    agent = final.header.get("bootstrap", "")
+    if not (agent in ("scratch", "busybox") or lacks_bash(final.image)) or _def_brings_bash(final):
+        return []
+    scripts = _bash_scripts([raw for stage in ctx.def_stages for sec in stage.sections_named("post")
+                             for raw, _ in sec.body])
+    for name in ("runscript", "startscript", "test"):
+        for section in final.sections_named(name):
+            text = "\n".join(raw for raw, _ in section.body)
+            script = next((s for s in sorted(scripts) if s in text), None)
+            if BASH_SHEBANG.search(text) or script:
+                image = final.image or agent
+                what = f"runs {script}, a bash script" if script else "is a bash script"
+                return [_kit("runtime-shell", "error", ctx.prefix + "apptainer.def", section.line,
+                             f"%{name} {what}, but the final stage's image {image} has no bash", _runtime_fix())]
+    return []
 
 
 RULES: dict[str, Rule] = {
     "apptainer-def": def_parse_rule,
+    "stage-arguments": def_stage_arguments_rule,
     "environments": environment_rules,
+    "lock-format": lock_format_rule,
     "copy-sources": copy_source_rules,
-    "lock-ignored": lock_ignored_rule,
+    "ignore-files": ignore_file_rules,
     "path-filters": path_filter_rule,
+    "runtime-shell": runtime_shell_rule,
 }
