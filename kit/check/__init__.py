@@ -8,10 +8,11 @@ from __future__ import annotations
 import stat
 import tempfile
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
 from kit.check.findings import Finding, Severity, errors
-from kit.check.linters import LINTERS, one_line, run_linters
+from kit.check.linters import LINTERS, collect, one_line, start_linters
 from kit.check.rules import RULES, CheckContext
 from kit.workspace import Workspace
 
@@ -44,21 +45,31 @@ def check_files(workspace: Workspace, files: Mapping[str, str], prefix: str = ""
                                     "not a path inside the repository; not checked", "check files inside the repository"))
     ctx = CheckContext(workspace=workspace, prefix=prefix, files=usable,
                        docker_workflow=workflows[0], apptainer_workflow=workflows[1])
-    for name, rule in RULES.items():
-        try:
-            findings.extend(rule(ctx))
-        except Exception as error:  # a rule's own bug must not hide every other finding
-            findings.append(Finding("kit", name, "error", prefix or ".", None,
-                                    one_line(f"the {name} check failed: {type(error).__name__}: {error}"),
-                                    "report this as a bug in pixi-deploy-kit"))
+    names = sorted(usable)
     with tempfile.TemporaryDirectory(prefix="kit-check-") as tmp:
         workdir = Path(tmp)
         for path, text in usable.items():
             target = workdir / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8", errors="replace")
-        findings.extend(run_linters(sorted(usable), workdir))
+        # The linters run while the kit's own rules do: `kit check` takes as long as the slower.
+        with ThreadPoolExecutor(max_workers=len(LINTERS), thread_name_prefix="kit-lint") as pool:
+            started = start_linters(pool, names, workdir)
+            findings.extend(_run_rules(ctx))
+            findings.extend(collect(started, names))
     return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.file, f.line or 0, f.rule))
+
+
+def _run_rules(ctx: CheckContext) -> list[Finding]:
+    findings: list[Finding] = []
+    for name, rule in RULES.items():
+        try:
+            findings.extend(rule(ctx))
+        except Exception as error:  # a rule's own bug must not hide every other finding
+            findings.append(Finding("kit", name, "error", ctx.prefix or ".", None,
+                                    one_line(f"the {name} check failed: {type(error).__name__}: {error}"),
+                                    "report this as a bug in pixi-deploy-kit"))
+    return findings
 
 
 def _read(path: Path) -> str | None:

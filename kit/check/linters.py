@@ -14,12 +14,14 @@ A linter never breaks a check run:
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -58,25 +60,54 @@ def _failed(tool: str, file: str, why: str) -> list[Finding]:
                     f"run {tool} on {file} by hand to see why, or reinstall it ({INSTALL_HINT})")]
 
 
-def _run_json(argv: list[str], workdir: Path, timeout: float, ok_codes: tuple[int, ...] = (0,)) -> Any:
-    """Run a linter and return its parsed JSON report; raise LinterFailed on anything else."""
+def stderr_reason(stderr: str) -> str:
+    """The line of a tool's stderr that says what went wrong: an `error:` line, else the first
+    line that is not progress chatter (`INFO`), else the last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    chosen = (next((line for line in lines if line.lower().startswith(("error", "fatal"))), None)
+              or next((line for line in lines if not line.startswith("INFO")), None)
+              or (lines[-1] if lines else ""))
+    return one_line(chosen)
+
+
+def _run_json(argv: list[str], workdir: Path, timeout: float, ok_codes: tuple[int, ...] = (0,)) -> tuple[Any, str]:
+    """Run a linter and return its parsed JSON report and its stderr; raise LinterFailed on
+    anything else.
+
+    The linter gets a process group of its own so that, past the time limit, it is ended with
+    anything it started (a wrapper script's children would otherwise hold the pipes open)."""
     try:
-        result = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, errors="replace",
-                                timeout=timeout, check=False, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise LinterFailed(f"it ran longer than {timeout:g} s and was stopped") from None
+        proc = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
     except OSError as error:
         raise LinterFailed(f"it could not be started ({error.strerror or error})") from None
-    if result.returncode not in ok_codes:
-        detail = one_line(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "")
-        raise LinterFailed(f"it exited with status {result.returncode}" + (f": {detail}" if detail else ""))
+    with proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _end_group(proc)
+            raise LinterFailed(f"it ran longer than {timeout:g} s and was stopped") from None
+        except BaseException:
+            _end_group(proc)
+            raise
+    if proc.returncode not in ok_codes:
+        detail = stderr_reason(stderr)
+        raise LinterFailed(f"it exited with status {proc.returncode}" + (f": {detail}" if detail else ""))
     try:
-        return json.loads(result.stdout or "null")
+        return json.loads(stdout or "null"), stderr
     except ValueError:
-        raise LinterFailed(f"its output is not JSON: {one_line(result.stdout, 80)!r}") from None
+        raise LinterFailed(f"its output is not JSON: {one_line(stdout, 80)!r}") from None
 
 
-def hadolint(files: list[str], workdir: Path, timeout: float = TIMEOUT_S) -> list[Finding]:
+def _end_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        proc.kill()
+    proc.communicate()
+
+
+def hadolint(files: list[str], workdir: Path, timeout: float | None = None) -> list[Finding]:
     dockerfiles = [f for f in files if Path(f).name == "Dockerfile"]
     if not dockerfiles:
         return []
@@ -87,7 +118,7 @@ def hadolint(files: list[str], workdir: Path, timeout: float = TIMEOUT_S) -> lis
     levels: dict[str, Severity] = {"error": "error", "warning": "warning"}
     for file in dockerfiles:
         try:
-            report = _run_json([exe, "--no-fail", "--format", "json", file], workdir, timeout)
+            report, _ = _run_json([exe, "--no-fail", "--format", "json", file], workdir, timeout or TIMEOUT_S)
             for item in report or []:
                 code = str(item["code"])
                 findings.append(Finding("hadolint", code, levels.get(item["level"], "info"), file,
@@ -101,7 +132,7 @@ def hadolint(files: list[str], workdir: Path, timeout: float = TIMEOUT_S) -> lis
     return findings
 
 
-def zizmor(files: list[str], workdir: Path, timeout: float = TIMEOUT_S) -> list[Finding]:
+def zizmor(files: list[str], workdir: Path, timeout: float | None = None) -> list[Finding]:
     workflows = [f for f in files if f.startswith(".github/workflows/")]
     if not workflows:
         return []
@@ -111,7 +142,11 @@ def zizmor(files: list[str], workdir: Path, timeout: float = TIMEOUT_S) -> list[
     severities: dict[str, Severity] = {"High": "error", "Medium": "error", "Low": "warning"}
     findings: list[Finding] = []
     try:
-        report = _run_json([exe, "--offline", "--no-exit-codes", "--format", "json", *workflows], workdir, timeout)
+        report, stderr = _run_json([exe, "--offline", "--no-exit-codes", "--format", "json", *workflows], workdir,
+                                   timeout or TIMEOUT_S, ok_codes=(0, ZIZMOR_NO_INPUTS))
+        findings.extend(_not_audited(stderr, workflows))
+        if report is None and not findings:
+            return _failed("zizmor", workflows[0], stderr_reason(stderr) or "it printed no report")
         for item in report or []:
             location = item["locations"][0]
             local = location["symbolic"]["key"].get("Local", {})
@@ -127,7 +162,29 @@ def zizmor(files: list[str], workdir: Path, timeout: float = TIMEOUT_S) -> list[
     return findings
 
 
-def workflow_schema(files: list[str], workdir: Path, timeout: float = TIMEOUT_S) -> list[Finding]:
+# zizmor's exit status when no input could be audited (every workflow failed to parse or validate).
+ZIZMOR_NO_INPUTS = 3
+_ZIZMOR_SKIPPED = re.compile(r"WARN .*?(failed to (?:validate|parse|load)[^\n]*)")
+
+
+def _not_audited(stderr: str, workflows: list[str]) -> list[Finding]:
+    """zizmor skips a workflow it cannot parse or validate, saying so only on stderr: one
+    warning for each (the schema check reports the cause as an error)."""
+    findings: list[Finding] = []
+    for match in _ZIZMOR_SKIPPED.finditer(stderr):
+        reason = one_line(match.group(1))
+        file = next((w for w in workflows if w in reason), workflows[0] if len(workflows) == 1 else "")
+        findings.append(Finding("zizmor", "not-audited", "warning", file, None,
+                                f"zizmor did not audit this workflow: {reason}",
+                                "fix the errors the schema check reports, then check again"))
+    if not findings and "no inputs collected" in stderr:
+        findings.append(Finding("zizmor", "not-audited", "warning", workflows[0], None,
+                                "zizmor audited nothing: " + stderr_reason(stderr),
+                                "fix the errors the schema check reports, then check again"))
+    return findings
+
+
+def workflow_schema(files: list[str], workdir: Path, timeout: float | None = None) -> list[Finding]:
     """The GitHub workflow schema, exactly as `check-jsonschema --builtin-schema
     vendor.github-workflows` judges it, without starting that program."""
     workflows = [f for f in files if f.startswith(".github/workflows/")]
@@ -161,15 +218,24 @@ LINTERS: dict[str, Linter] = {
 }
 
 
-def run_linters(files: list[str], workdir: Path) -> list[Finding]:
-    """Every linter on `files`, side by side: the programs wait on their own processes while
-    the schema validates in this process. Findings come back in registry order."""
-    with ThreadPoolExecutor(max_workers=len(LINTERS), thread_name_prefix="kit-lint") as pool:
-        futures = [(name, pool.submit(linter, files, workdir)) for name, linter in LINTERS.items()]
-        findings: list[Finding] = []
-        for name, future in futures:
-            try:
-                findings.extend(future.result())
-            except Exception as error:  # a linter's own bug: report it, keep the others
-                findings.extend(_failed(name, files[0] if files else "", one_line(f"{type(error).__name__}: {error}")))
+def start_linters(pool: Executor, files: list[str], workdir: Path) -> list[tuple[str, Future[list[Finding]]]]:
+    """Start every linter on `files` in `pool`; the caller does other work, then `collect`s.
+    The programs wait on their own processes while the schema validates in this process."""
+    return [(name, pool.submit(linter, files, workdir)) for name, linter in LINTERS.items()]
+
+
+def collect(started: list[tuple[str, Future[list[Finding]]]], files: list[str]) -> list[Finding]:
+    """The started linters' findings, in registry order; a linter's own bug becomes a finding."""
+    findings: list[Finding] = []
+    for name, future in started:
+        try:
+            findings.extend(future.result())
+        except Exception as error:
+            findings.extend(_failed(name, files[0] if files else "", one_line(f"{type(error).__name__}: {error}")))
     return findings
+
+
+def run_linters(files: list[str], workdir: Path) -> list[Finding]:
+    """Every linter on `files`, side by side."""
+    with ThreadPoolExecutor(max_workers=len(LINTERS), thread_name_prefix="kit-lint") as pool:
+        return collect(start_linters(pool, files, workdir), files)

@@ -29,7 +29,9 @@ from typing import Any
 
 SCHEMA_NAME = "vendor.github-workflows"
 MAX_BYTES = 1_000_000
-MAX_NODES = 200_000
+MAX_NODES = 50_000          # a large real workflow holds a few thousand values
+MAX_DEPTH = 100            # flow brackets ([{) open at once
+MAX_INDENT = 400           # spaces before a line's content
 _IRI_FORMATS = frozenset({"iri", "iri-reference"})
 _lock = threading.Lock()
 _validator: Any = None
@@ -140,10 +142,28 @@ def _normalize(data: Any, budget: list[int]) -> Any:
     return data
 
 
+def nesting_depth(text: str) -> int:
+    """How deep the YAML's flow brackets nest. Reading a document nested thousands deep takes
+    seconds before the parser gives up, so it is refused before parsing (block nesting needs a
+    line indented that deep: `MAX_INDENT` bounds it)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
 def load_workflow(text: str) -> tuple[Any, SchemaError | None]:
     """The workflow as check-jsonschema reads it, or None and the reason it cannot be read."""
     if len(text) > MAX_BYTES:
         return None, SchemaError(None, f"the file is larger than {MAX_BYTES} bytes; not checked")
+    indent = max((len(line) - len(line.lstrip(" -")) for line in text.splitlines()), default=0)
+    if nesting_depth(text) > MAX_DEPTH or indent > MAX_INDENT:
+        return None, SchemaError(None, "the YAML is nested too deeply to check "
+                                 f"(over {MAX_DEPTH} brackets or {MAX_INDENT} spaces)")
     try:
         with _lock:
             _import_jsonschema()  # before check_jsonschema, which imports jsonschema
