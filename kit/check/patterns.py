@@ -17,8 +17,6 @@ from functools import cache
 from typing import Any, cast
 
 import pathspec
-from docker.utils.build import Pattern, PatternMatcher
-from docker.utils.fnmatch import fnmatch
 
 
 def read_dockerignore(text: str) -> list[str]:
@@ -27,6 +25,10 @@ def read_dockerignore(text: str) -> list[str]:
 
 
 def _docker_error(pattern: str) -> str | None:
+    # Imported here: `docker` pulls in its HTTP client, a tenth of a second no other command needs.
+    from docker.utils.build import Pattern
+    from docker.utils.fnmatch import fnmatch
+
     try:
         fnmatch("probe", Pattern(pattern).cleaned_pattern)
     except re.error as error:
@@ -41,6 +43,8 @@ def bad_dockerignore_patterns(patterns: list[str]) -> list[tuple[str, str]]:
 
 def dockerignore_excludes(patterns: list[str], path: str) -> bool:
     """Whether Docker leaves `path` (relative to the context) out of the build context."""
+    from docker.utils.build import PatternMatcher
+
     bad = {p for p, _ in bad_dockerignore_patterns(patterns)}
     # docker-py's stubs ask for a PathLike, but the matcher works on strings (it runs regexes on them)
     matcher = PatternMatcher([p for p in patterns if p not in bad])
