@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 def _kit(rule: str, severity: Severity, file: str, line: int | None, message: str, fix: str) -> Finding:
     return Finding("kit", rule, severity, file, line, message, fix)
 
+
 # -- the pixi image and the lock format ---------------------------------------------------------
 
 PIXI_IMAGE = re.compile(r"^(?:docker://)?ghcr\.io/prefix-dev/pixi:(\d+\.\d+\.\d+)(?:[-@].*)?$")
