@@ -68,7 +68,9 @@ def run_check(directory: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int,
     code = main(["check", str(directory), "--json"])
     out = capsys.readouterr()
     assert "Traceback" not in out.out + out.err
-    return code, json.loads(out.out)["findings"]
+    report = json.loads(out.out)
+    assert report["command"] == "check" and report["ok"] is (code == 0), report
+    return code, report["result"]["findings"]
 
 
 def rules(findings: list[Finding]) -> set[str]:
@@ -92,7 +94,10 @@ def test_real_world_gpu_is_clean_with_every_linter(real_world: Path, style: str,
     generate(real_world, environment="gpu", environments=("cpu",), style=style)
     findings = check(real_world)
     assert findings == [], "\n".join(f.one_line() for f in findings)
-    assert run_check(real_world, capsys) == (0, [])
+    capsys.readouterr()
+    assert main(["check", str(real_world), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == {"ok": True, "command": "check", "result": {"findings": []}, "errors": []}
 
 
 def test_zizmor_and_hadolint_really_run(real_world: Path) -> None:
