@@ -356,3 +356,28 @@ def unmarked_values(markdown: str, values: Iterable[str]) -> list[str]:
         i += 1
     rest = "".join(kept)
     return sorted({v for v in values if v and v in rest})
+
+
+PLACEHOLDER_PREFIX = "SET-ME"
+
+
+def config_placeholders(root: Path) -> list[tuple[str, str]]:
+    """`config.yaml` entries an instructor must still set: (key, what to put there).
+
+    The lesson ships placeholders instead of invented values (a fork's URL, a contact address);
+    `kit lesson check` lists the ones left. A missing or unreadable config is one entry too.
+    """
+    import yaml
+
+    path = root / "config.yaml"
+    if not path.is_file():
+        return []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        return [("config.yaml", f"fix the YAML: {str(error).splitlines()[0]}")]
+    if not isinstance(data, dict):
+        return [("config.yaml", "make it a YAML mapping of lesson settings")]
+    return [(str(key), str(value)[len(PLACEHOLDER_PREFIX):].lstrip(": ").strip())
+            for key, value in data.items()
+            if isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX)]
