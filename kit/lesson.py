@@ -41,7 +41,8 @@ PROSE_GLOBS = ("episodes/*.md", "learners/*.md", "instructors/*.md", "profiles/*
 # The learners' template repository: the example workspace as a repository root, generated files
 # included. Files listed here are written by hand and left alone by sync.
 TEMPLATE = Path("template")
-TEMPLATE_HAND_WRITTEN = ("README.md", ".devcontainer/devcontainer.json")
+TEMPLATE_HAND_WRITTEN = ("README.md",)
+DEVCONTAINER_IMAGE = "mcr.microsoft.com/devcontainers/base:ubuntu"
 
 # What the kit's probe prints on a GPU machine: the lesson shows it where no image could be probed.
 EXAMPLE_PROBE_OUTPUT = """\
@@ -258,9 +259,25 @@ def template_files(root: Path, lesson: Lesson) -> dict[str, str]:
     for path in sorted((workspace / "app").rglob("*")):
         if path.is_file():
             tree[f"{folder}/{path.relative_to(workspace).as_posix()}"] = path.read_text(encoding="utf-8")
+    tree[".devcontainer/devcontainer.json"] = devcontainer_json(folder)
     managed = {path: sha256(f.text) for path, f in rendered.items() if f.kind is FileKind.MANAGED}
     tree[STATE_FILE] = json.dumps({"files": dict(sorted(managed.items()))}, indent=2) + "\n"
     return tree
+
+
+def devcontainer_json(folder: str) -> str:
+    """A Codespace for the learners' repository: Git, Docker (in Docker) and the pixi that the
+    kit's base image carries, so a lock written there is one the image's pixi can read."""
+    config = {
+        "name": folder,
+        "image": DEVCONTAINER_IMAGE,
+        "features": {"ghcr.io/devcontainers/features/docker-in-docker:2": {}},
+        "containerEnv": {"PIXI_VERSION": f"v{PIXI_VERSION}"},
+        "remoteEnv": {"PATH": "${containerEnv:PATH}:/home/vscode/.pixi/bin"},
+        "postCreateCommand": "curl -fsSL https://pixi.sh/install.sh | bash && ~/.pixi/bin/pixi --version",
+        "hostRequirements": {"storage": "32gb"},
+    }
+    return json.dumps(config, indent=2) + "\n"
 
 
 def _template_changes(root: Path, lesson: Lesson) -> tuple[dict[str, str], list[Path]]:
