@@ -249,6 +249,22 @@ def prose_files(root: Path) -> list[Path]:
     return sorted(found)
 
 
+def notebook_files(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "notebooks").glob("*.ipynb") if p.is_file() and not p.is_symlink())
+
+
+def refill_notebook(text: str, lesson: Lesson, where: str) -> str:
+    """A notebook's JSON with the markers in its Markdown cells refilled (code cells untouched)."""
+    import nbformat
+
+    nb = nbformat.reads(text, as_version=4)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            cell.source = refill(cell.source, lesson.files, f"{where} (cell {index})", lesson.values)
+    new = nbformat.writes(nb) + "\n"
+    return text if nbformat.reads(new, as_version=4) == nbformat.reads(text, as_version=4) else new
+
+
 def template_files(root: Path, lesson: Lesson) -> dict[str, str]:
     """The learners' template repository as {path: text}: manifest, app, generated files, state."""
     workspace = root / EXAMPLE
@@ -315,6 +331,11 @@ def sync_lesson_files(root: Path, write: bool = True) -> list[str]:
             continue
         text = path.read_text(encoding="utf-8")
         new = refill(text, lesson.files, str(path), lesson.values)
+        if new != text:
+            pending.append((path, new))
+    for path in notebook_files(root):
+        text = path.read_text(encoding="utf-8")
+        new = refill_notebook(text, lesson, str(path))
         if new != text:
             pending.append((path, new))
     writes, stale = _template_changes(root, lesson)
