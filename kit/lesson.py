@@ -254,15 +254,30 @@ def notebook_files(root: Path) -> list[Path]:
 
 
 def refill_notebook(text: str, lesson: Lesson, where: str) -> str:
-    """A notebook's JSON with the markers in its Markdown cells refilled (code cells untouched)."""
-    import nbformat
+    """A notebook's JSON with the markers in its Markdown cells refilled (code cells untouched).
 
-    nb = nbformat.reads(text, as_version=4)
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "markdown":
-            cell.source = refill(cell.source, lesson.files, f"{where} (cell {index})", lesson.values)
-    new = nbformat.writes(nb) + "\n"
-    return text if nbformat.reads(new, as_version=4) == nbformat.reads(text, as_version=4) else new
+    Written back the way Jupyter and nbformat write it (sorted keys, indent 1, source as lines),
+    so an unchanged notebook keeps its bytes.
+    """
+    try:
+        nb = json.loads(text)
+        cells = nb["cells"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise UserError(f"not a notebook: {error}", file=where, field="cells",
+                        fix="restore the notebook from git") from error
+    changed = False
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "markdown":
+            continue
+        source = cell.get("source", "")
+        old = "".join(source) if isinstance(source, list) else str(source)
+        new = refill(old, lesson.files, f"{where} (cell {index})", lesson.values)
+        if new != old:
+            cell["source"] = new.splitlines(keepends=True)
+            changed = True
+    if not changed:
+        return text
+    return json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
 def template_files(root: Path, lesson: Lesson) -> dict[str, str]:

@@ -362,3 +362,14 @@ def test_scratch_copy_goes_when_the_kernel_exits(tmp_path: Path) -> None:
     made = [Path(line) for line in result.stdout.split()]
     assert len(made) == 2 and all(str(p).startswith(str(tmp_path)) for p in made)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sync_refills_a_notebook_cell_byte_for_byte(tmp_path: Path) -> None:
+    root = lesson_copy(tmp_path)
+    notebook = root / "notebooks" / "04-apptainer.ipynb"
+    good = notebook.read_text()
+    notebook.write_text(good.replace("gpu-noble-cuda-12.sif apptainer.def`<!-- /kit -->",
+                                     "gpu-noble-cuda-12.9.sif apptainer.def`<!-- /kit -->"))
+    assert notebook.read_text() != good
+    assert sync_lesson_files(root) == ["notebooks/04-apptainer.ipynb"]
+    assert notebook.read_text() == good
