@@ -285,7 +285,7 @@ def test_config_has_placeholders_not_invented_values() -> None:
 def test_lesson_check_reminds_the_instructor(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "kit.cli", "lesson", "check", "--root", str(REPO), "--json"],
                             capture_output=True, text=True, timeout=120, check=False)
-    items = {i["name"]: i for i in json.loads(result.stdout)}
+    items = {i["name"]: i for i in json.loads(result.stdout)["result"]["items"]}
     for key in ("source", "contact", "template"):
         item = items[f"config.yaml {key}"]
         assert item["status"] == "warning" and key in item["fix"]
