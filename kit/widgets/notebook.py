@@ -193,11 +193,12 @@ def build_step(mode: str, engine: str, prepared: api.Prepared, *, status: Engine
     no_engine = [] if mode == "never" else engine_blockers(engine, status or engines())
     blockers = no_engine + workspace_blockers(prepared.workspace, prepared.options.environment)
     decision = decide_build(mode, blockers, engine)
-    print(decision.reason.replace(NO_LOCK_REASON, "no lock (see the note at the top)"))
+    print(decision.reason.replace(NO_LOCK_REASON, "no pixi.lock (see the note at the top)"))
     if not decision.go:
         if no_engine:
             print("On a machine with the engine, run:\n  " + "\n  ".join(build_commands(prepared, engine)))
-            print("On Binder: commit and push; the GitHub workflow builds the image.")
+            print("Without an engine (Binder, most hubs), push from a Codespace or your own machine: "
+                  "the GitHub workflow builds the image.")
         return None
     result = api.build_prepared(prepared, engine, workdir or temporary_folder("kit-build-"),
                                 _print_step, cancel)
