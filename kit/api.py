@@ -114,9 +114,10 @@ def generate(directory: Path | str, *, out: Path | None = None, only: tuple[str,
     """Render and write (unless `dry_run`) the deployment files; refuse to clobber hand edits."""
     prepared = prepare(directory, out, **options)
     files = prepared.render(only)
-    changes = plan_changes(files, prepared.location.root, force)
+    location = prepared.location
+    changes = plan_changes(files, location.root, force, prefix=location.prefix)
     if not dry_run:
-        apply_changes(changes, prepared.location.root)
+        apply_changes(changes, location.root, prefix=location.prefix)
     return GenerateResult(prepared.location.root, changes, prepared.workspace.warnings)
 
 
@@ -195,7 +196,7 @@ def build_prepared(prepared: Prepared, engine: str, workdir: Path,
     from kit.staging import stage_build_context
 
     with tempfile.TemporaryDirectory(prefix="kit-build-") as tmp:
-        context = stage_build_context(prepared, Path(tmp) / "context")
+        context = stage_build_context(prepared, Path(tmp) / "context", engine)
         if engine == "docker":
             return builders.build("docker", context, tags=[image_tag(prepared, tag)],
                                   build_args=build_args(prepared), on_event=on_event, cancel=cancel)

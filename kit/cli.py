@@ -15,7 +15,12 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from kit import api
+from kit import interrupts
+
+if __name__ == "__main__" or Path(sys.argv[0]).name == "kit":
+    interrupts.quiet_startup()  # a Ctrl-C while the imports below load: one line, exit 130
+
+from kit import api  # noqa: E402  (after the start-up signal handlers)
 from kit.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, KitError
 from kit.options import BOOTSTRAPS, STYLES
 
@@ -26,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
-    with handle_errors(args.json) as outcome:
+    with interrupts.handled(), handle_errors(args.json) as outcome:
         outcome.code = args.func(args)
     return outcome.code
 
@@ -43,13 +48,15 @@ def handle_errors(as_json: bool) -> Iterator[_Outcome]:
         yield outcome
     except KitError as exc:
         outcome.code = exc.exit_code
+        if isinstance(exc.__context__, (KeyboardInterrupt, interrupts.Terminated)):
+            outcome.code = interrupts.exit_code(exc.__context__)  # a build stopped by a signal
         if as_json:
             print(json.dumps({"error": str(exc), "type": type(exc).__name__}))
         else:
             print(f"kit: error: {exc}", file=sys.stderr)
-    except KeyboardInterrupt:
-        outcome.code = 130
-        print("kit: interrupted", file=sys.stderr)
+    except (KeyboardInterrupt, interrupts.Terminated) as exc:
+        outcome.code = interrupts.exit_code(exc)
+        print(f"kit: {interrupts.message(exc)}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,7 +159,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                           force=args.force, **_options(args))
     if args.json:
         _emit(args, {"root": result.root, "changes": [
-            {"path": c.path, "action": c.action, "diff": c.diff()} for c in result.changes],
+            {"path": c.path, "action": c.action, "diff": c.diff(), "reason": c.reason} for c in result.changes],
             "warnings": result.warnings}, "")
     else:
         for warning in result.warnings:
@@ -160,9 +167,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         for change in result.changes:
             if args.diff and change.action not in ("unchanged",):
                 sys.stdout.write(change.diff())
-            print(f"{change.action:>9}  {change.path}", file=sys.stderr if args.diff else sys.stdout)
+            reason = f" ({change.reason}; --force replaces it)" if change.reason else ""
+            print(f"{change.action:>9}  {change.path}{reason}", file=sys.stderr if args.diff else sys.stdout)
     refused = [c for c in result.changes if c.action == "refused"]
-    return EXIT_BAD_INPUT if refused and not args.diff else EXIT_OK
+    return EXIT_BAD_INPUT if refused else EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from kit.errors import UserError
+from kit.files import read_text
 from kit.options import RenderOptions
 from kit.render import render
 from kit.workspace import load_workspace
@@ -33,6 +34,11 @@ def excerpt(text: str, start: str | None, end: str | None, where: str) -> str:
     if not start:
         return text
     lines = text.splitlines(keepends=True)
+    try:
+        re.compile(start), re.compile(end or "")
+    except re.error as exc:
+        raise UserError(f"the marker's regex does not compile: {exc}", file=where, field="kit-file",
+                        fix="correct the from= or to= regex") from None
     first = next((i for i, line in enumerate(lines) if re.search(start, line)), None)
     if first is None:
         raise UserError(f"no line matches from={start!r}", file=where, field="kit-file",
@@ -60,6 +66,10 @@ def refill(markdown: str, files: dict[str, str], where: str) -> str:
         i += 1
         while i < len(lines) and not lines[i].strip().startswith(fence):
             i += 1
+        if i >= len(lines):  # refilling would swallow the rest of the episode
+            raise UserError(f"the code fence after the kit-file marker for {marker.group('path')} "
+                            "is never closed", file=where, field="kit-file",
+                            fix=f"close it with a line {fence}")
         path = marker.group("path")
         if path not in files:
             raise UserError(f"the kit renders no {path}", file=where, field="kit-file",
@@ -72,12 +82,13 @@ def refill(markdown: str, files: dict[str, str], where: str) -> str:
 def sync_episodes(root: Path, write: bool = True) -> list[str]:
     """Refill every episode; return the episodes whose text changed (written when `write`)."""
     files = lesson_files(root)
-    changed: list[str] = []
-    for episode in sorted((root / "episodes").glob("*.md")):
-        text = episode.read_text(encoding="utf-8")
+    updates: dict[Path, str] = {}
+    for episode in sorted((root / "episodes").glob("*.md")):  # every episode checked before any is written
+        text = read_text(episode, field="episode")
         new = refill(text, files, str(episode))
         if new != text:
-            changed.append(str(episode.relative_to(root)))
-            if write:
-                atomic_write(episode, new)
-    return changed
+            updates[episode] = new
+    if write:
+        for episode, new in updates.items():
+            atomic_write(episode, new)
+    return [str(episode.relative_to(root)) for episode in updates]
