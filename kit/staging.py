@@ -61,14 +61,14 @@ def dockerignore_matcher(text: str, where: str = ".dockerignore") -> PatternMatc
     """Docker's matcher for an ignore file; a pattern Docker would reject is an error here too."""
     patterns = [line.strip() for line in text.splitlines()
                 if line.strip() and not line.lstrip().startswith("#")]
-    for pattern in patterns:
-        _check_pattern(pattern, where)
+    for line in patterns:
+        _check_pattern(line, where)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             matcher = PatternMatcher(patterns)
-            for pattern in matcher.patterns:  # compile each now, so a bad class fails here
-                pattern.match("probe")
+            for compiled in matcher.patterns:  # compile each now, so a bad class fails here
+                compiled.match("probe")
     except (re.error, ValueError, RecursionError) as exc:
         raise UserError(f"has a pattern Docker cannot read: {exc}", file=where, field="pattern",
                         fix="close or correct the [...] class") from None
@@ -103,7 +103,7 @@ def docker_admits(matcher: PatternMatcher) -> Admits:
     def admits(rel: str, is_dir: bool) -> bool:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if not matcher.matches(rel):
+            if not matcher.matches(rel):  # type: ignore[arg-type]  # the stubs say PathLike; str is what it splits
                 return True
         # An excluded folder is still entered when a `!pattern` may let something inside back in.
         return is_dir and any(n.startswith(rel) for n in negations)

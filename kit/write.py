@@ -378,7 +378,8 @@ def _write_all(root: Path, batch: list[tuple[str, str | None, str]]) -> None:
             if folder not in swept:
                 _sweep_stale(dir_fd)
                 swept.add(folder)
-            _expect(dir_fd, name, old, root / rel)
+            if _expect(dir_fd, name, old, new, root / rel):
+                continue  # another run wrote exactly this meanwhile
             staged.append(_stage(dir_fd, rel, name, new, old))
             if old is not None:  # the old file, kept under a second name to roll back to
                 staged[-1].backup = _keep_old(dir_fd, name, old)
@@ -454,13 +455,14 @@ def _sweep_stale(dir_fd: int) -> None:
                 pass
 
 
-def _expect(dir_fd: int, name: str, old: str | None, shown: Path) -> None:
-    """The file must still hold what was planned (another process may have changed it)."""
+def _expect(dir_fd: int, name: str, old: str | None, new: str, shown: Path) -> bool:
+    """The file must still hold what was planned (another process may have changed it); True when
+    it already holds `new` (a concurrent run of the same command got there first)."""
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
     except FileNotFoundError:
         if old is None:
-            return
+            return False
         raise UserError("disappeared while the kit was writing", file=shown, field="write",
                         fix="run again; nothing was written") from None
     except OSError as exc:
@@ -473,12 +475,20 @@ def _expect(dir_fd: int, name: str, old: str | None, shown: Path) -> None:
         if not stat.S_ISREG(info.st_mode):
             raise UserError(f"is {describe_kind(info.st_mode)}, not a file the kit can replace",
                             file=shown, field="path", fix="move it away, or generate with --out")
-        data = os.read(fd, TEXT_LIMIT + 1) if info.st_size <= TEXT_LIMIT else b""
+        data = b""
+        while info.st_size <= TEXT_LIMIT and len(data) <= TEXT_LIMIT:
+            chunk = os.read(fd, TEXT_LIMIT + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
     finally:
         os.close(fd)
+    if data == new.encode("utf-8", "surrogateescape"):
+        return True
     if old is None or data != old.encode("utf-8", "surrogateescape"):
         raise UserError("changed while the kit was writing", file=shown, field="write",
                         fix="run again; nothing was written")
+    return False
 
 
 def _stage(dir_fd: int, rel: str, name: str, text: str, old: str | None) -> _Staged:
