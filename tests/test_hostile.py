@@ -381,3 +381,387 @@ def test_lock_that_is_not_a_small_file_does_not_hang(tree: Path, kind: str) -> N
     run = kit_process("inspect", repo, timeout=30)
     one_line(run, 2, "pixi.lock")
     assert changed(before, snapshot(tree)) == set()
+
+
+# == file system: confinement ===========================================================================
+
+def allowed(rel: str, prefix: str = "") -> bool:
+    """Where `kit generate` may write, relative to the tmp tree: the workspace, repo/.github, state."""
+    return rel.startswith(f"repo/{prefix}") or rel.startswith("repo/.github") or rel == "repo/.kit-state.json"
+
+
+def test_generate_writes_only_in_allowed_places(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
+    before = snapshot(tree)
+    run = kit(capsys, "generate", tree / "repo")
+    assert run.code == 0, run
+    touched = changed(before, snapshot(tree))
+    assert touched and all(allowed(p) for p in touched), touched
+    assert temps(tree) == []
+
+
+@pytest.mark.parametrize("subdir", ["x/y/z", "/etc", "..", "../repo", "repo", ".", "./", "x",
+                                    "a\nb", "//", "x/../..", "\\etc"])
+def test_subdir_must_match_where_the_workspace_is(capsys: pytest.CaptureFixture[str], tree: Path,
+                                                  subdir: str) -> None:
+    """The workspace is the repository root: any --subdir other than '' is refused."""
+    if subdir in (".", "./", "//"):
+        run = kit(capsys, "generate", tree / "repo", "--subdir", subdir, "--diff")
+        assert run.code in (0, 2) and "Traceback" not in run.err   # '.' is the root itself
+        return
+    refused_everywhere(capsys, tree, "generate", tree / "repo", "--subdir", subdir, expect="subdir")
+
+
+def test_subdir_of_a_nested_workspace(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    ws = workspace(repo / "lab" / "ws")
+    refused_everywhere(capsys, tmp_path, "generate", ws, "--subdir", "ws", expect="subdir")
+    refused_everywhere(capsys, tmp_path, "generate", ws, "--subdir", "other/ws", expect="subdir")
+    refused_everywhere(capsys, tmp_path, "check", ws, "--subdir", "x/y/z", expect="subdir")
+    before = snapshot(tmp_path)
+    assert kit(capsys, "generate", ws, "--subdir", "lab/ws").code == 0
+    touched = changed(before, snapshot(tmp_path))
+    assert all(p.startswith(("repo/lab/ws/", "repo/.github/")) or p in ("repo/.kit-state.json", "repo/.github")
+               for p in touched), touched
+
+
+SYMLINKED = ["app", ".github", ".github/workflows", ".gitignore", ".gitattributes", "Dockerfile",
+             ".dockerignore", "apptainer.def", ".github/workflows/docker.yaml"]
+
+
+@pytest.mark.parametrize("name", SYMLINKED)
+def test_never_writes_through_a_symlink(capsys: pytest.CaptureFixture[str], tree: Path, name: str) -> None:
+    """A link in the workspace to a private key or an outside folder: refused, the target untouched."""
+    repo = tree / "repo"
+    target = repo / name
+    if target.exists():
+        (tree / "outside" / "moved").mkdir(exist_ok=True)
+        os.rename(target, tree / "outside" / "moved" / target.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    is_folder = name in ("app", ".github", ".github/workflows")
+    target.symlink_to(tree / "outside" if is_folder else tree / "outside" / "id_ed25519")
+    run = refused_everywhere(capsys, tree, "generate", repo, expect="link")
+    assert "PRIVATE KEY" not in run.out + run.err
+
+
+@pytest.mark.parametrize("name", [".gitignore", "Dockerfile"])
+def test_diff_never_shows_a_linked_file(capsys: pytest.CaptureFixture[str], tree: Path, name: str) -> None:
+    (tree / "repo" / name).symlink_to(tree / "outside" / "id_ed25519")
+    run = refused_everywhere(capsys, tree, "generate", tree / "repo", "--diff", expect="link")
+    assert "PRIVATE KEY" not in run.out + run.err
+
+
+@pytest.mark.parametrize("name", ["Dockerfile", "apptainer.def", ".github/workflows/docker.yaml"])
+def test_dangling_link_in_place_of_a_recipe(capsys: pytest.CaptureFixture[str], tree: Path, name: str) -> None:
+    target = tree / "repo" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(tree / "outside" / "created-by-the-kit")
+    refused_everywhere(capsys, tree, "generate", tree / "repo", expect="link")
+    assert not (tree / "outside" / "created-by-the-kit").exists()
+
+
+@pytest.mark.parametrize("name,kind", [(".github", "file"), (".github/workflows", "file"), ("app", "file"),
+                                       ("Dockerfile", "folder"), ("apptainer.def", "folder"),
+                                       (".gitignore", "folder"), (".gitattributes", "folder"),
+                                       (".github/workflows/docker.yaml", "folder")])
+def test_wrong_kind_of_entry(capsys: pytest.CaptureFixture[str], tree: Path, name: str, kind: str) -> None:
+    target = tree / "repo" / name
+    if target.is_dir():
+        import shutil
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "file":
+        target.write_text("not a folder\n")
+    else:
+        (target / "inside").mkdir(parents=True)
+    refused_everywhere(capsys, tree, "generate", tree / "repo")
+
+
+@pytest.mark.parametrize("name,kind", [("Dockerfile", "fifo"), (".gitignore", "fifo"),
+                                       ("Dockerfile", "dev-zero"), (".kit-state.json", "fifo"),
+                                       (".kit-state.json", "dev-zero")])
+def test_fifo_or_device_in_place_of_a_written_file(tree: Path, name: str, kind: str) -> None:
+    target = tree / "repo" / name
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.symlink_to("/dev/zero")
+    before = snapshot(tree)
+    run = kit_process("generate", tree / "repo", timeout=30)
+    one_line(run, 2, name)
+    assert changed(before, snapshot(tree)) == set()
+
+
+@pytest.mark.parametrize("name", ["Dockerfile", ".gitignore", ".github/workflows/docker.yaml"])
+def test_huge_or_binary_existing_file(capsys: pytest.CaptureFixture[str], tree: Path, name: str) -> None:
+    target = tree / "repo" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"\xff\xfe binary \x00\n")
+    refused_everywhere(capsys, tree, "generate", tree / "repo", expect=name.rsplit("/", 1)[-1])
+    with target.open("wb") as handle:
+        handle.truncate(40 * 1024 * 1024)
+    refused_everywhere(capsys, tree, "generate", tree / "repo", expect="MiB")
+
+
+# == file system: --out ===================================================================================
+
+def test_out_is_a_file(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
+    (tree / "outfile").write_text("x\n")
+    refused_everywhere(capsys, tree, "generate", tree / "repo", "--out", tree / "outfile", expect="out")
+
+
+def test_out_below_a_file(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
+    (tree / "outfile").write_text("x\n")
+    refused_everywhere(capsys, tree, "generate", tree / "repo", "--out", tree / "outfile" / "deeper")
+
+
+def test_out_in_a_read_only_place(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
+    refused_everywhere(capsys, tree, "generate", tree / "repo", "--out", "/proc/sys/kit-out")
+
+
+def test_out_writes_only_below_out(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
+    before = snapshot(tree)
+    assert kit(capsys, "generate", tree / "repo", "--out", tree / "out").code == 0
+    touched = changed(before, snapshot(tree))
+    assert touched and all(p == "out" or p.startswith("out/") for p in touched), touched
+
+
+def test_out_with_a_linked_github_folder(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
+    (tree / "out").mkdir()
+    (tree / "out" / ".github").symlink_to(tree / "outside")
+    refused_everywhere(capsys, tree, "generate", tree / "repo", "--out", tree / "out", expect="link")
+
+
+# == immutable and read-only folders (root ignores permission bits: chattr +i) ==========================
+
+def chattr_works(path: Path) -> bool:
+    probe = path / "chattr-probe"
+    probe.mkdir()
+    try:
+        ok = subprocess.run(["chattr", "+i", str(probe)], capture_output=True, check=False).returncode == 0
+    except FileNotFoundError:
+        return False
+    if ok:
+        subprocess.run(["chattr", "-i", str(probe)], check=False)
+    probe.rmdir()
+    return ok
+
+
+@pytest.fixture
+def immutable(tree: Path) -> Iterator[Callable[[Path], None]]:
+    need(chattr_works(tree), "chattr +i is not available here (needs root and ext4/xfs)")
+    marked: list[Path] = []
+
+    def mark(path: Path) -> None:
+        subprocess.run(["chattr", "+i", str(path)], check=True)
+        marked.append(path)
+
+    yield mark
+    for path in reversed(marked):
+        subprocess.run(["chattr", "-i", str(path)], check=False)
+
+
+@pytest.mark.parametrize("which", [".github/workflows", "app", "repo", "Dockerfile", "out"])
+def test_immutable_place_writes_nothing(capsys: pytest.CaptureFixture[str], tree: Path,
+                                        immutable: Callable[[Path], None], which: str) -> None:
+    """A write error part-way through leaves no file written and no temporary file."""
+    repo = tree / "repo"
+    args: list[object] = ["generate", repo]
+    if which == "Dockerfile":  # the kit's own older Dockerfile, now immutable
+        assert kit(capsys, "generate", repo, "--style", "optimized").code == 0
+        immutable(repo / "Dockerfile")
+    elif which == "out":
+        (tree / "out").mkdir()
+        immutable(tree / "out")
+        args += ["--out", tree / "out"]
+    elif which == "repo":
+        immutable(repo)
+    else:
+        (repo / which).mkdir(parents=True, exist_ok=True)
+        if which == "app":
+            (repo / "app" / "torch_detect_GPU.py").unlink()
+        immutable(repo / which)
+    refused_everywhere(capsys, tree, *args)
+    assert temps(tree) == []
+
+
+def test_immutable_state_file_rolls_back_every_file(capsys: pytest.CaptureFixture[str], tree: Path,
+                                                    immutable: Callable[[Path], None]) -> None:
+    repo = tree / "repo"
+    assert kit(capsys, "generate", repo).code == 0
+    immutable(repo / ".kit-state.json")
+    refused_everywhere(capsys, tree, "generate", repo, "--style", "optimized")
+    assert temps(tree) == []
+
+
+# == another user: unreadable and read-only folders ======================================================
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A folder the user `nobody` can reach (pytest's tmp_path is private to root)."""
+    need(os.geteuid() == 0 and os.path.exists("/usr/bin/setpriv"), "needs root and setpriv")
+    folder = Path(tempfile.mkdtemp(prefix="kit-hostile-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chmod", "-R", "u+rwX", str(folder)], check=False)
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def as_nobody(folder: Path) -> None:
+    subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("case", ["unreadable-workspace", "unreadable-manifest", "unreadable-lock",
+                                  "read-only-workspace", "unreadable-github", "read-only-github",
+                                  "unreadable-app", "read-only-out"])
+def test_permissions_as_another_user(shared_tmp: Path, case: str) -> None:
+    ws = workspace(shared_tmp / "ws")
+    out = shared_tmp / "out"
+    out.mkdir()
+    (ws / ".github" / "workflows").mkdir(parents=True)
+    as_nobody(shared_tmp)
+    subprocess.run(["chown", "root:root", str(out)], check=True)  # nobody cannot write there
+    mode_of = {"unreadable-workspace": (ws, 0o000), "unreadable-manifest": (ws / "pixi.toml", 0o000),
+               "unreadable-lock": (ws / "pixi.lock", 0o000), "read-only-workspace": (ws, 0o555),
+               "unreadable-github": (ws / ".github", 0o000), "read-only-github": (ws / ".github" / "workflows", 0o555),
+               "unreadable-app": (ws / "app", 0o000), "read-only-out": (out, 0o555)}
+    path, mode = mode_of[case]
+    path.chmod(mode)
+    before = snapshot(shared_tmp)
+    args: list[object] = ["generate", ws] + (["--out", out] if case == "read-only-out" else [])
+    run = kit_process(*args, user=NOBODY, cwd=shared_tmp)
+    one_line(run, 2)
+    assert changed(before, snapshot(shared_tmp)) == set()
+
+
+# == the state file =========================================================================================
+
+STATE_CASES: dict[str, bytes] = {
+    "not-json": b"{ this is not json",
+    "a-list": b"[1, 2, 3]\n",
+    "files-integer": b'{"files": 5}\n',
+    "files-missing": b'{"version": 2}\n',
+    "entry-not-a-hash": b'{"files": {"Dockerfile": "abc"}}\n',
+    "entry-integer": b'{"files": {"Dockerfile": 5}}\n',
+    "entry-table-without-hash": b'{"files": {"Dockerfile": {"workspace": ""}}}\n',
+    "non-utf-8": b'{"files": {"\xff": "x"}}\n',
+    "nested-100000-deep": b"[" * 100_000 + b"]" * 100_000,
+    "empty": b"",
+    "nul-bytes": b"\x00" * 64,
+}
+
+
+@pytest.mark.parametrize("case", sorted(STATE_CASES))
+def test_corrupt_state_file_has_a_way_out(capsys: pytest.CaptureFixture[str], tree: Path, case: str) -> None:
+    repo = tree / "repo"
+    (repo / ".kit-state.json").write_bytes(STATE_CASES[case])
+    run = refused_everywhere(capsys, tree, "generate", repo, expect=".kit-state.json")
+    assert "--force" in run.err and "delete" in run.err
+    one_line(kit(capsys, "generate", repo, "--diff"), 2, ".kit-state.json")
+    forced = kit(capsys, "generate", repo, "--force")
+    assert forced.code == 0, forced
+    assert json.loads((repo / ".kit-state.json").read_text())["files"]
+
+
+@pytest.mark.parametrize("kind", ["folder", "link-to-key", "dangling-link"])
+def test_state_file_that_is_not_a_file(capsys: pytest.CaptureFixture[str], tree: Path, kind: str) -> None:
+    state = tree / "repo" / ".kit-state.json"
+    if kind == "folder":
+        state.mkdir()
+    elif kind == "link-to-key":
+        state.symlink_to(tree / "outside" / "id_ed25519")
+    else:
+        state.symlink_to(tree / "outside" / "gone.json")
+    run = refused_everywhere(capsys, tree, "generate", tree / "repo", expect=".kit-state.json")
+    assert "PRIVATE KEY" not in run.err
+    refused_everywhere(capsys, tree, "generate", tree / "repo", "--force", expect=".kit-state.json")
+
+
+def test_old_state_format_is_still_read(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
+    repo = tree / "repo"
+    assert kit(capsys, "generate", repo).code == 0
+    data = json.loads((repo / ".kit-state.json").read_text())
+    (repo / ".kit-state.json").write_text(json.dumps({"files": {k: v["sha256"] for k, v in data["files"].items()}}))
+    assert kit(capsys, "generate", repo, "--style", "optimized").code == 0
+
+
+# == edits, line endings, two workspaces ======================================================================
+
+@pytest.mark.parametrize("name", ["Dockerfile", "apptainer.def", ".dockerignore", ".github/workflows/docker.yaml"])
+def test_crlf_edit_counts_as_an_edit(capsys: pytest.CaptureFixture[str], tree: Path, name: str) -> None:
+    repo = tree / "repo"
+    assert kit(capsys, "generate", repo).code == 0
+    target = repo / name
+    target.write_bytes(target.read_bytes().replace(b"\n", b"\r\n"))
+    run = refused_everywhere(capsys, tree, "generate", repo, "--style", "optimized", expect="--force")
+    assert "Traceback" not in run.err
+    diff = kit(capsys, "generate", repo, "--style", "optimized", "--diff")
+    assert diff.code == 2 and "refused" in diff.err
+
+
+def test_crlf_gitignore_keeps_its_line_endings(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
+    repo = tree / "repo"
+    (repo / ".gitignore").write_bytes(b"data/\r\n")
+    assert kit(capsys, "generate", repo).code == 0
+    text = (repo / ".gitignore").read_bytes()
+    assert text.startswith(b"data/\r\n") and b"\r\n" in text[8:] and b"\n" not in text.replace(b"\r\n", b"")
+
+
+def test_diff_exits_2_when_it_reports_a_refusal(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
+    repo = tree / "repo"
+    assert kit(capsys, "generate", repo).code == 0
+    (repo / "Dockerfile").write_text((repo / "Dockerfile").read_text() + "# mine\n")
+    before = snapshot(tree)
+    run = kit(capsys, "generate", repo, "--style", "optimized", "--diff")
+    assert run.code == 2 and "refused" in run.err and "Traceback" not in run.err
+    assert changed(before, snapshot(tree)) == set()
+    data = kit(capsys, "generate", repo, "--style", "optimized", "--diff", "--json")
+    assert data.code == 2 and any(c["action"] == "refused" for c in json.loads(data.out)["changes"])
+
+
+def test_unknown_file_in_place_is_not_replaced(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
+    (tree / "repo" / "Dockerfile").write_text("FROM scratch\n")
+    refused_everywhere(capsys, tree, "generate", tree / "repo", expect="not written by the kit")
+
+
+def two_workspaces(tmp_path: Path) -> tuple[Path, Path, Path]:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    return repo, workspace(repo / "a"), workspace(repo / "b")
+
+
+def test_second_workspace_never_silently_replaces_the_first(capsys: pytest.CaptureFixture[str],
+                                                            tmp_path: Path) -> None:
+    repo, a, b = two_workspaces(tmp_path)
+    assert kit(capsys, "generate", a).code == 0
+    first = {p: (repo / p).read_bytes() for p in ("a/Dockerfile", ".github/workflows/docker.yaml")
+             if (repo / p).exists()}
+    before = snapshot(tmp_path)
+    run = kit(capsys, "generate", b, "--style", "optimized")
+    assert run.code in (0, 2) and "Traceback" not in run.err
+    if run.code == 2:  # the safety net: same workflow names
+        one_line(run, 2, "workspace in a/")
+        assert changed(before, snapshot(tmp_path)) == set()
+    assert {p: (repo / p).read_bytes() for p in first} == first
+
+
+def test_second_workspace_takes_over_with_force(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    repo, a, b = two_workspaces(tmp_path)
+    assert kit(capsys, "generate", a).code == 0
+    assert kit(capsys, "generate", b, "--force").code == 0
+    owners = {v.get("workspace") for v in json.loads((repo / ".kit-state.json").read_text())["files"].values()}
+    assert "b/" in owners
+
+
+def test_state_records_the_writing_workspace(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    repo, a, _ = two_workspaces(tmp_path)
+    assert kit(capsys, "generate", a).code == 0
+    files = json.loads((repo / ".kit-state.json").read_text())["files"]
+    assert files["a/Dockerfile"]["workspace"] == "a/"
+    assert all(len(v["sha256"]) == 64 for v in files.values())
