@@ -299,7 +299,7 @@ def apply_changes(changes: list[Change], root: Path, *, prefix: str | None = Non
         batch = [(c.path, c.old, c.new) for c in written]
         state_old = _current_state_text(root)
         batch.append((STATE_FILE, state_old, state_text(new_state)))
-        _write_all(root, batch)
+        _write_all(root, batch, tuple(sorted({c.path.rpartition("/")[0] for c in changes})))
     return written
 
 
@@ -361,7 +361,7 @@ class _Staged:
         self.backup: str | None = None
 
 
-def _write_all(root: Path, batch: list[tuple[str, str | None, str]]) -> None:
+def _write_all(root: Path, batch: list[tuple[str, str | None, str]], sweep: tuple[str, ...] = ()) -> None:
     """Stage every (path, expected old text, new text), then rename all; roll back on failure."""
     fds: dict[str, int] = {}
     created: list[tuple[int, str]] = []
@@ -380,9 +380,11 @@ def _write_all(root: Path, batch: list[tuple[str, str | None, str]]) -> None:
                 swept.add(folder)
             if _expect(dir_fd, name, old, new, root / rel):
                 continue  # another run wrote exactly this meanwhile
-            staged.append(_stage(dir_fd, rel, name, new, old))
-            if old is not None:  # the old file, kept under a second name to roll back to
-                staged[-1].backup = _keep_old(dir_fd, name, old)
+            _stage(dir_fd, rel, name, new, old, staged)
+        for folder in sweep:  # folders of files left as they are: stale temporary files go too
+            if folder not in swept and _exists_as_folder(root, folder):
+                _sweep_stale(_open_folder(root, folder, fds, created))
+                swept.add(folder)
         current = ""
         with deferred():
             try:
@@ -409,6 +411,18 @@ def _write_all(root: Path, batch: list[tuple[str, str | None, str]]) -> None:
     finally:
         for fd in fds.values():
             os.close(fd)
+
+
+def _exists_as_folder(root: Path, folder: str) -> bool:
+    here = root
+    for part in folder.split("/") if folder else ():
+        here = here / part
+        try:
+            if not stat.S_ISDIR(here.lstat().st_mode):  # a link or a file: never entered
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def _write_fix(exc: OSError) -> str:
@@ -491,16 +505,20 @@ def _expect(dir_fd: int, name: str, old: str | None, new: str, shown: Path) -> b
     return False
 
 
-def _stage(dir_fd: int, rel: str, name: str, text: str, old: str | None) -> _Staged:
+def _stage(dir_fd: int, rel: str, name: str, text: str, old: str | None,
+           staged: list[_Staged]) -> _Staged:
+    """Write `text` to a new temporary file next to `name`; it joins `staged` the moment it exists
+    (signals held back meanwhile), so any exit from here on removes it."""
     mode = 0o644
     try:
         mode = stat.S_IMODE(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
     except FileNotFoundError:
         pass
-    temp = f"{TEMP_PREFIX}{name}.{secrets.token_hex(6)}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                 dir_fd=dir_fd)
-    item = _Staged(rel, dir_fd, name, temp, old)
+    item = _Staged(rel, dir_fd, name, f"{TEMP_PREFIX}{name}.{secrets.token_hex(6)}", old)
+    with deferred():
+        fd = os.open(item.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=dir_fd)
+        staged.append(item)
     try:
         data = text.encode("utf-8", "surrogateescape")
         view = memoryview(data)
@@ -508,21 +526,26 @@ def _stage(dir_fd: int, rel: str, name: str, text: str, old: str | None) -> _Sta
             view = view[os.write(fd, view):]
         os.fchmod(fd, mode)
         os.fsync(fd)
-    except BaseException:
+    finally:
         os.close(fd)
-        _unlink(dir_fd, temp)
-        raise
-    os.close(fd)
+    if old is not None:  # the old file, kept under a second name to roll back to
+        _keep_old(item, old, staged)
     return item
 
 
-def _keep_old(dir_fd: int, name: str, old: str) -> str:
-    backup = f"{TEMP_PREFIX}old-{name}.{secrets.token_hex(6)}"
-    try:
-        os.link(name, backup, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
-    except OSError:  # no hard links here: a copy of the text does as well
-        return _stage(dir_fd, name, name, old, None).temp
-    return backup
+def _keep_old(item: _Staged, old: str, staged: list[_Staged]) -> None:
+    backup = f"{TEMP_PREFIX}old-{item.name}.{secrets.token_hex(6)}"
+    with deferred():
+        try:
+            os.link(item.name, backup, src_dir_fd=item.dir_fd, dst_dir_fd=item.dir_fd, follow_symlinks=False)
+            item.backup = backup
+            return
+        except OSError:
+            pass
+    # no hard links here: a copy of the text does as well (it is discarded with the others)
+    copy = _stage(item.dir_fd, item.rel, item.name, old, None, staged)
+    staged.remove(copy)
+    item.backup = copy.temp
 
 
 def _roll_back(staged: list[_Staged]) -> None:

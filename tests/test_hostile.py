@@ -765,3 +765,352 @@ def test_state_records_the_writing_workspace(capsys: pytest.CaptureFixture[str],
     files = json.loads((repo / ".kit-state.json").read_text())["files"]
     assert files["a/Dockerfile"]["workspace"] == "a/"
     assert all(len(v["sha256"]) == 64 for v in files.values())
+
+
+# == options (flags) ===========================================================================================
+
+OPTION_CASES: dict[str, list[str]] = {
+    "env-newline": ["--env", "gpu\nRUN id"],
+    "env-empty-quote": ["--env", "'"],
+    "matrix-substitution": ["--matrix", "$(id)"],
+    "matrix-unknown": ["--matrix", "nope"],
+    "cuda-newline": ["--env", "gpu", "--cuda", "12\nRUN id"],
+    "cuda-abc": ["--env", "gpu", "--cuda", "abc"],
+    "cuda-older": ["--env", "gpu", "--cuda", "11"],
+    "cuda-four-parts": ["--env", "gpu", "--cuda", "12.9.1.2"],
+    "cuda-on-cpu": ["--env", "cpu", "--cuda", "12"],
+    "image-name-upper": ["--image-name", "GHCR.IO/Owner/Name"],
+    "image-name-newline": ["--image-name", "ghcr.io/a/b:tag\n"],
+    "image-name-bad-digest": ["--image-name", "ghcr.io/a/b@sha256:abc"],
+    "image-name-yaml-quote": ["--image-name", "ghcr.io/a/b' evil: 'x"],
+    "base-image-empty": ["--base-image", ""],
+    "base-image-as-stage": ["--base-image", "ubuntu:24.04 AS evil"],
+    "runtime-image-semicolon": ["--style", "optimized", "--runtime-image", "ubuntu;id"],
+    "app-dir-dotdot": ["--app-dir", "../x"],
+    "app-dir-absolute": ["--app-dir", "/etc"],
+    "app-dir-space": ["--app-dir", "a b"],
+    "app-dir-substitution": ["--app-dir", "$(id)"],
+    "bootstrap-source-semicolon": ["--bootstrap", "localimage", "--bootstrap-source", "x.sif;id"],
+    "bootstrap-without-source": ["--bootstrap", "docker-archive"],
+    "style-unknown": ["--style", "fancy"],
+    "bootstrap-unknown": ["--bootstrap", "evil"],
+    "only-unknown": ["--only", "everything"],
+    "flag-unknown": ["--frobnicate"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(OPTION_CASES))
+def test_option_values_are_refused(capsys: pytest.CaptureFixture[str], tree: Path, case: str) -> None:
+    refused_everywhere(capsys, tree, "generate", tree / "repo", *OPTION_CASES[case])
+
+
+@pytest.mark.parametrize("case", ["style-unknown", "flag-unknown", "bootstrap-unknown", "env-newline",
+                                  "app-dir-dotdot"])
+def test_json_prints_one_object_even_for_usage_errors(capsys: pytest.CaptureFixture[str], tree: Path,
+                                                      case: str) -> None:
+    before = snapshot(tree)
+    run = kit(capsys, "generate", tree / "repo", "--json", *OPTION_CASES[case])
+    one_json(run, 2)
+    assert changed(before, snapshot(tree)) == set()
+
+
+@pytest.mark.parametrize("args", [["inspect", "--json"], ["generate", "--json"], ["check", "--json", "a", "b"],
+                                  ["build", "--json", "--engine", "podman", "."]])
+def test_json_usage_errors_without_a_workspace(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+    one_json(kit(capsys, *args), 2)
+
+
+def test_build_tag_is_checked_before_anything_runs(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
+    refused_everywhere(capsys, tree, "build", tree / "repo", "--tag", "a b\nRUN id", expect="tag")
+
+
+# == terminal escapes ==============================================================================================
+
+@pytest.mark.parametrize("field", ["name", "channel"])
+def test_terminal_escapes_from_a_manifest_are_never_printed_raw(capsys: pytest.CaptureFixture[str], tree: Path,
+                                                                field: str) -> None:
+    evil = "\u001b]0;owned\u0007\u001b[2J\u001b[31mred"
+    text = manifest(name=toml_str(evil)) if field == "name" else manifest(channels=toml_str_list(evil))
+    (tree / "repo" / "pixi.toml").write_text(text)
+    before = snapshot(tree)
+    for args in (["inspect", tree / "repo"], ["inspect", tree / "repo", "--json"], ["generate", tree / "repo"]):
+        run = kit(capsys, *args)
+        assert run.code in (0, 2) and "Traceback" not in run.err
+        assert "\x1b" not in run.out + run.err and "\x07" not in run.out + run.err
+    assert changed(before, snapshot(tree)) == set()
+
+
+def test_terminal_escape_in_a_path_is_not_printed_raw(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    odd = tmp_path / "ws\x1b[2J"
+    odd.mkdir()
+    run = kit(capsys, "generate", odd)
+    one_line(run, 2)
+    assert "\x1b" not in run.err
+
+
+# == signals ==========================================================================================================
+
+def start(*args: object, executable: list[str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([*(executable or [*KIT[:1], "-X", "importtime", *KIT[1:]]), *(str(a) for a in args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", env=ENV)
+
+
+def wait_for_import(process: subprocess.Popen[str], module: str) -> str:
+    """Read -X importtime lines until `module` has loaded: the kit is mid-start-up."""
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if line.rstrip().endswith(f" {module}") or line.rstrip().endswith(f"| {module}"):
+            return "".join(seen)
+    raise AssertionError("the process ended before importing " + module + ":\n" + "".join(seen))
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 30) -> Run:
+    out, err = process.communicate(timeout=timeout)
+    err = "".join(line for line in err.splitlines(keepends=True) if not line.startswith("import time:"))
+    return Run(process.returncode, out, err)
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("module", ["jinja2", "rattler", "kit.render"])
+def test_signal_early_in_start_up(tree: Path, sig: int, code: int, module: str) -> None:
+    """Ctrl-C (or kill) while the kit is still importing: one line, 130/143, no traceback."""
+    process = start("generate", tree / "repo")
+    try:
+        wait_for_import(process, module)
+        process.send_signal(sig)
+        run = finish(process)
+    finally:
+        process.kill()
+    one_line(run, code)
+    assert temps(tree) == []
+
+
+def test_ctrl_c_through_the_kit_entry_point(tree: Path) -> None:
+    entry = Path(sys.executable).parent / "kit"
+    need(entry.exists(), f"{entry} is not installed (./dev setup)")
+    process = subprocess.Popen([sys.executable, "-X", "importtime", str(entry), "inspect", str(tree / "repo")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        wait_for_import(process, "jinja2")
+        process.send_signal(signal.SIGINT)
+        run = finish(process)
+    finally:
+        process.kill()
+    one_line(run, 130)
+
+
+def hold_lock(folder: Path) -> int:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def wait_until_waiting(process: subprocess.Popen[str], folder: Path, timeout: float = 30) -> None:
+    """Until the process holds a descriptor on `folder` (it is then at the writer's lock)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, finish(process)
+        try:
+            links = [os.readlink(f"/proc/{process.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{process.pid}/fd")]
+        except OSError:
+            links = []
+        if str(folder) in links:
+            time.sleep(0.2)
+            return
+        time.sleep(0.05)
+    raise AssertionError("the kit never reached the writer's lock")
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_while_waiting_to_write(tree: Path, sig: int, code: int) -> None:
+    repo = tree / "repo"
+    before = snapshot(tree)
+    fd = hold_lock(repo)
+    try:
+        process = start("generate", repo, executable=KIT)
+        try:
+            wait_until_waiting(process, repo)
+            process.send_signal(sig)
+            run = finish(process)
+        finally:
+            process.kill()
+    finally:
+        os.close(fd)
+    one_line(run, code)
+    assert changed(before, snapshot(tree)) == set()
+
+
+SIGNAL_MID_WRITE = """
+import os, signal, sys
+import kit.write as w
+real = w._stage
+count = [0]
+def stage(*args, **kwargs):
+    item = real(*args, **kwargs)
+    count[0] += 1
+    if count[0] == 3:
+        os.kill(os.getpid(), int(sys.argv[2]))
+    return item
+w._stage = stage
+from kit.cli import main
+sys.exit(main(["generate", sys.argv[1]]))
+"""
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_while_staging_leaves_nothing(tree: Path, sig: int, code: int) -> None:
+    """SIGINT/SIGTERM with three files staged: the temporary files go, nothing else changes."""
+    repo = tree / "repo"
+    before = snapshot(tree)
+    done = subprocess.run([sys.executable, "-c", SIGNAL_MID_WRITE, str(repo), str(int(sig))],
+                          capture_output=True, text=True, timeout=60, env=ENV, check=False)
+    one_line(Run(done.returncode, done.stdout, done.stderr), code)
+    assert changed(before, snapshot(tree)) == set()
+
+
+SIGNAL_MID_RENAME = """
+import os, signal, sys
+real = os.replace
+count = [0]
+def replace(*args, **kwargs):
+    real(*args, **kwargs)
+    count[0] += 1
+    if count[0] == 2:
+        os.kill(os.getpid(), int(sys.argv[2]))
+os.replace = replace
+from kit.cli import main
+sys.exit(main(["generate", sys.argv[1]]))
+"""
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_while_renaming_waits_for_the_last_rename(capsys: pytest.CaptureFixture[str], tree: Path,
+                                                         sig: int, code: int) -> None:
+    """A signal between two renames is held back until every file (and the state) is in place."""
+    repo = tree / "repo"
+    done = subprocess.run([sys.executable, "-c", SIGNAL_MID_RENAME, str(repo), str(int(sig))],
+                          capture_output=True, text=True, timeout=60, env=ENV, check=False)
+    one_line(Run(done.returncode, done.stdout, done.stderr), code)
+    assert temps(tree) == []
+    assert (repo / ".kit-state.json").is_file() and (repo / "apptainer.def").is_file()
+    again = kit(capsys, "generate", repo, "--json")
+    assert again.code == 0 and {c["action"] for c in json.loads(again.out)["changes"]} == {"unchanged"}
+
+
+KILL_MID_RENAME = SIGNAL_MID_RENAME.replace("int(sys.argv[2])", "signal.SIGKILL")
+
+
+def test_kill_9_mid_write_then_the_next_run_recovers(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
+    """kill -9 between renames leaves temporary files; the next run removes them and does not take
+    them (or the files already renamed) for the user's edits."""
+    repo = tree / "repo"
+    done = subprocess.run([sys.executable, "-c", KILL_MID_RENAME, str(repo), "9"],
+                          capture_output=True, text=True, timeout=60, env=ENV, check=False)
+    assert done.returncode == -signal.SIGKILL
+    assert temps(tree), "the killed run left its temporary files"
+    run = kit(capsys, "generate", repo)
+    assert run.code == 0 and "refused" not in run.out, run
+    assert temps(tree) == []
+    assert kit(capsys, "check", repo).code in (0, 1)
+
+
+def test_stale_temporary_files_are_not_edits(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
+    repo = tree / "repo"
+    assert kit(capsys, "generate", repo).code == 0
+    for folder in (repo, repo / ".github" / "workflows", repo / "app"):
+        (folder / ".kit-tmp-Dockerfile.0123456789ab").write_text("half written")
+    run = kit(capsys, "generate", repo, "--style", "optimized")
+    assert run.code == 0 and temps(tree) == [], run
+    findings = kit(capsys, "check", repo, "--json")
+    assert ".kit-tmp-" not in findings.out
+
+
+TERM_A_CHILD = """
+import sys
+from kit import interrupts
+from kit.build.process import run_lines
+with interrupts.handled():
+    try:
+        run_lines(["sleep", "600"], on_line=print)
+    except interrupts.Terminated:
+        print("terminated", flush=True)
+        raise
+"""
+
+
+def test_sigterm_ends_child_processes(tmp_path: Path) -> None:
+    process = subprocess.Popen([sys.executable, "-c", TERM_A_CHILD], stdout=subprocess.PIPE, text=True, env=ENV,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        children: list[int] = []
+        while time.monotonic() < deadline and not children:
+            children = [int(p) for p in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
+            time.sleep(0.05)
+        assert children, "the child never started"
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143 and "terminated" in out
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+# == concurrency ==========================================================================================================
+
+def test_parallel_identical_runs(tree: Path) -> None:
+    repo = tree / "repo"
+    processes = [start("generate", repo, executable=KIT) for _ in range(4)]
+    runs = [finish(p, timeout=120) for p in processes]
+    assert all(r.code == 0 and "Traceback" not in r.err for r in runs), runs
+    assert temps(tree) == []
+    state = json.loads((repo / ".kit-state.json").read_text())["files"]
+    import hashlib
+    for path, record in state.items():
+        assert hashlib.sha256((repo / path).read_bytes()).hexdigest() == record["sha256"], path
+
+
+def test_parallel_runs_with_different_options(tree: Path) -> None:
+    repo = tree / "repo"
+    processes = [start("generate", repo, "--style", style, executable=KIT)
+                 for style in ("lesson", "optimized", "lesson", "optimized")]
+    runs = [finish(p, timeout=120) for p in processes]
+    assert all(r.code in (0, 2) and "Traceback" not in r.err for r in runs), runs
+    assert any(r.code == 0 for r in runs)
+    for r in runs:
+        if r.code == 2:
+            one_line(r, 2)
+    assert temps(tree) == []
+    import hashlib
+    state = json.loads((repo / ".kit-state.json").read_text())["files"]
+    for path, record in state.items():
+        assert hashlib.sha256((repo / path).read_bytes()).hexdigest() == record["sha256"], path
+
+
+def test_a_held_lock_delays_but_does_not_fail(tree: Path) -> None:
+    repo = tree / "repo"
+    fd = hold_lock(repo)
+    release = threading.Timer(1.0, os.close, args=(fd,))
+    release.start()
+    try:
+        run = kit_process("generate", repo, timeout=60)
+    finally:
+        release.join()
+    assert run.code == 0, run
+
+
+def test_two_workspaces_in_parallel(tmp_path: Path) -> None:
+    repo, a, b = two_workspaces(tmp_path)
+    runs = [finish(p, timeout=120) for p in [start("generate", ws, executable=KIT) for ws in (a, b)]]
+    assert all(r.code in (0, 2) and "Traceback" not in r.err for r in runs), runs
+    assert temps(tmp_path) == []
+    files = json.loads((repo / ".kit-state.json").read_text())["files"]
+    for name, run in zip("ab", runs):
+        if run.code == 0:
+            assert f"{name}/Dockerfile" in files
+        else:  # it planned before the other wrote: refused, one line
+            one_line(run, 2)
+    assert any(run.code == 0 for run in runs)
