@@ -66,13 +66,33 @@ def dockerignore_matcher(text: str, where: str = ".dockerignore") -> PatternMatc
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            matcher = PatternMatcher(patterns)
+            matcher = PatternMatcher([_docker_py_form(p) for p in patterns])
             for compiled in matcher.patterns:  # compile each now, so a bad class fails here
                 compiled.match("probe")
     except (re.error, ValueError, RecursionError) as exc:
         raise UserError(f"has a pattern Docker cannot read: {exc}", file=where, field="pattern",
                         fix="close or correct the [...] class") from None
     return matcher
+
+
+def _docker_py_form(pattern: str) -> str:
+    """The SDK's matcher knows no `\\` escapes and reads `[^...]` literally, where Go's filepath.Match
+    (Docker's) escapes and negates: rewrite `\\c` as the class `[c]` and `[^` as `[!`."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(f"[{pattern[i + 1]}]")
+            i += 2
+            continue
+        if c == "[" and pattern[i + 1:i + 2] == "^":
+            out.append("[!")
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def _check_pattern(pattern: str, where: str) -> None:

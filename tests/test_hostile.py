@@ -1114,3 +1114,249 @@ def test_two_workspaces_in_parallel(tmp_path: Path) -> None:
         else:  # it planned before the other wrote: refused, one line
             one_line(run, 2)
     assert any(run.code == 0 for run in runs)
+
+
+# == staging (the build context) =============================================================================
+
+def stage(ws: Path, dest: Path, engine: str = "docker", **options: Any) -> Path:
+    from kit import api, staging
+
+    return staging.stage_build_context(api.prepare(ws, **options), dest, engine)
+
+
+def test_staging_copies_only_what_dockerignore_admits(tree: Path) -> None:
+    repo = tree / "repo"
+    (repo / "data").mkdir()
+    (repo / "data" / "big.bin").write_bytes(b"0" * 4096)
+    (repo / "notes.txt").write_text("private\n")
+    (repo / ".env").write_text("TOKEN=x\n")
+    (repo / "app" / "main.py").write_text("print('hi')\n")
+    before = snapshot(tree)
+    context = stage(repo, tree / "ctx")
+    staged = set(snapshot(context))
+    assert {"pixi.toml", "pixi.lock", "Dockerfile", ".dockerignore", "app/main.py"} <= staged
+    assert not {"data", "data/big.bin", "notes.txt", ".env", ".git"} & staged
+    assert changed(before, snapshot(tree)) == {"ctx"} | {f"ctx/{p}" for p in staged}
+
+
+def test_staging_for_apptainer_copies_the_def_sources(tree: Path) -> None:
+    repo = tree / "repo"
+    (repo / "data").mkdir()
+    (repo / "data" / "big.bin").write_bytes(b"0" * 4096)
+    staged = set(snapshot(stage(repo, tree / "ctx", "apptainer")))
+    assert {"pixi.toml", "pixi.lock", "apptainer.def", "app/torch_detect_GPU.py"} <= staged
+    assert "data" not in staged
+
+
+def test_staging_keeps_links_inside_the_context(tree: Path) -> None:
+    repo = tree / "repo"
+    (repo / "app" / "lib.py").write_text("X = 1\n")
+    (repo / "app" / "alias.py").symlink_to("lib.py")
+    context = stage(repo, tree / "ctx")
+    assert (context / "app" / "alias.py").is_symlink() and os.readlink(context / "app" / "alias.py") == "lib.py"
+
+
+@pytest.mark.parametrize("case", ["absolute-outside", "relative-outside", "absolute-inside", "dangling",
+                                  "loop", "folder-outside", "probe-dangling"])
+def test_staging_refuses_links_that_leave_or_break(capsys: pytest.CaptureFixture[str], tree: Path,
+                                                   case: str) -> None:
+    """`kit build` stops before any engine runs: exit 2, one line, nothing built or written."""
+    app = tree / "repo" / "app"
+    link = app / "creds"
+    if case == "absolute-outside":
+        link.symlink_to(tree / "outside" / "id_ed25519")
+    elif case == "relative-outside":
+        link.symlink_to("../../outside/id_ed25519")
+    elif case == "absolute-inside":
+        link.symlink_to(app / "torch_detect_GPU.py")
+    elif case == "dangling":
+        link.symlink_to("missing.py")
+    elif case == "loop":
+        link.symlink_to("creds2")
+        (app / "creds2").symlink_to("creds")
+    elif case == "folder-outside":
+        link.symlink_to(tree / "outside")
+    else:
+        (app / "torch_detect_GPU.py").unlink()
+        (app / "torch_detect_GPU.py").symlink_to("../../../kit/probe/torch_detect_GPU.py")
+    run = refused_everywhere(capsys, tree, "build", tree / "repo", expect="app/")
+    assert "PRIVATE KEY" not in run.err
+
+
+def test_staging_skips_fifos_and_does_not_hang(tree: Path) -> None:
+    os.mkfifo(tree / "repo" / "app" / "pipe")
+    done = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                           "from kit import api, staging; "
+                           "staging.stage_build_context(api.prepare(Path(sys.argv[1])), Path(sys.argv[2]))",
+                           str(tree / "repo"), str(tree / "ctx")], timeout=60, capture_output=True, text=True,
+                          env=ENV, check=False)
+    assert done.returncode == 0, done.stderr
+    assert not os.path.lexists(tree / "ctx" / "app" / "pipe")
+
+
+def test_staging_a_very_deep_tree(tree: Path) -> None:
+    """1100 nested folders: deeper than Python's recursion limit, copied all the same."""
+    here = tree / "repo" / "app"
+    depth = 1100
+    fd = os.open(here, os.O_RDONLY)
+    try:
+        for _ in range(depth):  # one level at a time, relative to the last (paths stay short)
+            os.mkdir("d", dir_fd=fd)
+            new = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = new
+        os.close(os.open("leaf.py", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+    finally:
+        os.close(fd)
+    context = stage(tree / "repo", tree / "ctx")
+    assert (context / "app" / "/".join(["d"] * depth) / "leaf.py").exists()
+
+
+def test_staging_leaves_temporary_and_state_files_behind(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
+    repo = tree / "repo"
+    assert kit(capsys, "generate", repo).code == 0
+    (repo / "app" / ".kit-tmp-x.py.0123456789ab").write_text("half\n")
+    staged = set(snapshot(stage(repo, tree / "ctx")))
+    assert not any(".kit-tmp-" in p or p == ".kit-state.json" for p in staged)
+
+
+@pytest.mark.parametrize("pattern", ["[z-a]", "app/[", "[abc", "!data/[9-0]*"])
+def test_bad_glob_class_in_dockerignore(pattern: str) -> None:
+    from kit.errors import UserError
+    from kit.staging import dockerignore_matcher
+
+    with pytest.raises(UserError, match="pattern"):
+        dockerignore_matcher(f"*\n!pixi.toml\n{pattern}\n")
+
+
+@pytest.mark.parametrize("pattern,path,excluded", [("*", "a", True), ("*\n!app/", "app/x.py", False),
+                                                   ("**/*.pyc", "app/x/y.pyc", True), ("data", "data/x", True),
+                                                   ("[a-c]*", "b1", True), ("\\*", "*", True),
+                                                   ("\\*", "a", False), ("[^a]", "b", True), ("[^a]", "a", False),
+                                                   ("app/\n!app/keep", "app/keep", False)])
+def test_dockerignore_matches_like_docker(pattern: str, path: str, excluded: bool) -> None:
+    from kit.staging import dockerignore_matcher
+
+    assert dockerignore_matcher(pattern).matches(path) is excluded
+
+
+def test_unreadable_folder_in_the_context(shared_tmp: Path) -> None:
+    ws = workspace(shared_tmp / "ws")
+    (ws / "app" / "private").mkdir()
+    as_nobody(shared_tmp)
+    (ws / "app" / "private").chmod(0o000)
+    before = snapshot(shared_tmp)
+    run = kit_process("build", ws, user=NOBODY, cwd=shared_tmp)
+    one_line(run, 2, "private")
+    assert changed(before, snapshot(shared_tmp)) == set()
+
+
+# == kit check on odd files (no traceback, no hang) =============================================================
+
+CHECK_CASES: dict[str, tuple[str, bytes]] = {
+    "dockerignore-bad-class": (".dockerignore", b"*\n!pixi.toml\n[z-a]\n"),
+    "dockerignore-unclosed": (".dockerignore", b"*\n!pixi.toml\napp/[\n"),
+    "workflow-matrix-from-json": (".github/workflows/docker.yaml",
+                                  b"name: x\non: push\njobs:\n  b:\n    runs-on: ubuntu-latest\n"
+                                  b"    strategy:\n      matrix: ${{ fromJSON(vars.MATRIX) }}\n"
+                                  b"    steps:\n      - run: echo ${{ matrix.env }}\n"),
+    "workflow-paths-bad-class": (".github/workflows/docker.yaml",
+                                 b"name: x\non:\n  push:\n    paths: ['[z-a]', 'app/[']\njobs: {}\n"),
+    "workflow-a-list": (".github/workflows/docker.yaml", b"- 1\n- 2\n"),
+    "workflow-scalar": (".github/workflows/docker.yaml", b"just text\n"),
+    "workflow-alias-bomb": (".github/workflows/docker.yaml",
+                            b"a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                            b"c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                            b"e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\njobs: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"),
+    "workflow-non-utf-8": (".github/workflows/docker.yaml", b"name: \xff\xfe\n"),
+    "workflow-jobs-integer": (".github/workflows/docker.yaml", b"name: x\non: push\njobs: 5\n"),
+    "workflow-deep-nesting": (".github/workflows/docker.yaml", b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n"),
+    "dockerfile-binary": ("Dockerfile", bytes(range(256))),
+    "def-binary": ("apptainer.def", b"\x00\xff" * 100),
+    "def-unknown-sections": ("apptainer.def", b"Bootstrap: docker\nFrom: x\n%evil\n%post\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHECK_CASES))
+def test_check_on_odd_files(capsys: pytest.CaptureFixture[str], tree: Path, case: str) -> None:
+    repo = tree / "repo"
+    assert kit(capsys, "generate", repo).code == 0
+    name, body = CHECK_CASES[case]
+    (repo / name).write_bytes(body)
+    before = snapshot(tree)
+    done = kit_process("check", repo, timeout=120)
+    assert done.code in (1, 2), done
+    assert "Traceback" not in done.out + done.err
+    if done.code == 2:
+        one_line(done, 2)
+    assert changed(before, snapshot(tree)) == set()
+
+
+@pytest.mark.parametrize("name", ["Dockerfile", ".github/workflows/docker.yaml"])
+def test_check_on_a_fifo_does_not_hang(capsys: pytest.CaptureFixture[str], tree: Path, name: str) -> None:
+    repo = tree / "repo"
+    assert kit(capsys, "generate", repo).code == 0
+    (repo / name).unlink()
+    os.mkfifo(repo / name)
+    done = kit_process("check", repo, timeout=60)
+    assert done.code in (1, 2) and "Traceback" not in done.err, done
+
+
+# == kit lesson sync =====================================================================================================
+
+def lesson_root(tmp_path: Path, *episodes: str) -> Path:
+    root = tmp_path / "lesson"
+    workspace(root / "examples" / "cuda-exercise", lock=None)
+    (root / "episodes").mkdir()
+    for number, text in enumerate(episodes, start=1):
+        (root / "episodes" / f"0{number}-episode.md").write_text(text)
+    return root
+
+
+GOOD_EPISODE = "# One\n\n<!-- kit-file: cuda-exercise/Dockerfile -->\n```dockerfile\nold\n```\n\nThe end.\n"
+
+
+@pytest.mark.parametrize("case,text", [
+    ("unclosed-fence", "# Two\n\n<!-- kit-file: cuda-exercise/Dockerfile -->\n```dockerfile\nold\n\nThe rest of the episode.\n"),
+    ("unclosed-tilde-fence", "<!-- kit-file: cuda-exercise/apptainer.def -->\n~~~\nold\n```\n"),
+    ("marker-without-fence", "<!-- kit-file: cuda-exercise/Dockerfile -->\ntext\n"),
+    ("marker-at-the-end", "text\n<!-- kit-file: cuda-exercise/Dockerfile -->\n"),
+    ("unknown-file", "<!-- kit-file: ../../etc/passwd -->\n```\nx\n```\n"),
+    ("bad-regex", '<!-- kit-file: cuda-exercise/Dockerfile from="([" to="x" -->\n```\nx\n```\n'),
+    ("regex-matches-nothing", '<!-- kit-file: cuda-exercise/Dockerfile from="^NOTHING HERE$" to="x" -->\n```\nx\n```\n'),
+])
+def test_lesson_sync_refuses_and_changes_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                 case: str, text: str) -> None:
+    """The broken episode comes second: the first (fine) one is not written either."""
+    root = lesson_root(tmp_path, GOOD_EPISODE, text)
+    refused_everywhere(capsys, tmp_path, "lesson", "sync", "--root", root, expect="episodes/02-episode.md")
+
+
+def test_lesson_sync_on_a_non_utf8_episode(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    root = lesson_root(tmp_path, GOOD_EPISODE)
+    (root / "episodes" / "02-episode.md").write_bytes(b"caf\xe9\n")
+    refused_everywhere(capsys, tmp_path, "lesson", "sync", "--root", root, expect="02-episode.md")
+
+
+def test_lesson_sync_on_a_fifo_episode(tmp_path: Path) -> None:
+    root = lesson_root(tmp_path, GOOD_EPISODE)
+    os.mkfifo(root / "episodes" / "02-episode.md")
+    before = snapshot(tmp_path)
+    run = kit_process("lesson", "sync", "--root", root, timeout=60)
+    one_line(run, 2, "02-episode.md")
+    assert changed(before, snapshot(tmp_path)) == set()
+
+
+def test_lesson_sync_through_a_linked_episode(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    root = lesson_root(tmp_path, GOOD_EPISODE)
+    (tmp_path / "elsewhere.md").write_text(GOOD_EPISODE)
+    (root / "episodes" / "02-episode.md").symlink_to(tmp_path / "elsewhere.md")
+    refused_everywhere(capsys, tmp_path, "lesson", "sync", "--root", root, expect="link")
+
+
+def test_lesson_sync_refills_a_good_episode(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    root = lesson_root(tmp_path, GOOD_EPISODE)
+    run = kit(capsys, "lesson", "sync", "--root", root)
+    assert run.code == 0, run
+    text = (root / "episodes" / "01-episode.md").read_text()
+    assert "FROM " in text and text.endswith("```\n\nThe end.\n") and temps(tmp_path) == []
