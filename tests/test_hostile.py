@@ -84,8 +84,9 @@ def one_line(run: Run, code: int = 2, expect: str | None = None) -> None:
 def one_json(run: Run, code: int = 2) -> dict[str, Any]:
     assert run.code == code, run
     assert "Traceback" not in run.out + run.err, run
-    data = json.loads(run.out)
-    assert isinstance(data, dict) and "error" in data, run
+    data = json.loads(run.out)  # the one --json envelope: {ok, command, result, errors}
+    assert isinstance(data, dict) and data["ok"] is False and data["errors"], run
+    assert all(e["message"] for e in data["errors"])
     return data
 
 
@@ -221,8 +222,8 @@ MANIFEST_CASES: dict[str, tuple[str, list[str]]] = {
     "platforms-integers": (manifest(platforms="[1, 2]"), []),
     "platforms-injection": (manifest(platforms=toml_str_list("linux-64\nRUN id")), []),
     "platforms-string": (manifest(platforms=toml_str("linux-64")), []),
-    "tasks-integer": (GOOD.replace(TASKS, "tasks = 5\n"), []),
-    "tasks-list": (GOOD.replace(TASKS, 'tasks = ["a"]\n'), []),
+    "tasks-integer": ("tasks = 5\n" + GOOD.replace(TASKS, ""), []),
+    "tasks-list": ('tasks = ["a"]\n' + GOOD.replace(TASKS, ""), []),
     "no-default-feature-string": (manifest(environments='cpu = ["cpu"]\ngpu = { features = ["gpu"], no-default-feature = "false" }\n'), []),
     "features-string": (manifest(environments='cpu = ["cpu"]\ngpu = { features = "gpu" }\n'), []),
     "feature-names-integers": (manifest(environments='cpu = ["cpu"]\ngpu = [1]\n'), []),
@@ -722,7 +723,7 @@ def test_diff_exits_2_when_it_reports_a_refusal(capsys: pytest.CaptureFixture[st
     assert run.code == 2 and "refused" in run.err and "Traceback" not in run.err
     assert changed(before, snapshot(tree)) == set()
     data = kit(capsys, "generate", repo, "--style", "optimized", "--diff", "--json")
-    assert data.code == 2 and any(c["action"] == "refused" for c in json.loads(data.out)["changes"])
+    assert data.code == 2 and any(c["action"] == "refused" for c in json.loads(data.out)["result"]["changes"])
 
 
 def test_unknown_file_in_place_is_not_replaced(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
@@ -996,7 +997,7 @@ def test_signal_while_renaming_waits_for_the_last_rename(capsys: pytest.CaptureF
     assert temps(tree) == []
     assert (repo / ".kit-state.json").is_file() and (repo / "apptainer.def").is_file()
     again = kit(capsys, "generate", repo, "--json")
-    assert again.code == 0 and {c["action"] for c in json.loads(again.out)["changes"]} == {"unchanged"}
+    assert again.code == 0 and {c["action"] for c in json.loads(again.out)["result"]["changes"]} == {"unchanged"}
 
 
 KILL_MID_RENAME = SIGNAL_MID_RENAME.replace("int(sys.argv[2])", "signal.SIGKILL")
@@ -1194,22 +1195,27 @@ def test_staging_skips_fifos_and_does_not_hang(tree: Path) -> None:
     assert not os.path.lexists(tree / "ctx" / "app" / "pipe")
 
 
-def test_staging_a_very_deep_tree(tree: Path) -> None:
-    """1100 nested folders: deeper than Python's recursion limit, copied all the same."""
-    here = tree / "repo" / "app"
-    depth = 1100
-    fd = os.open(here, os.O_RDONLY)
+def test_staging_a_very_deep_tree() -> None:
+    """1100 nested folders: deeper than Python's recursion limit, copied all the same. In a folder
+    of its own, removed with `rm -rf` (pytest's clean-up of tmp_path would recurse and fail)."""
+    base = Path(tempfile.mkdtemp(prefix="kit-hostile-deep-"))
     try:
-        for _ in range(depth):  # one level at a time, relative to the last (paths stay short)
-            os.mkdir("d", dir_fd=fd)
-            new = os.open("d", os.O_RDONLY, dir_fd=fd)
+        repo = workspace(base / "repo")
+        depth = 1100
+        fd = os.open(repo / "app", os.O_RDONLY)
+        try:
+            for _ in range(depth):  # one level at a time, relative to the last (paths stay short)
+                os.mkdir("d", dir_fd=fd)
+                new = os.open("d", os.O_RDONLY, dir_fd=fd)
+                os.close(fd)
+                fd = new
+            os.close(os.open("leaf.py", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+        finally:
             os.close(fd)
-            fd = new
-        os.close(os.open("leaf.py", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+        context = stage(repo, base / "ctx")
+        assert (context / "app" / "/".join(["d"] * depth) / "leaf.py").exists()
     finally:
-        os.close(fd)
-    context = stage(tree / "repo", tree / "ctx")
-    assert (context / "app" / "/".join(["d"] * depth) / "leaf.py").exists()
+        subprocess.run(["rm", "-rf", str(base)], check=False)
 
 
 def test_staging_leaves_temporary_and_state_files_behind(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
