@@ -124,9 +124,10 @@ def generate(directory: Path | str, options: RenderOptions | None = None, *, out
     """Render and write (unless `dry_run`) the deployment files; refuse to clobber hand edits."""
     prepared = prepare(directory, options, out=out, **fields)
     files = prepared.render(only)
-    changes = plan_changes(files, prepared.location.root, force)
+    location = prepared.location
+    changes = plan_changes(files, location.root, force, prefix=location.prefix)
     if not dry_run:
-        apply_changes(changes, prepared.location.root)
+        apply_changes(changes, location.root, prefix=location.prefix)
     return GenerateResult(prepared.location.root, changes, prepared.workspace.warnings)
 
 
@@ -204,7 +205,7 @@ def build_prepared(prepared: Prepared, engine: str, workdir: Path,
         BuildOptions(engine=chosen.name, tag=tag)  # type: ignore[arg-type]  # checks the tag's shape
     name = image_tag(prepared, tag) if chosen.name == "docker" else (tag or primary_tag(prepared))
     with tempfile.TemporaryDirectory(prefix="kit-build-") as tmp:
-        context = stage_build_context(prepared, Path(tmp) / "context")
+        context = stage_build_context(prepared, Path(tmp) / "context", chosen.name)
         return chosen.build(BuildRequest(context, name, Path(workdir), build_args(prepared),
                                          on_event=on_event, cancel=cancel))
 

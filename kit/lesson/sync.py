@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kit.errors import KitError, UserError
+from kit.files import read_text
 from kit.options import PIXI_VERSION, RenderOptions
 from kit.plan import resolve
 from kit.render import FileKind, render
@@ -124,6 +125,11 @@ def excerpt(text: str, start: str | None, end: str | None, where: str, before: b
     if not start:
         return text
     lines = text.splitlines(keepends=True)
+    try:
+        re.compile(start), re.compile(end or "")
+    except re.error as exc:
+        raise UserError(f"the marker's regex does not compile: {exc}", file=where, field="kit-file",
+                        fix="correct the from= or to= regex") from None
     first = next((i for i, line in enumerate(lines) if re.search(start, line)), None)
     if first is None:
         raise UserError(f"no line matches from={start!r}", file=where, field="kit-file",
@@ -344,12 +350,12 @@ def sync_lesson_files(root: Path, write: bool = True) -> list[str]:
     for path in prose_files(root):
         if path.is_symlink():
             continue
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, field="lesson page")
         new = refill(text, lesson.files, str(path), lesson.values)
         if new != text:
             pending.append((path, new))
     for path in notebook_files(root):
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, field="notebook")
         new = refill_notebook(text, lesson, str(path))
         if new != text:
             pending.append((path, new))
