@@ -5,7 +5,6 @@ own rules. Works on files on disk (`check_dir`) or on rendered files not yet wri
 
 from __future__ import annotations
 
-import stat
 import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +13,8 @@ from pathlib import Path, PurePosixPath
 from kit.check.findings import Finding, Severity, errors
 from kit.check.linters import LINTERS, collect, one_line, start_linters
 from kit.check.rules import RULES, CheckContext
+from kit.errors import UserError
+from kit.files import MiB, read_optional_text
 from kit.workspace import Workspace
 
 __all__ = ["Finding", "Severity", "check_files", "check_dir", "errors", "DEPLOYMENT_FILES", "LINTERS"]
@@ -22,7 +23,7 @@ __all__ = ["Finding", "Severity", "check_files", "check_dir", "errors", "DEPLOYM
 DEPLOYMENT_FILES = ("Dockerfile", ".dockerignore", "apptainer.def", ".gitignore")
 WORKFLOW_FILES: tuple[str, str] = (".github/workflows/docker.yaml", ".github/workflows/apptainer.yaml")
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2, "skipped": 3}
-MAX_FILE_BYTES = 1_000_000
+MAX_FILE_BYTES = 1 * MiB   # a deployment file is a few KiB; the linters need not see more
 
 
 def _safe_relative(path: str) -> bool:
@@ -57,6 +58,10 @@ def check_files(workspace: Workspace, files: Mapping[str, str], prefix: str = ""
             started = start_linters(pool, names, workdir)
             findings.extend(_run_rules(ctx))
             findings.extend(collect(started, names))
+    return _ordered(findings)
+
+
+def _ordered(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.file, f.line or 0, f.rule))
 
 
@@ -72,36 +77,35 @@ def _run_rules(ctx: CheckContext) -> list[Finding]:
     return findings
 
 
-def _read(path: Path) -> str | None:
-    """A regular file's text (bounded, undecodable bytes replaced); None when it is not one."""
-    try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            return None
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError:
-        return None
-    return data.decode("utf-8", errors="replace")
+def _unreadable(error: UserError, file: str) -> Finding:
+    """A deployment file the kit refuses to read (a FIFO, a folder, a link, a huge or non-UTF-8
+    file): one error naming it, so every other file is still checked."""
+    return Finding("kit", "file-read", "error", file, None, one_line(f"{error.detail}; not checked"),
+                   error.fix or "replace it with a regular UTF-8 text file")
 
 
 def read_deployment_files(workspace: Workspace, repo_root: Path, prefix: str,
-                          workflows: tuple[str, str] = WORKFLOW_FILES) -> dict[str, str]:
-    """The deployment files that exist on disk as regular files, by path from the repository root."""
+                          workflows: tuple[str, str] = WORKFLOW_FILES) -> tuple[dict[str, str], list[Finding]]:
+    """The deployment files on disk by path from the repository root, and a finding for each
+    one that is there but cannot be read as text (through `kit.files`: regular files only,
+    never through a final link, never blocking on a FIFO, bounded, strict UTF-8)."""
     out: dict[str, str] = {}
-    for name in DEPLOYMENT_FILES:
-        text = _read(workspace.root / name)
-        if text is not None:
-            out[prefix + name] = text
-    for rel in workflows:
-        text = _read(repo_root / rel)
+    refused: list[Finding] = []
+    places = [(workspace.root / name, prefix + name) for name in DEPLOYMENT_FILES]
+    places += [(repo_root / rel, rel) for rel in workflows]
+    for path, rel in places:
+        try:
+            text = read_optional_text(path, limit=MAX_FILE_BYTES, field=rel)
+        except UserError as error:
+            refused.append(_unreadable(error, rel))
+            continue
         if text is not None:
             out[rel] = text
-    return out
+    return out, refused
 
 
 def check_dir(workspace: Workspace, repo_root: Path, prefix: str,
               workflows: tuple[str, str] = WORKFLOW_FILES) -> list[Finding]:
     """Check what is on disk for `workspace` (its files and its workflows in the repository)."""
-    return check_files(workspace, read_deployment_files(workspace, repo_root, prefix, workflows),
-                       prefix, workflows)
+    files, refused = read_deployment_files(workspace, repo_root, prefix, workflows)
+    return _ordered(refused + check_files(workspace, files, prefix, workflows))

@@ -171,9 +171,12 @@ def _not_audited(stderr: str, workflows: list[str]) -> list[Finding]:
     """zizmor skips a workflow it cannot parse or validate, saying so only on stderr: one
     warning for each (the schema check reports the cause as an error)."""
     findings: list[Finding] = []
-    for match in _ZIZMOR_SKIPPED.finditer(stderr):
-        reason = one_line(match.group(1))
-        file = next((w for w in workflows if w in reason), workflows[0] if len(workflows) == 1 else "")
+    reasons = [one_line(m.group(1)) for m in _ZIZMOR_SKIPPED.finditer(stderr)]
+    # The reason rarely names the file; zizmor reads its inputs in order and says which it completed.
+    skipped = [w for w in workflows if not re.search(rf"completed {re.escape(w)}\s*$", stderr, re.M)]
+    for index, reason in enumerate(reasons):
+        named = [w for w in workflows if w in reason]
+        file = named[0] if named else skipped[index] if len(skipped) == len(reasons) else ".github/workflows"
         findings.append(Finding("zizmor", "not-audited", "warning", file, None,
                                 f"zizmor did not audit this workflow: {reason}",
                                 "fix the errors the schema check reports, then check again"))

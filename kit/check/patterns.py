@@ -1,7 +1,8 @@
 """Path patterns, each judged by the rules of the tool that reads it.
 
-- `.dockerignore`: Docker's rules, through docker-py's `PatternMatcher` (a port of moby's
-  pattern matcher: last match wins, `!` re-includes, a match on a folder covers what is inside).
+- `.dockerignore`: Docker's rules, through the same matcher `kit build` stages the context with
+  (`kit.staging.dockerignore_matcher`, on docker-py's port of moby's matcher), so the check and
+  the build agree on what reaches the context.
 - `.gitignore`: git's rules, through `pathspec`'s `GitIgnoreSpec`.
 - Workflow `paths:` filters: GitHub's filter pattern syntax. No kept library implements it, so
   it is translated here (`*`, `**`, `?` and `+` as GitHub documents them, `[...]`, `!`).
@@ -13,8 +14,8 @@ functions name it, and the matchers leave it out.
 from __future__ import annotations
 
 import re
-from functools import cache
-from typing import Any, cast
+from collections.abc import Callable
+from functools import cache, lru_cache
 
 import pathspec
 
@@ -24,31 +25,40 @@ def read_dockerignore(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
-def _docker_error(pattern: str) -> str | None:
-    # Imported here: `docker` pulls in its HTTP client, a tenth of a second no other command needs.
-    from docker.utils.build import Pattern
-    from docker.utils.fnmatch import fnmatch
+@lru_cache(maxsize=4096)
+def _docker_error(pattern: str) -> tuple[str, str] | None:
+    """(why, fix) when Docker cannot read `pattern`, judged by the matcher staging uses."""
+    from kit.errors import UserError
+    from kit.staging import dockerignore_matcher
 
     try:
-        fnmatch("probe", Pattern(pattern).cleaned_pattern)
-    except re.error as error:
-        return str(error)
+        dockerignore_matcher(pattern)
+    except UserError as error:
+        why = error.detail if repr(pattern) in error.detail else f"{pattern!r}: {error.detail}"
+        return why, error.fix or "fix the pattern or remove it"
     return None
 
 
-def bad_dockerignore_patterns(patterns: list[str]) -> list[tuple[str, str]]:
-    """(pattern, why) for each pattern Docker cannot compile (it refuses the build context)."""
-    return [(p, why) for p in patterns if (why := _docker_error(p)) is not None]
+def bad_dockerignore_patterns(patterns: list[str]) -> list[tuple[str, str, str]]:
+    """(pattern, why, fix) for each pattern Docker cannot compile (it refuses the build context)."""
+    return [(p, *problem) for p in patterns if (problem := _docker_error(p)) is not None]
+
+
+@lru_cache(maxsize=64)
+def _docker_matcher(patterns: tuple[str, ...]) -> Callable[[str, bool], bool]:
+    """Staging's `.dockerignore` matcher (Docker's semantics: last match wins, `!` re-includes,
+    `\\` escapes, `[^...]` negates, a match on a folder covers what is inside) over the patterns
+    that compile; what it admits is what `kit build` copies into the context."""
+    from kit.staging import docker_admits, dockerignore_matcher
+
+    good = [p for p in patterns if _docker_error(p) is None]
+    return docker_admits(dockerignore_matcher("\n".join(good)))
 
 
 def dockerignore_excludes(patterns: list[str], path: str) -> bool:
-    """Whether Docker leaves `path` (relative to the context) out of the build context."""
-    from docker.utils.build import PatternMatcher
-
-    bad = {p for p, _ in bad_dockerignore_patterns(patterns)}
-    # docker-py's stubs ask for a PathLike, but the matcher works on strings (it runs regexes on them)
-    matcher = PatternMatcher([p for p in patterns if p not in bad])
-    return bool(matcher.matches(cast(Any, path.strip("/"))))
+    """Whether Docker leaves the file `path` (relative to the context) out of the build context.
+    A pattern Docker cannot compile is left out here (`bad_dockerignore_patterns` reports it)."""
+    return not _docker_matcher(tuple(patterns))(path.strip("/"), False)
 
 
 def _gitignore_error(line: str) -> str | None:

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-import yaml
-
 from kit import deffile, dockerfile
 from kit.check import parse, schema
 from kit.check.findings import Finding, Severity
@@ -101,16 +99,8 @@ class CheckContext:
 def _read_workflow(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
-    if schema.available():
-        data, _ = schema.load_workflow(text)
-    else:  # PyYAML reads YAML 1.1, where a bare `on` key is True
-        try:
-            data = yaml.safe_load(text) if len(text) <= schema.MAX_BYTES else None
-        except (yaml.YAMLError, RecursionError):
-            data = None
-        if isinstance(data, dict) and True in data and "on" not in data:
-            data["on"] = data.pop(True)
-    return {str(k): v for k, v in data.items()} if isinstance(data, dict) else {}
+    data, _ = schema.load_workflow(text)  # bounded; the schema check reports why it is None
+    return data if isinstance(data, dict) else {}
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -274,10 +264,9 @@ def ignore_file_rules(ctx: CheckContext) -> list[Finding]:
     findings: list[Finding] = []
     dockerignore_file = ctx.prefix + ".dockerignore"
     if ctx.text(".dockerignore") is not None:
-        for pattern, why in bad_dockerignore_patterns(ctx.dockerignore):
+        for _, why, fix in bad_dockerignore_patterns(ctx.dockerignore):
             findings.append(_kit("dockerignore-pattern", "error", dockerignore_file, None,
-                                 f"{pattern!r} is not a valid pattern ({why}); Docker refuses the build context",
-                                 "fix the pattern (a class such as [a-z] runs from low to high) or remove it"))
+                                 f"{why}; Docker refuses the build context (and so does `kit build`)", fix))
         if dockerignore_excludes(ctx.dockerignore, "pixi.lock"):
             findings.append(_kit("lock-ignored", "error", dockerignore_file, None,
                                  "pixi.lock is excluded from the build context", "add !pixi.lock"))

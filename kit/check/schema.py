@@ -12,8 +12,10 @@ optional `rfc3987_syntax` package) for the `iri` format alone. The vendored work
 no `format` keyword, so when jsonschema is not imported yet, it is imported without that optional
 package; if a future vendored schema asks for an `iri` format, the grammar is loaded as usual.
 
-Bounded work: a workflow over `MAX_BYTES`, nested deeper than Python's recursion limit, or
-expanding (through YAML aliases) past `MAX_NODES` values is reported, not validated.
+Bounded work: a workflow over `MAX_BYTES`, nested deeper than `MAX_DEPTH` brackets or
+`MAX_INDENT` spaces, or expanding (through YAML aliases) past `MAX_NODES` values is reported, not
+validated. The kit's own rules read workflows through `load_workflow` too, so no YAML the checker
+reads escapes these bounds.
 """
 
 from __future__ import annotations
@@ -156,24 +158,54 @@ def nesting_depth(text: str) -> int:
     return deepest
 
 
+def _pyyaml_load(text: str) -> Any:
+    """PyYAML's reading, for when check_jsonschema is not installed. It reads YAML 1.1, where a
+    bare `on` key is the boolean True: put it back under "on"."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise _Unreadable(" ".join(str(exc).split())) from None
+    if isinstance(data, dict) and True in data and "on" not in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def _jsonschema_load(text: str) -> Any:
+    from check_jsonschema.parsers.yaml import ParseError
+
+    try:
+        return _load_yaml(text)
+    except ParseError as exc:
+        raise _Unreadable(" ".join(str(exc).split())) from None
+
+
 def load_workflow(text: str) -> tuple[Any, SchemaError | None]:
-    """The workflow as check-jsonschema reads it, or None and the reason it cannot be read."""
+    """The workflow as check-jsonschema reads it (PyYAML when it is not installed), or None and
+    the reason it cannot be read. Every YAML the checker reads comes through here, within the
+    bounds above: size, bracket depth, indentation, and values after alias expansion."""
     if len(text) > MAX_BYTES:
         return None, SchemaError(None, f"the file is larger than {MAX_BYTES} bytes; not checked")
     indent = max((len(line) - len(line.lstrip(" -")) for line in text.splitlines()), default=0)
     if nesting_depth(text) > MAX_DEPTH or indent > MAX_INDENT:
         return None, SchemaError(None, "the YAML is nested too deeply to check "
                                  f"(over {MAX_DEPTH} brackets or {MAX_INDENT} spaces)")
-    try:
+    load = _pyyaml_load
+    if available():
         with _lock:
             _import_jsonschema()  # before check_jsonschema, which imports jsonschema
-        from check_jsonschema.parsers.yaml import ParseError
-    except ImportError:
-        return None, SchemaError(None, "check_jsonschema is not installed")
+        load = _jsonschema_load
     try:
-        return _normalize(_load_yaml(text), [MAX_NODES]), None
-    except ParseError as exc:
-        return None, SchemaError(None, " ".join(str(exc).split()))
+        return _normalize(load(text), [MAX_NODES]), None
+    except _Unreadable as exc:
+        return None, SchemaError(None, str(exc))
+    except ImportError as exc:  # installed, but broken
+        return None, SchemaError(None, f"check_jsonschema cannot be loaded: {exc}")
     except RecursionError:
         return None, SchemaError(None, "the YAML is nested too deeply to read")
     except _TooBig:
