@@ -426,9 +426,48 @@ def test_runtime_shell_rule_looks_at_what_the_file_does(tiny_v7: Path) -> None:
     (["*.lock"], "sub/pixi.lock", False),         # Docker anchors patterns at the context root
     (["app", "!app/keep.py"], "app/keep.py", False),
     (["[z-a]", "*"], "pixi.lock", True),          # a pattern that cannot compile is left out
+    (["\\*"], "*", True), (["\\*"], "a", False),   # Go's escapes and negated classes, as staging reads them
+    (["[^a]"], "b", True), (["[^a]"], "a", False),
 ])
 def test_dockerignore_semantics(patterns: list[str], path: str, excluded: bool) -> None:
     assert dockerignore_excludes(patterns, path) is excluded
+
+
+@pytest.mark.parametrize("patterns,path", [(["*", "!pixi.toml", "!app/"], "app/x.py"), (["\\*"], "*"),
+                                           (["[^a]"], "b"), (["app", "!app/keep.py"], "app/keep.py")])
+def test_check_and_staging_agree_on_dockerignore(patterns: list[str], path: str) -> None:
+    from kit.staging import docker_admits, dockerignore_matcher
+
+    staged = docker_admits(dockerignore_matcher("\n".join(patterns)))(path, False)
+    assert dockerignore_excludes(patterns, path) is not staged
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "link", "huge", "latin-1"])
+def test_unreadable_deployment_files_are_findings(kind: str, real_world: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A Dockerfile kit check cannot read as text: one error naming it; the other files are checked."""
+    generate(real_world, environment="gpu")
+    target = real_world / "Dockerfile"
+    target.unlink()
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "folder":
+        target.mkdir()
+    elif kind == "link":
+        (tmp_path / "secret").write_text("FROM private-key-material\n")
+        target.symlink_to(tmp_path / "secret")
+    elif kind == "huge":
+        with target.open("wb") as handle:
+            handle.truncate(8 * 1024 * 1024)
+    else:
+        target.write_bytes("FROM caf\xe9\n".encode("latin-1"))
+    (real_world / ".gitignore").write_text("pixi.lock\n")
+    code, findings = run_check(real_world, capsys)
+    refused = [f for f in findings if f["rule"] == "file-read"]
+    assert code == 1 and len(refused) == 1 and refused[0]["file"] == "Dockerfile", findings
+    assert refused[0]["severity"] == "error" and refused[0]["fix"]
+    assert any(f["rule"] == "lock-ignored" for f in findings)       # the rest is still checked
+    assert "private-key-material" not in json.dumps(findings)
 
 
 @pytest.mark.parametrize("text,path,ignored", [
