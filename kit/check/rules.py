@@ -120,7 +120,8 @@ def _matrix_entries(workflow: dict[Any, Any]) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     for job in (workflow.get("jobs") or {}).values():
         include = ((job or {}).get("strategy") or {}).get("matrix", {}).get("include", [])
-        entries.extend(e for e in include if isinstance(e, dict))
+        # A build job and a publish job share one matrix: count each entry once.
+        entries.extend(e for e in include if isinstance(e, dict) and e not in entries)
     return entries
 
 
