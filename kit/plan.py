@@ -8,13 +8,12 @@ It runs once per `Prepared` (see `kit.api.prepare`); everything downstream reads
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from kit import names
 from kit.errors import OptionsError
-from kit.options import BOOTSTRAPS, DISTRO_CODENAMES, STYLES, RenderOptions
+from kit.options import DISTRO_CODENAMES, RenderOptions
 from kit.workspace import LINUX, Workspace
 
 # The tags the workflows push, beside the descriptive one (`gpu-noble-cuda-12.9`, which moves to
@@ -77,23 +76,14 @@ def published_tag(tag: str, kind: ImageKind = "docker") -> str:
 
 def resolve(workspace: Workspace, options: RenderOptions) -> Plan:
     """Check `options` against `workspace` and derive everything the templates need."""
-    _check_style(options)
-    for image, field_name in ((options.base_image, "base_image"), (options.runtime_image, "runtime_image")):
-        names.image_reference(image, field_name)
-    if options.image_name:
-        names.image_reference(options.image_name, "image_name")
-    if not names.REGISTRY_HOST.match(options.registry):
-        raise OptionsError(f"registry {options.registry!r} is not a host name", field="registry",
-                           fix="use a host such as 'ghcr.io'")
+    # Types and shapes were checked when `options` was made (kit.options); what is left here
+    # needs the workspace.
     subdir = names.relative_path(options.subdir, "subdir")
     app_dir = names.relative_path(options.app_dir, "app_dir")
     _check_bootstrap(options)
     primary_name = options.environment or default_environment(workspace)
     workspace.environment(primary_name)
     selected = _unique((primary_name, *(options.environments or workspace.container_environments)))
-    if options.tags:
-        for t in options.tags:
-            names.tag(t)
     envs = tuple(_env_plan(workspace, options, name, index == 0) for index, name in enumerate(selected))
     _check_lock_covers_linux(workspace, selected)
     prefix = f"{subdir}/" if subdir else ""
@@ -106,24 +96,11 @@ def resolve(workspace: Workspace, options: RenderOptions) -> Plan:
                    apptainer_paths=_paths(plan, def_inputs, "apptainer.yaml"))
 
 
-def _check_style(options: RenderOptions) -> None:
-    if options.style not in STYLES:
-        raise OptionsError(f"style {options.style!r} is unknown", field="style",
-                           fix=f"use one of: {', '.join(STYLES)}")
-
-
 def _check_bootstrap(options: RenderOptions) -> None:
-    if options.bootstrap not in BOOTSTRAPS:
-        raise OptionsError(f"bootstrap agent {options.bootstrap!r} is unknown", field="bootstrap",
-                           fix=f"use one of: {', '.join(BOOTSTRAPS)}")
     needs_path = options.bootstrap in ("docker-archive", "oci-archive", "localimage")
     if needs_path and not options.bootstrap_source:
         raise OptionsError(f"bootstrap agent {options.bootstrap} needs a file to start from",
                            field="bootstrap_source", fix="pass the archive or SIF path")
-    if options.bootstrap_source and not re.match(r"^[A-Za-z0-9_./-]+$", options.bootstrap_source):
-        raise OptionsError(f"bootstrap source {options.bootstrap_source!r} has characters a def "
-                           "file cannot hold", field="bootstrap_source",
-                           fix="use a path of letters, digits, '.', '_', '-' and '/'")
 
 
 def default_environment(workspace: Workspace) -> str:

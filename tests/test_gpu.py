@@ -327,7 +327,9 @@ def test_cli_probe_fails_when_the_image_has_no_framework(python_image: str, dock
     """`kit probe` as a CI step: an image without PyTorch, JAX or CuPy exits 1, saying why."""
     assert main(["probe", python_image, "--json"]) == 1
     out, err = capsys.readouterr()
-    report = json.loads(out)
+    body = json.loads(out)
+    report = body["result"]
+    assert body["ok"] is False and body["command"] == "probe"
     assert [f["name"] for f in report["frameworks"]] == ["torch", "jax", "cupy"]
     assert not any(f["version"] for f in report["frameworks"])
     assert err.count("\n") == 1 and "no GPU framework (PyTorch, JAX or CuPy)" in err
