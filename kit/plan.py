@@ -8,6 +8,7 @@ It runs once per `Prepared` (see `kit.api.prepare`); everything downstream reads
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
