@@ -194,22 +194,17 @@ def build_prepared(prepared: Prepared, engine: str, workdir: Path,
     """
     import tempfile
 
-    from kit import build as builders
-
-    if tag is not None:
-        from kit.names import tag as check_tag
-
-        check_tag(tag)
+    from kit.build import BuildRequest, get_engine
     from kit.staging import stage_build_context
 
+    chosen = get_engine(engine)
+    if tag is not None:
+        BuildOptions(engine=chosen.name, tag=tag)  # type: ignore[arg-type]  # checks the tag's shape
+    name = image_tag(prepared, tag) if chosen.name == "docker" else (tag or primary_tag(prepared))
     with tempfile.TemporaryDirectory(prefix="kit-build-") as tmp:
         context = stage_build_context(prepared, Path(tmp) / "context")
-        if engine == "docker":
-            return builders.build("docker", context, tags=[image_tag(prepared, tag)],
-                                  build_args=build_args(prepared), on_event=on_event, cancel=cancel)
-        sif = Path(workdir).resolve() / f"{tag or primary_tag(prepared)}.sif"
-        return builders.build("apptainer", context / "apptainer.def", output=sif,
-                              build_args=build_args(prepared), on_event=on_event, cancel=cancel)
+        return chosen.build(BuildRequest(context, name, Path(workdir), build_args(prepared),
+                                         on_event=on_event, cancel=cancel))
 
 
 def build(directory: Path | str, options: RenderOptions | None = None, *,
@@ -224,12 +219,10 @@ def build(directory: Path | str, options: RenderOptions | None = None, *,
 
 def probe(image: str, *, engine: str | None = None, gpu: str = "auto") -> ProbeReport:
     """Run the GPU probe in a built image (a .sif path means Apptainer unless told otherwise)."""
-    from kit import gpu as probes
+    from kit.build import get_engine
 
     chosen = engine or ("apptainer" if image.endswith(".sif") else "docker")
-    if chosen == "apptainer":
-        return probes.probe_apptainer(image, gpu=gpu)  # type: ignore[arg-type]
-    return probes.probe_docker(image, gpu=gpu)  # type: ignore[arg-type]
+    return get_engine(chosen).probe(image, gpu=gpu)  # type: ignore[arg-type]
 
 
 def format_build(result: BuildResult) -> str:
@@ -288,3 +281,17 @@ def sync_lesson(root: Path | str = ".", write: bool = True) -> list[str]:
     from kit.lesson import sync_episodes
 
     return sync_episodes(Path(root), write=write)
+
+
+def hub_link(hub: str, repo: str, *, branch: str | None = None, path: str = "notebooks/studio.ipynb") -> str:
+    """An nbgitpuller link: `hub` clones `repo` for each learner and opens `path` in JupyterLab."""
+    from kit.hub_link import hub_link as make_link
+
+    return make_link(hub, repo, branch=branch, path=path)
+
+
+def preview_site(root: Path | str, out: Path | str) -> list[Path]:
+    """The lesson's pages as HTML (pandoc) in `out`, for an instructor to open in a browser."""
+    from kit.site import build_preview
+
+    return build_preview(Path(root), Path(out))

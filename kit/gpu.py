@@ -363,8 +363,8 @@ def packaged_probe() -> Iterator[Path]:
 
 def _check_mode(gpu: str) -> None:
     if gpu not in ("auto", "require", "never"):
-        raise OptionsError(f"GPU mode {gpu!r} is unknown", field="gpu",
-                           fix="use 'auto', 'require' or 'never'")
+        raise OptionsError(f"gpu mode {gpu!r} is unknown", field="gpu",
+                           fix="use one of: auto, require, never")
 
 
 def _finish(output: str, status: int, *, engine: str, image: str, requested: bool,

@@ -23,7 +23,8 @@ from kit.errors import KitError, ProbeError
 from kit.gpu import GpuMode, ProbeReport
 from kit.render import RenderedFile
 from kit.widgets import html
-from kit.widgets.pipeline import (BuildNotPossible, build_commands, decide_build,
+from kit.errors import BuildNotPossible
+from kit.widgets.pipeline import (build_commands, decide_build,
                                   engine_blockers, probe_result, 
                                   workspace_blockers)
 
