@@ -260,6 +260,20 @@ def machine_report(root: Path | str = ".") -> list[MachineItem]:
         items.append(MachineItem("example workspace locked", "ok" if ws.lock else "warning",
                                  "pixi.lock present" if ws.lock else "no pixi.lock: build and probe cells will skip",
                                  "" if ws.lock else "run `pixi lock` in examples/cuda-exercise on a connected machine"))
+    from kit.errors import UserError
+    from kit.lesson import config_placeholders, sync_lesson_files
+
+    if example.is_dir() and (Path(root) / "episodes").is_dir():
+        try:
+            stale = sync_lesson_files(Path(root), write=False)
+            items.append(MachineItem("lesson in step with kit", "warning" if stale else "ok",
+                                     ", ".join(stale) or "episodes and template/ match the kit",
+                                     "run `kit lesson sync` and commit" if stale else ""))
+        except UserError as error:
+            items.append(MachineItem("lesson in step with kit", "error", error.detail, error.fix or ""))
+    for key, wanted in config_placeholders(Path(root)):
+        items.append(MachineItem(f"config.yaml {key}", "warning", "still a placeholder",
+                                 f"set `{key}` in config.yaml to {wanted}"))
     for tool in ("hadolint", "zizmor", "check-jsonschema"):
         found = find_tool(tool)
         items.append(MachineItem(tool, "ok" if found else "warning", found or "not installed",
