@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.check import Finding, check_dir, check_files
+from kit.jobs.files import fill_from_git
 from kit.options import BuildOptions, RenderOptions
 from kit.plan import Plan, resolve
-from kit.render import RenderedFile, render_plan
+from kit.render import GROUPS, RenderedFile, render_plan
 from kit.repo import Location, locate
 from kit.workspace import Workspace, load_workspace
 from kit.write import Change, apply_changes, plan_changes
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from kit.build.events import BuildResult
     from kit.gpu import ProbeReport
 
+
+# The file groups `generate(only=...)` takes: docker, apptainer, workflows, htcondor, slurm.
+FILE_GROUPS: dict[str, tuple[str, ...]] = GROUPS
 
 @dataclass(frozen=True)
 class EnvSummary:
@@ -106,6 +110,7 @@ def prepare(directory: Path | str, options: RenderOptions | None = None, *, out:
     ws = load_workspace(directory)
     location = locate(ws.root, out, opts.subdir or None)
     opts = replace(opts, subdir=location.subdir)
+    opts = fill_from_git(opts, ws.root)  # the job files' commit and image name (kit.jobs.files)
     return Prepared(ws, location, opts, resolve(ws, opts))
 
 
