@@ -137,3 +137,67 @@ def test_outside_git_the_job_files_say_what_is_missing(tmp_path: Path) -> None:
                      "--job-image-name", "ghcr.io/me/exercise")
     assert "container_image = oras://ghcr.io/me/exercise:apptainer-gpu-sha-abcdef0\n" in \
         files["jobs/htcondor.sub"]
+
+
+# ---------------------------------------------------------------- kit check on the job files
+
+def job_findings(workspace: Path, env: dict[str, str] | None = None) -> list[dict[str, object]]:
+    import os
+
+    done = subprocess.run([sys.executable, "-m", "kit.cli", "check", str(workspace), "--json"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    findings = json.loads(done.stdout)["result"]["findings"]
+    return [f for f in findings if str(f["rule"]).startswith("job-")]
+
+
+@pytest.fixture
+def with_jobs(clone: Path) -> Path:
+    """The clone with every generated file, job files included (the gpu environment)."""
+    workspace = clone / "cuda-exercise"
+    generate(workspace)
+    generate(workspace, "--only", "htcondor", "--only", "slurm")
+    return workspace
+
+
+def test_check_passes_the_generated_job_files(with_jobs: Path) -> None:
+    assert [f for f in job_findings(with_jobs) if f["severity"] in ("error", "warning")] == []
+
+
+def test_check_refuses_a_gpu_request_for_a_cpu_environment(with_jobs: Path) -> None:
+    generate(with_jobs, "--env", "cpu", "--only", "htcondor", "--only", "slurm", "--force")
+    sub = with_jobs / "jobs/htcondor.sub"
+    sub.write_text(sub.read_text().replace("request_disk", "request_gpus = 1\nrequest_disk"))
+    sbatch = with_jobs / "jobs/slurm.sbatch"
+    sbatch.write_text(sbatch.read_text().replace("apptainer exec", "apptainer exec --nv"))
+    gpu = [f for f in job_findings(with_jobs) if f["rule"] == "job-gpu"]
+    assert {(f["file"], f["severity"]) for f in gpu} == {
+        ("cuda-exercise/jobs/htcondor.sub", "error"), ("cuda-exercise/jobs/slurm.sbatch", "error")}
+    assert all("'cpu' needs no CUDA" in str(f["message"]) for f in gpu)
+
+
+def test_check_refuses_an_image_the_workflows_do_not_publish(with_jobs: Path) -> None:
+    sub = with_jobs / "jobs/htcondor.sub"
+    text = sub.read_text()
+    sub.write_text(text.replace("oras://ghcr.io/some-lab/cuda-lesson:apptainer-gpu-sha-",
+                                "oras://ghcr.io/someone-else/cuda-lesson:gpu-sha-"))
+    images = [f for f in job_findings(with_jobs) if f["rule"] == "job-image"]
+    messages = " | ".join(str(f["message"]) for f in images)
+    assert "the workflows publish ghcr.io/some-lab/cuda-lesson" in messages
+    assert "is not what the workflows push there" in messages
+    sub.write_text(text.replace("-sha-", "-sha-").replace(
+        text.split("container_image = ")[1].split("\n")[0],
+        "oras://ghcr.io/some-lab/cuda-lesson:apptainer-gpu-noble-cuda-13.0"))
+    images = [f for f in job_findings(with_jobs) if f["rule"] == "job-image"]
+    assert [f["severity"] for f in images] == ["error"]
+    assert "no workflow pushes the tag" in str(images[0]["message"])
+
+
+def test_check_reads_a_broken_submit_file(with_jobs: Path) -> None:
+    sub = with_jobs / "jobs/htcondor.sub"
+    sub.write_text(sub.read_text().replace("queue input from jobs/inputs.txt\n", "request_gpus\n"))
+    parse = [f for f in job_findings(with_jobs) if f["rule"] == "job-parse"
+             and f["severity"] == "error"]
+    assert any("not a submit command" in str(f["message"]) for f in parse)
+    assert any("no `queue` statement" in str(f["message"]) for f in parse)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from kit.check.findings import Finding, Severity, errors
+from kit.check.jobs import job_rules
 from kit.check.linters import LINTERS
 from kit.check.rules import RULES, CheckContext
 from kit.workspace import Workspace
@@ -17,8 +18,10 @@ from kit.workspace import Workspace
 __all__ = ["Finding", "Severity", "check_files", "check_dir", "errors", "DEPLOYMENT_FILES"]
 
 # Paths (from the workspace folder, or from the repository root for workflows) the kit checks.
-DEPLOYMENT_FILES = ("Dockerfile", ".dockerignore", "apptainer.def", ".gitignore")
+DEPLOYMENT_FILES = ("Dockerfile", ".dockerignore", "apptainer.def", ".gitignore",
+                    "jobs/htcondor.sub", "jobs/inputs.txt", "jobs/slurm.sbatch")
 WORKFLOW_FILES = (".github/workflows/docker.yaml", ".github/workflows/apptainer.yaml")
+RULES.setdefault("jobs", job_rules)   # the job files' rules live in kit.check.jobs
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2, "skipped": 3}
 
 
