@@ -21,6 +21,7 @@ from kit.workspace import Workspace, load_workspace
 from kit.write import Change, apply_changes, plan_changes
 
 if TYPE_CHECKING:
+    from kit.jobs.schedulers import JobStatus, Submitted
     from kit.build.events import BuildResult
     from kit.gpu import ProbeReport
 
@@ -293,3 +294,58 @@ def sync_lesson(root: Path | str = ".", write: bool = True) -> list[str]:
     from kit.lesson import sync_episodes
 
     return sync_episodes(Path(root), write=write)
+
+
+# -- jobs on a cluster (kit.jobs.schedulers) -----------------------------------------------------
+
+def job_files(prepared: Prepared, schedulers: tuple[str, ...] = ("htcondor", "slurm")) -> dict[str, RenderedFile]:
+    """The job files for `prepared` (what the studio's Jobs tab and the notebooks show)."""
+    return prepared.render(schedulers)
+
+
+def scheduler_available(scheduler: str) -> str:
+    """'' when `scheduler` (htcondor or slurm) answers here, else why not, in one line."""
+    from kit.jobs import schedulers
+
+    return schedulers.available(scheduler)  # type: ignore[arg-type]
+
+
+def submit_job(directory: Path | str, scheduler: str, job_file: str | None = None) -> Submitted:
+    """Submit the workspace's job file (default jobs/htcondor.sub or jobs/slurm.sbatch) from the
+    workspace folder, as a user would on the cluster's login node."""
+    from kit.jobs import schedulers
+
+    return schedulers.submit(scheduler, Path(directory), job_file)  # type: ignore[arg-type]
+
+
+def job_status(job: Submitted) -> JobStatus:
+    from kit.jobs import schedulers
+
+    return schedulers.status(job)
+
+
+def wait_job(job: Submitted, timeout: float, on_status: Callable[[JobStatus], None] | None = None,
+             poll: float = 1.0, stop_when_unplaceable: bool = False) -> JobStatus:
+    """Follow the job until it ends, is held, or `timeout` seconds pass (the last status)."""
+    from kit.jobs import schedulers
+
+    return schedulers.wait(job, timeout, on_status, poll, stop_when_unplaceable)
+
+
+def job_output(job: Submitted) -> str:
+    from kit.jobs import schedulers
+
+    return schedulers.output(job)
+
+
+def cancel_job(job: Submitted) -> None:
+    from kit.jobs import schedulers
+
+    schedulers.cancel(job)
+
+
+def why_idle(job: Submitted) -> str:
+    """The scheduler's own words on why the job has not started."""
+    from kit.jobs import schedulers
+
+    return schedulers.why_idle(job)

@@ -201,3 +201,47 @@ def test_check_reads_a_broken_submit_file(with_jobs: Path) -> None:
              and f["severity"] == "error"]
     assert any("not a submit command" in str(f["message"]) for f in parse)
     assert any("no `queue` statement" in str(f["message"]) for f in parse)
+
+
+@pytest.mark.htcondor
+def test_check_runs_condor_submit_dry_run(with_jobs: Path) -> None:
+    """With HTCondor's client at hand, its own parser judges the submit file."""
+    from test_schedulers import LAB_HTCONDOR_BIN
+
+    from conftest import need
+    from kit.jobs.schedulers import find_client
+
+    env = {} if find_client("htcondor", "condor_submit") else {"KIT_HTCONDOR_BIN": str(LAB_HTCONDOR_BIN)}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        from kit import api
+
+        need(not api.scheduler_available("htcondor"), "no HTCondor: run tests/lab/schedulers.sh")
+    assert [f for f in job_findings(with_jobs, env) if f["severity"] != "info"] == []
+    sub = with_jobs / "jobs/htcondor.sub"
+    sub.write_text(sub.read_text().replace("universe = container", "universe = nonsense"))
+    parse = [f for f in job_findings(with_jobs, env) if f["rule"] == "job-parse"]
+    assert any("condor_submit -dry-run refused it" in str(f["message"]) and "nonsense" in
+               str(f["message"]) for f in parse), parse
+
+
+@pytest.mark.parametrize("scheduler", ["htcondor", "slurm"])
+def test_no_scheduler_here_says_so_and_what_to_run(scheduler: str, clone: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from kit import api
+    from kit.errors import SchedulerUnavailable
+
+    workspace = clone / "cuda-exercise"
+    generate(workspace, "--only", scheduler)
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.delenv("KIT_HTCONDOR_BIN", raising=False)
+    monkeypatch.delenv("KIT_SLURM_BIN", raising=False)
+    assert "is not installed here" in api.scheduler_available(scheduler)
+    with pytest.raises(SchedulerUnavailable) as unavailable:
+        api.submit_job(workspace, scheduler)
+    message = str(unavailable.value)
+    command = "condor_submit jobs/htcondor.sub" if scheduler == "htcondor" else "sbatch jobs/slurm.sbatch"
+    assert "scheduler is reachable" in message and f"Instead:" in message and command in message

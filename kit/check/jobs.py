@@ -21,6 +21,7 @@ from kit.check.findings import Finding
 from kit.check.rules import APPTAINER_WORKFLOW, DOCKER_WORKFLOW, CheckContext, _kit, _matrix_entries
 from kit.jobs.files import HTCONDOR_FILE, SLURM_FILE, github_image
 from kit.jobs.files import _git as git_output
+from kit.jobs.schedulers import find_client
 from kit.plan import SIF_TAG_PREFIX
 
 JOB_FILES = (HTCONDOR_FILE, SLURM_FILE)
@@ -110,7 +111,7 @@ def _submit_commands(path: str, text: str) -> tuple[dict[str, tuple[str, int]], 
 
 def _condor_dry_run(ctx: CheckContext, path: str, text: str) -> list[Finding]:
     """`condor_submit -dry-run` on a copy, when HTCondor's client is installed here."""
-    tool = shutil.which("condor_submit")
+    tool = find_client("htcondor", "condor_submit")
     if tool is None:
         return [_kit("job-parse", "info", path, None, "condor_submit is not installed here, so "
                      "the kit read the submit file itself", "install HTCondor's client tools "
