@@ -11,7 +11,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from dataclasses import replace
+
 from kit.errors import UserError
+from kit.jobs.files import EXAMPLE_COMMIT, EXAMPLE_IMAGE_NAME
 from kit.options import RenderOptions
 from kit.render import render
 from kit.workspace import load_workspace
@@ -23,9 +26,15 @@ MARKER = re.compile(r'^<!-- kit-file: (?P<path>\S+)(?: from="(?P<start>[^"]*)" t
 FENCE = re.compile(r"^(`{3,}|~{3,})")
 
 
+# Episodes 06 and 07: the job files, for an example image and commit (a learner's come from git).
+LESSON_JOB_OPTIONS = replace(LESSON_OPTIONS, job_commit=EXAMPLE_COMMIT, job_image_name=EXAMPLE_IMAGE_NAME)
+
+
 def lesson_files(root: Path) -> dict[str, str]:
     workspace = load_workspace(root / "examples" / "cuda-exercise")
-    return {path: f.text for path, f in render(workspace, LESSON_OPTIONS).items()}
+    files = {path: f.text for path, f in render(workspace, LESSON_OPTIONS).items()}
+    jobs = render(workspace, LESSON_JOB_OPTIONS, only=("htcondor", "slurm"))
+    return {**files, **{path: f.text for path, f in jobs.items()}}
 
 
 def excerpt(text: str, start: str | None, end: str | None, where: str) -> str:

@@ -206,7 +206,7 @@ def test_check_reads_a_broken_submit_file(with_jobs: Path) -> None:
 @pytest.mark.htcondor
 def test_check_runs_condor_submit_dry_run(with_jobs: Path) -> None:
     """With HTCondor's client at hand, its own parser judges the submit file."""
-    from test_schedulers import LAB_HTCONDOR_BIN
+    from conftest import LAB_HTCONDOR_BIN
 
     from conftest import need
     from kit.jobs.schedulers import find_client

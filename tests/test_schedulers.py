@@ -12,68 +12,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, need
+from conftest import REPO
 from kit import api
 from kit.errors import SchedulerError
 from kit.gpu import parse_probe_output
 from kit.jobs.schedulers import JobStatus, Submitted
 from tests.lab.settings import LabSettings, copy_workspace
 
-LAB_HTCONDOR_BIN = REPO / "tests" / "lab" / "bin" / "htcondor"
 JOB_LIMIT_S = 300
 TORCH = "2.13.0"
-
-
-# ---------------------------------------------------------------- the lab's schedulers
-
-@pytest.fixture(scope="session")
-def htcondor() -> Iterator[str]:
-    """HTCondor's clients (a real install on PATH, else the lab's), once the pool answers."""
-    with pytest.MonkeyPatch.context() as patch:
-        if not os.environ.get("KIT_HTCONDOR_BIN") and not _on_path("condor_submit"):
-            patch.setenv("KIT_HTCONDOR_BIN", str(LAB_HTCONDOR_BIN))
-        why = api.scheduler_available("htcondor")
-        need(not why, f"{why} (run tests/lab/schedulers.sh as root)")
-        yield "htcondor"
-
-
-@pytest.fixture(scope="session")
-def slurm() -> str:
-    why = api.scheduler_available("slurm")
-    need(not why, f"{why} (run tests/lab/schedulers.sh as root)")
-    return "slurm"
-
-
-def _on_path(name: str) -> bool:
-    import shutil
-
-    return shutil.which(name) is not None
-
-
-@pytest.fixture(scope="session")
-def lab_sif(lab: LabSettings, apptainer_path: str, docker_client: object,
-            tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The lab workspace's cpu environment built into a SIF by the kit (once per session).
-    KIT_LAB_JOB_SIF names an already built one, to iterate on these tests without a rebuild."""
-    given = os.environ.get("KIT_LAB_JOB_SIF")
-    if given and Path(given).is_file():
-        return Path(given)
-    from test_engines import SQUASHFS_ARGS, build_in_lab
-
-    root = tmp_path_factory.mktemp("scheduler-sif")
-    workspace = copy_workspace(root / "workspace", lab)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("APPTAINER_MKSQUASHFS_ARGS", SQUASHFS_ARGS)
-        built = build_in_lab(lab, workspace, engine="apptainer", style="optimized",
-                             environment="cpu", sif_dir=root / "sif", bootstrap="docker-daemon")
-    sif = Path(built.image)
-    assert sif.is_file()
-    return sif
 
 
 def job_workspace(lab: LabSettings, tmp_path: Path, *flags: str) -> Path:

@@ -29,6 +29,10 @@ SLURM_FILE = "jobs/slurm.sbatch"
 # sent with its job. pixi.toml is in every workspace, so the example runs anywhere.
 EXAMPLE_INPUTS = ("pixi.toml",)
 ENTRYPOINT = "/app/entrypoint.sh"     # both styles' images: activates the environment, then execs
+# What the lesson's pages and notebooks show where a learner's own repository would give the
+# values: an image name to replace with `ghcr.io/<you>/<repository>`, and a commit id.
+EXAMPLE_IMAGE_NAME = "ghcr.io/your-name/cuda-lesson"
+EXAMPLE_COMMIT = "3f2c1ab9d0e4c5b6a7f8e9d0c1b2a3f4e5d6c7b8"
 GITHUB_REMOTE = re.compile(r"^(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)"
                            r"([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 
