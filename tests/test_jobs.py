@@ -245,3 +245,17 @@ def test_no_scheduler_here_says_so_and_what_to_run(scheduler: str, clone: Path, 
     message = str(unavailable.value)
     command = "condor_submit jobs/htcondor.sub" if scheduler == "htcondor" else "sbatch jobs/slurm.sbatch"
     assert "scheduler is reachable" in message and f"Instead:" in message and command in message
+
+
+def test_the_studio_shows_the_job_files(clone: Path) -> None:
+    """The studio's third tab: both job files for the form's options, or why they cannot be made."""
+    from test_widgets import status
+
+    from kit.widgets.studio import Studio
+
+    studio = Studio(clone / "cuda-exercise", engines=status())
+    assert tuple(studio.views.titles) == ("Rendered files", "Diff against disk", "Job files")
+    assert "jobs/htcondor.sub" in studio.jobs.value and "jobs/slurm.sbatch" in studio.jobs.value
+    assert "ghcr.io/some-lab/cuda-lesson" in studio.jobs.value
+    studio.set_option("environment", "cpu")
+    assert "request_gpus" not in studio.jobs.value and "cpu-sha-" in studio.jobs.value
