@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from kit.check import Finding, check_dir, check_files
 from kit.jobs.files import fill_from_git
+from kit.lesson import machine as lesson_machine
+from kit.lesson.machine import MachineItem
 from kit.options import BuildOptions, RenderOptions
 from kit.plan import Plan, resolve
 from kit.render import GROUPS, RenderedFile, render_plan
@@ -200,22 +202,17 @@ def build_prepared(prepared: Prepared, engine: str, workdir: Path,
     """
     import tempfile
 
-    from kit import build as builders
-
-    if tag is not None:
-        from kit.names import tag as check_tag
-
-        check_tag(tag)
+    from kit.build import BuildRequest, get_engine
     from kit.staging import stage_build_context
 
+    chosen = get_engine(engine)
+    if tag is not None:
+        BuildOptions(engine=chosen.name, tag=tag)  # type: ignore[arg-type]  # checks the tag's shape
+    name = image_tag(prepared, tag) if chosen.name == "docker" else (tag or primary_tag(prepared))
     with tempfile.TemporaryDirectory(prefix="kit-build-") as tmp:
         context = stage_build_context(prepared, Path(tmp) / "context")
-        if engine == "docker":
-            return builders.build("docker", context, tags=[image_tag(prepared, tag)],
-                                  build_args=build_args(prepared), on_event=on_event, cancel=cancel)
-        sif = Path(workdir).resolve() / f"{tag or primary_tag(prepared)}.sif"
-        return builders.build("apptainer", context / "apptainer.def", output=sif,
-                              build_args=build_args(prepared), on_event=on_event, cancel=cancel)
+        return chosen.build(BuildRequest(context, name, Path(workdir), build_args(prepared),
+                                         on_event=on_event, cancel=cancel))
 
 
 def build(directory: Path | str, options: RenderOptions | None = None, *,
@@ -230,12 +227,10 @@ def build(directory: Path | str, options: RenderOptions | None = None, *,
 
 def probe(image: str, *, engine: str | None = None, gpu: str = "auto") -> ProbeReport:
     """Run the GPU probe in a built image (a .sif path means Apptainer unless told otherwise)."""
-    from kit import gpu as probes
+    from kit.build import get_engine
 
     chosen = engine or ("apptainer" if image.endswith(".sif") else "docker")
-    if chosen == "apptainer":
-        return probes.probe_apptainer(image, gpu=gpu)  # type: ignore[arg-type]
-    return probes.probe_docker(image, gpu=gpu)  # type: ignore[arg-type]
+    return get_engine(chosen).probe(image, gpu=gpu)  # type: ignore[arg-type]
 
 
 def format_build(result: BuildResult) -> str:
@@ -251,47 +246,20 @@ def format_probe(report: ProbeReport) -> str:
     return "\n".join(lines)
 
 
-# -- the instructor's check and the lesson's generated code ------------------------------------
-
-@dataclass(frozen=True)
-class MachineItem:
-    name: str
-    status: str          # ok | warning | error
-    detail: str
-    fix: str = ""
-
+# -- the lesson's tools (kit.lesson): the facade only forwards --------------------------------
 
 def machine_report(root: Path | str = ".") -> list[MachineItem]:
     """What works on this machine before a workshop: lock, linters, engines, GPU, with fixes."""
-    from kit.build import engine_status
-    from kit.check.linters import INSTALL_HINT, find_tool
-
-    items: list[MachineItem] = []
-    example = Path(root) / "examples" / "cuda-exercise"
-    if example.is_dir():
-        ws = load_workspace(example)
-        items.append(MachineItem("example workspace locked", "ok" if ws.lock else "warning",
-                                 "pixi.lock present" if ws.lock else "no pixi.lock: build and probe cells will skip",
-                                 "" if ws.lock else "run `pixi lock` in examples/cuda-exercise on a connected machine"))
-    for tool in ("hadolint", "zizmor", "check-jsonschema"):
-        found = find_tool(tool)
-        items.append(MachineItem(tool, "ok" if found else "warning", found or "not installed",
-                                 "" if found else INSTALL_HINT))
-    for capability in engine_status().checks:
-        items.append(MachineItem(capability.name, "ok" if capability.ok else "warning",
-                                 capability.detail, "" if capability.ok else capability.fix))
-    return items
+    return lesson_machine.machine_report(root)
 
 
 def format_machine_report(items: list[MachineItem]) -> str:
-    marks = {"ok": "ok  ", "warning": "warn", "error": "FAIL"}
-    return "\n".join(f"{marks[i.status]} {i.name}: {i.detail}" + (f" (fix: {i.fix})" if i.fix else "")
-                     for i in items)
+    return lesson_machine.format_machine_report(items)
 
 
 def sync_lesson(root: Path | str = ".", write: bool = True) -> list[str]:
-    """Refill the episodes' generated code blocks from the kit's own output; return what changed."""
-    from kit.lesson import sync_episodes
+    """Refill the lesson's generated blocks and values from the kit's own output; what changed."""
+    from kit.lesson.sync import sync_episodes
 
     return sync_episodes(Path(root), write=write)
 
@@ -349,3 +317,15 @@ def why_idle(job: Submitted) -> str:
     from kit.jobs import schedulers
 
     return schedulers.why_idle(job)
+def hub_link(hub: str, repo: str, *, branch: str | None = None, path: str = "notebooks/studio.ipynb") -> str:
+    """An nbgitpuller link: `hub` clones `repo` for each learner and opens `path` in JupyterLab."""
+    from kit.lesson.links import hub_link as make_link
+
+    return make_link(hub, repo, branch=branch, path=path)
+
+
+def preview_site(root: Path | str, out: Path | str) -> list[Path]:
+    """The lesson's pages as HTML (pandoc) in `out`, for an instructor to open in a browser."""
+    from kit.lesson.site import build_preview
+
+    return build_preview(Path(root), Path(out))

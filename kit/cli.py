@@ -125,9 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: apptainer for a .sif path, else docker")
     p.add_argument("--gpu", choices=("auto", "require", "never"), default="auto")
 
-    p = command("lesson", cmd_lesson, "instructor tools: check this machine, or sync the episodes' code")
-    p.add_argument("action", choices=("check", "sync"))
+    p = command("lesson", cmd_lesson, "instructor tools: check this machine, sync the episodes' code, "
+                                      "or print a JupyterHub (nbgitpuller) link")
+    p.add_argument("action", choices=("check", "sync", "link", "preview"))
     p.add_argument("--root", type=Path, default=Path("."), help="the lesson repository (default: .)")
+    p.add_argument("--hub", help="link: the JupyterHub's URL, e.g. https://hub.example.org")
+    p.add_argument("--repo", help="link: the lesson repository's URL the hub clones")
+    p.add_argument("--branch", help="link: the branch to pull (default: the repository's default)")
+    p.add_argument("--path", default="notebooks/studio.ipynb", help="link: the notebook to open")
+    p.add_argument("--out", type=Path, help="preview: the folder for the HTML pages (default: ROOT/site-preview)")
     return parser
 
 
@@ -248,6 +254,14 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_lesson(args: argparse.Namespace) -> int:
+    if args.action == "link":
+        link = api.hub_link(args.hub or "", args.repo or "", branch=args.branch, path=args.path)
+        _emit(args, {"link": link}, link)
+        return EXIT_OK
+    if args.action == "preview":
+        pages = api.preview_site(args.root, args.out or args.root / "site-preview")
+        _emit(args, {"written": pages}, "\n".join(f"wrote {p}" for p in pages))
+        return EXIT_OK
     if args.action == "sync":
         changed = api.sync_lesson(args.root)
         _emit(args, {"changed": changed}, "\n".join(f"updated {p}" for p in changed) or "episodes up to date")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.check.findings import Finding
-from kit.check.rules import APPTAINER_WORKFLOW, DOCKER_WORKFLOW, CheckContext, _kit, _matrix_entries
+from kit.check.rules import CheckContext, _kit, _matrix_entries
 from kit.jobs.files import HTCONDOR_FILE, SLURM_FILE, github_image
 from kit.jobs.files import _git as git_output
 from kit.jobs.schedulers import find_client
@@ -226,7 +226,7 @@ def _image_rule(ctx: CheckContext, job: JobFile) -> list[Finding]:
             f"start with {SIF_TAG_PREFIX!r}, the Docker image's do not)",
             "regenerate with `kit generate --only htcondor --only slurm`"))
     bare = tag.removeprefix(SIF_TAG_PREFIX)
-    moving = {str(e.get("tag", "")) for e in _matrix_entries(ctx.workflow(DOCKER_WORKFLOW))}
+    moving = {str(e.get("tag", "")) for e in _matrix_entries(ctx.workflow(ctx.docker_workflow))}
     immutable = IMMUTABLE.match(bare)
     if immutable and job.environment and immutable.group("env") != job.environment:
         findings.append(_kit("job-image", "error", job.path, job.image_line,
@@ -256,7 +256,7 @@ def _image_rule(ctx: CheckContext, job: JobFile) -> list[Finding]:
 def _published_names(ctx: CheckContext) -> set[str]:
     """The image names the workflows push to, `${{ github.repository }}` filled from the remote."""
     found: set[str] = set()
-    for path in (DOCKER_WORKFLOW, APPTAINER_WORKFLOW):
+    for path in (ctx.docker_workflow, ctx.apptainer_workflow):
         _collect(ctx.workflow(path), found)
     repository = ""
     if any("github.repository" in n for n in found):
