@@ -258,7 +258,9 @@ def refill(markdown: str, files: dict[str, str], where: str, values: dict[str, s
 
 
 def prose_files(root: Path) -> list[Path]:
-    found = {p for pattern in PROSE_GLOBS for p in root.glob(pattern) if p.is_file()}
+    # Everything the globs name but folders: a FIFO or a link must reach the bounded reader and be
+    # refused there (exit 2), not be skipped in silence.
+    found = {p for pattern in PROSE_GLOBS for p in root.glob(pattern) if not p.is_dir() or p.is_symlink()}
     return sorted(found)
 
 
@@ -355,8 +357,6 @@ def sync_lesson_files(root: Path, write: bool = True) -> list[str]:
     lesson = load_lesson(root)
     pending: list[tuple[Path, str]] = []
     for path in prose_files(root):
-        if path.is_symlink():
-            continue
         text = read_text(path, field="lesson page")
         new = refill(text, lesson.files, str(path), lesson.values)
         if new != text:
