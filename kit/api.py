@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.check import Finding, check_dir, check_files
+from kit.lesson import machine as lesson_machine
+from kit.lesson.machine import MachineItem
 from kit.makeup import Makeup as Makeup  # re-exported: front ends take the type from the facade
 from kit.options import BuildOptions, RenderOptions
 from kit.plan import Plan, resolve
@@ -123,9 +125,10 @@ def generate(directory: Path | str, options: RenderOptions | None = None, *, out
     """Render and write (unless `dry_run`) the deployment files; refuse to clobber hand edits."""
     prepared = prepare(directory, options, out=out, **fields)
     files = prepared.render(only)
-    changes = plan_changes(files, prepared.location.root, force)
+    location = prepared.location
+    changes = plan_changes(files, location.root, force, prefix=location.prefix)
     if not dry_run:
-        apply_changes(changes, prepared.location.root)
+        apply_changes(changes, location.root, prefix=location.prefix)
     return GenerateResult(prepared.location.root, changes, prepared.workspace.warnings)
 
 
@@ -203,7 +206,7 @@ def build_prepared(prepared: Prepared, engine: str, workdir: Path,
         BuildOptions(engine=chosen.name, tag=tag)  # type: ignore[arg-type]  # checks the tag's shape
     name = image_tag(prepared, tag) if chosen.name == "docker" else (tag or primary_tag(prepared))
     with tempfile.TemporaryDirectory(prefix="kit-build-") as tmp:
-        context = stage_build_context(prepared, Path(tmp) / "context")
+        context = stage_build_context(prepared, Path(tmp) / "context", chosen.name)
         return chosen.build(BuildRequest(context, name, Path(workdir), build_args(prepared),
                                          on_event=on_event, cancel=cancel))
 
@@ -266,60 +269,33 @@ def format_probe(report: ProbeReport) -> str:
     return "\n".join(lines)
 
 
-# -- the instructor's check and the lesson's generated code ------------------------------------
-
-@dataclass(frozen=True)
-class MachineItem:
-    name: str
-    status: str          # ok | warning | error
-    detail: str
-    fix: str = ""
-
+# -- the lesson's tools (kit.lesson): the facade only forwards --------------------------------
 
 def machine_report(root: Path | str = ".") -> list[MachineItem]:
     """What works on this machine before a workshop: lock, linters, engines, GPU, with fixes."""
-    from kit.build import engine_status
-    from kit.check.linters import INSTALL_HINT, find_tool
-
-    items: list[MachineItem] = []
-    example = Path(root) / "examples" / "cuda-exercise"
-    if example.is_dir():
-        ws = load_workspace(example)
-        items.append(MachineItem("example workspace locked", "ok" if ws.lock else "warning",
-                                 "pixi.lock present" if ws.lock else "no pixi.lock: build and probe cells will skip",
-                                 "" if ws.lock else "run `pixi lock` in examples/cuda-exercise on a connected machine"))
-    for tool in ("hadolint", "zizmor", "check-jsonschema"):
-        found = find_tool(tool)
-        items.append(MachineItem(tool, "ok" if found else "warning", found or "not installed",
-                                 "" if found else INSTALL_HINT))
-    for capability in engine_status().checks:
-        items.append(MachineItem(capability.name, "ok" if capability.ok else "warning",
-                                 capability.detail, "" if capability.ok else capability.fix))
-    return items
+    return lesson_machine.machine_report(root)
 
 
 def format_machine_report(items: list[MachineItem]) -> str:
-    marks = {"ok": "ok  ", "warning": "warn", "error": "FAIL"}
-    return "\n".join(f"{marks[i.status]} {i.name}: {i.detail}" + (f" (fix: {i.fix})" if i.fix else "")
-                     for i in items)
+    return lesson_machine.format_machine_report(items)
 
 
 def sync_lesson(root: Path | str = ".", write: bool = True) -> list[str]:
-    """Refill the episodes' generated code blocks from the kit's own output; return what changed."""
-    from kit.lesson import sync_episodes
+    """Refill the lesson's generated blocks and values from the kit's own output; what changed."""
+    from kit.lesson.sync import sync_episodes
 
     return sync_episodes(Path(root), write=write)
 
 
 def hub_link(hub: str, repo: str, *, branch: str | None = None, path: str = "notebooks/studio.ipynb") -> str:
     """An nbgitpuller link: `hub` clones `repo` for each learner and opens `path` in JupyterLab."""
-    from kit.hub_link import hub_link as make_link
+    from kit.lesson.links import hub_link as make_link
 
     return make_link(hub, repo, branch=branch, path=path)
 
 
 def preview_site(root: Path | str, out: Path | str) -> list[Path]:
     """The lesson's pages as HTML (pandoc) in `out`, for an instructor to open in a browser."""
-    from kit.site import build_preview
+    from kit.lesson.site import build_preview
 
     return build_preview(Path(root), Path(out))

@@ -15,15 +15,20 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from kit import api
-from kit.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, KitError, UserError
-from kit.options import BuildOptions, RenderOptions, default_of, schema
+from kit import interrupts
+
+if __name__ == "__main__" or Path(sys.argv[0]).name == "kit":
+    interrupts.quiet_startup()  # a Ctrl-C while the imports below load: one line, exit 130
+
+from kit import api  # noqa: E402  (after the start-up signal handlers)
+from kit.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, KitError, UserError  # noqa: E402
+from kit.options import BuildOptions, RenderOptions, default_of, schema  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in raw
-    with handle_errors(as_json) as outcome:
+    with interrupts.handled(), handle_errors(as_json) as outcome:
         parser = build_parser()
         args = parser.parse_args(raw)
         if not getattr(args, "func", None):
@@ -59,14 +64,16 @@ def handle_errors(as_json: bool) -> Iterator[_Outcome]:
         yield outcome
     except KitError as exc:
         outcome.code = exc.exit_code
+        if isinstance(exc.__context__, (KeyboardInterrupt, interrupts.Terminated)):
+            outcome.code = interrupts.exit_code(exc.__context__)  # a build stopped by a signal
         if as_json:
             print(json.dumps(envelope(outcome.command, None, [error_dict(exc)]), indent=2,
                              sort_keys=True))
         else:
             print(f"kit: error: {printable(str(exc))}", file=sys.stderr)
-    except KeyboardInterrupt:
-        outcome.code = 130
-        print("kit: interrupted", file=sys.stderr)
+    except (KeyboardInterrupt, interrupts.Terminated) as exc:
+        outcome.code = interrupts.exit_code(exc)
+        print(f"kit: {interrupts.message(exc)}", file=sys.stderr)
 
 
 def printable(text: str) -> str:
@@ -198,15 +205,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     refused = [c for c in result.changes if c.action == "refused"]
     if args.json:
         _emit(args, {"root": result.root, "changes": [
-            {"path": c.path, "action": c.action, "diff": c.diff()} for c in result.changes],
-            "warnings": result.warnings}, "", ok=not refused)
+            {"path": c.path, "action": c.action, "diff": c.diff(), "reason": c.reason}
+            for c in result.changes], "warnings": result.warnings}, "", ok=not refused)
     else:
         for warning in result.warnings:
             print(f"warning: {printable(warning)}", file=sys.stderr)
         for change in result.changes:
             if args.diff and change.action not in ("unchanged",):
                 sys.stdout.write(printable(change.diff()))
-            print(f"{change.action:>9}  {change.path}", file=sys.stderr if args.diff else sys.stdout)
+            reason = f" ({change.reason}; --force replaces it)" if change.reason else ""
+            print(f"{change.action:>9}  {change.path}{printable(reason)}",
+                  file=sys.stderr if args.diff else sys.stdout)
     return EXIT_BAD_INPUT if refused else EXIT_OK
 
 

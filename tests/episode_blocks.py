@@ -104,7 +104,7 @@ class RunBlockParser:
         for region in self.lexer(document):
             line = document.text.count("\n", 0, region.start) + 1
             where = f"{page.relative_to(REPO)}:{line}"
-            before = document.text[:region.start].rstrip(" \t").splitlines()
+            before = _skip_kit_markers(document.text[:region.start].rstrip(" \t").splitlines())
             marker = MARKER.match(before[-1]) if before else None
             if marker is None:
                 raise MarkerError(f"{where}: a shell block without a `<!-- run: ... -->` marker on the "
@@ -116,6 +116,19 @@ class RunBlockParser:
                              None if status == "nonzero" else int(status), pairs.get("output"),
                              tuple(filter(None, pairs.get("local-equivalent", "").split(","))))
             yield Region(region.start, region.end, block, evaluate_block)
+
+
+def _skip_kit_markers(lines: list[str]) -> list[str]:
+    """The lines above a fence without the `kit lesson sync` markers that must sit right above it
+    (`<!-- kit-file: ... -->`, or a `<!-- kit-code:` ... `-->` comment): the run: marker goes
+    above those."""
+    if lines and lines[-1].lstrip().startswith("<!-- kit-file:"):
+        return lines[:-1]
+    if lines and lines[-1].strip() == "-->":
+        for i in range(len(lines) - 2, -1, -1):
+            if lines[i].lstrip().startswith("<!-- kit-code:"):
+                return lines[:i]
+    return lines
 
 
 def lesson_blocks() -> list[tuple[Document, Example]]:
@@ -175,7 +188,8 @@ class LessonSession:
 
     # ------------------------------------------------------------------ setting the machine up
     def prepare(self) -> None:
-        """The learner's copy of the lesson, an empty repository of their own with a remote."""
+        """The learner's copy of the lesson, and their repository made from the lesson's template
+        (as the setup page says) with a remote standing in for GitHub."""
         self.logs.mkdir(parents=True, exist_ok=True)
         for sub in ("home", "bin", "tmp"):
             (self.scratch / sub).mkdir(parents=True, exist_ok=True)
@@ -196,11 +210,11 @@ class LessonSession:
         self.git(self.scratch, "config", "--global", "init.defaultBranch", "main")
         origin = self.scratch / "origin.git"   # stands in for the learner's GitHub repository
         self.git(self.scratch, "init", "--bare", "-q", str(origin))
-        self.repository.mkdir(parents=True)
+        # "Use this template": a new repository whose first commit holds the template's files.
+        shutil.copytree(self.lesson / "template", self.repository, symlinks=True)
         self.git(self.repository, "init", "-q")
-        (self.repository / "README.md").write_text("# My repository\n")
-        self.git(self.repository, "add", "README.md")
-        self.git(self.repository, "commit", "-qm", "Start")
+        self.git(self.repository, "add", "-A")
+        self.git(self.repository, "commit", "-qm", "Initial commit")
         self.git(self.repository, "remote", "add", "origin", origin.as_uri())
         self.git(self.repository, "push", "-q", "-u", "origin", "HEAD")
 
