@@ -260,7 +260,11 @@ def print_progress(event: Any) -> None:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     report = api.probe(args.image, engine=args.engine, gpu=args.gpu)
-    _emit(args, report, api.format_probe(report))
+    problem = report.problem(require_gpu=args.gpu == "require")
+    _emit(args, report, api.format_probe(report), ok=problem is None)
+    if problem:  # a CI step must be able to fail on "no framework" and "no GPU"
+        print(f"kit: error: {problem}", file=sys.stderr)
+        return EXIT_FINDINGS
     return EXIT_OK
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import jinja2
 
-from kit.actions import ACTIONS
+from kit.actions import ACTIONS, APPTAINER
 from kit.errors import OptionsError
 from kit.options import PROBE_SCRIPT, RenderOptions
 from kit.plan import Plan, resolve
@@ -101,7 +101,8 @@ def _selected(f: RenderedFile, only: tuple[str, ...]) -> bool:
 
 
 def _template(name: str, plan: Plan) -> str:
-    return jinja_env().get_template(name).render(plan=plan, actions=ACTIONS, options=plan.options)
+    return jinja_env().get_template(name).render(plan=plan, actions=ACTIONS, apptainer_release=APPTAINER,
+                                                 options=plan.options)
 
 
 def _all_files(plan: Plan) -> list[RenderedFile]:
