@@ -110,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("generate", cmd_generate, "render the Dockerfile, .dockerignore, apptainer.def and workflows")
     p.add_argument("dir", type=Path)
     _render_flags(p)
-    p.add_argument("--only", action="append", choices=("docker", "apptainer", "workflows"),
-                   help="render only these groups (repeatable)")
+    p.add_argument("--only", action="append", choices=tuple(api.FILE_GROUPS),
+                   help="render only these groups (repeatable; htcondor and slurm job files "
+                   "only when named)")
     p.add_argument("--out", type=Path, help="write under this folder instead of the repository")
     p.add_argument("--diff", action="store_true", help="show what would change; write nothing")
     p.add_argument("--force", action="store_true", help="replace files edited since the kit wrote them")

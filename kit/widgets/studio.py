@@ -76,8 +76,9 @@ class Studio:
         self.status = _css(w.HTML(""), "kit-status")
         self.preview = _css(w.Tab(), "kit-preview")
         self.diff = _css(w.HTML(""), "kit-diff")
-        self.views = _css(w.Tab(children=(self.preview, self.diff),
-                                titles=("Rendered files", "Diff against disk")), "kit-views")
+        self.jobs = _css(w.HTML(""), "kit-jobs")
+        self.views = _css(w.Tab(children=(self.preview, self.diff, self.jobs),
+                                titles=("Rendered files", "Diff against disk", "Job files")), "kit-views")
         self.write_button = self._button("Write", "kit-write", "pencil", self.on_write)
         self.check_button = self._button("Check", "kit-check", "check", self.on_check)
         self.build_button = self._button("Build", "kit-build", "cogs", self.on_build)
@@ -150,10 +151,22 @@ class Studio:
             return False
         self._show_files()
         self.diff.value = html.diff_view(self.changes)
+        self.jobs.value = self._jobs_html()
         _show(self.views, True)
         self._say(self._ready_text())
         self._update_actions()
         return True
+
+    def _jobs_html(self) -> str:
+        """The HTCondor and Slurm job files for these options, or why they cannot be made yet
+        (they name a published image: a commit and an image name from git, or the job options)."""
+        assert self.prepared is not None
+        try:
+            files = api.job_files(self.prepared)
+        except KitError as error:
+            return f"<p class='kit-jobs-missing'>{html.escape(str(error))}</p>"
+        return "".join(f"<div><b>{html.escape(path)}</b></div>" + html.code(f.text, f.language)
+                       for path, f in files.items())
 
     def _ready_text(self) -> str:
         pending = [c for c in self.changes if c.writes]
