@@ -308,4 +308,5 @@ def test_docker_makeup_of_both_styles(built_pair: dict[str, BuildResult], docker
     assert opt.size("overhead") < 1 * MB < les.size("overhead")    # no pixi in the final image
     side = api.format_makeup([les, opt])
     assert side.splitlines()[1].lstrip().startswith("lesson")
-    assert "<svg" in html.makeup_view([les, opt])
+    shown = html.compare_builds(built_pair).value     # the notebooks' side by side
+    assert "<svg" in shown and ">lesson<" in shown and ">optimized<" in shown
