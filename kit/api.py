@@ -6,7 +6,7 @@ front ends only collect options and show results.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +15,7 @@ from kit.check import Finding, check_dir, check_files
 from kit.jobs.files import fill_from_git
 from kit.lesson import machine as lesson_machine
 from kit.lesson.machine import MachineItem
+from kit.makeup import Makeup as Makeup  # re-exported: front ends take the type from the facade
 from kit.options import BuildOptions, RenderOptions
 from kit.plan import Plan, resolve
 from kit.render import GROUPS, RenderedFile, render_plan
@@ -238,6 +239,33 @@ def format_build(result: BuildResult) -> str:
     size = result.size_bytes / 1e6
     return (f"built {result.artifact} ({', '.join(result.tags) or 'no tags'}) {size:.1f} MB in "
             f"{result.duration:.1f}s, {result.cache_hits}/{len(result.steps)} steps cached")
+
+
+def image_makeup(result: BuildResult, *, base_image: str | None = None,
+                 label: str = "") -> Makeup:
+    """What a built image is made of: runtime, environment, app and overhead (kit.makeup).
+
+    Never fails for want of an engine: without one, the make-up is just the size the build
+    reported, as `other`. `base_image` names the final stage's base when the log does not.
+    """
+    from kit.makeup import of_build
+
+    return of_build(result, base_image=base_image, label=label)
+
+
+def format_makeup(makeups: Makeup | Sequence[Makeup], *, ascii_only: bool = False) -> str:
+    """One or more make-ups as text bars on one scale, with their parts in MB."""
+    from kit.makeup import format_side_by_side
+
+    shown = [makeups] if isinstance(makeups, Makeup) else list(makeups)
+    return format_side_by_side(shown, ascii_only=ascii_only)
+
+
+def makeup_dict(makeup: Makeup) -> dict[str, Any]:
+    """A make-up as `--json` shows it: the parts by name, in bytes."""
+    from kit.makeup import to_dict
+
+    return to_dict(makeup)
 
 
 def format_probe(report: ProbeReport) -> str:

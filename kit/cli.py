@@ -234,7 +234,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     summary = {"engine": result.engine, "artifact": result.artifact, "tags": result.tags,
                "size_bytes": result.size_bytes, "duration": result.duration,
                "steps": len(result.steps), "cache_hits": result.cache_hits}
-    _emit(args, summary, api.format_build(result))
+    makeup = api.image_makeup(result)
+    summary["makeup"] = api.makeup_dict(makeup)
+    utf8 = (sys.stdout.encoding or "").lower().replace("-", "") == "utf8"
+    _emit(args, summary, api.format_build(result) + "\n" + api.format_makeup(makeup, ascii_only=not utf8))
     return EXIT_OK
 
 

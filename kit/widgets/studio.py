@@ -97,6 +97,7 @@ class Studio:
         self.log = _css(w.Textarea(value="", disabled=True, rows=12,
                                    layout=w.Layout(width="100%")), "kit-log")
         self.probe_report = _css(w.HTML(""), "kit-probe-report")
+        self.makeup = _css(w.HTML(""), "kit-makeup")   # the built image's make-up, as a chart
         for widget in (self.progress, self.log):
             _show(widget, False)
         buttons = w.HBox([self.write_button, self.check_button, self.build_button,
@@ -104,7 +105,7 @@ class Studio:
         self.widget = _css(w.VBox([
             w.HTML(f"<h3>Container studio: {html.escape(self.workspace.name)}</h3>"),
             self.summary, self.form.box, self.status, self.views, buttons, self.confirm,
-            self.engine_note, self.findings_html, self.progress, self.log, self.probe_report,
+            self.engine_note, self.findings_html, self.progress, self.log, self.makeup, self.probe_report,
         ]), "kit-studio")
 
     @staticmethod
@@ -365,6 +366,7 @@ class Studio:
             self.progress.bar_style = "success"
             what = ", ".join(result.tags) or result.artifact
             self._say(f"Built {what} in {result.duration:.0f} s ({result.size_bytes / 1e6:.0f} MB)")
+            self.makeup.value = html.makeup_view(api.image_makeup(result))
         else:
             self.progress.bar_style = "warning" if isinstance(error, BuildCancelled) else "danger"
             self._say(_error_text(error, "build"), error=True)
