@@ -266,6 +266,11 @@ def _environments(table: dict[str, Any], path: Path) -> dict[str, Environment]:
     if not isinstance(features, dict):
         raise WorkspaceError("must be a table of features", file=path, field="feature",
                              fix="write features as [feature.NAME.dependencies]")
+    for feature_name, feature in features.items():
+        if not isinstance(feature, dict):
+            raise WorkspaceError(f"must be a table, not {type(feature).__name__}", file=path,
+                                 field=f"feature.{feature_name}",
+                                 fix="write it as [feature.NAME.dependencies] and so on")
     default_reqs = _feature_requirements(table, path, "")
     declared = table.get("environments", {})
     if not isinstance(declared, dict):
@@ -284,10 +289,6 @@ def _environments(table: dict[str, Any], path: Path) -> dict[str, Environment]:
         if unknown:
             raise WorkspaceError(f"uses undefined feature(s) {', '.join(map(repr, unknown))}",
                                  file=path, field=field_name, fix="define [feature.NAME] or fix the name")
-        for f in feature_names:
-            if not isinstance(features[f], dict):
-                raise WorkspaceError("must be a table", file=path, field=f"feature.{f}",
-                                     fix="write it as [feature.NAME.dependencies] and so on")
         parts = ([] if no_default else [default_reqs]) + [
             _feature_requirements(features[f], path, f"feature.{f}.") for f in feature_names]
         chain = tuple(([] if no_default else ["default"]) + feature_names)
