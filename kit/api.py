@@ -96,10 +96,15 @@ class Prepared:
 
 def prepare(directory: Path | str, out: Path | None = None, **options: Any) -> Prepared:
     """Load the workspace, locate it in its repository, and validate the options."""
+    from kit.discover import find_workspaces
+
     ws = load_workspace(directory)
-    location = locate(ws.root, out, options.pop("subdir", None))
+    subdir = options.pop("subdir", None)
+    location = locate(ws.root, out, subdir)
     opts = RenderOptions(subdir=location.subdir, **options)
-    return Prepared(ws, location, opts, resolve(ws, opts))
+    # Every workspace of the repository (not of --out): with several, each gets its own workflows.
+    neighbours = find_workspaces(locate(ws.root, None, subdir).root)
+    return Prepared(ws, location, opts, resolve(ws, opts, neighbours))
 
 
 @dataclass(frozen=True)
@@ -121,29 +126,38 @@ def generate(directory: Path | str, *, out: Path | None = None, only: tuple[str,
 
 
 def check(directory: Path | str, subdir: str | None = None) -> list[Finding]:
-    """Check the deployment files on disk for the workspace in `directory`."""
+    """Check the deployment files on disk for the workspace in `directory`; for a folder with no
+    manifest (a repository root), for every workspace found below it."""
+    from kit.discover import find_workspaces, is_workspace, slug_in, workflow_files
+
+    folder = Path(directory)
+    if folder.is_dir() and not is_workspace(folder) and subdir is None:
+        found = find_workspaces(folder)
+        if found:
+            here = locate(folder, None, None)
+            return [finding for rel in found
+                    for finding in check(folder / rel, (here.prefix + rel).strip("/"))]
     ws = load_workspace(directory)
     location = locate(ws.root, None, subdir)
-    return check_dir(ws, location.root, location.prefix)
+    slug = slug_in(find_workspaces(location.root), location.subdir, ws.name)
+    return check_dir(ws, location.root, location.prefix, workflow_files(slug))
 
 
 def check_rendered(prepared: Prepared) -> list[Finding]:
     """Check freshly rendered files before they are written (the widgets' Check button)."""
     files = {p: f.text for p, f in prepared.render().items()}
-    return check_files(prepared.workspace, files, prepared.location.prefix)
+    plan = prepared.plan
+    return check_files(prepared.workspace, files, prepared.location.prefix,
+                       (plan.docker_workflow, plan.apptainer_workflow))
 
 
 # -- build and probe ----------------------------------------------------------------------------
 
-def build_args(prepared: Prepared) -> dict[str, str]:
-    """The Dockerfile's ARGs: the environment, its CUDA version, and (optimized) the OCI labels."""
-    plan = prepared.plan
-    args = {"ENVIRONMENT": plan.primary.name}
-    if plan.primary.cuda:  # a CPU environment's ARG default is already empty: no __cuda
-        args["CUDA_VERSION"] = plan.primary.cuda
-    if prepared.options.style == "optimized":
-        args.update(git_labels(prepared.workspace.root))
-    return args
+def build_args(prepared: Prepared, engine: str = "docker") -> dict[str, str]:
+    """The build arguments `engine`'s recipe uses (see `Plan.build_args`), with the commit for
+    the optimized Dockerfile's OCI labels."""
+    commit = git_labels(prepared.workspace.root) if engine == "docker" else {}
+    return prepared.plan.build_args(engine, commit)
 
 
 def git_labels(directory: Path) -> dict[str, str]:
@@ -198,10 +212,12 @@ def build_prepared(prepared: Prepared, engine: str, workdir: Path,
         context = stage_build_context(prepared, Path(tmp) / "context")
         if engine == "docker":
             return builders.build("docker", context, tags=[image_tag(prepared, tag)],
-                                  build_args=build_args(prepared), on_event=on_event, cancel=cancel)
+                                  build_args=build_args(prepared, "docker"), on_event=on_event,
+                                  cancel=cancel)
         sif = Path(workdir).resolve() / f"{tag or primary_tag(prepared)}.sif"
         return builders.build("apptainer", context / "apptainer.def", output=sif,
-                              build_args=build_args(prepared), on_event=on_event, cancel=cancel)
+                              build_args=build_args(prepared, "apptainer"), on_event=on_event,
+                              cancel=cancel)
 
 
 def build(directory: Path | str, *, engine: str = "docker", tag: str | None = None,

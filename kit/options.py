@@ -11,8 +11,14 @@ from typing import Literal, get_args
 
 Style = Literal["lesson", "optimized"]
 Bootstrap = Literal["docker", "docker-daemon", "docker-archive", "oci-archive", "localimage"]
+# The optimized style's final stage: `image` is runtime_image with bash (an entrypoint script runs
+# pixi's whole activation); `no-shell` is a runtime_image without a shell (distroless): the
+# activation is set with ENV; `minimal` starts from scratch with only the glibc files the
+# environment links against (and, for Apptainer, which needs /bin/sh, bash).
+Runtime = Literal["image", "no-shell", "minimal"]
 STYLES: tuple[str, ...] = get_args(Style)
 BOOTSTRAPS: tuple[str, ...] = get_args(Bootstrap)
+RUNTIMES: tuple[str, ...] = get_args(Runtime)
 
 PIXI_VERSION = "0.55.0"
 DEFAULT_BASE_IMAGE = f"ghcr.io/prefix-dev/pixi:{PIXI_VERSION}-noble"
@@ -41,3 +47,4 @@ class RenderOptions:
     bootstrap: Bootstrap = "docker"
     bootstrap_source: str = ""              # the archive or image path for offline agents
     keep_pixi: bool = False                 # optimized: keep pixi in the final image for `pixi run`
+    runtime: Runtime = "image"              # optimized: the final stage's kind (see Runtime)

@@ -18,13 +18,16 @@ __all__ = ["Finding", "Severity", "check_files", "check_dir", "errors", "DEPLOYM
 
 # Paths (from the workspace folder, or from the repository root for workflows) the kit checks.
 DEPLOYMENT_FILES = ("Dockerfile", ".dockerignore", "apptainer.def", ".gitignore")
-WORKFLOW_FILES = (".github/workflows/docker.yaml", ".github/workflows/apptainer.yaml")
+WORKFLOW_FILES: tuple[str, str] = (".github/workflows/docker.yaml", ".github/workflows/apptainer.yaml")
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2, "skipped": 3}
 
 
-def check_files(workspace: Workspace, files: Mapping[str, str], prefix: str = "") -> list[Finding]:
-    """Run every linter and rule on `files` (text by path from the repository root)."""
-    ctx = CheckContext(workspace=workspace, prefix=prefix, files=dict(files))
+def check_files(workspace: Workspace, files: Mapping[str, str], prefix: str = "",
+                workflows: tuple[str, str] = WORKFLOW_FILES) -> list[Finding]:
+    """Run every linter and rule on `files` (text by path from the repository root);
+    `workflows`: this workspace's Docker and Apptainer workflow paths."""
+    ctx = CheckContext(workspace=workspace, prefix=prefix, files=dict(files),
+                       docker_workflow=workflows[0], apptainer_workflow=workflows[1])
     findings: list[Finding] = []
     for rule in RULES.values():
         findings.extend(rule(ctx))
@@ -40,20 +43,23 @@ def check_files(workspace: Workspace, files: Mapping[str, str], prefix: str = ""
     return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.file, f.line or 0, f.rule))
 
 
-def read_deployment_files(workspace: Workspace, repo_root: Path, prefix: str) -> dict[str, str]:
+def read_deployment_files(workspace: Workspace, repo_root: Path, prefix: str,
+                          workflows: tuple[str, str] = WORKFLOW_FILES) -> dict[str, str]:
     """The deployment files that exist on disk, by path from the repository root."""
     out: dict[str, str] = {}
     for name in DEPLOYMENT_FILES:
         path = workspace.root / name
         if path.is_file():
             out[prefix + name] = path.read_text(encoding="utf-8")
-    for rel in WORKFLOW_FILES:
+    for rel in workflows:
         path = repo_root / rel
         if path.is_file():
             out[rel] = path.read_text(encoding="utf-8")
     return out
 
 
-def check_dir(workspace: Workspace, repo_root: Path, prefix: str) -> list[Finding]:
-    """Check what is on disk for `workspace` (its files and the repository's workflows)."""
-    return check_files(workspace, read_deployment_files(workspace, repo_root, prefix), prefix)
+def check_dir(workspace: Workspace, repo_root: Path, prefix: str,
+              workflows: tuple[str, str] = WORKFLOW_FILES) -> list[Finding]:
+    """Check what is on disk for `workspace` (its files and its workflows in the repository)."""
+    return check_files(workspace, read_deployment_files(workspace, repo_root, prefix, workflows),
+                       prefix, workflows)

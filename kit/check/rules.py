@@ -17,7 +17,7 @@ import yaml
 from kit.check import parse
 from kit.check.findings import Finding
 from kit.check.patterns import dockerignore_excludes, path_filter_matches, read_dockerignore
-from kit.workspace import LINUX, Workspace
+from kit.workspace import LINUX, Workspace, cuda_requirement_gaps
 
 DOCKER_WORKFLOW = ".github/workflows/docker.yaml"
 APPTAINER_WORKFLOW = ".github/workflows/apptainer.yaml"
@@ -29,6 +29,9 @@ class CheckContext:
     prefix: str                      # the workspace folder from the repository root, "" or "x/"
     files: dict[str, str]            # deployment files by path from the repository root
     findings: list[Finding] = field(default_factory=list)
+    # This workspace's workflows (named after its folder when the repository holds several).
+    docker_workflow: str = DOCKER_WORKFLOW
+    apptainer_workflow: str = APPTAINER_WORKFLOW
 
     def text(self, name: str) -> str | None:
         return self.files.get(self.prefix + name)
@@ -102,7 +105,7 @@ def _def_targets(ctx: CheckContext) -> list[Target]:
 
 def _workflow_targets(ctx: CheckContext) -> list[Target]:
     return [(str(entry.get("environment", "")), str(entry.get("cuda", "") or "") or None, path, None)
-            for path in (DOCKER_WORKFLOW, APPTAINER_WORKFLOW)
+            for path in (ctx.docker_workflow, ctx.apptainer_workflow)
             for entry in _matrix_entries(ctx.workflow(path))]
 
 
@@ -221,14 +224,16 @@ def lock_ignored_rule(ctx: CheckContext) -> list[Finding]:
 def path_filter_rule(ctx: CheckContext) -> list[Finding]:
     """Workflow path filters must fire on a change to any file the build reads."""
     findings: list[Finding] = []
-    pairs = ((DOCKER_WORKFLOW, "Dockerfile", ".dockerignore"), (APPTAINER_WORKFLOW, "apptainer.def", None))
+    pairs = ((ctx.docker_workflow, "Dockerfile", ".dockerignore"),
+             (ctx.apptainer_workflow, "apptainer.def", None))
     inputs = _build_inputs(ctx)
     for workflow_path, recipe, ignore in pairs:
         workflow = ctx.workflow(workflow_path)
         if not workflow:
             continue
         triggers = workflow.get("on", workflow.get(True)) or {}
-        read = {ctx.prefix + recipe, ctx.prefix + "pixi.toml", ctx.prefix + "pixi.lock"}
+        read = {ctx.prefix + recipe, ctx.prefix + ctx.workspace.manifest_path.name,
+                ctx.prefix + "pixi.lock"}
         if ignore:
             read.add(ctx.prefix + ignore)
         for src, file, _ in inputs:
@@ -263,10 +268,20 @@ def def_parse_rule(ctx: CheckContext) -> list[Finding]:
     return [] if text is None else parse.parse_def(text, ctx.prefix + "apptainer.def")[1]
 
 
+def cuda_requirement_rule(ctx: CheckContext) -> list[Finding]:
+    """An environment whose lock holds CUDA builds needs a CUDA system requirement, or it is
+    built and tagged as a CPU image (and installed without CONDA_OVERRIDE_CUDA)."""
+    ws = ctx.workspace
+    manifest = ctx.prefix + ws.manifest_path.name
+    return [_kit("cuda-requirement", "warning", manifest, None, message, fix)
+            for _, message, fix in cuda_requirement_gaps(ws.manifest_path, ws.environments, ws.lock)]
+
+
 RULES: dict[str, Rule] = {
     "apptainer-def": def_parse_rule,
     "environments": environment_rules,
     "copy-sources": copy_source_rules,
     "lock-ignored": lock_ignored_rule,
     "path-filters": path_filter_rule,
+    "cuda-requirement": cuda_requirement_rule,
 }
