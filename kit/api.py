@@ -7,12 +7,12 @@ front ends only collect options and show results.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.check import Finding, check_dir, check_files
-from kit.options import RenderOptions
+from kit.options import BuildOptions, RenderOptions
 from kit.plan import Plan, resolve
 from kit.render import RenderedFile, render_plan
 from kit.repo import Location, locate
@@ -94,16 +94,22 @@ class Prepared:
         return render_plan(self.plan, only)
 
 
-def prepare(directory: Path | str, out: Path | None = None, **options: Any) -> Prepared:
-    """Load the workspace, locate it in its repository, and validate the options."""
+def prepare(directory: Path | str, options: RenderOptions | None = None, *, out: Path | None = None,
+            **fields: Any) -> Prepared:
+    """Load the workspace, locate it in its repository, and resolve the options, once.
+
+    `fields` are option fields by name (as the notebooks write them); they are checked like
+    any other options, by `RenderOptions` itself. An empty `subdir` means "detect it".
+    """
     from kit.discover import find_workspaces
 
+    base = options or RenderOptions()
+    opts = replace(base, **fields) if fields else base
     ws = load_workspace(directory)
-    subdir = options.pop("subdir", None)
-    location = locate(ws.root, out, subdir)
-    opts = RenderOptions(subdir=location.subdir, **options)
+    location = locate(ws.root, out, opts.subdir or None)
+    opts = replace(opts, subdir=location.subdir)
     # Every workspace of the repository (not of --out): with several, each gets its own workflows.
-    neighbours = find_workspaces(locate(ws.root, None, subdir).root)
+    neighbours = find_workspaces(locate(ws.root, None, opts.subdir or None).root)
     return Prepared(ws, location, opts, resolve(ws, opts, neighbours))
 
 
@@ -114,10 +120,11 @@ class GenerateResult:
     warnings: tuple[str, ...] = field(default=())
 
 
-def generate(directory: Path | str, *, out: Path | None = None, only: tuple[str, ...] = (),
-             dry_run: bool = False, force: bool = False, **options: Any) -> GenerateResult:
+def generate(directory: Path | str, options: RenderOptions | None = None, *, out: Path | None = None,
+             only: tuple[str, ...] = (), dry_run: bool = False, force: bool = False,
+             **fields: Any) -> GenerateResult:
     """Render and write (unless `dry_run`) the deployment files; refuse to clobber hand edits."""
-    prepared = prepare(directory, out, **options)
+    prepared = prepare(directory, options, out=out, **fields)
     files = prepared.render(only)
     changes = plan_changes(files, prepared.location.root, force)
     if not dry_run:
@@ -220,12 +227,14 @@ def build_prepared(prepared: Prepared, engine: str, workdir: Path,
                               cancel=cancel)
 
 
-def build(directory: Path | str, *, engine: str = "docker", tag: str | None = None,
-          on_event: Callable[[Any], None] | None = None, cancel: Any = None,
-          sif_dir: Path | None = None, **options: Any) -> BuildResult:
+def build(directory: Path | str, options: RenderOptions | None = None, *,
+          build: BuildOptions | None = None, on_event: Callable[[Any], None] | None = None,
+          cancel: Any = None, sif_dir: Path | None = None, **fields: Any) -> BuildResult:
     """Render, stage and build the workspace's image; a SIF lands next to the workspace."""
-    prepared = prepare(directory, **options)
-    return build_prepared(prepared, engine, sif_dir or prepared.workspace.root, on_event, cancel, tag)
+    how = build or BuildOptions()
+    prepared = prepare(directory, options, **fields)
+    return build_prepared(prepared, how.engine, sif_dir or prepared.workspace.root, on_event,
+                          cancel, how.tag)
 
 
 def probe(image: str, *, engine: str | None = None, gpu: str = "auto") -> ProbeReport:

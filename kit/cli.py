@@ -13,48 +13,83 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from kit import api
-from kit.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, KitError
-from kit.options import BOOTSTRAPS, STYLES
+from kit.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, KitError, UserError
+from kit.options import BuildOptions, RenderOptions, default_of, schema
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_BAD_INPUT
-    with handle_errors(args.json) as outcome:
+    raw = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in raw
+    with handle_errors(as_json) as outcome:
+        parser = build_parser()
+        args = parser.parse_args(raw)
+        if not getattr(args, "func", None):
+            raise UsageError("no command given", field="command",
+                             fix="run `kit --help` and pick one of its commands")
+        outcome.command = args.func.__name__.removeprefix("cmd_")
         outcome.code = args.func(args)
     return outcome.code
 
 
+class UsageError(UserError):
+    """The command line itself is wrong (unknown flag, missing argument, bad choice)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting, so `--json` gets JSON too."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, field=self.prog.removeprefix("kit").strip() or "command",
+                         fix=f"run `{self.prog} --help`")
+
+
 class _Outcome:
     code = EXIT_OK
+    command = ""
 
 
 @contextmanager
 def handle_errors(as_json: bool) -> Iterator[_Outcome]:
-    """Print a KitError as one line (or a JSON object) and set its exit code; no traceback."""
+    """Print a KitError as one line (or the one JSON object) and set its exit code; no traceback."""
     outcome = _Outcome()
     try:
         yield outcome
     except KitError as exc:
         outcome.code = exc.exit_code
         if as_json:
-            print(json.dumps({"error": str(exc), "type": type(exc).__name__}))
+            print(json.dumps(envelope(outcome.command, None, [error_dict(exc)]), indent=2,
+                             sort_keys=True))
         else:
-            print(f"kit: error: {exc}", file=sys.stderr)
+            print(f"kit: error: {printable(str(exc))}", file=sys.stderr)
     except KeyboardInterrupt:
         outcome.code = 130
         print("kit: interrupted", file=sys.stderr)
 
 
+def printable(text: str) -> str:
+    """Text from manifests and file names with control characters (terminal escapes) shown as
+    escapes, so a hostile workspace cannot drive the learner's terminal."""
+    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+
+
+def error_dict(exc: KitError) -> dict[str, Any]:
+    """An error as `--json` prints it: the message, and where known the file, field and fix."""
+    return {"type": type(exc).__name__, "message": str(exc),
+            "file": getattr(exc, "file", None), "field": getattr(exc, "field", None),
+            "fix": getattr(exc, "fix", None)}
+
+
+def envelope(command: str, result: Any, errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The one `--json` shape of every command: `ok`, the command, its result, and errors."""
+    return {"ok": not errors, "command": command, "result": _jsonable(result), "errors": errors}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kit", description="Deploy locked Pixi environments in Linux containers.")
-    sub = parser.add_subparsers(title="commands")
+    parser = _Parser(prog="kit", description="Deploy locked Pixi environments in Linux containers.")
+    sub = parser.add_subparsers(title="commands", parser_class=_Parser)
 
     def command(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -80,9 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("build", cmd_build, "build the image with a real engine (Docker with BuildKit, or Apptainer)")
     p.add_argument("dir", type=Path)
-    p.add_argument("--engine", choices=("docker", "apptainer"), default="docker")
     _render_flags(p)
-    p.add_argument("--tag", help="image tag (Docker) or SIF name stem (Apptainer)")
+    _schema_flags(p, BuildOptions)
 
     p = command("probe", cmd_probe, "run the GPU probe in a built image")
     p.add_argument("image", help="Docker image reference, or a .sif path for Apptainer")
@@ -96,37 +130,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _schema_flags(p: argparse.ArgumentParser, cls: type[Any]) -> None:
+    """One flag per schema field (kit.options): the only place flags for options are made."""
+    for f, spec in schema(cls):
+        dest = f.name
+        if spec.widget == "bool":
+            p.add_argument(spec.flag, dest=dest, action="store_true", default=None, help=spec.help)
+        elif isinstance(default_of(f), tuple):
+            p.add_argument(spec.flag, dest=dest, action="append", default=None, metavar="VALUE",
+                           help=spec.help)
+        else:
+            p.add_argument(spec.flag, dest=dest, choices=spec.choices or None, default=None,
+                           help=spec.help)
+
+
 def _render_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env", dest="environment", help="environment to build (default: the first CUDA one)")
-    p.add_argument("--matrix", action="append", default=[], metavar="ENV",
-                   help="an environment the workflows build (repeatable; default: every "
-                        "container environment, --env first)")
-    p.add_argument("--cuda", help="CUDA version for CONDA_OVERRIDE_CUDA (default: the requirement)")
-    p.add_argument("--style", choices=STYLES, default="lesson")
-    p.add_argument("--base-image", help="image with pixi for the install stage")
-    p.add_argument("--runtime-image", help="image for the optimized final stage")
-    p.add_argument("--image-name", help="image name in workflows (default: ghcr.io/<owner>/<repo>)")
-    p.add_argument("--subdir", help="the workspace folder inside its git repository (default: detected)")
-    p.add_argument("--app-dir", help="folder copied to /app/src ('' for none; default: app)")
-    p.add_argument("--bootstrap", choices=BOOTSTRAPS, help="Apptainer bootstrap agent (default: docker)")
-    p.add_argument("--bootstrap-source", help="archive or SIF for offline bootstrap agents")
+    _schema_flags(p, RenderOptions)
 
 
-def _options(args: argparse.Namespace) -> dict[str, Any]:
-    """Only the flags the user gave, so the API's defaults stay the only defaults."""
-    names = ("environment", "cuda", "style", "base_image", "runtime_image", "image_name", "subdir",
-             "app_dir", "bootstrap", "bootstrap_source")
-    out = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
-    if getattr(args, "matrix", None):
-        out["environments"] = tuple(args.matrix)
+def _options(args: argparse.Namespace, cls: type[Any] = RenderOptions) -> dict[str, Any]:
+    """Only the flags the user gave, so the schema's defaults stay the only defaults."""
+    out: dict[str, Any] = {}
+    for f, _spec in schema(cls):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            out[f.name] = tuple(value) if isinstance(value, list) else value
     return out
 
 
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+def _emit(args: argparse.Namespace, data: Any, text: str, ok: bool = True) -> None:
     if args.json:
-        print(json.dumps(_jsonable(data), indent=2, sort_keys=True))
+        command = args.func.__name__.removeprefix("cmd_")
+        body = envelope(command, data, [])
+        body["ok"] = ok
+        print(json.dumps(body, indent=2, sort_keys=True))
     elif text:
-        print(text)
+        print(printable(text))
 
 
 def _jsonable(value: Any) -> Any:
@@ -150,32 +189,36 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     result = api.generate(args.dir, out=args.out, only=tuple(args.only or ()), dry_run=args.diff,
                           force=args.force, **_options(args))
+    refused = [c for c in result.changes if c.action == "refused"]
     if args.json:
         _emit(args, {"root": result.root, "changes": [
             {"path": c.path, "action": c.action, "diff": c.diff()} for c in result.changes],
-            "warnings": result.warnings}, "")
+            "warnings": result.warnings}, "", ok=not refused)
     else:
         for warning in result.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+            print(f"warning: {printable(warning)}", file=sys.stderr)
         for change in result.changes:
             if args.diff and change.action not in ("unchanged",):
-                sys.stdout.write(change.diff())
+                sys.stdout.write(printable(change.diff()))
             print(f"{change.action:>9}  {change.path}", file=sys.stderr if args.diff else sys.stdout)
-    refused = [c for c in result.changes if c.action == "refused"]
-    return EXIT_BAD_INPUT if refused and not args.diff else EXIT_OK
+    return EXIT_BAD_INPUT if refused else EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     findings = api.check(args.dir, subdir=args.subdir)
+    failed = any(f.severity == "error" for f in findings)
     _emit(args, {"findings": [f.to_dict() for f in findings]},
-          "\n".join(f.one_line() for f in findings) or "no findings")
-    return EXIT_FINDINGS if any(f.severity == "error" for f in findings) else EXIT_OK
+          "\n".join(f.one_line() for f in findings) or "no findings", ok=not failed)
+    return EXIT_FINDINGS if failed else EXIT_OK
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    result = api.build(args.dir, engine=args.engine, tag=args.tag,
+    result = api.build(args.dir, build=BuildOptions(**_options(args, BuildOptions)),
                        on_event=None if args.json else print_progress, **_options(args))
-    _emit(args, result, api.format_build(result))
+    summary = {"engine": result.engine, "artifact": result.artifact, "tags": result.tags,
+               "size_bytes": result.size_bytes, "duration": result.duration,
+               "steps": len(result.steps), "cache_hits": result.cache_hits}
+    _emit(args, summary, api.format_build(result))
     return EXIT_OK
 
 
@@ -209,8 +252,9 @@ def cmd_lesson(args: argparse.Namespace) -> int:
         _emit(args, {"changed": changed}, "\n".join(f"updated {p}" for p in changed) or "episodes up to date")
         return EXIT_OK
     report = api.machine_report(args.root)
-    _emit(args, report, api.format_machine_report(report))
-    return EXIT_FINDINGS if any(item.status == "error" for item in report) else EXIT_OK
+    failed = any(item.status == "error" for item in report)
+    _emit(args, {"items": report}, api.format_machine_report(report), ok=not failed)
+    return EXIT_FINDINGS if failed else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 IMAGE_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
 REGISTRY_HOST = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]{1,5})?$")
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-CUDA_VERSION = re.compile(r"^[0-9]{1,2}(?:\.[0-9]{1,2}){0,2}$")
+CUDA_VERSION = re.compile(r"^[0-9]{1,2}(?:\.[0-9]{1,2})?$")
 # A relative POSIX path made of plain components (no '..', no leading '/', no shell metacharacters).
 PATH_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -82,7 +82,11 @@ def image_reference(value: str, field: str = "image") -> str:
 
 def relative_path(value: str, field: str) -> str:
     """A relative path inside the repository; '' means the repository root."""
-    cleaned = value.strip("/")
+    if value.startswith("/"):
+        raise OptionsError(f"path {value!r} is absolute: it must be relative to the repository",
+                           field=field, fix="give the folder relative to the repository root, "
+                           "such as 'cuda-exercise'")
+    cleaned = value.rstrip("/")
     if cleaned in ("", "."):
         return ""
     for part in cleaned.split("/"):
@@ -91,3 +95,14 @@ def relative_path(value: str, field: str) -> str:
                 f"path {value!r} is not allowed: use plain relative folder names without '..' "
                 "or shell characters", field=field, fix="use a path such as 'cuda-exercise'")
     return cleaned
+
+
+FILE_PATH = re.compile(r"^[A-Za-z0-9_./-]+$")
+
+
+def file_path(value: str, field: str) -> str:
+    """A local file path a def file can hold as it is (no spaces, quotes or shell characters)."""
+    if not FILE_PATH.match(value):
+        raise OptionsError(f"path {value!r} has characters a def file cannot hold", field=field,
+                           fix="use a path of letters, digits, '.', '_', '-' and '/'")
+    return value

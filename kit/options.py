@@ -1,23 +1,37 @@
-"""The one option schema: every choice a user makes (CLI flags, widget form, notebook parameters).
+"""The one option schema: every choice a user makes, with how it is shown, typed and checked.
 
-`RenderOptions` is the only list of options. `kit.plan.resolve()` checks them against a workspace
-and derives the `Plan` the templates print.
+`RenderOptions` (what shapes the rendered files) and `BuildOptions` (how a build runs) are the
+only lists of options. Each field carries an `OptionSpec` in its metadata; the CLI flags
+(`kit.cli`), the studio's form (`kit.widgets.form`) and the printed command lines
+(`kit.widgets.pipeline.build_commands`) are all generated from it, so an option added here
+reaches every front end and cannot be forgotten by one.
+
+Every value is checked for type and shape when the object is made (`__post_init__`): that is the
+single point where options enter, whichever front end they came from. Checks that need the
+workspace (does the environment exist, is the CUDA override high enough) live in
+`kit.plan.resolve()`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, get_args
+from collections.abc import Callable, Iterator
+from dataclasses import MISSING, Field, dataclass, field, fields
+from typing import Any, Literal, get_args
+
+from kit import names
+from kit.errors import OptionsError
 
 Style = Literal["lesson", "optimized"]
 Bootstrap = Literal["docker", "docker-daemon", "docker-archive", "oci-archive", "localimage"]
+Engine = Literal["docker", "apptainer"]
 # The optimized style's final stage: `image` is runtime_image with bash (an entrypoint script runs
 # pixi's whole activation); `no-shell` is a runtime_image without a shell (distroless): the
-# activation is set with ENV; `minimal` starts from scratch with only the glibc files the
+# activation is set with ENV; `minimal` starts from scratch with only the system libraries the
 # environment links against (and, for Apptainer, which needs /bin/sh, bash).
 Runtime = Literal["image", "no-shell", "minimal"]
 STYLES: tuple[str, ...] = get_args(Style)
 BOOTSTRAPS: tuple[str, ...] = get_args(Bootstrap)
+ENGINES: tuple[str, ...] = get_args(Engine)
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
 
 PIXI_VERSION = "0.55.0"
@@ -30,21 +44,160 @@ PROBE_SCRIPT = "torch_detect_GPU.py"
 
 
 @dataclass(frozen=True)
+class OptionSpec:
+    """How one option is offered and checked: the metadata of a schema field."""
+
+    help: str
+    flag: str                                   # the CLI flag, e.g. "--base-image"
+    label: str                                  # the widget's description
+    check: Callable[[Any, str], object] | None = None   # shape check, raises OptionsError
+    choices: tuple[str, ...] = ()
+    widget: str = "text"                        # text | choice | toggle | environment | environments | bool
+    placeholder: str = ""
+    # Whether `build_commands` prints it (the folder argument already says where the workspace is).
+    on_command_line: bool = True
+
+
+def option(default: Any, *, help: str, flag: str, label: str, check: Callable[[Any, str], object] | None = None,
+           choices: tuple[str, ...] = (), widget: str = "text", placeholder: str = "",
+           on_command_line: bool = True) -> Any:
+    """A schema field: its default and its `OptionSpec`."""
+    spec = OptionSpec(help, flag, label, check, choices, widget, placeholder, on_command_line)
+    return field(default=default, metadata={"option": spec})
+
+
+def _optional(check: Callable[[str, str], object]) -> Callable[[Any, str], object]:
+    """A check that lets the empty value (the kit's default) through."""
+    def checked(value: Any, field_name: str) -> object:
+        return check(value, field_name) if value else value
+    return checked
+
+
+def _env_names(values: tuple[str, ...], field_name: str) -> object:
+    return [names.environment_name(v, field_name) for v in values]
+
+
+def _tags(values: tuple[str, ...], field_name: str) -> object:
+    return [names.tag(v, field_name) for v in values]
+
+
+def _registry(value: str, field_name: str) -> object:
+    if not names.REGISTRY_HOST.match(value):
+        raise OptionsError(f"registry {value!r} is not a host name", field=field_name,
+                           fix="use a host such as 'ghcr.io'")
+    return value
+
+
+def _bootstrap_source(value: str, field_name: str) -> object:
+    return names.file_path(value, field_name)
+
+
+@dataclass(frozen=True)
 class RenderOptions:
     """Every choice that shapes the rendered files. Defaults follow the lesson."""
 
-    environment: str | None = None          # None: the first CUDA environment, else the first one
-    environments: tuple[str, ...] = ()      # the workflow matrix; (): every container environment
-    cuda: str | None = None                 # None: the environment's own requirement
-    style: Style = "lesson"
-    base_image: str = DEFAULT_BASE_IMAGE
-    runtime_image: str = DEFAULT_RUNTIME_IMAGE
-    image_name: str = ""                    # "" in workflows: ghcr.io/<owner>/<repo>
-    registry: str = DEFAULT_REGISTRY
-    subdir: str = ""                        # the workspace's folder inside its git repository
-    app_dir: str = "app"                    # copied to /app/src; "" copies no code
-    tags: tuple[str, ...] = ()              # () derives them from the lock
-    bootstrap: Bootstrap = "docker"
-    bootstrap_source: str = ""              # the archive or image path for offline agents
-    keep_pixi: bool = False                 # optimized: keep pixi in the final image for `pixi run`
-    runtime: Runtime = "image"              # optimized: the final stage's kind (see Runtime)
+    environment: str | None = option(
+        None, help="environment to build (default: the first CUDA one)", flag="--env",
+        label="environment", check=_optional(names.environment_name), widget="environment")
+    environments: tuple[str, ...] = option(
+        (), help="an environment the workflows build (repeatable; default: every container "
+        "environment, --env first)", flag="--matrix", label="matrix (none: all)", check=_env_names,
+        widget="environments")
+    cuda: str | None = option(
+        None, help="CUDA version for CONDA_OVERRIDE_CUDA (default: the requirement)", flag="--cuda",
+        label="CUDA version", check=_optional(names.cuda_version))
+    style: Style = option(
+        "lesson", help="lesson: the recipe the episodes teach; optimized: what you would ship",
+        flag="--style", label="style", choices=STYLES, widget="toggle")
+    base_image: str = option(
+        DEFAULT_BASE_IMAGE, help="image with pixi for the install stage", flag="--base-image",
+        label="base image", check=names.image_reference)
+    runtime_image: str = option(
+        DEFAULT_RUNTIME_IMAGE, help="image for the optimized final stage", flag="--runtime-image",
+        label="runtime image", check=names.image_reference)
+    image_name: str = option(
+        "", help="image name in workflows (default: ghcr.io/<owner>/<repo>)", flag="--image-name",
+        label="image name", check=_optional(names.image_reference),
+        placeholder="ghcr.io/<owner>/<repository>")
+    registry: str = option(
+        DEFAULT_REGISTRY, help="registry the workflows publish to", flag="--registry",
+        label="registry", check=_registry)
+    subdir: str = option(
+        "", help="the workspace folder inside its git repository (default: detected)",
+        flag="--subdir", label="subdirectory", check=names.relative_path,
+        placeholder="(repository root)", on_command_line=False)
+    app_dir: str = option(
+        "app", help="folder copied to /app/src ('' for none; default: app)", flag="--app-dir",
+        label="app dir", check=names.relative_path, placeholder="(no code copied)")
+    tags: tuple[str, ...] = option(
+        (), help="an image tag (repeatable; default: derived from the lock)", flag="--tags",
+        label="tags", check=_tags)
+    bootstrap: Bootstrap = option(
+        "docker", help="Apptainer bootstrap agent", flag="--bootstrap", label="Apptainer bootstrap",
+        choices=BOOTSTRAPS, widget="choice")
+    bootstrap_source: str = option(
+        "", help="archive or SIF for offline bootstrap agents", flag="--bootstrap-source",
+        label="bootstrap source", check=_optional(_bootstrap_source),
+        placeholder="archive or SIF (offline agents)")
+    keep_pixi: bool = option(
+        False, help="optimized style: keep pixi in the final image for `pixi run`",
+        flag="--keep-pixi", label="keep pixi", widget="bool")
+    runtime: Runtime = option(
+        "image", help="optimized style, final stage: image (runtime image with bash), no-shell "
+        "(runtime image without a shell; activation set with ENV), minimal (from scratch: only "
+        "the system libraries the environment links against)", flag="--runtime",
+        label="runtime", choices=RUNTIMES, widget="choice")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How a build runs, beside what it renders."""
+
+    engine: Engine = option("docker", help="the container engine", flag="--engine", label="engine",
+                            choices=ENGINES, widget="toggle")
+    tag: str | None = option(None, help="image tag (Docker) or SIF name stem (Apptainer)",
+                             flag="--tag", label="tag", check=_optional(names.tag))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+def schema(cls: type[Any]) -> Iterator[tuple[Field[Any], OptionSpec]]:
+    """The fields of an options class with their specs, in declaration order."""
+    for f in fields(cls):
+        yield f, f.metadata["option"]
+
+
+def default_of(f: Field[Any]) -> Any:
+    return None if f.default is MISSING else f.default
+
+
+def check_fields(obj: Any) -> None:
+    """Type and shape of every field; lists become tuples (the widgets hand lists in)."""
+    for f, spec in schema(type(obj)):
+        value = getattr(obj, f.name)
+        default = default_of(f)
+        if isinstance(default, tuple):
+            if isinstance(value, list):
+                value = tuple(value)
+                object.__setattr__(obj, f.name, value)
+            if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+                raise _wrong_type(f.name, value, "a list of strings")
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise _wrong_type(f.name, value, "true or false")
+        elif not (isinstance(value, str) or (value is None and default is None)):
+            raise _wrong_type(f.name, value, "a string")
+        if spec.choices and value not in spec.choices:
+            raise OptionsError(f"{f.name.replace('_', ' ')} {value!r} is unknown", field=f.name,
+                               fix=f"use one of: {', '.join(spec.choices)}")
+        if spec.check is not None:
+            spec.check(value, f.name)
+
+
+def _wrong_type(name: str, value: Any, wanted: str) -> OptionsError:
+    return OptionsError(f"{name} must be {wanted}, not {type(value).__name__}", field=name,
+                        fix=f"give {name} as {wanted}")

@@ -9,18 +9,16 @@ It runs once per `Prepared` (see `kit.api.prepare`); everything downstream reads
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
-
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from kit import names
 from kit.discover import slug_in, workflow_files
 from kit.errors import OptionsError
-from kit.options import BOOTSTRAPS, DISTRO_CODENAMES, RUNTIMES, STYLES, RenderOptions
+from kit.options import DISTRO_CODENAMES, ENGINES, RenderOptions
 from kit.sources import installs_project, project_sources
 from kit.workspace import LINUX, Workspace
 
-ENGINES = ("docker", "apptainer")
 # Runtime images known to have no shell: the entrypoint script of `runtime = "image"` cannot start.
 SHELL_LESS_IMAGES = re.compile(r"^(scratch$|gcr\.io/distroless/|cgr\.dev/chainguard/static)")
 
@@ -110,24 +108,15 @@ def resolve(workspace: Workspace, options: RenderOptions,
     `kit.discover.find_workspaces`); with more than one, this workspace's workflows get names
     of their own.
     """
-    _check_style(options)
+    # Types and shapes were checked when `options` was made (kit.options); what is left here
+    # needs the workspace, or several options together.
     _check_runtime(options)
-    for image, field_name in ((options.base_image, "base_image"), (options.runtime_image, "runtime_image")):
-        names.image_reference(image, field_name)
-    if options.image_name:
-        names.image_reference(options.image_name, "image_name")
-    if not names.REGISTRY_HOST.match(options.registry):
-        raise OptionsError(f"registry {options.registry!r} is not a host name", field="registry",
-                           fix="use a host such as 'ghcr.io'")
     subdir = names.relative_path(options.subdir, "subdir")
     app_dir = names.relative_path(options.app_dir, "app_dir")
     _check_bootstrap(options)
     primary_name = options.environment or default_environment(workspace)
     workspace.environment(primary_name)
     selected = _unique((primary_name, *(options.environments or workspace.container_environments)))
-    if options.tags:
-        for t in options.tags:
-            names.tag(t)
     envs = tuple(_env_plan(workspace, options, name, index == 0) for index, name in enumerate(selected))
     _check_lock_covers_linux(workspace, selected)
     prefix = f"{subdir}/" if subdir else ""
@@ -147,16 +136,7 @@ def resolve(workspace: Workspace, options: RenderOptions,
                    apptainer_paths=_paths(plan, def_inputs, plan.apptainer_workflow))
 
 
-def _check_style(options: RenderOptions) -> None:
-    if options.style not in STYLES:
-        raise OptionsError(f"style {options.style!r} is unknown", field="style",
-                           fix=f"use one of: {', '.join(STYLES)}")
-
-
 def _check_runtime(options: RenderOptions) -> None:
-    if options.runtime not in RUNTIMES:
-        raise OptionsError(f"runtime {options.runtime!r} is unknown", field="runtime",
-                           fix=f"use one of: {', '.join(RUNTIMES)}")
     if options.runtime != "image" and options.style != "optimized":
         raise OptionsError(f"runtime {options.runtime!r} needs the optimized style (the lesson's "
                            "final stage is the pixi image)", field="runtime",
@@ -174,17 +154,10 @@ def _check_runtime(options: RenderOptions) -> None:
 
 
 def _check_bootstrap(options: RenderOptions) -> None:
-    if options.bootstrap not in BOOTSTRAPS:
-        raise OptionsError(f"bootstrap agent {options.bootstrap!r} is unknown", field="bootstrap",
-                           fix=f"use one of: {', '.join(BOOTSTRAPS)}")
     needs_path = options.bootstrap in ("docker-archive", "oci-archive", "localimage")
     if needs_path and not options.bootstrap_source:
         raise OptionsError(f"bootstrap agent {options.bootstrap} needs a file to start from",
                            field="bootstrap_source", fix="pass the archive or SIF path")
-    if options.bootstrap_source and not re.match(r"^[A-Za-z0-9_./-]+$", options.bootstrap_source):
-        raise OptionsError(f"bootstrap source {options.bootstrap_source!r} has characters a def "
-                           "file cannot hold", field="bootstrap_source",
-                           fix="use a path of letters, digits, '.', '_', '-' and '/'")
 
 
 def default_environment(workspace: Workspace) -> str:

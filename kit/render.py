@@ -8,6 +8,7 @@ so a preview, a diff, a check and a write all start from the same bytes. Templat
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from functools import cache
@@ -17,6 +18,7 @@ from pathlib import Path
 import jinja2
 
 from kit.actions import ACTIONS
+from kit.errors import OptionsError
 from kit.options import PROBE_SCRIPT, RenderOptions
 from kit.plan import Plan, resolve
 from kit.workspace import Workspace
@@ -46,9 +48,25 @@ GROUPS: dict[str, tuple[str, ...]] = {
 WORKFLOW_DIR = ".github/workflows/"
 
 
+# What no value printed into a recipe may hold: line breaks and other control characters (a new
+# Dockerfile instruction, def section or YAML key), quotes and backslashes (leaving a quoted
+# token), and shell punctuation. Values are shape-checked where they enter (kit.options,
+# kit.workspace); this is the second wall, at the only place values meet text.
+UNSAFE_IN_TOKEN = re.compile(r"[\x00-\x1f\x7f\"'\\`;|&<>]")
+
+
+def token(value: object) -> object:
+    """Jinja's `finalize`: every `{{ ... }}` passes here, so a value can only fill its own token."""
+    if isinstance(value, str) and UNSAFE_IN_TOKEN.search(value):
+        raise OptionsError(f"the value {value!r} cannot be placed in a generated file",
+                           field="value", fix="use letters, digits and '.', '_', '-', '/', ':'")
+    return value
+
+
 @cache
 def jinja_env() -> jinja2.Environment:
-    """The only Jinja set-up: package templates, strict variables, no autoescape (not HTML)."""
+    """The only Jinja set-up: package templates, strict variables, no autoescape (not HTML),
+    and `token` as the finalizer of every printed value."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("kit", "templates"),
         undefined=jinja2.StrictUndefined,
@@ -56,6 +74,7 @@ def jinja_env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        finalize=token,
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import rattler
 
 from kit.errors import WorkspaceError
+from kit import names
 from kit.names import ENV_NAME
 
 LINUX = "linux-64"
@@ -121,15 +122,16 @@ def load_workspace(directory: Path | str) -> Workspace:
         warnings.append(f"{root / 'pixi.lock'}: no lock file; images cannot be built with "
                         "`pixi install --locked` until you run `pixi lock` and commit pixi.lock")
     workspace_table = _workspace_table(table, manifest_path)
-    name = _string(workspace_table.get("name", project_name or root.resolve().name), manifest_path,
-                   "workspace.name")
-    channels = tuple(_channel_name(c) for c in _list(workspace_table.get("channels", []),
-                                                     manifest_path, "workspace.channels"))
-    platforms = tuple(_list(workspace_table.get("platforms", []), manifest_path, "workspace.platforms"))
+    name = _workspace_name(workspace_table.get("name", project_name or root.resolve().name),
+                           manifest_path)
+    channels = tuple(_channel_name(c, manifest_path, f"workspace.channels[{i}]") for i, c in
+                     enumerate(_list(workspace_table.get("channels", []), manifest_path, "workspace.channels")))
+    platforms = tuple(_platform(p, manifest_path, f"workspace.platforms[{i}]") for i, p in
+                      enumerate(_list(workspace_table.get("platforms", []), manifest_path, "workspace.platforms")))
     environments = _environments(table, manifest_path)
     warnings.extend(f"{manifest_path}: {message} (fix: {fix})" for _, message, fix
                     in cuda_requirement_gaps(manifest_path, environments, lock))
-    tasks = _tasks(table)
+    tasks = _tasks(table, manifest_path)
     return Workspace(root=root, manifest_path=manifest_path, name=name, channels=channels,
                      platforms=platforms, environments=environments, tasks=tasks, lock=lock,
                      warnings=tuple(warnings))
@@ -189,18 +191,63 @@ def _list(value: Any, path: Path, field_name: str) -> list[Any]:
     return value
 
 
-def _channel_name(channel: Any) -> str:
+# Every manifest value the kit prints, renders or names an image after is checked here, where it
+# enters, against the shape its owner allows, narrowed to what needs no escaping anywhere the
+# kit writes it (a Dockerfile LABEL, a def file, YAML, a shell): a value that passes cannot leave
+# its token, and one that fails stops with the file, the field and the fix.
+WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")   # PEP 508 names
+CHANNEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~%+@:/-]{0,254}$")
+VERSION = re.compile(r"^[0-9]{1,4}(?:\.[0-9]{1,4}){0,3}$")
+
+
+def _workspace_name(value: Any, path: Path) -> str:
+    name = _string(value, path, "workspace.name")
+    if not WORKSPACE_NAME.match(name):
+        raise WorkspaceError(f"name {name!r} is not allowed: names images and labels, so it may "
+                             "use letters, digits, '.', '_' and '-' only", file=path,
+                             field="workspace.name", fix="rename it, e.g. name = \"my-workspace\"")
+    return name
+
+
+def _platform(value: Any, path: Path, field_name: str) -> str:
+    text = _string(value, path, field_name)
+    try:
+        return str(rattler.Subdir(text))
+    except Exception:  # rattler's ParseSubdirError
+        raise WorkspaceError(f"{text!r} is not a conda platform", file=path, field=field_name,
+                             fix="use a platform such as \"linux-64\" or \"osx-arm64\"") from None
+
+
+def _channel_name(channel: Any, path: Path, field_name: str) -> str:
     if isinstance(channel, dict):
-        return str(channel.get("channel", ""))
-    return str(channel)
+        channel, field_name = channel.get("channel"), field_name + ".channel"
+    text = _string(channel, path, field_name)
+    if not CHANNEL.match(text):
+        raise WorkspaceError(f"channel {text!r} is not a channel name or URL", file=path,
+                             field=field_name, fix="use a name such as \"conda-forge\" or an "
+                             "https:// or file:// URL without spaces or quotes")
+    return text
 
 
-def _feature_requirements(table: dict[str, Any]) -> dict[str, str]:
+def _feature_requirements(table: dict[str, Any], path: Path, where: str) -> dict[str, str]:
     reqs = table.get("system-requirements", {})
+    if not isinstance(reqs, dict):
+        raise WorkspaceError("must be a table", file=path, field=f"{where}system-requirements",
+                             fix='write it as [system-requirements] with cuda = "12"')
     out: dict[str, str] = {}
-    if isinstance(reqs, dict):
-        for key, value in reqs.items():
-            out[key] = str(value["version"]) if isinstance(value, dict) and "version" in value else str(value)
+    for key, value in reqs.items():
+        field_name = f"{where}system-requirements.{key}"
+        if isinstance(value, dict):   # libc = { family = "glibc", version = "2.28" }
+            value = value.get("version")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not VERSION.match(value):
+            raise WorkspaceError(f"{value!r} is not a version", file=path, field=field_name,
+                                 fix=f'write it as {key} = "12" or "12.4"')
+        if key == "cuda" and not names.CUDA_VERSION.match(value):
+            raise WorkspaceError(f"CUDA requirement {value!r} is not MAJOR or MAJOR.MINOR",
+                                 file=path, field=field_name, fix='write it as cuda = "12" or "12.4"')
+        out[str(key)] = value
     return out
 
 
@@ -223,7 +270,7 @@ def _environments(table: dict[str, Any], path: Path) -> dict[str, Environment]:
     if not isinstance(features, dict):
         raise WorkspaceError("must be a table of features", file=path, field="feature",
                              fix="write features as [feature.NAME.dependencies]")
-    default_reqs = _feature_requirements(table)
+    default_reqs = _feature_requirements(table, path, "")
     declared = table.get("environments", {})
     if not isinstance(declared, dict):
         raise WorkspaceError("must be a table", file=path, field="environments",
@@ -236,33 +283,48 @@ def _environments(table: dict[str, Any], path: Path) -> dict[str, Environment]:
         if not ENV_NAME.match(str(env_name)):
             raise WorkspaceError(f"environment name {env_name!r} is not allowed", file=path,
                                  field=field_name, fix="use lowercase letters, digits and '-'")
-        names, no_default = _environment_features(spec, path, field_name)
-        unknown = [f for f in names if f not in features]
+        feature_names, no_default = _environment_features(spec, path, field_name)
+        unknown = [f for f in feature_names if f not in features]
         if unknown:
-            raise WorkspaceError(f"uses undefined feature(s) {', '.join(unknown)}", file=path,
-                                 field=field_name, fix="define [feature.NAME] or fix the name")
+            raise WorkspaceError(f"uses undefined feature(s) {', '.join(map(repr, unknown))}",
+                                 file=path, field=field_name, fix="define [feature.NAME] or fix the name")
+        for f in feature_names:
+            if not isinstance(features[f], dict):
+                raise WorkspaceError("must be a table", file=path, field=f"feature.{f}",
+                                     fix="write it as [feature.NAME.dependencies] and so on")
         parts = ([] if no_default else [default_reqs]) + [
-            _feature_requirements(features[f]) for f in names]
-        chain = tuple(([] if no_default else ["default"]) + names)
+            _feature_requirements(features[f], path, f"feature.{f}.") for f in feature_names]
+        chain = tuple(([] if no_default else ["default"]) + feature_names)
         result[env_name] = Environment(env_name, chain, _merge_requirements(parts))
     return result
 
 
 def _environment_features(spec: Any, path: Path, field_name: str) -> tuple[list[str], bool]:
     if isinstance(spec, list):
-        return [str(f) for f in spec], False
+        return [_string(f, path, field_name) for f in spec], False
     if isinstance(spec, dict):
-        return [str(f) for f in spec.get("features", [])], bool(spec.get("no-default-feature", False))
+        features = _list(spec.get("features", []), path, f"{field_name}.features")
+        no_default = spec.get("no-default-feature", False)
+        if not isinstance(no_default, bool):
+            raise WorkspaceError(f"must be true or false, not {no_default!r}", file=path,
+                                 field=f"{field_name}.no-default-feature",
+                                 fix="write no-default-feature = true (no quotes)")
+        return [_string(f, path, f"{field_name}.features") for f in features], no_default
     raise WorkspaceError("must be a list of features or a table", file=path, field=field_name,
                          fix='write NAME = ["feature"] or NAME = { features = ["feature"] }')
 
 
-def _tasks(table: dict[str, Any]) -> tuple[str, ...]:
-    names = set(table.get("tasks", {}) or {})
-    for feature in (table.get("feature", {}) or {}).values():
-        if isinstance(feature, dict):
-            names.update(feature.get("tasks", {}) or {})
-    return tuple(sorted(names))
+def _tasks(table: dict[str, Any], path: Path) -> tuple[str, ...]:
+    found: set[str] = set()
+    sources = [("tasks", table.get("tasks", {}))] + [
+        (f"feature.{name}.tasks", feature.get("tasks", {}))
+        for name, feature in (table.get("feature", {}) or {}).items() if isinstance(feature, dict)]
+    for field_name, tasks in sources:
+        if not isinstance(tasks, dict):
+            raise WorkspaceError(f"must be a table, not {type(tasks).__name__}", file=path,
+                                 field=field_name, fix='write tasks as NAME = "command"')
+        found.update(str(name) for name in tasks)
+    return tuple(sorted(found))
 
 
 # -- lock ---------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def test_real_world_gpu_is_clean_with_every_linter(real_world: Path, style: str,
     assert findings == [], "\n".join(f.one_line() for f in findings)
     assert main(["check", str(real_world), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report == {"findings": []}
+    assert report == {"ok": True, "command": "check", "result": {"findings": []}, "errors": []}
 
 
 def test_zizmor_and_hadolint_really_run(real_world: Path) -> None:

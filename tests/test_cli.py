@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE
+from conftest import EXAMPLE, REPO
 
 
 def kit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -24,7 +24,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
 def test_inspect_text_and_json(real_world: Path) -> None:
     text = kit("inspect", str(real_world))
     assert text.returncode == 0 and "gpu" in text.stdout and "CUDA 12" in text.stdout
-    data = json.loads(kit("inspect", str(real_world), "--json").stdout)
+    data = json.loads(kit("inspect", str(real_world), "--json").stdout)["result"]
     gpu = next(e for e in data["environments"] if e["name"] == "gpu")
     assert gpu["cuda"] == "12" and gpu["locked_for_linux"] is True
 
@@ -37,7 +37,7 @@ def test_generate_diff_writes_nothing_then_generate_writes(example: Path) -> Non
     assert kit("generate", str(example)).returncode == 0
     assert (example / "Dockerfile").exists() and (example / ".github/workflows/docker.yaml").exists()
     again = kit("generate", str(example), "--json")
-    assert {c["action"] for c in json.loads(again.stdout)["changes"]} == {"unchanged"}
+    assert {c["action"] for c in json.loads(again.stdout)["result"]["changes"]} == {"unchanged"}
 
 
 def test_hand_edits_are_kept_unless_forced(example: Path) -> None:
@@ -140,7 +140,7 @@ def test_unreadable_directory(tmp_path: Path) -> None:
 
 def test_errors_as_json(tmp_path: Path) -> None:
     result = kit("inspect", str(tmp_path), "--json")
-    assert result.returncode == 2 and "no pixi.toml" in json.loads(result.stdout)["error"]
+    assert result.returncode == 2 and "no pixi.toml" in json.loads(result.stdout)["errors"][0]["message"]
 
 
 def test_workspace_in_a_repository_subfolder(example: Path) -> None:
@@ -152,7 +152,7 @@ def test_workspace_in_a_repository_subfolder(example: Path) -> None:
     assert "- 'cuda-exercise/pixi.lock'" in workflow and "context: cuda-exercise" in workflow
     assert (example / "Dockerfile").exists() and not (example / ".github").exists()
     assert kit("check", str(example)).returncode == 1  # the example has no lock; nothing else
-    findings = json.loads(kit("check", str(example), "--json").stdout)["findings"]
+    findings = json.loads(kit("check", str(example), "--json").stdout)["result"]["findings"]
     assert {f["rule"] for f in findings if f["severity"] == "error"} == {"copy-source"}
 
 
@@ -165,3 +165,38 @@ def test_optimized_build_args_carry_the_commit(example: Path) -> None:
     args = api.build_args(api.prepare(example, style="optimized"))
     assert len(args["REVISION"]) == 40 and args["CREATED"].startswith("20")
     assert set(api.build_args(api.prepare(example))) == {"ENVIRONMENT", "CUDA_VERSION"}
+
+
+@pytest.mark.parametrize("argv", [
+    ["generate", "--json"],                       # missing folder
+    ["generate", ".", "--style", "fancy", "--json"],  # bad choice
+    ["frobnicate", "--json"],                     # unknown command
+    ["--json"],                                   # no command
+])
+def test_usage_errors_print_one_json_object(argv: list[str]) -> None:
+    """With --json, even argparse's own complaints come back as the one JSON shape, exit 2."""
+    result = kit(*argv)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    body = json.loads(result.stdout)
+    assert body["ok"] is False and body["errors"][0]["fix"] and body["result"] is None
+
+
+def test_every_command_has_the_same_json_shape(real_world: Path) -> None:
+    for argv in (["inspect", str(real_world)], ["check", str(real_world)],
+                 ["generate", str(real_world), "--diff"], ["lesson", "check", "--root", str(REPO)]):
+        body = json.loads(kit(*argv, "--json").stdout)
+        assert set(body) == {"ok", "command", "result", "errors"}, argv
+
+
+def test_flags_come_from_the_option_schema() -> None:
+    """Every option field has its flag on generate and build; nothing else lists options."""
+    from kit.cli import build_parser
+    from kit.options import BuildOptions, RenderOptions, schema
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "==SUPPRESS==" or a.choices)  # noqa: SLF001
+    for command, classes in (("generate", (RenderOptions,)), ("build", (RenderOptions, BuildOptions))):
+        flags = {s for a in sub.choices[command]._actions for s in a.option_strings}  # type: ignore[index]
+        for cls in classes:
+            for _field, spec in schema(cls):
+                assert spec.flag in flags, (command, spec.flag)

@@ -27,6 +27,7 @@ import pytest
 from kit import api
 from kit.build import BuildEvent, BuildResult
 from kit.gpu import docker_has_nvidia_runtime, host_has_nvidia_driver
+from kit.options import BuildOptions
 from tests.lab.settings import LabSettings, copy_workspace
 
 STYLES = ("lesson", "optimized")
@@ -77,8 +78,8 @@ def build_in_lab(lab: LabSettings, workspace: Path, *, engine: str, style: str,
     tag = f"{environment}-{style}-{RUN_ID}"
     events: list[BuildEvent] = []
     with bounded(BUILD_LIMIT_S) as cancel:
-        result = api.build(workspace, engine=engine, tag=tag, on_event=events.append,
-                           cancel=cancel, sif_dir=sif_dir, **options)
+        result = api.build(workspace, build=BuildOptions(engine=engine, tag=tag),  # type: ignore[arg-type]
+                           on_event=events.append, cancel=cancel, sif_dir=sif_dir, **options)
     args = api.build_args(api.prepare(workspace, **options))
     image = result.tags[0] if engine == "docker" else result.artifact
     return Built(style, environment, image, result, tuple(events), args)
@@ -290,7 +291,7 @@ def test_cli_build_then_probe(lab_workspace: Any, docker_client: Any) -> None:
         probe = subprocess.run([sys.executable, "-m", "kit.cli", "probe", image, "--json"],
                                capture_output=True, text=True, timeout=300, check=False)
         assert probe.returncode == 0, probe.stderr
-        report = json.loads(probe.stdout)
+        report = json.loads(probe.stdout)["result"]
         assert report["torch_version"].startswith("2.13.0") and report["cuda_available"] is False
     finally:
         remove_tag(docker_client, image)

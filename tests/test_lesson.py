@@ -38,7 +38,7 @@ def test_lesson_renders_the_learners_layout() -> None:
 def test_lesson_check_reports_every_item() -> None:
     result = subprocess.run([sys.executable, "-m", "kit.cli", "lesson", "check", "--root", str(REPO), "--json"],
                             capture_output=True, text=True, timeout=120, check=False)
-    items = json.loads(result.stdout)
+    items = json.loads(result.stdout)["result"]["items"]
     names = {i["name"] for i in items}
     assert {"example workspace locked", "hadolint", "zizmor", "check-jsonschema"} <= names
     assert all(i["status"] == "ok" or i["fix"] for i in items)

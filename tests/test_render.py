@@ -96,24 +96,25 @@ def test_optimized_installs_before_app_code() -> None:
     assert "org.opencontainers.image.revision" in text and "FROM ubuntu:24.04 AS final" in text
 
 
-@pytest.mark.parametrize("options,field", [
-    (RenderOptions(environment="gpu; rm -rf /"), "environment"),
-    (RenderOptions(environment="$(id)"), "environment"),
-    (RenderOptions(environment="nope"), "environments"),
-    (RenderOptions(tags=("x\ny",)), "tag"),
-    (RenderOptions(tags=("${{ github.event.issue.title }}",)), "tag"),
-    (RenderOptions(image_name="ghcr.io/a/b\"; echo"), "image_name"),
-    (RenderOptions(base_image="ubuntu:24.04\nRUN curl x | sh"), "base_image"),
-    (RenderOptions(subdir="../etc"), "subdir"),
-    (RenderOptions(app_dir="app'; id"), "app_dir"),
-    (RenderOptions(cuda="12; id"), "cuda"),
-    (RenderOptions(environment="cpu", cuda="12"), "cuda"),
-    (RenderOptions(environment="gpu", cuda="11.8"), "cuda"),
-    (RenderOptions(bootstrap="docker-archive"), "bootstrap_source"),
+@pytest.mark.parametrize("changes,field", [
+    (dict(environment="gpu; rm -rf /"), "environment"),
+    (dict(environment="$(id)"), "environment"),
+    (dict(environment="nope"), "environments"),
+    (dict(tags=("x\ny",)), "tags"),
+    (dict(tags=("${{ github.event.issue.title }}",)), "tags"),
+    (dict(image_name="ghcr.io/a/b\"; echo"), "image_name"),
+    (dict(base_image="ubuntu:24.04\nRUN curl x | sh"), "base_image"),
+    (dict(subdir="../etc"), "subdir"),
+    (dict(app_dir="app'; id"), "app_dir"),
+    (dict(cuda="12; id"), "cuda"),
+    (dict(environment="cpu", cuda="12"), "cuda"),
+    (dict(environment="gpu", cuda="11.8"), "cuda"),
+    (dict(bootstrap="docker-archive"), "bootstrap_source"),
 ])
-def test_unsafe_or_wrong_options_are_refused(options: RenderOptions, field: str) -> None:
+def test_unsafe_or_wrong_options_are_refused(changes: dict[str, object], field: str) -> None:
+    """Shapes are refused when the options are made; workspace facts when they are resolved."""
     with pytest.raises(OptionsError) as info:
-        render(load_workspace(EXAMPLE), options)
+        render(load_workspace(EXAMPLE), RenderOptions(**changes))  # type: ignore[arg-type]
     assert info.value.field == field and info.value.fix
 
 
@@ -148,3 +149,13 @@ def test_any_valid_name_renders_files_that_parse(tmp_path_factory: pytest.TempPa
             assert parse_def(f.text, path)[1] == []
     allowed = set(string.ascii_letters + string.digits + "-_./")
     assert set(subdir) <= allowed
+
+
+@pytest.mark.parametrize("value", ["a\nRUN id", 'x"', "x'", "a\\b", "a;b", "a|b", "`id`", "a\rb", "\x1b[31m"])
+def test_a_printed_value_cannot_leave_its_token(value: str) -> None:
+    """The second wall: even a value that slipped past validation cannot reach a recipe."""
+    from kit.render import jinja_env
+
+    with pytest.raises(OptionsError):
+        jinja_env().from_string("LABEL title=\"{{ v }}\"").render(v=value)
+    assert jinja_env().from_string("{{ v }}").render(v="ghcr.io/a/b:gpu-12.9") == "ghcr.io/a/b:gpu-12.9"

@@ -16,11 +16,10 @@ from kit import api
 from kit.build import BuildResult, EngineStatus, EventCallback
 from kit.errors import KitError
 from kit.gpu import GpuMode, ProbeReport
-from kit.options import DEFAULT_BASE_IMAGE, DEFAULT_RUNTIME_IMAGE
+from kit.options import RenderOptions, default_of, schema
 from kit.plan import default_environment
 from kit.workspace import Workspace
 
-ENGINES: tuple[str, ...] = ("docker", "apptainer")
 BuildMode = Literal["auto", "never", "require"]
 BUILD_MODES: tuple[str, ...] = ("auto", "never", "require")
 NO_LOCK_REASON = "no pixi.lock: run `pixi lock` on a connected machine and commit pixi.lock"
@@ -102,28 +101,28 @@ def decide_build(mode: str, blockers: Sequence[str], engine: str) -> BuildDecisi
     return BuildDecision(True, f"building with {engine}")
 
 
-_FLAGS = (("cuda", "--cuda"), ("base_image", "--base-image"), ("runtime_image", "--runtime-image"),
-          ("image_name", "--image-name"), ("bootstrap_source", "--bootstrap-source"))
-_DEFAULTS = {"cuda": None, "base_image": DEFAULT_BASE_IMAGE, "runtime_image": DEFAULT_RUNTIME_IMAGE,
-             "image_name": "", "bootstrap_source": ""}
+def option_flags(options: RenderOptions) -> list[str]:
+    """The CLI flags that reproduce `options`: every schema field that differs from its default."""
+    argv: list[str] = []
+    for f, spec in schema(RenderOptions):
+        value = getattr(options, f.name)
+        if not spec.on_command_line or f.name == "environment" or value == default_of(f):
+            continue
+        if spec.widget == "bool":
+            argv.append(spec.flag)
+        elif isinstance(value, tuple):
+            for item in value:
+                argv += [spec.flag, item]
+        else:
+            argv += [spec.flag, str(value)]
+    return argv
 
 
 def build_commands(prepared: api.Prepared, engine: str) -> list[str]:
     """The `kit build` line for these options, and the engine's own command, for elsewhere."""
     folder = prepared.location.subdir or prepared.workspace.root.resolve().name
-    opts = prepared.options
-    env = prepared.plan.primary.name
-    argv = ["kit", "build", folder, "--engine", engine, "--env", env]
-    if opts.style != "lesson":
-        argv += ["--style", opts.style]
-    for field, flag in _FLAGS:
-        value = getattr(opts, field)
-        if value != _DEFAULTS[field]:
-            argv += [flag, str(value)]
-    if opts.app_dir != "app":
-        argv += ["--app-dir", opts.app_dir]
-    if opts.bootstrap != "docker":
-        argv += ["--bootstrap", opts.bootstrap]
+    argv = ["kit", "build", folder, "--engine", engine, "--env", prepared.plan.primary.name,
+            *option_flags(prepared.options)]
     kit_line = shlex.join(argv)
     if engine == "docker":
         return [kit_line, shlex.join(["docker", "build", "--tag", api.image_tag(prepared), folder])]

@@ -138,7 +138,7 @@ class Studio:
     def refresh(self) -> bool:
         """Re-render from the form; False (and the red status line) when the options are invalid."""
         try:
-            self.prepared = api.prepare(self.directory, self.out, **self.options())
+            self.prepared = api.prepare(self.directory, out=self.out, **self.options())
             self.files = self.prepared.render()
             self.changes = plan_changes(self.files, self.prepared.location.root)
         except KitError as error:
