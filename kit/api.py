@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.check import Finding, check_dir, check_files
+from kit.lesson import machine as lesson_machine
+from kit.lesson.machine import MachineItem
 from kit.options import BuildOptions, RenderOptions
 from kit.plan import Plan, resolve
 from kit.render import RenderedFile, render_plan
@@ -126,9 +128,10 @@ def generate(directory: Path | str, options: RenderOptions | None = None, *, out
     """Render and write (unless `dry_run`) the deployment files; refuse to clobber hand edits."""
     prepared = prepare(directory, options, out=out, **fields)
     files = prepared.render(only)
-    changes = plan_changes(files, prepared.location.root, force)
+    location = prepared.location
+    changes = plan_changes(files, location.root, force, prefix=location.prefix)
     if not dry_run:
-        apply_changes(changes, prepared.location.root)
+        apply_changes(changes, location.root, prefix=location.prefix)
     return GenerateResult(prepared.location.root, changes, prepared.workspace.warnings)
 
 
@@ -207,24 +210,18 @@ def build_prepared(prepared: Prepared, engine: str, workdir: Path,
     """
     import tempfile
 
-    from kit import build as builders
-
-    if tag is not None:
-        from kit.names import tag as check_tag
-
-        check_tag(tag)
+    from kit.build import BuildRequest, get_engine
     from kit.staging import stage_build_context
 
+    chosen = get_engine(engine)
+    if tag is not None:
+        BuildOptions(engine=chosen.name, tag=tag)  # type: ignore[arg-type]  # checks the tag's shape
+    name = image_tag(prepared, tag) if chosen.name == "docker" else (tag or primary_tag(prepared))
     with tempfile.TemporaryDirectory(prefix="kit-build-") as tmp:
-        context = stage_build_context(prepared, Path(tmp) / "context")
-        if engine == "docker":
-            return builders.build("docker", context, tags=[image_tag(prepared, tag)],
-                                  build_args=build_args(prepared, "docker"), on_event=on_event,
-                                  cancel=cancel)
-        sif = Path(workdir).resolve() / f"{tag or primary_tag(prepared)}.sif"
-        return builders.build("apptainer", context / "apptainer.def", output=sif,
-                              build_args=build_args(prepared, "apptainer"), on_event=on_event,
-                              cancel=cancel)
+        context = stage_build_context(prepared, Path(tmp) / "context", chosen.name)
+        return chosen.build(BuildRequest(context, name, Path(workdir),
+                                         build_args(prepared, chosen.name),
+                                         on_event=on_event, cancel=cancel))
 
 
 def build(directory: Path | str, options: RenderOptions | None = None, *,
@@ -239,12 +236,10 @@ def build(directory: Path | str, options: RenderOptions | None = None, *,
 
 def probe(image: str, *, engine: str | None = None, gpu: str = "auto") -> ProbeReport:
     """Run the GPU probe in a built image (a .sif path means Apptainer unless told otherwise)."""
-    from kit import gpu as probes
+    from kit.build import get_engine
 
     chosen = engine or ("apptainer" if image.endswith(".sif") else "docker")
-    if chosen == "apptainer":
-        return probes.probe_apptainer(image, gpu=gpu)  # type: ignore[arg-type]
-    return probes.probe_docker(image, gpu=gpu)  # type: ignore[arg-type]
+    return get_engine(chosen).probe(image, gpu=gpu)  # type: ignore[arg-type]
 
 
 def format_build(result: BuildResult) -> str:
@@ -260,46 +255,33 @@ def format_probe(report: ProbeReport) -> str:
     return "\n".join(lines)
 
 
-# -- the instructor's check and the lesson's generated code ------------------------------------
-
-@dataclass(frozen=True)
-class MachineItem:
-    name: str
-    status: str          # ok | warning | error
-    detail: str
-    fix: str = ""
-
+# -- the lesson's tools (kit.lesson): the facade only forwards --------------------------------
 
 def machine_report(root: Path | str = ".") -> list[MachineItem]:
     """What works on this machine before a workshop: lock, linters, engines, GPU, with fixes."""
-    from kit.build import engine_status
-    from kit.check.linters import INSTALL_HINT, find_tool
-
-    items: list[MachineItem] = []
-    example = Path(root) / "examples" / "cuda-exercise"
-    if example.is_dir():
-        ws = load_workspace(example)
-        items.append(MachineItem("example workspace locked", "ok" if ws.lock else "warning",
-                                 "pixi.lock present" if ws.lock else "no pixi.lock: build and probe cells will skip",
-                                 "" if ws.lock else "run `pixi lock` in examples/cuda-exercise on a connected machine"))
-    for tool in ("hadolint", "zizmor", "check-jsonschema"):
-        found = find_tool(tool)
-        items.append(MachineItem(tool, "ok" if found else "warning", found or "not installed",
-                                 "" if found else INSTALL_HINT))
-    for capability in engine_status().checks:
-        items.append(MachineItem(capability.name, "ok" if capability.ok else "warning",
-                                 capability.detail, "" if capability.ok else capability.fix))
-    return items
+    return lesson_machine.machine_report(root)
 
 
 def format_machine_report(items: list[MachineItem]) -> str:
-    marks = {"ok": "ok  ", "warning": "warn", "error": "FAIL"}
-    return "\n".join(f"{marks[i.status]} {i.name}: {i.detail}" + (f" (fix: {i.fix})" if i.fix else "")
-                     for i in items)
+    return lesson_machine.format_machine_report(items)
 
 
 def sync_lesson(root: Path | str = ".", write: bool = True) -> list[str]:
-    """Refill the episodes' generated code blocks from the kit's own output; return what changed."""
-    from kit.lesson import sync_episodes
+    """Refill the lesson's generated blocks and values from the kit's own output; what changed."""
+    from kit.lesson.sync import sync_episodes
 
     return sync_episodes(Path(root), write=write)
+
+
+def hub_link(hub: str, repo: str, *, branch: str | None = None, path: str = "notebooks/studio.ipynb") -> str:
+    """An nbgitpuller link: `hub` clones `repo` for each learner and opens `path` in JupyterLab."""
+    from kit.lesson.links import hub_link as make_link
+
+    return make_link(hub, repo, branch=branch, path=path)
+
+
+def preview_site(root: Path | str, out: Path | str) -> list[Path]:
+    """The lesson's pages as HTML (pandoc) in `out`, for an instructor to open in a browser."""
+    from kit.lesson.site import build_preview
+
+    return build_preview(Path(root), Path(out))

@@ -15,15 +15,20 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from kit import api
-from kit.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, KitError, UserError
-from kit.options import BuildOptions, RenderOptions, default_of, schema
+from kit import interrupts
+
+if __name__ == "__main__" or Path(sys.argv[0]).name == "kit":
+    interrupts.quiet_startup()  # a Ctrl-C while the imports below load: one line, exit 130
+
+from kit import api  # noqa: E402  (after the start-up signal handlers)
+from kit.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, KitError, UserError  # noqa: E402
+from kit.options import BuildOptions, RenderOptions, default_of, schema  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in raw
-    with handle_errors(as_json) as outcome:
+    with interrupts.handled(), handle_errors(as_json) as outcome:
         parser = build_parser()
         args = parser.parse_args(raw)
         if not getattr(args, "func", None):
@@ -59,14 +64,16 @@ def handle_errors(as_json: bool) -> Iterator[_Outcome]:
         yield outcome
     except KitError as exc:
         outcome.code = exc.exit_code
+        if isinstance(exc.__context__, (KeyboardInterrupt, interrupts.Terminated)):
+            outcome.code = interrupts.exit_code(exc.__context__)  # a build stopped by a signal
         if as_json:
             print(json.dumps(envelope(outcome.command, None, [error_dict(exc)]), indent=2,
                              sort_keys=True))
         else:
             print(f"kit: error: {printable(str(exc))}", file=sys.stderr)
-    except KeyboardInterrupt:
-        outcome.code = 130
-        print("kit: interrupted", file=sys.stderr)
+    except (KeyboardInterrupt, interrupts.Terminated) as exc:
+        outcome.code = interrupts.exit_code(exc)
+        print(f"kit: {interrupts.message(exc)}", file=sys.stderr)
 
 
 def printable(text: str) -> str:
@@ -124,9 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: apptainer for a .sif path, else docker")
     p.add_argument("--gpu", choices=("auto", "require", "never"), default="auto")
 
-    p = command("lesson", cmd_lesson, "instructor tools: check this machine, or sync the episodes' code")
-    p.add_argument("action", choices=("check", "sync"))
+    p = command("lesson", cmd_lesson, "instructor tools: check this machine, sync the episodes' code, "
+                                      "or print a JupyterHub (nbgitpuller) link")
+    p.add_argument("action", choices=("check", "sync", "link", "preview"))
     p.add_argument("--root", type=Path, default=Path("."), help="the lesson repository (default: .)")
+    p.add_argument("--hub", help="link: the JupyterHub's URL, e.g. https://hub.example.org")
+    p.add_argument("--repo", help="link: the lesson repository's URL the hub clones")
+    p.add_argument("--branch", help="link: the branch to pull (default: the repository's default)")
+    p.add_argument("--path", default="notebooks/studio.ipynb", help="link: the notebook to open")
+    p.add_argument("--out", type=Path, help="preview: the folder for the HTML pages (default: ROOT/site-preview)")
     return parser
 
 
@@ -192,15 +205,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     refused = [c for c in result.changes if c.action == "refused"]
     if args.json:
         _emit(args, {"root": result.root, "changes": [
-            {"path": c.path, "action": c.action, "diff": c.diff()} for c in result.changes],
-            "warnings": result.warnings}, "", ok=not refused)
+            {"path": c.path, "action": c.action, "diff": c.diff(), "reason": c.reason}
+            for c in result.changes], "warnings": result.warnings}, "", ok=not refused)
     else:
         for warning in result.warnings:
             print(f"warning: {printable(warning)}", file=sys.stderr)
         for change in result.changes:
             if args.diff and change.action not in ("unchanged",):
                 sys.stdout.write(printable(change.diff()))
-            print(f"{change.action:>9}  {change.path}", file=sys.stderr if args.diff else sys.stdout)
+            reason = f" ({change.reason}; --force replaces it)" if change.reason else ""
+            print(f"{change.action:>9}  {change.path}{printable(reason)}",
+                  file=sys.stderr if args.diff else sys.stdout)
     return EXIT_BAD_INPUT if refused else EXIT_OK
 
 
@@ -247,6 +262,14 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_lesson(args: argparse.Namespace) -> int:
+    if args.action == "link":
+        link = api.hub_link(args.hub or "", args.repo or "", branch=args.branch, path=args.path)
+        _emit(args, {"link": link}, link)
+        return EXIT_OK
+    if args.action == "preview":
+        pages = api.preview_site(args.root, args.out or args.root / "site-preview")
+        _emit(args, {"written": pages}, "\n".join(f"wrote {p}" for p in pages))
+        return EXIT_OK
     if args.action == "sync":
         changed = api.sync_lesson(args.root)
         _emit(args, {"changed": changed}, "\n".join(f"updated {p}" for p in changed) or "episodes up to date")

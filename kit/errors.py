@@ -58,6 +58,10 @@ class OverwriteRefused(UserError):
     """A file on disk differs from what the kit last wrote there, and --force was not given."""
 
 
+class BuildNotPossible(KitError):
+    """`build="require"` was asked for, but this machine or workspace cannot build."""
+
+
 class ToolNotFound(KitError):
     """An external program (linter, engine) is not installed; the message says how to get it."""
 

@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from kit.errors import EngineUnavailable, ProbeError
+from kit.errors import EngineUnavailable, OptionsError, ProbeError
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -249,7 +249,8 @@ def packaged_probe() -> Iterator[Path]:
 
 def _check_mode(gpu: str) -> None:
     if gpu not in ("auto", "require", "never"):
-        raise ValueError(f"gpu must be 'auto', 'require' or 'never', not {gpu!r}")
+        raise OptionsError(f"gpu mode {gpu!r} is unknown", field="gpu",
+                           fix="use one of: auto, require, never")
 
 
 def _finish(output: str, status: int, *, engine: str, image: str, requested: bool,

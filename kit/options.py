@@ -34,7 +34,19 @@ BOOTSTRAPS: tuple[str, ...] = get_args(Bootstrap)
 ENGINES: tuple[str, ...] = get_args(Engine)
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
 
-PIXI_VERSION = "0.55.0"
+# The pixi the rendered recipes start from. It must read the lock format a current pixi writes:
+# pixi >= 0.68 writes format 7, which 0.67 and older refuse (see kit.pixi_versions).
+# 0.70.2 verified as a released image: prefix-dev/pixi-docker commit 8e3c95e ("Bump pixi version
+# to v0.70.2", Dockerfile `ARG PIXI_VERSION=0.70.2`), its git tag 0.70.2 (pushed by the release
+# job, which runs only after the images were pushed), and .github/workflows/build.yml there
+# building `ubuntu:noble` with the tag pattern `{{version}}-noble`.
+# Why not newer: pixi 0.71.0 (prefix-dev/pixi #6178, "Rich Platform support") turns a legacy
+# `[system-requirements]` table into synthesised platforms (`linux-64-cuda-12`) and locks the
+# environments that use them under those platforms, with their virtual packages (0.76.1 names
+# them `p1`, `p2`, ... in pixi.lock): a lock shape the kit's reader and the lab's stand-in do not
+# follow yet. 0.70.2 is the
+# newest release that reads format 7 and still locks every environment under its conda subdir.
+PIXI_VERSION = "0.70.2"
 DEFAULT_BASE_IMAGE = f"ghcr.io/prefix-dev/pixi:{PIXI_VERSION}-noble"
 # The final stage of the optimized style needs no pixi: the same distribution as the base image.
 DEFAULT_RUNTIME_IMAGE = "ubuntu:24.04"

@@ -7,6 +7,8 @@ starts from must read the workspace's lock. pixi 0.68 was the first to write (an
 
 from __future__ import annotations
 
+import re
+
 # (first pixi version, newest lock format it reads), oldest first.
 LOCK_FORMAT_READ_BY: tuple[tuple[tuple[int, int, int], int], ...] = (
     ((0, 0, 0), 6),
@@ -26,3 +28,25 @@ def newest_lock_format(pixi_version: str) -> int:
     """The newest lock format `pixi_version` reads."""
     wanted = version_tuple(pixi_version)
     return max(fmt for first, fmt in LOCK_FORMAT_READ_BY if wanted >= first)
+
+
+_IMAGE_TAG = re.compile(r"^(?P<version>\d+\.\d+\.\d+)(?:-[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+
+
+def pixi_version_of_image(image: str) -> str | None:
+    """The pixi version an image reference pins, or None when the tag does not say one.
+
+    Reads the tags prefix-dev/pixi-docker publishes (`0.76.1`, `0.76.1-noble`,
+    `0.76.1-noble-cuda-12.9.1`): `ghcr.io/prefix-dev/pixi:0.76.1-noble` -> `0.76.1`. A moving
+    tag (`latest`, `noble`), a digest-only reference or another image gives None, because its
+    pixi cannot be known without pulling it.
+    """
+    reference = image.split("@", 1)[0]
+    last = reference.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return None
+    name, tag = reference.rsplit(":", 1)
+    if name.rsplit("/", 1)[-1] != "pixi":
+        return None
+    match = _IMAGE_TAG.match(tag)
+    return match.group("version") if match else None

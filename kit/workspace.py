@@ -9,6 +9,7 @@ the same way here.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import rattler
 
 from kit.errors import WorkspaceError
 from kit import names
+from kit.files import LOCK_LIMIT, MANIFEST_LIMIT, read_text
 from kit.names import ENV_NAME
 
 LINUX = "linux-64"
@@ -144,11 +146,12 @@ def _read_manifest(root: Path) -> tuple[Path, dict[str, Any], str | None]:
     back to when `[tool.pixi.workspace]` has none."""
     pixi_toml = root / "pixi.toml"
     pyproject = root / "pyproject.toml"
-    if pixi_toml.is_file():
+    if os.path.lexists(pixi_toml):  # a folder, FIFO or device there is an error, not "no manifest"
         return pixi_toml, _parse_toml(pixi_toml), None
-    if pyproject.is_file():
+    if os.path.lexists(pyproject):
         data = _parse_toml(pyproject)
-        pixi = data.get("tool", {}).get("pixi")
+        tool = data.get("tool")
+        pixi = tool.get("pixi") if isinstance(tool, dict) else None
         if isinstance(pixi, dict):
             project = data.get("project")
             name = project.get("name") if isinstance(project, dict) else None
@@ -160,13 +163,15 @@ def _read_manifest(root: Path) -> tuple[Path, dict[str, Any], str | None]:
 
 
 def _parse_toml(path: Path) -> dict[str, Any]:
+    text = read_text(path, limit=MANIFEST_LIMIT, field="toml", error=WorkspaceError, follow=True)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise WorkspaceError(f"is not valid TOML: {exc}", file=path, field="toml",
                              fix="correct the syntax at the line given") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WorkspaceError(f"cannot be read: {exc}", file=path, fix="check its permissions") from None
+    except RecursionError:
+        raise WorkspaceError("nests arrays or tables too deeply to read", file=path, field="toml",
+                             fix="flatten the nesting (a manifest needs a few levels)") from None
 
 
 def _workspace_table(table: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -270,6 +275,11 @@ def _environments(table: dict[str, Any], path: Path) -> dict[str, Environment]:
     if not isinstance(features, dict):
         raise WorkspaceError("must be a table of features", file=path, field="feature",
                              fix="write features as [feature.NAME.dependencies]")
+    for feature_name, feature in features.items():
+        if not isinstance(feature, dict):
+            raise WorkspaceError(f"must be a table, not {type(feature).__name__}", file=path,
+                                 field=f"feature.{feature_name}",
+                                 fix="write it as [feature.NAME.dependencies] and so on")
     default_reqs = _feature_requirements(table, path, "")
     declared = table.get("environments", {})
     if not isinstance(declared, dict):
@@ -288,10 +298,6 @@ def _environments(table: dict[str, Any], path: Path) -> dict[str, Environment]:
         if unknown:
             raise WorkspaceError(f"uses undefined feature(s) {', '.join(map(repr, unknown))}",
                                  file=path, field=field_name, fix="define [feature.NAME] or fix the name")
-        for f in feature_names:
-            if not isinstance(features[f], dict):
-                raise WorkspaceError("must be a table", file=path, field=f"feature.{f}",
-                                     fix="write it as [feature.NAME.dependencies] and so on")
         parts = ([] if no_default else [default_reqs]) + [
             _feature_requirements(features[f], path, f"feature.{f}.") for f in feature_names]
         chain = tuple(([] if no_default else ["default"]) + feature_names)
@@ -330,9 +336,9 @@ def _tasks(table: dict[str, Any], path: Path) -> tuple[str, ...]:
 # -- lock ---------------------------------------------------------------------------------------
 
 def _read_lock(path: Path) -> Lock | None:
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
-    version = _lock_version(path)
+    version = _lock_version(path)  # also refuses FIFOs, devices and huge files before rattler opens it
     try:
         lock_file = rattler.LockFile.from_path(path)
     except Exception as exc:  # rattler raises its own ParseCondaLockError
@@ -344,17 +350,13 @@ def _read_lock(path: Path) -> Lock | None:
 
 
 def _lock_version(path: Path) -> int:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                match = re.match(r"^version:\s*(\d+)\s*$", line)
-                if match:
-                    return int(match.group(1))
-                if line.strip() and not line.startswith("#"):
-                    break
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WorkspaceError(f"cannot be read: {exc}", file=path, field="lock",
-                             fix="check its permissions, or re-create it with `pixi lock`") from None
+    text = read_text(path, limit=LOCK_LIMIT, field="lock", error=WorkspaceError, follow=True)
+    for line in text.splitlines():
+        match = re.match(r"^version:\s*(\d{1,6})\s*$", line)
+        if match:
+            return int(match.group(1))
+        if line.strip() and not line.startswith("#"):
+            break
     raise WorkspaceError("has no `version:` on its first line", file=path, field="version",
                          fix="re-create it with `pixi lock`")
 

@@ -47,8 +47,7 @@ def example(tmp_path: Path) -> Path:
 @pytest.fixture
 def real_world(tmp_path: Path) -> Path:
     """A private copy of the real-world workspace (read from ../shared, never copied into the repo)."""
-    if not (REAL_WORLD / "pixi.lock").exists():
-        pytest.skip(f"real-world fixture absent: {REAL_WORLD}")
+    need((REAL_WORLD / "pixi.lock").exists(), f"real-world fixture absent: {REAL_WORLD}")
     target = tmp_path / "nvidia-gpu-ml-library-test"
     target.mkdir()
     for name in ("pixi.toml", "pixi.lock"):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OUTPUT, REPO
+from conftest import OUTPUT, REPO, need
 
 BINDER = REPO / "binder"
 NOTEBOOKS = REPO / "notebooks"
@@ -45,7 +45,7 @@ def binder_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
         if any(marker in line for line in tail for marker in _NO_INDEX):
-            pytest.skip("no package index reachable: " + " | ".join(tail[-3:]))
+            need(False, "no package index reachable: " + " | ".join(tail[-3:]))
         pytest.fail("pip install -r binder/requirements.txt failed:\n" + "\n".join(tail))
     return python
 

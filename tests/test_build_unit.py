@@ -22,11 +22,10 @@ from kit.build import (
     ApptainerBuilder,
     BuildEvent,
     DockerBuilder,
-    build,
     engine_status,
     find_apptainer,
     find_docker_cli,
-    get_builder,
+    get_engine,
 )
 from kit.build.docker_cli import BUILDX_MISSING, inspect_cli
 from kit.build.progress import PlainProgressParser
@@ -37,6 +36,8 @@ from kit.errors import (
     OptionsError,
     ToolNotFound,
 )
+
+from conftest import need
 
 LOGS = Path(__file__).parent / "data" / "buildkit"
 DOCKER_28 = "/usr/local/bin/docker"
@@ -110,15 +111,15 @@ def test_parser_never_raises_on_arbitrary_lines(lines: list[str]) -> None:
 # ---------------------------------------------------------------- docker client discovery
 
 def _needs(path: str) -> None:
-    if not os.access(path, os.X_OK):
-        pytest.skip(f"{path} is not installed here")
+    need(os.access(path, os.X_OK), f"{path} is not installed here")
 
 
 def test_docker_28_without_buildx_is_refused_clearly() -> None:
     _needs(DOCKER_28)
     env = {**os.environ, "KIT_DOCKER_CLI": DOCKER_28}
-    if inspect_cli(DOCKER_28, env) is not None:
-        pytest.skip(f"{DOCKER_28} has buildx here")
+    if inspect_cli(DOCKER_28, env) is not None:  # buildx installed: then it is simply accepted
+        assert find_docker_cli(env) is not None
+        return
     with pytest.raises(EngineUnavailable) as caught:
         find_docker_cli(env)
     assert BUILDX_MISSING in str(caught.value)
@@ -154,10 +155,10 @@ def test_missing_apptainer_says_how_to_install(tmp_path: Path) -> None:
 
 
 def test_registry() -> None:
-    assert isinstance(get_builder("docker"), DockerBuilder)
-    assert isinstance(get_builder("Apptainer"), ApptainerBuilder)
+    assert isinstance(get_engine("docker").builder, DockerBuilder)  # type: ignore[attr-defined]
+    assert isinstance(get_engine("Apptainer").builder, ApptainerBuilder)  # type: ignore[attr-defined]
     with pytest.raises(OptionsError, match="apptainer, docker"):
-        get_builder("podman")
+        get_engine("podman")
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +197,7 @@ def test_docker_build_reports_steps_tags_and_cache(docker_client: Any, shell_ima
     events: list[BuildEvent] = []
     tag = "kit-test/build-unit:1"
     try:
-        first = build("docker", context, tags=[tag], build_args={"ENVIRONMENT": "cpu"},
+        first = DockerBuilder().build(context, tags=[tag], build_args={"ENVIRONMENT": "cpu"},
                       labels={"org.example.kit": "test"}, no_cache=True, on_event=events.append)
         again = DockerBuilder().build(context, tags=[tag], build_args={"ENVIRONMENT": "cpu"},
                                       labels={"org.example.kit": "test"})
@@ -219,7 +220,7 @@ def test_docker_failing_step_is_named_and_nothing_tagged(docker_client: Any, she
                                                           tmp_path: Path) -> None:
     context = _context(tmp_path, "run_fails.Dockerfile")
     with pytest.raises(BuildError) as caught:
-        build("docker", context, tags=["kit-test/build-fails:1"])
+        DockerBuilder().build(context, tags=["kit-test/build-fails:1"])
     assert caught.value.step == 'RUN echo "about to fail" && cat /app/missing.txt'
     assert "cat /app/missing.txt" in str(caught.value)
     assert 0 < len(caught.value.log_tail.lines) <= 30
@@ -239,7 +240,7 @@ def test_docker_cancel_stops_the_build_and_tags_nothing(docker_client: Any, shel
             cancel.set()
 
     with pytest.raises(BuildCancelled, match="nothing was tagged"):
-        build("docker", context, tags=["kit-test/build-cancel:1"], no_cache=True,
+        DockerBuilder().build(context, tags=["kit-test/build-cancel:1"], no_cache=True,
               on_event=on_event, cancel=cancel)
     assert time.monotonic() - started < 25  # the RUN sleeps 30 s
     assert _tags(docker_client, "kit-test/build-cancel") == []
@@ -247,10 +248,10 @@ def test_docker_cancel_stops_the_build_and_tags_nothing(docker_client: Any, shel
 
 CTRL_C_CHILD = """
 import sys
-from kit.build import build
+from kit.build import DockerBuilder
 from kit.errors import BuildCancelled
 try:
-    build("docker", sys.argv[1], tags=["kit-test/build-ctrl-c:1"], no_cache=True,
+    DockerBuilder().build(sys.argv[1], tags=["kit-test/build-ctrl-c:1"], no_cache=True,
           on_event=lambda e: print(e.line, flush=True) if "start" in e.line else None)
 except BuildCancelled as error:
     print("cancelled:", error, flush=True)
@@ -286,8 +287,7 @@ def test_ctrl_c_stops_the_build_and_tags_nothing(docker_client: Any, shell_image
 def test_docker_builder_with_docker_28_without_buildx(shell_image: str, tmp_path: Path) -> None:
     _needs(DOCKER_28)
     env = {**os.environ, "KIT_DOCKER_CLI": DOCKER_28}
-    if inspect_cli(DOCKER_28, env) is not None:
-        pytest.skip(f"{DOCKER_28} has buildx here")
+    need(inspect_cli(DOCKER_28, env) is None, f"{DOCKER_28} has buildx here (nothing to refuse)")
     with pytest.raises(EngineUnavailable, match="buildx component is missing"):
         DockerBuilder(env=env).build(_context(tmp_path, "run_multistage.Dockerfile"))
 
@@ -363,7 +363,7 @@ def _def(directory: Path, archive: Path, *, slow: bool = False, test_fails: bool
 @pytest.mark.apptainer
 def test_apptainer_build_reports_stages_and_tests(archive: Path, tmp_path: Path) -> None:
     events: list[BuildEvent] = []
-    result = build("apptainer", _def(tmp_path, archive), on_event=events.append)
+    result = ApptainerBuilder().build(_def(tmp_path, archive), on_event=events.append)
     assert result.artifact == str(tmp_path / "app.sif") and result.size_bytes > 0
     started = [(e.stage, e.instruction) for e in events if e.kind == "step_started"]
     assert started[:3] == [("build", "bootstrap"), ("build", "%files"), ("build", "%post")]

@@ -133,8 +133,8 @@ def test_broken_step_is_named_with_its_log_and_nothing_is_tagged(
 @pytest.mark.docker
 def test_requiring_a_gpu_without_the_nvidia_runtime_is_refused(lab: LabSettings,
                                                               docker_client: Any) -> None:
-    if docker_has_nvidia_runtime(docker_client):
-        pytest.skip("this Docker daemon has the NVIDIA runtime: a GPU request would work")
+    need(not docker_has_nvidia_runtime(docker_client),
+         "this Docker daemon has the NVIDIA runtime: a GPU request would work")
     before = {c.id for c in docker_client.containers.list(all=True)}
     with pytest.raises(EngineUnavailable) as caught:
         api.probe(lab.runtime_image, gpu="require")
@@ -146,8 +146,7 @@ def test_requiring_a_gpu_without_the_nvidia_runtime_is_refused(lab: LabSettings,
 
 @pytest.mark.apptainer
 def test_requiring_a_gpu_on_a_host_without_a_driver_is_refused(tmp_path: Path, apptainer_path: str) -> None:
-    if host_has_nvidia_driver():
-        pytest.skip("this host has an NVIDIA driver: a GPU request would work")
+    need(not host_has_nvidia_driver(), "this host has an NVIDIA driver: a GPU request would work")
     with pytest.raises(EngineUnavailable, match="A GPU was required, but this host has no "
                                                 "NVIDIA driver"):
         api.probe(str(tmp_path / "never-built.sif"), gpu="require")   # refused before running

@@ -18,12 +18,17 @@ from typing import Any
 
 import pytest
 
+from conftest import need
 from kit.errors import EngineUnavailable, ProbeError
 from kit.gpu import EXIT_TORCH_MISSING, ProbeReport, packaged_probe, parse_probe_output
 
 DATA = Path(__file__).parent / "data" / "probe"
 SCRIPT = Path(__file__).parents[1] / "kit" / "probe" / "torch_detect_GPU.py"
-TORCH_PYTHON = os.environ.get("KIT_TEST_TORCH_PYTHON", "/tmp/torchvenv/bin/python")
+# A host Python with torch: KIT_TEST_TORCH_PYTHON, else the one tests/lab/provision.sh makes in
+# the lab cache, else a throwaway /tmp/torchvenv.
+_LAB_TORCH = Path(os.environ.get("KIT_LAB_CACHE") or "/var/cache/kit-lab") / "torchvenv" / "bin" / "python"
+TORCH_PYTHON = os.environ.get("KIT_TEST_TORCH_PYTHON") or (
+    str(_LAB_TORCH) if _LAB_TORCH.exists() else "/tmp/torchvenv/bin/python")
 
 
 # ---------------------------------------------------------------- parser, on every fixture form
@@ -119,9 +124,8 @@ def test_packaged_probe_is_the_script() -> None:
 @pytest.mark.parametrize("args,fixture", [((), "kit_text_torch2.13.0_cpu.txt"),
                                           (("--json",), "kit_json_torch2.13.0_cpu.json")])
 def test_script_with_real_cpu_torch(args: tuple[str, ...], fixture: str) -> None:
-    if not Path(TORCH_PYTHON).exists():
-        pytest.skip(f"no Python with torch at {TORCH_PYTHON} (set KIT_TEST_TORCH_PYTHON; "
-                    "pip install torch==2.13.0 into a throwaway venv)")
+    need(Path(TORCH_PYTHON).exists(), f"no Python with torch at {TORCH_PYTHON} (run "
+         "tests/lab/provision.sh, or set KIT_TEST_TORCH_PYTHON to a venv with torch==2.13.0)")
     done = _run_script(TORCH_PYTHON, *args)
     assert done.returncode == 0, done.stderr
     report = parse_probe_output(done.stdout)
@@ -162,8 +166,7 @@ def test_probe_docker_require_without_runtime_is_refused(python_image: str, dock
     from kit.gpu import docker_has_nvidia_runtime, probe_docker
 
     client = docker_client
-    if docker_has_nvidia_runtime(client):
-        pytest.skip("this daemon has the NVIDIA runtime")
+    need(not docker_has_nvidia_runtime(client), "this daemon has the NVIDIA runtime (nothing to refuse)")
     with pytest.raises(EngineUnavailable, match="no NVIDIA runtime"):
         probe_docker(python_image, gpu="require", client=client)
 

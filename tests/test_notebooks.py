@@ -1,6 +1,8 @@
 """Every notebook runs end to end under papermill, the way CI and a learner's "Run all" run it.
 
-`build="never"` runs everywhere (no engine, no lock needed). The `docker` test runs the episode
+`build="never"` runs everywhere (no engine, no lock needed): on the unlocked example, every
+notebook shows one lock notice and no error, and leaves no temporary folder behind. The tests
+pass `solutions=True`, so the solution cells that "Run All" skips for a learner run here too. The `docker` test runs the episode
 notebooks with `build="require"` against the offline lab's locked workspace and base images,
 so the build and probe cells really build and probe. Executed notebooks are kept under
 `test-output/notebooks/` for a look at what a learner would see.
@@ -62,14 +64,61 @@ def outputs_text(path: Path) -> str:
     return "\n".join(parts)
 
 
+def error_outputs(path: Path) -> list[str]:
+    """Tracebacks, stderr, and error-level findings shown anywhere in an executed notebook."""
+    import nbformat
+
+    found = []
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        for out in cell.get("outputs", []):
+            text = out.get("text", "") or "".join(str(v) for v in out.get("data", {}).values())
+            if out.get("output_type") == "error" or out.get("name") == "stderr" or "kit-severity-error" in text:
+                found.append(f"cell {index}: {text[:300] or out.get('ename')}")
+    return found
+
+
+def outputs_containing(path: Path, needle: str) -> int:
+    """How many outputs (an HTML output with its text/plain twin counts once) show `needle`."""
+    import nbformat
+
+    return sum(1 for cell in nbformat.read(path, as_version=4).cells for out in cell.get("outputs", [])
+               if needle in (out.get("text", "") or "".join(str(v) for v in out.get("data", {}).values())))
+
+
+def solution_outputs(path: Path) -> list[str]:
+    import nbformat
+
+    return [out.get("text", "") for cell in nbformat.read(path, as_version=4).cells
+            if "solution" in cell.metadata.get("tags", []) for out in cell.get("outputs", [])]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stem", ALL)
-def test_notebook_runs_without_building(stem: str, kernel: str) -> None:
-    output = run_notebook(stem, kernel, OUTPUT / "notebooks", build="never")
+def test_notebook_runs_without_building(stem: str, kernel: str, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from kit.widgets.pipeline import NO_LOCK_REASON
+
+    assert not (REPO / "examples" / "cuda-exercise" / "pixi.lock").exists(), "the example is meant unlocked"
+    monkeypatch.setenv("TMPDIR", str(tmp_path))    # the kernel's temporary folders land here
+    output = run_notebook(stem, kernel, OUTPUT / "notebooks", build="never", solutions=True)
     text = outputs_text(output)
+    assert error_outputs(output) == []
+    assert outputs_containing(output, "kit-lock-notice") == 1, "say once what locking needs"
+    assert NO_LOCK_REASON not in text and "no lock file" not in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "the notebook left temporary folders"
     if stem in EPISODES:
         assert "build='never': skipping the build" in text
         assert "kit-probe-table" in text          # the report is shown (the episode's example)
+        assert all("Solution not run" not in s for s in solution_outputs(output))
+
+
+@pytest.mark.slow
+def test_run_all_leaves_the_solutions_alone(kernel: str) -> None:
+    from kit.widgets.notebook import SOLUTION_HINT
+
+    output = run_notebook("02-docker", kernel, OUTPUT / "notebooks-default", build="never")
+    shown = solution_outputs(output)
+    assert shown and all(s.strip() == SOLUTION_HINT for s in shown)
 
 
 @pytest.mark.docker

@@ -231,7 +231,8 @@ def test_a_real_build_and_probe_through_the_studio(tmp_path: Path, lab: LabSetti
 # -- the pipeline the studio and the notebooks share ---------------------------------------------
 
 def test_build_modes() -> None:
-    from kit.widgets.pipeline import BuildNotPossible, decide_build
+    from kit.errors import BuildNotPossible
+    from kit.widgets.pipeline import decide_build
 
     assert decide_build("auto", [], "docker").go
     skipped = decide_build("auto", [NO_LOCK_REASON], "docker")

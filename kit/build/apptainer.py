@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kit.check.parse import parse_def
 from kit.build.events import BuildEvent, BuildResult, EventCallback, StepTiming, ignore_event
 from kit.build.process import run_lines
+from kit.deffile import parse_def
 from kit.errors import BuildError, OptionsError, ToolNotFound
 
 ENV_APPTAINER = "KIT_APPTAINER"
@@ -154,7 +154,7 @@ class ApptainerBuilder:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.stem}.partial-{os.getpid()}.sif")
         partial.unlink(missing_ok=True)
-        stages: list[str | None] = [s.name or None for s in parse_def(definition.read_text(), str(definition))[0]]
+        stages: list[str | None] = [s.name or None for s in parse_def(definition.read_text()).stages]
         phases = _Phases(stages, emit)
         log: list[str] = []
         try:

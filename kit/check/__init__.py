@@ -5,56 +5,98 @@ own rules. Works on files on disk (`check_dir`) or on rendered files not yet wri
 
 from __future__ import annotations
 
+import stat
 import tempfile
 from collections.abc import Mapping
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
 
 from kit.check.findings import Finding, Severity, errors
-from kit.check.linters import LINTERS
+from kit.check.linters import LINTERS, collect, one_line, start_linters
 from kit.check.rules import RULES, CheckContext
 from kit.workspace import Workspace
 
-__all__ = ["Finding", "Severity", "check_files", "check_dir", "errors", "DEPLOYMENT_FILES"]
+__all__ = ["Finding", "Severity", "check_files", "check_dir", "errors", "DEPLOYMENT_FILES", "LINTERS"]
 
 # Paths (from the workspace folder, or from the repository root for workflows) the kit checks.
 DEPLOYMENT_FILES = ("Dockerfile", ".dockerignore", "apptainer.def", ".gitignore")
 WORKFLOW_FILES: tuple[str, str] = (".github/workflows/docker.yaml", ".github/workflows/apptainer.yaml")
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2, "skipped": 3}
+MAX_FILE_BYTES = 1_000_000
+
+
+def _safe_relative(path: str) -> bool:
+    """A path that stays inside the scratch folder the linters read (no `..`, not absolute)."""
+    pure = PurePosixPath(path)
+    return bool(path) and not pure.is_absolute() and ".." not in pure.parts
 
 
 def check_files(workspace: Workspace, files: Mapping[str, str], prefix: str = "",
                 workflows: tuple[str, str] = WORKFLOW_FILES) -> list[Finding]:
     """Run every linter and rule on `files` (text by path from the repository root);
     `workflows`: this workspace's Docker and Apptainer workflow paths."""
-    ctx = CheckContext(workspace=workspace, prefix=prefix, files=dict(files),
-                       docker_workflow=workflows[0], apptainer_workflow=workflows[1])
     findings: list[Finding] = []
-    for rule in RULES.values():
-        findings.extend(rule(ctx))
+    usable = {}
+    for path, text in files.items():
+        if _safe_relative(path):
+            usable[path] = text
+        else:
+            findings.append(Finding("kit", "file-path", "error", path, None,
+                                    "not a path inside the repository; not checked", "check files inside the repository"))
+    ctx = CheckContext(workspace=workspace, prefix=prefix, files=usable,
+                       docker_workflow=workflows[0], apptainer_workflow=workflows[1])
+    names = sorted(usable)
     with tempfile.TemporaryDirectory(prefix="kit-check-") as tmp:
         workdir = Path(tmp)
-        for path, text in files.items():
+        for path, text in usable.items():
             target = workdir / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-        names = sorted(files)
-        for linter in LINTERS.values():
-            findings.extend(linter(names, workdir))
+            target.write_text(text, encoding="utf-8", errors="replace")
+        # The linters run while the kit's own rules do: `kit check` takes as long as the slower.
+        with ThreadPoolExecutor(max_workers=len(LINTERS), thread_name_prefix="kit-lint") as pool:
+            started = start_linters(pool, names, workdir)
+            findings.extend(_run_rules(ctx))
+            findings.extend(collect(started, names))
     return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.file, f.line or 0, f.rule))
+
+
+def _run_rules(ctx: CheckContext) -> list[Finding]:
+    findings: list[Finding] = []
+    for name, rule in RULES.items():
+        try:
+            findings.extend(rule(ctx))
+        except Exception as error:  # a rule's own bug must not hide every other finding
+            findings.append(Finding("kit", name, "error", ctx.prefix or ".", None,
+                                    one_line(f"the {name} check failed: {type(error).__name__}: {error}"),
+                                    "report this as a bug in pixi-deploy-kit"))
+    return findings
+
+
+def _read(path: Path) -> str | None:
+    """A regular file's text (bounded, undecodable bytes replaced); None when it is not one."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        return None
+    return data.decode("utf-8", errors="replace")
 
 
 def read_deployment_files(workspace: Workspace, repo_root: Path, prefix: str,
                           workflows: tuple[str, str] = WORKFLOW_FILES) -> dict[str, str]:
-    """The deployment files that exist on disk, by path from the repository root."""
+    """The deployment files that exist on disk as regular files, by path from the repository root."""
     out: dict[str, str] = {}
     for name in DEPLOYMENT_FILES:
-        path = workspace.root / name
-        if path.is_file():
-            out[prefix + name] = path.read_text(encoding="utf-8")
+        text = _read(workspace.root / name)
+        if text is not None:
+            out[prefix + name] = text
     for rel in workflows:
-        path = repo_root / rel
-        if path.is_file():
-            out[rel] = path.read_text(encoding="utf-8")
+        text = _read(repo_root / rel)
+        if text is not None:
+            out[rel] = text
     return out
 
 

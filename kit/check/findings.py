@@ -19,7 +19,9 @@ class Finding:
     fix: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """The JSON object of a finding: its fields, plus `field` (the rule) so a finding reads
+        like the kit's error objects (file, field, message, fix)."""
+        return {**asdict(self), "field": self.rule}
 
     def one_line(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

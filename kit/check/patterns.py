@@ -1,19 +1,81 @@
-"""Glob matching as Docker (.dockerignore) and GitHub (workflow path filters) define it.
+"""Path patterns, each judged by the rules of the tool that reads it.
 
-Both use `*` for any run of characters within one path component and `**` for any number of
-components; they differ in what a match on a folder means, which is why there are two entry points.
+- `.dockerignore`: Docker's rules, through docker-py's `PatternMatcher` (a port of moby's
+  pattern matcher: last match wins, `!` re-includes, a match on a folder covers what is inside).
+- `.gitignore`: git's rules, through `pathspec`'s `GitIgnoreSpec`.
+- Workflow `paths:` filters: GitHub's filter pattern syntax. No kept library implements it, so
+  it is translated here (`*`, `**`, `?` and `+` as GitHub documents them, `[...]`, `!`).
+
+A pattern that cannot be compiled (for example the class `[z-a]`) never raises: the `bad_*`
+functions name it, and the matchers leave it out.
 """
 
 from __future__ import annotations
 
 import re
 from functools import cache
+from typing import Any, cast
+
+import pathspec
+
+
+def read_dockerignore(text: str) -> list[str]:
+    """The patterns of a `.dockerignore` as docker-py reads them: stripped, no blanks or comments."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+def _docker_error(pattern: str) -> str | None:
+    # Imported here: `docker` pulls in its HTTP client, a tenth of a second no other command needs.
+    from docker.utils.build import Pattern
+    from docker.utils.fnmatch import fnmatch
+
+    try:
+        fnmatch("probe", Pattern(pattern).cleaned_pattern)
+    except re.error as error:
+        return str(error)
+    return None
+
+
+def bad_dockerignore_patterns(patterns: list[str]) -> list[tuple[str, str]]:
+    """(pattern, why) for each pattern Docker cannot compile (it refuses the build context)."""
+    return [(p, why) for p in patterns if (why := _docker_error(p)) is not None]
+
+
+def dockerignore_excludes(patterns: list[str], path: str) -> bool:
+    """Whether Docker leaves `path` (relative to the context) out of the build context."""
+    from docker.utils.build import PatternMatcher
+
+    bad = {p for p, _ in bad_dockerignore_patterns(patterns)}
+    # docker-py's stubs ask for a PathLike, but the matcher works on strings (it runs regexes on them)
+    matcher = PatternMatcher([p for p in patterns if p not in bad])
+    return bool(matcher.matches(cast(Any, path.strip("/"))))
+
+
+def _gitignore_error(line: str) -> str | None:
+    try:
+        pathspec.GitIgnoreSpec.from_lines([line])
+    except (re.error, ValueError) as error:
+        return str(error)
+    return None
+
+
+def bad_gitignore_patterns(lines: list[str]) -> list[tuple[str, str]]:
+    """(line, why) for each `.gitignore` line that is not a valid pattern (git matches nothing)."""
+    return [(line, why) for line in lines if (why := _gitignore_error(line)) is not None]
+
+
+def gitignore_excludes(text: str, path: str) -> bool:
+    """Whether git ignores `path` (relative to the folder of this `.gitignore`)."""
+    lines = text.splitlines()
+    bad = {line for line, _ in bad_gitignore_patterns(lines)}
+    return bool(pathspec.GitIgnoreSpec.from_lines([line for line in lines if line not in bad]).match_file(path))
 
 
 @cache
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """Translate a glob with `*`, `**`, `?` and `[...]` into an anchored regex."""
-    out = []
+def _filter_regex(pattern: str) -> re.Pattern[str]:
+    """GitHub's filter pattern syntax as a regex: `*` any run without `/`, `**` any run, `?` zero
+    or one of the preceding character, `+` one or more of it, `[...]` a class."""
+    out: list[str] = []
     i = 0
     while i < len(pattern):
         c = pattern[i]
@@ -27,14 +89,14 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
             continue
         if c == "*":
             out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
+        elif c in "?+":
+            out.append(c)
         elif c == "[":
-            end = pattern.find("]", i)
+            end = pattern.find("]", i + 1)
             if end == -1:
                 out.append(re.escape(c))
             else:
-                out.append(pattern[i:end + 1].replace("[!", "[^"))
+                out.append("[" + pattern[i + 1:end].replace("\\", "\\\\") + "]")
                 i = end
         else:
             out.append(re.escape(c))
@@ -42,37 +104,26 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("^" + "".join(out) + "$")
 
 
-def dockerignore_excludes(patterns: list[str], path: str) -> bool:
-    """Whether Docker leaves `path` (relative to the context) out of the build context.
-
-    The last pattern that matches the path, or one of its parent folders, decides; `!` negates.
-    """
-    excluded = False
-    parts = path.strip("/").split("/")
-    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    for raw in patterns:
-        negate = raw.startswith("!")
-        pattern = raw[1:] if negate else raw
-        pattern = pattern.strip().strip("/")
-        if pattern.startswith("./"):
-            pattern = pattern[2:]
-        if not pattern:
-            continue
-        regex = glob_regex(pattern)
-        if any(regex.match(c) for c in candidates):
-            excluded = not negate
-    return excluded
+def _filter_error(raw: str) -> str | None:
+    try:
+        _filter_regex(raw[1:] if raw.startswith("!") else raw)
+    except re.error as error:
+        return str(error)
+    return None
 
 
-def read_dockerignore(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+def bad_path_filters(filters: list[str]) -> list[tuple[str, str]]:
+    """(filter, why) for each `paths:` entry that is not a valid pattern."""
+    return [(f, why) for f in filters if (why := _filter_error(f)) is not None]
 
 
 def path_filter_matches(filters: list[str], path: str) -> bool:
     """Whether a GitHub `paths:` list triggers on a change to `path` (last match wins, `!` negates)."""
     hit = False
     for raw in filters:
+        if _filter_error(raw) is not None:
+            continue
         negate = raw.startswith("!")
-        if glob_regex(raw[1:] if negate else raw).match(path):
+        if _filter_regex(raw[1:] if negate else raw).match(path):
             hit = not negate
     return hit

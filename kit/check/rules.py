@@ -2,10 +2,13 @@
 
 Each rule is a function `(ctx) -> findings`. `CheckContext` gives them the workspace, the
 deployment files (from disk, or freshly rendered and not yet written) and parsed views of them.
+Every rule takes any text: a file it cannot make sense of gives findings or nothing, never an
+exception (workflows may be lists, matrices may be expressions, patterns may not compile).
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,9 +17,19 @@ from typing import Any
 
 import yaml
 
-from kit.check import parse
-from kit.check.findings import Finding
-from kit.check.patterns import dockerignore_excludes, path_filter_matches, read_dockerignore
+from kit import deffile, dockerfile
+from kit.check import parse, schema
+from kit.check.findings import Finding, Severity
+from kit.check.images import lock_format_rule, runtime_shell_rule
+from kit.check.patterns import (
+    bad_dockerignore_patterns,
+    bad_gitignore_patterns,
+    bad_path_filters,
+    dockerignore_excludes,
+    gitignore_excludes,
+    path_filter_matches,
+    read_dockerignore,
+)
 from kit.workspace import LINUX, Workspace, cuda_requirement_gaps
 
 DOCKER_WORKFLOW = ".github/workflows/docker.yaml"
@@ -41,39 +54,74 @@ class CheckContext:
         rel = relpath.strip("/")
         if rel in ("", "."):
             return True
-        if (self.workspace.root / rel).exists():
-            return True
+        try:
+            if (self.workspace.root / rel).exists():
+                return True
+        except (OSError, ValueError):
+            return False
         full = self.prefix + rel
         return any(p == full or p.startswith(full + "/") for p in self.files)
 
     @cached_property
-    def dockerfile(self) -> list[parse.Instruction]:
-        return parse.dockerfile_instructions(self.text("Dockerfile") or "")
+    def docker_instructions(self) -> list[dockerfile.Instruction]:
+        return dockerfile.instructions(self.text("Dockerfile") or "")
 
     @cached_property
-    def def_stages(self) -> list[parse.DefStage]:
-        return parse.parse_def(self.text("apptainer.def") or "", self.prefix + "apptainer.def")[0]
+    def docker_stages(self) -> list[dockerfile.Stage]:
+        return dockerfile.stages(self.docker_instructions)
+
+    @cached_property
+    def docker_args(self) -> dict[str, str]:
+        return dockerfile.arg_defaults(self.docker_instructions)
+
+    @cached_property
+    def def_file(self) -> deffile.DefFile:
+        return deffile.parse_def(self.text("apptainer.def") or "")
+
+    @property
+    def def_stages(self) -> list[deffile.DefStage]:
+        return self.def_file.stages
 
     @cached_property
     def dockerignore(self) -> list[str]:
         return read_dockerignore(self.text(".dockerignore") or "")
 
-    def workflow(self, path: str) -> dict[Any, Any]:
-        text = self.files.get(path)
-        if not text:
-            return {}
+    def workflow(self, path: str) -> dict[str, Any]:
+        """The workflow as a mapping with string keys ({} when absent, unreadable or not a mapping;
+        the schema check reports why)."""
+        if path not in self._workflows:
+            self._workflows[path] = _read_workflow(self.files.get(path))
+        return self._workflows[path]
+
+    @cached_property
+    def _workflows(self) -> dict[str, dict[str, Any]]:
+        return {}
+
+
+def _read_workflow(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    if schema.available():
+        data, _ = schema.load_workflow(text)
+    else:  # PyYAML reads YAML 1.1, where a bare `on` key is True
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError:
-            return {}  # the schema check reports it
-        return data if isinstance(data, dict) else {}
+            data = yaml.safe_load(text) if len(text) <= schema.MAX_BYTES else None
+        except (yaml.YAMLError, RecursionError):
+            data = None
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data["on"] = data.pop(True)
+    return {str(k): v for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 Rule = Callable[[CheckContext], list[Finding]]
 
 
-def _kit(rule: str, severity: str, file: str, line: int | None, message: str, fix: str) -> Finding:
-    return Finding("kit", rule, severity, file, line, message, fix)  # type: ignore[arg-type]
+def _kit(rule: str, severity: Severity, file: str, line: int | None, message: str, fix: str) -> Finding:
+    return Finding("kit", rule, severity, file, line, message, fix)
 
 
 # -- which environment and CUDA version each file builds ----------------------------------------
@@ -87,26 +135,35 @@ def _targets(ctx: CheckContext) -> list[Target]:
 
 
 def _dockerfile_targets(ctx: CheckContext) -> list[Target]:
-    args = parse.arg_defaults(ctx.dockerfile)
+    args = ctx.docker_args
     if ctx.text("Dockerfile") is None or "ENVIRONMENT" not in args:
         return []
-    line = next((i.line for i in ctx.dockerfile if i.keyword == "ARG" and i.args.startswith("ENVIRONMENT")), None)
-    text = "\n".join(f"{i.keyword} {i.args}" for i in ctx.dockerfile)
+    line = next((i.line for i in ctx.docker_instructions if i.keyword == "ARG" and i.args.startswith("ENVIRONMENT")), None)
+    text = "\n".join(f"{i.keyword} {i.args}" for i in ctx.docker_instructions)
     return [(args["ENVIRONMENT"], _override(text, args), ctx.prefix + "Dockerfile", line)]
 
 
 def _def_targets(ctx: CheckContext) -> list[Target]:
-    args = parse.def_arguments(ctx.def_stages)
-    if ctx.text("apptainer.def") is None or "ENVIRONMENT" not in args:
+    """The def's environment is the one its install stage (the stage running `pixi install`,
+    else the first that names ENVIRONMENT) gets, with that stage's own arguments."""
+    if ctx.text("apptainer.def") is None:
         return []
-    post = "\n".join(raw for s in ctx.def_stages for n, _, _, body in s.sections if n == "post" for raw, _ in body)
-    return [(args["ENVIRONMENT"], _override(post, args), ctx.prefix + "apptainer.def", None)]
+    named = [s for s in ctx.def_stages if "ENVIRONMENT" in s.arguments]
+    installing = [s for s in named if any("pixi install" in raw for sec in s.sections_named("post")
+                                          for raw, _ in sec.body)]
+    if not named:
+        return []
+    stage = (installing or named)[0]
+    args = stage.arguments
+    post = "\n".join(raw for sec in stage.sections_named("post") for raw, _ in sec.body)
+    line = next((sec.line for sec in stage.sections_named("arguments")), None)
+    return [(args["ENVIRONMENT"], _override(post, args), ctx.prefix + "apptainer.def", line)]
 
 
 def _workflow_targets(ctx: CheckContext) -> list[Target]:
     return [(str(entry.get("environment", "")), str(entry.get("cuda", "") or "") or None, path, None)
             for path in (ctx.docker_workflow, ctx.apptainer_workflow)
-            for entry in _matrix_entries(ctx.workflow(path))]
+            for entry in _matrix_entries(ctx.workflow(path)) if "environment" in entry]
 
 
 def _override(text: str, args: dict[str, str]) -> str | None:
@@ -119,11 +176,15 @@ def _override(text: str, args: dict[str, str]) -> str | None:
     return (args.get("CUDA_VERSION") or None) if "CUDA_VERSION" in value else (value or None)
 
 
-def _matrix_entries(workflow: dict[Any, Any]) -> list[dict[str, Any]]:
+def _matrix_entries(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `include` entries of every job's matrix. A matrix given as an expression
+    (`${{ fromJSON(vars.MATRIX) }}`) is only known at run time: it contributes nothing."""
     entries: list[dict[str, Any]] = []
-    for job in (workflow.get("jobs") or {}).values():
-        include = ((job or {}).get("strategy") or {}).get("matrix", {}).get("include", [])
-        entries.extend(e for e in include if isinstance(e, dict))
+    for job in _mapping(workflow.get("jobs")).values():
+        matrix = _mapping(_mapping(_mapping(job).get("strategy")).get("matrix"))
+        include = matrix.get("include")
+        if isinstance(include, list):
+            entries.extend(e for e in include if isinstance(e, dict))
     return entries
 
 
@@ -167,7 +228,7 @@ def _cuda_findings(required: str | None, env: str, given: str | None, file: str,
 
 
 def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", text))
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:4])
 
 
 # -- what the builds read -----------------------------------------------------------------------
@@ -175,9 +236,9 @@ def _version(text: str) -> tuple[int, ...]:
 def _build_inputs(ctx: CheckContext) -> list[tuple[str, str, int]]:
     """(source relative to the workspace, recipe file, line) for every host file a build copies."""
     out: list[tuple[str, str, int]] = []
-    for src, line in parse.copy_sources(ctx.dockerfile):
+    for src, line in dockerfile.copy_sources(ctx.docker_instructions):
         out.append((src, ctx.prefix + "Dockerfile", line))
-    for src, line in parse.def_file_sources(ctx.def_stages):
+    for src, line in deffile.host_file_sources(ctx.def_stages):
         out.append((src, ctx.prefix + "apptainer.def", line))
     return out
 
@@ -191,7 +252,7 @@ def copy_source_rules(ctx: CheckContext) -> list[Finding]:
     findings: list[Finding] = []
     for src, file, line in _build_inputs(ctx):
         rel = _clean(src)
-        if "$" in rel or "*" in rel:
+        if any(c in rel for c in "$*?[{") or rel.startswith("/") or "://" in rel:
             continue
         if not ctx.exists(rel):
             rule = "app-dir" if _is_app(ctx, rel) else "copy-source"
@@ -205,19 +266,30 @@ def copy_source_rules(ctx: CheckContext) -> list[Finding]:
 
 
 def _is_app(ctx: CheckContext, rel: str) -> bool:
-    return any(i.keyword == "COPY" and "/app/src" in i.args and rel in i.args for i in ctx.dockerfile) or rel == "app"
+    return any(i.keyword == "COPY" and "/app/src" in i.args and rel in i.args for i in ctx.docker_instructions) or rel == "app"
 
 
-def lock_ignored_rule(ctx: CheckContext) -> list[Finding]:
-    """pixi.lock must reach the build context and git."""
+def ignore_file_rules(ctx: CheckContext) -> list[Finding]:
+    """pixi.lock must reach the build context and git; every ignore pattern must compile."""
     findings: list[Finding] = []
-    if ctx.text(".dockerignore") is not None and dockerignore_excludes(ctx.dockerignore, "pixi.lock"):
-        findings.append(_kit("lock-ignored", "error", ctx.prefix + ".dockerignore", None,
-                             "pixi.lock is excluded from the build context", "add !pixi.lock"))
+    dockerignore_file = ctx.prefix + ".dockerignore"
+    if ctx.text(".dockerignore") is not None:
+        for pattern, why in bad_dockerignore_patterns(ctx.dockerignore):
+            findings.append(_kit("dockerignore-pattern", "error", dockerignore_file, None,
+                                 f"{pattern!r} is not a valid pattern ({why}); Docker refuses the build context",
+                                 "fix the pattern (a class such as [a-z] runs from low to high) or remove it"))
+        if dockerignore_excludes(ctx.dockerignore, "pixi.lock"):
+            findings.append(_kit("lock-ignored", "error", dockerignore_file, None,
+                                 "pixi.lock is excluded from the build context", "add !pixi.lock"))
     gitignore = ctx.text(".gitignore")
-    if gitignore is not None and dockerignore_excludes(read_dockerignore(gitignore), "pixi.lock"):
-        findings.append(_kit("lock-ignored", "error", ctx.prefix + ".gitignore", None,
-                             "pixi.lock is ignored by git, so CI builds without it", "remove the line that matches it"))
+    if gitignore is not None:
+        for pattern, why in bad_gitignore_patterns(gitignore.splitlines()):
+            findings.append(_kit("gitignore-pattern", "warning", ctx.prefix + ".gitignore", None,
+                                 f"{pattern!r} is not a valid pattern ({why}); git matches nothing with it",
+                                 "fix the pattern or remove it"))
+        if gitignore_excludes(gitignore, "pixi.lock"):
+            findings.append(_kit("lock-ignored", "error", ctx.prefix + ".gitignore", None,
+                                 "pixi.lock is ignored by git, so CI builds without it", "remove the line that matches it"))
     return findings
 
 
@@ -227,23 +299,28 @@ def path_filter_rule(ctx: CheckContext) -> list[Finding]:
     pairs = ((ctx.docker_workflow, "Dockerfile", ".dockerignore"),
              (ctx.apptainer_workflow, "apptainer.def", None))
     inputs = _build_inputs(ctx)
+    manifest = ctx.workspace.manifest_path.name
     for workflow_path, recipe, ignore in pairs:
         workflow = ctx.workflow(workflow_path)
         if not workflow:
             continue
-        triggers = workflow.get("on", workflow.get(True)) or {}
-        read = {ctx.prefix + recipe, ctx.prefix + ctx.workspace.manifest_path.name,
-                ctx.prefix + "pixi.lock"}
+        triggers = _mapping(workflow.get("on"))
+        read = {ctx.prefix + recipe, ctx.prefix + manifest, ctx.prefix + "pixi.lock"}
         if ignore:
             read.add(ctx.prefix + ignore)
         for src, file, _ in inputs:
             rel = _clean(src)
-            if file.endswith(recipe) and rel not in ("", ".") and "$" not in rel:
+            if file.endswith(recipe) and rel not in ("", ".") and not any(c in rel for c in "$*?[{"):
                 read.add(ctx.prefix + _sample(ctx, rel))
         for event in ("push", "pull_request"):
-            filters = ((triggers.get(event) or {}) if isinstance(triggers, dict) else {}).get("paths")
-            if not filters:
+            filters = _mapping(triggers.get(event)).get("paths")
+            if not isinstance(filters, list) or not filters:
                 continue
+            filters = [str(f) for f in filters if isinstance(f, (str, int, float))]
+            for pattern, why in bad_path_filters(filters):
+                findings.append(_kit("path-filter-pattern", "error", workflow_path, None,
+                                     f"on.{event}.paths: {pattern!r} is not a valid pattern ({why})",
+                                     "fix the pattern (a class such as [a-z] runs from low to high) or remove it"))
             for path in sorted(read):
                 if not path_filter_matches(filters, path):
                     shown = path.removesuffix(SAMPLE) + "**" if path.endswith(SAMPLE) else path
@@ -258,14 +335,51 @@ SAMPLE = "/any-file"
 
 def _sample(ctx: CheckContext, rel: str) -> str:
     """A path to test filters with: a copied folder stands for any file inside it."""
-    is_dir = (ctx.workspace.root / rel).is_dir() or any(p.startswith(ctx.prefix + rel + "/") for p in ctx.files)
+    rel = posixpath.normpath(rel)
+    try:
+        is_dir = (ctx.workspace.root / rel).is_dir()
+    except (OSError, ValueError):
+        is_dir = False
+    is_dir = is_dir or any(p.startswith(ctx.prefix + rel + "/") for p in ctx.files)
     return rel + SAMPLE if is_dir else rel
 
 
+# -- the def file -------------------------------------------------------------------------------
+
 def def_parse_rule(ctx: CheckContext) -> list[Finding]:
     """The def file parses: headers, known sections, `%files from` naming an earlier stage."""
-    text = ctx.text("apptainer.def")
-    return [] if text is None else parse.parse_def(text, ctx.prefix + "apptainer.def")[1]
+    if ctx.text("apptainer.def") is None:
+        return []
+    return parse.def_findings(ctx.def_file.problems, ctx.prefix + "apptainer.def")
+
+
+def def_stage_arguments_rule(ctx: CheckContext) -> list[Finding]:
+    """Each stage defines, in its own `%arguments`, every `{{ NAME }}` it uses.
+
+    Apptainer reads argument defaults per stage, so a stage relying on another stage's
+    `%arguments` builds only when every such argument is passed with --build-arg; a plain
+    `apptainer build X.sif apptainer.def` stops with "build var NAME is not defined".
+    """
+    if ctx.text("apptainer.def") is None:
+        return []
+    file = ctx.prefix + "apptainer.def"
+    defaults: dict[str, str] = {}
+    for stage in ctx.def_stages:
+        for name, value in stage.arguments.items():
+            defaults.setdefault(name, value)
+    findings: list[Finding] = []
+    for stage, name, line in deffile.undefined_stage_arguments(ctx.def_stages):
+        findings.append(_kit("stage-arguments", "error", file, line,
+                             f"stage {stage.key!r} uses {{{{ {name} }}}} but its %arguments does not define {name}, "
+                             f"so `apptainer build` without --build-arg {name}=... stops",
+                             f"add {name}={defaults.get(name, 'default')} under this stage's %arguments"))
+    for name in sorted(defaults):
+        values = {s.arguments[name] for s in ctx.def_stages if name in s.arguments}
+        if len(values) > 1:
+            findings.append(_kit("stage-arguments", "error", file, None,
+                                 f"the stages give {name} different defaults ({', '.join(sorted(values))})",
+                                 f"give {name} the same default in every stage"))
+    return findings
 
 
 def cuda_requirement_rule(ctx: CheckContext) -> list[Finding]:
@@ -279,9 +393,12 @@ def cuda_requirement_rule(ctx: CheckContext) -> list[Finding]:
 
 RULES: dict[str, Rule] = {
     "apptainer-def": def_parse_rule,
+    "stage-arguments": def_stage_arguments_rule,
     "environments": environment_rules,
+    "lock-format": lock_format_rule,
     "copy-sources": copy_source_rules,
-    "lock-ignored": lock_ignored_rule,
+    "ignore-files": ignore_file_rules,
     "path-filters": path_filter_rule,
+    "runtime-shell": runtime_shell_rule,
     "cuda-requirement": cuda_requirement_rule,
 }

@@ -154,6 +154,7 @@ def engine_note(reason: str, commands: Sequence[str]) -> str:
     if commands:
         cmds = "".join(f"<pre>{escape(c)}</pre>" for c in commands)
         note += (f"<div>On a machine that has the engine, run:</div>{cmds}"
-                 "<div>On Binder (or any JupyterHub without an engine): commit and push; the "
-                 "GitHub workflow builds the image.</div>")
+                 "<div>Without an engine (Binder, most JupyterHubs): commit and push from a "
+                 "Codespace or your own machine (Binder cannot push); the GitHub workflow builds "
+                 "the image.</div>")
     return note + "</div>"

@@ -3,15 +3,20 @@
 The notebooks mirror the episodes and are run end to end by papermill, with parameters from
 the command line or CI. What they share lives here, not in copy-pasted cells: finding the
 workspace from the notebook's folder, a private scratch copy (a notebook never writes into
-`examples/`), the build decision (`build="auto" | "never" | "require"`), and HTML views that
-display in JupyterLab and stay plain text in a terminal.
+`examples/`; the copy is removed when its owner goes away, by default when the kernel exits), the
+build decision (`build="auto" | "never" | "require"`), one notice when the workspace has no lock
+(after which the lock-only findings and build reasons are not repeated), the guard that keeps
+"Run All" from running the exercises' solutions, and HTML views that display in JupyterLab and
+stay plain text in a terminal.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,24 +26,25 @@ from kit.build import BuildEvent, BuildResult, EngineStatus
 from kit.check.findings import Finding
 from kit.errors import KitError, ProbeError
 from kit.gpu import GpuMode, ProbeReport
+from kit.lesson import EXAMPLE_PROBE_OUTPUT
 from kit.render import RenderedFile
 from kit.widgets import html
-from kit.widgets.pipeline import (BuildNotPossible, build_commands, decide_build,
-                                  engine_blockers, probe_result, 
-                                  workspace_blockers)
+from kit.errors import BuildNotPossible
+from kit.widgets.pipeline import (NO_LOCK_REASON, build_commands, decide_build, engine_blockers,
+                                  probe_result, workspace_blockers)
 
-# What the probe prints on a GPU machine (episode 2); shown when no image could be probed here.
-EXAMPLE_PROBE_OUTPUT = """\
-PyTorch version: 2.7.1
-PyTorch build CUDA version: 12.9
-PyTorch build cuDNN version: 91002
-PyTorch build NCCL version: 2.27.3
-CUDA available: True
-Number of GPUs found on system: 1
-Apple MPS available: False
-Active GPU index: 0
-Active GPU name: NVIDIA H200
-"""
+SCRATCH_PREFIX = "kit-notebook-"
+# Findings that only repeat what the lock notice said once (the kit's own rules).
+_LOCK_RULES = {"env-locked"}
+SOLUTION_HINT = ("(Solution not run: try the exercise first, then expand this cell to read it, or "
+                 "set solutions = True in the first cell and run it again.)")
+
+
+class _Kernel:
+    """The default owner of temporary folders: alive until the interpreter exits."""
+
+
+KERNEL = _Kernel()
 
 
 class HTML(str):
@@ -58,11 +64,63 @@ def find_workspace(path: str | Path) -> Path:
     return beside.resolve() if beside.is_dir() else candidate.resolve()
 
 
-def scratch_copy(workspace: Path | str) -> Path:
-    """A private copy of the workspace in a new temporary folder, safe to generate into."""
+def temporary_folder(prefix: str = SCRATCH_PREFIX, owner: object = KERNEL) -> Path:
+    """A new temporary folder, removed when `owner` is garbage collected or the interpreter exits
+    (a kernel shutting down), whichever comes first."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    weakref.finalize(owner, shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
+def scratch_copy(workspace: Path | str, owner: object = KERNEL) -> Path:
+    """A private copy of the workspace in a new temporary folder, safe to generate into; it lives
+    as long as `owner` (the kernel by default)."""
     source = Path(workspace)
-    root = Path(tempfile.mkdtemp(prefix="kit-notebook-"))
+    root = temporary_folder(SCRATCH_PREFIX, owner)
     return staging.copy_workspace(source, root / source.resolve().name)
+
+
+def has_lock(prepared: api.Prepared) -> bool:
+    return prepared.workspace.lock is not None
+
+
+def lock_notice(prepared: api.Prepared) -> HTML | None:
+    """Say once, at the top of a notebook, what the missing lock stops and what still works."""
+    if has_lock(prepared):
+        return None
+    return HTML(
+        "<div class='kit-lock-notice' style='border-left:4px solid #e5a50a;padding:4px 10px'>"
+        "<b>This workspace has no <code>pixi.lock</code>.</b> Locking needs Pixi and a connection "
+        "to conda-forge: run <code>pixi lock</code> in the workspace folder in a Codespace or on "
+        "your own machine (not on Binder), and commit the lock. Without it nothing can be built, "
+        "because every recipe installs with <code>pixi install --locked</code>. This notebook goes "
+        "on with everything else: generating, reading and checking the files. Findings and build "
+        "steps that would only repeat this are left out below.</div>")
+
+
+def without_lock_noise(found: Iterable[Finding], prepared: api.Prepared) -> tuple[list[Finding], int]:
+    """`found` less the findings that only say the lock is missing (when it is): (kept, dropped)."""
+    items = list(found)
+    if has_lock(prepared):
+        return items, 0
+    kept = [f for f in items if not (f.rule in _LOCK_RULES or "pixi.lock" in f.message)]
+    return kept, len(items) - len(kept)
+
+
+def check(prepared: api.Prepared) -> HTML:
+    """`kit check` on the files written for `prepared`, without the missing-lock repeats."""
+    kept, dropped = without_lock_noise(api.check(prepared.workspace.root, subdir=prepared.location.subdir),
+                                       prepared)
+    note = (f"<div class='kit-findings-dropped'>{dropped} finding(s) left out "
+            "(see the note at the top).</div>" if dropped else "")
+    return HTML(html.findings_table(kept) + note)
+
+
+def solution(run: bool) -> bool:
+    """The guard at the top of every code solution: "Run All" leaves it alone unless `run`."""
+    if not run:
+        print(SOLUTION_HINT)
+    return run
 
 
 def render_options(environment: str | None = None, style: str = "lesson",
@@ -75,6 +133,9 @@ def render_options(environment: str | None = None, style: str = "lesson",
 
 
 def summary(s: api.Summary) -> HTML:
+    """The workspace summary; without a lock, its lock warning is left to the notice."""
+    if s.lock is None:
+        s = dataclasses.replace(s, warnings=tuple(w for w in s.warnings if "pixi.lock" not in w))
     return HTML(html.summary_table(s))
 
 
@@ -133,14 +194,15 @@ def build_step(mode: str, engine: str, prepared: api.Prepared, *, status: Engine
     no_engine = [] if mode == "never" else engine_blockers(engine, status or engines())
     blockers = no_engine + workspace_blockers(prepared.workspace, prepared.options.environment)
     decision = decide_build(mode, blockers, engine)
-    print(decision.reason)
+    print(decision.reason.replace(NO_LOCK_REASON, "no pixi.lock (see the note at the top)"))
     if not decision.go:
         if no_engine:
             print("On a machine with the engine, run:\n  " + "\n  ".join(build_commands(prepared, engine)))
-            print("On Binder: commit and push; the GitHub workflow builds the image.")
+            print("Without an engine (Binder, most hubs), push from a Codespace or your own machine: "
+                  "the GitHub workflow builds the image.")
         return None
-    result = api.build_prepared(prepared, engine, workdir or Path(tempfile.mkdtemp(prefix="kit-build-")),
-                          _print_step, cancel)
+    result = api.build_prepared(prepared, engine, workdir or temporary_folder("kit-build-"),
+                                _print_step, cancel)
     print(api.format_build(result))
     return result
 
@@ -180,6 +242,8 @@ def remove_scratch(path: Path | str) -> None:
     shutil.rmtree(parent if parent.name.startswith("kit-notebook-") else target, ignore_errors=True)
 
 
-__all__ = ["EXAMPLE_PROBE_OUTPUT", "HTML", "BuildNotPossible", "build_step", "engines",
-           "find_workspace", "findings", "probe_report", "probe_step", "remove_scratch",
-           "render_options", "scratch_copy", "show_changes", "show_file", "show_text", "summary", "workflow"]
+__all__ = ["EXAMPLE_PROBE_OUTPUT", "HTML", "KERNEL", "BuildNotPossible", "build_step", "check",
+           "engines", "find_workspace", "findings", "has_lock", "lock_notice", "probe_report",
+           "probe_step", "remove_scratch", "render_options", "scratch_copy", "show_changes",
+           "show_file", "show_text", "solution", "summary", "temporary_folder", "without_lock_noise",
+           "workflow"]

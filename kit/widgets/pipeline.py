@@ -14,7 +14,7 @@ from typing import Literal
 
 from kit import api
 from kit.build import BuildResult, EngineStatus, EventCallback
-from kit.errors import KitError
+from kit.errors import BuildNotPossible
 from kit.gpu import GpuMode, ProbeReport
 from kit.options import RenderOptions, default_of, schema
 from kit.plan import default_environment
@@ -27,10 +27,6 @@ NO_LOCK_REASON = "no pixi.lock: run `pixi lock` on a connected machine and commi
 Builder = Callable[[api.Prepared, str, Path, EventCallback | None, threading.Event | None],
                    BuildResult]
 Prober = Callable[[BuildResult], ProbeReport]
-
-
-class BuildNotPossible(KitError):
-    """`build="require"` was asked for, but this machine or workspace cannot build."""
 
 
 @dataclass(frozen=True)

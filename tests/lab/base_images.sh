@@ -5,7 +5,13 @@
 #                             Debian-built python3.11 in a conda prefix needs; no pixi)
 #   kit-lab/pixi:bookworm     the same plus Debian's python3, the lab conda channel at
 #                             /opt/kit-lab/channel and /usr/local/bin/pixi: the py-rattler based
-#                             STAND-IN for the real pixi binary (tests/lab/pixi_standin.py)
+#                             STAND-IN for the real pixi binary (tests/lab/pixi_standin.py),
+#                             emulating the pixi the kit pins (kit/options.py PIXI_VERSION)
+#   kit-lab/pixi:bookworm-0.55.0  the same stand-in emulating pixi 0.55.0 (reads lock format 6
+#                             only), for the tests that try each lock format against each pin
+#
+# KIT_LAB_PIXI_REPO (default kit-lab/pixi) names the repository of both pixi tags, so a changed
+# stand-in can be tried under tags of one's own; KIT_LAB_OLD_PIXI (default 0.55.0) the old pixi.
 #
 # Root file systems come from debootstrap and are cached as tarballs under $KIT_LAB_CACHE/rootfs;
 # images are rebuilt only when missing, or (pixi image) when the inputs' hash in its label changed.
@@ -19,7 +25,10 @@ docker_bin="${KIT_LAB_DOCKER:-/usr/bin/docker}"
 py="${KIT_LAB_PYTHON:-$repo/.venv/bin/python}"
 suite=bookworm
 runtime_tag="kit-lab/runtime:bookworm"
-pixi_tag="kit-lab/pixi:bookworm"
+pixi_repo="${KIT_LAB_PIXI_REPO:-kit-lab/pixi}"
+pixi_tag="$pixi_repo:$suite"
+old_pixi="${KIT_LAB_OLD_PIXI:-0.55.0}"
+pinned_pixi="$(cd "$repo" && "$py" -c 'from kit.options import PIXI_VERSION; print(PIXI_VERSION)')"
 # Shared libraries used by Debian's python3.11 and its lib-dynload modules (see README.md).
 pylibs="libexpat1,zlib1g,libssl3,libffi8,libsqlite3-0,libbz2-1.0,liblzma5,libncursesw6,libreadline8,libuuid1,libdb5.3,libnsl2,libtirpc3,libcrypt1,ca-certificates"
 
@@ -114,12 +123,18 @@ if ! ls "$wheels"/py_rattler-"$rattler_version"-*.whl >/dev/null 2>&1; then
 fi
 wheel="$(ls "$wheels"/py_rattler-"$rattler_version"-*.whl | head -n1)"
 
-ctx="$cache/images/pixi-context"
-rm -rf "$ctx"; mkdir -p "$ctx"
-cp "$here/pixi_standin.py" "$ctx/pixi"
-cp "$wheel" "$ctx/"
-cp -a "$channel" "$ctx/channel"
-cat > "$ctx/Dockerfile" <<EOF
+# pixi_image VERSION TAG: the stand-in emulating pixi VERSION, hermetic (--network none), rebuilt
+# only when the hash of its inputs (in the label org.kit-lab.inputs) changed
+pixi_image() {
+  local version="$1" tag="$2"
+  local ctx="$cache/images/pixi-context-$version"
+  rm -rf "$ctx"; mkdir -p "$ctx"
+  cp "$here/pixi_standin.py" "$ctx/pixi"
+  cp "$repo/kit/pixi_versions.py" "$ctx/pixi_versions.py"   # the one table: which pixi reads which lock
+  printf '%s\n' "$version" > "$ctx/emulates"
+  cp "$wheel" "$ctx/"
+  cp -a "$channel" "$ctx/channel"
+  cat > "$ctx/Dockerfile" <<EOF
 FROM kit-lab/pixi-rootfs:$suite
 # The lab's local conda channel, seen inside the image as file:///opt/kit-lab/channel
 COPY channel /opt/kit-lab/channel
@@ -129,28 +144,38 @@ RUN python3 -m venv --without-pip /opt/pixi-standin/venv \\
  && python3 -m zipfile -e /tmp/$(basename "$wheel") /opt/pixi-standin/venv/lib/python3.11/site-packages/ \\
  && rm /tmp/$(basename "$wheel") \\
  && /opt/pixi-standin/venv/bin/python -c 'import rattler'
+# the pixi version the stand-in emulates, and the kit's table of lock formats per pixi version
+COPY emulates pixi_versions.py /opt/pixi-standin/
 COPY pixi /usr/local/bin/pixi
 RUN sed -i '1s|.*|#!/opt/pixi-standin/venv/bin/python|' /usr/local/bin/pixi && chmod 0755 /usr/local/bin/pixi \\
- && pixi --version
+ && test "\$(pixi --version)" = "pixi $version"
 ENV PIXI_STANDIN=1
+LABEL org.kit-lab.pixi-emulates=$version
 EOF
-inputs_hash="$(cd "$ctx" && { cat Dockerfile pixi channel/noarch/repodata.json channel/linux-64/repodata.json; echo "$(basename "$wheel")"; } | sha256sum | cut -c1-16)"
-echo "LABEL org.kit-lab.inputs=$inputs_hash" >> "$ctx/Dockerfile"
+  local inputs_hash
+  inputs_hash="$(cd "$ctx" && { cat Dockerfile pixi pixi_versions.py emulates channel/noarch/repodata.json channel/linux-64/repodata.json; basename "$wheel"; } | sha256sum | cut -c1-16)"
+  echo "LABEL org.kit-lab.inputs=$inputs_hash" >> "$ctx/Dockerfile"
 
-if have_image "$pixi_tag" && [ "$(label_of "$pixi_tag" org.kit-lab.inputs)" = "$inputs_hash" ]; then
-  log "$pixi_tag: present (inputs $inputs_hash)"
-else
-  if ! have_image "kit-lab/pixi-rootfs:$suite"; then
-    tar_px="$(rootfs_tar pixi-$suite "bash,$pylibs,python3,python3-venv")"
-    import_image "$tar_px" "kit-lab/pixi-rootfs:$suite"
+  if have_image "$tag" && [ "$(label_of "$tag" org.kit-lab.inputs)" = "$inputs_hash" ]; then
+    log "$tag: present (emulates pixi $version, inputs $inputs_hash)"
+  else
+    if ! have_image "kit-lab/pixi-rootfs:$suite"; then
+      local tar_px
+      tar_px="$(rootfs_tar pixi-$suite "bash,$pylibs,python3,python3-venv")"
+      import_image "$tar_px" "kit-lab/pixi-rootfs:$suite"
+    fi
+    local old_id build_log="$cache/images/pixi-build-$version.log"
+    old_id="$("$docker_bin" image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)"
+    log "docker build $tag (emulates pixi $version, inputs $inputs_hash)"
+    DOCKER_BUILDKIT=1 timeout 600 "$docker_bin" build --progress=plain --network none -t "$tag" "$ctx" >"$build_log" 2>&1 || {
+      tail -n 30 "$build_log" >&2; log "docker build failed"; exit 1; }
+    if [ -n "$old_id" ] && [ "$old_id" != "$("$docker_bin" image inspect -f '{{.Id}}' "$tag")" ]; then
+      "$docker_bin" rmi "$old_id" >/dev/null 2>&1 || true  # the previous build, now untagged
+    fi
   fi
-  old_id="$("$docker_bin" image inspect -f '{{.Id}}' "$pixi_tag" 2>/dev/null || true)"
-  log "docker build $pixi_tag (inputs $inputs_hash)"
-  DOCKER_BUILDKIT=1 timeout 600 "$docker_bin" build --progress=plain --network none -t "$pixi_tag" "$ctx" >"$cache/images/pixi-build.log" 2>&1 || {
-    tail -n 30 "$cache/images/pixi-build.log" >&2; log "docker build failed"; exit 1; }
-  if [ -n "$old_id" ] && [ "$old_id" != "$("$docker_bin" image inspect -f '{{.Id}}' "$pixi_tag")" ]; then
-    "$docker_bin" rmi "$old_id" >/dev/null 2>&1 || true  # the previous build, now untagged
-  fi
-fi
-rm -rf "$ctx"
-log "images ready: $runtime_tag $pixi_tag"
+  rm -rf "$ctx"
+}
+
+pixi_image "$pinned_pixi" "$pixi_tag"
+pixi_image "$old_pixi" "$pixi_tag-$old_pixi"
+log "images ready: $runtime_tag $pixi_tag $pixi_tag-$old_pixi"

@@ -5,19 +5,23 @@ The lab machines cannot reach the pixi binary, its ``ghcr.io/prefix-dev/pixi`` i
 conda-forge, so the lab's ``kit-lab/pixi:bookworm`` image carries this script as
 ``/usr/local/bin/pixi`` instead. It is built on py-rattler, the Python binding of rattler (the
 engine pixi itself is written on), and implements ONLY what the kit's rendered Dockerfiles and
-Apptainer definition files call:
+Apptainer definition files call, the way the pixi version it EMULATES does (the image writes that
+version into ``/opt/pixi-standin/emulates`` at build time: the kit's pin, or an older one):
 
-* ``pixi install --locked|--frozen [-e|--environment ENV] [--manifest-path PATH]``: installs the
-  environment's linux-64 records exactly as the lock file lists them (no solving), into
-  ``.pixi/envs/<env>``, and lays out ``.pixi/`` like pixi (``.gitignore``, ``.condapackageignore``,
-  ``envs/<env>/conda-meta``). An environment whose ``system-requirements`` ask for CUDA needs a
-  ``__cuda`` virtual package: a driver, or ``CONDA_OVERRIDE_CUDA``.
+* ``pixi install --locked|--frozen [-e|--environment ENV] [--manifest-path PATH]``: refuses a
+  lock format newer than the emulated pixi reads (with that pixi's message); under ``--locked``
+  checks the lock against the manifest (channels, platforms, conda and PyPI dependencies) and
+  refuses an out-of-date one; then installs the environment's linux-64 records exactly as the lock
+  lists them (no solving) into ``.pixi/envs/<env>``, plus an editable path dependency on a local
+  project, and lays out ``.pixi/`` like pixi. An environment whose merged ``system-requirements``
+  ask for CUDA needs a ``__cuda`` virtual package: a driver, or ``CONDA_OVERRIDE_CUDA``.
 * ``pixi shell-hook [-e ENV] [-s|--shell bash]``: the environment's bash activation script
   (rattler's: PATH, CONDA_PREFIX, the env's ``activate.d`` scripts) plus pixi's ``PIXI_*`` variables.
-* ``pixi info``, ``pixi list [-e ENV]``, ``pixi --version``.
+* ``pixi info``, ``pixi list [-e ENV]``, ``pixi --version`` (``pixi X.Y.Z``, the emulated one).
 
-Anything else fails with a clear message and a non-zero exit status. Without ``--locked`` or
-``--frozen`` it refuses to install, since it cannot update a lock file as pixi would.
+Manifests: ``pixi.toml``, or ``pyproject.toml`` with ``[tool.pixi.workspace]`` (or the older
+``[tool.pixi.project]``). Anything else fails with a clear message and a non-zero exit status.
+Every remaining difference from the real pixi is listed in tests/lab/README.md.
 """
 
 from __future__ import annotations
@@ -27,13 +31,89 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import sys
 import tomllib
 from pathlib import Path
 from typing import Any, NoReturn
 
 PLATFORM = "linux-64"
-STANDIN_VERSION = "0.0.0-standin"
+STANDIN_DIR = Path("/opt/pixi-standin")
+EMULATES_FILE = STANDIN_DIR / "emulates"   # written by tests/lab/base_images.sh
+DEFAULT_CHANNEL_ALIAS = "https://conda.anaconda.org/"
+# The shells pixi's `shell-hook --shell` accepts (rattler_shell's ShellEnum, as listed in
+# pixi_cli/src/shell_hook.rs) and the one this stand-in emulates.
+PIXI_SHELLS = ("bash", "zsh", "xonsh", "cmd", "powershell", "fish", "nushell")
+EMULATED_SHELLS = ("bash",)
+
+
+def _pixi_versions() -> Any:
+    """kit/pixi_versions.py: the one table of which pixi reads which lock format.
+
+    On the host it is the kit's module; in the image base_images.sh copies the same file next to
+    the stand-in (the image has no kit installed).
+    """
+    try:
+        from kit import pixi_versions
+        return pixi_versions
+    except ImportError:
+        for d in (STANDIN_DIR, Path(__file__).resolve().parent):
+            if (d / "pixi_versions.py").is_file() and str(d) not in sys.path:
+                sys.path.insert(0, str(d))
+        import pixi_versions  # type: ignore[import-not-found,no-redef]
+        return pixi_versions
+
+
+def emulated_version() -> str:
+    """The pixi version this stand-in behaves as: $PIXI_STANDIN_EMULATES, the image's file, or
+    (on the host, where the kit is importable) the kit's own pin."""
+    found = os.environ.get("PIXI_STANDIN_EMULATES", "").strip()
+    if not found and EMULATES_FILE.is_file():
+        found = EMULATES_FILE.read_text().strip()
+    if not found:
+        try:
+            from kit.options import PIXI_VERSION
+            found = PIXI_VERSION
+        except ImportError:
+            fail(f"the pixi stand-in does not know which pixi it emulates: {EMULATES_FILE} is missing",
+                 code=2, help="build the image with tests/lab/base_images.sh")
+    _pixi_versions().version_tuple(found)  # ValueError on nonsense, at once
+    return found
+
+
+class Emulated:
+    """What differs between the pixi versions the stand-in emulates, each from pixi's source."""
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.key = _pixi_versions().version_tuple(version)
+        self.reads = _pixi_versions().newest_lock_format(version)
+
+    def not_up_to_date(self) -> str:
+        # crates/pixi_core/src/lock_file/update.rs: "lock-file not up-to-date with the workspace"
+        # up to 0.69.x, "lock file not up-to-date with the workspace" from 0.70.0.
+        return ("lock file not up-to-date with the workspace" if self.key >= (0, 70, 0)
+                else "lock-file not up-to-date with the workspace")
+
+    def refuse_newer_lock(self, found: int, path: Path) -> NoReturn:
+        """Stop as this pixi does on a lock format it cannot read (install --locked/--frozen)."""
+        if self.key < (0, 60, 0):
+            # up to 0.59 (e.g. v0.55.0 crates/pixi_core/src/lock_file/update.rs, load_lock_file)
+            fail(f"Failed to load lock file from `{path}`",
+                 cause=(f"The lock file version is {found}, but only up to including version "
+                        f"{self.reads} is supported by the current version."),
+                 help="Please update pixi to the latest version and try again.")
+        # from 0.60 (e.g. v0.67.2 update.rs, LockFileVersionMismatchError under --locked/--frozen)
+        fail(f"Lock-file version {found} is newer than supported",
+             help=(f"Maximum supported version: {self.reads} (pixi v{self.version})\n"
+                   "Cannot continue with --locked or --frozen mode as the lock-file cannot be read.\n"
+                   "Try running `pixi self-update` to update to the latest version."))
+
+    def warn_older_lock(self, found: int) -> None:
+        # v0.70.2 update.rs: an up-to-date lock in an older format installs, with this warning.
+        if found < self.reads and self.key >= (0, 68, 0):
+            warn(f"the lock file is up-to-date but uses an older format (v{found}), run "
+                 f"`pixi lock` to upgrade to v{self.reads} for improved reproducibility")
 
 
 def rattler_version() -> str:
@@ -44,14 +124,44 @@ def rattler_version() -> str:
         return "unknown"
 
 
-def fail(msg: str, code: int = 1, help: str | None = None) -> NoReturn:
+def fail(msg: str, code: int = 1, help: str | None = None, cause: str | None = None) -> NoReturn:
+    """Report like pixi (miette): `Error:   × msg`, `╰─▶ cause`, `help: ...`; exit `code`."""
     print(f"Error:   \u00d7 {msg}", file=sys.stderr)
+    if cause:
+        print(f"  \u2570\u2500\u25b6 {cause}", file=sys.stderr)
     if help:
-        print(f"  help: {help}", file=sys.stderr)
+        lines = help.splitlines()
+        print(f"  help: {lines[0]}", file=sys.stderr)
+        for line in lines[1:]:
+            print(f"        {line}", file=sys.stderr)
     raise SystemExit(code)
 
 
+def warn(msg: str) -> None:
+    print(f" WARN {msg}", file=sys.stderr)
+
+
 # --------------------------------------------------------------------------- manifest
+
+def _channel_name(c: Any) -> str:
+    return c if isinstance(c, str) else str(c["channel"])
+
+
+def channel_url(channel: str) -> str:
+    """A channel as pixi compares it (NamedChannelOrUrl::into_base_url): a URL with a trailing
+    slash; a bare name under the default channel alias; a path as a file:// URL."""
+    if "://" in channel:
+        return channel.rstrip("/") + "/"
+    if channel.startswith(("/", "./", "../", "~")):
+        return Path(channel).expanduser().resolve().as_uri().rstrip("/") + "/"
+    return DEFAULT_CHANNEL_ALIAS + channel.strip("/") + "/"
+
+
+def _platform_targets(platform: str) -> list[str]:
+    family = platform.split("-", 1)[0]
+    unix = [] if family == "win" else ["unix"]
+    return unix + [family, platform]
+
 
 class Workspace:
     """The subset of a pixi manifest (pixi.toml, or pyproject.toml's [tool.pixi]) the stand-in reads."""
@@ -59,15 +169,25 @@ class Workspace:
     def __init__(self, manifest_path: Path) -> None:
         self.manifest_path = manifest_path.resolve()
         self.root = self.manifest_path.parent
-        data: dict[str, Any] = tomllib.loads(self.manifest_path.read_text())
+        try:
+            raw: dict[str, Any] = tomllib.loads(self.manifest_path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            fail(f"failed to parse {self.manifest_path}", cause=str(e))
         ws: dict[str, Any]
-        if self.manifest_path.name == "pyproject.toml":
-            project = data.get("project", {})
-            data = data.get("tool", {}).get("pixi", {})
-            ws = dict(data.get("workspace", data.get("project", {})))
+        self.pyproject = self.manifest_path.name == "pyproject.toml"
+        if self.pyproject:
+            project = raw.get("project", {})
+            data = raw.get("tool", {}).get("pixi", {})
+            found = data.get("workspace", data.get("project"))
+            if not isinstance(found, dict):
+                fail(f"{self.manifest_path}: no [tool.pixi.workspace] table")
+            ws = dict(found)
+            # pixi: the name and version default to the [project] table's
             ws.setdefault("name", project.get("name"))
             ws.setdefault("version", project.get("version"))
+            data = self._pyproject_features(data, project, raw.get("dependency-groups", {}))
         else:
+            data = raw
             found = data.get("workspace", data.get("project"))
             if not isinstance(found, dict):
                 fail(f"{self.manifest_path}: no [workspace] table")
@@ -75,8 +195,8 @@ class Workspace:
         self.data = data
         self.name: str = ws.get("name") or self.root.name
         self.version: str | None = ws.get("version")
-        self.channels: list[str] = [c if isinstance(c, str) else c["channel"]
-                                    for c in ws.get("channels", [])]
+        self.workspace_channels: list[Any] = list(ws.get("channels", []))
+        self.channels: list[str] = [_channel_name(c) for c in self.workspace_channels]
         self.platforms: list[str] = list(ws.get("platforms", []))
         self.features: dict[str, dict[str, Any]] = {"default": data}
         self.features.update(data.get("feature", {}))
@@ -84,43 +204,151 @@ class Workspace:
         for name, spec in data.get("environments", {}).items():
             envs[name] = {"features": spec} if isinstance(spec, list) else dict(spec)
         self.environments = envs
+        for env, spec in envs.items():
+            for f in spec.get("features", []):
+                if f not in self.features:
+                    fail(f"the environment '{env}' references an unknown feature '{f}'")
+
+    @staticmethod
+    def _pyproject_features(data: dict[str, Any], project: dict[str, Any],
+                            groups: dict[str, Any]) -> dict[str, Any]:
+        """pixi's reading of a pyproject.toml: [project].dependencies join the default feature's
+        PyPI dependencies, `requires-python` becomes a `python` conda dependency unless one is
+        given, and each optional-dependencies extra / dependency group becomes a feature."""
+        data = json.loads(json.dumps(data))  # a private copy
+        pypi = data.setdefault("pypi-dependencies", {})
+        for req in project.get("dependencies", []):
+            name = re.split(r"[ <>=!~;\[(@]", req.strip(), maxsplit=1)[0]
+            pypi.setdefault(name, req[len(name):].strip() or "*")
+        deps = data.setdefault("dependencies", {})
+        if "python" not in deps and project.get("requires-python"):
+            deps["python"] = project["requires-python"]
+        extras = dict(project.get("optional-dependencies", {}))
+        extras.update({k: v for k, v in groups.items() if isinstance(v, list)})
+        features = data.setdefault("feature", {})
+        for extra, reqs in extras.items():
+            table = features.setdefault(extra, {}).setdefault("pypi-dependencies", {})
+            for req in reqs:
+                if isinstance(req, str):
+                    name = re.split(r"[ <>=!~;\[(@]", req.strip(), maxsplit=1)[0]
+                    table.setdefault(name, req[len(name):].strip() or "*")
+        return data
+
+    # -- features and environments (pixi_core workspace/environment.rs, HasFeaturesIter)
 
     def env_features(self, env: str) -> list[str]:
+        """The environment's features in pixi's order: its own, then `default` (unless
+        no-default-feature)."""
         spec = self.environments[env]
         feats = list(spec.get("features", []))
         if not spec.get("no-default-feature", False):
             feats.append("default")
         return feats
 
+    def group_features(self, env: str) -> list[str]:
+        """The features of the environment's solve group (all its environments), or its own."""
+        group = self.environments[env].get("solve-group")
+        if not group:
+            return self.env_features(env)
+        out: list[str] = []
+        for name, spec in self.environments.items():
+            if spec.get("solve-group") == group:
+                out += [f for f in self.env_features(name) if f not in out]
+        return out
+
     def dependencies(self, env: str, platform: str = PLATFORM) -> dict[str, str]:
         """Conda dependencies of ``env`` on ``platform``: name -> match spec string."""
-        targets = ["unix", "linux", platform] if platform.startswith("linux") else [platform]
-        deps: dict[str, str] = {}
-        for f in self.env_features(env):
+        return self._combined(env, platform, "dependencies", spec_string)
+
+    def pypi_dependencies(self, env: str, platform: str = PLATFORM) -> dict[str, Any]:
+        """PyPI dependencies of ``env`` on ``platform``: normalized name -> spec (str or table)."""
+        return self._combined(env, platform, "pypi-dependencies", lambda _n, s: s,
+                              normalize=pypi_name)
+
+    def _combined(self, env: str, platform: str, key: str, conv: Any,
+                  normalize: Any = str.lower) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        # later (lower-priority) features first, so the environment's own features win
+        for f in reversed(self.env_features(env)):
             feat = self.features.get(f, {})
-            tables = [feat.get("dependencies", {})]
-            tables += [feat.get("target", {}).get(t, {}).get("dependencies", {}) for t in targets]
+            tables = [feat.get(key, {})]
+            tables += [feat.get("target", {}).get(t, {}).get(key, {}) for t in _platform_targets(platform)]
             for table in tables:
                 for name, spec in table.items():
-                    deps[name] = spec_string(name, spec)
-        return deps
+                    out[normalize(name)] = conv(name, spec)
+        return out
 
     def system_requirements(self, env: str) -> dict[str, str]:
-        req: dict[str, str] = {}
-        for f in self.env_features(env):
+        """The merged system requirements of ``env`` as pixi merges them.
+
+        pixi (v0.70.2 crates/pixi_manifest/src/features_ext.rs, `local_system_requirements`, and
+        crates/pixi_manifest/src/system_requirements.rs, `SystemRequirements::union`): the union
+        over the environment's features (its own and `default`), or over every feature of its
+        solve group (pixi_core/src/workspace/solve_group.rs); where several name the same
+        requirement the HIGHEST version wins; two libc families or two archspecs cannot be
+        combined (an error).
+        """
+        from rattler import Version
+
+        merged: dict[str, str] = {}
+        family: str | None = None
+        for f in self.group_features(env):
             for k, v in self.features.get(f, {}).get("system-requirements", {}).items():
-                req[k] = v if isinstance(v, str) else str(v.get("version", v))
-        return req
+                if k == "libc":
+                    fam = "glibc"
+                    if isinstance(v, dict):
+                        fam = str(v.get("family", "glibc")).lower()
+                        v = v.get("version", "")
+                    if family is not None and fam != family:
+                        fail(f"cannot combine the system requirements of environment '{env}'",
+                             cause=f"the libc families '{family}' and '{fam}' differ")
+                    family = fam
+                elif k == "archspec":
+                    if k in merged and merged[k] != str(v):
+                        fail(f"cannot combine the system requirements of environment '{env}'",
+                             cause=f"the archspecs '{merged[k]}' and '{v}' differ")
+                    merged[k] = str(v)
+                    continue
+                elif isinstance(v, dict):
+                    v = v.get("version", "")
+                v = str(v)
+                if k not in merged or Version(v) > Version(merged[k]):
+                    merged[k] = v
+        return merged
 
     def env_channels(self, env: str) -> list[str]:
-        chans = []
+        """The channels of ``env``'s solve group as pixi orders them (features_ext.rs,
+        `prioritized_channels`): each feature's channels, or the workspace's when it names none,
+        sorted by priority (highest first, stable), the first of each kept."""
+        entries: list[tuple[int, str]] = []
+        for f in self.group_features(env):
+            feat = self.features.get(f, {})
+            chans = feat.get("channels") if f != "default" else None
+            for c in (chans if chans is not None else self.workspace_channels):
+                prio = 0 if isinstance(c, str) else int(c.get("priority", 0) or 0)
+                entries.append((prio, _channel_name(c)))
+        out: list[str] = []
+        for _prio, name in sorted(entries, key=lambda e: -e[0]):
+            if name not in out:
+                out.append(name)
+        return out
+
+    def env_platforms(self, env: str) -> list[str]:
+        """The intersection of the platforms of the environment's features (features_ext.rs)."""
+        result: list[str] | None = None
         for f in self.env_features(env):
-            for c in self.features.get(f, {}).get("channels", []) if f != "default" else []:
-                chans.append(c if isinstance(c, str) else c["channel"])
-        return chans + [c for c in self.channels if c not in chans]
+            feat = self.features.get(f, {})
+            plats = feat.get("platforms") if f != "default" else None
+            plats = list(plats) if plats is not None else self.platforms
+            result = plats if result is None else [p for p in result if p in plats]
+        return result or []
 
     def prefix(self, env: str) -> Path:
         return self.root / ".pixi" / "envs" / env
+
+
+def pypi_name(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def spec_string(name: str, spec: Any) -> str:
@@ -135,20 +363,34 @@ def spec_string(name: str, spec: Any) -> str:
     raise ValueError(f"unsupported dependency spec for {name}: {spec!r}")
 
 
+def _pyproject_has_pixi(path: Path) -> bool:
+    try:
+        return "pixi" in tomllib.loads(path.read_text()).get("tool", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+
+
+def _manifest_in(d: Path) -> Path | None:
+    """pixi's choice in one directory: pixi.toml first, then a pyproject.toml with [tool.pixi]."""
+    if (d / "pixi.toml").is_file():
+        return d / "pixi.toml"
+    if (d / "pyproject.toml").is_file() and _pyproject_has_pixi(d / "pyproject.toml"):
+        return d / "pyproject.toml"
+    return None
+
+
 def find_manifest(explicit: str | None) -> Path | None:
     if explicit:
         p = Path(explicit)
         if p.is_dir():
-            p = p / "pixi.toml"
-        return p if p.exists() else None
+            return _manifest_in(p)
+        return p if p.is_file() else None
+    env = os.environ.get("PIXI_PROJECT_MANIFEST")
     d = Path.cwd()
     for cand in [d, *d.parents]:
-        if (cand / "pixi.toml").exists():
-            return cand / "pixi.toml"
-        pp = cand / "pyproject.toml"
-        if pp.exists() and "[tool.pixi" in pp.read_text():
-            return pp
-    env = os.environ.get("PIXI_PROJECT_MANIFEST")
+        found = _manifest_in(cand)
+        if found is not None:
+            return found
     if env and Path(env).exists():
         return Path(env)
     return None
@@ -172,37 +414,130 @@ def pick_env(ws: Workspace, env: str | None) -> str:
 
 # --------------------------------------------------------------------------- lock file
 
-def locked_records(ws: Workspace, env: str, frozen: bool) -> list[Any]:
-    from rattler import LockFile, MatchSpec
+def lock_format(path: Path) -> int:
+    """The `version:` of a pixi.lock, read before parsing it (as rattler_lock does)."""
+    with path.open() as f:
+        for line in f:
+            m = re.match(r"^version:\s*(\d+)\s*$", line)
+            if m:
+                return int(m.group(1))
+            if line.strip() and not line.startswith("#"):
+                break
+    fail(f"Failed to load lock file from `{path}`", cause="missing field `version`")
 
+
+def load_lock(ws: Workspace, emulated: Emulated) -> tuple[Any, int]:
+    """The lock, refused as the emulated pixi refuses a format newer than it reads."""
+    from rattler import LockFile
+
+    path = ws.root / "pixi.lock"
+    found = lock_format(path)
+    if found > emulated.reads:
+        emulated.refuse_newer_lock(found, path)
+    try:
+        return LockFile.from_path(path), found
+    except Exception as e:  # rattler's parse errors
+        fail(f"Failed to load lock file from `{path}`", cause=str(e))
+
+
+def out_of_date_reasons(ws: Workspace, env: str, lenv: Any) -> list[str]:
+    """Why the lock does not satisfy ``env`` of the manifest, as pixi's --locked check finds it
+    (v0.70.2 crates/pixi_core/src/lock_file/satisfiability/environment.rs and mod.rs): channels
+    (order matters; extended counts too), platforms (extra or missing), then per platform the
+    conda and PyPI dependencies. Empty when the lock is up to date."""
+    from rattler import MatchSpec
+
+    if lenv is None:
+        return [f"environment '{env}' is out of date because it does not exist in the lock file."]
+    want = [channel_url(c) for c in ws.env_channels(env)]
+    have = [channel_url(str(c)) for c in lenv.channels()]
+    if want[:len(have)] == have and len(want) > len(have):
+        return [f"environment '{env}' is out of date because channels were extended with "
+                "additional lower-priority channels"]
+    if want != have:
+        return [f"environment '{env}' is out of date because the channels in the lock file do "
+                f"not match the environments channels (manifest: {', '.join(want) or '-'}; "
+                f"lock: {', '.join(have) or '-'})"]
+    plats = {p.name: p for p in lenv.platforms()}
+    extra = sorted(set(plats) - set(ws.env_platforms(env)))
+    if extra:
+        return [f"environment '{env}' is out of date because platform(s) '{', '.join(extra)}' "
+                "present in the lock file but not in the environment"]
+    reasons = []
+    for platform in ws.env_platforms(env):
+        if platform not in plats:
+            reasons.append(f"environment '{env}' is out of date because platform '{platform}' "
+                           "is not locked")
+            continue
+        plat = plats[platform]
+        records = lenv.conda_repodata_records_for_platform(plat) or []
+        by_name = {r.name.normalized: r for r in records}
+        prefix = f"environment '{env}' does not satisfy the requirements of the project for platform '{platform}'"
+        for name, spec in ws.dependencies(env, platform).items():
+            r = by_name.get(name.lower())
+            if r is None or not MatchSpec(spec).matches(r):
+                reasons.append(f"{prefix}: the requirement '{spec}' could not be satisfied "
+                               f"(required by '{env}')")
+        pypi_deps = ws.pypi_dependencies(env, platform)
+        locked_pypi = {pypi_name(p.name): p for p in (lenv.pypi_packages_for_platform(plat) or [])}
+        if pypi_deps and "python" not in by_name:
+            reasons.append(f"{prefix}: there are PyPi dependencies but a python interpreter is "
+                           "missing from the lock file")
+        for name, spec in pypi_deps.items():
+            p = locked_pypi.get(name)
+            if p is None:
+                reasons.append(f"{prefix}: the requirement '{name}' could not be satisfied "
+                               f"(required by '{env}')")
+                continue
+            if isinstance(spec, dict) and "path" in spec:
+                target = (ws.root / spec["path"]).resolve()
+                if not _is_path(p.location) or (ws.root / p.location).resolve() != target:
+                    reasons.append(f"{prefix}: the locked package '{name}' is not the path "
+                                   f"'{spec['path']}' (locked: {p.location})")
+            elif isinstance(spec, str) and spec.strip() not in ("", "*"):
+                if not p.satisfies(f"{name}{spec.strip()}"):
+                    reasons.append(f"{prefix}: the requirement '{name}{spec.strip()}' could not "
+                                   f"be satisfied (required by '{env}'; locked {p.version})")
+            elif isinstance(spec, dict) and spec.get("version", "*") not in ("", "*"):
+                if not p.satisfies(f"{name}{spec['version']}"):
+                    reasons.append(f"{prefix}: the requirement '{name}{spec['version']}' could "
+                                   f"not be satisfied (required by '{env}'; locked {p.version})")
+    return reasons
+
+
+def _is_path(location: str) -> bool:
+    return "://" not in location or location.startswith("file://")
+
+
+def locked_env(ws: Workspace, env: str, frozen: bool, emulated: Emulated) -> tuple[Any, Any]:
+    """The locked environment and its linux-64 platform, after the checks pixi makes."""
     lock_path = ws.root / "pixi.lock"
     if not lock_path.exists():
         if frozen:
             fail("no lockfile available, can't do a frozen installation.")
-        fail("lock-file not up-to-date with the workspace",
+        fail(emulated.not_up_to_date(),
              help=f"{lock_path} does not exist; the pixi stand-in cannot create it (run `pixi lock`)")
-    lock = LockFile.from_path(lock_path)
+    lock, found = load_lock(ws, emulated)
     lenv = lock.environment(env)
+    if not frozen:
+        reasons = out_of_date_reasons(ws, env, lenv)
+        if reasons:
+            for r in reasons:
+                print(f" INFO {r}", file=sys.stderr)
+            fail(emulated.not_up_to_date())
+        emulated.warn_older_lock(found)
     if lenv is None:
-        fail("lock-file not up-to-date with the workspace",
-             help=f"the lock-file does not contain an environment named '{env}'")
+        fail(f"the lockfile is not up-to-date with requested environment: '{env}'")
     plat = next((p for p in lenv.platforms() if p.name == PLATFORM), None)
     if plat is None:
-        fail("lock-file not up-to-date with the workspace",
-             help=f"environment '{env}' is not locked for platform '{PLATFORM}'")
-    records = lenv.conda_repodata_records_for_platform(plat) or []
-    if lenv.pypi_packages_for_platform(plat):
-        fail(f"environment '{env}' has PyPI packages: the pixi stand-in only installs conda packages")
-    if not frozen:
-        # --locked: like pixi, refuse when the manifest asks for something the lock lacks.
-        by_name = {r.name.normalized: r for r in records}
-        for name, spec in ws.dependencies(env).items():
-            r = by_name.get(name.lower())
-            if r is None or not MatchSpec(spec).matches(r):
-                fail("lock-file not up-to-date with the workspace",
-                     help=f"environment '{env}' ({PLATFORM}): the manifest requires '{spec}' "
-                          f"but the lock has {'nothing by that name' if r is None else f'{r.name.normalized} {r.version} {r.build}'}")
-    return records
+        fail(f"the lock file does not contain platform '{PLATFORM}' for environment '{env}'",
+             help="the pixi stand-in installs linux-64 only")
+    return lenv, plat
+
+
+def locked_records(ws: Workspace, env: str, frozen: bool, emulated: Emulated | None = None) -> list[Any]:
+    lenv, plat = locked_env(ws, env, frozen, emulated or Emulated(emulated_version()))
+    return list(lenv.conda_repodata_records_for_platform(plat) or [])
 
 
 # --------------------------------------------------------------------------- virtual packages
@@ -249,37 +584,100 @@ def write_pixi_dir(ws: Workspace) -> None:
     (d / ".condapackageignore").write_text(".pixi\n")
 
 
+def python_site_packages(prefix: Path) -> Path:
+    found = sorted(prefix.glob("lib/python3*/site-packages"))
+    if not found:
+        fail(f"no python in {prefix}: a PyPI package needs a python from the lock's conda packages")
+    return found[0]
+
+
+def install_pypi(ws: Workspace, env: str, lenv: Any, plat: Any, prefix: Path) -> int:
+    """Install the environment's locked PyPI packages, as far as the lab can: an editable path
+    dependency on a local project (what uv would leave behind: a `.pth` pointing at the source
+    and a `.dist-info` saying so). Anything that needs a download or a build is refused."""
+    packages = lenv.pypi_packages_for_platform(plat) or []
+    if not packages:
+        return 0
+    specs = ws.pypi_dependencies(env)
+    site = python_site_packages(prefix)
+    for p in packages:
+        spec = specs.get(pypi_name(p.name))
+        editable = isinstance(spec, dict) and "path" in spec and bool(spec.get("editable"))
+        if not (_is_path(p.location) and editable):
+            fail(f"the pixi stand-in cannot install the PyPI package '{p.name}' ({p.location})",
+                 code=2, help="the lab reaches no package index and builds nothing; it installs "
+                              "only an editable path dependency (`{ path = \".\", editable = true }`)")
+        source = (ws.root / p.location.removeprefix("file://")).resolve()
+        if not source.is_dir():
+            fail(f"the editable PyPI package '{p.name}' points at {source}, which is not a directory")
+        root = source / "src" if (source / "src").is_dir() else source
+        dist = re.sub(r"[-_.]+", "_", p.name)
+        (site / f"__editable__.{dist}-{p.version}.pth").write_text(f"{root}\n")
+        info = site / f"{dist}-{p.version}.dist-info"
+        info.mkdir(exist_ok=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {p.name}\nVersion: {p.version}\n")
+        (info / "INSTALLER").write_text("uv\n")
+        (info / "direct_url.json").write_text(json.dumps(
+            {"url": source.as_uri(), "dir_info": {"editable": True}}) + "\n")
+        files = [f"__editable__.{dist}-{p.version}.pth", *(f"{info.name}/{n}" for n in
+                 ("METADATA", "INSTALLER", "direct_url.json", "RECORD"))]
+        (info / "RECORD").write_text("".join(f"{f},,\n" for f in files))
+    return len(packages)
+
+
 def cmd_install(a: argparse.Namespace) -> int:
     from rattler import install
 
     if not (a.locked or a.frozen):
         fail("the pixi stand-in only installs from an up-to-date lock file",
              code=2, help="pass --locked or --frozen")
+    emulated = Emulated(emulated_version())
     ws = load_workspace(a.manifest_path)
     env = pick_env(ws, a.environment or "default")
-    records = locked_records(ws, env, a.frozen)
+    lenv, plat = locked_env(ws, env, a.frozen, emulated)
+    records = list(lenv.conda_repodata_records_for_platform(plat) or [])
     check_system_requirements(ws, env)
     write_pixi_dir(ws)
     prefix = ws.prefix(env)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     # (requested_specs is left out: py-rattler 0.28 rejects its own MatchSpec objects there)
     asyncio.run(install(records, target_prefix=prefix, cache_dir=cache_dir(), show_progress=False))
+    n_pypi = install_pypi(ws, env, lenv, plat, prefix)
     lock_hash = hashlib.sha256((ws.root / "pixi.lock").read_bytes()).hexdigest()
     (prefix / "conda-meta" / "pixi").write_text(json.dumps({
         "manifest_path": str(ws.manifest_path), "environment_name": env,
-        "pixi_version": STANDIN_VERSION, "environment_lock_file_hash": lock_hash}, indent=2) + "\n")
-    print(f"\u2714 The {env} environment has been installed ({len(records)} packages, "
+        "pixi_version": emulated.version, "environment_lock_file_hash": lock_hash}, indent=2) + "\n")
+    extra = f" + {n_pypi} PyPI" if n_pypi else ""
+    print(f"\u2714 The {env} environment has been installed ({len(records)} packages{extra}, "
           f"pixi stand-in).", file=sys.stderr)
     return 0
+
+
+def check_shell(shell: str | None) -> None:
+    """pixi rejects a shell it does not know (a clap usage error, exit 2); the stand-in also
+    refuses the ones pixi knows but it does not emulate, rather than print the wrong script."""
+    if shell is None or shell in EMULATED_SHELLS:
+        return
+    if shell not in PIXI_SHELLS:
+        print(f"error: invalid value '{shell}' for '--shell <SHELL>'\n"
+              f"  [possible values: {', '.join(PIXI_SHELLS)}]\n\n"
+              "For more information, try '--help'.", file=sys.stderr)
+        raise SystemExit(2)
+    fail(f"the pixi stand-in emulates `shell-hook` for {', '.join(EMULATED_SHELLS)} only, "
+         f"not '{shell}'", code=2, help="the real pixi prints a script for it; the lab cannot")
 
 
 def cmd_shell_hook(a: argparse.Namespace) -> int:
     from rattler.shell import ActivationVariables, Shell, activate
 
-    if a.shell not in (None, "bash", "zsh", "sh"):
-        fail(f"the pixi stand-in's shell-hook supports bash only, not '{a.shell}'", code=2)
+    check_shell(a.shell)
+    emulated = Emulated(emulated_version())
     ws = load_workspace(a.manifest_path)
     env = pick_env(ws, a.environment or "default")
+    if (ws.root / "pixi.lock").exists():
+        found = lock_format(ws.root / "pixi.lock")
+        if found > emulated.reads:
+            emulated.refuse_newer_lock(found, ws.root / "pixi.lock")
     prefix = ws.prefix(env)
     if not (prefix / "conda-meta").is_dir():
         fail(f"environment '{env}' is not installed at {prefix}",
@@ -290,7 +688,7 @@ def cmd_shell_hook(a: argparse.Namespace) -> int:
         "PIXI_PROJECT_MANIFEST": str(ws.manifest_path),
         "PIXI_PROJECT_VERSION": ws.version or "NO_VERSION_SPECIFIED",
         "PIXI_ENVIRONMENT_NAME": env,
-        "PIXI_ENVIRONMENT_PLATFORMS": ",".join(ws.platforms),
+        "PIXI_ENVIRONMENT_PLATFORMS": ",".join(ws.env_platforms(env)),
         "PIXI_PROMPT": f"({ws.name})" if env == "default" else f"({ws.name}:{env})",
         "CONDA_DEFAULT_ENV": ws.name if env == "default" else f"{ws.name}:{env}",
     }
@@ -335,12 +733,14 @@ def cmd_list(a: argparse.Namespace) -> int:
 
 def cmd_info(a: argparse.Namespace) -> int:
     vps = virtual_packages()
-    print(f"pixi {STANDIN_VERSION} (py-rattler {rattler_version()}): a STAND-IN for the real pixi, "
-          "built on py-rattler")
+    version = emulated_version()
+    print(f"pixi {version}: a STAND-IN emulating pixi {version}, built on py-rattler "
+          f"{rattler_version()} (tests/lab/pixi_standin.py)")
     print()
     print("System")
     print("------------")
-    print(f"       Pixi version: {STANDIN_VERSION}")
+    print(f"       Pixi version: {version}")
+    print(f"  Lock formats read: up to {Emulated(version).reads}")
     print(f"           Platform: {PLATFORM}")
     for i, (n, (v, b)) in enumerate(sorted(vps.items())):
         print(f"{'Virtual packages' if i == 0 else '':>19}: {n}={v}={b}")
@@ -369,7 +769,7 @@ def cmd_info(a: argparse.Namespace) -> int:
         sysreq = ws.system_requirements(env)
         if sysreq:
             print(f"System requirements: {', '.join(f'{k} = {v}' for k, v in sysreq.items())}")
-        print(f"   Target platforms: {', '.join(ws.platforms)}")
+        print(f"   Target platforms: {', '.join(ws.env_platforms(env))}")
         prefix = ws.prefix(env)
         state = "" if (prefix / "conda-meta").is_dir() else " (not installed)"
         print(f"    Prefix location: {prefix}{state}")
@@ -424,7 +824,7 @@ def main(argv: list[str] | None = None) -> int:
              code=2, help="it implements only: install --locked|--frozen, shell-hook, info, list, --version")
     a = ap.parse_args(argv)
     if a.version:
-        print(f"pixi {STANDIN_VERSION} (py-rattler {rattler_version()})")
+        print(f"pixi {emulated_version()}")
         return 0
     if a.cmd is None:
         ap.print_usage(sys.stderr)

@@ -5,8 +5,10 @@
 #   2. a Docker daemon (started in the background when `docker info` does not answer)
 #   3. offline mode only (KIT_LAB_MODE=offline, the default):
 #      the local conda channel (channel.py), the locked lab workspaces (workspace.py) and the
-#      base images kit-lab/runtime:bookworm and kit-lab/pixi:bookworm (base_images.sh)
-#   4. tests/lab/apptainer.sh, when present and executable
+#      base images kit-lab/runtime:bookworm, kit-lab/pixi:bookworm (the stand-in emulating the
+#      kit's pinned pixi) and kit-lab/pixi:bookworm-0.55.0 (emulating pixi 0.55.0) (base_images.sh)
+#   4. a venv with torch for the host probe tests ($KIT_LAB_CACHE/torchvenv)
+#   5. tests/lab/apptainer.sh, when present and executable
 #
 # Idempotent: everything is cached under ${KIT_LAB_CACHE:-/var/cache/kit-lab} and rebuilt only
 # when missing. Cold: a few minutes; warm: seconds. Needs root.
@@ -84,6 +86,20 @@ if [ "$mode" = offline ]; then
   timeout 900 bash "$here/base_images.sh"
 else
   log "connected mode: nothing to build (images are pulled, the workspace is examples/cuda-exercise)"
+fi
+
+# ------------------------------------------------------------------ a host torch for the probe tests
+# tests/test_gpu.py runs the probe with a real CPU PyTorch on the host (under CI=true it must not
+# skip): a venv in the cache, made once (`pip install torch==2.13.0` takes the wheel on disk).
+torchvenv="$KIT_LAB_CACHE/torchvenv"
+if timeout 120 "$torchvenv/bin/python" -c 'import torch' >/dev/null 2>&1; then
+  log "host torch venv present ($torchvenv)"
+else
+  log "host torch venv: pip install torch==2.13.0 into $torchvenv"
+  rm -rf "$torchvenv"
+  python3 -m venv "$torchvenv"
+  timeout 900 "$torchvenv/bin/python" -m pip install -q torch==2.13.0 >"$KIT_LAB_CACHE/torchvenv.log" 2>&1 || {
+    tail -n 20 "$KIT_LAB_CACHE/torchvenv.log" >&2; rm -rf "$torchvenv"; log "pip install torch failed"; exit 1; }
 fi
 
 # ------------------------------------------------------------------ 4. Apptainer (someone else's)

@@ -7,7 +7,7 @@ ONE switch, the environment variable ``KIT_LAB_MODE``:
   runtime image ``kit-lab/runtime:bookworm`` and the lab-locked copy of ``examples/cuda-exercise``
   under ``$KIT_LAB_CACHE/workspace``.
 * ``connected``: the real thing, for a machine that reaches ghcr.io and conda-forge: base image
-  ``ghcr.io/prefix-dev/pixi:0.55.0-noble``, runtime image ``ubuntu:24.04`` and
+  the kit's pinned pixi image (``kit.options.DEFAULT_BASE_IMAGE``), runtime image ``ubuntu:24.04`` and
   ``examples/cuda-exercise`` itself (locked there by a real ``pixi lock``).
 
 ``KIT_LAB_CACHE`` (default ``/var/cache/kit-lab``) only says where the lab's files live.
@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Mapping
 
+from kit.options import DEFAULT_BASE_IMAGE, PIXI_VERSION
+
 Mode = Literal["offline", "connected"]
 MODES: tuple[Mode, ...] = ("offline", "connected")
 
@@ -31,9 +33,11 @@ PROVISION = LAB_DIR / "provision.sh"
 DEFAULT_CACHE = Path("/var/cache/kit-lab")
 DOCKER = "/usr/bin/docker"  # Debian's 20.10 client: BuildKit built in (the 28.x one lacks buildx)
 
-OFFLINE_BASE_IMAGE = "kit-lab/pixi:bookworm"
+OFFLINE_PIXI_REPO = "kit-lab/pixi"          # KIT_LAB_PIXI_REPO overrides it (base_images.sh too)
+OFFLINE_BASE_IMAGE = f"{OFFLINE_PIXI_REPO}:bookworm"
+OLD_PIXI_VERSION = "0.55.0"                 # the old pin: reads lock format 6 only
 OFFLINE_RUNTIME_IMAGE = "kit-lab/runtime:bookworm"
-CONNECTED_BASE_IMAGE = "ghcr.io/prefix-dev/pixi:0.55.0-noble"
+CONNECTED_BASE_IMAGE = DEFAULT_BASE_IMAGE  # the kit's pin: one place (kit/options.py)
 CONNECTED_RUNTIME_IMAGE = "ubuntu:24.04"
 
 _HINT = "run tests/lab/provision.sh"
@@ -51,6 +55,14 @@ class LabSettings:
     docker: str = DOCKER   # the docker CLI to drive builds with (DOCKER_BUILDKIT=1)
 
 
+def standin_images(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The lab's pixi stand-in images by the pixi version each emulates: the kit's pin and
+    OLD_PIXI_VERSION (tests/lab/base_images.sh builds both)."""
+    env = os.environ if environ is None else environ
+    repo = env.get("KIT_LAB_PIXI_REPO") or OFFLINE_PIXI_REPO
+    return {PIXI_VERSION: f"{repo}:bookworm", OLD_PIXI_VERSION: f"{repo}:bookworm-{OLD_PIXI_VERSION}"}
+
+
 def lab_settings(environ: Mapping[str, str] | None = None) -> LabSettings:
     """The settings for ``KIT_LAB_MODE`` (default ``offline``); ValueError for an unknown mode."""
     env = os.environ if environ is None else environ
@@ -59,7 +71,7 @@ def lab_settings(environ: Mapping[str, str] | None = None) -> LabSettings:
         raise ValueError(f"KIT_LAB_MODE={mode!r}: expected one of {', '.join(MODES)}")
     cache = Path(env.get("KIT_LAB_CACHE") or DEFAULT_CACHE)
     if mode == "offline":
-        return LabSettings("offline", OFFLINE_BASE_IMAGE, OFFLINE_RUNTIME_IMAGE,
+        return LabSettings("offline", standin_images(env)[PIXI_VERSION], OFFLINE_RUNTIME_IMAGE,
                            cache / "workspace", cache, cache / "channel", cache / "workspace-hello")
     return LabSettings("connected", CONNECTED_BASE_IMAGE, CONNECTED_RUNTIME_IMAGE,
                        REPO / "examples" / "cuda-exercise", cache, cache / "channel", None)

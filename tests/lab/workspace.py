@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -89,7 +90,10 @@ def _virtual_packages(sysreq: dict[str, str]) -> list["GenericVirtualPackage"]:
     return [GenericVirtualPackage(PackageName(n), Version(v), BuildString(b)) for n, v, b in vps]
 
 
-async def _lock(ws: "pixi_standin.Workspace", channel_dir: Path, out: Path) -> None:
+async def _lock(ws: "pixi_standin.Workspace", channel_dir: Path, out: Path,
+                fmt: int = 7) -> None:
+    """Solve every environment of ``ws`` against the lab channel and write ``out`` in lock
+    format ``fmt`` (7: rattler's own writer; 6: ``to_v6`` of what rattler wrote)."""
     from rattler import Channel, LockChannel, LockFile, LockPlatform, solve
 
     host_url = channel_dir.resolve().as_uri()
@@ -105,7 +109,50 @@ async def _lock(ws: "pixi_standin.Workspace", channel_dir: Path, out: Path) -> N
             r.url = r.url.replace(host_url.rstrip("/"), CHANNEL_IN_IMAGE, 1)
             r.channel = CHANNEL_IN_IMAGE + "/"
             lock.add_conda_package(env, plat, r)
+        for name, spec in sorted(ws.pypi_dependencies(env, PLATFORM).items()):
+            # the lab locks only editable path dependencies on the project itself
+            if not (isinstance(spec, dict) and "path" in spec):
+                raise ValueError(f"the lab cannot lock the PyPI dependency {name!r}: only "
+                                 "`{ path = \".\", editable = true }` on the project itself")
+            lock.add_pypi_package(env, plat, ws.name, ws.version or "0.0.0", spec["path"])
     lock.to_path(out)
+    if fmt == 6:
+        out.write_text(to_v6(out.read_text()))
+    elif fmt != 7:
+        raise ValueError(f"lock format {fmt}: the lab writes 6 or 7")
+
+
+# Keys of a v7 conda package entry that format 6 does not have (checked against the real v6
+# lock in ../shared/fixtures: its entries carry no `channel` or `indexed_timestamp`, and no
+# `subdir` where a URL names it; rattler's v6 reader needs `subdir` beside a bare path).
+_V7_ONLY_KEYS = ("channel", "indexed_timestamp")
+
+
+def to_v6(v7_text: str) -> str:
+    """The same lock in format 6, as pixi 0.55 writes it: `version: 6`, no top-level
+    `platforms` list (environments key packages by conda subdir), package entries without the
+    v7-only keys. Only locks whose platforms are plain subdirs convert (all the lab writes)."""
+    import yaml
+
+    v7 = yaml.safe_load(v7_text)
+    if v7.get("version") != 7:
+        raise ValueError("to_v6 converts a version 7 lock")
+    for p in v7.get("platforms", []):
+        if p.get("virtual-packages") or p.get("subdir", p["name"]) != p["name"]:
+            raise ValueError(f"platform {p['name']!r} has no format 6 equivalent")
+    envs = {}
+    for name, env in v7["environments"].items():
+        envs[name] = {k: env[k] for k in ("channels", "indexes", "packages") if k in env}
+    packages = []
+    for entry in v7.get("packages", []):
+        entry = {k: v for k, v in entry.items() if k not in _V7_ONLY_KEYS}
+        url = str(entry.get("conda", ""))
+        # format 6 derives the subdir from a URL's path; a bare path must name it
+        if "subdir" in entry and "://" in url and url.rsplit("/", 2)[-2:-1] == [entry["subdir"]]:
+            del entry["subdir"]
+        packages.append(entry)
+    v6 = {"version": 6, "environments": envs, "packages": packages}
+    return yaml.safe_dump(v6, sort_keys=False, default_flow_style=False, width=1000)
 
 
 def _inputs_hash(*parts: bytes) -> str:
@@ -119,9 +166,14 @@ def _channel_index(channel_dir: Path) -> bytes:
     return b"".join((channel_dir / s / "repodata.json").read_bytes() for s in ("noarch", "linux-64"))
 
 
-def _build(ws_dir: Path, manifest_text: str, channel_dir: Path, extra_src: Path | None) -> Path:
+def _build(ws_dir: Path, manifest_text: str, channel_dir: Path, extra_src: Path | None,
+           *, fmt: int = 7, manifest_name: str = "pixi.toml",
+           files: dict[str, str] | None = None) -> Path:
+    files = files or {}
     want = _inputs_hash(manifest_text.encode(), _channel_index(channel_dir),
-                        Path(__file__).read_bytes(), Path(pixi_standin.__file__).read_bytes())
+                        Path(__file__).read_bytes(), Path(pixi_standin.__file__).read_bytes(),
+                        str(fmt).encode(), manifest_name.encode(),
+                        json.dumps(files, sort_keys=True).encode())
     if (ws_dir / STAMP).exists() and (ws_dir / STAMP).read_text() == want \
             and (ws_dir / "pixi.lock").exists():
         return ws_dir
@@ -132,8 +184,11 @@ def _build(ws_dir: Path, manifest_text: str, channel_dir: Path, extra_src: Path 
             ".pixi", "pixi.lock", "__pycache__", "*.pyc"))
     else:
         tmp.mkdir(parents=True)
-    (tmp / "pixi.toml").write_text(manifest_text)
-    asyncio.run(_lock(pixi_standin.Workspace(tmp / "pixi.toml"), channel_dir, tmp / "pixi.lock"))
+    (tmp / manifest_name).write_text(manifest_text)
+    for rel, text in files.items():
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / rel).write_text(text)
+    asyncio.run(_lock(pixi_standin.Workspace(tmp / manifest_name), channel_dir, tmp / "pixi.lock", fmt))
     (tmp / STAMP).write_text(want)
     shutil.rmtree(ws_dir, ignore_errors=True)
     tmp.rename(ws_dir)
@@ -150,14 +205,55 @@ def _copy(src: Path, dest: Path | None) -> Path:
 
 
 def lab_workspace(dest: Path | None = None, *, cache: Path | None = None,
-                  source: Path = EXAMPLE) -> Path:
-    """The lab-locked copy of ``source`` (default examples/cuda-exercise); copied to ``dest`` if given."""
+                  source: Path = EXAMPLE, lock_format: int = 7) -> Path:
+    """The lab-locked copy of ``source`` (default examples/cuda-exercise); copied to ``dest`` if
+    given. ``lock_format=6`` gives the same workspace with a format 6 lock (as pixi <= 0.67
+    writes), cached apart in ``$KIT_LAB_CACHE/workspace-v6``."""
     cache = cache or default_cache()
     channel_dir = cache / "channel"
     origin = (f"{source.relative_to(REPO)}/pixi.toml" if source.is_relative_to(REPO)
               else str(source / "pixi.toml"))
     text = lab_manifest((source / "pixi.toml").read_text(), origin)
-    ws = _build(cache / "workspace", text, channel_dir, source)
+    where = cache / ("workspace" if lock_format == 7 else f"workspace-v{lock_format}")
+    ws = _build(where, text, channel_dir, source, fmt=lock_format)
+    return _copy(ws, dest)
+
+
+PYPROJECT_MANIFEST = f'''\
+# kit-lab: a pyproject.toml workspace ([tool.pixi]) that installs the project itself, editable.
+[project]
+name = "kit-pyproject"
+version = "0.3.0"
+requires-python = ">=3.11"
+dependencies = []
+
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[tool.pixi.workspace]
+channels = ["{CHANNEL_IN_IMAGE}"]
+platforms = ["{PLATFORM}"]
+
+[tool.pixi.dependencies]
+kit-hello = ">=1.0"
+
+[tool.pixi.pypi-dependencies]
+kit-pyproject = {{ path = ".", editable = true }}
+'''
+PYPROJECT_FILES = {
+    "src/kit_pyproject/__init__.py": 'GREETING = "hello from kit-pyproject"\n',
+}
+
+
+def pyproject_workspace(dest: Path | None = None, *, cache: Path | None = None,
+                        lock_format: int = 7) -> Path:
+    """A locked pyproject.toml workspace (python + kit-hello, and the project itself as an
+    editable path dependency, src layout); copied to ``dest`` if given."""
+    cache = cache or default_cache()
+    ws = _build(cache / f"workspace-pyproject-v{lock_format}", PYPROJECT_MANIFEST,
+                cache / "channel", None, fmt=lock_format, manifest_name="pyproject.toml",
+                files=PYPROJECT_FILES)
     return _copy(ws, dest)
 
 
@@ -173,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=None)
     a = ap.parse_args(argv)
     print(lab_workspace(cache=a.cache))
+    print(lab_workspace(cache=a.cache, lock_format=6))
     print(hello_workspace(cache=a.cache))
+    print(pyproject_workspace(cache=a.cache))
     return 0
 
 

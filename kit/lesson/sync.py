@@ -1,0 +1,442 @@
+"""Everything the lesson quotes from the kit is the kit's own output, refilled by `kit lesson sync`.
+
+Three markers, all HTML comments, so Workbench (pandoc) and GitHub render them invisibly:
+
+* `<!-- kit-file: PATH -->` on the line before a code fence: the fence body is the whole rendered
+  file; `<!-- kit-file: PATH from="RE" to="RE" -->` takes the lines from the first match of
+  `from` through the next match of `to` (`before="RE"`: up to the line before the match).
+* `<!-- kit-code:` ... `-->` (the comment spans lines) on the lines before a code fence: the
+  comment holds a template, and the fence body is that template with its `{key}` placeholders
+  filled from `lesson_values()` (commands that name a tag, the image to pull, ...).
+* `<!-- kit: TEMPLATE -->TEXT<!-- /kit -->` inside a line of prose: TEXT is the template filled,
+  for example `<!-- kit: `{tag.gpu}` -->`gpu-noble-cuda-12`<!-- /kit -->`.
+
+The files and values are rendered for the embedded example in the lesson style, as a learner's
+repository holds it (`cuda-exercise/`). The same files make up `template/`, the learners'
+template repository. A marker that is not closed, a fence that never ends or an unknown key is
+bad input: sync raises `UserError` (exit 2) before it writes anything.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.errors import KitError, UserError
+from kit.files import read_text
+from kit.options import PIXI_VERSION, RenderOptions
+from kit.plan import resolve
+from kit.render import FileKind, render
+from kit.workspace import load_workspace
+from kit.write import STATE_FILE, atomic_write, sha256
+
+# What episode 2's `kit generate cuda-exercise --env gpu --style lesson` renders.
+LESSON_OPTIONS = RenderOptions(environment="gpu", style="lesson", subdir="cuda-exercise")
+EXAMPLE = Path("examples") / "cuda-exercise"
+# The Markdown files whose markers `kit lesson sync` refills (relative to the lesson root).
+PROSE_GLOBS = ("episodes/*.md", "learners/*.md", "instructors/*.md", "profiles/*.md", "index.md",
+               "README.md", "template/README.md")
+# The learners' template repository: the example workspace as a repository root, generated files
+# included. Files listed here are written by hand and left alone by sync.
+TEMPLATE = Path("template")
+TEMPLATE_HAND_WRITTEN = ("README.md",)
+DEVCONTAINER_IMAGE = "mcr.microsoft.com/devcontainers/base:ubuntu"
+
+# What the kit's probe prints on a GPU machine: the lesson shows it where no image could be probed.
+EXAMPLE_PROBE_OUTPUT = """\
+PyTorch version: 2.7.1
+PyTorch build CUDA version: 12.9
+PyTorch build cuDNN version: 91002
+PyTorch build NCCL version: 2.27.3
+CUDA available: True
+Number of GPUs found on system: 1
+Apple MPS available: False
+Active GPU index: 0
+Active GPU name: NVIDIA H200
+"""
+
+FILE_MARKER = re.compile(r'^<!-- kit-file: (?P<path>\S+)'
+                         r'(?: from="(?P<start>[^"]*)" (?P<how>to|before)="(?P<end>[^"]*)")? -->$')
+CODE_OPEN = re.compile(r"^<!-- kit-code:(?P<rest>.*)$")
+INLINE = re.compile(r"<!-- kit: (?P<template>.+?) -->(?P<text>.*?)<!-- /kit -->")
+INLINE_OPEN, INLINE_CLOSE = "<!-- kit:", "<!-- /kit -->"
+PLACEHOLDER = re.compile(r"\{(?P<key>[a-z][a-z0-9_-]*(?:\.[a-z0-9_-]+)+)\}")
+FENCE = re.compile(r"^(`{3,}|~{3,})")
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """The rendered files and the values the prose may quote."""
+
+    files: dict[str, str]
+    values: dict[str, str]
+
+
+def lesson_files(root: Path) -> dict[str, str]:
+    workspace = load_workspace(root / EXAMPLE)
+    return {path: f.text for path, f in render(workspace, LESSON_OPTIONS).items()}
+
+
+def lesson_values(root: Path, files: dict[str, str] | None = None) -> dict[str, str]:
+    """Every kit-derived value the prose quotes, by key (`tag.gpu`, `image.base`, ...).
+
+    Tags come from the plan, as the workflows' matrix has them; the prefixes of the `sha` and
+    ORAS tags are read from the rendered workflows, so a template change shows up as drift.
+    """
+    workspace = load_workspace(root / EXAMPLE)
+    plan = resolve(workspace, LESSON_OPTIONS)
+    files = files if files is not None else lesson_files(root)
+    docker = files[".github/workflows/docker.yaml"]
+    apptainer = files[".github/workflows/apptainer.yaml"]
+    sha = re.search(r"type=sha,prefix=\$\{\{ matrix\.environment \}\}(\S+)", docker)
+    oras = re.search(r'oras://\$\{IMAGE,,\}:(\S*)\$TAG', apptainer)
+    if not sha or not oras:
+        raise KitError("the rendered workflows no longer name the sha or ORAS tag prefix where "
+                       "kit.lesson looks for it: update lesson_values()")
+    subdir = LESSON_OPTIONS.subdir
+    values = {
+        "pixi.version": PIXI_VERSION,
+        "image.base": plan.options.base_image,
+        "workspace.folder": subdir,
+        "env.primary": plan.primary.name,
+        "command.generate": (f"kit generate {subdir} --env {plan.primary.name} "
+                             f"--style {LESSON_OPTIONS.style}"),
+    }
+    for env in plan.matrix:
+        values[f"tag.{env.name}"] = env.tag
+        values[f"cuda.{env.name}"] = env.cuda or ""
+        values[f"sha.{env.name}"] = f"{env.name}{sha.group(1)}"
+        values[f"oras.{env.name}"] = f"{oras.group(1)}{env.tag}"
+    values["probe.example"] = EXAMPLE_PROBE_OUTPUT
+    return values
+
+
+def load_lesson(root: Path) -> Lesson:
+    files = lesson_files(root)
+    return Lesson(files, lesson_values(root, files))
+
+
+def excerpt(text: str, start: str | None, end: str | None, where: str, before: bool = False) -> str:
+    """The whole text, or the lines from the first `start` match through the next `end` match
+    (up to the line before it with `before`, blank lines at the end dropped)."""
+    if not start:
+        return text
+    lines = text.splitlines(keepends=True)
+    try:
+        re.compile(start), re.compile(end or "")
+    except re.error as exc:
+        raise UserError(f"the marker's regex does not compile: {exc}", file=where, field="kit-file",
+                        fix="correct the from= or to= regex") from None
+    first = next((i for i, line in enumerate(lines) if re.search(start, line)), None)
+    if first is None:
+        raise UserError(f"no line matches from={start!r}", file=where, field="kit-file",
+                        fix="adjust the regex to a line of the rendered file")
+    found = next((i for i in range(first + 1 if before else first, len(lines))
+                  if end and re.search(end, lines[i])), None)
+    if found is None:
+        raise UserError(f"no line after from={start!r} matches {end!r}", file=where, field="kit-file",
+                        fix="adjust the regex to a line of the rendered file")
+    chosen = lines[first:found] if before else lines[first:found + 1]
+    while before and chosen and not chosen[-1].strip():
+        chosen.pop()
+    return "".join(chosen)
+
+
+def fill(template: str, values: dict[str, str], where: str, line: int) -> str:
+    """`template` with every `{key}` replaced; an unknown key is bad input."""
+    def one(match: re.Match[str]) -> str:
+        key = match.group("key")
+        if key not in values:
+            raise UserError(f"line {line}: the kit has no value {key!r}", file=where, field="kit",
+                            fix=f"use one of: {', '.join(sorted(values))}")
+        return values[key]
+
+    return PLACEHOLDER.sub(one, template)
+
+
+def refill_inline(line: str, values: dict[str, str], where: str, number: int) -> str:
+    """A prose line with every `<!-- kit: T -->...<!-- /kit -->` span refilled."""
+    if INLINE_OPEN not in line and INLINE_CLOSE not in line:
+        return line
+    spans = list(INLINE.finditer(line))
+    if line.count(INLINE_OPEN) != len(spans) or line.count(INLINE_CLOSE) != len(spans):
+        raise UserError(f"line {number}: a `<!-- kit: ... -->` marker is not closed by "
+                        "`<!-- /kit -->` on the same line", file=where, field="kit",
+                        fix="close every inline kit marker on its own line")
+    return INLINE.sub(lambda m: (f"<!-- kit: {m.group('template')} -->"
+                                 f"{fill(m.group('template'), values, where, number)}<!-- /kit -->"), line)
+
+
+def _fence_end(lines: list[str], start: int, fence: str, where: str) -> int:
+    """The index of the line that closes the fence opened at `start`."""
+    for i in range(start + 1, len(lines)):
+        stripped = lines[i].strip()
+        if stripped.startswith(fence) and stripped.rstrip(fence[0]) == "":
+            return i
+    raise UserError(f"line {start + 1}: the code fence {fence} is never closed", file=where,
+                    field="fence", fix=f"close it with a line of {fence}")
+
+
+def _body(text: str) -> str:
+    return text if text.endswith("\n") or not text else text + "\n"
+
+
+def refill(markdown: str, files: dict[str, str], where: str, values: dict[str, str] | None = None) -> str:
+    """`markdown` with every marked fence body, code template and inline value refilled."""
+    values = values or {}
+    lines = markdown.splitlines(keepends=True)
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        stripped = lines[i].strip()
+        fence = FENCE.match(stripped)
+        if fence:  # an unmarked code block: copied as it is, markers inside it included
+            end = _fence_end(lines, i, fence.group(1), where)
+            out.extend(lines[i:end + 1])
+            i = end + 1
+            continue
+        file_marker = FILE_MARKER.match(stripped)
+        code_marker = CODE_OPEN.match(stripped)
+        if stripped.startswith("<!-- kit-file") and not file_marker:
+            raise UserError(f"line {i + 1}: malformed kit-file marker", file=where, field="kit-file",
+                            fix='write <!-- kit-file: PATH --> or <!-- kit-file: PATH from="RE" to="RE" -->')
+        if not file_marker and not code_marker:
+            out.append(refill_inline(lines[i], values, where, i + 1))
+            i += 1
+            continue
+        if file_marker:
+            out.append(lines[i])
+            i += 1
+            path = file_marker.group("path")
+            if path not in files:
+                raise UserError(f"the kit renders no {path}", file=where, field="kit-file",
+                                fix=f"use one of: {', '.join(sorted(files))}")
+            body = excerpt(files[path], file_marker.group("start"), file_marker.group("end"), where,
+                           file_marker.group("how") == "before")
+            field = "kit-file"
+        else:
+            start = i
+            template: list[str] = []
+            rest = code_marker.group("rest")  # type: ignore[union-attr]
+            if rest.strip():
+                raise UserError(f"line {i + 1}: put the kit-code template on the lines after "
+                                "`<!-- kit-code:`", file=where, field="kit-code",
+                                fix="end the marker line after the colon")
+            out.append(lines[i])
+            i += 1
+            while i < len(lines) and lines[i].strip() != "-->":
+                template.append(lines[i])
+                out.append(lines[i])
+                i += 1
+            if i >= len(lines):
+                raise UserError(f"line {start + 1}: the kit-code comment is never closed", file=where,
+                                field="kit-code", fix="end the template with a line holding only -->")
+            out.append(lines[i])
+            i += 1
+            body = fill("".join(template).rstrip("\n"), values, where, start + 1)
+            field = "kit-code"
+        if i >= len(lines) or not FENCE.match(lines[i].strip()):
+            raise UserError(f"line {i}: a {field} marker must sit right above a code fence", file=where,
+                            field=field, fix="put the fence on the next line")
+        fence_text = FENCE.match(lines[i].strip()).group(1)  # type: ignore[union-attr]
+        end = _fence_end(lines, i, fence_text, where)
+        out.append(lines[i])
+        out.append(_body(body))
+        out.append(lines[end])
+        i = end + 1
+    return "".join(out)
+
+
+def prose_files(root: Path) -> list[Path]:
+    found = {p for pattern in PROSE_GLOBS for p in root.glob(pattern) if p.is_file()}
+    return sorted(found)
+
+
+def notebook_files(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "notebooks").glob("*.ipynb") if p.is_file() and not p.is_symlink())
+
+
+def refill_notebook(text: str, lesson: Lesson, where: str) -> str:
+    """A notebook's JSON with the markers in its Markdown cells refilled (code cells untouched).
+
+    Written back the way Jupyter and nbformat write it (sorted keys, indent 1, source as lines),
+    so an unchanged notebook keeps its bytes.
+    """
+    try:
+        nb = json.loads(text)
+        cells = nb["cells"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise UserError(f"not a notebook: {error}", file=where, field="cells",
+                        fix="restore the notebook from git") from error
+    changed = False
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "markdown":
+            continue
+        source = cell.get("source", "")
+        old = "".join(source) if isinstance(source, list) else str(source)
+        new = refill(old, lesson.files, f"{where} (cell {index})", lesson.values)
+        if new != old:
+            cell["source"] = new.splitlines(keepends=True)
+            changed = True
+    if not changed:
+        return text
+    return json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+
+
+def template_files(root: Path, lesson: Lesson) -> dict[str, str]:
+    """The learners' template repository as {path: text}: manifest, app, generated files, state."""
+    workspace = root / EXAMPLE
+    folder = LESSON_OPTIONS.subdir
+    tree = {f"{folder}/pixi.toml": (workspace / "pixi.toml").read_text(encoding="utf-8")}
+    rendered = render(load_workspace(workspace), LESSON_OPTIONS)
+    tree.update({path: f.text for path, f in rendered.items()})
+    for path in sorted((workspace / "app").rglob("*")):
+        if path.is_file():
+            tree[f"{folder}/{path.relative_to(workspace).as_posix()}"] = path.read_text(encoding="utf-8")
+    tree[".devcontainer/devcontainer.json"] = devcontainer_json(folder)
+    managed = {path: sha256(f.text) for path, f in rendered.items() if f.kind is FileKind.MANAGED}
+    tree[STATE_FILE] = json.dumps({"files": dict(sorted(managed.items()))}, indent=2) + "\n"
+    return tree
+
+
+def devcontainer_json(folder: str) -> str:
+    """A Codespace for the learners' repository: Git, Docker (in Docker) and the pixi that the
+    kit's base image carries, so a lock written there is one the image's pixi can read."""
+    config = {
+        "name": folder,
+        "image": DEVCONTAINER_IMAGE,
+        "features": {"ghcr.io/devcontainers/features/docker-in-docker:2": {}},
+        "containerEnv": {"PIXI_VERSION": f"v{PIXI_VERSION}"},
+        "remoteEnv": {"PATH": "${containerEnv:PATH}:/home/vscode/.pixi/bin"},
+        "postCreateCommand": "curl -fsSL https://pixi.sh/install.sh | bash && ~/.pixi/bin/pixi --version",
+        "hostRequirements": {"storage": "32gb"},
+    }
+    return json.dumps(config, indent=2) + "\n"
+
+
+def _template_changes(root: Path, lesson: Lesson) -> tuple[dict[str, str], list[Path]]:
+    """Files of `template/` to write, and the generated files there the kit no longer makes."""
+    base = root / TEMPLATE
+    wanted = template_files(root, lesson)
+    writes: dict[str, str] = {}
+    for path, text in wanted.items():
+        target = base / path
+        if target.is_symlink():
+            raise UserError("the template holds a symbolic link where the kit writes a file",
+                            file=target, field="template", fix="replace the link by a plain file")
+        if not target.is_file() or target.read_text(encoding="utf-8") != text:
+            writes[path] = text
+    keep = set(wanted) | set(TEMPLATE_HAND_WRITTEN)
+    stale = [p for p in _files_under(base) if p.relative_to(base).as_posix() not in keep]
+    return writes, stale
+
+
+def _files_under(base: Path) -> Iterable[Path]:
+    if not base.is_dir():
+        return []
+    return sorted(p for p in base.rglob("*") if p.is_file() or p.is_symlink())
+
+
+def sync_lesson_files(root: Path, write: bool = True) -> list[str]:
+    """Refill every marked prose file and the template repository; return what changed.
+
+    Everything is computed before anything is written, so bad input anywhere changes nothing.
+    """
+    lesson = load_lesson(root)
+    pending: list[tuple[Path, str]] = []
+    for path in prose_files(root):
+        if path.is_symlink():
+            continue
+        text = read_text(path, field="lesson page")
+        new = refill(text, lesson.files, str(path), lesson.values)
+        if new != text:
+            pending.append((path, new))
+    for path in notebook_files(root):
+        text = read_text(path, field="notebook")
+        new = refill_notebook(text, lesson, str(path))
+        if new != text:
+            pending.append((path, new))
+    writes, stale = _template_changes(root, lesson)
+    changed = [str(p.relative_to(root)) for p, _ in pending]
+    changed += [str(TEMPLATE / p) for p in sorted(writes)]
+    changed += [f"{p.relative_to(root)} (removed)" for p in stale]
+    if write:
+        for path, new in pending:
+            atomic_write(path, new)
+        for rel, text in writes.items():
+            atomic_write(root / TEMPLATE / rel, text)
+        for path in stale:
+            path.unlink()
+    return changed
+
+
+def sync_episodes(root: Path, write: bool = True) -> list[str]:
+    """Kept for callers of the first version: the same as `sync_lesson_files`."""
+    return sync_lesson_files(root, write)
+
+
+def unmarked_values(markdown: str, values: Iterable[str]) -> list[str]:
+    """Kit-derived values that occur in `markdown` outside every marker (drift waiting to happen).
+
+    Marked spans, kit-file and kit-code fences are removed first; what is left must not quote a
+    value the kit derives.
+    """
+    lines = markdown.splitlines(keepends=True)
+    kept: list[str] = []
+    i = 0
+    skip_next_fence = False
+    while i < len(lines):
+        stripped = lines[i].strip()
+        if FILE_MARKER.match(stripped):
+            skip_next_fence = True
+            i += 1
+            continue
+        if CODE_OPEN.match(stripped):
+            while i < len(lines) and lines[i].strip() != "-->":
+                i += 1
+            skip_next_fence = True
+            i += 1
+            continue
+        fence = FENCE.match(stripped)
+        if fence:
+            end = i + 1
+            while end < len(lines) and not (lines[end].strip().startswith(fence.group(1))
+                                             and lines[end].strip().rstrip(fence.group(1)[0]) == ""):
+                end += 1
+            if not skip_next_fence:
+                kept.extend(lines[i:end + 1])
+            skip_next_fence = False
+            i = end + 1
+            continue
+        kept.append(INLINE.sub("", lines[i]))
+        i += 1
+    rest = "".join(kept)
+    return sorted({v for v in values if v and v in rest})
+
+
+PLACEHOLDER_PREFIX = "SET-ME"
+
+
+def config_placeholders(root: Path) -> list[tuple[str, str]]:
+    """`config.yaml` entries an instructor must still set: (key, what to put there).
+
+    The lesson ships placeholders instead of invented values (a fork's URL, a contact address);
+    `kit lesson check` lists the ones left. A missing or unreadable config is one entry too.
+    """
+    import yaml
+
+    path = root / "config.yaml"
+    if not path.is_file():
+        return []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        return [("config.yaml", f"fix the YAML: {str(error).splitlines()[0]}")]
+    if not isinstance(data, dict):
+        return [("config.yaml", "make it a YAML mapping of lesson settings")]
+    return [(str(key), str(value)[len(PLACEHOLDER_PREFIX):].lstrip(": ").strip())
+            for key, value in data.items()
+            if isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX)]

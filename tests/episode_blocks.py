@@ -1,0 +1,465 @@
+"""The lesson's shell blocks as a learner runs them, in order, in the offline lab.
+
+Every ```bash block of `learners/setup.md` and `episodes/*.md` carries a marker on the line
+above its fence (an HTML comment: the rendered lesson does not show it):
+
+    <!-- run: [in=PLACE] [exit=N|nonzero] [output=REGEX] [local-equivalent=NAME[,NAME...]] -->
+
+- `in`: where the block starts: `lesson` (the learner's copy of this lesson's repository),
+  `repository` (the learner's own repository, which the setup page fills with `cp -r`),
+  `workspace` (its `cuda-exercise/`), `scratch` (the folder both sit in). Without `in`, a block
+  starts where the previous block of the same page left off, as in a learner's terminal.
+- `exit`: the status the episode expects (default 0); `nonzero` for a command the episode shows
+  failing on purpose.
+- `output`: a regular expression the block's output must match (for a block that fails on
+  purpose, so that it fails for the reason the episode gives, not for any reason).
+- `local-equivalent`: the block needs something the offline lab does not have (GitHub, a
+  registry, pixi's solver, a GPU, a browser session); each NAME is a documented rewrite in
+  `EQUIVALENTS` below, applied to the block's text before it runs.
+
+The blocks are found with Sybil (a kept doc-testing library): its Markdown fence lexer finds the
+blocks, including those indented in list items, and each becomes a Sybil example evaluated by a
+`LessonSession`. The session is one learner: one scratch folder, one `HOME`, one `PATH` on which
+`docker` is Debian's BuildKit-capable client (with `DOCKER_BUILDKIT=1`, the default of Docker 23
+and later), `apptainer` is the lab's launcher, and `kit` is this checkout's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sybil import Document, Example, Region, Sybil
+from sybil.parsers.markdown.lexers import FencedCodeBlockLexer
+
+REPO = Path(__file__).resolve().parent.parent
+PAGES = (REPO / "learners" / "setup.md", *sorted((REPO / "episodes").glob("*.md")))
+SHELLS = r"bash|sh|shell"
+MARKER = re.compile(r"^[ \t]*<!--\s*run:(?P<args>[^>]*?)\s*-->[ \t]*$")
+PLACES = ("lesson", "repository", "workspace", "scratch")
+OWNER, REPOSITORY = "learner", "your-repository"
+LEARNER_REPO = Path("path/to/your-repository")      # as the setup page names it, inside `lesson`
+WORKSPACE = "cuda-exercise"
+BLOCK_TIMEOUT = 1500                                 # seconds; a cold CUDA-environment build
+SQUASHFS_ARGS = "-comp gzip -Xcompression-level 1"   # the same speed-up the engine tests use
+
+
+class MarkerError(ValueError):
+    """A run: marker that cannot be read; the message names the page, the line and the fix."""
+
+
+@dataclass(frozen=True)
+class RunBlock:
+    page: Path
+    line: int               # the fence's line, 1-based
+    source: str
+    start: str | None       # a PLACE, or None: where the previous block ended
+    exit: int | None        # None: any non-zero status
+    output: str | None      # a regex the output must match
+    equivalents: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.page.relative_to(REPO)}:{self.line}"
+
+
+def parse_marker(text: str, where: str) -> dict[str, str]:
+    """`key=value` pairs of one marker; unknown keys and values are refused."""
+    pairs: dict[str, str] = {}
+    for word in shlex.split(text):
+        key, sep, value = word.partition("=")
+        if not sep or key not in ("in", "exit", "output", "local-equivalent") or key in pairs:
+            raise MarkerError(f"{where}: run: marker: {word!r} is not in=, exit=, output= or local-equivalent= "
+                              "(each at most once); fix the marker")
+        pairs[key] = value
+    if "in" in pairs and pairs["in"] not in PLACES:
+        raise MarkerError(f"{where}: run: marker: in={pairs['in']} is not one of {', '.join(PLACES)}")
+    if "exit" in pairs and not re.fullmatch(r"nonzero|[0-9]{1,3}", pairs["exit"]):
+        raise MarkerError(f"{where}: run: marker: exit={pairs['exit']} is not a status or `nonzero`")
+    for name in filter(None, pairs.get("local-equivalent", "").split(",")):
+        if name not in EQUIVALENTS:
+            raise MarkerError(f"{where}: run: marker: no local equivalent {name!r}; use one of "
+                              f"{', '.join(sorted(EQUIVALENTS))}")
+    return pairs
+
+
+class RunBlockParser:
+    """A Sybil parser: every shell fence, with the run: marker on the line above it."""
+
+    def __init__(self) -> None:
+        self.lexer = FencedCodeBlockLexer(SHELLS)
+
+    def __call__(self, document: Document) -> Iterable[Region]:
+        page = Path(document.path)
+        for region in self.lexer(document):
+            line = document.text.count("\n", 0, region.start) + 1
+            where = f"{page.relative_to(REPO)}:{line}"
+            before = _skip_kit_markers(document.text[:region.start].rstrip(" \t").splitlines())
+            marker = MARKER.match(before[-1]) if before else None
+            if marker is None:
+                raise MarkerError(f"{where}: a shell block without a `<!-- run: ... -->` marker on the "
+                                  "line above its fence; add one (see tests/episode_blocks.py)")
+            pairs = parse_marker(marker.group("args"), where)
+            code = str(region.lexemes["source"])
+            status = pairs.get("exit", "0")
+            block = RunBlock(page, line, code, pairs.get("in"),
+                             None if status == "nonzero" else int(status), pairs.get("output"),
+                             tuple(filter(None, pairs.get("local-equivalent", "").split(","))))
+            yield Region(region.start, region.end, block, evaluate_block)
+
+
+def _skip_kit_markers(lines: list[str]) -> list[str]:
+    """The lines above a fence without the `kit lesson sync` markers that must sit right above it
+    (`<!-- kit-file: ... -->`, or a `<!-- kit-code:` ... `-->` comment): the run: marker goes
+    above those."""
+    if lines and lines[-1].lstrip().startswith("<!-- kit-file:"):
+        return lines[:-1]
+    if lines and lines[-1].strip() == "-->":
+        for i in range(len(lines) - 2, -1, -1):
+            if lines[i].lstrip().startswith("<!-- kit-code:"):
+                return lines[:i]
+    return lines
+
+
+def lesson_blocks() -> list[tuple[Document, Example]]:
+    """Every marked block of the setup page and the episodes, in the order a learner meets them."""
+    sybil = Sybil(parsers=[RunBlockParser()], path=str(REPO))
+    found: list[tuple[Document, Example]] = []
+    for page in PAGES:
+        document = sybil.parse(page)
+        found.extend((document, example) for example in document)
+    return found
+
+
+# ---------------------------------------------------------------------------------- the learner
+
+@dataclass
+class Outcome:
+    block: RunBlock
+    status: int
+    script: str
+    log: Path
+
+    @property
+    def ok(self) -> bool:
+        want = self.block.exit
+        status_ok = self.status == want if want is not None else self.status not in (0, 124, 137)
+        if not status_ok or self.block.output is None:
+            return status_ok
+        printed = self.log.read_text(errors="replace").split("# ---- output\n", 1)[-1]
+        return re.search(self.block.output, printed) is not None
+
+
+@dataclass
+class LessonSession:
+    """One learner's machine, made as the setup page says, in `scratch` (a fresh folder)."""
+
+    scratch: Path
+    logs: Path
+    lab_cache: Path
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: dict[Path, Path] = field(default_factory=dict)          # page -> where its last block ended
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    registry: subprocess.Popen[bytes] | None = None
+    registry_host: str = ""
+    published: set[str] = field(default_factory=set)
+
+    @property
+    def lesson(self) -> Path:
+        return self.scratch / "lesson"
+
+    @property
+    def repository(self) -> Path:
+        return self.lesson / LEARNER_REPO
+
+    def place(self, name: str) -> Path:
+        return {"lesson": self.lesson, "repository": self.repository,
+                "workspace": self.repository / WORKSPACE, "scratch": self.scratch}[name]
+
+    # ------------------------------------------------------------------ setting the machine up
+    def prepare(self) -> None:
+        """The learner's copy of the lesson, and their repository made from the lesson's template
+        (as the setup page says) with a remote standing in for GitHub."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        for sub in ("home", "bin", "tmp"):
+            (self.scratch / sub).mkdir(parents=True, exist_ok=True)
+        copy_checkout(REPO, self.lesson)
+        tools = {"docker": Path("/usr/bin/docker"), "apptainer": REPO / "tests" / "lab" / "bin" / "apptainer",
+                 "kit": Path(sys.executable).parent / "kit"}
+        for name, target in tools.items():
+            (self.scratch / "bin" / name).symlink_to(target)
+        self.env = {
+            "HOME": str(self.scratch / "home"), "PATH": os.pathsep.join(
+                [str(self.scratch / "bin"), str(Path(sys.executable).parent), "/usr/sbin", "/usr/bin", "/sbin", "/bin"]),
+            "LANG": "C.UTF-8", "TMPDIR": str(self.scratch / "tmp"), "DOCKER_BUILDKIT": "1",
+            "KIT_LAB_CACHE": str(self.lab_cache), "APPTAINER_MKSQUASHFS_ARGS": SQUASHFS_ARGS,
+            "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0",
+        }
+        self.git(self.scratch, "config", "--global", "user.name", "A Learner")
+        self.git(self.scratch, "config", "--global", "user.email", "learner@example.org")
+        self.git(self.scratch, "config", "--global", "init.defaultBranch", "main")
+        origin = self.scratch / "origin.git"   # stands in for the learner's GitHub repository
+        self.git(self.scratch, "init", "--bare", "-q", str(origin))
+        # "Use this template": a new repository whose first commit holds the template's files.
+        shutil.copytree(self.lesson / "template", self.repository, symlinks=True)
+        self.git(self.repository, "init", "-q")
+        self.git(self.repository, "add", "-A")
+        self.git(self.repository, "commit", "-qm", "Initial commit")
+        self.git(self.repository, "remote", "add", "origin", origin.as_uri())
+        self.git(self.repository, "push", "-q", "-u", "origin", "HEAD")
+
+    def git(self, where: Path, *args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=where, env=self.env, capture_output=True, text=True,
+                              timeout=120)
+        if done.returncode:
+            raise RuntimeError(f"git {' '.join(args)} in {where}: {done.stderr.strip()}")
+        return done.stdout
+
+    def close(self) -> None:
+        if self.registry is not None:
+            stop_group(self.registry)
+        for image in ("cuda-exercise:gpu", "cuda-exercise:cpu"):
+            subprocess.run(["/usr/bin/docker", "rmi", "-f", image], capture_output=True, timeout=120)
+
+    # ------------------------------------------------------------------------- running blocks
+    def run(self, block: RunBlock) -> Outcome:
+        start = self.place(block.start) if block.start else self.cwd.get(block.page)
+        if start is None:
+            raise MarkerError(f"{block.name}: the first block of a page needs in=PLACE")
+        script = block.source
+        for name in block.equivalents:
+            script = EQUIVALENTS[name](script, self)
+        state = self.scratch / "tmp" / "cwd"
+        wrapped = (f"trap 'pwd > {shlex.quote(str(state))}' EXIT\nset -euo pipefail\n"
+                   f"cd {shlex.quote(str(start))}\n{script}")
+        log = self.logs / f"{block.page.stem}-{block.line}.log"
+        with log.open("wb") as out:
+            out.write(f"# {block.name} in {start}\n{script}\n# ---- output\n".encode())
+            out.flush()
+            process = subprocess.Popen(["bash", "-c", wrapped], env=self.env, stdout=out,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       start_new_session=True)
+            try:
+                status = process.wait(timeout=BLOCK_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                stop_group(process)
+                status = 124
+        if state.exists():
+            self.cwd[block.page] = Path(state.read_text().strip())
+            state.unlink()
+        outcome = Outcome(block, status, script, log)
+        self.outcomes[block.name] = outcome
+        return outcome
+
+    # ----------------------------------------------------------------------- a local registry
+    def start_registry(self) -> str:
+        """Debian's docker-registry (the CNCF distribution registry) on a free loopback port."""
+        if self.registry is not None:
+            return self.registry_host
+        binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+        port = free_port()
+        config = self.scratch / "registry.yml"
+        config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {self.scratch / 'registry'}\n"
+                          f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n")
+        with (self.logs / "registry.log").open("wb") as out:
+            self.registry = subprocess.Popen([binary, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while not port_open(port):
+            if self.registry.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"docker-registry did not start: see {self.logs / 'registry.log'}")
+            time.sleep(0.2)
+        self.registry_host = f"127.0.0.1:{port}"
+        return self.registry_host
+
+    def workflow_tag(self) -> str:
+        """The tag the generated workflow publishes for the primary environment (kit's plan with
+        the default base image, as on GitHub)."""
+        from kit import api
+
+        return api.primary_tag(api.prepare(self.repository / WORKSPACE, environment="gpu"))
+
+    def publish(self, script: str) -> None:
+        """Do what the workflows would have done before the learner pulls: push the image the
+        learner built from the repository's files (and its SIF) under the workflow's tags."""
+        host = self.start_registry()
+        image = f"{host}/{OWNER}/{REPOSITORY}"
+        tag = self.workflow_tag()
+        steps: list[list[str]] = []
+        if "docker" not in self.published and ("docker://" in script or "docker pull" in script):
+            steps += [["docker", "tag", "cuda-exercise:gpu", f"{image}:{tag}"],
+                      ["docker", "push", "-q", f"{image}:{tag}"],
+                      ["docker", "rmi", f"{image}:{tag}"]]
+            self.published.add("docker")
+        if "docker" in self.published and "oras://" in script and "oras" not in self.published:
+            sifs = sorted(self.repository.glob(f"{WORKSPACE}/*.sif")) + sorted(self.repository.glob("*.sif"))
+            if sifs:
+                steps.append(["apptainer", "push", "--no-https", str(sifs[0]), f"oras://{image}:apptainer-{tag}"])
+            self.published.add("oras")
+        with (self.logs / "publish.log").open("ab") as out:
+            for step in steps:
+                out.write(f"$ {shlex.join(step)}\n".encode())
+                out.flush()
+                done = subprocess.run(step, env=self.env, stdout=out, stderr=subprocess.STDOUT, timeout=BLOCK_TIMEOUT)
+                if done.returncode:
+                    raise RuntimeError(f"publishing for the local registry failed at {shlex.join(step)}; "
+                                       f"see {self.logs / 'publish.log'}")
+
+
+def evaluate_block(example: Example) -> str | None:
+    """Sybil's evaluator: run the block in the document's session; a message when it failed."""
+    session: LessonSession = example.namespace["session"]
+    block: RunBlock = example.parsed
+    outcome = session.run(block)
+    if outcome.ok:
+        return None
+    want = "a non-zero status" if block.exit is None else f"status {block.exit}"
+    if block.output is not None:
+        want += f" and output matching {block.output!r}"
+    tail = "\n".join(outcome.log.read_text(errors="replace").splitlines()[-40:])
+    return f"{block.name} exited {outcome.status}, the episode expects {want}:\n{tail}"
+
+
+# ---------------------------------------------------------------------- the local equivalents
+
+def lab_lock(script: str, session: LessonSession) -> str:
+    """`pixi lock` -> the lab's locker (tests/lab/learner_lock.py): the manifest's channels point at
+    the lab channel and its platforms at linux-64, then py-rattler solves and writes pixi.lock.
+    No pixi binary and no conda-forge here."""
+    locker = f"{shlex.quote(sys.executable)} {shlex.quote(str(REPO / 'tests' / 'lab' / 'learner_lock.py'))} ."
+    return _replace_command(script, r"pixi lock", locker, "lab-lock")
+
+
+def lab_images(script: str, session: LessonSession) -> str:
+    """`kit generate|build` get the lab's images: the pixi stand-in image for the install stage,
+    the lab runtime, and Apptainer's `docker-daemon` bootstrap (no registry to pull from)."""
+    from tests.lab.settings import lab_settings
+
+    s = lab_settings()
+    extra = (f" --base-image {s.base_image} --runtime-image {s.runtime_image}"
+             " --bootstrap docker-daemon")
+    out, n = re.subn(r"(?m)^(kit (?:generate|build) .*)$", lambda m: m.group(1) + extra, script)
+    if not n:
+        raise MarkerError("local-equivalent=lab-images on a block without `kit generate` or `kit build`")
+    return out
+
+
+def git_origin_local(script: str, session: LessonSession) -> str:
+    """`git push` goes to `origin`, which here is a local bare repository standing in for the
+    learner's GitHub repository (made by `LessonSession.prepare`). The text is unchanged."""
+    if "git push" not in script:
+        raise MarkerError("local-equivalent=git-origin-local on a block without `git push`")
+    return script
+
+
+def lesson_clone_local(script: str, session: LessonSession) -> str:
+    """`<this lesson's repository URL>` -> a local git repository holding this checkout."""
+    source = session.scratch / "lesson-upstream"
+    if not (source / ".git").exists():
+        copy_checkout(REPO, source)
+        session.git(source, "init", "-q")
+        session.git(source, "add", "-A")
+        session.git(source, "commit", "-qm", "The lesson as checked out")
+    return _replace_command(script, r"<this lesson's repository URL>", shlex.quote(source.as_uri()),
+                            "lesson-clone-local")
+
+
+def dev_lab_version(script: str, session: LessonSession) -> str:
+    """`./dev lab` serves JupyterLab until Ctrl-C: the lab runs the same first-run setup (the
+    `.venv` with kit and everything the notebooks use) and asks that JupyterLab for its version
+    instead of serving (the browser tests open JupyterLab itself)."""
+    return _replace_command(script, r"\./dev lab$", "./dev lab --version", "dev-lab-version")
+
+
+def no_gpu(script: str, session: LessonSession) -> str:
+    """The lab has no NVIDIA GPU or container toolkit: `--gpus all` is dropped (the probe then
+    reports no GPU, which is what the episode's next challenge discusses)."""
+    return _replace_command(script, r" --gpus all", "", "no-gpu")
+
+
+def local_registry(script: str, session: LessonSession) -> str:
+    """ghcr.io -> a registry on loopback (Debian's docker-registry), filled first with what the
+    workflows publish: the learner's image (and SIF) under the workflow's tag. Apptainer talks
+    plain HTTP to it (`--no-https`)."""
+    session.publish(script)
+    host = session.start_registry()
+    out = script.replace("ghcr.io/<owner>/<repository>", f"{host}/{OWNER}/{REPOSITORY}")
+    out = re.sub(r"(?m)^apptainer (build|pull) ", r"apptainer \1 --no-https ", out)
+    if out == script:
+        raise MarkerError("local-equivalent=local-registry on a block that names no ghcr.io/<owner>/<repository>")
+    return out
+
+
+def private_tmp(script: str, session: LessonSession) -> str:
+    """`/tmp/...` -> the session's own temporary folder (tests share the machine's /tmp)."""
+    return _replace_command(script, r"/tmp/", str(session.scratch / "tmp") + "/", "private-tmp")
+
+
+def _replace_command(script: str, pattern: str, replacement: str, name: str) -> str:
+    out, n = re.subn(pattern, lambda _m: replacement, script, flags=re.MULTILINE)
+    if not n:
+        raise MarkerError(f"local-equivalent={name}: the block has nothing matching {pattern!r}")
+    return out
+
+
+EQUIVALENTS: dict[str, Callable[[str, LessonSession], str]] = {
+    "lab-lock": lab_lock, "lab-images": lab_images, "git-origin-local": git_origin_local,
+    "lesson-clone-local": lesson_clone_local, "dev-lab-version": dev_lab_version, "no-gpu": no_gpu,
+    "local-registry": local_registry, "private-tmp": private_tmp,
+}
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+def copy_checkout(repo: Path, dest: Path) -> None:
+    """The files git would check out (tracked and untracked-but-not-ignored), symlinks kept as
+    links, as a clone of the lesson gives a learner."""
+    listed = subprocess.run(["git", "-C", str(repo), "ls-files", "-z", "-co", "--exclude-standard"],
+                            capture_output=True, check=True, timeout=60).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source, target = repo / name, dest / name
+        if not source.exists() and not source.is_symlink():
+            continue   # deleted in the working tree
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            target.symlink_to(os.readlink(source))
+        else:
+            shutil.copy2(source, target)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            continue
+
+
+def iter_names(blocks: Iterable[tuple[Document, Example]]) -> Iterator[str]:
+    for _document, example in blocks:
+        yield example.parsed.name
