@@ -27,6 +27,7 @@ import yaml
 from conftest import DATA, need
 from kit import api
 from kit.check.parse import dockerfile_instructions, parse_def
+from kit.deffile import undefined_stage_arguments
 from kit.discover import find_workspaces
 from kit.errors import OptionsError
 from kit.options import RenderOptions
@@ -172,12 +173,8 @@ def test_every_def_stage_declares_the_arguments_it_uses(style: str) -> None:
                       RenderOptions(style=style, **options))["apptainer.def"].text  # type: ignore[arg-type]
         stages, problems = parse_def(text, "apptainer.def")
         assert problems == [] and len(stages) == 2
-        for stage in stages:
-            declared = {line.split("=", 1)[0] for name, _, _, body in stage.sections
-                        if name == "arguments" for line, _ in body if "=" in line}
-            used = {m for name, _, _, body in stage.sections if name != "arguments"
-                    for line, _ in body for m in re.findall(r"\{\{\s*(\w+)\s*\}\}", line)}
-            assert used <= declared, (stage.name, used - declared)
+        assert all(stage.arguments_used for stage in stages)
+        assert undefined_stage_arguments(stages) == []
 
 
 @pytest.mark.parametrize("style", ["lesson", "optimized"])
@@ -197,7 +194,6 @@ def test_each_engine_gets_only_the_build_args_its_file_declares(tmp_path: Path, 
     assert set(docker_args) <= declared
     assert ("REVISION" in docker_args) == (style == "optimized")     # the commit, for the labels
     apptainer_args = api.build_args(prepared, "apptainer")
-    stages, _ = parse_def(files["apptainer.def"].text, "apptainer.def")
     used = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", files["apptainer.def"].text))
     assert apptainer_args == {"ENVIRONMENT": "default"} and set(apptainer_args) <= used
 
