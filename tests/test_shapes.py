@@ -290,8 +290,9 @@ def test_shape_builds_with_plain_docker(lab: LabSettings, docker_client: Any, im
     assert done.returncode == 0, done.stderr[-3000:]
     assert ACTIVATED in docker_run(lab, tag, "kit-hello")
     assert docker_run(lab, tag, "cat", "/app/src/data.txt").startswith("application data")
-    if name == "pyproject":   # the editable install's source is in the image
-        assert "__init__.py" in docker_run(lab, tag, "ls", "/app/shape_pyproject")
+    if name == "pyproject":   # installed (editable, by the stand-in) from its source in the image
+        where = docker_run(lab, tag, "python", "-c", "import shape_pyproject; print(shape_pyproject.__file__)")
+        assert where.strip() == "/app/shape_pyproject/__init__.py"
 
 
 APPTAINER_CASES = [("pixi-toml", "lesson"), ("pixi-toml", "optimized"), ("pyproject", "optimized")]
@@ -314,6 +315,10 @@ def test_shape_builds_with_plain_apptainer(lab: LabSettings, docker_client: Any,
     run = subprocess.run([apptainer_path, "run", str(sif), "kit-hello"], capture_output=True,
                          text=True, timeout=120, check=False)
     assert run.returncode == 0 and ACTIVATED in run.stdout, run.stderr
+    if name == "pyproject":
+        run = subprocess.run([apptainer_path, "run", str(sif), "python", "-c", "import shape_pyproject"],
+                             capture_output=True, text=True, timeout=120, check=False)
+        assert run.returncode == 0, run.stderr
 
 
 @pytest.mark.apptainer
