@@ -1,9 +1,18 @@
-"""The one table of third-party GitHub Actions the rendered workflows use, pinned to commits.
+"""The one table of third-party code the rendered workflows run, pinned so that it cannot change.
 
-A tag such as `@v4` can be moved by whoever controls the action's repository; a full commit SHA
+A tag such as `@v7` can be moved by whoever controls the action's repository; a full commit SHA
 cannot. zizmor's `unpinned-uses` audit flags anything else. The version comment after the SHA is
 what Dependabot and Renovate read to propose updates, and what a reader checks against the
 action's release page. Change a pin here and every rendered workflow follows.
+
+How each row was checked (`verified` is the date): the action's own repository was fetched and
+`git rev-parse <tag>^{commit}` gave the SHA below; the tag is the newest release of the action's
+newest major, and its `action.yml` at that commit declares `runs.using: node24` (the runtime
+hosted runners ship by default; node20 actions print a deprecation warning and will stop).
+
+Apptainer is not an action but a package the Apptainer workflow downloads; it is pinned the same
+way, by version and by the SHA-256 of the release asset, which the workflow checks before it
+installs anything.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ class PinnedAction:
     repo: str
     sha: str
     version: str
+    verified: str  # ISO date the SHA was checked against the tag in `repo`
 
     @property
     def uses(self) -> str:
@@ -26,10 +36,41 @@ class PinnedAction:
 ACTIONS: dict[str, PinnedAction] = {
     a.repo.split("/", 1)[1]: a
     for a in (
-        PinnedAction("actions/checkout", "11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2"),
-        PinnedAction("docker/metadata-action", "902fa8ec7d6ecbf8d84d538b9b233a880e428804", "v5.7.0"),
-        PinnedAction("docker/setup-buildx-action", "e468171a9de216ec08956ac3ada2f0791b6bd435", "v3.11.1"),
-        PinnedAction("docker/login-action", "74a5d142397b4f367a81961eba4e8cd7edddf772", "v3.4.0"),
-        PinnedAction("docker/build-push-action", "263435318d21b8e681c14492fe198d362a7d2c83", "v6.18.0"),
+        PinnedAction("actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1", "2026-11-29"),
+        PinnedAction("docker/metadata-action", "dc802804100637a589fabce1cb79ff13a1411302", "v6.2.0", "2026-11-29"),
+        PinnedAction("docker/setup-buildx-action", "37fe631027851001ddb9b187196cc803df7f5f0e", "v4.3.0",
+                     "2026-11-29"),
+        PinnedAction("docker/login-action", "4907a6ddec9925e35a0a9e82d7399ccc52663121", "v4.1.0", "2026-11-29"),
+        PinnedAction("docker/build-push-action", "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a", "v7.3.0",
+                     "2026-11-29"),
     )
 }
+
+
+@dataclass(frozen=True)
+class PinnedDownload:
+    """A release file a workflow downloads, with the digest it must have."""
+
+    name: str
+    version: str
+    url: str
+    sha256: str
+    verified: str  # ISO date the digest was checked
+    source: str    # where the digest comes from
+
+
+# The release's Debian package (built on Debian 11, so it carries AppArmor's placeholder profile,
+# not the one Ubuntu 24.04 needs for unprivileged user namespaces: the workflow adds that).
+# Tag v1.5.3 is commit 6a76317a87c4eae10f52c7805965756a919291d7 in apptainer/apptainer. The
+# release publishes no checksum file; the digest is the release asset's `digest` that GitHub's
+# release API reports, as recorded by several independent installers, not recomputed here (this
+# machine reaches no release download). The workflow's `sha256sum --check` fails the run if the
+# downloaded file differs.
+APPTAINER = PinnedDownload(
+    name="apptainer",
+    version="1.5.3",
+    url="https://github.com/apptainer/apptainer/releases/download/v1.5.3/apptainer_1.5.3_amd64.deb",
+    sha256="82b0bdddf459087d202383360b8318d526ad6826c748a2f669913cc6aef9ee40",
+    verified="2026-11-29",
+    source="GitHub release asset digest of apptainer_1.5.3_amd64.deb (release v1.5.3)",
+)

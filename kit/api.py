@@ -6,25 +6,31 @@ front ends only collect options and show results.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.check import Finding, check_dir, check_files
+from kit.jobs.files import fill_from_git
 from kit.lesson import machine as lesson_machine
 from kit.lesson.machine import MachineItem
+from kit.makeup import Makeup as Makeup  # re-exported: front ends take the type from the facade
 from kit.options import BuildOptions, RenderOptions
 from kit.plan import Plan, resolve
-from kit.render import RenderedFile, render_plan
+from kit.render import GROUPS, RenderedFile, render_plan
 from kit.repo import Location, locate
 from kit.workspace import Workspace, load_workspace
 from kit.write import Change, apply_changes, plan_changes
 
 if TYPE_CHECKING:
+    from kit.jobs.schedulers import JobStatus, Submitted
     from kit.build.events import BuildResult
     from kit.gpu import ProbeReport
 
+
+# The file groups `generate(only=...)` takes: docker, apptainer, workflows, htcondor, slurm.
+FILE_GROUPS: dict[str, tuple[str, ...]] = GROUPS
 
 @dataclass(frozen=True)
 class EnvSummary:
@@ -110,6 +116,7 @@ def prepare(directory: Path | str, options: RenderOptions | None = None, *, out:
     ws = load_workspace(directory)
     location = locate(ws.root, out, opts.subdir or None)
     opts = replace(opts, subdir=location.subdir)
+    opts = fill_from_git(opts, ws.root)  # the job files' commit and image name (kit.jobs.files)
     # Every workspace of the repository (not of --out): with several, each gets its own workflows.
     neighbours = find_workspaces(locate(ws.root, None, opts.subdir or None).root)
     return Prepared(ws, location, opts, resolve(ws, opts, neighbours))
@@ -248,6 +255,33 @@ def format_build(result: BuildResult) -> str:
             f"{result.duration:.1f}s, {result.cache_hits}/{len(result.steps)} steps cached")
 
 
+def image_makeup(result: BuildResult, *, base_image: str | None = None,
+                 label: str = "") -> Makeup:
+    """What a built image is made of: runtime, environment, app and overhead (kit.makeup).
+
+    Never fails for want of an engine: without one, the make-up is just the size the build
+    reported, as `other`. `base_image` names the final stage's base when the log does not.
+    """
+    from kit.makeup import of_build
+
+    return of_build(result, base_image=base_image, label=label)
+
+
+def format_makeup(makeups: Makeup | Sequence[Makeup], *, ascii_only: bool = False) -> str:
+    """One or more make-ups as text bars on one scale, with their parts in MB."""
+    from kit.makeup import format_side_by_side
+
+    shown = [makeups] if isinstance(makeups, Makeup) else list(makeups)
+    return format_side_by_side(shown, ascii_only=ascii_only)
+
+
+def makeup_dict(makeup: Makeup) -> dict[str, Any]:
+    """A make-up as `--json` shows it: the parts by name, in bytes."""
+    from kit.makeup import to_dict
+
+    return to_dict(makeup)
+
+
 def format_probe(report: ProbeReport) -> str:
     lines = [report.summary()]
     if report.gpu_note:
@@ -273,6 +307,59 @@ def sync_lesson(root: Path | str = ".", write: bool = True) -> list[str]:
     return sync_episodes(Path(root), write=write)
 
 
+# -- jobs on a cluster (kit.jobs.schedulers) -----------------------------------------------------
+
+def job_files(prepared: Prepared, schedulers: tuple[str, ...] = ("htcondor", "slurm")) -> dict[str, RenderedFile]:
+    """The job files for `prepared` (what the studio's Jobs tab and the notebooks show)."""
+    return prepared.render(schedulers)
+
+
+def scheduler_available(scheduler: str) -> str:
+    """'' when `scheduler` (htcondor or slurm) answers here, else why not, in one line."""
+    from kit.jobs import schedulers
+
+    return schedulers.available(scheduler)  # type: ignore[arg-type]
+
+
+def submit_job(directory: Path | str, scheduler: str, job_file: str | None = None) -> Submitted:
+    """Submit the workspace's job file (default jobs/htcondor.sub or jobs/slurm.sbatch) from the
+    workspace folder, as a user would on the cluster's login node."""
+    from kit.jobs import schedulers
+
+    return schedulers.submit(scheduler, Path(directory), job_file)  # type: ignore[arg-type]
+
+
+def job_status(job: Submitted) -> JobStatus:
+    from kit.jobs import schedulers
+
+    return schedulers.status(job)
+
+
+def wait_job(job: Submitted, timeout: float, on_status: Callable[[JobStatus], None] | None = None,
+             poll: float = 1.0, stop_when_unplaceable: bool = False) -> JobStatus:
+    """Follow the job until it ends, is held, or `timeout` seconds pass (the last status)."""
+    from kit.jobs import schedulers
+
+    return schedulers.wait(job, timeout, on_status, poll, stop_when_unplaceable)
+
+
+def job_output(job: Submitted) -> str:
+    from kit.jobs import schedulers
+
+    return schedulers.output(job)
+
+
+def cancel_job(job: Submitted) -> None:
+    from kit.jobs import schedulers
+
+    schedulers.cancel(job)
+
+
+def why_idle(job: Submitted) -> str:
+    """The scheduler's own words on why the job has not started."""
+    from kit.jobs import schedulers
+
+    return schedulers.why_idle(job)
 def hub_link(hub: str, repo: str, *, branch: str | None = None, path: str = "notebooks/studio.ipynb") -> str:
     """An nbgitpuller link: `hub` clones `repo` for each learner and opens `path` in JupyterLab."""
     from kit.lesson.links import hub_link as make_link

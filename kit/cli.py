@@ -110,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("generate", cmd_generate, "render the Dockerfile, .dockerignore, apptainer.def and workflows")
     p.add_argument("dir", type=Path)
     _render_flags(p)
-    p.add_argument("--only", action="append", choices=("docker", "apptainer", "workflows"),
-                   help="render only these groups (repeatable)")
+    p.add_argument("--only", action="append", choices=tuple(api.FILE_GROUPS),
+                   help="render only these groups (repeatable; htcondor and slurm job files "
+                   "only when named)")
     p.add_argument("--out", type=Path, help="write under this folder instead of the repository")
     p.add_argument("--diff", action="store_true", help="show what would change; write nothing")
     p.add_argument("--force", action="store_true", help="replace files edited since the kit wrote them")
@@ -233,7 +234,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     summary = {"engine": result.engine, "artifact": result.artifact, "tags": result.tags,
                "size_bytes": result.size_bytes, "duration": result.duration,
                "steps": len(result.steps), "cache_hits": result.cache_hits}
-    _emit(args, summary, api.format_build(result))
+    makeup = api.image_makeup(result)
+    summary["makeup"] = api.makeup_dict(makeup)
+    utf8 = (sys.stdout.encoding or "").lower().replace("-", "") == "utf8"
+    _emit(args, summary, api.format_build(result) + "\n" + api.format_makeup(makeup, ascii_only=not utf8))
     return EXIT_OK
 
 
@@ -257,7 +261,11 @@ def print_progress(event: Any) -> None:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     report = api.probe(args.image, engine=args.engine, gpu=args.gpu)
-    _emit(args, report, api.format_probe(report))
+    problem = report.problem(require_gpu=args.gpu == "require")
+    _emit(args, report, api.format_probe(report), ok=problem is None)
+    if problem:  # a CI step must be able to fail on "no framework" and "no GPU"
+        print(f"kit: error: {problem}", file=sys.stderr)
+        return EXIT_FINDINGS
     return EXIT_OK
 
 

@@ -109,3 +109,20 @@ class ProbeError(KitError):
         self.output = output
         super().__init__(message)
 
+
+
+class SchedulerUnavailable(EngineUnavailable):
+    """No HTCondor or Slurm answers here (no client tools, or no pool or controller behind them);
+    `instead` says what to run on a cluster."""
+
+
+class SchedulerError(KitError):
+    """A scheduler refused a job, or a job failed, was held or removed; the message carries the
+    scheduler's own words."""
+
+    def __init__(self, message: str, *, scheduler: str, job_id: str | None = None,
+                 said: str = "") -> None:
+        self.scheduler = scheduler
+        self.job_id = job_id
+        self.said = said
+        super().__init__(message + (f": {said}" if said else ""))

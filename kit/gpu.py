@@ -4,7 +4,10 @@ The last step of the lesson is "does the container see the GPU?". Answering it t
 parts, kept apart here so each can be tested on its own: the probe script that runs inside the
 image (``kit/probe/torch_detect_GPU.py``, package data), a parser that turns its output (and the
 output of the lesson's own script, which learners paste) into a `ProbeReport`, and one runner per
-engine that decides whether to ask for a GPU, runs the script and always cleans up.
+engine that decides whether to ask for a GPU, runs the script and always cleans up. The script
+reports PyTorch and, when they are installed, JAX and CuPy; the report keeps one
+`FrameworkReport` per framework, and `ProbeReport.problem` says when a run should fail a CI step
+(no framework at all, or no GPU when one was required).
 
 Whether a GPU is *requested* is decided from the host and the engine, not assumed: a GPU request
 on a Docker daemon without the NVIDIA runtime fails outright, so ``gpu="auto"`` runs without one
@@ -34,8 +37,34 @@ GpuMode = Literal["auto", "require", "never"]
 PROBE_NAME = "torch_detect_GPU.py"
 IMAGE_PROBE_PATH = "/app/src/" + PROBE_NAME
 MOUNTED_PROBE_DIR = "/opt/kit-probe"
-EXIT_TORCH_MISSING = 3
+EXIT_NO_FRAMEWORK = 3         # the script's status when none of PyTorch, JAX, CuPy imports
+EXIT_TORCH_MISSING = EXIT_NO_FRAMEWORK  # its name when PyTorch was the only framework probed
+FRAMEWORK_LABELS = {"torch": "PyTorch", "jax": "JAX", "cupy": "CuPy"}
 PROBE_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class FrameworkReport:
+    """What one framework (``torch``, ``jax`` or ``cupy``) saw; ``version`` None: not importable."""
+
+    name: str
+    version: str | None = None
+    gpu_count: int | None = None
+    devices: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def installed(self) -> bool:
+        return self.version is not None
+
+    def summary(self) -> str:
+        label = FRAMEWORK_LABELS.get(self.name, self.name)
+        if not self.installed:
+            return f"{label} is not installed"
+        if not self.gpu_count:
+            return f"{label} {self.version}: no GPU"
+        gpus = [d for d in self.devices if not d.startswith("cpu")]
+        return f"{label} {self.version}: {self.gpu_count} GPU(s)" + (f" ({', '.join(gpus)})" if gpus else "")
 
 
 @dataclass(frozen=True)
@@ -59,16 +88,43 @@ class ProbeReport:
     engine: str = ""
     image: str = ""
     source_format: str = ""
+    frameworks: tuple[FrameworkReport, ...] = ()  # every framework the output spoke of
 
     @property
     def has_gpu(self) -> bool:
-        """True when PyTorch can use a GPU (CUDA or Apple MPS)."""
-        return bool(self.cuda_available) or bool(self.mps_available)
+        """True when PyTorch can use a GPU (CUDA or Apple MPS), or JAX or CuPy sees one."""
+        return (bool(self.cuda_available) or bool(self.mps_available)
+                or any(f.gpu_count for f in self.frameworks))
+
+    @property
+    def others(self) -> tuple[FrameworkReport, ...]:
+        """The frameworks beside PyTorch that are installed (JAX, CuPy)."""
+        return tuple(f for f in self.frameworks if f.name != "torch" and f.installed)
+
+    @property
+    def framework_missing(self) -> bool:
+        """No framework the probe knows could be imported: the image cannot use a GPU at all."""
+        return self.torch_missing and not self.others
+
+    def problem(self, *, require_gpu: bool = False) -> str | None:
+        """Why this run should fail a CI step, in one line, or None when it should pass."""
+        where = f" in {self.image}" if self.image else ""
+        if self.framework_missing:
+            return (f"no GPU framework (PyTorch, JAX or CuPy) can be imported{where}: "
+                    f"{self.error or 'import failed'}; build an environment that has one")
+        if require_gpu and not self.has_gpu:
+            return f"a GPU was required, but no framework{where} sees one ({self.summary()})"
+        return None
 
     def summary(self) -> str:
         """One line for a log, a widget or a test failure message."""
+        others = "; ".join(f.summary() for f in self.others)
         if self.torch_missing:
-            return f"PyTorch is not installed in the image ({self.error or 'import failed'})"
+            text = f"PyTorch is not installed in the image ({self.error or 'import failed'})"
+            return f"{text}; {others}" if others else text
+        return f"{self._torch_summary()}; {others}" if others else self._torch_summary()
+
+    def _torch_summary(self) -> str:
         if self.cuda_available:
             what = f"CUDA GPU {self.device_index}: {self.device_name} ({self.device_count} found)"
         elif self.mps_available:
@@ -115,10 +171,12 @@ def _json_object(line: str) -> dict[str, Any] | None:
 
 
 def _from_json(data: dict[str, Any], raw: str) -> ProbeReport:
+    frameworks = _frameworks_from_json(data.get("frameworks"))
     if data.get("torch") is None:
         return ProbeReport(torch_missing=True, error=str(data.get("error") or ""), raw=raw,
-                           source_format="kit-json")
-    return ProbeReport(
+                           source_format="kit-json",
+                           frameworks=frameworks or (FrameworkReport("torch", error=_opt_str(data.get("error"))),))
+    report = ProbeReport(
         torch_version=str(data["torch"]),
         cuda_build=_opt_str(data.get("cuda_build")),
         cudnn=_opt_str(data.get("cudnn")),
@@ -131,6 +189,37 @@ def _from_json(data: dict[str, Any], raw: str) -> ProbeReport:
         raw=raw,
         source_format="kit-json",
     )
+    return replace(report, frameworks=frameworks or (_torch_framework(report),))
+
+
+def _frameworks_from_json(value: Any) -> tuple[FrameworkReport, ...]:
+    """Format 2's per-framework entries; format 1 (PyTorch only) has none."""
+    if not isinstance(value, dict):
+        return ()
+    found = []
+    for name, entry in value.items():
+        if not isinstance(entry, dict):
+            continue
+        installed = bool(entry.get("installed"))
+        found.append(FrameworkReport(
+            name=str(name),
+            version=_opt_str(entry.get("version")) if installed else None,
+            gpu_count=_opt_int(entry.get("gpu_devices")) if installed else None,
+            devices=tuple(str(d) for d in entry.get("devices") or ()) if installed else (),
+            error=_opt_str(entry.get("error")),
+        ))
+    return tuple(found)
+
+
+def _torch_framework(report: ProbeReport) -> FrameworkReport:
+    """PyTorch's entry from the report's own fields (the lesson's forms and format 1)."""
+    if report.torch_missing:
+        return FrameworkReport("torch", error=report.error)
+    gpus = (report.device_count or 0) if report.cuda_available else 0
+    devices = (f"cuda:{report.device_index} {report.device_name}",) if report.cuda_available else ()
+    if report.mps_available:
+        gpus, devices = max(gpus, 1), (*devices, "mps")
+    return FrameworkReport("torch", version=report.torch_version or "?", gpu_count=gpus, devices=devices)
 
 
 def _opt_str(value: Any) -> str | None:
@@ -158,27 +247,52 @@ _LABELS = {
     "pytorch has active gpu": "active",
 }
 _MISSING_PREFIX = "PyTorch is not installed in this environment:"
+# JAX and CuPy lines: "<Label> version|default backend|CUDA runtime version|devices|GPUs found".
+_EXTRA_LABELS = {"jax": "JAX", "cupy": "CuPy"}
+_EXTRA_FIELDS = {"version": "version", "devices": "devices", "gpus found": "gpus"}
 
 
 def _from_text(text: str) -> ProbeReport | None:
     """Read labelled lines; what the lesson's script leaves unsaid is inferred or left None."""
     values: dict[str, str] = {}
+    extras: dict[str, dict[str, str]] = {}
     no_gpu = False
+    missing: str | None = None
     for line in text.splitlines():
         line = line.strip()
         if line.startswith(_MISSING_PREFIX):
-            return ProbeReport(torch_missing=True, error=line[len(_MISSING_PREFIX):].strip(),
-                               raw=text, source_format="kit-text")
+            missing = line[len(_MISSING_PREFIX):].strip()
+            continue
         if line == "PyTorch has no active GPU":
             no_gpu = True
             continue
         label, sep, value = line.partition(":")
-        key = _LABELS.get(label.strip().lower())
+        label = label.strip().lower()
+        key = _LABELS.get(label)
         if sep and key:
             values[key] = value.strip()
+            continue
+        framework, _, field_name = label.partition(" ")
+        if sep and framework in _EXTRA_LABELS and field_name in _EXTRA_FIELDS:
+            extras.setdefault(framework, {})[_EXTRA_FIELDS[field_name]] = value.strip()
+    others = tuple(_extra_framework(name, fields) for name, fields in extras.items())
+    if missing is not None:
+        return ProbeReport(torch_missing=True, error=missing, raw=text, source_format="kit-text",
+                           frameworks=(FrameworkReport("torch", error=missing), *others))
     if not values and not no_gpu:
         return None
-    return _report_from_values(values, no_gpu, text)
+    report = _report_from_values(values, no_gpu, text)
+    return replace(report, frameworks=(_torch_framework(report), *others))
+
+
+def _extra_framework(name: str, fields: dict[str, str]) -> FrameworkReport:
+    devices = fields.get("devices", "")
+    return FrameworkReport(
+        name=name,
+        version=_text_none(fields.get("version")) or "?",
+        gpu_count=_text_int(fields.get("gpus")),
+        devices=tuple(d.strip() for d in devices.split(",") if d.strip()) if devices != "None" else (),
+    )
 
 
 def _report_from_values(values: dict[str, str], no_gpu: bool, raw: str) -> ProbeReport:
@@ -255,12 +369,12 @@ def _check_mode(gpu: str) -> None:
 
 def _finish(output: str, status: int, *, engine: str, image: str, requested: bool,
             note: str) -> ProbeReport:
-    """Turn a finished run into a report; exit 3 is "no torch", other failures are errors."""
-    if status not in (0, EXIT_TORCH_MISSING):
+    """Turn a finished run into a report; exit 3 is "no framework", other failures are errors."""
+    if status not in (0, EXIT_NO_FRAMEWORK):
         raise ProbeError(f"The GPU probe failed in {image} ({engine}, exit status {status}).",
                          output)
     report = parse_probe_output(output)
-    if status == EXIT_TORCH_MISSING and not report.torch_missing:
+    if status == EXIT_NO_FRAMEWORK and not report.torch_missing:
         raise ProbeError(f"The GPU probe exited with status 3 in {image} but did not say why.",
                          output)
     return replace(report, engine=engine, image=image, gpu_requested=requested, gpu_note=note)

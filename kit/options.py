@@ -20,6 +20,7 @@ from typing import Any, Literal, get_args
 
 from kit import names
 from kit.errors import OptionsError
+from kit.jobs import shapes
 
 Style = Literal["lesson", "optimized"]
 Bootstrap = Literal["docker", "docker-daemon", "docker-archive", "oci-archive", "localimage"]
@@ -29,6 +30,10 @@ Engine = Literal["docker", "apptainer"]
 # activation is set with ENV; `minimal` starts from scratch with only the system libraries the
 # environment links against (and, for Apptainer, which needs /bin/sh, bash).
 Runtime = Literal["image", "no-shell", "minimal"]
+JobImageKind = Literal["oras", "docker", "sif"]
+JobReference = Literal["commit", "tag"]
+JOB_IMAGE_KINDS: tuple[str, ...] = get_args(JobImageKind)
+JOB_REFERENCES: tuple[str, ...] = get_args(JobReference)
 STYLES: tuple[str, ...] = get_args(Style)
 BOOTSTRAPS: tuple[str, ...] = get_args(Bootstrap)
 ENGINES: tuple[str, ...] = get_args(Engine)
@@ -159,6 +164,45 @@ class RenderOptions:
         "(runtime image without a shell; activation set with ENV), minimal (from scratch: only "
         "the system libraries the environment links against)", flag="--runtime",
         label="runtime", choices=RUNTIMES, widget="choice")
+    # -- job files (kit generate --only htcondor / --only slurm; see kit.jobs.files) ----------
+    # Not on printed `kit build` lines: a build does not read them.
+    job_image_kind: JobImageKind = option(
+        "oras", help="what jobs run: oras (the SIF the Apptainer workflow publishes), docker (the "
+        "Docker image) or sif (a SIF file on the cluster)", flag="--job-image-kind",
+        label="job image", choices=JOB_IMAGE_KINDS, widget="toggle", on_command_line=False)
+    job_reference: JobReference = option(
+        "commit", help="commit: the immutable <env>-sha-<short> tag of one commit; tag: the moving "
+        "tag", flag="--job-reference", label="job image tag", choices=JOB_REFERENCES,
+        widget="toggle", on_command_line=False)
+    job_commit: str = option(
+        "", help="the commit whose image jobs run (default: the repository's HEAD)",
+        flag="--job-commit", label="job commit", check=_optional(shapes.commit),
+        placeholder="(HEAD)", on_command_line=False)
+    job_image_name: str = option(
+        "", help="the published image jobs run (default: --image-name, else ghcr.io/<owner>/<repo> "
+        "from the git remote origin)", flag="--job-image-name", label="job image name",
+        check=_optional(names.image_reference), placeholder="ghcr.io/<owner>/<repository>", on_command_line=False)
+    job_sif: str = option(
+        "", help="the SIF file on the cluster (default: <tag>.sif where you submit)",
+        flag="--job-sif", label="job SIF", check=_optional(shapes.sif_path),
+        placeholder="<tag>.sif", on_command_line=False)
+    job_command: str = option(
+        "", help="the command jobs run in the image (default: the GPU probe)", flag="--job-command",
+        label="job command", check=_optional(shapes.command), placeholder="python /app/src/...", on_command_line=False)
+    job_cpus: str = option("1", help="CPUs per job", flag="--job-cpus", label="job CPUs",
+                           check=shapes.count, on_command_line=False)
+    job_gpus: str = option("1", help="GPUs per job (CUDA environments only)", flag="--job-gpus",
+                           label="job GPUs", check=shapes.count, on_command_line=False)
+    job_memory: str = option("4GB", help="memory per job (MB, GB or TB)", flag="--job-memory",
+                             label="job memory", check=shapes.size, on_command_line=False)
+    job_disk: str = option("10GB", help="HTCondor: scratch disk per job, image included",
+                           flag="--job-disk", label="job disk", check=shapes.size, on_command_line=False)
+    job_time: str = option("01:00:00", help="Slurm: wall-clock limit [days-]HH:MM:SS",
+                           flag="--job-time", label="job time", check=shapes.wall_time, on_command_line=False)
+    job_modules: str = option(
+        "", help="Slurm: environment modules to load first, separated by spaces",
+        flag="--job-modules", label="job modules", check=_optional(shapes.modules),
+        placeholder="(none)", on_command_line=False)
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from kit import names
 from kit.discover import slug_in, workflow_files
@@ -21,6 +22,16 @@ from kit.workspace import LINUX, Workspace
 
 # Runtime images known to have no shell: the entrypoint script of `runtime = "image"` cannot start.
 SHELL_LESS_IMAGES = re.compile(r"^(scratch$|gcr\.io/distroless/|cgr\.dev/chainguard/static)")
+# The tags the workflows push, beside the descriptive one (`gpu-noble-cuda-12.9`, which moves to
+# each new build): one per commit that is never moved. A scheduler that caches images by name
+# (HTCondor does) never pulls a reused tag again, so job files should name the immutable one.
+# docker/metadata-action's `type=sha` writes the first SHORT_SHA_LENGTH hex digits of the commit.
+# The SIF goes to the same repository over ORAS, so its tags carry SIF_TAG_PREFIX to stay apart
+# from the Docker image's.
+SHORT_SHA_LENGTH = 7
+IMMUTABLE_TAG = "{environment}-sha-{short_sha}"
+SIF_TAG_PREFIX = "apptainer-"
+ImageKind = Literal["docker", "apptainer"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,24 @@ class Plan:
         if engine == "docker" and self.options.style == "optimized" and commit:
             args.update({k: commit[k] for k in ("REVISION", "CREATED") if commit.get(k)})
         return args
+
+
+def immutable_tag(environment: str, commit: str, kind: ImageKind = "docker") -> str:
+    """The per-commit tag the workflows push for `environment` at `commit` (a hex commit id).
+
+    `docker` gives `<env>-sha-<short>` (the Docker image), `apptainer` gives
+    `apptainer-<env>-sha-<short>` (the SIF pushed over ORAS to the same repository).
+    """
+    if not re.fullmatch(r"[0-9a-f]{%d,40}" % SHORT_SHA_LENGTH, commit):
+        raise OptionsError(f"commit {commit!r} is not a hex commit id", field="commit",
+                           fix=f"use `git rev-parse HEAD` (at least {SHORT_SHA_LENGTH} hex digits)")
+    tag = IMMUTABLE_TAG.format(environment=environment, short_sha=commit[:SHORT_SHA_LENGTH])
+    return names.tag(SIF_TAG_PREFIX + tag if kind == "apptainer" else tag)
+
+
+def published_tag(tag: str, kind: ImageKind = "docker") -> str:
+    """The moving tag as pushed: the Docker image's as is, the SIF's with SIF_TAG_PREFIX."""
+    return SIF_TAG_PREFIX + tag if kind == "apptainer" else tag
 
 
 def resolve(workspace: Workspace, options: RenderOptions,

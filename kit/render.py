@@ -17,7 +17,7 @@ from pathlib import Path
 
 import jinja2
 
-from kit.actions import ACTIONS
+from kit.actions import ACTIONS, APPTAINER
 from kit.errors import OptionsError
 from kit.options import PROBE_SCRIPT, RenderOptions
 from kit.plan import Plan, resolve
@@ -44,8 +44,12 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "docker": ("Dockerfile", ".dockerignore"),
     "apptainer": ("apptainer.def",),
     "workflows": (),   # everything under .github/workflows/ (names depend on the repository)
+    "htcondor": ("htcondor.sub", "inputs.txt"),
+    "slurm": ("slurm.sbatch",),
 }
 WORKFLOW_DIR = ".github/workflows/"
+# Rendered only when `only` names them: they name a published image (see kit.jobs.files).
+JOB_GROUPS = ("htcondor", "slurm")
 
 
 # What no value printed into a recipe may hold: line breaks and other control characters (a new
@@ -92,7 +96,32 @@ def render(workspace: Workspace, options: RenderOptions | None = None,
 def render_plan(plan: Plan, only: tuple[str, ...] = ()) -> dict[str, RenderedFile]:
     """Every deployment file of an already resolved plan (what `Prepared.render` calls)."""
     files = [f for f in _all_files(plan) if _selected(f, only)]
+    files += _job_files(plan, tuple(g for g in only if g in JOB_GROUPS))
     return {f.path: f for f in sorted(files, key=lambda f: f.path)}
+
+
+def _job_files(plan: Plan, groups: tuple[str, ...]) -> list[RenderedFile]:
+    """The HTCondor submit file (with its list of inputs) and the Slurm batch script."""
+    if not groups:
+        return []
+    from kit.jobs import files as jobfiles
+
+    context = {"job": jobfiles.job_plan(plan), "entrypoint": jobfiles.ENTRYPOINT,
+               "files": {"htcondor": jobfiles.HTCONDOR_FILE, "inputs": jobfiles.INPUTS_FILE,
+                         "slurm": jobfiles.SLURM_FILE}}
+    p = plan.prefix
+    out = []
+    if "htcondor" in groups:
+        out += [RenderedFile(p + jobfiles.HTCONDOR_FILE, _job_template("jobs/htcondor.sub.j2", context)),
+                RenderedFile(p + jobfiles.INPUTS_FILE, _job_template("jobs/inputs.txt.j2", context))]
+    if "slurm" in groups:
+        out.append(RenderedFile(p + jobfiles.SLURM_FILE, _job_template("jobs/slurm.sbatch.j2", context),
+                                language="bash"))
+    return out
+
+
+def _job_template(name: str, context: dict[str, object]) -> str:
+    return jinja_env().get_template(name).render(**context)
 
 
 def _selected(f: RenderedFile, only: tuple[str, ...]) -> bool:
@@ -104,7 +133,8 @@ def _selected(f: RenderedFile, only: tuple[str, ...]) -> bool:
 
 
 def _template(name: str, plan: Plan) -> str:
-    return jinja_env().get_template(name).render(plan=plan, actions=ACTIONS, options=plan.options)
+    return jinja_env().get_template(name).render(plan=plan, actions=ACTIONS, apptainer_release=APPTAINER,
+                                                 options=plan.options)
 
 
 def _all_files(plan: Plan) -> list[RenderedFile]:

@@ -149,3 +149,58 @@ def apptainer_path() -> str:
     except ToolNotFound as error:
         need(False, str(error))
         raise
+
+
+LAB_HTCONDOR_BIN = REPO / "tests" / "lab" / "bin" / "htcondor"
+
+
+# ---------------------------------------------------------------- the lab's schedulers (tests/lab/schedulers.sh)
+
+@pytest.fixture(scope="session")
+def htcondor() -> Iterator[str]:
+    """HTCondor's clients (a real install on PATH, else the lab's), once the pool answers."""
+    with pytest.MonkeyPatch.context() as patch:
+        if not os.environ.get("KIT_HTCONDOR_BIN") and not _on_path("condor_submit"):
+            patch.setenv("KIT_HTCONDOR_BIN", str(LAB_HTCONDOR_BIN))
+        why = _api().scheduler_available("htcondor")
+        need(not why, f"{why} (run tests/lab/schedulers.sh as root)")
+        yield "htcondor"
+
+
+@pytest.fixture(scope="session")
+def slurm() -> str:
+    why = _api().scheduler_available("slurm")
+    need(not why, f"{why} (run tests/lab/schedulers.sh as root)")
+    return "slurm"
+
+
+def _on_path(name: str) -> bool:
+    return shutil.which(name) is not None
+
+
+def _api() -> Any:
+    from kit import api
+
+    return api
+
+
+@pytest.fixture(scope="session")
+def lab_sif(lab: LabSettings, apptainer_path: str, docker_client: object,
+            tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lab workspace's cpu environment built into a SIF by the kit (once per session).
+    KIT_LAB_JOB_SIF names an already built one, to iterate on these tests without a rebuild."""
+    given = os.environ.get("KIT_LAB_JOB_SIF")
+    if given and Path(given).is_file():
+        return Path(given)
+    from test_engines import SQUASHFS_ARGS, build_in_lab
+    from tests.lab.settings import copy_workspace
+
+    root = tmp_path_factory.mktemp("scheduler-sif")
+    workspace = copy_workspace(root / "workspace", lab)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("APPTAINER_MKSQUASHFS_ARGS", SQUASHFS_ARGS)
+        built = build_in_lab(lab, workspace, engine="apptainer", style="optimized",
+                             environment="cpu", sif_dir=root / "sif", bootstrap="docker-daemon")
+    sif = Path(built.image)
+    assert sif.is_file()
+    return sif

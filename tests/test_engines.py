@@ -293,5 +293,13 @@ def test_cli_build_then_probe(lab_workspace: Any, docker_client: Any) -> None:
         assert probe.returncode == 0, probe.stderr
         report = json.loads(probe.stdout)["result"]
         assert report["torch_version"].startswith("2.13.0") and report["cuda_available"] is False
+        torch = next(f for f in report["frameworks"] if f["name"] == "torch")
+        assert torch["version"].startswith("2.13.0") and torch["gpu_count"] == 0
+        # A CI step that needs a GPU fails on this lab's CPU build, with one line saying why.
+        require = subprocess.run([sys.executable, "-m", "kit.cli", "probe", image, "--gpu", "require"],
+                                 capture_output=True, text=True, timeout=300, check=False)
+        assert require.returncode == 1 and require.stderr.count("\n") == 1, require.stderr
+        assert ("no NVIDIA runtime" in require.stderr if not docker_has_nvidia_runtime(docker_client)
+                else "a GPU was required" in require.stderr)
     finally:
         remove_tag(docker_client, image)

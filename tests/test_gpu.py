@@ -19,11 +19,14 @@ from typing import Any
 import pytest
 
 from conftest import need
-from kit.errors import EngineUnavailable, ProbeError
-from kit.gpu import EXIT_TORCH_MISSING, ProbeReport, packaged_probe, parse_probe_output
+from kit.cli import main
+from kit.errors import EngineUnavailable, OptionsError, ProbeError
+from kit.gpu import (EXIT_NO_FRAMEWORK, EXIT_TORCH_MISSING, FrameworkReport, ProbeReport, packaged_probe,
+                     parse_probe_output)
 
 DATA = Path(__file__).parent / "data" / "probe"
 SCRIPT = Path(__file__).parents[1] / "kit" / "probe" / "torch_detect_GPU.py"
+EXAMPLE_PROBE = Path(__file__).parents[1] / "examples" / "cuda-exercise" / "app" / "torch_detect_GPU.py"
 # A host Python with torch: KIT_TEST_TORCH_PYTHON, else the one tests/lab/provision.sh makes in
 # the lab cache, else a throwaway /tmp/torchvenv.
 _LAB_TORCH = Path(os.environ.get("KIT_LAB_CACHE") or "/var/cache/kit-lab") / "torchvenv" / "bin" / "python"
@@ -53,6 +56,17 @@ EXPECTED: dict[str, dict[str, object]] = {
     "lesson_48b58d2_cuda_gpu.txt": dict(device_count=2, cuda_available=True, device_index=0,
                                         device_name="NVIDIA A100-SXM4-40GB"),
     "lesson_48b58d2_cuda_no_gpu.txt": dict(device_count=0, cuda_available=False),
+    "kit_text_jax0.10.2_cpu_no_torch.txt": dict(
+        torch_missing=True, framework_missing=False, has_gpu=False, source_format="kit-text",
+        frameworks=(FrameworkReport("torch", error="No module named 'torch'"),
+                    FrameworkReport("jax", "0.10.2", 0, ("cpu:0 cpu",)))),
+    "kit_json_jax0.10.2_cpu_no_torch.json": dict(
+        torch_missing=True, framework_missing=False, has_gpu=False, source_format="kit-json",
+        frameworks=(FrameworkReport("torch", error="No module named 'torch'"),
+                    FrameworkReport("jax", "0.10.2", 0, ("cpu:0 cpu",)),
+                    FrameworkReport("cupy", error="No module named 'cupy'"))),
+    "kit_json_no_framework.json": dict(torch_missing=True, framework_missing=True,
+                                       error="No module named 'torch'"),
 }
 
 
@@ -120,6 +134,99 @@ def test_packaged_probe_is_the_script() -> None:
         assert path.read_text() == SCRIPT.read_text()
 
 
+def test_example_carries_a_real_copy_of_the_probe() -> None:
+    """`cp -r examples/cuda-exercise` must take the probe along: a file, not a link."""
+    assert not EXAMPLE_PROBE.is_symlink() and EXAMPLE_PROBE.is_file()
+    assert EXAMPLE_PROBE.read_bytes() == SCRIPT.read_bytes()
+
+
+# Stand-ins for JAX and CuPy on a machine with GPUs: only the calls the probe makes, answered as
+# the real libraries answer them (jax.Device has .platform/.id/.device_kind; CuPy's runtime
+# returns the device name as bytes). Real JAX on CPU is the kit_*_jax0.10.2_* fixtures.
+FAKE_JAX = """__version__ = "0.10.2"
+class Device:
+    platform, device_kind = "gpu", "NVIDIA H200"
+    def __init__(self, id): self.id = id
+def devices(): return [Device(0), Device(1)]
+def default_backend(): return "gpu"
+"""
+FAKE_CUPY = """__version__ = "14.2.0"
+class runtime:
+    getDeviceCount = staticmethod(lambda: 1)
+    runtimeGetVersion = staticmethod(lambda: 12080)
+    getDeviceProperties = staticmethod(lambda i: {"name": b"NVIDIA H200"})
+class cuda:
+    runtime = runtime
+"""
+BROKEN_CUPY = "raise RuntimeError('CUDA driver library not found')\n"
+
+
+def _site(tmp_path: Path, **modules: str) -> dict[str, str]:
+    for name, source in modules.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(source)
+    return {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+
+def test_script_reports_jax_and_cupy_gpus_without_torch(tmp_path: Path) -> None:
+    env = _site(tmp_path, jax=FAKE_JAX, cupy=FAKE_CUPY)
+    as_text = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True,
+                             timeout=120, check=False)
+    as_json = subprocess.run([sys.executable, str(SCRIPT), "--json"], env=env, capture_output=True,
+                             text=True, timeout=120, check=False)
+    assert as_text.returncode == as_json.returncode == 0, as_text.stderr + as_json.stderr
+    assert "JAX devices: gpu:0 NVIDIA H200, gpu:1 NVIDIA H200" in as_text.stdout
+    from_text, from_json = parse_probe_output(as_text.stdout), parse_probe_output(as_json.stdout)
+    jax = FrameworkReport("jax", "0.10.2", 2, ("gpu:0 NVIDIA H200", "gpu:1 NVIDIA H200"))
+    cupy = FrameworkReport("cupy", "14.2.0", 1, ("cuda:0 NVIDIA H200",))
+    assert from_text.others == from_json.others == (jax, cupy)
+    assert from_json.torch_missing and from_json.has_gpu and from_json.problem(require_gpu=True) is None
+    assert json.loads(as_json.stdout)["frameworks"]["cupy"]["cuda_runtime"] == "12080"
+    assert "JAX 0.10.2: 2 GPU(s)" in from_json.summary()
+
+
+def test_a_framework_that_fails_to_import_is_not_installed(tmp_path: Path) -> None:
+    env = _site(tmp_path, cupy=BROKEN_CUPY)
+    done = subprocess.run([sys.executable, str(SCRIPT), "--json"], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == EXIT_NO_FRAMEWORK
+    entry = json.loads(done.stdout)["frameworks"]["cupy"]
+    assert entry == {"installed": False, "error": "RuntimeError: CUDA driver library not found"}
+
+
+# ---------------------------------------------------------------- when a run should fail a CI step
+
+CPU_TORCH = parse_probe_output((DATA / "kit_json_torch2.13.0_cpu.json").read_text())
+NO_FRAMEWORK = parse_probe_output((DATA / "kit_json_no_framework.json").read_text())
+JAX_ONLY = parse_probe_output((DATA / "kit_json_jax0.10.2_cpu_no_torch.json").read_text())
+GPU_TORCH = parse_probe_output((DATA / "lesson_850cc8c_cuda_gpu.txt").read_text())
+
+
+@pytest.mark.parametrize("report,require_gpu,fails", [
+    (CPU_TORCH, False, None),
+    (CPU_TORCH, True, "a GPU was required"),
+    (NO_FRAMEWORK, False, "no GPU framework"),
+    (NO_FRAMEWORK, True, "no GPU framework"),
+    (JAX_ONLY, False, None),
+    (JAX_ONLY, True, "a GPU was required"),
+    (GPU_TORCH, True, None),
+])
+def test_problem_says_when_the_run_fails(report: ProbeReport, require_gpu: bool, fails: str | None) -> None:
+    problem = report.problem(require_gpu=require_gpu)
+    if fails is None:
+        assert problem is None
+    else:
+        assert problem is not None and problem.startswith(fails) and "\n" not in problem
+
+
+def test_unknown_gpu_mode_is_bad_input() -> None:
+    from kit.gpu import probe_docker
+
+    with pytest.raises(OptionsError) as caught:
+        probe_docker("any", gpu="sometimes")  # type: ignore[arg-type]
+    assert caught.value.field == "gpu" and caught.value.fix
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("args,fixture", [((), "kit_text_torch2.13.0_cpu.txt"),
                                           (("--json",), "kit_json_torch2.13.0_cpu.json")])
@@ -130,8 +237,13 @@ def test_script_with_real_cpu_torch(args: tuple[str, ...], fixture: str) -> None
     assert done.returncode == 0, done.stderr
     report = parse_probe_output(done.stdout)
     assert report.torch_version and report.cuda_available is False
-    if report.torch_version == "2.13.0+cpu":
+    if report.torch_version == "2.13.0+cpu" and not args:
         assert done.stdout == (DATA / fixture).read_text()
+    elif report.torch_version == "2.13.0+cpu":  # the fixture is format 1: the same facts, no frameworks
+        facts = json.loads(done.stdout)
+        assert facts.pop("frameworks")["torch"] == {"installed": True, "version": "2.13.0+cpu",
+                                                    "gpu_devices": 0, "devices": []}
+        assert {**facts, "probe": 1} == json.loads((DATA / fixture).read_text())
 
 
 # ---------------------------------------------------------------- Docker runner
@@ -210,6 +322,48 @@ def test_probe_docker_failure_raises_with_output(python_image: str, tmp_path: Pa
     finally:
         client.images.remove(tag, force=True)
     assert "probe exploded" in caught.value.output
+
+
+@pytest.mark.docker
+def test_cli_probe_fails_when_the_image_has_no_framework(python_image: str, docker_client: Any,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """`kit probe` as a CI step: an image without PyTorch, JAX or CuPy exits 1, saying why."""
+    assert main(["probe", python_image, "--json"]) == 1
+    out, err = capsys.readouterr()
+    body = json.loads(out)
+    report = body["result"]
+    assert body["ok"] is False and body["command"] == "probe"
+    assert [f["name"] for f in report["frameworks"]] == ["torch", "jax", "cupy"]
+    assert not any(f["version"] for f in report["frameworks"])
+    assert err.count("\n") == 1 and "no GPU framework (PyTorch, JAX or CuPy)" in err
+
+
+@pytest.mark.docker
+def test_cli_probe_passes_with_jax_and_fails_when_a_gpu_is_required(
+        python_image: str, tmp_path: Path, docker_client: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from kit.build import DockerBuilder
+    from kit.gpu import docker_has_nvidia_runtime
+
+    site = tmp_path / "site"
+    site.mkdir()
+    _site(site, jax=FAKE_JAX.replace('"gpu", "NVIDIA H200"', '"cpu", "cpu"'))
+    (tmp_path / "Dockerfile").write_text(f"FROM {python_image}\nCOPY site/jax /usr/local/lib/kit-site/jax\n"
+                                         "ENV PYTHONPATH=/usr/local/lib/kit-site\n")
+    tag = f"kit-test/probe-jax:{os.getpid()}"
+    DockerBuilder().build(tmp_path, tags=[tag])
+    try:
+        assert main(["probe", tag, "--gpu", "never"]) == 0
+        out, err = capsys.readouterr()
+        assert "PyTorch is not installed" in out and "JAX 0.10.2: no GPU" in out and err == ""
+        assert main(["probe", tag, "--gpu", "require"]) == 1
+        out, err = capsys.readouterr()
+        assert err.count("\n") == 1
+        if not docker_has_nvidia_runtime(docker_client):
+            assert "no NVIDIA runtime" in err
+        else:
+            assert "a GPU was required" in err
+    finally:
+        docker_client.images.remove(tag, force=True)
 
 
 # ---------------------------------------------------------------- Apptainer runner

@@ -1396,7 +1396,7 @@ def structure(files: dict[str, str]) -> dict[str, Any]:
         elif rel.endswith(".def"):
             stages, _ = parse_def(text, rel)
             shape[rel] = (lines, [sorted(s.header) for s in stages],
-                          [[(name, arg, len(body)) for name, arg, _, body in s.sections] for s in stages])
+                          [[(sec.name, sec.argument, len(sec.body)) for sec in s.sections] for s in stages])
         elif rel.endswith((".yaml", ".yml")):
             data = yaml.safe_load(text)
             assert isinstance(data, dict), rel

@@ -23,6 +23,8 @@ from tests.lab.settings import LabSettings
 NOTEBOOKS = REPO / "notebooks"
 ALL = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 EPISODES = [stem for stem in ALL if stem[:2].isdigit()]
+# Episodes 06 and 07 run a SIF on a scheduler: their lab tests are below (htcondor, slurm).
+CLUSTER_EPISODES = ("06-htcondor", "07-slurm")
 KERNEL = "python3"
 
 
@@ -122,7 +124,7 @@ def test_run_all_leaves_the_solutions_alone(kernel: str) -> None:
 
 
 @pytest.mark.docker
-@pytest.mark.parametrize("stem", EPISODES)
+@pytest.mark.parametrize("stem", [s for s in EPISODES if s not in CLUSTER_EPISODES])
 def test_notebook_builds_and_probes_in_the_lab(stem: str, kernel: str, lab: LabSettings) -> None:
     settings = lab
     output = run_notebook(stem, kernel, OUTPUT / "notebooks-lab", build="require", engine="docker",
@@ -131,3 +133,37 @@ def test_notebook_builds_and_probes_in_the_lab(stem: str, kernel: str, lab: LabS
     text = outputs_text(output)
     assert "building with docker" in text
     assert "PyTorch" in text and "kit-probe-table" in text
+
+
+# ---------------------------------------------------------------- episodes 06 and 07 on the lab's schedulers
+
+def _run_cluster_notebook(stem: str, kernel: str, lab: LabSettings, sif: Path) -> str:
+    output = run_notebook(stem, kernel, OUTPUT / "notebooks-lab", build="never", sif=str(sif),
+                          environment="cpu", submit="require", workspace=str(lab.workspace),
+                          timeout=300)
+    return outputs_text(output)
+
+
+@pytest.mark.htcondor
+def test_htcondor_notebook_submits_and_reads_the_output(kernel: str, lab: LabSettings,
+                                                        htcondor: str, lab_sif: Path) -> None:
+    text = _run_cluster_notebook("06-htcondor", kernel, lab, lab_sif)
+    assert "htcondor answers here: submitting." in text
+    assert "htcondor job" in text and "completed (exit 0)" in text
+    assert "kit-job-timeline" in text                      # the state display was drawn
+    assert "PyTorch version: 2.13.0" in text and "kit-probe-table" in text
+
+
+@pytest.mark.slurm
+def test_slurm_notebook_submits_and_reads_the_output(kernel: str, lab: LabSettings, slurm: str,
+                                                     lab_sif: Path, apptainer_path: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # The batch script calls `apptainer`, as on a cluster: the kit's one goes first on PATH.
+    import os
+
+    monkeypatch.setenv("PATH", f"{Path(apptainer_path).parent}:{os.environ['PATH']}")
+    text = _run_cluster_notebook("07-slurm", kernel, lab, lab_sif)
+    assert "slurm answers here: submitting." in text
+    assert "slurm job" in text and "completed (exit 0)" in text
+    assert "kit-job-timeline" in text
+    assert "PyTorch version: 2.13.0" in text and "kit-probe-table" in text

@@ -69,7 +69,7 @@ def test_same_input_same_bytes(real_world: Path) -> None:
 def test_tags_come_from_the_lock(real_world: Path) -> None:
     files = render(load_workspace(real_world), RenderOptions(environment="gpu", environments=("cpu", "gpu-jax")))
     workflow = yaml.safe_load(files[".github/workflows/docker.yaml"].text)
-    matrix = workflow["jobs"]["docker"]["strategy"]["matrix"]["include"]
+    matrix = workflow["jobs"]["publish"]["strategy"]["matrix"]["include"]
     assert [(m["environment"], m["cuda"], m["tag"]) for m in matrix] == [
         ("gpu", "12", "gpu-noble-cuda-12.9"), ("cpu", "", "cpu-noble"), ("gpu-jax", "12.6", "gpu-jax-noble-cuda-12.9")]
 
@@ -77,7 +77,7 @@ def test_tags_come_from_the_lock(real_world: Path) -> None:
 def test_default_matrix_is_every_container_environment() -> None:
     files = render(load_workspace(EXAMPLE), RenderOptions(environment="gpu"))
     workflow = yaml.safe_load(files[".github/workflows/docker.yaml"].text)
-    matrix = workflow["jobs"]["docker"]["strategy"]["matrix"]["include"]
+    matrix = workflow["jobs"]["publish"]["strategy"]["matrix"]["include"]
     assert [m["environment"] for m in matrix] == ["gpu", "cpu"]
 
 

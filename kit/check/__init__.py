@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
 from kit.check.findings import Finding, Severity, errors
+from kit.check.jobs import job_rules
 from kit.check.linters import LINTERS, collect, one_line, start_linters
 from kit.check.rules import RULES, CheckContext
 from kit.workspace import Workspace
@@ -19,8 +20,10 @@ from kit.workspace import Workspace
 __all__ = ["Finding", "Severity", "check_files", "check_dir", "errors", "DEPLOYMENT_FILES", "LINTERS"]
 
 # Paths (from the workspace folder, or from the repository root for workflows) the kit checks.
-DEPLOYMENT_FILES = ("Dockerfile", ".dockerignore", "apptainer.def", ".gitignore")
+DEPLOYMENT_FILES = ("Dockerfile", ".dockerignore", "apptainer.def", ".gitignore",
+                    "jobs/htcondor.sub", "jobs/inputs.txt", "jobs/slurm.sbatch")
 WORKFLOW_FILES: tuple[str, str] = (".github/workflows/docker.yaml", ".github/workflows/apptainer.yaml")
+RULES.setdefault("jobs", job_rules)   # the job files' rules live in kit.check.jobs
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2, "skipped": 3}
 MAX_FILE_BYTES = 1_000_000
 

@@ -184,7 +184,8 @@ def _matrix_entries(workflow: dict[str, Any]) -> list[dict[str, Any]]:
         matrix = _mapping(_mapping(_mapping(job).get("strategy")).get("matrix"))
         include = matrix.get("include")
         if isinstance(include, list):
-            entries.extend(e for e in include if isinstance(e, dict))
+            # A build job and a publish job share one matrix: count each entry once.
+            entries.extend(e for e in include if isinstance(e, dict) and e not in entries)
     return entries
 
 

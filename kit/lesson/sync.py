@@ -22,11 +22,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kit.errors import KitError, UserError
 from kit.files import read_text
+from kit.jobs.files import EXAMPLE_COMMIT, EXAMPLE_IMAGE_NAME
 from kit.options import PIXI_VERSION, RenderOptions
 from kit.plan import resolve
 from kit.render import FileKind, render
@@ -75,9 +76,15 @@ class Lesson:
     values: dict[str, str]
 
 
+# Episodes 06 and 07: the job files, for an example image and commit (a learner's come from git).
+LESSON_JOB_OPTIONS = replace(LESSON_OPTIONS, job_commit=EXAMPLE_COMMIT, job_image_name=EXAMPLE_IMAGE_NAME)
+
+
 def lesson_files(root: Path) -> dict[str, str]:
     workspace = load_workspace(root / EXAMPLE)
-    return {path: f.text for path, f in render(workspace, LESSON_OPTIONS).items()}
+    files = {path: f.text for path, f in render(workspace, LESSON_OPTIONS).items()}
+    jobs = render(workspace, LESSON_JOB_OPTIONS, only=("htcondor", "slurm"))
+    return {**files, **{path: f.text for path, f in jobs.items()}}
 
 
 def lesson_values(root: Path, files: dict[str, str] | None = None) -> dict[str, str]:
@@ -251,7 +258,9 @@ def refill(markdown: str, files: dict[str, str], where: str, values: dict[str, s
 
 
 def prose_files(root: Path) -> list[Path]:
-    found = {p for pattern in PROSE_GLOBS for p in root.glob(pattern) if p.is_file()}
+    # Everything the globs name but folders: a FIFO or a link must reach the bounded reader and be
+    # refused there (exit 2), not be skipped in silence.
+    found = {p for pattern in PROSE_GLOBS for p in root.glob(pattern) if not p.is_dir() or p.is_symlink()}
     return sorted(found)
 
 
@@ -348,8 +357,6 @@ def sync_lesson_files(root: Path, write: bool = True) -> list[str]:
     lesson = load_lesson(root)
     pending: list[tuple[Path, str]] = []
     for path in prose_files(root):
-        if path.is_symlink():
-            continue
         text = read_text(path, field="lesson page")
         new = refill(text, lesson.files, str(path), lesson.values)
         if new != text:

@@ -8,12 +8,16 @@ JupyterLab; where it is missing every file still shows, as escaped `<pre>` text.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from kit.api import Summary
+from kit.api import Makeup, Summary
 from kit.check.findings import Finding
 from kit.gpu import ProbeReport
 from kit.write import Change
+
+if TYPE_CHECKING:
+    from kit.build.events import BuildResult
 
 # Pygments lexer names for RenderedFile.language; "singularity" has a lexer of its own.
 _LEXERS = {"dockerfile": "docker", "yaml": "yaml", "python": "python", "singularity": "singularity",
@@ -158,3 +162,92 @@ def engine_note(reason: str, commands: Sequence[str]) -> str:
                  "Codespace or your own machine (Binder cannot push); the GitHub workflow builds "
                  "the image.</div>")
     return note + "</div>"
+
+
+# -- an image's make-up as a stacked bar --------------------------------------------------------
+
+# One colour per part, readable on white and on JupyterLab's dark theme.
+MAKEUP_COLOURS = {"runtime": "#1a5fb4", "environment": "#26a269", "app": "#9141ac",
+                  "overhead": "#e5a50a", "other": "#9a9996"}
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+def makeup_svg(makeups: Sequence[Makeup], *, width: int = 640, bar_height: int = 26) -> str:
+    """Inline SVG: one stacked bar per image, all on one scale (the largest fills the bar area),
+    a legend, and each image's total. Segments carry `<title>` tooltips with the part's MB.
+
+    Deterministic (no ids, no timestamps), so tests compare it as text.
+    """
+    if not makeups:
+        return ""
+    label_w = min(200, 16 + 7 * max(len(m.label) for m in makeups))
+    total_w = 90
+    area = max(width - label_w - total_w, 50)
+    largest = max(m.total_bytes for m in makeups) or 1
+    row_h = bar_height + 10
+    legend_y = 16
+    top = 30
+    height = top + row_h * len(makeups) + 4
+    out = [f"<svg xmlns='http://www.w3.org/2000/svg' class='kit-makeup-svg' width='{width}' "
+           f"height='{height}' viewBox='0 0 {width} {height}' font-family='sans-serif' "
+           "font-size='12' role='img'>",
+           f"<title>{escape('image make-up: ' + ', '.join(m.label for m in makeups))}</title>"]
+    x = 0
+    for kind in MAKEUP_COLOURS:
+        out.append(f"<rect x='{x}' y='{legend_y - 10}' width='12' height='12' "
+                   f"fill='{MAKEUP_COLOURS[kind]}'/>"
+                   f"<text x='{x + 16}' y='{legend_y}' fill='currentColor'>{kind}</text>")
+        x += 24 + 8 * len(kind)
+    for row, m in enumerate(makeups):
+        y = top + row * row_h
+        out.append(f"<text x='0' y='{y + bar_height * 0.7:.1f}' fill='currentColor'>"
+                   f"{escape(m.label)}</text>")
+        start = 0.0
+        for part in m.parts:
+            if part.size_bytes <= 0:
+                continue
+            w = area * part.size_bytes / largest
+            tip = escape(f"{m.label}: {part.kind} {_mb(part.size_bytes)}")
+            out.append(f"<rect class='kit-makeup-{part.kind}' x='{label_w + start:.1f}' y='{y}' "
+                       f"width='{w:.1f}' height='{bar_height}' "
+                       f"fill='{MAKEUP_COLOURS[part.kind]}'><title>{tip}</title></rect>")
+            start += w
+        out.append(f"<text x='{label_w + start + 6:.1f}' y='{y + bar_height * 0.7:.1f}' "
+                   f"fill='currentColor'>{_mb(m.total_bytes)}</text>")
+    out.append("</svg>")
+    return "".join(out)
+
+
+def makeup_view(makeups: Makeup | Sequence[Makeup]) -> str:
+    """The chart, then a table of every part in MB, then how each make-up was measured."""
+    shown = [makeups] if isinstance(makeups, Makeup) else list(makeups)
+    if not shown:
+        return ""
+    kinds = [p.kind for p in shown[0].parts]
+    rows = [[m.label, *(_mb(p.size_bytes) for p in m.parts), _mb(m.total_bytes)] for m in shown]
+    notes = "".join(
+        f"<div style='color:#666'>{escape(m.label)}: {escape(m.method)}"
+        + (escape(f"; the SIF file is {_mb(m.file_bytes)}") if m.file_bytes is not None else "")
+        + "</div>" for m in shown)
+    return (f"<div class='kit-makeup'><b>Image make-up</b><br>{makeup_svg(shown)}"
+            + table(("image", *kinds, "total"), rows, "kit-makeup-table") + notes + "</div>")
+
+
+def makeup_widget(makeups: Makeup | Sequence[Makeup]) -> Any:
+    """`makeup_view` in an ipywidgets HTML, for the studio and the notebooks."""
+    import ipywidgets as w  # type: ignore[import-untyped]  # ships no type information
+
+    widget = w.HTML(makeup_view(makeups))
+    widget.add_class("kit-makeup")
+    return widget
+
+
+def compare_builds(results: Mapping[str, BuildResult]) -> Any:
+    """The notebooks' side by side: `{"lesson": result, "optimized": result}` → one chart on
+    one scale, each bar labelled with its key."""
+    from kit import api
+
+    return makeup_widget([api.image_makeup(r, label=label) for label, r in results.items()])

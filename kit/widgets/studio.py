@@ -76,8 +76,9 @@ class Studio:
         self.status = _css(w.HTML(""), "kit-status")
         self.preview = _css(w.Tab(), "kit-preview")
         self.diff = _css(w.HTML(""), "kit-diff")
-        self.views = _css(w.Tab(children=(self.preview, self.diff),
-                                titles=("Rendered files", "Diff against disk")), "kit-views")
+        self.jobs = _css(w.HTML(""), "kit-jobs")
+        self.views = _css(w.Tab(children=(self.preview, self.diff, self.jobs),
+                                titles=("Rendered files", "Diff against disk", "Job files")), "kit-views")
         self.write_button = self._button("Write", "kit-write", "pencil", self.on_write)
         self.check_button = self._button("Check", "kit-check", "check", self.on_check)
         self.build_button = self._button("Build", "kit-build", "cogs", self.on_build)
@@ -96,6 +97,7 @@ class Studio:
         self.log = _css(w.Textarea(value="", disabled=True, rows=12,
                                    layout=w.Layout(width="100%")), "kit-log")
         self.probe_report = _css(w.HTML(""), "kit-probe-report")
+        self.makeup = _css(w.HTML(""), "kit-makeup")   # the built image's make-up, as a chart
         for widget in (self.progress, self.log):
             _show(widget, False)
         buttons = w.HBox([self.write_button, self.check_button, self.build_button,
@@ -103,7 +105,7 @@ class Studio:
         self.widget = _css(w.VBox([
             w.HTML(f"<h3>Container studio: {html.escape(self.workspace.name)}</h3>"),
             self.summary, self.form.box, self.status, self.views, buttons, self.confirm,
-            self.engine_note, self.findings_html, self.progress, self.log, self.probe_report,
+            self.engine_note, self.findings_html, self.progress, self.log, self.makeup, self.probe_report,
         ]), "kit-studio")
 
     @staticmethod
@@ -149,10 +151,22 @@ class Studio:
             return False
         self._show_files()
         self.diff.value = html.diff_view(self.changes)
+        self.jobs.value = self._jobs_html()
         _show(self.views, True)
         self._say(self._ready_text())
         self._update_actions()
         return True
+
+    def _jobs_html(self) -> str:
+        """The HTCondor and Slurm job files for these options, or why they cannot be made yet
+        (they name a published image: a commit and an image name from git, or the job options)."""
+        assert self.prepared is not None
+        try:
+            files = api.job_files(self.prepared)
+        except KitError as error:
+            return f"<p class='kit-jobs-missing'>{html.escape(str(error))}</p>"
+        return "".join(f"<div><b>{html.escape(path)}</b></div>" + html.code(f.text, f.language)
+                       for path, f in files.items())
 
     def _ready_text(self) -> str:
         pending = [c for c in self.changes if c.writes]
@@ -352,6 +366,7 @@ class Studio:
             self.progress.bar_style = "success"
             what = ", ".join(result.tags) or result.artifact
             self._say(f"Built {what} in {result.duration:.0f} s ({result.size_bytes / 1e6:.0f} MB)")
+            self.makeup.value = html.makeup_view(api.image_makeup(result))
         else:
             self.progress.bar_style = "warning" if isinstance(error, BuildCancelled) else "danger"
             self._say(_error_text(error, "build"), error=True)

@@ -109,4 +109,6 @@ if [ -x "$here/apptainer.sh" ]; then
 else
   log "tests/lab/apptainer.sh not present (or not executable): skipped"
 fi
+# ------------------------------------------------------------------ 5. Slurm and HTCondor (needs 4)
+[ -x "$here/schedulers.sh" ] && { log "tests/lab/schedulers.sh"; "$here/schedulers.sh"; }
 log "done in $((SECONDS - start)) s"

@@ -1,18 +1,23 @@
-"""Report what PyTorch sees of the GPU: the kit's own take on the lesson's probe script.
+"""Report what PyTorch, JAX and CuPy see of the GPU: the kit's own take on the lesson's probe script.
 
 The lesson runs Matthew Feickert's ``torch_detect_GPU.py`` inside the image it built to show
 that the locked environment can reach the GPU. This script answers the same questions (PyTorch
 version, the CUDA/cuDNN/NCCL versions it was built with, whether CUDA is usable, how many
 devices, the active one, Apple MPS) but never crashes half-way: every query is guarded, because
 a CPU build of PyTorch raises on some of them, and a probe that dies tells a learner nothing.
+Many GPU workspaces use JAX or CuPy instead of (or beside) PyTorch, so their devices are
+reported too when they are installed; none of the three is required.
 
 Output is plain text by default, one ``Label: value`` line per fact (the lesson's labels where it
-has one, so the two read alike), or one JSON object with ``--json`` for the kit to parse.
+has one, so the two read alike; JAX and CuPy lines appear only when they are installed), or one
+JSON object with ``--json`` for the kit to parse, with an entry per framework under
+``frameworks``.
 
-Exit status: 0 when PyTorch was imported (GPU or not), 3 when PyTorch cannot be imported, so the
-runner can tell "this image has no torch" from "the probe itself broke" (any other status).
+Exit status: 0 when at least one of PyTorch, JAX and CuPy was imported (GPU or not), 3 when none
+can be imported, so the runner can tell "this image has no GPU framework" from "the probe itself
+broke" (any other status).
 
-It needs only the standard library and torch, and it runs on whatever Python the image has.
+It needs only the standard library, and it runs on whatever Python the image has.
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-PROBE_FORMAT = 1
-EXIT_TORCH_MISSING = 3
+PROBE_FORMAT = 2
+EXIT_NO_FRAMEWORK = 3
+GPU_PLATFORMS = ("gpu", "cuda", "rocm")
 
 
 def _guarded(query: Callable[[], Any]) -> Any:
-    """Run one torch query; a CPU build raises on CUDA-only queries, which means "none"."""
+    """Run one query; a CPU build raises on GPU-only queries, which means "none"."""
     try:
         return query()
     except Exception:  # noqa: BLE001 - any failure of a query is an answer: not available
@@ -46,6 +52,14 @@ def _version_text(value: Any) -> str | None:
     return str(value)
 
 
+def _text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return None if value is None else str(value)
+
+
+# ---------------------------------------------------------------- PyTorch
+
 def collect(torch: ModuleType) -> dict[str, Any]:
     """Ask torch everything the report needs; missing answers are None, never an exception."""
     cuda = torch.cuda
@@ -55,7 +69,6 @@ def collect(torch: ModuleType) -> dict[str, Any]:
                    if device_index is not None else None)
     mps = getattr(torch.backends, "mps", None)
     return {
-        "probe": PROBE_FORMAT,
         "torch": str(torch.__version__),
         "cuda_build": _guarded(lambda: torch.version.cuda),
         "cudnn": _version_text(_guarded(torch.backends.cudnn.version)),
@@ -68,8 +81,17 @@ def collect(torch: ModuleType) -> dict[str, Any]:
     }
 
 
+def torch_entry(facts: dict[str, Any]) -> dict[str, Any]:
+    """PyTorch's facts in the shape every framework entry has."""
+    gpus = facts["device_count"] if facts["cuda_available"] else 0
+    devices = [f"cuda:{facts['device_index']} {facts['device_name']}"] if facts["cuda_available"] else []
+    if facts["mps_available"]:
+        gpus, devices = max(gpus, 1), devices + ["mps"]
+    return {"installed": True, "version": facts["torch"], "gpu_devices": gpus, "devices": devices}
+
+
 def text_lines(facts: dict[str, Any]) -> list[str]:
-    """The human form: one labelled fact per line, then a verdict line."""
+    """PyTorch's human form: one labelled fact per line, then a verdict line."""
     lines = [
         f"PyTorch version: {facts['torch']}",
         f"PyTorch build CUDA version: {facts['cuda_build']}",
@@ -89,31 +111,106 @@ def text_lines(facts: dict[str, Any]) -> list[str]:
     return lines
 
 
-def missing_torch(error: ImportError, as_json: bool) -> int:
+def missing_torch_lines(message: str) -> list[str]:
     """Say by name that torch is absent (the usual mistake: the wrong environment was built)."""
-    message = str(error) or "torch cannot be imported"
-    if as_json:
-        print(json.dumps({"probe": PROBE_FORMAT, "torch": None, "error": message}))
+    return [f"PyTorch is not installed in this environment: {message}",
+            f"Python: {sys.executable} {sys.version.split()[0]}"]
+
+
+# ---------------------------------------------------------------- JAX and CuPy
+
+def collect_jax(jax: ModuleType) -> dict[str, Any]:
+    devices = _guarded(jax.devices) or []
+    gpus = [d for d in devices if str(getattr(d, "platform", "")).lower() in GPU_PLATFORMS]
+    return {
+        "installed": True,
+        "version": _text(getattr(jax, "__version__", None)),
+        "backend": _text(_guarded(jax.default_backend)),
+        "gpu_devices": len(gpus),
+        "devices": [f"{getattr(d, 'platform', '?')}:{getattr(d, 'id', '?')} {getattr(d, 'device_kind', '')}".strip()
+                    for d in devices],
+    }
+
+
+def collect_cupy(cupy: ModuleType) -> dict[str, Any]:
+    runtime = cupy.cuda.runtime
+    count = _guarded(runtime.getDeviceCount) or 0
+    names = [_text(_guarded(lambda: runtime.getDeviceProperties(index)["name"]))  # noqa: B023
+             for index in range(count)]
+    return {
+        "installed": True,
+        "version": _text(getattr(cupy, "__version__", None)),
+        "cuda_runtime": _text(_guarded(runtime.runtimeGetVersion)),
+        "gpu_devices": count,
+        "devices": [f"cuda:{i} {name}" for i, name in enumerate(names)],
+    }
+
+
+def extra_lines(name: str, entry: dict[str, Any]) -> list[str]:
+    """JAX's or CuPy's human form, printed only when it is installed."""
+    label = {"jax": "JAX", "cupy": "CuPy"}[name]
+    lines = [f"{label} version: {entry['version']}"]
+    if name == "jax":
+        lines.append(f"JAX default backend: {entry['backend']}")
     else:
-        print(f"PyTorch is not installed in this environment: {message}")
-        print(f"Python: {sys.executable} {sys.version.split()[0]}")
-    return EXIT_TORCH_MISSING
+        lines.append(f"CuPy CUDA runtime version: {entry['cuda_runtime']}")
+    lines += [f"{label} devices: {', '.join(entry['devices']) or 'None'}",
+              f"{label} GPUs found: {entry['gpu_devices']}"]
+    return lines
+
+
+EXTRAS: dict[str, Callable[[ModuleType], dict[str, Any]]] = {"jax": collect_jax, "cupy": collect_cupy}
+
+
+def _import(name: str) -> tuple[ModuleType | None, str | None]:
+    try:
+        return importlib.import_module(name), None
+    except ImportError as error:
+        return None, str(error) or f"{name} cannot be imported"
+
+
+def _import_extra(name: str) -> tuple[ModuleType | None, str | None]:
+    """JAX and CuPy may fail beyond ImportError (a missing CUDA library); that is "not usable"."""
+    try:
+        return _import(name)
+    except Exception as error:  # noqa: BLE001 - any import failure of an optional framework
+        return None, f"{type(error).__name__}: {error}"
+
+
+# ---------------------------------------------------------------- the report
+
+def report(as_json: bool) -> tuple[list[str], int]:
+    """The output lines and the exit status."""
+    torch, torch_error = _import("torch")
+    facts: dict[str, Any] = {"probe": PROBE_FORMAT}
+    frameworks: dict[str, dict[str, Any]] = {}
+    if torch is not None:
+        facts.update(collect(torch))
+        frameworks["torch"] = torch_entry(facts)
+        lines = text_lines(facts)
+    else:
+        facts.update(torch=None, error=torch_error)
+        frameworks["torch"] = {"installed": False, "error": torch_error}
+        lines = missing_torch_lines(str(torch_error))
+    for name, collect_extra in EXTRAS.items():
+        module, error = _import_extra(name)
+        if module is None:
+            frameworks[name] = {"installed": False, "error": error}
+            continue
+        frameworks[name] = collect_extra(module)
+        lines += extra_lines(name, frameworks[name])
+    facts["frameworks"] = frameworks
+    status = 0 if any(entry["installed"] for entry in frameworks.values()) else EXIT_NO_FRAMEWORK
+    return ([json.dumps(facts)] if as_json else lines), status
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Report the GPU that PyTorch can use.")
+    parser = argparse.ArgumentParser(description="Report the GPUs that PyTorch, JAX and CuPy can use.")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    try:
-        torch = importlib.import_module("torch")
-    except ImportError as error:
-        return missing_torch(error, args.json)
-    facts = collect(torch)
-    if args.json:
-        print(json.dumps(facts))
-    else:
-        print("\n".join(text_lines(facts)))
-    return 0
+    lines, status = report(args.json)
+    print("\n".join(lines))
+    return status
 
 
 if __name__ == "__main__":
