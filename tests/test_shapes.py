@@ -137,8 +137,9 @@ def test_a_single_workspace_in_a_subfolder_keeps_the_lesson_names(tmp_path: Path
     assert sorted(p.name for p in (repo / ".github" / "workflows").iterdir()) == [
         "apptainer.yaml", "docker.yaml"]
     workflow = yaml.safe_load((repo / ".github/workflows/docker.yaml").read_text())
-    step = next(s for s in workflow["jobs"]["docker"]["steps"] if s.get("name") == "Test build")
-    assert step["with"]["context"] == "deploy/hello"
+    contexts = {step["with"]["context"] for job in workflow["jobs"].values() for step in job["steps"]
+                if "context" in step.get("with", {})}
+    assert contexts == {"deploy/hello"}
     assert "deploy/hello/pixi.toml" in push_paths((repo / ".github/workflows/docker.yaml").read_text())
 
 
