@@ -27,6 +27,9 @@ from kit.errors import KitError  # noqa: E402
 from tests.lab.settings import LabSettings, copy_workspace, lab_settings, missing  # noqa: E402
 
 STYLES = ("lesson", "optimized")
+# (style, runtime) pairs a benchmark builds; the default is one per style.
+Variant = tuple[str, str]
+DEFAULT_VARIANTS: tuple[Variant, ...] = (("lesson", "image"), ("optimized", "image"))
 RUN_ID = str(os.getpid())
 
 
@@ -43,9 +46,11 @@ def lab_or_reason() -> tuple[LabSettings | None, str]:
     return settings, ""
 
 
-def render_options(lab: LabSettings, style: str, environment: str) -> dict[str, Any]:
+def render_options(lab: LabSettings, style: str, environment: str,
+                   runtime: str = "image") -> dict[str, Any]:
     return {"style": style, "environment": environment, "base_image": lab.base_image,
-            "runtime_image": lab.runtime_image, "image_name": f"kit-bench/{style}"}
+            "runtime_image": lab.runtime_image, "image_name": f"kit-bench/{style}",
+            "runtime": runtime}
 
 
 @dataclass
@@ -56,14 +61,19 @@ class BenchWorkspace:
     style: str
     environment: str
     root: Path
+    runtime: str = "image"
+
+    @property
+    def label(self) -> str:
+        return self.style if self.runtime == "image" else f"{self.style} ({self.runtime})"
 
     @property
     def options(self) -> dict[str, Any]:
-        return render_options(self.lab, self.style, self.environment)
+        return render_options(self.lab, self.style, self.environment, self.runtime)
 
     @property
     def tag(self) -> str:
-        return f"kit-bench/{self.style}:{self.environment}-{RUN_ID}"
+        return f"kit-bench/{self.style}:{self.environment}-{self.runtime}-{RUN_ID}"
 
     def build(self, *, no_cache: bool = False) -> tuple[BuildResult, float]:
         """Render, stage and build, as `kit.api.build` does (``no_cache``: a cold build);
@@ -78,11 +88,14 @@ class BenchWorkspace:
 
 
 @contextmanager
-def bench_workspaces(lab: LabSettings, environment: str = "cpu") -> Iterator[list[BenchWorkspace]]:
-    """One workspace copy per style; afterwards every image the benchmark made is removed."""
+def bench_workspaces(lab: LabSettings, environment: str = "cpu",
+                     variants: tuple[Variant, ...] = DEFAULT_VARIANTS) -> Iterator[list[BenchWorkspace]]:
+    """One workspace copy per (style, runtime); afterwards every image the benchmark made is
+    removed."""
     with tempfile.TemporaryDirectory(prefix="kit-bench-ws-") as tmp:
         workspaces = [BenchWorkspace(lab, style, environment,
-                                     copy_workspace(Path(tmp) / style, lab)) for style in STYLES]
+                                     copy_workspace(Path(tmp) / f"{style}-{runtime}", lab), runtime)
+                      for style, runtime in variants]
         try:
             yield workspaces
         finally:

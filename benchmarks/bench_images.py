@@ -7,6 +7,14 @@ environment inside it (`du -sb /app/.pixi/envs/<env>` run in the image). Cold bu
 `no_cache=True` on the builder (BuildKit's --no-cache), never a global `docker builder prune`,
 which would empty the cache everybody else on the daemon relies on.
 
+Three final stages are measured: the lesson's (the pixi image), the optimized style's default
+(`runtime = image`: a runtime image with bash) and `runtime = minimal` (from scratch, with only
+the system libraries the environment links against). The minimal image has no shell to run `du`
+in, so its environment size is the one measured in the optimized image (the same stage copies the
+same folder into both). Its runtime files are also split into glibc and the rest: the lab's
+`python` package borrows libssl3, libffi8, libsqlite3, ... from Debian, which conda-forge
+packages carry inside the environment, so only the glibc part is a real deployment's overhead.
+
     .venv/bin/python benchmarks/bench_images.py [--environments cpu,gpu] [--rounds 1]
 
 Prints a markdown table. No assertions.
@@ -19,6 +27,10 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+import io
+import re
+import tarfile
+
 from _lab import (BenchWorkspace, bench_workspaces, drop_replaced, lab_or_reason,
                   markdown_table, report_failure)
 
@@ -27,11 +39,14 @@ from kit.errors import KitError
 from tests.lab.settings import LabSettings
 
 MB = 1e6
+VARIANTS = (("lesson", "image"), ("optimized", "image"), ("optimized", "minimal"))
+# glibc's own files (Debian's libc6), as the minimal runtime copies them.
+GLIBC = re.compile(r"^(ld-linux.*|lib(c|m|pthread|dl|rt|resolv|util|anl|BrokenLocale|mvec)\.so.*)$")
 
 
 @dataclass(frozen=True)
 class ImageFacts:
-    style: str
+    style: str      # the style, and the runtime when it is not the default
     environment: str
     cold_seconds: tuple[float, ...]
     image_bytes: int
@@ -54,17 +69,36 @@ def environment_bytes(client: Any, image: str, environment: str) -> int:
     return int(output.decode().split()[0])
 
 
-def final_base(lab: LabSettings, style: str) -> str:
+def runtime_file_bytes(client: Any, image: str) -> tuple[int, int]:
+    """(all, glibc) bytes of the shared libraries under /lib and /lib64 of a minimal image,
+    read from the image's files (it has no shell to run anything in)."""
+    container = client.containers.create(image, ["none"])
+    total = glibc = 0
+    try:
+        for folder in ("/lib", "/lib64"):
+            stream, _ = container.get_archive(folder)
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+                for member in archive.getmembers():
+                    if member.isfile():
+                        total += member.size
+                        name = member.name.rsplit("/", 1)[-1]
+                        glibc += member.size if GLIBC.match(name) else 0
+    finally:
+        container.remove()
+    return total, glibc
+
+
+def final_base(lab: LabSettings, style: str, runtime: str) -> str:
     """The image the final stage starts from (what the overhead mostly is)."""
     from kit import api
 
     text = api.prepare(lab.workspace, style=style, base_image=lab.base_image,
-                       runtime_image=lab.runtime_image).render()["Dockerfile"].text
+                       runtime_image=lab.runtime_image, runtime=runtime).render()["Dockerfile"].text
     froms = [line.split()[1] for line in text.splitlines() if line.startswith("FROM ")]
     return froms[-1]
 
 
-def measure(ws: BenchWorkspace, client: Any, rounds: int) -> ImageFacts:
+def measure(ws: BenchWorkspace, client: Any, rounds: int, env_bytes: int | None = None) -> ImageFacts:
     seconds, previous = [], None
     for _ in range(rounds):
         result, wall = ws.build(no_cache=True)
@@ -72,9 +106,9 @@ def measure(ws: BenchWorkspace, client: Any, rounds: int) -> ImageFacts:
         previous = result.image_id
         seconds.append(wall)
     image = client.images.get(ws.tag)
-    return ImageFacts(ws.style, ws.environment, tuple(seconds), int(image.attrs["Size"]),
-                      environment_bytes(client, ws.tag, ws.environment),
-                      final_base(ws.lab, ws.style), len(image.history()))
+    return ImageFacts(ws.label, ws.environment, tuple(seconds), int(image.attrs["Size"]),
+                      env_bytes if env_bytes is not None else environment_bytes(client, ws.tag, ws.environment),
+                      final_base(ws.lab, ws.style, ws.runtime), len(image.history()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,14 +122,30 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     client = connect_docker()
     facts: list[ImageFacts] = []
+    split: list[str] = []
     for environment in args.environments.split(","):
-        with bench_workspaces(lab, environment) as workspaces:
-            facts += [measure(ws, client, args.rounds) for ws in workspaces]
+        with bench_workspaces(lab, environment, VARIANTS) as workspaces:
+            measured: dict[str, ImageFacts] = {}
+            for ws in workspaces:
+                # the minimal image has no shell for `du`: its environment is the optimized one's
+                shared = measured["image"].env_bytes if ws.runtime == "minimal" else None
+                fact = measure(ws, client, args.rounds, shared)
+                if ws.style == "optimized":
+                    measured[ws.runtime] = fact
+                facts.append(fact)
+                if ws.runtime == "minimal":
+                    total, glibc = runtime_file_bytes(client, ws.tag)
+                    split.append(f"minimal runtime ({environment}): {total / MB:.1f} MB of system "
+                                 f"libraries, of which glibc {glibc / MB:.1f} MB; the other "
+                                 f"{(total - glibc) / MB:.1f} MB are Debian libraries the lab's "
+                                 "python borrows (conda-forge ships them inside the environment)")
     print(f"## image overhead and cold builds: lab workspace ({lab.mode}), "
           f"{args.rounds} cold build(s) each, median\n")
     print(markdown_table(["style", "env", "cold build s", "image MB", "env MB", "overhead MB",
                           "overhead share", "layers", "final stage FROM"],
                          [f.row() for f in facts]))
+    if split:
+        print("\n" + "\n".join(split))
     return 0
 
 

@@ -109,13 +109,17 @@ def prepare(directory: Path | str, options: RenderOptions | None = None, *, out:
     `fields` are option fields by name (as the notebooks write them); they are checked like
     any other options, by `RenderOptions` itself. An empty `subdir` means "detect it".
     """
+    from kit.discover import find_workspaces
+
     base = options or RenderOptions()
     opts = replace(base, **fields) if fields else base
     ws = load_workspace(directory)
     location = locate(ws.root, out, opts.subdir or None)
     opts = replace(opts, subdir=location.subdir)
     opts = fill_from_git(opts, ws.root)  # the job files' commit and image name (kit.jobs.files)
-    return Prepared(ws, location, opts, resolve(ws, opts))
+    # Every workspace of the repository (not of --out): with several, each gets its own workflows.
+    neighbours = find_workspaces(locate(ws.root, None, opts.subdir or None).root)
+    return Prepared(ws, location, opts, resolve(ws, opts, neighbours))
 
 
 @dataclass(frozen=True)
@@ -139,29 +143,38 @@ def generate(directory: Path | str, options: RenderOptions | None = None, *, out
 
 
 def check(directory: Path | str, subdir: str | None = None) -> list[Finding]:
-    """Check the deployment files on disk for the workspace in `directory`."""
+    """Check the deployment files on disk for the workspace in `directory`; for a folder with no
+    manifest (a repository root), for every workspace found below it."""
+    from kit.discover import find_workspaces, is_workspace, slug_in, workflow_files
+
+    folder = Path(directory)
+    if folder.is_dir() and not is_workspace(folder) and subdir is None:
+        found = find_workspaces(folder)
+        if found:
+            here = locate(folder, None, None)
+            return [finding for rel in found
+                    for finding in check(folder / rel, (here.prefix + rel).strip("/"))]
     ws = load_workspace(directory)
     location = locate(ws.root, None, subdir)
-    return check_dir(ws, location.root, location.prefix)
+    slug = slug_in(find_workspaces(location.root), location.subdir, ws.name)
+    return check_dir(ws, location.root, location.prefix, workflow_files(slug))
 
 
 def check_rendered(prepared: Prepared) -> list[Finding]:
     """Check freshly rendered files before they are written (the widgets' Check button)."""
     files = {p: f.text for p, f in prepared.render().items()}
-    return check_files(prepared.workspace, files, prepared.location.prefix)
+    plan = prepared.plan
+    return check_files(prepared.workspace, files, prepared.location.prefix,
+                       (plan.docker_workflow, plan.apptainer_workflow))
 
 
 # -- build and probe ----------------------------------------------------------------------------
 
-def build_args(prepared: Prepared) -> dict[str, str]:
-    """The Dockerfile's ARGs: the environment, its CUDA version, and (optimized) the OCI labels."""
-    plan = prepared.plan
-    args = {"ENVIRONMENT": plan.primary.name}
-    if plan.primary.cuda:  # a CPU environment's ARG default is already empty: no __cuda
-        args["CUDA_VERSION"] = plan.primary.cuda
-    if prepared.options.style == "optimized":
-        args.update(git_labels(prepared.workspace.root))
-    return args
+def build_args(prepared: Prepared, engine: str = "docker") -> dict[str, str]:
+    """The build arguments `engine`'s recipe uses (see `Plan.build_args`), with the commit for
+    the optimized Dockerfile's OCI labels."""
+    commit = git_labels(prepared.workspace.root) if engine == "docker" else {}
+    return prepared.plan.build_args(engine, commit)
 
 
 def git_labels(directory: Path) -> dict[str, str]:
@@ -213,7 +226,8 @@ def build_prepared(prepared: Prepared, engine: str, workdir: Path,
     name = image_tag(prepared, tag) if chosen.name == "docker" else (tag or primary_tag(prepared))
     with tempfile.TemporaryDirectory(prefix="kit-build-") as tmp:
         context = stage_build_context(prepared, Path(tmp) / "context", chosen.name)
-        return chosen.build(BuildRequest(context, name, Path(workdir), build_args(prepared),
+        return chosen.build(BuildRequest(context, name, Path(workdir),
+                                         build_args(prepared, chosen.name),
                                          on_event=on_event, cancel=cancel))
 
 

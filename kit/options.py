@@ -25,6 +25,11 @@ from kit.jobs import shapes
 Style = Literal["lesson", "optimized"]
 Bootstrap = Literal["docker", "docker-daemon", "docker-archive", "oci-archive", "localimage"]
 Engine = Literal["docker", "apptainer"]
+# The optimized style's final stage: `image` is runtime_image with bash (an entrypoint script runs
+# pixi's whole activation); `no-shell` is a runtime_image without a shell (distroless): the
+# activation is set with ENV; `minimal` starts from scratch with only the system libraries the
+# environment links against (and, for Apptainer, which needs /bin/sh, bash).
+Runtime = Literal["image", "no-shell", "minimal"]
 JobImageKind = Literal["oras", "docker", "sif"]
 JobReference = Literal["commit", "tag"]
 JOB_IMAGE_KINDS: tuple[str, ...] = get_args(JobImageKind)
@@ -32,6 +37,7 @@ JOB_REFERENCES: tuple[str, ...] = get_args(JobReference)
 STYLES: tuple[str, ...] = get_args(Style)
 BOOTSTRAPS: tuple[str, ...] = get_args(Bootstrap)
 ENGINES: tuple[str, ...] = get_args(Engine)
+RUNTIMES: tuple[str, ...] = get_args(Runtime)
 
 # The pixi the rendered recipes start from. It must read the lock format a current pixi writes:
 # pixi >= 0.68 writes format 7, which 0.67 and older refuse (see kit.pixi_versions).
@@ -153,6 +159,11 @@ class RenderOptions:
     keep_pixi: bool = option(
         False, help="optimized style: keep pixi in the final image for `pixi run`",
         flag="--keep-pixi", label="keep pixi", widget="bool")
+    runtime: Runtime = option(
+        "image", help="optimized style, final stage: image (runtime image with bash), no-shell "
+        "(runtime image without a shell; activation set with ENV), minimal (from scratch: only "
+        "the system libraries the environment links against)", flag="--runtime",
+        label="runtime", choices=RUNTIMES, widget="choice")
     # -- job files (kit generate --only htcondor / --only slurm; see kit.jobs.files) ----------
     # Not on printed `kit build` lines: a build does not read them.
     job_image_kind: JobImageKind = option(

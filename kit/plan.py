@@ -9,14 +9,19 @@ It runs once per `Prepared` (see `kit.api.prepare`); everything downstream reads
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from kit import names
+from kit.discover import slug_in, workflow_files
 from kit.errors import OptionsError
-from kit.options import DISTRO_CODENAMES, RenderOptions
+from kit.options import DISTRO_CODENAMES, ENGINES, RenderOptions
+from kit.sources import installs_project, project_sources
 from kit.workspace import LINUX, Workspace
 
+# Runtime images known to have no shell: the entrypoint script of `runtime = "image"` cannot start.
+SHELL_LESS_IMAGES = re.compile(r"^(scratch$|gcr\.io/distroless/|cgr\.dev/chainguard/static)")
 # The tags the workflows push, beside the descriptive one (`gpu-noble-cuda-12.9`, which moves to
 # each new build): one per commit that is never moved. A scheduler that caches images by name
 # (HTCondor does) never pulls a reused tag again, so job files should name the immutable one.
@@ -49,12 +54,61 @@ class Plan:
     prefix: str                             # subdir + "/" or ""
     app_dir: str
     image_name: str
+    manifest: str = "pixi.toml"             # or pyproject.toml ([tool.pixi])
+    # Files of the project itself the install needs (an environment installs the workspace's own
+    # package: a PyPI dependency with path "."); () when none does.
+    project_sources: tuple[str, ...] = ()
+    # "" when the workspace is alone in its repository; else the suffix of its workflow files.
+    workflow_slug: str = ""
     docker_paths: tuple[str, ...] = field(default=())
     apptainer_paths: tuple[str, ...] = field(default=())
 
     @property
     def context(self) -> str:
         return self.prefix.rstrip("/") or "."
+
+    @property
+    def docker_workflow(self) -> str:
+        """`.github/workflows/docker.yaml`, or `docker-<slug>.yaml` beside other workspaces."""
+        return workflow_files(self.workflow_slug)[0]
+
+    @property
+    def apptainer_workflow(self) -> str:
+        return workflow_files(self.workflow_slug)[1]
+
+    @property
+    def workflow_label(self) -> str:
+        """Appended to the workflows' names, which must differ: the concurrency group uses them."""
+        return f" ({self.workflow_slug})" if self.workflow_slug else ""
+
+    @property
+    def install_inputs(self) -> tuple[str, ...]:
+        """What the install stage copies in: the manifest, the lock, the project's own files."""
+        return (self.manifest, "pixi.lock", *self.project_sources)
+
+    @property
+    def env_activation(self) -> bool:
+        """The final stage carries the activation as ENV (no shell at run time in Docker)."""
+        return self.options.style == "optimized" and self.options.runtime != "image"
+
+    @property
+    def minimal(self) -> bool:
+        return self.options.style == "optimized" and self.options.runtime == "minimal"
+
+    def build_args(self, engine: str, commit: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The build arguments `engine`'s recipe declares, and only those: Apptainer stops on
+        an argument its def never uses. ENVIRONMENT always; CUDA_VERSION for a CUDA
+        environment (a CPU one keeps the empty default); REVISION and CREATED (`commit`, from
+        git) for the optimized Dockerfile's OCI labels."""
+        if engine not in ENGINES:
+            raise OptionsError(f"engine {engine!r} is unknown", field="engine",
+                               fix=f"use one of: {', '.join(ENGINES)}")
+        args = {"ENVIRONMENT": self.primary.name}
+        if self.primary.cuda:
+            args["CUDA_VERSION"] = self.primary.cuda
+        if engine == "docker" and self.options.style == "optimized" and commit:
+            args.update({k: commit[k] for k in ("REVISION", "CREATED") if commit.get(k)})
+        return args
 
 
 def immutable_tag(environment: str, commit: str, kind: ImageKind = "docker") -> str:
@@ -75,10 +129,17 @@ def published_tag(tag: str, kind: ImageKind = "docker") -> str:
     return SIF_TAG_PREFIX + tag if kind == "apptainer" else tag
 
 
-def resolve(workspace: Workspace, options: RenderOptions) -> Plan:
-    """Check `options` against `workspace` and derive everything the templates need."""
+def resolve(workspace: Workspace, options: RenderOptions,
+            repository_workspaces: tuple[str, ...] = ()) -> Plan:
+    """Check `options` against `workspace` and derive everything the templates need.
+
+    `repository_workspaces` lists every workspace folder in the repository (see
+    `kit.discover.find_workspaces`); with more than one, this workspace's workflows get names
+    of their own.
+    """
     # Types and shapes were checked when `options` was made (kit.options); what is left here
-    # needs the workspace.
+    # needs the workspace, or several options together.
+    _check_runtime(options)
     subdir = names.relative_path(options.subdir, "subdir")
     app_dir = names.relative_path(options.app_dir, "app_dir")
     _check_bootstrap(options)
@@ -88,13 +149,37 @@ def resolve(workspace: Workspace, options: RenderOptions) -> Plan:
     envs = tuple(_env_plan(workspace, options, name, index == 0) for index, name in enumerate(selected))
     _check_lock_covers_linux(workspace, selected)
     prefix = f"{subdir}/" if subdir else ""
+    sources = project_sources(workspace, app_dir) if installs_project(workspace, selected) else ()
+    if "src/" in sources and app_dir:
+        raise OptionsError("the project's src/ folder and the application code would both land "
+                           "in /app/src", field="app_dir",
+                           fix="pass --app-dir '' (the project is installed from src/ anyway)")
     plan = Plan(options=options, workspace_name=workspace.name, primary=envs[0], matrix=envs,
                 any_cuda=any(e.cuda for e in envs), prefix=prefix, app_dir=app_dir,
-                image_name=options.image_name)
+                image_name=options.image_name, manifest=workspace.manifest_path.name,
+                project_sources=sources,
+                workflow_slug=slug_in(repository_workspaces, subdir, workspace.name))
     # The lesson's def copies .gitignore into the image, so a change to it must rebuild.
     def_inputs = ("apptainer.def", ".gitignore") if options.style == "lesson" else ("apptainer.def",)
-    return replace(plan, docker_paths=_paths(plan, ("Dockerfile", ".dockerignore"), "docker.yaml"),
-                   apptainer_paths=_paths(plan, def_inputs, "apptainer.yaml"))
+    return replace(plan, docker_paths=_paths(plan, ("Dockerfile", ".dockerignore"), plan.docker_workflow),
+                   apptainer_paths=_paths(plan, def_inputs, plan.apptainer_workflow))
+
+
+def _check_runtime(options: RenderOptions) -> None:
+    if options.runtime != "image" and options.style != "optimized":
+        raise OptionsError(f"runtime {options.runtime!r} needs the optimized style (the lesson's "
+                           "final stage is the pixi image)", field="runtime",
+                           fix="add --style optimized, or drop --runtime")
+    if options.runtime != "image" and options.keep_pixi:
+        raise OptionsError("keep_pixi needs a final stage from the pixi image", field="keep_pixi",
+                           fix="drop --keep-pixi, or use --runtime image")
+    if options.runtime == "image" and options.style == "optimized" and not options.keep_pixi \
+            and SHELL_LESS_IMAGES.match(options.runtime_image):
+        raise OptionsError(f"runtime image {options.runtime_image!r} has no shell, so the "
+                           "entrypoint script that activates the environment cannot start",
+                           field="runtime_image",
+                           fix="add --runtime no-shell (activation set with ENV), or use "
+                               "--runtime minimal")
 
 
 def _check_bootstrap(options: RenderOptions) -> None:
@@ -178,8 +263,10 @@ def _check_lock_covers_linux(workspace: Workspace, selected: tuple[str, ...]) ->
 def _paths(plan: Plan, recipe_files: tuple[str, ...], workflow: str) -> tuple[str, ...]:
     """Workflow path filters: every file the build reads, plus the workflow itself."""
     p = plan.prefix
-    paths = [f"{p}pixi.toml", f"{p}pixi.lock", *(f"{p}{name}" for name in recipe_files)]
+    paths = [f"{p}{plan.manifest}", f"{p}pixi.lock", *(f"{p}{name}" for name in recipe_files)]
+    for source in plan.project_sources:
+        paths.append(f"{p}{source}**" if source.endswith("/") else f"{p}{source}")
     if plan.app_dir:
         paths.append(f"{p}{plan.app_dir}/**")
-    paths.append(f".github/workflows/{workflow}")
+    paths.append(workflow)
     return tuple(paths)

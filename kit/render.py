@@ -43,10 +43,11 @@ class RenderedFile:
 GROUPS: dict[str, tuple[str, ...]] = {
     "docker": ("Dockerfile", ".dockerignore"),
     "apptainer": ("apptainer.def",),
-    "workflows": ("docker.yaml", "apptainer.yaml"),
+    "workflows": (),   # everything under .github/workflows/ (names depend on the repository)
     "htcondor": ("htcondor.sub", "inputs.txt"),
     "slurm": ("slurm.sbatch",),
 }
+WORKFLOW_DIR = ".github/workflows/"
 # Rendered only when `only` names them: they name a published image (see kit.jobs.files).
 JOB_GROUPS = ("htcondor", "slurm")
 
@@ -126,6 +127,8 @@ def _job_template(name: str, context: dict[str, object]) -> str:
 def _selected(f: RenderedFile, only: tuple[str, ...]) -> bool:
     if not only:
         return True
+    if f.path.startswith(WORKFLOW_DIR):
+        return "workflows" in only
     return any(Path(f.path).name in GROUPS[group] for group in only)
 
 
@@ -141,8 +144,8 @@ def _all_files(plan: Plan) -> list[RenderedFile]:
         RenderedFile(f"{p}Dockerfile", _template(f"{style}/Dockerfile.j2", plan), language="dockerfile"),
         RenderedFile(f"{p}.dockerignore", _template("common/dockerignore.j2", plan)),
         RenderedFile(f"{p}apptainer.def", _template(f"{style}/apptainer.def.j2", plan), language="singularity"),
-        RenderedFile(".github/workflows/docker.yaml", _template("workflows/docker.yaml.j2", plan), language="yaml"),
-        RenderedFile(".github/workflows/apptainer.yaml", _template("workflows/apptainer.yaml.j2", plan), language="yaml"),
+        RenderedFile(plan.docker_workflow, _template("workflows/docker.yaml.j2", plan), language="yaml"),
+        RenderedFile(plan.apptainer_workflow, _template("workflows/apptainer.yaml.j2", plan), language="yaml"),
         RenderedFile(f"{p}.gitignore", _template("common/gitignore.j2", plan), FileKind.LINES),
         RenderedFile(f"{p}.gitattributes", _template("common/gitattributes.j2", plan), FileKind.LINES),
     ]

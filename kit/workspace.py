@@ -59,6 +59,8 @@ class LockedEnvironment:
     package_count: dict[str, int]
     # Packages that name an image, on linux-64 only (that is what containers run).
     key_packages: dict[str, LockedPackage]
+    # linux-64 packages that need a CUDA driver: cuda-version, a `__cuda` dependency, a cuda build.
+    cuda_packages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,19 +117,22 @@ def load_workspace(directory: Path | str) -> Workspace:
     if not root.is_dir():
         raise WorkspaceError("is not a readable directory", file=root,
                              fix="pass the folder that holds pixi.toml")
-    manifest_path, table = _read_manifest(root)
+    manifest_path, table, project_name = _read_manifest(root)
     warnings: list[str] = []
     lock = _read_lock(root / "pixi.lock")
     if lock is None:
         warnings.append(f"{root / 'pixi.lock'}: no lock file; images cannot be built with "
                         "`pixi install --locked` until you run `pixi lock` and commit pixi.lock")
     workspace_table = _workspace_table(table, manifest_path)
-    name = _workspace_name(workspace_table.get("name", root.resolve().name), manifest_path)
+    name = _workspace_name(workspace_table.get("name", project_name or root.resolve().name),
+                           manifest_path)
     channels = tuple(_channel_name(c, manifest_path, f"workspace.channels[{i}]") for i, c in
                      enumerate(_list(workspace_table.get("channels", []), manifest_path, "workspace.channels")))
     platforms = tuple(_platform(p, manifest_path, f"workspace.platforms[{i}]") for i, p in
                       enumerate(_list(workspace_table.get("platforms", []), manifest_path, "workspace.platforms")))
     environments = _environments(table, manifest_path)
+    warnings.extend(f"{manifest_path}: {message} (fix: {fix})" for _, message, fix
+                    in cuda_requirement_gaps(manifest_path, environments, lock))
     tasks = _tasks(table, manifest_path)
     return Workspace(root=root, manifest_path=manifest_path, name=name, channels=channels,
                      platforms=platforms, environments=environments, tasks=tasks, lock=lock,
@@ -136,17 +141,21 @@ def load_workspace(directory: Path | str) -> Workspace:
 
 # -- manifest -----------------------------------------------------------------------------------
 
-def _read_manifest(root: Path) -> tuple[Path, dict[str, Any]]:
+def _read_manifest(root: Path) -> tuple[Path, dict[str, Any], str | None]:
+    """The manifest, its pixi table, and (pyproject.toml) `[project].name`, the name pixi falls
+    back to when `[tool.pixi.workspace]` has none."""
     pixi_toml = root / "pixi.toml"
     pyproject = root / "pyproject.toml"
     if os.path.lexists(pixi_toml):  # a folder, FIFO or device there is an error, not "no manifest"
-        return pixi_toml, _parse_toml(pixi_toml)
+        return pixi_toml, _parse_toml(pixi_toml), None
     if os.path.lexists(pyproject):
         data = _parse_toml(pyproject)
         tool = data.get("tool")
         pixi = tool.get("pixi") if isinstance(tool, dict) else None
         if isinstance(pixi, dict):
-            return pyproject, pixi
+            project = data.get("project")
+            name = project.get("name") if isinstance(project, dict) else None
+            return pyproject, pixi, name if isinstance(name, str) and name else None
         raise WorkspaceError("has no [tool.pixi] table", file=pyproject, field="tool.pixi",
                              fix="run `pixi init --format pyproject` or add a pixi.toml")
     raise WorkspaceError("no pixi.toml or pyproject.toml here", file=root, field="manifest",
@@ -352,10 +361,42 @@ def _lock_version(path: Path) -> int:
                          fix="re-create it with `pixi lock`")
 
 
+def cuda_requirement_gaps(manifest: Path, environments: dict[str, Environment],
+                          lock: Lock | None) -> list[tuple[str, str, str]]:
+    """(environment, message, fix) for each environment whose lock holds CUDA builds but whose
+    manifest asks for no CUDA: the kit would build and tag it as a CPU image without a word
+    (common in older workspaces, written before pixi had system requirements)."""
+    out: list[tuple[str, str, str]] = []
+    for env in environments.values():
+        locked = lock.environments.get(env.name) if lock else None
+        if env.cuda or locked is None or not locked.cuda_packages:
+            continue
+        cuda = locked.key_packages.get("cuda-version")
+        major = cuda.version.split(".")[0] if cuda else "12"
+        pyproject = "tool.pixi." if manifest.name == "pyproject.toml" else ""
+        feature = "" if env.features[-1:] == ("default",) else f"feature.{env.features[-1]}."
+        out.append((env.name,
+                    f"environment {env.name!r} locks CUDA packages "
+                    f"({', '.join(locked.cuda_packages[:3])}) but declares no CUDA system "
+                    "requirement, so its image is built and tagged as a CPU image",
+                    f'add [{pyproject}{feature}system-requirements] cuda = "{major}"'))
+    return out
+
+
+def _needs_cuda(record: Any) -> bool:
+    if record.name.normalized == "cuda-version":
+        return True
+    if any(str(dep).split()[0] == "__cuda" for dep in record.depends):
+        return True
+    build = str(record.build)
+    return build.startswith("cuda") or "_cuda" in build
+
+
 def _locked_environment(name: str, env: Any) -> LockedEnvironment:
     platforms = env.platforms()
     counts: dict[str, int] = {}
     key: dict[str, LockedPackage] = {}
+    cuda: set[str] = set()
     for platform in platforms:
         records = env.conda_repodata_records_for_platform(platform) or []
         pypi = env.pypi_packages_for_platform(platform) or []
@@ -365,5 +406,8 @@ def _locked_environment(name: str, env: Any) -> LockedEnvironment:
                 pkg = record.name.normalized
                 if pkg in IMAGE_NAMING_PACKAGES:
                     key[pkg] = LockedPackage(pkg, str(record.version), str(record.build))
+                if _needs_cuda(record):
+                    cuda.add(pkg)
     names = tuple(sorted(counts))
-    return LockedEnvironment(name, names, dict(sorted(counts.items())), dict(sorted(key.items())))
+    return LockedEnvironment(name, names, dict(sorted(counts.items())), dict(sorted(key.items())),
+                             tuple(sorted(cuda)))

@@ -19,6 +19,14 @@ from kit.render import FileKind, probe_script_text, render
 from kit.workspace import load_workspace
 
 GOLDEN = DATA / "golden"
+SHAPES = DATA / "shapes"
+# Golden cases on a workspace shape (tests/data/shapes/) instead of the example.
+SHAPE_CASES = {
+    "pyproject-optimized": (SHAPES / "pyproject", RenderOptions(style="optimized")),
+    "pixi-toml-minimal": (SHAPES / "pixi-toml", RenderOptions(style="optimized", runtime="minimal")),
+    "pixi-toml-no-shell": (SHAPES / "pixi-toml", RenderOptions(
+        style="optimized", runtime="no-shell", runtime_image="gcr.io/distroless/cc-debian12:nonroot")),
+}
 CASES = {
     "example-lesson-gpu": RenderOptions(environment="gpu", style="lesson", subdir="cuda-exercise"),
     "example-optimized-matrix": RenderOptions(environment="gpu", environments=("cpu",),
@@ -30,10 +38,12 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", sorted([*CASES, *SHAPE_CASES]))
 def test_golden(case: str) -> None:
     """Checked by eye once; regenerate with KIT_UPDATE_GOLDEN=1 and review the diff."""
-    rendered = render(load_workspace(EXAMPLE), CASES[case])
+    folder, options = SHAPE_CASES.get(case, (EXAMPLE, CASES.get(case)))
+    assert options is not None
+    rendered = render(load_workspace(folder), options)
     seeds = {p: f for p, f in rendered.items() if f.kind is FileKind.SEED}
     assert all(f.text == probe_script_text() for f in seeds.values())  # the packaged probe, as is
     files = {p: f for p, f in rendered.items() if p not in seeds}

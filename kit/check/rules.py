@@ -28,7 +28,7 @@ from kit.check.patterns import (
     path_filter_matches,
     read_dockerignore,
 )
-from kit.workspace import LINUX, Workspace
+from kit.workspace import LINUX, Workspace, cuda_requirement_gaps
 
 DOCKER_WORKFLOW = ".github/workflows/docker.yaml"
 APPTAINER_WORKFLOW = ".github/workflows/apptainer.yaml"
@@ -372,6 +372,15 @@ def def_stage_arguments_rule(ctx: CheckContext) -> list[Finding]:
     return findings
 
 
+def cuda_requirement_rule(ctx: CheckContext) -> list[Finding]:
+    """An environment whose lock holds CUDA builds needs a CUDA system requirement, or it is
+    built and tagged as a CPU image (and installed without CONDA_OVERRIDE_CUDA)."""
+    ws = ctx.workspace
+    manifest = ctx.prefix + ws.manifest_path.name
+    return [_kit("cuda-requirement", "warning", manifest, None, message, fix)
+            for _, message, fix in cuda_requirement_gaps(ws.manifest_path, ws.environments, ws.lock)]
+
+
 RULES: dict[str, Rule] = {
     "apptainer-def": def_parse_rule,
     "stage-arguments": def_stage_arguments_rule,
@@ -381,4 +390,5 @@ RULES: dict[str, Rule] = {
     "ignore-files": ignore_file_rules,
     "path-filters": path_filter_rule,
     "runtime-shell": runtime_shell_rule,
+    "cuda-requirement": cuda_requirement_rule,
 }

@@ -1,0 +1,1 @@
+"""The project the environment installs (editable)."""
