@@ -19,7 +19,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import OUTPUT, REPO, need
+from servers import free_port, wait_until_answers
 
 CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOKS = REPO / "notebooks"
@@ -79,11 +78,6 @@ class Lab:
             return "(no log)"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def ensure_kernelspec() -> None:
     """The notebook asks for kernelspec `python3`: make this interpreter provide it."""
@@ -100,13 +94,6 @@ def write_settings(settings_dir: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
 
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def stop(process: subprocess.Popen[bytes], lab: Lab) -> None:
@@ -164,13 +151,8 @@ def lab() -> Iterator[Lab]:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + SERVER_START
-        while not answers(lab.page_url("/api/status")):
-            if process.poll() is not None:
-                pytest.fail(f"JupyterLab exited with {process.returncode}:\n{lab.log_tail()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not answer within {SERVER_START} s:\n{lab.log_tail()}")
-            time.sleep(0.3)
+        wait_until_answers(process, lab.page_url("/api/status"), SERVER_START, "JupyterLab",
+                           lab.log_tail, poll=0.3)
         yield lab
     finally:
         stop(process, lab)

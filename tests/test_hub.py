@@ -17,22 +17,18 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
 from conftest import OUTPUT, REPO, need
-from episode_blocks import copy_checkout, free_port
+from episode_blocks import copy_checkout
+from servers import free_port, stop_group, wait_until_answers
 
 CHP = Path(os.environ.get("KIT_LAB_CACHE", "/var/cache/kit-lab")) / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
 KIT = Path(sys.executable).parent / "kit"
@@ -110,13 +106,6 @@ class Hub:
             return "(no log)"
 
 
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
 
 def hub_config(temp: Path, port: int, api_port: int, hub_port: int, password: str) -> str:
     from test_browser import write_settings
@@ -156,17 +145,6 @@ c.JupyterHub.cleanup_servers = True
 """
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM lets the hub stop its proxy and the single-user server; then the whole group."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if process.poll() is not None:
-            break
-        try:
-            os.killpg(process.pid, sig)
-            process.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            continue
-
 
 @pytest.fixture
 def hub() -> Iterator[Hub]:
@@ -191,16 +169,10 @@ def hub() -> Iterator[Hub]:
                                    cwd=temp, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + HUB_START
-        while not answers(f"{hub.url}/hub/api"):
-            if process.poll() is not None:
-                pytest.fail(f"JupyterHub exited with {process.returncode}:\n{hub.log_tail()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"JupyterHub did not answer within {HUB_START} s:\n{hub.log_tail()}")
-            time.sleep(0.5)
+        wait_until_answers(process, f"{hub.url}/hub/api", HUB_START, "JupyterHub", hub.log_tail)
         yield hub
     finally:
-        stop(process)
+        stop_group(process, wait=20)  # SIGTERM lets the hub stop its proxy and servers first
         shutil.rmtree(temp, ignore_errors=True)
 
 
@@ -222,9 +194,16 @@ def lesson_repository(tmp_path: Path) -> Path:
 @pytest.mark.timeout(420)
 def test_hub_pulls_the_lesson_and_opens_the_studio(hub: Hub, lesson_repository: Path) -> None:
     from playwright.sync_api import sync_playwright
-
-    from test_browser import (CHROMIUM, CHROMIUM_ARGS, STUDIO_RENDER, KernelFrames, close_left_sidebar,
-                              run_all_cells, wait_for_kernel, wait_for_studio)
+    from test_browser import (
+        CHROMIUM,
+        CHROMIUM_ARGS,
+        STUDIO_RENDER,
+        KernelFrames,
+        close_left_sidebar,
+        run_all_cells,
+        wait_for_kernel,
+        wait_for_studio,
+    )
 
     done = kit_link("--hub", hub.url, "--repo", lesson_repository.as_uri(), "--branch", "workshop")
     assert done.returncode == 0, done.stderr
