@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import io
 import json
 import os
 import re
@@ -54,7 +53,7 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 RECIPE_VERSION = "3"
 MTIME = 1735689600  # 2025-01-01T00:00:00Z: every archive member gets this mtime
