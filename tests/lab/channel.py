@@ -51,9 +51,9 @@ import tarfile
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 
 RECIPE_VERSION = "3"
 MTIME = 1735689600  # 2025-01-01T00:00:00Z: every archive member gets this mtime
