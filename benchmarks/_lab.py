@@ -46,11 +46,15 @@ def lab_or_reason() -> tuple[LabSettings | None, str]:
     return settings, ""
 
 
-def render_options(lab: LabSettings, style: str, environment: str,
-                   runtime: str = "image") -> dict[str, Any]:
-    return {"style": style, "environment": environment, "base_image": lab.base_image,
-            "runtime_image": lab.runtime_image, "image_name": f"kit-bench/{style}",
-            "runtime": runtime}
+def render_options(lab: LabSettings, style: str, environment: str, runtime: str = "image") -> dict[str, Any]:
+    return {
+        "style": style,
+        "environment": environment,
+        "base_image": lab.base_image,
+        "runtime_image": lab.runtime_image,
+        "image_name": f"kit-bench/{style}",
+        "runtime": runtime,
+    }
 
 
 @dataclass
@@ -82,20 +86,25 @@ class BenchWorkspace:
         prepared = api.prepare(self.root, **self.options)
         with tempfile.TemporaryDirectory(prefix="kit-bench-") as tmp:
             context = staging.stage_build_context(prepared, Path(tmp) / "context")
-            result = DockerBuilder().build(context, tags=[self.tag], no_cache=no_cache,
-                                           build_args=api.build_args(prepared))
+            result = DockerBuilder().build(
+                context, tags=[self.tag], no_cache=no_cache, build_args=api.build_args(prepared)
+            )
         return result, time.perf_counter() - started
 
 
 @contextmanager
-def bench_workspaces(lab: LabSettings, environment: str = "cpu",
-                     variants: tuple[Variant, ...] = DEFAULT_VARIANTS) -> Iterator[list[BenchWorkspace]]:
+def bench_workspaces(
+    lab: LabSettings, environment: str = "cpu", variants: tuple[Variant, ...] = DEFAULT_VARIANTS
+) -> Iterator[list[BenchWorkspace]]:
     """One workspace copy per (style, runtime); afterwards every image the benchmark made is
     removed."""
     with tempfile.TemporaryDirectory(prefix="kit-bench-ws-") as tmp:
-        workspaces = [BenchWorkspace(lab, style, environment,
-                                     copy_workspace(Path(tmp) / f"{style}-{runtime}", lab), runtime)
-                      for style, runtime in variants]
+        workspaces = [
+            BenchWorkspace(
+                lab, style, environment, copy_workspace(Path(tmp) / f"{style}-{runtime}", lab), runtime
+            )
+            for style, runtime in variants
+        ]
         try:
             yield workspaces
         finally:

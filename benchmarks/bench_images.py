@@ -24,16 +24,21 @@ Prints a markdown table. No assertions.
 from __future__ import annotations
 
 import argparse
+import io
+import re
 import statistics
+import tarfile
 from dataclasses import dataclass
 from typing import Any
 
-import io
-import re
-import tarfile
-
-from _lab import (BenchWorkspace, bench_workspaces, drop_replaced, lab_or_reason,
-                  markdown_table, report_failure)
+from _lab import (
+    BenchWorkspace,
+    bench_workspaces,
+    drop_replaced,
+    lab_or_reason,
+    markdown_table,
+    report_failure,
+)
 
 from kit.build import connect_docker
 from kit.errors import KitError
@@ -47,7 +52,7 @@ GLIBC = re.compile(r"^(ld-linux.*|lib(c|m|pthread|dl|rt|resolv|util|anl|BrokenLo
 
 @dataclass(frozen=True)
 class ImageFacts:
-    style: str      # the style, and the runtime when it is not the default
+    style: str  # the style, and the runtime when it is not the default
     environment: str
     cold_seconds: tuple[float, ...]
     image_bytes: int
@@ -57,16 +62,22 @@ class ImageFacts:
 
     def row(self) -> list[str]:
         overhead = self.image_bytes - self.env_bytes
-        return [self.style, self.environment, f"{statistics.median(self.cold_seconds):.1f}",
-                f"{self.image_bytes / MB:.0f}", f"{self.env_bytes / MB:.0f}",
-                f"{overhead / MB:.0f}", f"{100 * overhead / self.image_bytes:.0f}%",
-                str(self.layers), self.final_base]
+        return [
+            self.style,
+            self.environment,
+            f"{statistics.median(self.cold_seconds):.1f}",
+            f"{self.image_bytes / MB:.0f}",
+            f"{self.env_bytes / MB:.0f}",
+            f"{overhead / MB:.0f}",
+            f"{100 * overhead / self.image_bytes:.0f}%",
+            str(self.layers),
+            self.final_base,
+        ]
 
 
 def environment_bytes(client: Any, image: str, environment: str) -> int:
     """`du -sb` of the environment, run through the image's own entrypoint."""
-    output = client.containers.run(
-        image, ["du", "-sb", f"/app/.pixi/envs/{environment}"], remove=True)
+    output = client.containers.run(image, ["du", "-sb", f"/app/.pixi/envs/{environment}"], remove=True)
     return int(output.decode().split()[0])
 
 
@@ -93,8 +104,17 @@ def final_base(lab: LabSettings, style: str, runtime: str) -> str:
     """The image the final stage starts from (what the overhead mostly is)."""
     from kit import api
 
-    text = api.prepare(lab.workspace, style=style, base_image=lab.base_image,
-                       runtime_image=lab.runtime_image, runtime=runtime).render()["Dockerfile"].text
+    text = (
+        api.prepare(
+            lab.workspace,
+            style=style,
+            base_image=lab.base_image,
+            runtime_image=lab.runtime_image,
+            runtime=runtime,
+        )
+        .render()["Dockerfile"]
+        .text
+    )
     froms = [line.split()[1] for line in text.splitlines() if line.startswith("FROM ")]
     return froms[-1]
 
@@ -107,9 +127,15 @@ def measure(ws: BenchWorkspace, client: Any, rounds: int, env_bytes: int | None 
         previous = result.image_id
         seconds.append(wall)
     image = client.images.get(ws.tag)
-    return ImageFacts(ws.label, ws.environment, tuple(seconds), int(image.attrs["Size"]),
-                      env_bytes if env_bytes is not None else environment_bytes(client, ws.tag, ws.environment),
-                      final_base(ws.lab, ws.style, ws.runtime), len(image.history()))
+    return ImageFacts(
+        ws.label,
+        ws.environment,
+        tuple(seconds),
+        int(image.attrs["Size"]),
+        env_bytes if env_bytes is not None else environment_bytes(client, ws.tag, ws.environment),
+        final_base(ws.lab, ws.style, ws.runtime),
+        len(image.history()),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,15 +162,32 @@ def main(argv: list[str] | None = None) -> int:
                 facts.append(fact)
                 if ws.runtime == "minimal":
                     total, glibc = runtime_file_bytes(client, ws.tag)
-                    split.append(f"minimal runtime ({environment}): {total / MB:.1f} MB of system "
-                                 f"libraries, of which glibc {glibc / MB:.1f} MB and "
-                                 f"{(total - glibc) / MB:.1f} MB others the environment still "
-                                 "takes from the system (conda-forge packages carry them)")
-    print(f"## image overhead and cold builds: lab workspace ({lab.mode}), "
-          f"{args.rounds} cold build(s) each, median\n")
-    print(markdown_table(["style", "env", "cold build s", "image MB", "env MB", "overhead MB",
-                          "overhead share", "layers", "final stage FROM"],
-                         [f.row() for f in facts]))
+                    split.append(
+                        f"minimal runtime ({environment}): {total / MB:.1f} MB of system "
+                        f"libraries, of which glibc {glibc / MB:.1f} MB and "
+                        f"{(total - glibc) / MB:.1f} MB others the environment still "
+                        "takes from the system (conda-forge packages carry them)"
+                    )
+    print(
+        f"## image overhead and cold builds: lab workspace ({lab.mode}), "
+        f"{args.rounds} cold build(s) each, median\n"
+    )
+    print(
+        markdown_table(
+            [
+                "style",
+                "env",
+                "cold build s",
+                "image MB",
+                "env MB",
+                "overhead MB",
+                "overhead share",
+                "layers",
+                "final stage FROM",
+            ],
+            [f.row() for f in facts],
+        )
+    )
     if split:
         print("\n" + "\n".join(split))
     return 0

@@ -19,8 +19,14 @@ import argparse
 import statistics
 import uuid
 
-from _lab import (BenchWorkspace, bench_workspaces, drop_replaced, lab_or_reason,
-                  markdown_table, report_failure)
+from _lab import (
+    BenchWorkspace,
+    bench_workspaces,
+    drop_replaced,
+    lab_or_reason,
+    markdown_table,
+    report_failure,
+)
 
 from kit.build import connect_docker
 from kit.errors import KitError
@@ -31,8 +37,7 @@ def edit_app(ws: BenchWorkspace, round_no: int) -> None:
     nonce: BuildKit would otherwise find an earlier run's identical context in its cache)."""
     module = ws.root / "app" / "bench_edit.py"
     module.parent.mkdir(exist_ok=True)
-    module.write_text(f'"""Edited by bench_rebuild."""\nROUND = {round_no}\n'
-                      f'NONCE = "{uuid.uuid4().hex}"\n')
+    module.write_text(f'"""Edited by bench_rebuild."""\nROUND = {round_no}\nNONCE = "{uuid.uuid4().hex}"\n')
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,17 +65,30 @@ def main(argv: list[str] | None = None) -> int:
                 last_id[ws.style] = result.image_id
                 rebuilds[ws.style].append(seconds)
                 cached[ws.style] = f"{result.cache_hits}/{len(result.steps)}"
-    ratios = [lesson / optimized for lesson, optimized in
-              zip(rebuilds["lesson"], rebuilds["optimized"], strict=True)]
-    header = ["style", "cold build s"] + [f"rebuild {n} s" for n in range(1, args.rounds + 1)] \
+    ratios = [
+        lesson / optimized
+        for lesson, optimized in zip(rebuilds["lesson"], rebuilds["optimized"], strict=True)
+    ]
+    header = (
+        ["style", "cold build s"]
+        + [f"rebuild {n} s" for n in range(1, args.rounds + 1)]
         + ["median rebuild s", "steps cached (last rebuild)"]
-    rows = [[style, f"{cold[style]:.1f}", *(f"{s:.1f}" for s in rebuilds[style]),
-             f"{statistics.median(rebuilds[style]):.1f}", cached[style]] for style in cold]
-    print(f"## rebuild after an app/ edit: lab workspace ({lab.mode}), environment cpu, "
-          f"{args.rounds} rounds\n")
+    )
+    rows = [
+        [
+            style,
+            f"{cold[style]:.1f}",
+            *(f"{s:.1f}" for s in rebuilds[style]),
+            f"{statistics.median(rebuilds[style]):.1f}",
+            cached[style],
+        ]
+        for style in cold
+    ]
+    print(
+        f"## rebuild after an app/ edit: lab workspace ({lab.mode}), environment cpu, {args.rounds} rounds\n"
+    )
     print(markdown_table(header, rows))
-    print("\nper-round speedup (lesson / optimized): "
-          + ", ".join(f"{r:.1f}x" for r in ratios))
+    print("\nper-round speedup (lesson / optimized): " + ", ".join(f"{r:.1f}x" for r in ratios))
     print(f"rebuild speedup optimized vs lesson: {statistics.median(ratios):.1f}x")
     return 0
 

@@ -54,8 +54,10 @@ class Timing:
 
     def row(self) -> str:
         ms = [s * 1000 for s in self.seconds]
-        return (f"| {self.step} | {self.style} | {statistics.median(ms):.1f} | {min(ms):.1f} | "
-                f"{max(ms):.1f} | {len(ms)} | {self.note} |")
+        return (
+            f"| {self.step} | {self.style} | {statistics.median(ms):.1f} | {min(ms):.1f} | "
+            f"{max(ms):.1f} | {len(ms)} | {self.note} |"
+        )
 
 
 def timed(action: Callable[[], T], rounds: int) -> tuple[tuple[float, ...], T]:
@@ -94,8 +96,13 @@ def _linters_only(files: dict[str, str]) -> int:
 
 def _cli_check(workspace: Path) -> int:
     """`kit check DIR` in a new process, as a user runs it; its exit status."""
-    return subprocess.run([sys.executable, "-m", "kit.cli", "check", str(workspace)], cwd=REPO,
-                          capture_output=True, timeout=300, check=False).returncode
+    return subprocess.run(
+        [sys.executable, "-m", "kit.cli", "check", str(workspace)],
+        cwd=REPO,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    ).returncode
 
 
 def bench_style(workspace: Path, style: str, rounds: int, check_rounds: int) -> list[Timing]:
@@ -109,13 +116,19 @@ def bench_style(workspace: Path, style: str, rounds: int, check_rounds: int) -> 
     api.generate(workspace, style=style, force=True)
     cli_s, status = timed(lambda: _cli_check(workspace), check_rounds)
     return [
-        Timing("load (manifest + lock)", style, load_s,
-               f"{len(ws.environments)} environments, lock v{ws.lock.version if ws.lock else '-'}"),
+        Timing(
+            "load (manifest + lock)",
+            style,
+            load_s,
+            f"{len(ws.environments)} environments, lock v{ws.lock.version if ws.lock else '-'}",
+        ),
         Timing("prepare (load + resolve)", style, prepare_s),
         Timing("render", style, render_s, f"{len(rendered)} files"),
         Timing("check (linters + rules)", style, check_s, f"{len(findings)} findings"),
         Timing("  rules only", style, rules_s, f"{len(RULES)} rules, {rule_count} findings"),
-        Timing("  linters only", style, linters_s, f"{', '.join(LINTERS)} side by side, {linter_count} findings"),
+        Timing(
+            "  linters only", style, linters_s, f"{', '.join(LINTERS)} side by side, {linter_count} findings"
+        ),
         Timing("kit check (CLI, new process)", style, cli_s, f"exit status {status}"),
     ]
 
@@ -130,10 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="kit-bench-render-") as tmp:
         workspace = copy_fixture(Path(tmp) / REAL_WORLD.name)
-        timings = [t for style in STYLES
-                   for t in bench_style(workspace, style, args.rounds, args.check_rounds)]
-    print(f"## render: {REAL_WORLD.name} (median of {args.rounds} rounds, "
-          f"check: {args.check_rounds})\n")
+        timings = [
+            t for style in STYLES for t in bench_style(workspace, style, args.rounds, args.check_rounds)
+        ]
+    print(f"## render: {REAL_WORLD.name} (median of {args.rounds} rounds, check: {args.check_rounds})\n")
     print("| step | style | median ms | min ms | max ms | rounds | note |")
     print("|---|---|---:|---:|---:|---:|---|")
     for timing in timings:

@@ -19,9 +19,15 @@ if TYPE_CHECKING:
     from kit.workspace import load_workspace
 
 __all__ = ["KitError", "RenderOptions", "UserError", "generate", "inspect", "load_workspace", "prepare"]
-_WHERE = {"KitError": "kit.errors", "UserError": "kit.errors", "RenderOptions": "kit.options",
-          "generate": "kit.api", "inspect": "kit.api", "prepare": "kit.api",
-          "load_workspace": "kit.workspace"}
+_WHERE = {
+    "KitError": "kit.errors",
+    "UserError": "kit.errors",
+    "RenderOptions": "kit.options",
+    "generate": "kit.api",
+    "inspect": "kit.api",
+    "prepare": "kit.api",
+    "load_workspace": "kit.workspace",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -37,12 +37,18 @@ ACTIONS: dict[str, PinnedAction] = {
     a.repo.split("/", 1)[1]: a
     for a in (
         PinnedAction("actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1", "2026-11-29"),
-        PinnedAction("docker/metadata-action", "dc802804100637a589fabce1cb79ff13a1411302", "v6.2.0", "2026-11-29"),
-        PinnedAction("docker/setup-buildx-action", "37fe631027851001ddb9b187196cc803df7f5f0e", "v4.3.0",
-                     "2026-11-29"),
-        PinnedAction("docker/login-action", "4907a6ddec9925e35a0a9e82d7399ccc52663121", "v4.1.0", "2026-11-29"),
-        PinnedAction("docker/build-push-action", "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a", "v7.3.0",
-                     "2026-11-29"),
+        PinnedAction(
+            "docker/metadata-action", "dc802804100637a589fabce1cb79ff13a1411302", "v6.2.0", "2026-11-29"
+        ),
+        PinnedAction(
+            "docker/setup-buildx-action", "37fe631027851001ddb9b187196cc803df7f5f0e", "v4.3.0", "2026-11-29"
+        ),
+        PinnedAction(
+            "docker/login-action", "4907a6ddec9925e35a0a9e82d7399ccc52663121", "v4.1.0", "2026-11-29"
+        ),
+        PinnedAction(
+            "docker/build-push-action", "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a", "v7.3.0", "2026-11-29"
+        ),
     )
 }
 
@@ -56,7 +62,7 @@ class PinnedDownload:
     url: str
     sha256: str
     verified: str  # ISO date the digest was checked
-    source: str    # where the digest comes from
+    source: str  # where the digest comes from
 
 
 # The release's Debian package (built on Debian 11, so it carries AppArmor's placeholder profile,

@@ -24,13 +24,14 @@ from kit.workspace import Workspace, load_workspace
 from kit.write import Change, apply_changes, plan_changes
 
 if TYPE_CHECKING:
-    from kit.jobs.schedulers import JobStatus, Submitted
     from kit.build.events import BuildResult
     from kit.gpu import ProbeReport
+    from kit.jobs.schedulers import JobStatus, Submitted
 
 
 # The file groups `generate(only=...)` takes: docker, apptainer, workflows, htcondor, slurm.
 FILE_GROUPS: dict[str, tuple[str, ...]] = GROUPS
+
 
 @dataclass(frozen=True)
 class EnvSummary:
@@ -39,7 +40,7 @@ class EnvSummary:
     cuda: str | None
     locked_platforms: tuple[str, ...]
     locked_for_linux: bool
-    packages: dict[str, str]      # image-naming packages on linux-64: name -> version[=build]
+    packages: dict[str, str]  # image-naming packages on linux-64: name -> version[=build]
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,31 @@ def summarize(ws: Workspace) -> Summary:
     envs = []
     for env in ws.environments.values():
         locked = ws.locked(env.name)
-        packages = {name: f"{p.version}={p.build}" for name, p in (locked.key_packages if locked else {}).items()}
-        envs.append(EnvSummary(env.name, env.features, env.cuda, locked.platforms if locked else (),
-                               ws.is_locked_for_linux(env.name), packages))
-    return Summary(str(ws.root), ws.manifest_path.name, ws.name, ws.channels, ws.platforms,
-                   str(ws.lock.path) if ws.lock else None, ws.lock.version if ws.lock else None,
-                   tuple(envs), ws.tasks, ws.warnings)
+        packages = {
+            name: f"{p.version}={p.build}" for name, p in (locked.key_packages if locked else {}).items()
+        }
+        envs.append(
+            EnvSummary(
+                env.name,
+                env.features,
+                env.cuda,
+                locked.platforms if locked else (),
+                ws.is_locked_for_linux(env.name),
+                packages,
+            )
+        )
+    return Summary(
+        str(ws.root),
+        ws.manifest_path.name,
+        ws.name,
+        ws.channels,
+        ws.platforms,
+        str(ws.lock.path) if ws.lock else None,
+        ws.lock.version if ws.lock else None,
+        tuple(envs),
+        ws.tasks,
+        ws.warnings,
+    )
 
 
 def inspect(directory: Path | str) -> Summary:
@@ -73,13 +93,19 @@ def inspect(directory: Path | str) -> Summary:
 
 
 def format_summary(s: Summary) -> str:
-    lines = [f"workspace {s.name} ({s.root}/{s.manifest})",
-             f"  channels:  {', '.join(s.channels) or '-'}",
-             f"  platforms: {', '.join(s.platforms) or '-'}",
-             f"  lock:      {f'version {s.lock_version}' if s.lock else 'none'}",
-             "  environments:"]
+    lines = [
+        f"workspace {s.name} ({s.root}/{s.manifest})",
+        f"  channels:  {', '.join(s.channels) or '-'}",
+        f"  platforms: {', '.join(s.platforms) or '-'}",
+        f"  lock:      {f'version {s.lock_version}' if s.lock else 'none'}",
+        "  environments:",
+    ]
     for e in s.environments:
-        lock = "locked for linux-64" if e.locked_for_linux else ("locked: " + ", ".join(e.locked_platforms) if e.locked_platforms else "not locked")
+        lock = (
+            "locked for linux-64"
+            if e.locked_for_linux
+            else ("locked: " + ", ".join(e.locked_platforms) if e.locked_platforms else "not locked")
+        )
         cuda = f"CUDA {e.cuda}" if e.cuda else "CPU"
         lines.append(f"    {e.name:<12} {cuda:<10} {lock:<22} features: {', '.join(e.features)}")
         for name, version in e.packages.items():
@@ -102,8 +128,9 @@ class Prepared:
         return render_plan(self.plan, only)
 
 
-def prepare(directory: Path | str, options: RenderOptions | None = None, *, out: Path | None = None,
-            **fields: Any) -> Prepared:
+def prepare(
+    directory: Path | str, options: RenderOptions | None = None, *, out: Path | None = None, **fields: Any
+) -> Prepared:
     """Load the workspace, locate it in its repository, and resolve the options, once.
 
     `fields` are option fields by name (as the notebooks write them); they are checked like
@@ -129,9 +156,16 @@ class GenerateResult:
     warnings: tuple[str, ...] = field(default=())
 
 
-def generate(directory: Path | str, options: RenderOptions | None = None, *, out: Path | None = None,
-             only: tuple[str, ...] = (), dry_run: bool = False, force: bool = False,
-             **fields: Any) -> GenerateResult:
+def generate(
+    directory: Path | str,
+    options: RenderOptions | None = None,
+    *,
+    out: Path | None = None,
+    only: tuple[str, ...] = (),
+    dry_run: bool = False,
+    force: bool = False,
+    **fields: Any,
+) -> GenerateResult:
     """Render and write (unless `dry_run`) the deployment files; refuse to clobber hand edits."""
     prepared = prepare(directory, options, out=out, **fields)
     files = prepared.render(only)
@@ -152,8 +186,9 @@ def check(directory: Path | str, subdir: str | None = None) -> list[Finding]:
         found = find_workspaces(folder)
         if found:
             here = locate(folder, None, None)
-            return [finding for rel in found
-                    for finding in check(folder / rel, (here.prefix + rel).strip("/"))]
+            return [
+                finding for rel in found for finding in check(folder / rel, (here.prefix + rel).strip("/"))
+            ]
     ws = load_workspace(directory)
     location = locate(ws.root, None, subdir)
     slug = slug_in(find_workspaces(location.root), location.subdir, ws.name)
@@ -164,11 +199,13 @@ def check_rendered(prepared: Prepared) -> list[Finding]:
     """Check freshly rendered files before they are written (the widgets' Check button)."""
     files = {p: f.text for p, f in prepared.render().items()}
     plan = prepared.plan
-    return check_files(prepared.workspace, files, prepared.location.prefix,
-                       (plan.docker_workflow, plan.apptainer_workflow))
+    return check_files(
+        prepared.workspace, files, prepared.location.prefix, (plan.docker_workflow, plan.apptainer_workflow)
+    )
 
 
 # -- build and probe ----------------------------------------------------------------------------
+
 
 def build_args(prepared: Prepared, engine: str = "docker") -> dict[str, str]:
     """The build arguments `engine`'s recipe uses (see `Plan.build_args`), with the commit for
@@ -183,8 +220,13 @@ def git_labels(directory: Path) -> dict[str, str]:
     import subprocess
 
     try:
-        out = subprocess.run(["git", "-C", str(directory), "log", "-1", "--format=%H %cI"],
-                             capture_output=True, text=True, timeout=10, check=False).stdout.split()
+        out = subprocess.run(
+            ["git", "-C", str(directory), "log", "-1", "--format=%H %cI"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.split()
     except (OSError, subprocess.SubprocessError):
         out = []
     return {"REVISION": out[0], "CREATED": out[1]} if len(out) == 2 else {}
@@ -208,9 +250,14 @@ def local_image_name(workspace_name: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", workspace_name.lower()).strip("-._") or "pixi-workspace"
 
 
-def build_prepared(prepared: Prepared, engine: str, workdir: Path,
-                   on_event: Callable[[Any], None] | None = None, cancel: Any = None,
-                   tag: str | None = None) -> BuildResult:
+def build_prepared(
+    prepared: Prepared,
+    engine: str,
+    workdir: Path,
+    on_event: Callable[[Any], None] | None = None,
+    cancel: Any = None,
+    tag: str | None = None,
+) -> BuildResult:
     """Build exactly what `prepared` renders, from a staged copy.
 
     Docker tags the image `image_tag(prepared, tag)`; Apptainer writes `<tag>.sif` into `workdir`.
@@ -226,19 +273,32 @@ def build_prepared(prepared: Prepared, engine: str, workdir: Path,
     name = image_tag(prepared, tag) if chosen.name == "docker" else (tag or primary_tag(prepared))
     with tempfile.TemporaryDirectory(prefix="kit-build-") as tmp:
         context = stage_build_context(prepared, Path(tmp) / "context", chosen.name)
-        return chosen.build(BuildRequest(context, name, Path(workdir),
-                                         build_args(prepared, chosen.name),
-                                         on_event=on_event, cancel=cancel))
+        return chosen.build(
+            BuildRequest(
+                context,
+                name,
+                Path(workdir),
+                build_args(prepared, chosen.name),
+                on_event=on_event,
+                cancel=cancel,
+            )
+        )
 
 
-def build(directory: Path | str, options: RenderOptions | None = None, *,
-          build: BuildOptions | None = None, on_event: Callable[[Any], None] | None = None,
-          cancel: Any = None, sif_dir: Path | None = None, **fields: Any) -> BuildResult:
+def build(
+    directory: Path | str,
+    options: RenderOptions | None = None,
+    *,
+    build: BuildOptions | None = None,
+    on_event: Callable[[Any], None] | None = None,
+    cancel: Any = None,
+    sif_dir: Path | None = None,
+    **fields: Any,
+) -> BuildResult:
     """Render, stage and build the workspace's image; a SIF lands next to the workspace."""
     how = build or BuildOptions()
     prepared = prepare(directory, options, **fields)
-    return build_prepared(prepared, how.engine, sif_dir or prepared.workspace.root, on_event,
-                          cancel, how.tag)
+    return build_prepared(prepared, how.engine, sif_dir or prepared.workspace.root, on_event, cancel, how.tag)
 
 
 def probe(image: str, *, engine: str | None = None, gpu: str = "auto") -> ProbeReport:
@@ -251,12 +311,13 @@ def probe(image: str, *, engine: str | None = None, gpu: str = "auto") -> ProbeR
 
 def format_build(result: BuildResult) -> str:
     size = result.size_bytes / 1e6
-    return (f"built {result.artifact} ({', '.join(result.tags) or 'no tags'}) {size:.1f} MB in "
-            f"{result.duration:.1f}s, {result.cache_hits}/{len(result.steps)} steps cached")
+    return (
+        f"built {result.artifact} ({', '.join(result.tags) or 'no tags'}) {size:.1f} MB in "
+        f"{result.duration:.1f}s, {result.cache_hits}/{len(result.steps)} steps cached"
+    )
 
 
-def image_makeup(result: BuildResult, *, base_image: str | None = None,
-                 label: str = "") -> Makeup:
+def image_makeup(result: BuildResult, *, base_image: str | None = None, label: str = "") -> Makeup:
     """What a built image is made of: runtime, environment, app and overhead (kit.makeup).
 
     Never fails for want of an engine: without one, the make-up is just the size the build
@@ -291,6 +352,7 @@ def format_probe(report: ProbeReport) -> str:
 
 # -- the lesson's tools (kit.lesson): the facade only forwards --------------------------------
 
+
 def machine_report(root: Path | str = ".") -> list[MachineItem]:
     """What works on this machine before a workshop: lock, linters, engines, GPU, with fixes."""
     return lesson_machine.machine_report(root)
@@ -309,7 +371,10 @@ def sync_lesson(root: Path | str = ".", write: bool = True) -> list[str]:
 
 # -- jobs on a cluster (kit.jobs.schedulers) -----------------------------------------------------
 
-def job_files(prepared: Prepared, schedulers: tuple[str, ...] = ("htcondor", "slurm")) -> dict[str, RenderedFile]:
+
+def job_files(
+    prepared: Prepared, schedulers: tuple[str, ...] = ("htcondor", "slurm")
+) -> dict[str, RenderedFile]:
     """The job files for `prepared` (what the studio's Jobs tab and the notebooks show)."""
     return prepared.render(schedulers)
 
@@ -335,8 +400,13 @@ def job_status(job: Submitted) -> JobStatus:
     return schedulers.status(job)
 
 
-def wait_job(job: Submitted, timeout: float, on_status: Callable[[JobStatus], None] | None = None,
-             poll: float = 1.0, stop_when_unplaceable: bool = False) -> JobStatus:
+def wait_job(
+    job: Submitted,
+    timeout: float,
+    on_status: Callable[[JobStatus], None] | None = None,
+    poll: float = 1.0,
+    stop_when_unplaceable: bool = False,
+) -> JobStatus:
     """Follow the job until it ends, is held, or `timeout` seconds pass (the last status)."""
     from kit.jobs import schedulers
 
@@ -360,6 +430,8 @@ def why_idle(job: Submitted) -> str:
     from kit.jobs import schedulers
 
     return schedulers.why_idle(job)
+
+
 def hub_link(hub: str, repo: str, *, branch: str | None = None, path: str = "notebooks/studio.ipynb") -> str:
     """An nbgitpuller link: `hub` clones `repo` for each learner and opens `path` in JupyterLab."""
     from kit.lesson.links import hub_link as make_link

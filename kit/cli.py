@@ -32,8 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(raw)
         if not getattr(args, "func", None):
-            raise UsageError("no command given", field="command",
-                             fix="run `kit --help` and pick one of its commands")
+            raise UsageError(
+                "no command given", field="command", fix="run `kit --help` and pick one of its commands"
+            )
         outcome.command = args.func.__name__.removeprefix("cmd_")
         outcome.code = args.func(args)
     return outcome.code
@@ -47,8 +48,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing usage and exiting, so `--json` gets JSON too."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message, field=self.prog.removeprefix("kit").strip() or "command",
-                         fix=f"run `{self.prog} --help`")
+        raise UsageError(
+            message, field=self.prog.removeprefix("kit").strip() or "command", fix=f"run `{self.prog} --help`"
+        )
 
 
 class _Outcome:
@@ -67,8 +69,7 @@ def handle_errors(as_json: bool) -> Iterator[_Outcome]:
         if isinstance(exc.__context__, (KeyboardInterrupt, interrupts.Terminated)):
             outcome.code = interrupts.exit_code(exc.__context__)  # a build stopped by a signal
         if as_json:
-            print(json.dumps(envelope(outcome.command, None, [error_dict(exc)]), indent=2,
-                             sort_keys=True))
+            print(json.dumps(envelope(outcome.command, None, [error_dict(exc)]), indent=2, sort_keys=True))
         else:
             print(f"kit: error: {printable(str(exc))}", file=sys.stderr)
     except (KeyboardInterrupt, interrupts.Terminated) as exc:
@@ -84,9 +85,13 @@ def printable(text: str) -> str:
 
 def error_dict(exc: KitError) -> dict[str, Any]:
     """An error as `--json` prints it: the message, and where known the file, field and fix."""
-    return {"type": type(exc).__name__, "message": str(exc),
-            "file": getattr(exc, "file", None), "field": getattr(exc, "field", None),
-            "fix": getattr(exc, "fix", None)}
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "file": getattr(exc, "file", None),
+        "field": getattr(exc, "field", None),
+        "fix": getattr(exc, "fix", None),
+    }
 
 
 def envelope(command: str, result: Any, errors: list[dict[str, Any]]) -> dict[str, Any]:
@@ -98,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kit", description="Deploy locked Pixi environments in Linux containers.")
     sub = parser.add_subparsers(title="commands", parser_class=_Parser)
 
-    def command(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+    def command(
+        name: str, func: Callable[[argparse.Namespace], int], help_text: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--json", action="store_true", help="print JSON instead of text")
         p.set_defaults(func=func)
@@ -110,9 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("generate", cmd_generate, "render the Dockerfile, .dockerignore, apptainer.def and workflows")
     p.add_argument("dir", type=Path)
     _render_flags(p)
-    p.add_argument("--only", action="append", choices=tuple(api.FILE_GROUPS),
-                   help="render only these groups (repeatable; htcondor and slurm job files "
-                   "only when named)")
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=tuple(api.FILE_GROUPS),
+        help="render only these groups (repeatable; htcondor and slurm job files only when named)",
+    )
     p.add_argument("--out", type=Path, help="write under this folder instead of the repository")
     p.add_argument("--diff", action="store_true", help="show what would change; write nothing")
     p.add_argument("--force", action="store_true", help="replace files edited since the kit wrote them")
@@ -128,19 +138,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("probe", cmd_probe, "run the GPU probe in a built image")
     p.add_argument("image", help="Docker image reference, or a .sif path for Apptainer")
-    p.add_argument("--engine", choices=("docker", "apptainer"), default=None,
-                   help="default: apptainer for a .sif path, else docker")
+    p.add_argument(
+        "--engine",
+        choices=("docker", "apptainer"),
+        default=None,
+        help="default: apptainer for a .sif path, else docker",
+    )
     p.add_argument("--gpu", choices=("auto", "require", "never"), default="auto")
 
-    p = command("lesson", cmd_lesson, "instructor tools: check this machine, sync the episodes' code, "
-                                      "or print a JupyterHub (nbgitpuller) link")
+    p = command(
+        "lesson",
+        cmd_lesson,
+        "instructor tools: check this machine, sync the episodes' code, "
+        "or print a JupyterHub (nbgitpuller) link",
+    )
     p.add_argument("action", choices=("check", "sync", "link", "preview"))
     p.add_argument("--root", type=Path, default=Path("."), help="the lesson repository (default: .)")
     p.add_argument("--hub", help="link: the JupyterHub's URL, e.g. https://hub.example.org")
     p.add_argument("--repo", help="link: the lesson repository's URL the hub clones")
     p.add_argument("--branch", help="link: the branch to pull (default: the repository's default)")
     p.add_argument("--path", default="notebooks/studio.ipynb", help="link: the notebook to open")
-    p.add_argument("--out", type=Path, help="preview: the folder for the HTML pages (default: ROOT/site-preview)")
+    p.add_argument(
+        "--out", type=Path, help="preview: the folder for the HTML pages (default: ROOT/site-preview)"
+    )
     return parser
 
 
@@ -151,11 +171,11 @@ def _schema_flags(p: argparse.ArgumentParser, cls: type[Any]) -> None:
         if spec.widget == "bool":
             p.add_argument(spec.flag, dest=dest, action="store_true", default=None, help=spec.help)
         elif isinstance(default_of(f), tuple):
-            p.add_argument(spec.flag, dest=dest, action="append", default=None, metavar="VALUE",
-                           help=spec.help)
+            p.add_argument(
+                spec.flag, dest=dest, action="append", default=None, metavar="VALUE", help=spec.help
+            )
         else:
-            p.add_argument(spec.flag, dest=dest, choices=spec.choices or None, default=None,
-                           help=spec.help)
+            p.add_argument(spec.flag, dest=dest, choices=spec.choices or None, default=None, help=spec.help)
 
 
 def _render_flags(p: argparse.ArgumentParser) -> None:
@@ -201,13 +221,29 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    result = api.generate(args.dir, out=args.out, only=tuple(args.only or ()), dry_run=args.diff,
-                          force=args.force, **_options(args))
+    result = api.generate(
+        args.dir,
+        out=args.out,
+        only=tuple(args.only or ()),
+        dry_run=args.diff,
+        force=args.force,
+        **_options(args),
+    )
     refused = [c for c in result.changes if c.action == "refused"]
     if args.json:
-        _emit(args, {"root": result.root, "changes": [
-            {"path": c.path, "action": c.action, "diff": c.diff(), "reason": c.reason}
-            for c in result.changes], "warnings": result.warnings}, "", ok=not refused)
+        _emit(
+            args,
+            {
+                "root": result.root,
+                "changes": [
+                    {"path": c.path, "action": c.action, "diff": c.diff(), "reason": c.reason}
+                    for c in result.changes
+                ],
+                "warnings": result.warnings,
+            },
+            "",
+            ok=not refused,
+        )
     else:
         for warning in result.warnings:
             print(f"warning: {printable(warning)}", file=sys.stderr)
@@ -215,25 +251,41 @@ def cmd_generate(args: argparse.Namespace) -> int:
             if args.diff and change.action not in ("unchanged",):
                 sys.stdout.write(printable(change.diff()))
             reason = f" ({change.reason}; --force replaces it)" if change.reason else ""
-            print(f"{change.action:>9}  {change.path}{printable(reason)}",
-                  file=sys.stderr if args.diff else sys.stdout)
+            print(
+                f"{change.action:>9}  {change.path}{printable(reason)}",
+                file=sys.stderr if args.diff else sys.stdout,
+            )
     return EXIT_BAD_INPUT if refused else EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     findings = api.check(args.dir, subdir=args.subdir)
     failed = any(f.severity == "error" for f in findings)
-    _emit(args, {"findings": [f.to_dict() for f in findings]},
-          "\n".join(f.one_line() for f in findings) or "no findings", ok=not failed)
+    _emit(
+        args,
+        {"findings": [f.to_dict() for f in findings]},
+        "\n".join(f.one_line() for f in findings) or "no findings",
+        ok=not failed,
+    )
     return EXIT_FINDINGS if failed else EXIT_OK
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    result = api.build(args.dir, build=BuildOptions(**_options(args, BuildOptions)),
-                       on_event=None if args.json else print_progress, **_options(args))
-    summary = {"engine": result.engine, "artifact": result.artifact, "tags": result.tags,
-               "size_bytes": result.size_bytes, "duration": result.duration,
-               "steps": len(result.steps), "cache_hits": result.cache_hits}
+    result = api.build(
+        args.dir,
+        build=BuildOptions(**_options(args, BuildOptions)),
+        on_event=None if args.json else print_progress,
+        **_options(args),
+    )
+    summary = {
+        "engine": result.engine,
+        "artifact": result.artifact,
+        "tags": result.tags,
+        "size_bytes": result.size_bytes,
+        "duration": result.duration,
+        "steps": len(result.steps),
+        "cache_hits": result.cache_hits,
+    }
     makeup = api.image_makeup(result)
     summary["makeup"] = api.makeup_dict(makeup)
     utf8 = (sys.stdout.encoding or "").lower().replace("-", "") == "utf8"
@@ -255,8 +307,11 @@ def print_progress(event: Any) -> None:
         return
     where = f"[{event.stage or ''} {event.step or '?'}/{event.total or '?'}]".replace("[ ", "[")
     state = "FAILED" if event.failed else ("CACHED" if event.cached else "done  ")
-    print(f"{where:<16} {progress_bar(event.step, event.total)} {state} {event.duration or 0:6.1f}s "
-          f"{event.instruction[:80]}", file=sys.stderr)
+    print(
+        f"{where:<16} {progress_bar(event.step, event.total)} {state} {event.duration or 0:6.1f}s "
+        f"{event.instruction[:80]}",
+        file=sys.stderr,
+    )
 
 
 def cmd_probe(args: argparse.Namespace) -> int:

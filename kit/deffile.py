@@ -18,17 +18,69 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-DEF_SECTIONS = frozenset({
-    "arguments", "setup", "files", "environment", "post", "runscript", "startscript", "test",
-    "labels", "help", "app", "apprun", "appinstall", "appenv", "appfiles", "applabels", "apphelp",
-    "apptest", "appstart",
-})
-DEF_HEADER_KEYS = frozenset({"bootstrap", "from", "stage", "registry", "namespace", "includecmd",
-                             "mirrorurl", "osversion", "include", "fingerprints", "confurl",
-                             "updateurl", "product", "user", "regcode", "productpgp", "setopt"})
-BOOTSTRAP_AGENTS = frozenset({"docker", "docker-daemon", "docker-archive", "oci", "oci-archive",
-                              "localimage", "library", "shub", "oras", "scratch", "busybox",
-                              "debootstrap", "yum", "zypper", "arch"})
+DEF_SECTIONS = frozenset(
+    {
+        "arguments",
+        "setup",
+        "files",
+        "environment",
+        "post",
+        "runscript",
+        "startscript",
+        "test",
+        "labels",
+        "help",
+        "app",
+        "apprun",
+        "appinstall",
+        "appenv",
+        "appfiles",
+        "applabels",
+        "apphelp",
+        "apptest",
+        "appstart",
+    }
+)
+DEF_HEADER_KEYS = frozenset(
+    {
+        "bootstrap",
+        "from",
+        "stage",
+        "registry",
+        "namespace",
+        "includecmd",
+        "mirrorurl",
+        "osversion",
+        "include",
+        "fingerprints",
+        "confurl",
+        "updateurl",
+        "product",
+        "user",
+        "regcode",
+        "productpgp",
+        "setopt",
+    }
+)
+BOOTSTRAP_AGENTS = frozenset(
+    {
+        "docker",
+        "docker-daemon",
+        "docker-archive",
+        "oci",
+        "oci-archive",
+        "localimage",
+        "library",
+        "shub",
+        "oras",
+        "scratch",
+        "busybox",
+        "debootstrap",
+        "yum",
+        "zypper",
+        "arch",
+    }
+)
 # Apptainer's build-argument placeholder: `{{ NAME }}`, spaces optional.
 ARGUMENT_USE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _HEADER = re.compile(r"^([A-Za-z]+):\s*(.*)$")
@@ -47,17 +99,17 @@ class DefProblem:
 
 @dataclass
 class DefSection:
-    name: str                                  # lower-case, without the %
-    argument: str                              # e.g. "from build" for `%files from build`
+    name: str  # lower-case, without the %
+    argument: str  # e.g. "from build" for `%files from build`
     line: int
-    body: list[tuple[str, int]] = field(default_factory=list)   # non-blank lines, with numbers
+    body: list[tuple[str, int]] = field(default_factory=list)  # non-blank lines, with numbers
 
 
 @dataclass
 class DefStage:
-    header: dict[str, str]                     # lower-case keys: bootstrap, from, stage, ...
+    header: dict[str, str]  # lower-case keys: bootstrap, from, stage, ...
     header_line: int
-    index: int                                 # 1-based position in the file
+    index: int  # 1-based position in the file
     sections: list[DefSection] = field(default_factory=list)
     lines: list[tuple[str, int]] = field(default_factory=list)  # every raw line of the stage
 
@@ -112,7 +164,7 @@ def parse_def(text: str) -> DefFile:
     stages: list[DefStage] = []
     problems: list[DefProblem] = []
     section: DefSection | None = None
-    leading: list[tuple[str, int]] = []        # lines before the first Bootstrap: belong to it
+    leading: list[tuple[str, int]] = []  # lines before the first Bootstrap: belong to it
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         header = _HEADER.match(line)
@@ -123,9 +175,14 @@ def parse_def(text: str) -> DefFile:
                 leading = []
                 section = None
             if not stages:
-                problems.append(DefProblem("header-order", number,
-                                           f"'{header.group(1)}:' comes before any 'Bootstrap:'",
-                                           "start each stage with a Bootstrap: line"))
+                problems.append(
+                    DefProblem(
+                        "header-order",
+                        number,
+                        f"'{header.group(1)}:' comes before any 'Bootstrap:'",
+                        "start each stage with a Bootstrap: line",
+                    )
+                )
                 leading.append((raw, number))
                 continue
             stages[-1].header[key] = header.group(2).strip()
@@ -135,12 +192,23 @@ def parse_def(text: str) -> DefFile:
         if match:
             name = match.group(1).lower()
             if name not in DEF_SECTIONS:
-                problems.append(DefProblem("unknown-section", number, f"unknown section %{match.group(1)}",
-                                           f"use one of %{', %'.join(sorted(DEF_SECTIONS))}"))
+                problems.append(
+                    DefProblem(
+                        "unknown-section",
+                        number,
+                        f"unknown section %{match.group(1)}",
+                        f"use one of %{', %'.join(sorted(DEF_SECTIONS))}",
+                    )
+                )
             if not stages:
-                problems.append(DefProblem("header-order", number,
-                                           "a section comes before any 'Bootstrap:' header",
-                                           "start the file with Bootstrap: and From:"))
+                problems.append(
+                    DefProblem(
+                        "header-order",
+                        number,
+                        "a section comes before any 'Bootstrap:' header",
+                        "start the file with Bootstrap: and From:",
+                    )
+                )
                 stages.append(DefStage({}, number, 1, lines=leading))
                 leading = []
             section = DefSection(name, match.group(2).strip(), number)
@@ -155,9 +223,14 @@ def parse_def(text: str) -> DefFile:
             if line:
                 section.body.append((raw, number))
         elif line and not line.startswith("#"):
-            problems.append(DefProblem("stray-line", number,
-                                       f"line is neither a header nor inside a section: {line[:60]}",
-                                       "put it under a %section or remove it"))
+            problems.append(
+                DefProblem(
+                    "stray-line",
+                    number,
+                    f"line is neither a header nor inside a section: {line[:60]}",
+                    "put it under a %section or remove it",
+                )
+            )
     problems.extend(_stage_problems(stages))
     return DefFile(stages, problems)
 
@@ -170,17 +243,31 @@ def _stage_problems(stages: list[DefStage]) -> list[DefProblem]:
     for stage in stages:
         agent = stage.header.get("bootstrap", "")
         if agent not in BOOTSTRAP_AGENTS:
-            problems.append(DefProblem("bootstrap-agent", stage.header_line, f"unknown bootstrap agent {agent!r}",
-                                       "use docker, docker-daemon, docker-archive, oci-archive or localimage"))
+            problems.append(
+                DefProblem(
+                    "bootstrap-agent",
+                    stage.header_line,
+                    f"unknown bootstrap agent {agent!r}",
+                    "use docker, docker-daemon, docker-archive, oci-archive or localimage",
+                )
+            )
         if agent != "scratch" and not stage.image:
-            problems.append(DefProblem("missing-from", stage.header_line, "the stage has no 'From:' line",
-                                       "add From: IMAGE"))
+            problems.append(
+                DefProblem(
+                    "missing-from", stage.header_line, "the stage has no 'From:' line", "add From: IMAGE"
+                )
+            )
         for section in stage.sections_named("files"):
             source = re.match(r"^from\s+(\S+)$", section.argument)
             if source and source.group(1) not in seen:
-                problems.append(DefProblem("unknown-stage", section.line,
-                                           f"%files from {source.group(1)}: no earlier stage has that name",
-                                           "name the earlier stage with 'Stage: NAME'"))
+                problems.append(
+                    DefProblem(
+                        "unknown-stage",
+                        section.line,
+                        f"%files from {source.group(1)}: no earlier stage has that name",
+                        "name the earlier stage with 'Stage: NAME'",
+                    )
+                )
         if stage.name:
             seen.add(stage.name)
     return problems
@@ -200,8 +287,11 @@ def undefined_stage_arguments(stages: list[DefStage]) -> list[tuple[DefStage, st
     out: list[tuple[DefStage, str, int]] = []
     for stage in stages:
         defined = stage.arguments
-        out.extend((stage, name, line) for name, line in sorted(stage.arguments_used.items(), key=lambda x: x[1])
-                   if name not in defined)
+        out.extend(
+            (stage, name, line)
+            for name, line in sorted(stage.arguments_used.items(), key=lambda x: x[1])
+            if name not in defined
+        )
     return out
 
 

@@ -46,8 +46,14 @@ def find_workspaces(root: Path) -> tuple[str, ...]:
         here = Path(current)
         rel = here.relative_to(root)
         depth = len(rel.parts)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS
-                         and not (here / d).is_symlink() and depth < MAX_DEPTH)
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and d not in SKIPPED_DIRS
+            and not (here / d).is_symlink()
+            and depth < MAX_DEPTH
+        )
         if is_workspace(here):
             found.append("" if depth == 0 else rel.as_posix())
     return tuple(sorted(found))

@@ -28,9 +28,9 @@ VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|([A-Za-
 
 @dataclass(frozen=True)
 class Instruction:
-    keyword: str                 # upper-case
-    args: str                    # continuation lines joined, escape characters removed
-    line: int                    # 1-based first line
+    keyword: str  # upper-case
+    args: str  # continuation lines joined, escape characters removed
+    line: int  # 1-based first line
     end_line: int
     heredocs: tuple[str, ...] = ()
 
@@ -56,8 +56,8 @@ class Instruction:
 
 @dataclass
 class Stage:
-    image: str                   # as written after FROM (may hold $VARIABLES)
-    name: str                    # the `AS name`, or ""
+    image: str  # as written after FROM (may hold $VARIABLES)
+    name: str  # the `AS name`, or ""
     line: int
     instructions: list[Instruction] = field(default_factory=list)
 
@@ -68,16 +68,32 @@ def instructions(text: str) -> list[Instruction]:
     bodies: dict[int, tuple[str, ...]] = {}
     while True:
         structure = _structure(lines)
-        pending = next((item for item in structure
-                        if item["instruction"] in HEREDOC_INSTRUCTIONS and item["startline"] not in bodies
-                        and HEREDOC.search(item["value"] or "")), None)
+        pending = next(
+            (
+                item
+                for item in structure
+                if item["instruction"] in HEREDOC_INSTRUCTIONS
+                and item["startline"] not in bodies
+                and HEREDOC.search(item["value"] or "")
+            ),
+            None,
+        )
         if pending is None:
             break
-        bodies[pending["startline"]] = _cut_heredocs(lines, pending["endline"] + 1,
-                                                      HEREDOC.findall(pending["value"]))
-    return [Instruction(item["instruction"], (item["value"] or "").strip(), item["startline"] + 1,
-                        item["endline"] + 1, bodies.get(item["startline"], ()))
-            for item in structure if item["instruction"] != "COMMENT"]
+        bodies[pending["startline"]] = _cut_heredocs(
+            lines, pending["endline"] + 1, HEREDOC.findall(pending["value"])
+        )
+    return [
+        Instruction(
+            item["instruction"],
+            (item["value"] or "").strip(),
+            item["startline"] + 1,
+            item["endline"] + 1,
+            bodies.get(item["startline"], ()),
+        )
+        for item in structure
+        if item["instruction"] != "COMMENT"
+    ]
 
 
 def _structure(lines: list[str]) -> list[dict[str, Any]]:
@@ -147,6 +163,7 @@ def dockerfile_args_used(text: str) -> set[str]:
 
 def resolve(value: str, args: dict[str, str]) -> str:
     """Expand `$NAME`/`${NAME}`/`${NAME:-default}` from global ARG defaults (unknown: default or "")."""
+
     def expand(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(3)
         return args.get(name) or (match.group(2) or "")

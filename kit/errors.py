@@ -26,8 +26,14 @@ class UserError(KitError):
 
     exit_code = EXIT_BAD_INPUT
 
-    def __init__(self, message: str, *, file: Path | str | None = None,
-                 field: str | None = None, fix: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: Path | str | None = None,
+        field: str | None = None,
+        fix: str | None = None,
+    ) -> None:
         self.file = str(file) if file is not None else None
         self.field = field
         self.fix = fix
@@ -110,7 +116,6 @@ class ProbeError(KitError):
         super().__init__(message)
 
 
-
 class SchedulerUnavailable(EngineUnavailable):
     """No HTCondor or Slurm answers here (no client tools, or no pool or controller behind them);
     `instead` says what to run on a cluster."""
@@ -120,8 +125,7 @@ class SchedulerError(KitError):
     """A scheduler refused a job, or a job failed, was held or removed; the message carries the
     scheduler's own words."""
 
-    def __init__(self, message: str, *, scheduler: str, job_id: str | None = None,
-                 said: str = "") -> None:
+    def __init__(self, message: str, *, scheduler: str, job_id: str | None = None, said: str = "") -> None:
         self.scheduler = scheduler
         self.job_id = job_id
         self.said = said

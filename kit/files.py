@@ -20,21 +20,32 @@ from kit.errors import UserError
 
 KiB = 1024
 MiB = 1024 * KiB
-MANIFEST_LIMIT = 4 * MiB          # pixi.toml / pyproject.toml
-LOCK_LIMIT = 256 * MiB            # pixi.lock: real locks of large GPU stacks reach tens of MiB
-TEXT_LIMIT = 16 * MiB             # recipes, workflows, episodes, .gitignore, the state file
+MANIFEST_LIMIT = 4 * MiB  # pixi.toml / pyproject.toml
+LOCK_LIMIT = 256 * MiB  # pixi.lock: real locks of large GPU stacks reach tens of MiB
+TEXT_LIMIT = 16 * MiB  # recipes, workflows, episodes, .gitignore, the state file
 
 
 def describe_kind(mode: int) -> str:
     """A file type in words, for messages ("a folder", "a FIFO", ...)."""
-    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"),
-             (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-             (stat.S_ISBLK, "a block device"))
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
     return next((words for test, words in kinds if test(mode)), "not a regular file")
 
 
-def check_regular(path: Path, *, limit: int, field: str | None = None,
-                  error: type[UserError] = UserError, follow: bool = False) -> os.stat_result:
+def check_regular(
+    path: Path,
+    *,
+    limit: int,
+    field: str | None = None,
+    error: type[UserError] = UserError,
+    follow: bool = False,
+) -> os.stat_result:
     """`lstat` (or `stat` when `follow`) `path` and refuse anything but a regular file within `limit`.
 
     Used before a path is handed to a library that opens it itself (py-rattler reads pixi.lock),
@@ -43,42 +54,77 @@ def check_regular(path: Path, *, limit: int, field: str | None = None,
     try:
         info = path.stat() if follow else path.lstat()
     except FileNotFoundError:
-        raise error("does not exist", file=path, field=field, fix="create it, or pass the right folder") from None
+        raise error(
+            "does not exist", file=path, field=field, fix="create it, or pass the right folder"
+        ) from None
     except OSError as exc:
-        raise error(f"cannot be read: {exc.strerror or exc}", file=path, field=field,
-                    fix="check the path and its permissions") from None
+        raise error(
+            f"cannot be read: {exc.strerror or exc}",
+            file=path,
+            field=field,
+            fix="check the path and its permissions",
+        ) from None
     _refuse_odd(path, info, limit, field, error)
     return info
 
 
-def _refuse_odd(path: Path, info: os.stat_result, limit: int, field: str | None,
-                error: type[UserError]) -> None:
+def _refuse_odd(
+    path: Path, info: os.stat_result, limit: int, field: str | None, error: type[UserError]
+) -> None:
     if stat.S_ISLNK(info.st_mode):
-        raise error("is a symbolic link; the kit reads and writes only regular files here", file=path,
-                    field=field, fix="replace the link with a regular file")
+        raise error(
+            "is a symbolic link; the kit reads and writes only regular files here",
+            file=path,
+            field=field,
+            fix="replace the link with a regular file",
+        )
     if not stat.S_ISREG(info.st_mode):
-        raise error(f"is {describe_kind(info.st_mode)}, not a regular file", file=path, field=field,
-                    fix="replace it with a regular file")
+        raise error(
+            f"is {describe_kind(info.st_mode)}, not a regular file",
+            file=path,
+            field=field,
+            fix="replace it with a regular file",
+        )
     if info.st_size > limit:
-        raise error(f"is {info.st_size} bytes, more than the {limit // MiB} MiB the kit reads",
-                    file=path, field=field, fix="check that this is the right file")
+        raise error(
+            f"is {info.st_size} bytes, more than the {limit // MiB} MiB the kit reads",
+            file=path,
+            field=field,
+            fix="check that this is the right file",
+        )
 
 
-def read_bytes(path: Path, *, limit: int, field: str | None = None,
-               error: type[UserError] = UserError, follow: bool = False) -> bytes:
+def read_bytes(
+    path: Path,
+    *,
+    limit: int,
+    field: str | None = None,
+    error: type[UserError] = UserError,
+    follow: bool = False,
+) -> bytes:
     """The bytes of the regular file `path`, at most `limit` of them; never blocks, never follows
     a final symlink unless `follow`."""
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (0 if follow else os.O_NOFOLLOW)
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise error("does not exist", file=path, field=field, fix="create it, or pass the right folder") from None
+        raise error(
+            "does not exist", file=path, field=field, fix="create it, or pass the right folder"
+        ) from None
     except OSError as exc:
         if not follow and os.path.islink(path):
-            raise error("is a symbolic link; the kit reads and writes only regular files here", file=path,
-                        field=field, fix="replace the link with a regular file") from None
-        raise error(f"cannot be read: {exc.strerror or exc}", file=path, field=field,
-                    fix="check the path and its permissions") from None
+            raise error(
+                "is a symbolic link; the kit reads and writes only regular files here",
+                file=path,
+                field=field,
+                fix="replace the link with a regular file",
+            ) from None
+        raise error(
+            f"cannot be read: {exc.strerror or exc}",
+            file=path,
+            field=field,
+            fix="check the path and its permissions",
+        ) from None
     try:
         _refuse_odd(path, os.fstat(fd), limit, field, error)
         chunks: list[bytes] = []
@@ -90,36 +136,60 @@ def read_bytes(path: Path, *, limit: int, field: str | None = None,
             chunks.append(chunk)
             size += len(chunk)
         if size > limit:  # it grew while we read it
-            raise error(f"is more than the {limit // MiB} MiB the kit reads", file=path, field=field,
-                        fix="check that this is the right file")
+            raise error(
+                f"is more than the {limit // MiB} MiB the kit reads",
+                file=path,
+                field=field,
+                fix="check that this is the right file",
+            )
         return b"".join(chunks)
     except OSError as exc:
-        raise error(f"cannot be read: {exc.strerror or exc}", file=path, field=field,
-                    fix="check the path and its permissions") from None
+        raise error(
+            f"cannot be read: {exc.strerror or exc}",
+            file=path,
+            field=field,
+            fix="check the path and its permissions",
+        ) from None
     finally:
         os.close(fd)
 
 
-def decode(data: bytes, path: Path, *, field: str | None = None,
-           error: type[UserError] = UserError) -> str:
+def decode(data: bytes, path: Path, *, field: str | None = None, error: type[UserError] = UserError) -> str:
     """Strict UTF-8, with the offending byte's position in the message."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise error(f"is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})", file=path,
-                    field=field, fix="save it as UTF-8") from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise error(
+            f"is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})",
+            file=path,
+            field=field,
+            fix="save it as UTF-8",
+        ) from None
 
 
-def read_text(path: Path, *, limit: int = TEXT_LIMIT, field: str | None = None,
-              error: type[UserError] = UserError, follow: bool = False) -> str:
+def read_text(
+    path: Path,
+    *,
+    limit: int = TEXT_LIMIT,
+    field: str | None = None,
+    error: type[UserError] = UserError,
+    follow: bool = False,
+) -> str:
     """The text of the regular file `path`: bounded, strict UTF-8, line endings kept as they are."""
-    return decode(read_bytes(path, limit=limit, field=field, error=error, follow=follow), path,
-                  field=field, error=error)
+    return decode(
+        read_bytes(path, limit=limit, field=field, error=error, follow=follow), path, field=field, error=error
+    )
 
 
-def read_optional_text(path: Path, *, limit: int = TEXT_LIMIT, field: str | None = None,
-                       error: type[UserError] = UserError, follow: bool = False) -> str | None:
+def read_optional_text(
+    path: Path,
+    *,
+    limit: int = TEXT_LIMIT,
+    field: str | None = None,
+    error: type[UserError] = UserError,
+    follow: bool = False,
+) -> str | None:
     """`read_text`, or None when nothing is at `path` (a dangling link is not nothing)."""
     if not os.path.lexists(path):
         return None

@@ -37,7 +37,7 @@ GpuMode = Literal["auto", "require", "never"]
 PROBE_NAME = "torch_detect_GPU.py"
 IMAGE_PROBE_PATH = "/app/src/" + PROBE_NAME
 MOUNTED_PROBE_DIR = "/opt/kit-probe"
-EXIT_NO_FRAMEWORK = 3         # the script's status when none of PyTorch, JAX, CuPy imports
+EXIT_NO_FRAMEWORK = 3  # the script's status when none of PyTorch, JAX, CuPy imports
 EXIT_TORCH_MISSING = EXIT_NO_FRAMEWORK  # its name when PyTorch was the only framework probed
 FRAMEWORK_LABELS = {"torch": "PyTorch", "jax": "JAX", "cupy": "CuPy"}
 PROBE_TIMEOUT_S = 300
@@ -93,8 +93,9 @@ class ProbeReport:
     @property
     def has_gpu(self) -> bool:
         """True when PyTorch can use a GPU (CUDA or Apple MPS), or JAX or CuPy sees one."""
-        return (bool(self.cuda_available) or bool(self.mps_available)
-                or any(f.gpu_count for f in self.frameworks))
+        return (
+            bool(self.cuda_available) or bool(self.mps_available) or any(f.gpu_count for f in self.frameworks)
+        )
 
     @property
     def others(self) -> tuple[FrameworkReport, ...]:
@@ -110,8 +111,10 @@ class ProbeReport:
         """Why this run should fail a CI step, in one line, or None when it should pass."""
         where = f" in {self.image}" if self.image else ""
         if self.framework_missing:
-            return (f"no GPU framework (PyTorch, JAX or CuPy) can be imported{where}: "
-                    f"{self.error or 'import failed'}; build an environment that has one")
+            return (
+                f"no GPU framework (PyTorch, JAX or CuPy) can be imported{where}: "
+                f"{self.error or 'import failed'}; build an environment that has one"
+            )
         if require_gpu and not self.has_gpu:
             return f"a GPU was required, but no framework{where} sees one ({self.summary()})"
         return None
@@ -140,6 +143,7 @@ class ProbeReport:
 
 
 # ---------------------------------------------------------------- parsing
+
 
 def parse_probe_output(text: str) -> ProbeReport:
     """Read the probe's JSON, its text form, or the lesson script's text form.
@@ -173,9 +177,13 @@ def _json_object(line: str) -> dict[str, Any] | None:
 def _from_json(data: dict[str, Any], raw: str) -> ProbeReport:
     frameworks = _frameworks_from_json(data.get("frameworks"))
     if data.get("torch") is None:
-        return ProbeReport(torch_missing=True, error=str(data.get("error") or ""), raw=raw,
-                           source_format="kit-json",
-                           frameworks=frameworks or (FrameworkReport("torch", error=_opt_str(data.get("error"))),))
+        return ProbeReport(
+            torch_missing=True,
+            error=str(data.get("error") or ""),
+            raw=raw,
+            source_format="kit-json",
+            frameworks=frameworks or (FrameworkReport("torch", error=_opt_str(data.get("error"))),),
+        )
     report = ProbeReport(
         torch_version=str(data["torch"]),
         cuda_build=_opt_str(data.get("cuda_build")),
@@ -201,13 +209,15 @@ def _frameworks_from_json(value: Any) -> tuple[FrameworkReport, ...]:
         if not isinstance(entry, dict):
             continue
         installed = bool(entry.get("installed"))
-        found.append(FrameworkReport(
-            name=str(name),
-            version=_opt_str(entry.get("version")) if installed else None,
-            gpu_count=_opt_int(entry.get("gpu_devices")) if installed else None,
-            devices=tuple(str(d) for d in entry.get("devices") or ()) if installed else (),
-            error=_opt_str(entry.get("error")),
-        ))
+        found.append(
+            FrameworkReport(
+                name=str(name),
+                version=_opt_str(entry.get("version")) if installed else None,
+                gpu_count=_opt_int(entry.get("gpu_devices")) if installed else None,
+                devices=tuple(str(d) for d in entry.get("devices") or ()) if installed else (),
+                error=_opt_str(entry.get("error")),
+            )
+        )
     return tuple(found)
 
 
@@ -261,7 +271,7 @@ def _from_text(text: str) -> ProbeReport | None:
     for line in text.splitlines():
         line = line.strip()
         if line.startswith(_MISSING_PREFIX):
-            missing = line[len(_MISSING_PREFIX):].strip()
+            missing = line[len(_MISSING_PREFIX) :].strip()
             continue
         if line == "PyTorch has no active GPU":
             no_gpu = True
@@ -277,8 +287,13 @@ def _from_text(text: str) -> ProbeReport | None:
             extras.setdefault(framework, {})[_EXTRA_FIELDS[field_name]] = value.strip()
     others = tuple(_extra_framework(name, fields) for name, fields in extras.items())
     if missing is not None:
-        return ProbeReport(torch_missing=True, error=missing, raw=text, source_format="kit-text",
-                           frameworks=(FrameworkReport("torch", error=missing), *others))
+        return ProbeReport(
+            torch_missing=True,
+            error=missing,
+            raw=text,
+            source_format="kit-text",
+            frameworks=(FrameworkReport("torch", error=missing), *others),
+        )
     if not values and not no_gpu:
         return None
     report = _report_from_values(values, no_gpu, text)
@@ -343,6 +358,7 @@ def _nccl_text(value: str | None) -> str | None:
 
 # ---------------------------------------------------------------- the host
 
+
 def host_has_nvidia_driver() -> bool:
     """The NVIDIA kernel driver is loaded, or its tools are installed, on this machine."""
     return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
@@ -363,27 +379,25 @@ def packaged_probe() -> Iterator[Path]:
 
 def _check_mode(gpu: str) -> None:
     if gpu not in ("auto", "require", "never"):
-        raise OptionsError(f"gpu mode {gpu!r} is unknown", field="gpu",
-                           fix="use one of: auto, require, never")
+        raise OptionsError(
+            f"gpu mode {gpu!r} is unknown", field="gpu", fix="use one of: auto, require, never"
+        )
 
 
-def _finish(output: str, status: int, *, engine: str, image: str, requested: bool,
-            note: str) -> ProbeReport:
+def _finish(output: str, status: int, *, engine: str, image: str, requested: bool, note: str) -> ProbeReport:
     """Turn a finished run into a report; exit 3 is "no framework", other failures are errors."""
     if status not in (0, EXIT_NO_FRAMEWORK):
-        raise ProbeError(f"The GPU probe failed in {image} ({engine}, exit status {status}).",
-                         output)
+        raise ProbeError(f"The GPU probe failed in {image} ({engine}, exit status {status}).", output)
     report = parse_probe_output(output)
     if status == EXIT_NO_FRAMEWORK and not report.torch_missing:
-        raise ProbeError(f"The GPU probe exited with status 3 in {image} but did not say why.",
-                         output)
+        raise ProbeError(f"The GPU probe exited with status 3 in {image} but did not say why.", output)
     return replace(report, engine=engine, image=image, gpu_requested=requested, gpu_note=note)
 
 
 # ---------------------------------------------------------------- Docker
 
-def probe_docker(image: str, *, gpu: GpuMode = "auto",
-                 client: DockerClient | None = None) -> ProbeReport:
+
+def probe_docker(image: str, *, gpu: GpuMode = "auto", client: DockerClient | None = None) -> ProbeReport:
     """Run the probe through the image's entrypoint, with all GPUs when the daemon can.
 
     The image's own copy (``/app/src/torch_detect_GPU.py``, where the lesson's Dockerfile puts
@@ -412,13 +426,14 @@ def _docker_gpu_decision(client: DockerClient, gpu: GpuMode) -> tuple[bool, str]
         raise EngineUnavailable(
             "A GPU was required, but this Docker daemon has no NVIDIA runtime.",
             instead="install the NVIDIA Container Toolkit and run "
-                    "'nvidia-ctk runtime configure --runtime=docker', then restart dockerd",
+            "'nvidia-ctk runtime configure --runtime=docker', then restart dockerd",
         )
     return False, "no NVIDIA runtime in this Docker daemon"
 
 
-def _run_docker_probe(client: DockerClient, image: str, script: Path, requested: bool,
-                      note: str) -> ProbeReport:
+def _run_docker_probe(
+    client: DockerClient, image: str, script: Path, requested: bool, note: str
+) -> ProbeReport:
     from docker.errors import APIError, ImageNotFound
 
     try:
@@ -430,16 +445,15 @@ def _run_docker_probe(client: DockerClient, image: str, script: Path, requested:
     try:
         output, status = _start_and_wait(container)
     except APIError as error:
-        raise ProbeError(f"The GPU probe could not start in {image}: {error.explanation}",
-                         str(error)) from error
+        raise ProbeError(
+            f"The GPU probe could not start in {image}: {error.explanation}", str(error)
+        ) from error
     finally:
         container.remove(force=True)
-    return _finish(output, status, engine="docker", image=image, requested=requested,
-                   note=note)
+    return _finish(output, status, engine="docker", image=image, requested=requested, note=note)
 
 
-def _create_probe_container(client: DockerClient, image: str, script: Path,
-                            requested: bool) -> Container:
+def _create_probe_container(client: DockerClient, image: str, script: Path, requested: bool) -> Container:
     """Create (not start) the container; swap in the mounted script when the image lacks one."""
     from docker.errors import NotFound
     from docker.types import DeviceRequest, Mount
@@ -448,8 +462,7 @@ def _create_probe_container(client: DockerClient, image: str, script: Path,
     gpu_kwargs: dict[str, Any] = {"network_mode": "none"}
     if requested:
         gpu_kwargs["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
-    container = client.containers.create(image, ["python", IMAGE_PROBE_PATH, "--json"],
-                                         **gpu_kwargs)
+    container = client.containers.create(image, ["python", IMAGE_PROBE_PATH, "--json"], **gpu_kwargs)
     try:
         container.get_archive(IMAGE_PROBE_PATH)
         return container
@@ -488,8 +501,7 @@ _APPTAINER_SHELL = (
 )
 
 
-def probe_apptainer(sif: Path | str, *, gpu: GpuMode = "auto",
-                    apptainer: str | None = None) -> ProbeReport:
+def probe_apptainer(sif: Path | str, *, gpu: GpuMode = "auto", apptainer: str | None = None) -> ProbeReport:
     """Run the probe in a SIF with ``apptainer exec``, adding ``--nv`` when the host has a GPU."""
     from kit.build.apptainer import find_apptainer  # here: kit.build imports this module
 
@@ -497,17 +509,31 @@ def probe_apptainer(sif: Path | str, *, gpu: GpuMode = "auto",
     binary = apptainer or find_apptainer()
     requested, note = _apptainer_gpu_decision(gpu)
     with packaged_probe() as script:
-        argv = [binary, "exec", *(["--nv"] if requested else []),
-                "--bind", f"{script.parent}:{MOUNTED_PROBE_DIR}:ro",
-                str(sif), "/bin/sh", "-c", _APPTAINER_SHELL]
+        argv = [
+            binary,
+            "exec",
+            *(["--nv"] if requested else []),
+            "--bind",
+            f"{script.parent}:{MOUNTED_PROBE_DIR}:ro",
+            str(sif),
+            "/bin/sh",
+            "-c",
+            _APPTAINER_SHELL,
+        ]
         try:
-            done = subprocess.run(argv, capture_output=True, text=True,
-                                  timeout=PROBE_TIMEOUT_S, check=False)
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired as error:
-            raise ProbeError(f"The GPU probe in {sif} did not finish in {PROBE_TIMEOUT_S}s.",
-                             str(error.output or "")) from error
-    return _finish(done.stdout + done.stderr, done.returncode, engine="apptainer",
-                   image=str(sif), requested=requested, note=note)
+            raise ProbeError(
+                f"The GPU probe in {sif} did not finish in {PROBE_TIMEOUT_S}s.", str(error.output or "")
+            ) from error
+    return _finish(
+        done.stdout + done.stderr,
+        done.returncode,
+        engine="apptainer",
+        image=str(sif),
+        requested=requested,
+        note=note,
+    )
 
 
 def _apptainer_gpu_decision(gpu: GpuMode) -> tuple[bool, str]:
@@ -516,6 +542,8 @@ def _apptainer_gpu_decision(gpu: GpuMode) -> tuple[bool, str]:
     if host_has_nvidia_driver():
         return True, ""
     if gpu == "require":
-        raise EngineUnavailable("A GPU was required, but this host has no NVIDIA driver "
-                                "(/proc/driver/nvidia/version and nvidia-smi are absent).")
+        raise EngineUnavailable(
+            "A GPU was required, but this host has no NVIDIA driver "
+            "(/proc/driver/nvidia/version and nvidia-smi are absent)."
+        )
     return False, "no NVIDIA driver on this host"

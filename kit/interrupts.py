@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-EXIT_SIGINT = 128 + signal.SIGINT     # 130
-EXIT_SIGTERM = 128 + signal.SIGTERM   # 143
+EXIT_SIGINT = 128 + signal.SIGINT  # 130
+EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 

@@ -48,11 +48,25 @@ PART_HELP: dict[PartKind, str] = {
     "overhead": "pixi itself, the entrypoint, pixi's files, metadata",
     "other": "layers the kit could not place",
 }
-MB = 1_000_000   # the kit prints sizes in MB (10^6 bytes), as `docker images` does
+MB = 1_000_000  # the kit prints sizes in MB (10^6 bytes), as `docker images` does
 
-_METADATA = {"ARG", "CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "MAINTAINER",
-             "ONBUILD", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"}
-_PIXI = re.compile(r"pixi|rattler|/opt/kit-lab")   # pixi, or the lab's stand-in for it
+_METADATA = {
+    "ARG",
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+}
+_PIXI = re.compile(r"pixi|rattler|/opt/kit-lab")  # pixi, or the lab's stand-in for it
 _ENVIRONMENT = re.compile(r"/app/\.pixi/envs(/|\b)")
 _APP = re.compile(r"/app/src(/|\b|$)")
 _NOP = re.compile(r"^(\|\d+ .*?)?/bin/sh -c #\(nop\)\s*")
@@ -90,7 +104,7 @@ class Makeup:
     parts: tuple[Part, ...]
     method: str
     layers: tuple[Layer, ...] = ()
-    file_bytes: int | None = None    # a SIF's compressed size on disk; None for Docker
+    file_bytes: int | None = None  # a SIF's compressed size on disk; None for Docker
 
     def size(self, kind: PartKind) -> int:
         return next((p.size_bytes for p in self.parts if p.kind == kind), 0)
@@ -109,6 +123,7 @@ def _parts(sizes: Mapping[PartKind, int]) -> tuple[Part, ...]:
 
 # -- Docker: from the image's history -----------------------------------------------------------
 
+
 def instruction_of(created_by: str) -> tuple[str, str]:
     """(`COPY`, `/a /app/src`) from a history entry, as BuildKit or the classic builder wrote it."""
     text = created_by.strip()
@@ -116,7 +131,7 @@ def instruction_of(created_by: str) -> tuple[str, str]:
         text = text[: -len("# buildkit")].rstrip()
     nop = _NOP.match(text)
     if nop:
-        text = text[nop.end():]
+        text = text[nop.end() :]
     elif _SHELL.match(text):
         return "RUN", text
     word, _, rest = text.partition(" ")
@@ -140,7 +155,7 @@ def classify_final(created_by: str) -> tuple[PartKind, str]:
         return "app", "copies the application code"
     if word in ("COPY", "ADD"):
         target = _destination(rest)
-        if target.startswith("/app") or not target.startswith("/"):   # relative: under WORKDIR /app
+        if target.startswith("/app") or not target.startswith("/"):  # relative: under WORKDIR /app
             return "overhead", "pixi's files or the entrypoint"
         if _PIXI.search(created_by):
             return "overhead", "pixi itself"
@@ -172,17 +187,17 @@ def _looks_final(created_by: str) -> bool:
 
 
 def _key(entry: Mapping[str, Any]) -> tuple[str, int, int]:
-    return (str(entry.get("CreatedBy") or ""), int(entry.get("Size") or 0),
-            int(entry.get("Created") or 0))
+    return (str(entry.get("CreatedBy") or ""), int(entry.get("Size") or 0), int(entry.get("Created") or 0))
 
 
-def base_boundary(history: Sequence[Mapping[str, Any]],
-                  base_history: Sequence[Mapping[str, Any]]) -> int | None:
+def base_boundary(
+    history: Sequence[Mapping[str, Any]], base_history: Sequence[Mapping[str, Any]]
+) -> int | None:
     """How many of the image's oldest entries are the base image's (both lists newest first, as
     the Docker API gives them), or None when the base's history is not a prefix of the image's."""
     image_old = [_key(e) for e in reversed(history)]
     base_old = [_key(e) for e in reversed(base_history)]
-    if not base_old or len(base_old) > len(image_old) or image_old[:len(base_old)] != base_old:
+    if not base_old or len(base_old) > len(image_old) or image_old[: len(base_old)] != base_old:
         return None
     return len(base_old)
 
@@ -197,9 +212,14 @@ def guessed_boundary(history: Sequence[Mapping[str, Any]]) -> int:
     return start
 
 
-def from_history(history: Sequence[Mapping[str, Any]], *, total_bytes: int | None = None,
-                 base_history: Sequence[Mapping[str, Any]] | None = None, label: str = "",
-                 base_name: str = "") -> Makeup:
+def from_history(
+    history: Sequence[Mapping[str, Any]],
+    *,
+    total_bytes: int | None = None,
+    base_history: Sequence[Mapping[str, Any]] | None = None,
+    label: str = "",
+    base_name: str = "",
+) -> Makeup:
     """The make-up from an image's history (newest first, as `docker.models.images.Image.history()`
     returns it); bytes the history does not account for go to `other`."""
     boundary = base_boundary(history, base_history) if base_history else None
@@ -234,8 +254,9 @@ def base_candidates(result: BuildResult) -> tuple[str, ...]:
     return tuple(found)
 
 
-def docker_makeup(image: str, *, base_images: Sequence[str] = (), client: Any = None,
-                  label: str = "") -> Makeup:
+def docker_makeup(
+    image: str, *, base_images: Sequence[str] = (), client: Any = None, label: str = ""
+) -> Makeup:
     """Read the image (and the candidate bases) from the Docker daemon.
 
     Of the candidates, the one whose history is the longest prefix of the image's is the final
@@ -264,12 +285,10 @@ def docker_makeup(image: str, *, base_images: Sequence[str] = (), client: Any = 
     name = label or (found.tags[0] if found.tags else image)
     if best is None:
         return from_history(history, total_bytes=total, label=name)
-    return from_history(history, total_bytes=total, base_history=best[2], label=name,
-                        base_name=best[1])
+    return from_history(history, total_bytes=total, base_history=best[2], label=name, base_name=best[1])
 
 
-def only_total(label: str, engine: str, total: int, why: str,
-               file_bytes: int | None = None) -> Makeup:
+def only_total(label: str, engine: str, total: int, why: str, file_bytes: int | None = None) -> Makeup:
     """A make-up that knows nothing but the size: all of it is `other`."""
     return Makeup(label, engine, total, _parts({"other": total}), why, (), file_bytes)
 
@@ -277,14 +296,28 @@ def only_total(label: str, engine: str, total: int, why: str,
 # -- Apptainer: measured inside the SIF ----------------------------------------------------------
 
 # Top-level folders that are mounts or empty placeholders at run time, never the image's files.
-_NOT_IMAGE = ("/proc", "/sys", "/dev", "/tmp", "/run", "/home", "/root", "/mnt", "/media", "/srv",
-              "/app", "/var/tmp")
+_NOT_IMAGE = (
+    "/proc",
+    "/sys",
+    "/dev",
+    "/tmp",
+    "/run",
+    "/home",
+    "/root",
+    "/mnt",
+    "/media",
+    "/srv",
+    "/app",
+    "/var/tmp",
+)
 _PIXI_PATHS = ("/usr/local/bin/pixi", "/opt/pixi-standin", "/opt/kit-lab")
 SIF_SCRIPT = (
-    "for d in /* /.singularity.d; do case \"$d\" in "
-    + "|".join(_NOT_IMAGE) + ") ;; *) [ -e \"$d\" ] && du -sk \"$d\" ;; esac; done; "
-    "for d in /app /app/src /app/.pixi/envs/* " + " ".join(_PIXI_PATHS)
-    + "; do [ -e \"$d\" ] && du -sk \"$d\"; done; true"
+    'for d in /* /.singularity.d; do case "$d" in '
+    + "|".join(_NOT_IMAGE)
+    + ') ;; *) [ -e "$d" ] && du -sk "$d" ;; esac; done; '
+    "for d in /app /app/src /app/.pixi/envs/* "
+    + " ".join(_PIXI_PATHS)
+    + '; do [ -e "$d" ] && du -sk "$d"; done; true'
 )
 
 
@@ -296,8 +329,13 @@ def from_du(text: str, *, label: str = "", file_bytes: int | None = None) -> Mak
         if kib.strip().isdigit() and path.startswith("/"):
             sizes_kib[path.strip()] = int(kib)
     if not sizes_kib:
-        return only_total(label, "apptainer", file_bytes or 0,
-                          "nothing measured inside the SIF: only the file's size", file_bytes)
+        return only_total(
+            label,
+            "apptainer",
+            file_bytes or 0,
+            "nothing measured inside the SIF: only the file's size",
+            file_bytes,
+        )
     size = {path: kib * 1024 for path, kib in sizes_kib.items()}
     envs = sum(v for p, v in size.items() if p.startswith("/app/.pixi/envs/"))
     app = size.get("/app/src", 0)
@@ -305,15 +343,26 @@ def from_du(text: str, *, label: str = "", file_bytes: int | None = None) -> Mak
     app_rest = max(0, size.get("/app", 0) - envs - app)
     top = [p for p in size if p.count("/") == 1 and p not in ("/app", "/.singularity.d")]
     runtime = max(0, sum(size[p] for p in top) - pixi)
-    parts: dict[PartKind, int] = {"runtime": runtime, "environment": envs, "app": app,
-                                  "overhead": app_rest + pixi + size.get("/.singularity.d", 0)}
-    return Makeup(label, "apptainer", sum(parts.values()), _parts(parts),
-                  "measured inside the SIF with du: unpacked sizes (the file is compressed)",
-                  (), file_bytes)
+    parts: dict[PartKind, int] = {
+        "runtime": runtime,
+        "environment": envs,
+        "app": app,
+        "overhead": app_rest + pixi + size.get("/.singularity.d", 0),
+    }
+    return Makeup(
+        label,
+        "apptainer",
+        sum(parts.values()),
+        _parts(parts),
+        "measured inside the SIF with du: unpacked sizes (the file is compressed)",
+        (),
+        file_bytes,
+    )
 
 
-def sif_makeup(sif: Path | str, *, apptainer: str | None = None, label: str = "",
-               timeout: float = 120) -> Makeup:
+def sif_makeup(
+    sif: Path | str, *, apptainer: str | None = None, label: str = "", timeout: float = 120
+) -> Makeup:
     """Run `SIF_SCRIPT` in the SIF; fall back to the file's size when the image cannot be
     entered (no apptainer here, no shell in the image, a timeout)."""
     path = Path(sif)
@@ -327,18 +376,27 @@ def sif_makeup(sif: Path | str, *, apptainer: str | None = None, label: str = ""
             from kit.build import find_apptainer
 
             apptainer = find_apptainer()
-        done = subprocess.run([apptainer, "exec", "--contain", "--cleanenv", str(path),
-                               "/bin/sh", "-c", SIF_SCRIPT], capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        done = subprocess.run(
+            [apptainer, "exec", "--contain", "--cleanenv", str(path), "/bin/sh", "-c", SIF_SCRIPT],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     except Exception as error:  # noqa: BLE001 - any failure here only loses the detail
-        return only_total(name, "apptainer", file_bytes,
-                          f"only the file's size: cannot look inside ({type(error).__name__})",
-                          file_bytes)
+        return only_total(
+            name,
+            "apptainer",
+            file_bytes,
+            f"only the file's size: cannot look inside ({type(error).__name__})",
+            file_bytes,
+        )
     return from_du(done.stdout, label=name, file_bytes=file_bytes)
 
 
-def of_build(result: BuildResult, *, base_image: str | None = None, label: str = "",
-             client: Any = None) -> Makeup:
+def of_build(
+    result: BuildResult, *, base_image: str | None = None, label: str = "", client: Any = None
+) -> Makeup:
     """The make-up of what a build produced (a Docker image or a SIF)."""
     if result.engine == "apptainer":
         return sif_makeup(result.artifact, label=label)
@@ -347,18 +405,31 @@ def of_build(result: BuildResult, *, base_image: str | None = None, label: str =
     try:
         return docker_makeup(image, base_images=candidates, client=client, label=label)
     except Exception as error:  # noqa: BLE001 - no daemon: the size the build reported is all
-        return only_total(label or image, "docker", result.size_bytes,
-                          f"only the size: cannot read the image ({type(error).__name__})")
+        return only_total(
+            label or image,
+            "docker",
+            result.size_bytes,
+            f"only the size: cannot read the image ({type(error).__name__})",
+        )
 
 
 # -- text charts ---------------------------------------------------------------------------------
 
-BLOCKS: dict[PartKind, str] = {"runtime": "█", "environment": "▓", "app": "▒", "overhead": "░",
-                               "other": "·"}
-ASCII_BLOCKS: dict[PartKind, str] = {"runtime": "#", "environment": "=", "app": "+",
-                                     "overhead": "-", "other": "."}
-_ANSI: dict[PartKind, str] = {"runtime": "34", "environment": "32", "app": "35", "overhead": "33",
-                              "other": "90"}
+BLOCKS: dict[PartKind, str] = {"runtime": "█", "environment": "▓", "app": "▒", "overhead": "░", "other": "·"}
+ASCII_BLOCKS: dict[PartKind, str] = {
+    "runtime": "#",
+    "environment": "=",
+    "app": "+",
+    "overhead": "-",
+    "other": ".",
+}
+_ANSI: dict[PartKind, str] = {
+    "runtime": "34",
+    "environment": "32",
+    "app": "35",
+    "overhead": "33",
+    "other": "90",
+}
 
 
 def _cells(makeup: Makeup, width: int) -> list[tuple[PartKind, int]]:
@@ -391,8 +462,7 @@ def legend(*, ascii_only: bool = False) -> str:
     return "  ".join(f"{blocks[k]} {k}" for k in PART_KINDS)
 
 
-def format_makeup(makeup: Makeup, *, width: int = 50, ascii_only: bool = False,
-                  color: bool = False) -> str:
+def format_makeup(makeup: Makeup, *, width: int = 50, ascii_only: bool = False, color: bool = False) -> str:
     """One image: its bar, then one line per part with MB and share."""
     return format_side_by_side([makeup], width=width, ascii_only=ascii_only, color=color)
 
@@ -402,8 +472,9 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in text)
 
 
-def format_side_by_side(makeups: Sequence[Makeup], *, width: int = 50, ascii_only: bool = False,
-                        color: bool = False) -> str:
+def format_side_by_side(
+    makeups: Sequence[Makeup], *, width: int = 50, ascii_only: bool = False, color: bool = False
+) -> str:
     """Several images on one scale (the largest fills `width`), then a table of the parts in MB.
 
     Deterministic: the same make-ups give the same text. `color` adds ANSI colours (for a
@@ -435,7 +506,11 @@ def format_side_by_side(makeups: Sequence[Makeup], *, width: int = 50, ascii_onl
 
 def to_dict(makeup: Makeup) -> dict[str, Any]:
     """The make-up as `--json` shows it: parts by name, in bytes, without the layer list."""
-    return {"label": makeup.label, "engine": makeup.engine, "total_bytes": makeup.total_bytes,
-            "file_bytes": makeup.file_bytes, "method": makeup.method,
-            "parts": {p.kind: p.size_bytes for p in makeup.parts}}
-
+    return {
+        "label": makeup.label,
+        "engine": makeup.engine,
+        "total_bytes": makeup.total_bytes,
+        "file_bytes": makeup.file_bytes,
+        "method": makeup.method,
+        "parts": {p.kind: p.size_bytes for p in makeup.parts},
+    }

@@ -35,16 +35,26 @@ def _refuse(kind: str, value: str, field: str, rule: str, example: str) -> Optio
 def environment_name(value: str, field: str = "environment") -> str:
     """A pixi environment name, safe to paste anywhere."""
     if not ENV_NAME.match(value):
-        raise _refuse("environment name", value, field,
-                      "pixi environment names use lowercase letters, digits and '-'", "gpu")
+        raise _refuse(
+            "environment name",
+            value,
+            field,
+            "pixi environment names use lowercase letters, digits and '-'",
+            "gpu",
+        )
     return value
 
 
 def tag(value: str, field: str = "tag") -> str:
     """An OCI image tag."""
     if not TAG.match(value):
-        raise _refuse("tag", value, field,
-                      "tags use letters, digits, '_', '.' and '-' (at most 128)", "gpu-noble-cuda-12.9")
+        raise _refuse(
+            "tag",
+            value,
+            field,
+            "tags use letters, digits, '_', '.' and '-' (at most 128)",
+            "gpu-noble-cuda-12.9",
+        )
     return value
 
 
@@ -62,30 +72,46 @@ def image_reference(value: str, field: str = "image") -> str:
     if "@" in rest:
         rest, digest = rest.split("@", 1)
         if not re.match(r"^sha256:[0-9a-f]{64}$", digest):
-            raise _refuse("image digest", value, field, "digests look like sha256:<64 hex digits>",
-                          "ghcr.io/prefix-dev/pixi:0.55.0-noble")
+            raise _refuse(
+                "image digest",
+                value,
+                field,
+                "digests look like sha256:<64 hex digits>",
+                "ghcr.io/prefix-dev/pixi:0.55.0-noble",
+            )
     name, _, tag_part = rest.rpartition(":") if ":" in rest.rsplit("/", 1)[-1] else (rest, "", "")
     if tag_part:
         tag(tag_part, field)
     parts = name.split("/")
     if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
         if not REGISTRY_HOST.match(parts[0]):
-            raise _refuse("registry", value, field, "a registry is a host name with an optional port",
-                          "ghcr.io/owner/name")
+            raise _refuse(
+                "registry",
+                value,
+                field,
+                "a registry is a host name with an optional port",
+                "ghcr.io/owner/name",
+            )
         parts = parts[1:]
     if not parts or not all(IMAGE_COMPONENT.match(p) for p in parts):
-        raise _refuse("image name", value, field,
-                      "image names use lowercase letters, digits and '.', '_', '-' between '/' parts",
-                      "ghcr.io/owner/name")
+        raise _refuse(
+            "image name",
+            value,
+            field,
+            "image names use lowercase letters, digits and '.', '_', '-' between '/' parts",
+            "ghcr.io/owner/name",
+        )
     return value
 
 
 def relative_path(value: str, field: str) -> str:
     """A relative path inside the repository; '' means the repository root."""
     if value.startswith("/"):
-        raise OptionsError(f"path {value!r} is absolute: it must be relative to the repository",
-                           field=field, fix="give the folder relative to the repository root, "
-                           "such as 'cuda-exercise'")
+        raise OptionsError(
+            f"path {value!r} is absolute: it must be relative to the repository",
+            field=field,
+            fix="give the folder relative to the repository root, such as 'cuda-exercise'",
+        )
     cleaned = value.rstrip("/")
     if cleaned in ("", "."):
         return ""
@@ -93,7 +119,10 @@ def relative_path(value: str, field: str) -> str:
         if part in (".", "..") or not PATH_COMPONENT.match(part):
             raise OptionsError(
                 f"path {value!r} is not allowed: use plain relative folder names without '..' "
-                "or shell characters", field=field, fix="use a path such as 'cuda-exercise'")
+                "or shell characters",
+                field=field,
+                fix="use a path such as 'cuda-exercise'",
+            )
     return cleaned
 
 
@@ -103,6 +132,9 @@ FILE_PATH = re.compile(r"^[A-Za-z0-9_./-]+$")
 def file_path(value: str, field: str) -> str:
     """A local file path a def file can hold as it is (no spaces, quotes or shell characters)."""
     if not FILE_PATH.match(value):
-        raise OptionsError(f"path {value!r} has characters a def file cannot hold", field=field,
-                           fix="use a path of letters, digits, '.', '_', '-' and '/'")
+        raise OptionsError(
+            f"path {value!r} has characters a def file cannot hold",
+            field=field,
+            fix="use a path of letters, digits, '.', '_', '-' and '/'",
+        )
     return value

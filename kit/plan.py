@@ -51,10 +51,10 @@ class Plan:
     primary: EnvPlan
     matrix: tuple[EnvPlan, ...]
     any_cuda: bool
-    prefix: str                             # subdir + "/" or ""
+    prefix: str  # subdir + "/" or ""
     app_dir: str
     image_name: str
-    manifest: str = "pixi.toml"             # or pyproject.toml ([tool.pixi])
+    manifest: str = "pixi.toml"  # or pyproject.toml ([tool.pixi])
     # Files of the project itself the install needs (an environment installs the workspace's own
     # package: a PyPI dependency with path "."); () when none does.
     project_sources: tuple[str, ...] = ()
@@ -101,8 +101,9 @@ class Plan:
         environment (a CPU one keeps the empty default); REVISION and CREATED (`commit`, from
         git) for the optimized Dockerfile's OCI labels."""
         if engine not in ENGINES:
-            raise OptionsError(f"engine {engine!r} is unknown", field="engine",
-                               fix=f"use one of: {', '.join(ENGINES)}")
+            raise OptionsError(
+                f"engine {engine!r} is unknown", field="engine", fix=f"use one of: {', '.join(ENGINES)}"
+            )
         args = {"ENVIRONMENT": self.primary.name}
         if self.primary.cuda:
             args["CUDA_VERSION"] = self.primary.cuda
@@ -117,9 +118,12 @@ def immutable_tag(environment: str, commit: str, kind: ImageKind = "docker") -> 
     `docker` gives `<env>-sha-<short>` (the Docker image), `apptainer` gives
     `apptainer-<env>-sha-<short>` (the SIF pushed over ORAS to the same repository).
     """
-    if not re.fullmatch(r"[0-9a-f]{%d,40}" % SHORT_SHA_LENGTH, commit):
-        raise OptionsError(f"commit {commit!r} is not a hex commit id", field="commit",
-                           fix=f"use `git rev-parse HEAD` (at least {SHORT_SHA_LENGTH} hex digits)")
+    if not re.fullmatch(rf"[0-9a-f]{{{SHORT_SHA_LENGTH},40}}", commit):
+        raise OptionsError(
+            f"commit {commit!r} is not a hex commit id",
+            field="commit",
+            fix=f"use `git rev-parse HEAD` (at least {SHORT_SHA_LENGTH} hex digits)",
+        )
     tag = IMMUTABLE_TAG.format(environment=environment, short_sha=commit[:SHORT_SHA_LENGTH])
     return names.tag(SIF_TAG_PREFIX + tag if kind == "apptainer" else tag)
 
@@ -129,8 +133,9 @@ def published_tag(tag: str, kind: ImageKind = "docker") -> str:
     return SIF_TAG_PREFIX + tag if kind == "apptainer" else tag
 
 
-def resolve(workspace: Workspace, options: RenderOptions,
-            repository_workspaces: tuple[str, ...] = ()) -> Plan:
+def resolve(
+    workspace: Workspace, options: RenderOptions, repository_workspaces: tuple[str, ...] = ()
+) -> Plan:
     """Check `options` against `workspace` and derive everything the templates need.
 
     `repository_workspaces` lists every workspace folder in the repository (see
@@ -151,42 +156,69 @@ def resolve(workspace: Workspace, options: RenderOptions,
     prefix = f"{subdir}/" if subdir else ""
     sources = project_sources(workspace, app_dir) if installs_project(workspace, selected) else ()
     if "src/" in sources and app_dir:
-        raise OptionsError("the project's src/ folder and the application code would both land "
-                           "in /app/src", field="app_dir",
-                           fix="pass --app-dir '' (the project is installed from src/ anyway)")
-    plan = Plan(options=options, workspace_name=workspace.name, primary=envs[0], matrix=envs,
-                any_cuda=any(e.cuda for e in envs), prefix=prefix, app_dir=app_dir,
-                image_name=options.image_name, manifest=workspace.manifest_path.name,
-                project_sources=sources,
-                workflow_slug=slug_in(repository_workspaces, subdir, workspace.name))
+        raise OptionsError(
+            "the project's src/ folder and the application code would both land in /app/src",
+            field="app_dir",
+            fix="pass --app-dir '' (the project is installed from src/ anyway)",
+        )
+    plan = Plan(
+        options=options,
+        workspace_name=workspace.name,
+        primary=envs[0],
+        matrix=envs,
+        any_cuda=any(e.cuda for e in envs),
+        prefix=prefix,
+        app_dir=app_dir,
+        image_name=options.image_name,
+        manifest=workspace.manifest_path.name,
+        project_sources=sources,
+        workflow_slug=slug_in(repository_workspaces, subdir, workspace.name),
+    )
     # The lesson's def copies .gitignore into the image, so a change to it must rebuild.
     def_inputs = ("apptainer.def", ".gitignore") if options.style == "lesson" else ("apptainer.def",)
-    return replace(plan, docker_paths=_paths(plan, ("Dockerfile", ".dockerignore"), plan.docker_workflow),
-                   apptainer_paths=_paths(plan, def_inputs, plan.apptainer_workflow))
+    return replace(
+        plan,
+        docker_paths=_paths(plan, ("Dockerfile", ".dockerignore"), plan.docker_workflow),
+        apptainer_paths=_paths(plan, def_inputs, plan.apptainer_workflow),
+    )
 
 
 def _check_runtime(options: RenderOptions) -> None:
     if options.runtime != "image" and options.style != "optimized":
-        raise OptionsError(f"runtime {options.runtime!r} needs the optimized style (the lesson's "
-                           "final stage is the pixi image)", field="runtime",
-                           fix="add --style optimized, or drop --runtime")
+        raise OptionsError(
+            f"runtime {options.runtime!r} needs the optimized style (the lesson's "
+            "final stage is the pixi image)",
+            field="runtime",
+            fix="add --style optimized, or drop --runtime",
+        )
     if options.runtime != "image" and options.keep_pixi:
-        raise OptionsError("keep_pixi needs a final stage from the pixi image", field="keep_pixi",
-                           fix="drop --keep-pixi, or use --runtime image")
-    if options.runtime == "image" and options.style == "optimized" and not options.keep_pixi \
-            and SHELL_LESS_IMAGES.match(options.runtime_image):
-        raise OptionsError(f"runtime image {options.runtime_image!r} has no shell, so the "
-                           "entrypoint script that activates the environment cannot start",
-                           field="runtime_image",
-                           fix="add --runtime no-shell (activation set with ENV), or use "
-                               "--runtime minimal")
+        raise OptionsError(
+            "keep_pixi needs a final stage from the pixi image",
+            field="keep_pixi",
+            fix="drop --keep-pixi, or use --runtime image",
+        )
+    if (
+        options.runtime == "image"
+        and options.style == "optimized"
+        and not options.keep_pixi
+        and SHELL_LESS_IMAGES.match(options.runtime_image)
+    ):
+        raise OptionsError(
+            f"runtime image {options.runtime_image!r} has no shell, so the "
+            "entrypoint script that activates the environment cannot start",
+            field="runtime_image",
+            fix="add --runtime no-shell (activation set with ENV), or use --runtime minimal",
+        )
 
 
 def _check_bootstrap(options: RenderOptions) -> None:
     needs_path = options.bootstrap in ("docker-archive", "oci-archive", "localimage")
     if needs_path and not options.bootstrap_source:
-        raise OptionsError(f"bootstrap agent {options.bootstrap} needs a file to start from",
-                           field="bootstrap_source", fix="pass the archive or SIF path")
+        raise OptionsError(
+            f"bootstrap agent {options.bootstrap} needs a file to start from",
+            field="bootstrap_source",
+            fix="pass the archive or SIF path",
+        )
 
 
 def default_environment(workspace: Workspace) -> str:
@@ -213,11 +245,17 @@ def _env_plan(workspace: Workspace, options: RenderOptions, name: str, primary: 
 def _checked_cuda_override(env: str, required: str | None, given: str) -> str:
     names.cuda_version(given)
     if required is None:
-        raise OptionsError(f"environment {env!r} has no CUDA requirement, so it takes no CUDA "
-                           "override", field="cuda", fix="drop --cuda, or pick a CUDA environment")
+        raise OptionsError(
+            f"environment {env!r} has no CUDA requirement, so it takes no CUDA override",
+            field="cuda",
+            fix="drop --cuda, or pick a CUDA environment",
+        )
     if _major_minor(given) < _major_minor(required):
-        raise OptionsError(f"CUDA {given} is older than the environment's requirement {required}",
-                           field="cuda", fix=f"use {required} or newer")
+        raise OptionsError(
+            f"CUDA {given} is older than the environment's requirement {required}",
+            field="cuda",
+            fix=f"use {required} or newer",
+        )
     return given
 
 
@@ -250,14 +288,20 @@ def _check_lock_covers_linux(workspace: Workspace, selected: tuple[str, ...]) ->
     for name in selected:
         locked = workspace.locked(name)
         if locked is None:
-            raise OptionsError(f"environment {name!r} is not in the lock file",
-                               file=workspace.lock.path, field=f"environments.{name}",
-                               fix="run `pixi lock` and commit pixi.lock")
+            raise OptionsError(
+                f"environment {name!r} is not in the lock file",
+                file=workspace.lock.path,
+                field=f"environments.{name}",
+                fix="run `pixi lock` and commit pixi.lock",
+            )
         if LINUX not in locked.platforms:
-            raise OptionsError(f"environment {name!r} is not locked for {LINUX} (locked: "
-                               f"{', '.join(locked.platforms) or 'none'})", file=workspace.lock.path,
-                               field=f"environments.{name}.packages",
-                               fix=f"add {LINUX} to [workspace] platforms, then run `pixi lock`")
+            raise OptionsError(
+                f"environment {name!r} is not locked for {LINUX} (locked: "
+                f"{', '.join(locked.platforms) or 'none'})",
+                file=workspace.lock.path,
+                field=f"environments.{name}.packages",
+                fix=f"add {LINUX} to [workspace] platforms, then run `pixi lock`",
+            )
 
 
 def _paths(plan: Plan, recipe_files: tuple[str, ...], workflow: str) -> tuple[str, ...]:

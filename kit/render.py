@@ -24,12 +24,12 @@ from kit.plan import Plan, resolve
 from kit.workspace import Workspace
 
 
-class FileKind(str, Enum):
+class FileKind(str, Enum):  # noqa: UP042  (str() and JSON of the values stay as they were)
     """How a rendered file meets what is on disk."""
 
-    MANAGED = "managed"   # the kit owns the whole file; refuses to clobber hand edits
-    LINES = "lines"       # the kit adds its lines to the user's file (.gitignore, .gitattributes)
-    SEED = "seed"         # written only when missing (the probe script in app/)
+    MANAGED = "managed"  # the kit owns the whole file; refuses to clobber hand edits
+    LINES = "lines"  # the kit adds its lines to the user's file (.gitignore, .gitattributes)
+    SEED = "seed"  # written only when missing (the probe script in app/)
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class RenderedFile:
 GROUPS: dict[str, tuple[str, ...]] = {
     "docker": ("Dockerfile", ".dockerignore"),
     "apptainer": ("apptainer.def",),
-    "workflows": (),   # everything under .github/workflows/ (names depend on the repository)
+    "workflows": (),  # everything under .github/workflows/ (names depend on the repository)
     "htcondor": ("htcondor.sub", "inputs.txt"),
     "slurm": ("slurm.sbatch",),
 }
@@ -62,8 +62,11 @@ UNSAFE_IN_TOKEN = re.compile(r"[\x00-\x1f\x7f\"'\\`;|&<>]")
 def token(value: object) -> object:
     """Jinja's `finalize`: every `{{ ... }}` passes here, so a value can only fill its own token."""
     if isinstance(value, str) and UNSAFE_IN_TOKEN.search(value):
-        raise OptionsError(f"the value {value!r} cannot be placed in a generated file",
-                           field="value", fix="use letters, digits and '.', '_', '-', '/', ':'")
+        raise OptionsError(
+            f"the value {value!r} cannot be placed in a generated file",
+            field="value",
+            fix="use letters, digits and '.', '_', '-', '/', ':'",
+        )
     return value
 
 
@@ -87,8 +90,9 @@ def probe_script_text() -> str:
     return resources.files("kit").joinpath("probe", PROBE_SCRIPT).read_text(encoding="utf-8")
 
 
-def render(workspace: Workspace, options: RenderOptions | None = None,
-           only: tuple[str, ...] = ()) -> dict[str, RenderedFile]:
+def render(
+    workspace: Workspace, options: RenderOptions | None = None, only: tuple[str, ...] = ()
+) -> dict[str, RenderedFile]:
     """Every deployment file for `workspace`, keyed by path from the repository root."""
     return render_plan(resolve(workspace, options or RenderOptions()), only)
 
@@ -106,17 +110,28 @@ def _job_files(plan: Plan, groups: tuple[str, ...]) -> list[RenderedFile]:
         return []
     from kit.jobs import files as jobfiles
 
-    context = {"job": jobfiles.job_plan(plan), "entrypoint": jobfiles.ENTRYPOINT,
-               "files": {"htcondor": jobfiles.HTCONDOR_FILE, "inputs": jobfiles.INPUTS_FILE,
-                         "slurm": jobfiles.SLURM_FILE}}
+    context = {
+        "job": jobfiles.job_plan(plan),
+        "entrypoint": jobfiles.ENTRYPOINT,
+        "files": {
+            "htcondor": jobfiles.HTCONDOR_FILE,
+            "inputs": jobfiles.INPUTS_FILE,
+            "slurm": jobfiles.SLURM_FILE,
+        },
+    }
     p = plan.prefix
     out = []
     if "htcondor" in groups:
-        out += [RenderedFile(p + jobfiles.HTCONDOR_FILE, _job_template("jobs/htcondor.sub.j2", context)),
-                RenderedFile(p + jobfiles.INPUTS_FILE, _job_template("jobs/inputs.txt.j2", context))]
+        out += [
+            RenderedFile(p + jobfiles.HTCONDOR_FILE, _job_template("jobs/htcondor.sub.j2", context)),
+            RenderedFile(p + jobfiles.INPUTS_FILE, _job_template("jobs/inputs.txt.j2", context)),
+        ]
     if "slurm" in groups:
-        out.append(RenderedFile(p + jobfiles.SLURM_FILE, _job_template("jobs/slurm.sbatch.j2", context),
-                                language="bash"))
+        out.append(
+            RenderedFile(
+                p + jobfiles.SLURM_FILE, _job_template("jobs/slurm.sbatch.j2", context), language="bash"
+            )
+        )
     return out
 
 
@@ -133,8 +148,11 @@ def _selected(f: RenderedFile, only: tuple[str, ...]) -> bool:
 
 
 def _template(name: str, plan: Plan) -> str:
-    return jinja_env().get_template(name).render(plan=plan, actions=ACTIONS, apptainer_release=APPTAINER,
-                                                 options=plan.options)
+    return (
+        jinja_env()
+        .get_template(name)
+        .render(plan=plan, actions=ACTIONS, apptainer_release=APPTAINER, options=plan.options)
+    )
 
 
 def _all_files(plan: Plan) -> list[RenderedFile]:
@@ -143,14 +161,20 @@ def _all_files(plan: Plan) -> list[RenderedFile]:
     files = [
         RenderedFile(f"{p}Dockerfile", _template(f"{style}/Dockerfile.j2", plan), language="dockerfile"),
         RenderedFile(f"{p}.dockerignore", _template("common/dockerignore.j2", plan)),
-        RenderedFile(f"{p}apptainer.def", _template(f"{style}/apptainer.def.j2", plan), language="singularity"),
+        RenderedFile(
+            f"{p}apptainer.def", _template(f"{style}/apptainer.def.j2", plan), language="singularity"
+        ),
         RenderedFile(plan.docker_workflow, _template("workflows/docker.yaml.j2", plan), language="yaml"),
-        RenderedFile(plan.apptainer_workflow, _template("workflows/apptainer.yaml.j2", plan), language="yaml"),
+        RenderedFile(
+            plan.apptainer_workflow, _template("workflows/apptainer.yaml.j2", plan), language="yaml"
+        ),
         RenderedFile(f"{p}.gitignore", _template("common/gitignore.j2", plan), FileKind.LINES),
         RenderedFile(f"{p}.gitattributes", _template("common/gitattributes.j2", plan), FileKind.LINES),
     ]
     if plan.app_dir:
-        files.append(RenderedFile(f"{p}{plan.app_dir}/{PROBE_SCRIPT}", probe_script_text(),
-                                  FileKind.SEED, language="python"))
+        files.append(
+            RenderedFile(
+                f"{p}{plan.app_dir}/{PROBE_SCRIPT}", probe_script_text(), FileKind.SEED, language="python"
+            )
+        )
     return files
-

@@ -22,8 +22,8 @@ from kit.errors import OptionsError, UserError
 
 @dataclass(frozen=True)
 class Location:
-    root: Path       # where .github/workflows/ goes
-    prefix: str      # the workspace folder from the root: "" or "cuda-exercise/"
+    root: Path  # where .github/workflows/ goes
+    prefix: str  # the workspace folder from the root: "" or "cuda-exercise/"
 
     @property
     def subdir(self) -> str:
@@ -42,16 +42,21 @@ def locate(workspace_dir: Path, out: Path | None = None, subdir: str | None = No
     root = here
     for _ in parts:
         root = root.parent
-    if tuple(here.parts[len(here.parts) - len(parts):]) != parts or len(parts) >= len(here.parts):
-        raise OptionsError(f"subdir {subdir!r} does not match where the workspace is ({here})",
-                           field="subdir", fix=f"leave --subdir out (detected: "
-                           f"{_detected_subdir(here) or 'the repository root'}) or pass the "
-                           "workspace's real folder path from the repository root")
+    if tuple(here.parts[len(here.parts) - len(parts) :]) != parts or len(parts) >= len(here.parts):
+        raise OptionsError(
+            f"subdir {subdir!r} does not match where the workspace is ({here})",
+            field="subdir",
+            fix=f"leave --subdir out (detected: "
+            f"{_detected_subdir(here) or 'the repository root'}) or pass the "
+            "workspace's real folder path from the repository root",
+        )
     git_root = _git_root(here)
     if git_root is not None and git_root != root:
-        raise OptionsError(f"subdir {subdir!r} does not match the git repository at {git_root}",
-                           field="subdir", fix=f"use --subdir {_detected_subdir(here) or '.'!r}, "
-                           "or leave it out")
+        raise OptionsError(
+            f"subdir {subdir!r} does not match the git repository at {git_root}",
+            field="subdir",
+            fix=f"use --subdir {_detected_subdir(here) or '.'!r}, or leave it out",
+        )
     return Location(root, prefix)
 
 
@@ -59,24 +64,37 @@ def _real_folder(workspace_dir: Path) -> Path:
     try:
         return Path(workspace_dir).resolve(strict=True)
     except (OSError, RuntimeError) as exc:
-        raise UserError(f"cannot be resolved: {exc}", file=workspace_dir, field="dir",
-                        fix="pass an existing folder without link loops") from None
+        raise UserError(
+            f"cannot be resolved: {exc}",
+            file=workspace_dir,
+            field="dir",
+            fix="pass an existing folder without link loops",
+        ) from None
 
 
 def _subdir_parts(subdir: str) -> tuple[str, ...]:
     if not isinstance(subdir, str):
-        raise OptionsError(f"subdir must be text, not {type(subdir).__name__}", field="subdir",
-                           fix="pass a folder path such as 'cuda-exercise'")
+        raise OptionsError(
+            f"subdir must be text, not {type(subdir).__name__}",
+            field="subdir",
+            fix="pass a folder path such as 'cuda-exercise'",
+        )
     if subdir in ("", "."):
         return ()
     pure = PurePosixPath(subdir)
     if pure.is_absolute() or "\\" in subdir or "\0" in subdir:
-        raise OptionsError(f"subdir {subdir!r} must be relative to the repository root",
-                           field="subdir", fix="pass a relative folder such as 'cuda-exercise'")
+        raise OptionsError(
+            f"subdir {subdir!r} must be relative to the repository root",
+            field="subdir",
+            fix="pass a relative folder such as 'cuda-exercise'",
+        )
     parts = tuple(p for p in subdir.strip("/").split("/") if p not in ("",))
     if any(p in (".", "..") for p in parts):
-        raise OptionsError(f"subdir {subdir!r} may not contain '.' or '..'", field="subdir",
-                           fix="pass the plain folder path from the repository root")
+        raise OptionsError(
+            f"subdir {subdir!r} may not contain '.' or '..'",
+            field="subdir",
+            fix="pass the plain folder path from the repository root",
+        )
     return parts
 
 
@@ -85,11 +103,13 @@ def _out_folder(out: Path) -> Path:
     try:
         resolved = Path(out).resolve()
     except (OSError, RuntimeError) as exc:
-        raise UserError(f"cannot be resolved: {exc}", file=out, field="out",
-                        fix="pass a folder path without link loops") from None
+        raise UserError(
+            f"cannot be resolved: {exc}", file=out, field="out", fix="pass a folder path without link loops"
+        ) from None
     if os.path.lexists(resolved) and not resolved.is_dir():
-        raise UserError("is not a folder", file=out, field="out",
-                        fix="pass a folder (or a path that does not exist yet)")
+        raise UserError(
+            "is not a folder", file=out, field="out", fix="pass a folder (or a path that does not exist yet)"
+        )
     return resolved
 
 

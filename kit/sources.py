@@ -15,7 +15,6 @@ folders with an `__init__.py`), top-level modules named after the project, the f
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 from typing import Any
 
 from kit.workspace import Workspace
@@ -46,9 +45,14 @@ def project_sources(workspace: Workspace, app_dir: str) -> tuple[str, ...]:
         found.add("src/")
     else:
         for child in sorted(root.iterdir()):
-            if child.is_dir() and not child.is_symlink() and child.name not in NEVER \
-                    and not child.name.startswith(".") and child.name != app_dir \
-                    and (child / "__init__.py").is_file():
+            if (
+                child.is_dir()
+                and not child.is_symlink()
+                and child.name not in NEVER
+                and not child.name.startswith(".")
+                and child.name != app_dir
+                and (child / "__init__.py").is_file()
+            ):
                 found.add(child.name + "/")
         module = str(project.get("name", "")).replace("-", "_").lower()
         if module and (root / f"{module}.py").is_file():

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from kit.api import Prepared
 
 STAGING_SKIP = (".pixi", ".git", "__pycache__", "*.sif", "*.partial", ".kit-state.json", TEMP_PREFIX + "*")
-Admits = Callable[[str, bool], bool]   # (relative path, is a folder) -> copy it / look inside it
+Admits = Callable[[str, bool], bool]  # (relative path, is a folder) -> copy it / look inside it
 
 
 def copy_workspace(source: Path | str, dest: Path | str) -> Path:
@@ -52,15 +52,20 @@ def copy_workspace(source: Path | str, dest: Path | str) -> Path:
         shutil.copytree(Path(source), dest, ignore=shutil.ignore_patterns(*STAGING_SKIP))
     except (OSError, shutil.Error) as exc:
         detail = exc.args[0][0][2] if isinstance(exc, shutil.Error) and exc.args and exc.args[0] else str(exc)
-        raise UserError(f"cannot be copied: {detail}", file=source, field="dir",
-                        fix="fix or remove broken links and unreadable files in the workspace") from None
+        raise UserError(
+            f"cannot be copied: {detail}",
+            file=source,
+            field="dir",
+            fix="fix or remove broken links and unreadable files in the workspace",
+        ) from None
     return dest
 
 
 def dockerignore_matcher(text: str, where: str = ".dockerignore") -> PatternMatcher:
     """Docker's matcher for an ignore file; a pattern Docker would reject is an error here too."""
-    patterns = [line.strip() for line in text.splitlines()
-                if line.strip() and not line.lstrip().startswith("#")]
+    patterns = [
+        line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
     for line in patterns:
         _check_pattern(line, where)
     try:
@@ -70,8 +75,12 @@ def dockerignore_matcher(text: str, where: str = ".dockerignore") -> PatternMatc
             for compiled in matcher.patterns:  # compile each now, so a bad class fails here
                 compiled.match("probe")
     except (re.error, ValueError, RecursionError) as exc:
-        raise UserError(f"has a pattern Docker cannot read: {exc}", file=where, field="pattern",
-                        fix="close or correct the [...] class") from None
+        raise UserError(
+            f"has a pattern Docker cannot read: {exc}",
+            file=where,
+            field="pattern",
+            fix="close or correct the [...] class",
+        ) from None
     return matcher
 
 
@@ -86,7 +95,7 @@ def _docker_py_form(pattern: str) -> str:
             out.append(f"[{pattern[i + 1]}]")
             i += 2
             continue
-        if c == "[" and pattern[i + 1:i + 2] == "^":
+        if c == "[" and pattern[i + 1 : i + 2] == "^":
             out.append("[!")
             i += 2
             continue
@@ -104,15 +113,23 @@ def _check_pattern(pattern: str, where: str) -> None:
             i += 2
             continue
         if body[i] == "[":
-            end = body.find("]", i + 2 if body[i + 1:i + 2] in ("^", "!") else i + 1)
+            end = body.find("]", i + 2 if body[i + 1 : i + 2] in ("^", "!") else i + 1)
             if end == -1:
-                raise UserError(f"pattern {pattern!r} has an unclosed '['", file=where,
-                                field="pattern", fix="close the [...] class or escape the bracket")
-            inner = body[i + 1:end].lstrip("^!")
+                raise UserError(
+                    f"pattern {pattern!r} has an unclosed '['",
+                    file=where,
+                    field="pattern",
+                    fix="close the [...] class or escape the bracket",
+                )
+            inner = body[i + 1 : end].lstrip("^!")
             for lo, hi in re.findall(r"(.)-(.)", inner):
                 if lo > hi:
-                    raise UserError(f"pattern {pattern!r} has the reversed range {lo}-{hi}",
-                                    file=where, field="pattern", fix=f"write {hi}-{lo}")
+                    raise UserError(
+                        f"pattern {pattern!r} has the reversed range {lo}-{hi}",
+                        file=where,
+                        field="pattern",
+                        fix=f"write {hi}-{lo}",
+                    )
             i = end
         i += 1
 
@@ -140,8 +157,13 @@ def def_admits(def_text: str) -> Admits:
     sources = [s for s in sources if s and not s.startswith("/")]
 
     def admits(rel: str, is_dir: bool) -> bool:
-        return any(rel == s or rel.startswith(s + "/") or fnmatch.fnmatch(rel, s)
-                   or (is_dir and s.startswith(rel + "/")) for s in sources)
+        return any(
+            rel == s
+            or rel.startswith(s + "/")
+            or fnmatch.fnmatch(rel, s)
+            or (is_dir and s.startswith(rel + "/"))
+            for s in sources
+        )
 
     return admits
 
@@ -158,13 +180,18 @@ def stage_build_context(prepared: Prepared, dest: Path, engine: str = "docker") 
         admits = def_admits(overlay["apptainer.def"].text)
     else:
         ignore = overlay.get(".dockerignore")
-        text = ignore.text if ignore else (read_optional_text(source / ".dockerignore", limit=TEXT_LIMIT,
-                                                              field="dockerignore") or "")
+        text = (
+            ignore.text
+            if ignore
+            else (read_optional_text(source / ".dockerignore", limit=TEXT_LIMIT, field="dockerignore") or "")
+        )
         admits = docker_admits(dockerignore_matcher(text, str(source / ".dockerignore")))
     copy_context(source, Path(dest), admits)
     for rel, f in overlay.items():
         target = Path(dest) / rel
-        existing = target.read_text(encoding="utf-8") if target.is_file() and not target.is_symlink() else None
+        existing = (
+            target.read_text(encoding="utf-8") if target.is_file() and not target.is_symlink() else None
+        )
         if f.kind is FileKind.SEED and os.path.lexists(target):
             continue
         if f.kind is FileKind.SEED and not admits(rel, False):
@@ -179,8 +206,11 @@ def stage_build_context(prepared: Prepared, dest: Path, engine: str = "docker") 
 
 def _overlay(prepared: Prepared) -> dict[str, RenderedFile]:
     prefix = prepared.location.prefix
-    return {path[len(prefix):]: f for path, f in prepared.render().items()
-            if path.startswith(prefix) and not path.startswith(".github/")}
+    return {
+        path[len(prefix) :]: f
+        for path, f in prepared.render().items()
+        if path.startswith(prefix) and not path.startswith(".github/")
+    }
 
 
 def copy_context(source: Path, dest: Path, admits: Admits) -> None:
@@ -195,8 +225,12 @@ def copy_context(source: Path, dest: Path, admits: Admits) -> None:
         try:
             entries = sorted(os.scandir(top / folder if folder else top), key=lambda e: e.name)
         except OSError as exc:
-            raise UserError(f"cannot be read: {exc.strerror}", file=top / folder, field="context",
-                            fix="make it readable, or exclude it in .dockerignore") from None
+            raise UserError(
+                f"cannot be read: {exc.strerror}",
+                file=top / folder,
+                field="context",
+                fix="make it readable, or exclude it in .dockerignore",
+            ) from None
         for entry in entries:
             rel = f"{folder}/{entry.name}" if folder else entry.name
             if any(fnmatch.fnmatch(entry.name, skip) for skip in STAGING_SKIP):
@@ -204,8 +238,12 @@ def copy_context(source: Path, dest: Path, admits: Admits) -> None:
             try:
                 info = entry.stat(follow_symlinks=False)
             except OSError as exc:
-                raise UserError(f"cannot be read: {exc.strerror}", file=top / rel, field="context",
-                                fix="make it readable, or exclude it in .dockerignore") from None
+                raise UserError(
+                    f"cannot be read: {exc.strerror}",
+                    file=top / rel,
+                    field="context",
+                    fix="make it readable, or exclude it in .dockerignore",
+                ) from None
             is_dir = stat.S_ISDIR(info.st_mode)
             if not admits(rel, is_dir):
                 continue
@@ -219,9 +257,12 @@ def copy_context(source: Path, dest: Path, admits: Admits) -> None:
                 try:
                     shutil.copy2(top / rel, target, follow_symlinks=False)
                 except OSError as exc:
-                    raise UserError(f"cannot be copied: {exc.strerror}", file=top / rel,
-                                    field="context", fix="make it readable, or exclude it in "
-                                    ".dockerignore") from None
+                    raise UserError(
+                        f"cannot be copied: {exc.strerror}",
+                        file=top / rel,
+                        field="context",
+                        fix="make it readable, or exclude it in .dockerignore",
+                    ) from None
             # FIFOs, sockets and devices never go into a build context
 
 
@@ -231,18 +272,29 @@ def _copy_link(top: Path, rel: str, target: Path) -> None:
     pointer = os.readlink(link)
     inside = PurePosixPath(os.path.normpath(PurePosixPath(rel).parent / pointer))
     if os.path.isabs(pointer) or inside.parts[:1] == ("..",):
-        raise UserError(f"is a link to {pointer!r}, outside the build context", file=link,
-                        field="context", fix="copy the file into the workspace instead of linking "
-                        "to it, or exclude the link in .dockerignore")
+        raise UserError(
+            f"is a link to {pointer!r}, outside the build context",
+            file=link,
+            field="context",
+            fix="copy the file into the workspace instead of linking "
+            "to it, or exclude the link in .dockerignore",
+        )
     try:
         real = link.resolve(strict=True)
     except (OSError, RuntimeError):
-        raise UserError(f"is a link to {pointer!r}, which does not exist", file=link, field="context",
-                        fix="restore the file it points to, replace the link with the file, or "
-                        "remove it") from None
+        raise UserError(
+            f"is a link to {pointer!r}, which does not exist",
+            file=link,
+            field="context",
+            fix="restore the file it points to, replace the link with the file, or remove it",
+        ) from None
     if real != top and top not in real.parents:
-        raise UserError(f"is a link that leads outside the build context (to {real})", file=link,
-                        field="context", fix="copy the file into the workspace instead of linking to it")
+        raise UserError(
+            f"is a link that leads outside the build context (to {real})",
+            file=link,
+            field="context",
+            fix="copy the file into the workspace instead of linking to it",
+        )
     os.symlink(pointer, target)
 
 

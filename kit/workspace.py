@@ -18,8 +18,8 @@ from typing import Any
 
 import rattler
 
-from kit.errors import WorkspaceError
 from kit import names
+from kit.errors import WorkspaceError
 from kit.files import LOCK_LIMIT, MANIFEST_LIMIT, read_text
 from kit.names import ENV_NAME
 
@@ -92,9 +92,12 @@ class Workspace:
         environment_name(name)
         if name not in self.environments:
             known = ", ".join(sorted(self.environments))
-            raise OptionsError(f"environment {name!r} is not defined (defined: {known})",
-                               file=self.manifest_path, field="environments",
-                               fix=f"pick one of: {known}, or add it under [environments]")
+            raise OptionsError(
+                f"environment {name!r} is not defined (defined: {known})",
+                file=self.manifest_path,
+                field="environments",
+                fix=f"pick one of: {known}, or add it under [environments]",
+            )
         return self.environments[name]
 
     def locked(self, env: str) -> LockedEnvironment | None:
@@ -115,31 +118,50 @@ def load_workspace(directory: Path | str) -> Workspace:
     """Read the workspace in `directory`; raise WorkspaceError with file, field and fix."""
     root = Path(directory)
     if not root.is_dir():
-        raise WorkspaceError("is not a readable directory", file=root,
-                             fix="pass the folder that holds pixi.toml")
+        raise WorkspaceError(
+            "is not a readable directory", file=root, fix="pass the folder that holds pixi.toml"
+        )
     manifest_path, table, project_name = _read_manifest(root)
     warnings: list[str] = []
     lock = _read_lock(root / "pixi.lock")
     if lock is None:
-        warnings.append(f"{root / 'pixi.lock'}: no lock file; images cannot be built with "
-                        "`pixi install --locked` until you run `pixi lock` and commit pixi.lock")
+        warnings.append(
+            f"{root / 'pixi.lock'}: no lock file; images cannot be built with "
+            "`pixi install --locked` until you run `pixi lock` and commit pixi.lock"
+        )
     workspace_table = _workspace_table(table, manifest_path)
-    name = _workspace_name(workspace_table.get("name", project_name or root.resolve().name),
-                           manifest_path)
-    channels = tuple(_channel_name(c, manifest_path, f"workspace.channels[{i}]") for i, c in
-                     enumerate(_list(workspace_table.get("channels", []), manifest_path, "workspace.channels")))
-    platforms = tuple(_platform(p, manifest_path, f"workspace.platforms[{i}]") for i, p in
-                      enumerate(_list(workspace_table.get("platforms", []), manifest_path, "workspace.platforms")))
+    name = _workspace_name(workspace_table.get("name", project_name or root.resolve().name), manifest_path)
+    channels = tuple(
+        _channel_name(c, manifest_path, f"workspace.channels[{i}]")
+        for i, c in enumerate(_list(workspace_table.get("channels", []), manifest_path, "workspace.channels"))
+    )
+    platforms = tuple(
+        _platform(p, manifest_path, f"workspace.platforms[{i}]")
+        for i, p in enumerate(
+            _list(workspace_table.get("platforms", []), manifest_path, "workspace.platforms")
+        )
+    )
     environments = _environments(table, manifest_path)
-    warnings.extend(f"{manifest_path}: {message} (fix: {fix})" for _, message, fix
-                    in cuda_requirement_gaps(manifest_path, environments, lock))
+    warnings.extend(
+        f"{manifest_path}: {message} (fix: {fix})"
+        for _, message, fix in cuda_requirement_gaps(manifest_path, environments, lock)
+    )
     tasks = _tasks(table, manifest_path)
-    return Workspace(root=root, manifest_path=manifest_path, name=name, channels=channels,
-                     platforms=platforms, environments=environments, tasks=tasks, lock=lock,
-                     warnings=tuple(warnings))
+    return Workspace(
+        root=root,
+        manifest_path=manifest_path,
+        name=name,
+        channels=channels,
+        platforms=platforms,
+        environments=environments,
+        tasks=tasks,
+        lock=lock,
+        warnings=tuple(warnings),
+    )
 
 
 # -- manifest -----------------------------------------------------------------------------------
+
 
 def _read_manifest(root: Path) -> tuple[Path, dict[str, Any], str | None]:
     """The manifest, its pixi table, and (pyproject.toml) `[project].name`, the name pixi falls
@@ -156,10 +178,18 @@ def _read_manifest(root: Path) -> tuple[Path, dict[str, Any], str | None]:
             project = data.get("project")
             name = project.get("name") if isinstance(project, dict) else None
             return pyproject, pixi, name if isinstance(name, str) and name else None
-        raise WorkspaceError("has no [tool.pixi] table", file=pyproject, field="tool.pixi",
-                             fix="run `pixi init --format pyproject` or add a pixi.toml")
-    raise WorkspaceError("no pixi.toml or pyproject.toml here", file=root, field="manifest",
-                         fix="run `pixi init` in this folder, or pass the workspace folder")
+        raise WorkspaceError(
+            "has no [tool.pixi] table",
+            file=pyproject,
+            field="tool.pixi",
+            fix="run `pixi init --format pyproject` or add a pixi.toml",
+        )
+    raise WorkspaceError(
+        "no pixi.toml or pyproject.toml here",
+        file=root,
+        field="manifest",
+        fix="run `pixi init` in this folder, or pass the workspace folder",
+    )
 
 
 def _parse_toml(path: Path) -> dict[str, Any]:
@@ -167,32 +197,49 @@ def _parse_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise WorkspaceError(f"is not valid TOML: {exc}", file=path, field="toml",
-                             fix="correct the syntax at the line given") from None
+        raise WorkspaceError(
+            f"is not valid TOML: {exc}", file=path, field="toml", fix="correct the syntax at the line given"
+        ) from None
     except RecursionError:
-        raise WorkspaceError("nests arrays or tables too deeply to read", file=path, field="toml",
-                             fix="flatten the nesting (a manifest needs a few levels)") from None
+        raise WorkspaceError(
+            "nests arrays or tables too deeply to read",
+            file=path,
+            field="toml",
+            fix="flatten the nesting (a manifest needs a few levels)",
+        ) from None
 
 
 def _workspace_table(table: dict[str, Any], path: Path) -> dict[str, Any]:
     for key in ("workspace", "project"):
         if isinstance(table.get(key), dict):
             return dict(table[key])
-    raise WorkspaceError("has no [workspace] table", file=path, field="workspace",
-                         fix="add a [workspace] table with name, channels and platforms")
+    raise WorkspaceError(
+        "has no [workspace] table",
+        file=path,
+        field="workspace",
+        fix="add a [workspace] table with name, channels and platforms",
+    )
 
 
 def _string(value: Any, path: Path, field_name: str) -> str:
     if not isinstance(value, str):
-        raise WorkspaceError(f"must be a string, not {type(value).__name__}", file=path,
-                             field=field_name, fix="quote the value")
+        raise WorkspaceError(
+            f"must be a string, not {type(value).__name__}",
+            file=path,
+            field=field_name,
+            fix="quote the value",
+        )
     return value
 
 
 def _list(value: Any, path: Path, field_name: str) -> list[Any]:
     if not isinstance(value, list):
-        raise WorkspaceError(f"must be a list, not {type(value).__name__}", file=path,
-                             field=field_name, fix='write it as ["a", "b"]')
+        raise WorkspaceError(
+            f"must be a list, not {type(value).__name__}",
+            file=path,
+            field=field_name,
+            fix='write it as ["a", "b"]',
+        )
     return value
 
 
@@ -200,7 +247,7 @@ def _list(value: Any, path: Path, field_name: str) -> list[Any]:
 # enters, against the shape its owner allows, narrowed to what needs no escaping anywhere the
 # kit writes it (a Dockerfile LABEL, a def file, YAML, a shell): a value that passes cannot leave
 # its token, and one that fails stops with the file, the field and the fix.
-WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")   # PEP 508 names
+WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")  # PEP 508 names
 CHANNEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~%+@:/-]{0,254}$")
 VERSION = re.compile(r"^[0-9]{1,4}(?:\.[0-9]{1,4}){0,3}$")
 
@@ -208,9 +255,13 @@ VERSION = re.compile(r"^[0-9]{1,4}(?:\.[0-9]{1,4}){0,3}$")
 def _workspace_name(value: Any, path: Path) -> str:
     name = _string(value, path, "workspace.name")
     if not WORKSPACE_NAME.match(name):
-        raise WorkspaceError(f"name {name!r} is not allowed: names images and labels, so it may "
-                             "use letters, digits, '.', '_' and '-' only", file=path,
-                             field="workspace.name", fix="rename it, e.g. name = \"my-workspace\"")
+        raise WorkspaceError(
+            f"name {name!r} is not allowed: names images and labels, so it may "
+            "use letters, digits, '.', '_' and '-' only",
+            file=path,
+            field="workspace.name",
+            fix='rename it, e.g. name = "my-workspace"',
+        )
     return name
 
 
@@ -219,8 +270,12 @@ def _platform(value: Any, path: Path, field_name: str) -> str:
     try:
         return str(rattler.Subdir(text))
     except Exception:  # rattler's ParseSubdirError
-        raise WorkspaceError(f"{text!r} is not a conda platform", file=path, field=field_name,
-                             fix="use a platform such as \"linux-64\" or \"osx-arm64\"") from None
+        raise WorkspaceError(
+            f"{text!r} is not a conda platform",
+            file=path,
+            field=field_name,
+            fix='use a platform such as "linux-64" or "osx-arm64"',
+        ) from None
 
 
 def _channel_name(channel: Any, path: Path, field_name: str) -> str:
@@ -228,30 +283,45 @@ def _channel_name(channel: Any, path: Path, field_name: str) -> str:
         channel, field_name = channel.get("channel"), field_name + ".channel"
     text = _string(channel, path, field_name)
     if not CHANNEL.match(text):
-        raise WorkspaceError(f"channel {text!r} is not a channel name or URL", file=path,
-                             field=field_name, fix="use a name such as \"conda-forge\" or an "
-                             "https:// or file:// URL without spaces or quotes")
+        raise WorkspaceError(
+            f"channel {text!r} is not a channel name or URL",
+            file=path,
+            field=field_name,
+            fix='use a name such as "conda-forge" or an https:// or file:// URL without spaces or quotes',
+        )
     return text
 
 
 def _feature_requirements(table: dict[str, Any], path: Path, where: str) -> dict[str, str]:
     reqs = table.get("system-requirements", {})
     if not isinstance(reqs, dict):
-        raise WorkspaceError("must be a table", file=path, field=f"{where}system-requirements",
-                             fix='write it as [system-requirements] with cuda = "12"')
+        raise WorkspaceError(
+            "must be a table",
+            file=path,
+            field=f"{where}system-requirements",
+            fix='write it as [system-requirements] with cuda = "12"',
+        )
     out: dict[str, str] = {}
     for key, value in reqs.items():
         field_name = f"{where}system-requirements.{key}"
-        if isinstance(value, dict):   # libc = { family = "glibc", version = "2.28" }
+        if isinstance(value, dict):  # libc = { family = "glibc", version = "2.28" }
             value = value.get("version")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str) or not VERSION.match(value):
-            raise WorkspaceError(f"{value!r} is not a version", file=path, field=field_name,
-                                 fix=f'write it as {key} = "12" or "12.4"')
+            raise WorkspaceError(
+                f"{value!r} is not a version",
+                file=path,
+                field=field_name,
+                fix=f'write it as {key} = "12" or "12.4"',
+            )
         if key == "cuda" and not names.CUDA_VERSION.match(value):
-            raise WorkspaceError(f"CUDA requirement {value!r} is not MAJOR or MAJOR.MINOR",
-                                 file=path, field=field_name, fix='write it as cuda = "12" or "12.4"')
+            raise WorkspaceError(
+                f"CUDA requirement {value!r} is not MAJOR or MAJOR.MINOR",
+                file=path,
+                field=field_name,
+                fix='write it as cuda = "12" or "12.4"',
+            )
         out[str(key)] = value
     return out
 
@@ -273,33 +343,53 @@ def _version_key(value: str) -> tuple[int, ...]:
 def _environments(table: dict[str, Any], path: Path) -> dict[str, Environment]:
     features = table.get("feature", {})
     if not isinstance(features, dict):
-        raise WorkspaceError("must be a table of features", file=path, field="feature",
-                             fix="write features as [feature.NAME.dependencies]")
+        raise WorkspaceError(
+            "must be a table of features",
+            file=path,
+            field="feature",
+            fix="write features as [feature.NAME.dependencies]",
+        )
     for feature_name, feature in features.items():
         if not isinstance(feature, dict):
-            raise WorkspaceError(f"must be a table, not {type(feature).__name__}", file=path,
-                                 field=f"feature.{feature_name}",
-                                 fix="write it as [feature.NAME.dependencies] and so on")
+            raise WorkspaceError(
+                f"must be a table, not {type(feature).__name__}",
+                file=path,
+                field=f"feature.{feature_name}",
+                fix="write it as [feature.NAME.dependencies] and so on",
+            )
     default_reqs = _feature_requirements(table, path, "")
     declared = table.get("environments", {})
     if not isinstance(declared, dict):
-        raise WorkspaceError("must be a table", file=path, field="environments",
-                             fix='write environments as NAME = ["feature", ...]')
+        raise WorkspaceError(
+            "must be a table",
+            file=path,
+            field="environments",
+            fix='write environments as NAME = ["feature", ...]',
+        )
     result: dict[str, Environment] = {}
     if DEFAULT_ENV not in declared:
         result[DEFAULT_ENV] = Environment(DEFAULT_ENV, ("default",), _merge_requirements([default_reqs]))
     for env_name, spec in declared.items():
         field_name = f"environments.{env_name}"
         if not ENV_NAME.match(str(env_name)):
-            raise WorkspaceError(f"environment name {env_name!r} is not allowed", file=path,
-                                 field=field_name, fix="use lowercase letters, digits and '-'")
+            raise WorkspaceError(
+                f"environment name {env_name!r} is not allowed",
+                file=path,
+                field=field_name,
+                fix="use lowercase letters, digits and '-'",
+            )
         feature_names, no_default = _environment_features(spec, path, field_name)
         unknown = [f for f in feature_names if f not in features]
         if unknown:
-            raise WorkspaceError(f"uses undefined feature(s) {', '.join(map(repr, unknown))}",
-                                 file=path, field=field_name, fix="define [feature.NAME] or fix the name")
+            raise WorkspaceError(
+                f"uses undefined feature(s) {', '.join(map(repr, unknown))}",
+                file=path,
+                field=field_name,
+                fix="define [feature.NAME] or fix the name",
+            )
         parts = ([] if no_default else [default_reqs]) + [
-            _feature_requirements(features[f], path, f"feature.{f}.") for f in feature_names]
+            _feature_requirements(features[f], path, f"feature.{f}.") for f in feature_names
+        ]
         chain = tuple(([] if no_default else ["default"]) + feature_names)
         result[env_name] = Environment(env_name, chain, _merge_requirements(parts))
     return result
@@ -312,28 +402,42 @@ def _environment_features(spec: Any, path: Path, field_name: str) -> tuple[list[
         features = _list(spec.get("features", []), path, f"{field_name}.features")
         no_default = spec.get("no-default-feature", False)
         if not isinstance(no_default, bool):
-            raise WorkspaceError(f"must be true or false, not {no_default!r}", file=path,
-                                 field=f"{field_name}.no-default-feature",
-                                 fix="write no-default-feature = true (no quotes)")
+            raise WorkspaceError(
+                f"must be true or false, not {no_default!r}",
+                file=path,
+                field=f"{field_name}.no-default-feature",
+                fix="write no-default-feature = true (no quotes)",
+            )
         return [_string(f, path, f"{field_name}.features") for f in features], no_default
-    raise WorkspaceError("must be a list of features or a table", file=path, field=field_name,
-                         fix='write NAME = ["feature"] or NAME = { features = ["feature"] }')
+    raise WorkspaceError(
+        "must be a list of features or a table",
+        file=path,
+        field=field_name,
+        fix='write NAME = ["feature"] or NAME = { features = ["feature"] }',
+    )
 
 
 def _tasks(table: dict[str, Any], path: Path) -> tuple[str, ...]:
     found: set[str] = set()
     sources = [("tasks", table.get("tasks", {}))] + [
         (f"feature.{name}.tasks", feature.get("tasks", {}))
-        for name, feature in (table.get("feature", {}) or {}).items() if isinstance(feature, dict)]
+        for name, feature in (table.get("feature", {}) or {}).items()
+        if isinstance(feature, dict)
+    ]
     for field_name, tasks in sources:
         if not isinstance(tasks, dict):
-            raise WorkspaceError(f"must be a table, not {type(tasks).__name__}", file=path,
-                                 field=field_name, fix='write tasks as NAME = "command"')
+            raise WorkspaceError(
+                f"must be a table, not {type(tasks).__name__}",
+                file=path,
+                field=field_name,
+                fix='write tasks as NAME = "command"',
+            )
         found.update(str(name) for name in tasks)
     return tuple(sorted(found))
 
 
 # -- lock ---------------------------------------------------------------------------------------
+
 
 def _read_lock(path: Path) -> Lock | None:
     if not os.path.lexists(path):
@@ -343,8 +447,12 @@ def _read_lock(path: Path) -> Lock | None:
         lock_file = rattler.LockFile.from_path(path)
     except Exception as exc:  # rattler raises its own ParseCondaLockError
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WorkspaceError(f"cannot be read: {message}", file=path, field="lock",
-                             fix="re-create it with `pixi lock` (or restore it from git)") from None
+        raise WorkspaceError(
+            f"cannot be read: {message}",
+            file=path,
+            field="lock",
+            fix="re-create it with `pixi lock` (or restore it from git)",
+        ) from None
     environments = {name: _locked_environment(name, env) for name, env in lock_file.environments()}
     return Lock(path=path, version=version, environments=dict(sorted(environments.items())))
 
@@ -357,12 +465,14 @@ def _lock_version(path: Path) -> int:
             return int(match.group(1))
         if line.strip() and not line.startswith("#"):
             break
-    raise WorkspaceError("has no `version:` on its first line", file=path, field="version",
-                         fix="re-create it with `pixi lock`")
+    raise WorkspaceError(
+        "has no `version:` on its first line", file=path, field="version", fix="re-create it with `pixi lock`"
+    )
 
 
-def cuda_requirement_gaps(manifest: Path, environments: dict[str, Environment],
-                          lock: Lock | None) -> list[tuple[str, str, str]]:
+def cuda_requirement_gaps(
+    manifest: Path, environments: dict[str, Environment], lock: Lock | None
+) -> list[tuple[str, str, str]]:
     """(environment, message, fix) for each environment whose lock holds CUDA builds but whose
     manifest asks for no CUDA: the kit would build and tag it as a CPU image without a word
     (common in older workspaces, written before pixi had system requirements)."""
@@ -375,11 +485,15 @@ def cuda_requirement_gaps(manifest: Path, environments: dict[str, Environment],
         major = cuda.version.split(".")[0] if cuda else "12"
         pyproject = "tool.pixi." if manifest.name == "pyproject.toml" else ""
         feature = "" if env.features[-1:] == ("default",) else f"feature.{env.features[-1]}."
-        out.append((env.name,
-                    f"environment {env.name!r} locks CUDA packages "
-                    f"({', '.join(locked.cuda_packages[:3])}) but declares no CUDA system "
-                    "requirement, so its image is built and tagged as a CPU image",
-                    f'add [{pyproject}{feature}system-requirements] cuda = "{major}"'))
+        out.append(
+            (
+                env.name,
+                f"environment {env.name!r} locks CUDA packages "
+                f"({', '.join(locked.cuda_packages[:3])}) but declares no CUDA system "
+                "requirement, so its image is built and tagged as a CPU image",
+                f'add [{pyproject}{feature}system-requirements] cuda = "{major}"',
+            )
+        )
     return out
 
 
@@ -409,5 +523,6 @@ def _locked_environment(name: str, env: Any) -> LockedEnvironment:
                 if _needs_cuda(record):
                     cuda.add(pkg)
     names = tuple(sorted(counts))
-    return LockedEnvironment(name, names, dict(sorted(counts.items())), dict(sorted(key.items())),
-                             tuple(sorted(cuda)))
+    return LockedEnvironment(
+        name, names, dict(sorted(counts.items())), dict(sorted(key.items())), tuple(sorted(cuda))
+    )

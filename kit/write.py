@@ -48,8 +48,10 @@ GITHUB = ".github/"
 LOCK_WAIT_S = 30.0
 Action = Literal["create", "update", "append", "unchanged", "refused"]
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_STATE_FIX = (f"delete {STATE_FILE} (the kit then treats the files it finds as hand-edited) or "
-              "re-run with --force to rebuild it")
+_STATE_FIX = (
+    f"delete {STATE_FILE} (the kit then treats the files it finds as hand-edited) or "
+    "re-run with --force to rebuild it"
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class Change:
     action: Action
     old: str | None
     new: str
-    reason: str = ""          # why a change is refused, in words
+    reason: str = ""  # why a change is refused, in words
 
     @property
     def writes(self) -> bool:
@@ -68,9 +70,11 @@ class Change:
     def diff(self) -> str:
         old_lines = (self.old or "").splitlines(keepends=True)
         new_lines = self.new.splitlines(keepends=True)
-        return "".join(difflib.unified_diff(old_lines, new_lines,
-                                            "/dev/null" if self.old is None else f"a/{self.path}",
-                                            f"b/{self.path}"))
+        return "".join(
+            difflib.unified_diff(
+                old_lines, new_lines, "/dev/null" if self.old is None else f"a/{self.path}", f"b/{self.path}"
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ def sha256(text: str | bytes) -> str:
 
 
 # -- the state file --------------------------------------------------------------------------------
+
 
 def load_state(root: Path, force: bool = False) -> dict[str, Recorded]:
     """The state file's records; a damaged one is an error with a way out (with `force`: ignored)."""
@@ -107,36 +112,51 @@ def parse_state(text: str, path: Path) -> dict[str, Recorded]:
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise WorkspaceError(f"is not valid JSON ({str(exc)[:80]})", file=path, field="state",
-                             fix=_STATE_FIX) from None
+        raise WorkspaceError(
+            f"is not valid JSON ({str(exc)[:80]})", file=path, field="state", fix=_STATE_FIX
+        ) from None
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, dict):
-        raise WorkspaceError('is not a kit state file (expected {"files": {...}})', file=path,
-                             field="state", fix=_STATE_FIX)
+        raise WorkspaceError(
+            'is not a kit state file (expected {"files": {...}})', file=path, field="state", fix=_STATE_FIX
+        )
     records: dict[str, Recorded] = {}
     for key, value in files.items():
-        if isinstance(value, str) and _SHA256.match(value):          # state version 1
+        if isinstance(value, str) and _SHA256.match(value):  # state version 1
             records[key] = Recorded(value)
-        elif (isinstance(value, dict) and isinstance(value.get("sha256"), str)
-              and _SHA256.match(value["sha256"]) and isinstance(value.get("workspace", ""), str)):
+        elif (
+            isinstance(value, dict)
+            and isinstance(value.get("sha256"), str)
+            and _SHA256.match(value["sha256"])
+            and isinstance(value.get("workspace", ""), str)
+        ):
             records[key] = Recorded(value["sha256"], value.get("workspace"))
         else:
-            raise WorkspaceError(f"has an entry for {key!r} that is not a SHA-256 record", file=path,
-                                 field=f"state.files.{key}", fix=_STATE_FIX)
+            raise WorkspaceError(
+                f"has an entry for {key!r} that is not a SHA-256 record",
+                file=path,
+                field=f"state.files.{key}",
+                fix=_STATE_FIX,
+            )
     return records
 
 
 def state_text(records: dict[str, Recorded]) -> str:
     files: dict[str, Any] = {}
     for path, rec in sorted(records.items()):
-        files[path] = {"sha256": rec.sha256, **({"workspace": rec.workspace} if rec.workspace is not None else {})}
+        files[path] = {
+            "sha256": rec.sha256,
+            **({"workspace": rec.workspace} if rec.workspace is not None else {}),
+        }
     return json.dumps({"version": STATE_VERSION, "files": files}, indent=2, sort_keys=True) + "\n"
 
 
 # -- planning ---------------------------------------------------------------------------------------
 
-def plan_changes(files: dict[str, RenderedFile], root: Path, force: bool = False, *,
-                 prefix: str | None = None) -> list[Change]:
+
+def plan_changes(
+    files: dict[str, RenderedFile], root: Path, force: bool = False, *, prefix: str | None = None
+) -> list[Change]:
     """What writing `files` under `root` would do, file by file; nothing is touched.
 
     `prefix` is the workspace's folder from the root ("" or "name/"); files may land only there or
@@ -170,22 +190,38 @@ def check_root(root: Path) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise UserError(f"cannot be used: {exc.strerror}", file=root, field="out",
-                        fix="pick a folder you can read and write") from None
+        raise UserError(
+            f"cannot be used: {exc.strerror}",
+            file=root,
+            field="out",
+            fix="pick a folder you can read and write",
+        ) from None
     if not stat.S_ISDIR(info.st_mode):
-        raise UserError(f"is {describe_kind(info.st_mode)}, not a folder", file=root, field="out",
-                        fix="pass a folder (or a path that does not exist yet)")
+        raise UserError(
+            f"is {describe_kind(info.st_mode)}, not a folder",
+            file=root,
+            field="out",
+            fix="pass a folder (or a path that does not exist yet)",
+        )
 
 
 def check_relative(rel: str, prefix: str) -> PurePosixPath:
     """`rel` must be a plain relative path inside the workspace folder or `.github/`."""
     pure = PurePosixPath(rel)
-    bad = (not rel or pure.is_absolute() or "\\" in rel or "\0" in rel
-           or any(part in ("", ".", "..") for part in rel.split("/")))
+    bad = (
+        not rel
+        or pure.is_absolute()
+        or "\\" in rel
+        or "\0" in rel
+        or any(part in ("", ".", "..") for part in rel.split("/"))
+    )
     inside = rel.startswith(prefix) or rel.startswith(GITHUB) or rel == STATE_FILE
     if bad or not inside:
-        raise UserError(f"the kit will not write {rel!r}: outside the workspace and .github/",
-                        field="path", fix="report this: rendered paths must stay in the workspace")
+        raise UserError(
+            f"the kit will not write {rel!r}: outside the workspace and .github/",
+            field="path",
+            fix="report this: rendered paths must stay in the workspace",
+        )
     return pure
 
 
@@ -205,15 +241,23 @@ def _read_existing(root: Path, rel: str, seed: bool) -> str | None:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise UserError(f"cannot be read: {exc.strerror}", file=folder, field="path",
-                            fix="check its permissions") from None
+            raise UserError(
+                f"cannot be read: {exc.strerror}", file=folder, field="path", fix="check its permissions"
+            ) from None
         if stat.S_ISLNK(info.st_mode):
-            raise UserError("is a symbolic link; the kit never writes through a link", file=folder,
-                            field="path", fix="replace the link with a real folder, or generate "
-                            "with --out into another folder")
+            raise UserError(
+                "is a symbolic link; the kit never writes through a link",
+                file=folder,
+                field="path",
+                fix="replace the link with a real folder, or generate with --out into another folder",
+            )
         if not stat.S_ISDIR(info.st_mode):
-            raise UserError(f"is {describe_kind(info.st_mode)}, but the kit needs a folder here",
-                            file=folder, field="path", fix="move it away, or generate with --out")
+            raise UserError(
+                f"is {describe_kind(info.st_mode)}, but the kit needs a folder here",
+                file=folder,
+                field="path",
+                fix="move it away, or generate with --out",
+            )
     target = root / rel
     if seed:  # seeds are only created: anything already there (even a link) is left alone
         return "" if os.path.lexists(target) else None
@@ -221,16 +265,23 @@ def _read_existing(root: Path, rel: str, seed: bool) -> str | None:
         return None
     info = target.lstat()
     if stat.S_ISLNK(info.st_mode):
-        raise UserError("is a symbolic link; the kit never writes through a link", file=target,
-                        field="path", fix="replace the link with a regular file (or remove it)")
+        raise UserError(
+            "is a symbolic link; the kit never writes through a link",
+            file=target,
+            field="path",
+            fix="replace the link with a regular file (or remove it)",
+        )
     if not stat.S_ISREG(info.st_mode):
-        raise UserError(f"is {describe_kind(info.st_mode)}, not a file the kit can replace",
-                        file=target, field="path", fix="move it away, or generate with --out")
+        raise UserError(
+            f"is {describe_kind(info.st_mode)}, not a file the kit can replace",
+            file=target,
+            field="path",
+            fix="move it away, or generate with --out",
+        )
     return read_text(target, limit=TEXT_LIMIT, field="path")
 
 
-def _change(f: RenderedFile, old: str | None, recorded: Recorded | None, force: bool,
-            owner: str) -> Change:
+def _change(f: RenderedFile, old: str | None, recorded: Recorded | None, force: bool, owner: str) -> Change:
     if old is None:
         return Change(f.path, f.kind, "create", None, f.text)
     if f.kind is FileKind.SEED:
@@ -245,21 +296,36 @@ def _change(f: RenderedFile, old: str | None, recorded: Recorded | None, force: 
     other = recorded is not None and recorded.workspace is not None and recorded.workspace != owner
     if other:
         assert recorded is not None
-        return Change(f.path, f.kind, "refused", old, f.text,
-                      f"{f.path} belongs to the workspace in {recorded.workspace or './'} of this "
-                      "repository")
+        return Change(
+            f.path,
+            f.kind,
+            "refused",
+            old,
+            f.text,
+            f"{f.path} belongs to the workspace in {recorded.workspace or './'} of this repository",
+        )
     if recorded is not None and sha256(old) == recorded.sha256:
         return Change(f.path, f.kind, "update", old, f.text)
-    return Change(f.path, f.kind, "refused", old, f.text,
-                  f"{f.path} changed since the kit last wrote it" if recorded
-                  else f"{f.path} was not written by the kit")
+    return Change(
+        f.path,
+        f.kind,
+        "refused",
+        old,
+        f.text,
+        f"{f.path} changed since the kit last wrote it"
+        if recorded
+        else f"{f.path} was not written by the kit",
+    )
 
 
 def merge_lines(existing: str, wanted: str) -> str:
     """`existing` plus the meaningful lines of `wanted` it lacks, under a marker comment."""
     have = {line.strip() for line in existing.splitlines()}
-    missing = [line for line in wanted.splitlines()
-               if line.strip() and not line.startswith("#") and line.strip() not in have]
+    missing = [
+        line
+        for line in wanted.splitlines()
+        if line.strip() and not line.startswith("#") and line.strip() not in have
+    ]
     if not missing:
         return existing
     newline = "\r\n" if existing.endswith("\r\n") else "\n"
@@ -268,6 +334,7 @@ def merge_lines(existing: str, wanted: str) -> str:
 
 
 # -- writing ----------------------------------------------------------------------------------------
+
 
 def apply_changes(changes: list[Change], root: Path, *, prefix: str | None = None) -> list[Change]:
     """Write every change, or raise (OverwriteRefused, UserError) and write nothing."""
@@ -279,20 +346,42 @@ def apply_changes(changes: list[Change], root: Path, *, prefix: str | None = Non
         other_workspace = "belongs to the workspace" in first.reason
         raise OverwriteRefused(
             (first.reason or f"{first.path} changed since the kit last wrote it") + more,
-            file=root / first.path, field="overwrite",
-            fix=("give this workspace its own workflow names, or re-run with --force to take the "
-                 "file over" if other_workspace else
-                 "review with --diff, then re-run with --force to replace, or move your edits "
-                 "into the options"))
+            file=root / first.path,
+            field="overwrite",
+            fix=(
+                "give this workspace its own workflow names, or re-run with --force to take the file over"
+                if other_workspace
+                else "review with --diff, then re-run with --force to replace, or move your edits "
+                "into the options"
+            ),
+        )
     owner = prefix if prefix is not None else _prefix_of(changes)
     written = [c for c in changes if c.writes]
     with _root_lock(root):
+        # A file planned as unchanged is recorded as ours: it must still hold what was planned
+        # (a concurrent run with other options may have replaced it since), else the record lies.
+        for c in changes:
+            if (
+                c.kind is FileKind.MANAGED
+                and c.action == "unchanged"
+                and _read_existing(root, c.path, False) != c.new
+            ):
+                raise UserError(
+                    "changed while the kit was writing",
+                    file=root / c.path,
+                    field="write",
+                    fix="run again; nothing was written",
+                )
         state = load_state(root, force=True)  # plan_changes refused a damaged one without force
         new_state = dict(state)
         for c in changes:
             if c.kind is FileKind.MANAGED and c.action in ("create", "update", "unchanged"):
                 keep = state.get(c.path)
-                who = keep.workspace if c.action == "unchanged" and keep and keep.workspace is not None else owner
+                who = (
+                    keep.workspace
+                    if c.action == "unchanged" and keep and keep.workspace is not None
+                    else owner
+                )
                 new_state[c.path] = Recorded(sha256(c.new), who)
         if not written and new_state == state:
             return []
@@ -314,8 +403,12 @@ def _current_state_text(root: Path) -> str | None:
         return None
     info = path.lstat()
     if not stat.S_ISREG(info.st_mode):
-        raise UserError(f"is {describe_kind(info.st_mode)}, not the kit's state file", file=path,
-                        field="state", fix=f"remove it ({STATE_FILE} is written by the kit)")
+        raise UserError(
+            f"is {describe_kind(info.st_mode)}, not the kit's state file",
+            file=path,
+            field="state",
+            fix=f"remove it ({STATE_FILE} is written by the kit)",
+        )
     return read_bytes(path, limit=TEXT_LIMIT, field="state").decode("utf-8", "surrogateescape")
 
 
@@ -334,8 +427,12 @@ def _root_lock(root: Path) -> Iterator[None]:
         root.mkdir(parents=True, exist_ok=True)
         fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
-        raise UserError(f"cannot be created or opened: {exc.strerror}", file=root, field="out",
-                        fix="pick a folder you can write to; nothing was written") from None
+        raise UserError(
+            f"cannot be created or opened: {exc.strerror}",
+            file=root,
+            field="out",
+            fix="pick a folder you can write to; nothing was written",
+        ) from None
     try:
         deadline = time.monotonic() + LOCK_WAIT_S
         while True:
@@ -344,8 +441,12 @@ def _root_lock(root: Path) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise UserError("another kit process is writing here", file=root, field="lock",
-                                    fix="wait for it to finish, then run again") from None
+                    raise UserError(
+                        "another kit process is writing here",
+                        file=root,
+                        field="lock",
+                        fix="wait for it to finish, then run again",
+                    ) from None
                 time.sleep(0.05)
         yield
     finally:
@@ -401,8 +502,9 @@ def _write_all(root: Path, batch: list[tuple[str, str | None, str]], sweep: tupl
     except OSError as exc:
         _discard(staged, created)
         where = root / current if current else root
-        raise UserError(f"cannot be written: {exc.strerror or exc}", file=where, field="write",
-                        fix=_write_fix(exc)) from None
+        raise UserError(
+            f"cannot be written: {exc.strerror or exc}", file=where, field="write", fix=_write_fix(exc)
+        ) from None
     except BaseException:
         _discard(staged, created)
         raise
@@ -449,9 +551,12 @@ def _open_folder(root: Path, folder: str, fds: dict[str, int], created: list[tup
         fd = os.open(name, flags, dir_fd=parent)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise UserError("is a symbolic link or not a folder; the kit never writes through a link",
-                            file=root / folder, field="path",
-                            fix="replace it with a real folder, or generate with --out") from None
+            raise UserError(
+                "is a symbolic link or not a folder; the kit never writes through a link",
+                file=root / folder,
+                field="path",
+                fix="replace it with a real folder, or generate with --out",
+            ) from None
         raise
     fds[folder] = fd
     return fd
@@ -477,18 +582,30 @@ def _expect(dir_fd: int, name: str, old: str | None, new: str, shown: Path) -> b
     except FileNotFoundError:
         if old is None:
             return False
-        raise UserError("disappeared while the kit was writing", file=shown, field="write",
-                        fix="run again; nothing was written") from None
+        raise UserError(
+            "disappeared while the kit was writing",
+            file=shown,
+            field="write",
+            fix="run again; nothing was written",
+        ) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise UserError("is a symbolic link; the kit never writes through a link", file=shown,
-                            field="path", fix="replace the link with a regular file") from None
+            raise UserError(
+                "is a symbolic link; the kit never writes through a link",
+                file=shown,
+                field="path",
+                fix="replace the link with a regular file",
+            ) from None
         raise
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise UserError(f"is {describe_kind(info.st_mode)}, not a file the kit can replace",
-                            file=shown, field="path", fix="move it away, or generate with --out")
+            raise UserError(
+                f"is {describe_kind(info.st_mode)}, not a file the kit can replace",
+                file=shown,
+                field="path",
+                fix="move it away, or generate with --out",
+            )
         data = b""
         while info.st_size <= TEXT_LIMIT and len(data) <= TEXT_LIMIT:
             chunk = os.read(fd, TEXT_LIMIT + 1 - len(data))
@@ -500,13 +617,16 @@ def _expect(dir_fd: int, name: str, old: str | None, new: str, shown: Path) -> b
     if data == new.encode("utf-8", "surrogateescape"):
         return True
     if old is None or data != old.encode("utf-8", "surrogateescape"):
-        raise UserError("changed while the kit was writing", file=shown, field="write",
-                        fix="run again; nothing was written")
+        raise UserError(
+            "changed while the kit was writing",
+            file=shown,
+            field="write",
+            fix="run again; nothing was written",
+        )
     return False
 
 
-def _stage(dir_fd: int, rel: str, name: str, text: str, old: str | None,
-           staged: list[_Staged]) -> _Staged:
+def _stage(dir_fd: int, rel: str, name: str, text: str, old: str | None, staged: list[_Staged]) -> _Staged:
     """Write `text` to a new temporary file next to `name`; it joins `staged` the moment it exists
     (signals held back meanwhile), so any exit from here on removes it."""
     mode = 0o644
@@ -516,14 +636,18 @@ def _stage(dir_fd: int, rel: str, name: str, text: str, old: str | None,
         pass
     item = _Staged(rel, dir_fd, name, f"{TEMP_PREFIX}{name}.{secrets.token_hex(6)}", old)
     with deferred():
-        fd = os.open(item.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600, dir_fd=dir_fd)
+        fd = os.open(
+            item.temp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+            dir_fd=dir_fd,
+        )
         staged.append(item)
     try:
         data = text.encode("utf-8", "surrogateescape")
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fchmod(fd, mode)
         os.fsync(fd)
     finally:

@@ -71,8 +71,11 @@ def _lab_launcher_ready(environ: Mapping[str, str]) -> bool:
     check the launcher itself makes, without starting a mount namespace)."""
     cache = Path(environ.get("KIT_LAB_CACHE") or "/var/cache/kit-lab")
     root = cache / "apptainer-root"
-    return (os.access(LAB_LAUNCHER, os.X_OK) and (root / ".kit-lab-ready").is_file()
-            and os.access(root / "usr" / "bin" / "apptainer", os.X_OK))
+    return (
+        os.access(LAB_LAUNCHER, os.X_OK)
+        and (root / ".kit-lab-ready").is_file()
+        and os.access(root / "usr" / "bin" / "apptainer", os.X_OK)
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -156,6 +159,7 @@ LAB_HTCONDOR_BIN = REPO / "tests" / "lab" / "bin" / "htcondor"
 
 # ---------------------------------------------------------------- the lab's schedulers (tests/lab/schedulers.sh)
 
+
 @pytest.fixture(scope="session")
 def htcondor() -> Iterator[str]:
     """HTCondor's clients (a real install on PATH, else the lab's), once the pool answers."""
@@ -185,22 +189,31 @@ def _api() -> Any:
 
 
 @pytest.fixture(scope="session")
-def lab_sif(lab: LabSettings, apptainer_path: str, docker_client: object,
-            tmp_path_factory: pytest.TempPathFactory) -> Path:
+def lab_sif(
+    lab: LabSettings, apptainer_path: str, docker_client: object, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """The lab workspace's cpu environment built into a SIF by the kit (once per session).
     KIT_LAB_JOB_SIF names an already built one, to iterate on these tests without a rebuild."""
     given = os.environ.get("KIT_LAB_JOB_SIF")
     if given and Path(given).is_file():
         return Path(given)
     from test_engines import SQUASHFS_ARGS, build_in_lab
+
     from tests.lab.settings import copy_workspace
 
     root = tmp_path_factory.mktemp("scheduler-sif")
     workspace = copy_workspace(root / "workspace", lab)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("APPTAINER_MKSQUASHFS_ARGS", SQUASHFS_ARGS)
-        built = build_in_lab(lab, workspace, engine="apptainer", style="optimized",
-                             environment="cpu", sif_dir=root / "sif", bootstrap="docker-daemon")
+        built = build_in_lab(
+            lab,
+            workspace,
+            engine="apptainer",
+            style="optimized",
+            environment="cpu",
+            sif_dir=root / "sif",
+            bootstrap="docker-daemon",
+        )
     sif = Path(built.image)
     assert sif.is_file()
     return sif

@@ -29,8 +29,14 @@ def answers(url: str) -> bool:
         return False
 
 
-def wait_until_answers(process: subprocess.Popen[bytes], url: str, limit: float, name: str,
-                       log_tail: Callable[[], str], poll: float = 0.5) -> None:
+def wait_until_answers(
+    process: subprocess.Popen[bytes],
+    url: str,
+    limit: float,
+    name: str,
+    log_tail: Callable[[], str],
+    poll: float = 0.5,
+) -> None:
     """Fail the test, with the server's log, if it exits or does not answer `url` in `limit` s."""
     deadline = time.monotonic() + limit
     while not answers(url):

@@ -15,19 +15,26 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import OUTPUT, REPO, need
 
 BINDER = REPO / "binder"
 NOTEBOOKS = REPO / "notebooks"
-_NO_INDEX = ("Failed to establish a new connection", "Temporary failure in name resolution",
-             "No matching distribution found", "Could not find a version that satisfies",
-             "Network is unreachable", "ProxyError")
+_NO_INDEX = (
+    "Failed to establish a new connection",
+    "Temporary failure in name resolution",
+    "No matching distribution found",
+    "Could not find a version that satisfies",
+    "Network is unreachable",
+    "ProxyError",
+)
 
 
 def test_binder_configuration_is_minimal_and_installs_the_kit() -> None:
-    lines = [line.strip() for line in (BINDER / "requirements.txt").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    lines = [
+        line.strip()
+        for line in (BINDER / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert lines in (["-e .[lab]"], [".[lab]"])
     runtime = (BINDER / "runtime.txt").read_text().strip()
     major, minor = (int(p) for p in runtime.removeprefix("python-").split("."))
@@ -40,8 +47,13 @@ def binder_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("binder") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    done = subprocess.run([str(python), "-m", "pip", "install", "-r", "binder/requirements.txt"],
-                          cwd=REPO, capture_output=True, text=True, timeout=1500)
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "-r", "binder/requirements.txt"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
         if any(marker in line for line in tail for marker in _NO_INDEX):
@@ -66,9 +78,14 @@ def test_notebooks_run_in_a_fresh_binder_environment(binder_env: Path) -> None:
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "JUPYTER_PATH")}
     for notebook in sorted(NOTEBOOKS.glob("*.ipynb")):
-        done = subprocess.run([str(binder_env), "-c", script, str(notebook),
-                               str(out / notebook.name), str(NOTEBOOKS)],
-                              capture_output=True, text=True, env=env, cwd="/", timeout=900)
+        done = subprocess.run(
+            [str(binder_env), "-c", script, str(notebook), str(out / notebook.name), str(NOTEBOOKS)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd="/",
+            timeout=900,
+        )
         assert done.returncode == 0, f"{notebook.name}:\n{done.stderr[-3000:]}"
         where = json.loads(done.stdout.strip().splitlines()[-1])
         assert where["python"] == str(binder_env)

@@ -38,8 +38,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOKS = REPO / "notebooks"
 NOTEBOOK = "studio.ipynb"
 SHOTS = OUTPUT / "browser"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 # User settings for the throw-away lab: no news toast or update check (no network, nothing over
 # the studio in the screenshot), no autosave (the test never writes outputs
@@ -78,14 +84,17 @@ class Lab:
             return "(no log)"
 
 
-
 def ensure_kernelspec() -> None:
     """The notebook asks for kernelspec `python3`: make this interpreter provide it."""
     from jupyter_client.kernelspec import KernelSpecManager
 
     if "python3" not in KernelSpecManager().find_kernel_specs():
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
 
 def write_settings(settings_dir: Path) -> None:
@@ -93,7 +102,6 @@ def write_settings(settings_dir: Path) -> None:
         path = settings_dir / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
-
 
 
 def stop(process: subprocess.Popen[bytes], lab: Lab) -> None:
@@ -122,8 +130,10 @@ def stop(process: subprocess.Popen[bytes], lab: Lab) -> None:
 def lab() -> Iterator[Lab]:
     """JupyterLab on 127.0.0.1 (random port and token), serving notebooks/; always shut down."""
     need(CHROMIUM.exists(), f"{CHROMIUM} is missing (run tests/lab/browser.sh)")
-    need(importlib.util.find_spec("playwright") is not None,
-         "Playwright's Python package is missing (pip install playwright; never `playwright install`)")
+    need(
+        importlib.util.find_spec("playwright") is not None,
+        "Playwright's Python package is missing (pip install playwright; never `playwright install`)",
+    )
     need(importlib.util.find_spec("jupyterlab") is not None, "jupyterlab is not installed (the lab extra)")
     ensure_kernelspec()
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -132,27 +142,49 @@ def lab() -> Iterator[Lab]:
     lab = Lab(f"http://127.0.0.1:{port}", token, SHOTS / "jupyterlab.log")
     write_settings(temp / "settings")
     (temp / "tmp").mkdir()
-    env = dict(os.environ,
-               JUPYTER_RUNTIME_DIR=str(temp / "runtime"), JUPYTER_CONFIG_DIR=str(temp / "config"),
-               JUPYTER_DATA_DIR=str(temp / "data"), IPYTHONDIR=str(temp / "ipython"),
-               JUPYTERLAB_SETTINGS_DIR=str(temp / "settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(temp / "workspaces"),
-               TMPDIR=str(temp / "tmp"),  # the kernel's scratch copies go away with `temp`
-               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip", "127.0.0.1",
-               "--port", str(port), "--ServerApp.port_retries=0",
-               f"--IdentityProvider.token={token}", "--allow-root",
-               f"--ServerApp.root_dir={NOTEBOOKS}",
-               f"--LabApp.user_settings_dir={temp / 'settings'}",
-               f"--LabApp.workspaces_dir={temp / 'workspaces'}",
-               "--LabApp.news_url=None",
-               "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate"]
+    env = dict(
+        os.environ,
+        JUPYTER_RUNTIME_DIR=str(temp / "runtime"),
+        JUPYTER_CONFIG_DIR=str(temp / "config"),
+        JUPYTER_DATA_DIR=str(temp / "data"),
+        IPYTHONDIR=str(temp / "ipython"),
+        JUPYTERLAB_SETTINGS_DIR=str(temp / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(temp / "workspaces"),
+        TMPDIR=str(temp / "tmp"),  # the kernel's scratch copies go away with `temp`
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        "--allow-root",
+        f"--ServerApp.root_dir={NOTEBOOKS}",
+        f"--LabApp.user_settings_dir={temp / 'settings'}",
+        f"--LabApp.workspaces_dir={temp / 'workspaces'}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
+    ]
     with lab.log.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
-        wait_until_answers(process, lab.page_url("/api/status"), SERVER_START, "JupyterLab",
-                           lab.log_tail, poll=0.3)
+        wait_until_answers(
+            process, lab.page_url("/api/status"), SERVER_START, "JupyterLab", lab.log_tail, poll=0.3
+        )
         yield lab
     finally:
         stop(process, lab)
@@ -200,8 +232,11 @@ def notebook_errors(page: Any) -> str:
         found.append(f"{WIDGET_ERROR_TEXT}: {broken.nth(i).inner_text()}")
     if page.get_by_text(WIDGET_ERROR_TEXT).count():
         found.append(page.get_by_text(WIDGET_ERROR_TEXT).first.inner_text())
-    found += [f"a widget shown as text (no widget manager in the page?): {t.strip()[:300]}"
-              for t in page.locator(TEXT_OUTPUT).all_inner_texts() if WIDGET_AS_TEXT.match(t)]
+    found += [
+        f"a widget shown as text (no widget manager in the page?): {t.strip()[:300]}"
+        for t in page.locator(TEXT_OUTPUT).all_inner_texts()
+        if WIDGET_AS_TEXT.match(t)
+    ]
     return "\n---\n".join(t.strip()[-1500:] for t in found if t.strip())
 
 
@@ -218,8 +253,7 @@ def wait_for_studio(page: Any, timeout: float) -> Any:
             return studio.first
         if time.monotonic() > deadline:
             outputs = [t.strip()[:300] for t in page.locator(".jp-OutputArea-output").all_inner_texts()]
-            pytest.fail(f"no visible {STUDIO} within {timeout:.0f} s after the cells ran; "
-                        f"outputs: {outputs}")
+            pytest.fail(f"no visible {STUDIO} within {timeout:.0f} s after the cells ran; outputs: {outputs}")
         page.wait_for_timeout(500)
 
 
@@ -251,8 +285,10 @@ def wait_for_kernel(page: Any, frames: KernelFrames, timeout: float) -> None:
         if time.monotonic() > deadline:
             status = page.locator(".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator")
             state = status.first.get_attribute("data-status") if status.count() else "(no indicator)"
-            pytest.fail(f"no idle, connected kernel within {timeout:.0f} s (status: {state}, "
-                        f"{frames.count} kernel messages)")
+            pytest.fail(
+                f"no idle, connected kernel within {timeout:.0f} s (status: {state}, "
+                f"{frames.count} kernel messages)"
+            )
         page.wait_for_timeout(250)
 
 
@@ -285,8 +321,10 @@ def run_all_cells(page: Any, attempts: int = 3) -> int:
                 return attempt
             if not any(QUEUED_PROMPT.search(t) for t in texts) and time.monotonic() > clicked + RUN_STARTED:
                 break  # nothing running or queued, yet not every cell ran: dropped
-    pytest.fail(f"Run All Cells did not run every code cell in {attempts} attempts; prompts: "
-                f"{[t.strip() for t in prompts.all_inner_texts()]}")
+    pytest.fail(
+        f"Run All Cells did not run every code cell in {attempts} attempts; prompts: "
+        f"{[t.strip() for t in prompts.all_inner_texts()]}"
+    )
 
 
 def show_preview(page: Any, suffix: str) -> Any:
@@ -306,10 +344,10 @@ def drive_studio(page: Any, lab: Lab) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     started = time.monotonic()
     frames = KernelFrames(page)
-    page.goto(lab.page_url(f"/lab/tree/{NOTEBOOK}"), wait_until="domcontentloaded",
-              timeout=PAGE_LOAD * 1000)
+    page.goto(lab.page_url(f"/lab/tree/{NOTEBOOK}"), wait_until="domcontentloaded", timeout=PAGE_LOAD * 1000)
     page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(
-        state="visible", timeout=PAGE_LOAD * 1000)
+        state="visible", timeout=PAGE_LOAD * 1000
+    )
     wait_for_kernel(page, frames, KERNEL_START)
     close_left_sidebar(page)
     seen["notebook_open_s"] = round(time.monotonic() - started, 1)
@@ -356,8 +394,7 @@ def test_studio_in_jupyterlab(lab: Lab) -> None:
     shot = SHOTS / "studio.png"
     shot.unlink(missing_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                             headless=True)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 2400})
             try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import need
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -37,8 +38,6 @@ from kit.errors import (
     ToolNotFound,
 )
 
-from conftest import need
-
 LOGS = Path(__file__).parent / "data" / "buildkit"
 DOCKER_28 = "/usr/local/bin/docker"
 DOCKER_2010 = "/usr/bin/docker"
@@ -52,19 +51,24 @@ def _parse(name: str) -> tuple[PlainProgressParser, list[BuildEvent]]:
 
 # ---------------------------------------------------------------- the plain-progress parser
 
+
 def test_parser_multistage_steps_and_timings() -> None:
     parser, events = _parse("run_multistage.log")
     steps = parser.timings()
     assert [(s.stage, s.step, s.total) for s in steps] == [
-        ("build", 1, 4), ("build", 2, 4), ("build", 3, 4), ("build", 4, 4),
-        ("final", 2, 3), ("final", 3, 3)]
+        ("build", 1, 4),
+        ("build", 2, 4),
+        ("build", 3, 4),
+        ("build", 4, 4),
+        ("final", 2, 3),
+        ("final", 3, 3),
+    ]
     run = steps[3]
     assert run.instruction.startswith('RUN echo "building gpu"')
     assert run.duration == 1.3 and not run.cached and not run.failed
     logs = [e.line for e in events if e.kind == "log" and e.step == 4 and e.stage == "build"]
     assert logs == ["#8 0.292 building gpu", "#8 0.293 data"]
-    assert parser.image_id == ("sha256:482f2e76164c57a36c47844ed78ed890eca98d0420a0b679e8a733"
-                               "4257835b1a")
+    assert parser.image_id == ("sha256:482f2e76164c57a36c47844ed78ed890eca98d0420a0b679e8a7334257835b1a")
     assert parser.failed_step is None and parser.running_step() is None
 
 
@@ -79,11 +83,12 @@ def test_parser_counts_cache_hits() -> None:
 def test_parser_without_stage_names_and_scratch() -> None:
     parser, _ = _parse("scratch_multistage_tagged.log")
     assert [s.instruction for s in parser.timings()] == [
-        "COPY hello.txt /app/hello.txt", "COPY --chmod=0755 run.sh /app/run.sh",
-        "COPY --from=build /app /app"]
+        "COPY hello.txt /app/hello.txt",
+        "COPY --chmod=0755 run.sh /app/run.sh",
+        "COPY --from=build /app /app",
+    ]
     parser, _ = _parse("run_fails.log")
-    assert [(s.stage, s.step, s.total) for s in parser.timings()][:2] == [(None, 1, 5),
-                                                                       (None, 2, 5)]
+    assert [(s.stage, s.step, s.total) for s in parser.timings()][:2] == [(None, 1, 5), (None, 2, 5)]
 
 
 def test_parser_names_the_failing_step() -> None:
@@ -109,6 +114,7 @@ def test_parser_never_raises_on_arbitrary_lines(lines: list[str]) -> None:
 
 
 # ---------------------------------------------------------------- docker client discovery
+
 
 def _needs(path: str) -> None:
     need(os.access(path, os.X_OK), f"{path} is not installed here")
@@ -191,16 +197,24 @@ def _tags(client: Any, repository: str) -> list[str]:
 
 
 @pytest.mark.docker
-def test_docker_build_reports_steps_tags_and_cache(docker_client: Any, shell_image: str,
-                                                    tmp_path: Path) -> None:
+def test_docker_build_reports_steps_tags_and_cache(
+    docker_client: Any, shell_image: str, tmp_path: Path
+) -> None:
     context = _context(tmp_path, "run_multistage.Dockerfile")
     events: list[BuildEvent] = []
     tag = "kit-test/build-unit:1"
     try:
-        first = DockerBuilder().build(context, tags=[tag], build_args={"ENVIRONMENT": "cpu"},
-                      labels={"org.example.kit": "test"}, no_cache=True, on_event=events.append)
-        again = DockerBuilder().build(context, tags=[tag], build_args={"ENVIRONMENT": "cpu"},
-                                      labels={"org.example.kit": "test"})
+        first = DockerBuilder().build(
+            context,
+            tags=[tag],
+            build_args={"ENVIRONMENT": "cpu"},
+            labels={"org.example.kit": "test"},
+            no_cache=True,
+            on_event=events.append,
+        )
+        again = DockerBuilder().build(
+            context, tags=[tag], build_args={"ENVIRONMENT": "cpu"}, labels={"org.example.kit": "test"}
+        )
         image = docker_client.images.get(tag)
         assert image.id == first.artifact == again.artifact
         assert image.labels["org.example.kit"] == "test"
@@ -216,8 +230,9 @@ def test_docker_build_reports_steps_tags_and_cache(docker_client: Any, shell_ima
 
 
 @pytest.mark.docker
-def test_docker_failing_step_is_named_and_nothing_tagged(docker_client: Any, shell_image: str,
-                                                          tmp_path: Path) -> None:
+def test_docker_failing_step_is_named_and_nothing_tagged(
+    docker_client: Any, shell_image: str, tmp_path: Path
+) -> None:
     context = _context(tmp_path, "run_fails.Dockerfile")
     with pytest.raises(BuildError) as caught:
         DockerBuilder().build(context, tags=["kit-test/build-fails:1"])
@@ -229,8 +244,9 @@ def test_docker_failing_step_is_named_and_nothing_tagged(docker_client: Any, she
 
 
 @pytest.mark.docker
-def test_docker_cancel_stops_the_build_and_tags_nothing(docker_client: Any, shell_image: str,
-                                                         tmp_path: Path) -> None:
+def test_docker_cancel_stops_the_build_and_tags_nothing(
+    docker_client: Any, shell_image: str, tmp_path: Path
+) -> None:
     context = _context(tmp_path, "run_cancelled.Dockerfile")
     cancel = threading.Event()
     started = time.monotonic()
@@ -240,8 +256,9 @@ def test_docker_cancel_stops_the_build_and_tags_nothing(docker_client: Any, shel
             cancel.set()
 
     with pytest.raises(BuildCancelled, match="nothing was tagged"):
-        DockerBuilder().build(context, tags=["kit-test/build-cancel:1"], no_cache=True,
-              on_event=on_event, cancel=cancel)
+        DockerBuilder().build(
+            context, tags=["kit-test/build-cancel:1"], no_cache=True, on_event=on_event, cancel=cancel
+        )
     assert time.monotonic() - started < 25  # the RUN sleeps 30 s
     assert _tags(docker_client, "kit-test/build-cancel") == []
 
@@ -260,16 +277,18 @@ except BuildCancelled as error:
 
 
 @pytest.mark.docker
-def test_ctrl_c_stops_the_build_and_tags_nothing(docker_client: Any, shell_image: str,
-                                                 tmp_path: Path) -> None:
+def test_ctrl_c_stops_the_build_and_tags_nothing(
+    docker_client: Any, shell_image: str, tmp_path: Path
+) -> None:
     """A real SIGINT to a process that is building, as a terminal's Ctrl-C sends it."""
     import signal
     import subprocess
     import sys
 
     context = _context(tmp_path, "run_cancelled.Dockerfile")
-    child = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD, str(context)],
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_CHILD, str(context)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert child.stdout is not None
         for line in child.stdout:  # wait until the slow RUN step has started
@@ -292,8 +311,7 @@ def test_docker_builder_with_docker_28_without_buildx(shell_image: str, tmp_path
         DockerBuilder(env=env).build(_context(tmp_path, "run_multistage.Dockerfile"))
 
 
-def test_unreachable_daemon_says_what_to_do_instead(monkeypatch: pytest.MonkeyPatch,
-                                                    tmp_path: Path) -> None:
+def test_unreachable_daemon_says_what_to_do_instead(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no.sock")
     with pytest.raises(EngineUnavailable) as caught:
         DockerBuilder().build(tmp_path)
@@ -304,8 +322,7 @@ def test_unreachable_daemon_says_what_to_do_instead(monkeypatch: pytest.MonkeyPa
 def test_engine_status_answers_everything() -> None:
     status = engine_status()
     names = [check.name for check in status.checks]
-    assert names == ["docker_daemon", "buildkit_client", "apptainer", "nvidia_runtime",
-                     "host_gpu"]
+    assert names == ["docker_daemon", "buildkit_client", "apptainer", "nvidia_runtime", "host_gpu"]
     assert all(check.ok or check.fix for check in status.checks)
     assert set(status.usable_engines()) <= {"docker", "apptainer"}
     assert status.report().count("\n") == 4
@@ -313,9 +330,11 @@ def test_engine_status_answers_everything() -> None:
 
 # ---------------------------------------------------------------- real Apptainer builds
 
+
 @pytest.fixture(scope="module")
-def archive(docker_client: Any, apptainer_path: str, shell_image: str,
-            tmp_path_factory: pytest.TempPathFactory) -> Path:
+def archive(
+    docker_client: Any, apptainer_path: str, shell_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """A ``docker save`` tarball of the shell image: an offline bootstrap source."""
     path = tmp_path_factory.mktemp("apptainer") / "sh.tar"
     with path.open("wb") as tar:
@@ -353,8 +372,9 @@ cat /opt/copy.txt{test_fails}
 
 def _def(directory: Path, archive: Path, *, slow: bool = False, test_fails: bool = False) -> Path:
     (directory / "hello.txt").write_text("hello\n")
-    text = APPTAINER_DEF.format(archive=archive, slow="; sleep 30" if slow else "",
-                                test_fails="\nexit 4" if test_fails else "")
+    text = APPTAINER_DEF.format(
+        archive=archive, slow="; sleep 30" if slow else "", test_fails="\nexit 4" if test_fails else ""
+    )
     path = directory / "app.def"
     path.write_text(text)
     return path
@@ -404,7 +424,6 @@ def test_apptainer_cancel(archive: Path, tmp_path: Path) -> None:
 
     started = time.monotonic()
     with pytest.raises(BuildCancelled, match="no SIF was written"):
-        ApptainerBuilder().build(_def(tmp_path, archive, slow=True), on_event=on_event,
-                                 cancel=cancel)
+        ApptainerBuilder().build(_def(tmp_path, archive, slow=True), on_event=on_event, cancel=cancel)
     assert time.monotonic() - started < 25
     assert not any(p.suffix == ".sif" for p in tmp_path.iterdir())

@@ -8,13 +8,18 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLE, REPO
 
 
 def kit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kit.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "kit.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -66,7 +71,11 @@ def test_line_files_keep_user_lines(example: Path) -> None:
 def test_out_and_only(example: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert kit("generate", str(example), "--out", str(out), "--only", "workflows").returncode == 0
-    assert sorted(snapshot(out)) == [".github/workflows/apptainer.yaml", ".github/workflows/docker.yaml", ".kit-state.json"]
+    assert sorted(snapshot(out)) == [
+        ".github/workflows/apptainer.yaml",
+        ".github/workflows/docker.yaml",
+        ".kit-state.json",
+    ]
 
 
 def test_check_exit_codes(real_world: Path, example: Path) -> None:
@@ -109,12 +118,24 @@ CORPUS = {
     "shell-injection-env": (dict(manifest=GOOD), ["--env", "gpu; rm -rf /"], "[environment]"),
     "command-substitution": (dict(manifest=GOOD), ["--env", "$(id)"], "[environment]"),
     "newline-in-image": (dict(manifest=GOOD), ["--image-name", "ghcr.io/a/b\nRUN id"], "[image_name]"),
-    "quote-in-base": (dict(manifest=GOOD), ["--base-image", "x:1\" && id"], "[base_image]"),
-    "github-expression": (dict(manifest=GOOD), ["--image-name", "${{ github.event.issue.title }}"], "[image_name]"),
+    "quote-in-base": (dict(manifest=GOOD), ["--base-image", 'x:1" && id'], "[base_image]"),
+    "github-expression": (
+        dict(manifest=GOOD),
+        ["--image-name", "${{ github.event.issue.title }}"],
+        "[image_name]",
+    ),
     "expression-in-subdir": (dict(manifest=GOOD), ["--subdir", "${{ github.head_ref }}"], "[subdir]"),
-    "lock-unknown-version": (dict(manifest=GOOD, lock="version: 99\nenvironments: {}\npackages: []\n"), [], "newer lockfile"),
+    "lock-unknown-version": (
+        dict(manifest=GOOD, lock="version: 99\nenvironments: {}\npackages: []\n"),
+        [],
+        "newer lockfile",
+    ),
     "lock-corrupt-yaml": (dict(manifest=GOOD, lock="version: 6\nenvironments: [\n"), [], "pixi.lock [lock]"),
-    "lock-without-linux": (dict(manifest=GOOD, lock=LINUXLESS_LOCK), ["--env", "gpu"], "not locked for linux-64"),
+    "lock-without-linux": (
+        dict(manifest=GOOD, lock=LINUXLESS_LOCK),
+        ["--env", "gpu"],
+        "not locked for linux-64",
+    ),
     "empty-directory": (dict(), [], "no pixi.toml"),
 }
 
@@ -160,19 +181,37 @@ def test_optimized_build_args_carry_the_commit(example: Path) -> None:
     from kit import api
 
     subprocess.run(["git", "init", "-q", str(example)], check=True)
-    subprocess.run(["git", "-C", str(example), "-c", "user.name=t", "-c", "user.email=t@t", "commit",
-                    "-q", "--allow-empty", "-m", "x"], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(example),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "x",
+        ],
+        check=True,
+    )
     args = api.build_args(api.prepare(example, style="optimized"))
     assert len(args["REVISION"]) == 40 and args["CREATED"].startswith("20")
     assert set(api.build_args(api.prepare(example))) == {"ENVIRONMENT", "CUDA_VERSION"}
 
 
-@pytest.mark.parametrize("argv", [
-    ["generate", "--json"],                       # missing folder
-    ["generate", ".", "--style", "fancy", "--json"],  # bad choice
-    ["frobnicate", "--json"],                     # unknown command
-    ["--json"],                                   # no command
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["generate", "--json"],  # missing folder
+        ["generate", ".", "--style", "fancy", "--json"],  # bad choice
+        ["frobnicate", "--json"],  # unknown command
+        ["--json"],  # no command
+    ],
+)
 def test_usage_errors_print_one_json_object(argv: list[str]) -> None:
     """With --json, even argparse's own complaints come back as the one JSON shape, exit 2."""
     result = kit(*argv)
@@ -182,8 +221,12 @@ def test_usage_errors_print_one_json_object(argv: list[str]) -> None:
 
 
 def test_every_command_has_the_same_json_shape(real_world: Path) -> None:
-    for argv in (["inspect", str(real_world)], ["check", str(real_world)],
-                 ["generate", str(real_world), "--diff"], ["lesson", "check", "--root", str(REPO)]):
+    for argv in (
+        ["inspect", str(real_world)],
+        ["check", str(real_world)],
+        ["generate", str(real_world), "--diff"],
+        ["lesson", "check", "--root", str(REPO)],
+    ):
         body = json.loads(kit(*argv, "--json").stdout)
         assert set(body) == {"ok", "command", "result", "errors"}, argv
 

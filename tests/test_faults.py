@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import LabWorkspace, need
 
 from kit import api, staging
 from kit.build import BuildEvent, DockerBuilder
 from kit.errors import BuildCancelled, BuildError, EngineUnavailable, KitError
 from kit.gpu import docker_has_nvidia_runtime, host_has_nvidia_driver
-from conftest import LabWorkspace, need
 from tests.lab.settings import LabSettings
 
 RUN_ID = str(os.getpid())
@@ -51,13 +51,19 @@ def tags_of(client: Any, repository: str) -> list[str]:
     return [tag for image in client.images.list(repository) for tag in image.tags]
 
 
-def staged_context(lab_workspace: LabWorkspace, dest: Path, style: str, environment: str,
-                   edit: Callable[[Path], None]) -> tuple[Path, dict[str, str]]:
+def staged_context(
+    lab_workspace: LabWorkspace, dest: Path, style: str, environment: str, edit: Callable[[Path], None]
+) -> tuple[Path, dict[str, str]]:
     """The kit's own staged build context for the lab workspace, then broken by ``edit``:
     what `kit.api.build` would hand the builder, with one fault in it."""
     lab = lab_workspace.settings
-    prepared = api.prepare(lab_workspace.root, style=style, environment=environment,
-                           base_image=lab.base_image, runtime_image=lab.runtime_image)
+    prepared = api.prepare(
+        lab_workspace.root,
+        style=style,
+        environment=environment,
+        base_image=lab.base_image,
+        runtime_image=lab.runtime_image,
+    )
     context = staging.stage_build_context(prepared, dest)
     edit(context)
     return context, api.build_args(prepared)
@@ -81,6 +87,7 @@ def remove_app_dir(context: Path) -> None:
 
 # ---------------------------------------------------------------- a broken step
 
+
 @dataclass(frozen=True)
 class Fault:
     """A way to break the build, and what the error must then say."""
@@ -88,41 +95,52 @@ class Fault:
     edit: Callable[[Path], None]
     environment: str
     build_args: dict[str, str]
-    step: str            # the failing step's instruction contains this
-    log: str             # and a line of the log tail contains this
+    step: str  # the failing step's instruction contains this
+    log: str  # and a line of the log tail contains this
 
 
 FAULTS = {
-    "failing-run-step": Fault(add_step_before_entrypoint('RUN echo "kit-fault: about to fail" && false'),
-                              "cpu", {}, 'RUN echo "kit-fault: about to fail" && false',
-                              "kit-fault: about to fail"),
+    "failing-run-step": Fault(
+        add_step_before_entrypoint('RUN echo "kit-fault: about to fail" && false'),
+        "cpu",
+        {},
+        'RUN echo "kit-fault: about to fail" && false',
+        "kit-fault: about to fail",
+    ),
     "missing-app-dir": Fault(remove_app_dir, "cpu", {}, "COPY ./app /app/src", "not found"),
     # The lock's gpu environment needs CUDA 12; a CUDA 11.8 override cannot install it.
-    "cuda-override-too-old": Fault(lambda context: None, "gpu", {"CUDA_VERSION": "11.8"},
-                                   "pixi install", "cuda"),
+    "cuda-override-too-old": Fault(
+        lambda context: None, "gpu", {"CUDA_VERSION": "11.8"}, "pixi install", "cuda"
+    ),
 }
 
 
 @pytest.mark.docker
 @pytest.mark.parametrize("name", sorted(FAULTS))
 def test_broken_step_is_named_with_its_log_and_nothing_is_tagged(
-        name: str, lab_workspace: LabWorkspace, docker_client: Any, private_tmp: Path,
-        tmp_path: Path) -> None:
+    name: str, lab_workspace: LabWorkspace, docker_client: Any, private_tmp: Path, tmp_path: Path
+) -> None:
     fault = FAULTS[name]
-    context, args = staged_context(lab_workspace, tmp_path / "context", "lesson",
-                                   fault.environment, fault.edit)
+    context, args = staged_context(
+        lab_workspace, tmp_path / "context", "lesson", fault.environment, fault.edit
+    )
     repository = f"kit-test-faults/{name}"
     events: list[BuildEvent] = []
     with pytest.raises(BuildError) as caught:
-        DockerBuilder().build(context, tags=[f"{repository}:{RUN_ID}"],
-                              build_args={**args, **fault.build_args}, on_event=events.append)
+        DockerBuilder().build(
+            context,
+            tags=[f"{repository}:{RUN_ID}"],
+            build_args={**args, **fault.build_args},
+            on_event=events.append,
+        )
     error = caught.value
     assert not isinstance(error, BuildCancelled)
     assert error.step is not None and fault.step in error.step
     assert str(error) == f"Docker build failed at step: {error.step}"
     assert 0 < len(error.log_tail.lines) <= 30
-    assert any(fault.log in line.lower() or fault.log in line for line in error.log_tail.lines), \
+    assert any(fault.log in line.lower() or fault.log in line for line in error.log_tail.lines), (
         error.log_tail.text()
+    )
     failed = [e for e in events if e.failed]
     assert failed[-1].kind == "finished" and any(e.kind == "step_done" for e in failed)
     assert tags_of(docker_client, repository) == []
@@ -130,11 +148,13 @@ def test_broken_step_is_named_with_its_log_and_nothing_is_tagged(
 
 # ---------------------------------------------------------------- a GPU on a host without one
 
+
 @pytest.mark.docker
-def test_requiring_a_gpu_without_the_nvidia_runtime_is_refused(lab: LabSettings,
-                                                              docker_client: Any) -> None:
-    need(not docker_has_nvidia_runtime(docker_client),
-         "this Docker daemon has the NVIDIA runtime: a GPU request would work")
+def test_requiring_a_gpu_without_the_nvidia_runtime_is_refused(lab: LabSettings, docker_client: Any) -> None:
+    need(
+        not docker_has_nvidia_runtime(docker_client),
+        "this Docker daemon has the NVIDIA runtime: a GPU request would work",
+    )
     before = {c.id for c in docker_client.containers.list(all=True)}
     with pytest.raises(EngineUnavailable) as caught:
         api.probe(lab.runtime_image, gpu="require")
@@ -147,12 +167,12 @@ def test_requiring_a_gpu_without_the_nvidia_runtime_is_refused(lab: LabSettings,
 @pytest.mark.apptainer
 def test_requiring_a_gpu_on_a_host_without_a_driver_is_refused(tmp_path: Path, apptainer_path: str) -> None:
     need(not host_has_nvidia_driver(), "this host has an NVIDIA driver: a GPU request would work")
-    with pytest.raises(EngineUnavailable, match="A GPU was required, but this host has no "
-                                                "NVIDIA driver"):
-        api.probe(str(tmp_path / "never-built.sif"), gpu="require")   # refused before running
+    with pytest.raises(EngineUnavailable, match="A GPU was required, but this host has no NVIDIA driver"):
+        api.probe(str(tmp_path / "never-built.sif"), gpu="require")  # refused before running
 
 
 # ---------------------------------------------------------------- the daemon dies mid-build
+
 
 @dataclass
 class PrivateDaemon:
@@ -173,20 +193,45 @@ class PrivateDaemon:
 
     def argv(self) -> list[str]:
         assert UNSHARE and DOCKERD
-        return [UNSHARE, "--net", "--mount", "--propagation", "private", "--",
-                DOCKERD, "--data-root", f"{self.root}/data", "--exec-root", f"{self.root}/exec",
-                "--pidfile", f"{self.root}/dockerd.pid", "--host", self.host,
-                "--bridge", "none", "--iptables=false", "--ip-masq=false",
-                "--ip-forward=false", "--storage-driver", "vfs",
-                "--cgroup-parent", f"kit-test-faults-{RUN_ID}"]
+        return [
+            UNSHARE,
+            "--net",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            DOCKERD,
+            "--data-root",
+            f"{self.root}/data",
+            "--exec-root",
+            f"{self.root}/exec",
+            "--pidfile",
+            f"{self.root}/dockerd.pid",
+            "--host",
+            self.host,
+            "--bridge",
+            "none",
+            "--iptables=false",
+            "--ip-masq=false",
+            "--ip-forward=false",
+            "--storage-driver",
+            "vfs",
+            "--cgroup-parent",
+            f"kit-test-faults-{RUN_ID}",
+        ]
 
     def start(self, timeout: float = 30) -> Any:
         """Start it and return a pinged SDK client; raise RuntimeError with its log if not."""
         import docker
 
         log = (self.root / "dockerd.log").open("ab")
-        self.process = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            self.argv(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -255,8 +300,10 @@ def _end_leftovers(pids: list[int], grace: float = 5.0) -> None:
 @pytest.fixture
 def private_daemon(docker_client: Any) -> Iterator[PrivateDaemon]:
     """A second Docker daemon for this test only; everything of it is gone afterwards."""
-    need(DOCKERD is not None and UNSHARE is not None,
-         "a second, private dockerd needs dockerd and unshare (util-linux)")
+    need(
+        DOCKERD is not None and UNSHARE is not None,
+        "a second, private dockerd needs dockerd and unshare (util-linux)",
+    )
     daemon = PrivateDaemon(Path(tempfile.mkdtemp(prefix="kpd-", dir="/tmp")))
     try:
         yield daemon
@@ -277,7 +324,8 @@ def slow_context(directory: Path, base: str) -> Path:
 
 @pytest.mark.docker
 def test_daemon_killed_mid_build_is_a_clear_error_and_leaves_nothing(
-        private_daemon: PrivateDaemon, private_tmp: Path, tmp_path: Path) -> None:
+    private_daemon: PrivateDaemon, private_tmp: Path, tmp_path: Path
+) -> None:
     from tests.lab.localbase import host_shell_image
 
     try:
@@ -286,7 +334,7 @@ def test_daemon_killed_mid_build_is_a_clear_error_and_leaves_nothing(
         need(False, f"a second, private dockerd cannot run here: {why}")
         raise
     base = "kit-test-faults/sh:host"
-    host_shell_image(client, base)                 # a tiny `docker import` of host files
+    host_shell_image(client, base)  # a tiny `docker import` of host files
     context = slow_context(tmp_path / "context", base)
     repository = "kit-test-faults/daemon-killed"
     builder = DockerBuilder(env={**os.environ, "DOCKER_HOST": private_daemon.host})
@@ -325,25 +373,31 @@ def test_daemon_killed_mid_build_is_a_clear_error_and_leaves_nothing(
 
 # ---------------------------------------------------------------- cancel (Ctrl-C, the widget's button)
 
+
 @pytest.mark.docker
-def test_cancel_stops_the_build_and_tags_nothing(lab_workspace: LabWorkspace,
-                                                 docker_client: Any, private_tmp: Path,
-                                                 tmp_path: Path) -> None:
+def test_cancel_stops_the_build_and_tags_nothing(
+    lab_workspace: LabWorkspace, docker_client: Any, private_tmp: Path, tmp_path: Path
+) -> None:
     marker = f"kit-fault-slow-{RUN_ID}"
-    context, args = staged_context(lab_workspace, tmp_path / "context", "optimized", "cpu",
-                                   add_step_before_entrypoint(f"RUN echo {marker} && sleep 60"))
+    context, args = staged_context(
+        lab_workspace,
+        tmp_path / "context",
+        "optimized",
+        "cpu",
+        add_step_before_entrypoint(f"RUN echo {marker} && sleep 60"),
+    )
     repository = "kit-test-faults/cancelled"
     cancel = threading.Event()
 
     def on_event(event: BuildEvent) -> None:
-        if event.line.endswith(f" {marker}"):     # the step's output, not its header
+        if event.line.endswith(f" {marker}"):  # the step's output, not its header
             cancel.set()
 
     started = time.monotonic()
-    with pytest.raises(BuildCancelled, match="The Docker build was cancelled; nothing was "
-                                             "tagged") as caught:
-        DockerBuilder().build(context, tags=[f"{repository}:{RUN_ID}"], build_args=args,
-                              on_event=on_event, cancel=cancel)
+    with pytest.raises(BuildCancelled, match="The Docker build was cancelled; nothing was tagged") as caught:
+        DockerBuilder().build(
+            context, tags=[f"{repository}:{RUN_ID}"], build_args=args, on_event=on_event, cancel=cancel
+        )
     assert cancel.is_set() and time.monotonic() - started < 55
     assert any(marker in line for line in caught.value.log_tail.lines)
     assert tags_of(docker_client, repository) == []

@@ -17,12 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import need
+
 from kit.cli import main
 from kit.errors import EngineUnavailable, OptionsError, ProbeError
-from kit.gpu import (EXIT_NO_FRAMEWORK, EXIT_TORCH_MISSING, FrameworkReport, ProbeReport, packaged_probe,
-                     parse_probe_output)
+from kit.gpu import (
+    EXIT_NO_FRAMEWORK,
+    EXIT_TORCH_MISSING,
+    FrameworkReport,
+    ProbeReport,
+    packaged_probe,
+    parse_probe_output,
+)
 
 DATA = Path(__file__).parent / "data" / "probe"
 SCRIPT = Path(__file__).parents[1] / "kit" / "probe" / "torch_detect_GPU.py"
@@ -31,42 +37,74 @@ EXAMPLE_PROBE = Path(__file__).parents[1] / "examples" / "cuda-exercise" / "app"
 # the lab cache, else a throwaway /tmp/torchvenv.
 _LAB_TORCH = Path(os.environ.get("KIT_LAB_CACHE") or "/var/cache/kit-lab") / "torchvenv" / "bin" / "python"
 TORCH_PYTHON = os.environ.get("KIT_TEST_TORCH_PYTHON") or (
-    str(_LAB_TORCH) if _LAB_TORCH.exists() else "/tmp/torchvenv/bin/python")
+    str(_LAB_TORCH) if _LAB_TORCH.exists() else "/tmp/torchvenv/bin/python"
+)
 
 
 # ---------------------------------------------------------------- parser, on every fixture form
 
 EXPECTED: dict[str, dict[str, object]] = {
-    "kit_text_torch2.13.0_cpu.txt": dict(torch_version="2.13.0+cpu", cuda_available=False,
-                                         device_count=0, mps_available=False,
-                                         source_format="kit-text"),
-    "kit_json_torch2.13.0_cpu.json": dict(torch_version="2.13.0+cpu", cuda_available=False,
-                                          device_count=0, mps_available=False, nccl=None,
-                                          source_format="kit-json"),
+    "kit_text_torch2.13.0_cpu.txt": dict(
+        torch_version="2.13.0+cpu",
+        cuda_available=False,
+        device_count=0,
+        mps_available=False,
+        source_format="kit-text",
+    ),
+    "kit_json_torch2.13.0_cpu.json": dict(
+        torch_version="2.13.0+cpu",
+        cuda_available=False,
+        device_count=0,
+        mps_available=False,
+        nccl=None,
+        source_format="kit-json",
+    ),
     "kit_text_torch_missing.txt": dict(torch_missing=True, error="No module named 'torch'"),
     "kit_json_torch_missing.json": dict(torch_missing=True, error="No module named 'torch'"),
-    "lesson_850cc8c_cuda_gpu.txt": dict(cuda_build="12.9", cudnn="91002", nccl="2.27.3",
-                                        device_count=1, cuda_available=True, device_index=0,
-                                        device_name="NVIDIA H200", mps_available=None,
-                                        source_format="lesson-text"),
-    "lesson_850cc8c_cuda_no_gpu.txt": dict(cuda_build="12.9", device_count=0,
-                                           cuda_available=False, device_name=None),
+    "lesson_850cc8c_cuda_gpu.txt": dict(
+        cuda_build="12.9",
+        cudnn="91002",
+        nccl="2.27.3",
+        device_count=1,
+        cuda_available=True,
+        device_index=0,
+        device_name="NVIDIA H200",
+        mps_available=None,
+        source_format="lesson-text",
+    ),
+    "lesson_850cc8c_cuda_no_gpu.txt": dict(
+        cuda_build="12.9", device_count=0, cuda_available=False, device_name=None
+    ),
     "lesson_850cc8c_cpu.txt": dict(cuda_available=False, cuda_build=None, device_count=None),
     "lesson_850cc8c_mps.txt": dict(cuda_available=False, mps_available=True),
-    "lesson_48b58d2_cuda_gpu.txt": dict(device_count=2, cuda_available=True, device_index=0,
-                                        device_name="NVIDIA A100-SXM4-40GB"),
+    "lesson_48b58d2_cuda_gpu.txt": dict(
+        device_count=2, cuda_available=True, device_index=0, device_name="NVIDIA A100-SXM4-40GB"
+    ),
     "lesson_48b58d2_cuda_no_gpu.txt": dict(device_count=0, cuda_available=False),
     "kit_text_jax0.10.2_cpu_no_torch.txt": dict(
-        torch_missing=True, framework_missing=False, has_gpu=False, source_format="kit-text",
-        frameworks=(FrameworkReport("torch", error="No module named 'torch'"),
-                    FrameworkReport("jax", "0.10.2", 0, ("cpu:0 cpu",)))),
+        torch_missing=True,
+        framework_missing=False,
+        has_gpu=False,
+        source_format="kit-text",
+        frameworks=(
+            FrameworkReport("torch", error="No module named 'torch'"),
+            FrameworkReport("jax", "0.10.2", 0, ("cpu:0 cpu",)),
+        ),
+    ),
     "kit_json_jax0.10.2_cpu_no_torch.json": dict(
-        torch_missing=True, framework_missing=False, has_gpu=False, source_format="kit-json",
-        frameworks=(FrameworkReport("torch", error="No module named 'torch'"),
-                    FrameworkReport("jax", "0.10.2", 0, ("cpu:0 cpu",)),
-                    FrameworkReport("cupy", error="No module named 'cupy'"))),
-    "kit_json_no_framework.json": dict(torch_missing=True, framework_missing=True,
-                                       error="No module named 'torch'"),
+        torch_missing=True,
+        framework_missing=False,
+        has_gpu=False,
+        source_format="kit-json",
+        frameworks=(
+            FrameworkReport("torch", error="No module named 'torch'"),
+            FrameworkReport("jax", "0.10.2", 0, ("cpu:0 cpu",)),
+            FrameworkReport("cupy", error="No module named 'cupy'"),
+        ),
+    ),
+    "kit_json_no_framework.json": dict(
+        torch_missing=True, framework_missing=True, error="No module named 'torch'"
+    ),
 }
 
 
@@ -86,23 +124,43 @@ def test_parser_reads_fixture(name: str) -> None:
 
 
 def test_json_wins_over_entrypoint_chatter() -> None:
-    text = "activating environment gpu\nwarning: something\n" + \
-        (DATA / "kit_json_torch2.13.0_cpu.json").read_text()
+    text = (
+        "activating environment gpu\nwarning: something\n"
+        + (DATA / "kit_json_torch2.13.0_cpu.json").read_text()
+    )
     assert parse_probe_output(text).torch_version == "2.13.0+cpu"
 
 
 def test_text_form_reports_a_gpu_as_the_json_form_does() -> None:
-    facts = {"probe": 1, "torch": "2.7.1", "cuda_build": "12.9", "cudnn": "91002",
-             "nccl": "2.27.3", "cuda_available": True, "device_count": 1, "device_index": 0,
-             "device_name": "NVIDIA H200", "mps_available": False}
+    facts = {
+        "probe": 1,
+        "torch": "2.7.1",
+        "cuda_build": "12.9",
+        "cudnn": "91002",
+        "nccl": "2.27.3",
+        "cuda_available": True,
+        "device_count": 1,
+        "device_index": 0,
+        "device_name": "NVIDIA H200",
+        "mps_available": False,
+    }
     spec = importlib.util.spec_from_file_location("torch_detect_GPU", SCRIPT)
     assert spec is not None and spec.loader is not None
     probe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(probe)
     from_text = parse_probe_output("\n".join(probe.text_lines(facts)))
     from_json = parse_probe_output(json.dumps(facts))
-    fields = ("torch_version", "cuda_build", "cudnn", "nccl", "cuda_available",
-              "device_count", "device_index", "device_name", "mps_available")
+    fields = (
+        "torch_version",
+        "cuda_build",
+        "cudnn",
+        "nccl",
+        "cuda_available",
+        "device_count",
+        "device_index",
+        "device_name",
+        "mps_available",
+    )
     assert [getattr(from_text, f) for f in fields] == [getattr(from_json, f) for f in fields]
     assert from_text.has_gpu and "NVIDIA H200" in from_text.summary()
 
@@ -116,9 +174,11 @@ def test_parser_refuses_what_is_not_a_report(text: str) -> None:
 
 # ---------------------------------------------------------------- the script, run for real
 
+
 def _run_script(python: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([python, str(SCRIPT), *args], capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [python, str(SCRIPT), *args], capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 @pytest.mark.parametrize("args", [(), ("--json",)])
@@ -170,10 +230,17 @@ def _site(tmp_path: Path, **modules: str) -> dict[str, str]:
 
 def test_script_reports_jax_and_cupy_gpus_without_torch(tmp_path: Path) -> None:
     env = _site(tmp_path, jax=FAKE_JAX, cupy=FAKE_CUPY)
-    as_text = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True,
-                             timeout=120, check=False)
-    as_json = subprocess.run([sys.executable, str(SCRIPT), "--json"], env=env, capture_output=True,
-                             text=True, timeout=120, check=False)
+    as_text = subprocess.run(
+        [sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    as_json = subprocess.run(
+        [sys.executable, str(SCRIPT), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert as_text.returncode == as_json.returncode == 0, as_text.stderr + as_json.stderr
     assert "JAX devices: gpu:0 NVIDIA H200, gpu:1 NVIDIA H200" in as_text.stdout
     from_text, from_json = parse_probe_output(as_text.stdout), parse_probe_output(as_json.stdout)
@@ -187,8 +254,14 @@ def test_script_reports_jax_and_cupy_gpus_without_torch(tmp_path: Path) -> None:
 
 def test_a_framework_that_fails_to_import_is_not_installed(tmp_path: Path) -> None:
     env = _site(tmp_path, cupy=BROKEN_CUPY)
-    done = subprocess.run([sys.executable, str(SCRIPT), "--json"], env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == EXIT_NO_FRAMEWORK
     entry = json.loads(done.stdout)["frameworks"]["cupy"]
     assert entry == {"installed": False, "error": "RuntimeError: CUDA driver library not found"}
@@ -202,15 +275,18 @@ JAX_ONLY = parse_probe_output((DATA / "kit_json_jax0.10.2_cpu_no_torch.json").re
 GPU_TORCH = parse_probe_output((DATA / "lesson_850cc8c_cuda_gpu.txt").read_text())
 
 
-@pytest.mark.parametrize("report,require_gpu,fails", [
-    (CPU_TORCH, False, None),
-    (CPU_TORCH, True, "a GPU was required"),
-    (NO_FRAMEWORK, False, "no GPU framework"),
-    (NO_FRAMEWORK, True, "no GPU framework"),
-    (JAX_ONLY, False, None),
-    (JAX_ONLY, True, "a GPU was required"),
-    (GPU_TORCH, True, None),
-])
+@pytest.mark.parametrize(
+    "report,require_gpu,fails",
+    [
+        (CPU_TORCH, False, None),
+        (CPU_TORCH, True, "a GPU was required"),
+        (NO_FRAMEWORK, False, "no GPU framework"),
+        (NO_FRAMEWORK, True, "no GPU framework"),
+        (JAX_ONLY, False, None),
+        (JAX_ONLY, True, "a GPU was required"),
+        (GPU_TORCH, True, None),
+    ],
+)
 def test_problem_says_when_the_run_fails(report: ProbeReport, require_gpu: bool, fails: str | None) -> None:
     problem = report.problem(require_gpu=require_gpu)
     if fails is None:
@@ -228,11 +304,15 @@ def test_unknown_gpu_mode_is_bad_input() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("args,fixture", [((), "kit_text_torch2.13.0_cpu.txt"),
-                                          (("--json",), "kit_json_torch2.13.0_cpu.json")])
+@pytest.mark.parametrize(
+    "args,fixture", [((), "kit_text_torch2.13.0_cpu.txt"), (("--json",), "kit_json_torch2.13.0_cpu.json")]
+)
 def test_script_with_real_cpu_torch(args: tuple[str, ...], fixture: str) -> None:
-    need(Path(TORCH_PYTHON).exists(), f"no Python with torch at {TORCH_PYTHON} (run "
-         "tests/lab/provision.sh, or set KIT_TEST_TORCH_PYTHON to a venv with torch==2.13.0)")
+    need(
+        Path(TORCH_PYTHON).exists(),
+        f"no Python with torch at {TORCH_PYTHON} (run "
+        "tests/lab/provision.sh, or set KIT_TEST_TORCH_PYTHON to a venv with torch==2.13.0)",
+    )
     done = _run_script(TORCH_PYTHON, *args)
     assert done.returncode == 0, done.stderr
     report = parse_probe_output(done.stdout)
@@ -241,12 +321,17 @@ def test_script_with_real_cpu_torch(args: tuple[str, ...], fixture: str) -> None
         assert done.stdout == (DATA / fixture).read_text()
     elif report.torch_version == "2.13.0+cpu":  # the fixture is format 1: the same facts, no frameworks
         facts = json.loads(done.stdout)
-        assert facts.pop("frameworks")["torch"] == {"installed": True, "version": "2.13.0+cpu",
-                                                    "gpu_devices": 0, "devices": []}
+        assert facts.pop("frameworks")["torch"] == {
+            "installed": True,
+            "version": "2.13.0+cpu",
+            "gpu_devices": 0,
+            "devices": [],
+        }
         assert {**facts, "probe": 1} == json.loads((DATA / fixture).read_text())
 
 
 # ---------------------------------------------------------------- Docker runner
+
 
 @pytest.fixture(scope="module")
 def python_image(docker_client: Any) -> Iterator[str]:
@@ -260,7 +345,9 @@ def python_image(docker_client: Any) -> Iterator[str]:
 
 
 @pytest.mark.docker
-def test_probe_docker_mounts_the_script_and_reports_missing_torch(python_image: str, docker_client: Any) -> None:
+def test_probe_docker_mounts_the_script_and_reports_missing_torch(
+    python_image: str, docker_client: Any
+) -> None:
     from kit.gpu import docker_has_nvidia_runtime, probe_docker
 
     client = docker_client
@@ -298,8 +385,7 @@ def test_probe_docker_prefers_the_image_copy(python_image: str, tmp_path: Path, 
     from kit.gpu import probe_docker
 
     lesson = (DATA / "lesson_850cc8c_cuda_no_gpu.txt").read_text()
-    tag = _image_with_probe(tmp_path, python_image, "kit-test/probe-lesson:1",
-                            f"print({lesson!r}, end='')\n")
+    tag = _image_with_probe(tmp_path, python_image, "kit-test/probe-lesson:1", f"print({lesson!r}, end='')\n")
     client = docker_client
     try:
         report = probe_docker(tag, gpu="never", client=client)
@@ -310,11 +396,17 @@ def test_probe_docker_prefers_the_image_copy(python_image: str, tmp_path: Path, 
 
 
 @pytest.mark.docker
-def test_probe_docker_failure_raises_with_output(python_image: str, tmp_path: Path, docker_client: Any) -> None:
+def test_probe_docker_failure_raises_with_output(
+    python_image: str, tmp_path: Path, docker_client: Any
+) -> None:
     from kit.gpu import probe_docker
 
-    tag = _image_with_probe(tmp_path, python_image, "kit-test/probe-broken:1",
-                            "import sys\nprint('probe exploded')\nsys.exit(1)\n")
+    tag = _image_with_probe(
+        tmp_path,
+        python_image,
+        "kit-test/probe-broken:1",
+        "import sys\nprint('probe exploded')\nsys.exit(1)\n",
+    )
     client = docker_client
     try:
         with pytest.raises(ProbeError, match="exit status 1") as caught:
@@ -325,8 +417,9 @@ def test_probe_docker_failure_raises_with_output(python_image: str, tmp_path: Pa
 
 
 @pytest.mark.docker
-def test_cli_probe_fails_when_the_image_has_no_framework(python_image: str, docker_client: Any,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_probe_fails_when_the_image_has_no_framework(
+    python_image: str, docker_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`kit probe` as a CI step: an image without PyTorch, JAX or CuPy exits 1, saying why."""
     assert main(["probe", python_image, "--json"]) == 1
     out, err = capsys.readouterr()
@@ -340,15 +433,18 @@ def test_cli_probe_fails_when_the_image_has_no_framework(python_image: str, dock
 
 @pytest.mark.docker
 def test_cli_probe_passes_with_jax_and_fails_when_a_gpu_is_required(
-        python_image: str, tmp_path: Path, docker_client: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    python_image: str, tmp_path: Path, docker_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     from kit.build import DockerBuilder
     from kit.gpu import docker_has_nvidia_runtime
 
     site = tmp_path / "site"
     site.mkdir()
     _site(site, jax=FAKE_JAX.replace('"gpu", "NVIDIA H200"', '"cpu", "cpu"'))
-    (tmp_path / "Dockerfile").write_text(f"FROM {python_image}\nCOPY site/jax /usr/local/lib/kit-site/jax\n"
-                                         "ENV PYTHONPATH=/usr/local/lib/kit-site\n")
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {python_image}\nCOPY site/jax /usr/local/lib/kit-site/jax\n"
+        "ENV PYTHONPATH=/usr/local/lib/kit-site\n"
+    )
     tag = f"kit-test/probe-jax:{os.getpid()}"
     DockerBuilder().build(tmp_path, tags=[tag])
     try:
@@ -368,9 +464,11 @@ def test_cli_probe_passes_with_jax_and_fails_when_a_gpu_is_required(
 
 # ---------------------------------------------------------------- Apptainer runner
 
+
 @pytest.mark.apptainer
-def test_probe_apptainer_reports_missing_torch(python_image: str, tmp_path: Path, docker_client: Any,
-                                              apptainer_path: str) -> None:
+def test_probe_apptainer_reports_missing_torch(
+    python_image: str, tmp_path: Path, docker_client: Any, apptainer_path: str
+) -> None:
     from kit.build import ApptainerBuilder
     from kit.gpu import probe_apptainer
 

@@ -18,7 +18,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import EXAMPLE, REPO, need
 
 from kit import cli
@@ -42,6 +40,7 @@ SECRET = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH 
 
 
 # -- running the kit -------------------------------------------------------------------------------
+
 
 @dataclass
 class Run:
@@ -60,14 +59,14 @@ def kit(capsys: pytest.CaptureFixture[str], *args: object) -> Run:
     return Run(code, captured.out, captured.err)
 
 
-def kit_process(*args: object, timeout: float = 60, user: int | None = None,
-                cwd: Path | None = None) -> Run:
+def kit_process(*args: object, timeout: float = 60, user: int | None = None, cwd: Path | None = None) -> Run:
     """`python -m kit.cli ARGS` as a process of its own (optionally as another user)."""
     argv = [*KIT, *(str(a) for a in args)]
     if user is not None:
         argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
-    done = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=timeout,
-                          env=ENV, cwd=cwd, check=False)
+    done = subprocess.run(
+        argv, capture_output=True, text=True, errors="replace", timeout=timeout, env=ENV, cwd=cwd, check=False
+    )
     return Run(done.returncode, done.stdout, done.stderr)
 
 
@@ -157,8 +156,14 @@ def toml_str_list(*values: str) -> str:
 TASKS = '[tasks]\nprobe = "python app/torch_detect_GPU.py"\n'
 
 
-def manifest(name: str | None = None, cuda: str | None = None, channels: str | None = None,
-             platforms: str | None = None, extra: str = "", environments: str | None = None) -> str:
+def manifest(
+    name: str | None = None,
+    cuda: str | None = None,
+    channels: str | None = None,
+    platforms: str | None = None,
+    extra: str = "",
+    environments: str | None = None,
+) -> str:
     """The example manifest with raw TOML values swapped in."""
     text = GOOD
     if name is not None:
@@ -170,12 +175,13 @@ def manifest(name: str | None = None, cuda: str | None = None, channels: str | N
     if platforms is not None:
         text = text.replace('platforms = ["linux-64", "osx-arm64"]', f"platforms = {platforms}")
     if environments is not None:
-        text = text[:text.index("[environments]")] + "[environments]\n" + environments
+        text = text[: text.index("[environments]")] + "[environments]\n" + environments
     return text + extra
 
 
-def refused_everywhere(capsys: pytest.CaptureFixture[str], root: Path, *args: object,
-                       expect: str | None = None, code: int = 2) -> Run:
+def refused_everywhere(
+    capsys: pytest.CaptureFixture[str], root: Path, *args: object, expect: str | None = None, code: int = 2
+) -> Run:
     """`kit ARGS` exits `code` with one line and changes nothing under `root`."""
     before = snapshot(root)
     run = kit(capsys, *args)
@@ -204,7 +210,10 @@ MANIFEST_CASES: dict[str, tuple[str, list[str]]] = {
     "name-integer": (manifest(name="5"), []),
     "name-table": (manifest(name="{ a = 1 }"), []),
     "cuda-run-line": (manifest(cuda=toml_str(INJECTED_CUDA)), ["--env", "gpu"]),
-    "cuda-run-line-optimized": (manifest(cuda=toml_str(INJECTED_CUDA)), ["--env", "gpu", "--style", "optimized"]),
+    "cuda-run-line-optimized": (
+        manifest(cuda=toml_str(INJECTED_CUDA)),
+        ["--env", "gpu", "--style", "optimized"],
+    ),
     "cuda-yaml-quote": (manifest(cuda=toml_str("12' , evil: 'x")), ["--env", "gpu"]),
     "cuda-abc": (manifest(cuda=toml_str("abc")), ["--env", "gpu"]),
     "cuda-empty": (manifest(cuda=toml_str("")), ["--env", "gpu"]),
@@ -224,23 +233,32 @@ MANIFEST_CASES: dict[str, tuple[str, list[str]]] = {
     "platforms-string": (manifest(platforms=toml_str("linux-64")), []),
     "tasks-integer": ("tasks = 5\n" + GOOD.replace(TASKS, ""), []),
     "tasks-list": ('tasks = ["a"]\n' + GOOD.replace(TASKS, ""), []),
-    "no-default-feature-string": (manifest(environments='cpu = ["cpu"]\ngpu = { features = ["gpu"], no-default-feature = "false" }\n'), []),
+    "no-default-feature-string": (
+        manifest(environments='cpu = ["cpu"]\ngpu = { features = ["gpu"], no-default-feature = "false" }\n'),
+        [],
+    ),
     "features-string": (manifest(environments='cpu = ["cpu"]\ngpu = { features = "gpu" }\n'), []),
     "feature-names-integers": (manifest(environments='cpu = ["cpu"]\ngpu = [1]\n'), []),
-    "environments-integer": ("environments = 5\n" + GOOD[:GOOD.index("[environments]")], []),
-    "environment-integer": (manifest(environments='cpu = 5\n'), []),
+    "environments-integer": ("environments = 5\n" + GOOD[: GOOD.index("[environments]")], []),
+    "environment-integer": (manifest(environments="cpu = 5\n"), []),
     "environment-name-uppercase": (manifest(environments='GPU = ["gpu"]\n'), []),
     "environment-name-injection": (manifest(environments='"gpu;id" = ["gpu"]\n'), []),
     "feature-integer": (manifest(extra="\n[feature]\nextra = 5\n"), []),
     "features-table-integer": ("feature = 5\n" + GOOD.split("[feature.cpu")[0], []),
-    "system-requirements-string": (GOOD.replace('[feature.gpu.system-requirements]\ncuda = "12"', '[feature.gpu]\nsystem-requirements = "cuda"'), ["--env", "gpu"]),
+    "system-requirements-string": (
+        GOOD.replace(
+            '[feature.gpu.system-requirements]\ncuda = "12"', '[feature.gpu]\nsystem-requirements = "cuda"'
+        ),
+        ["--env", "gpu"],
+    ),
     "workspace-integer": ("workspace = 5\n", []),
 }
 
 
 @pytest.mark.parametrize("case", sorted(MANIFEST_CASES))
-def test_manifest_values_are_refused_where_they_enter(capsys: pytest.CaptureFixture[str], tree: Path,
-                                                      case: str) -> None:
+def test_manifest_values_are_refused_where_they_enter(
+    capsys: pytest.CaptureFixture[str], tree: Path, case: str
+) -> None:
     """Nothing from a manifest reaches a recipe unchecked: exit 2, one line naming the manifest."""
     text, flags = MANIFEST_CASES[case]
     repo = tree / "repo"
@@ -255,8 +273,8 @@ def deep(open_: str, close: str, depth: int, inner: str = "1") -> str:
 
 
 ODD_MANIFESTS: dict[str, bytes] = {
-    "arrays-5000-deep": f"[workspace]\nname = \"x\"\nx = {deep('[', ']', 5000)}\n".encode(),
-    "inline-tables-3000-deep": f"[workspace]\nname = \"x\"\nx = {deep('{a=', '}', 3000)}\n".encode(),
+    "arrays-5000-deep": f'[workspace]\nname = "x"\nx = {deep("[", "]", 5000)}\n'.encode(),
+    "inline-tables-3000-deep": f'[workspace]\nname = "x"\nx = {deep("{a=", "}", 3000)}\n'.encode(),
     "mixed-nesting-4000-deep": f"x = {deep('[{a=', '}]', 2000)}\n".encode(),
     "latin-1": GOOD.replace("The workspace", "Die Arbeitsfl\xe4che").encode("latin-1"),
     "utf-16": GOOD.encode("utf-16"),
@@ -277,7 +295,9 @@ def test_odd_manifest_bytes(capsys: pytest.CaptureFixture[str], tree: Path, case
     refused_everywhere(capsys, tree, "generate", repo, expect="pixi.toml")
 
 
-def test_deep_table_headers_are_read_without_recursion(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
+def test_deep_table_headers_are_read_without_recursion(
+    capsys: pytest.CaptureFixture[str], tree: Path
+) -> None:
     """`[a.a.a...]` 3000 levels deep is flat for the parser: read, and unknown tables ignored."""
     repo = tree / "repo"
     (repo / "pixi.toml").write_text(GOOD + "\n[" + ".".join(["a"] * 3000) + "]\nb = 1\n")
@@ -326,8 +346,11 @@ def test_manifest_fifo_or_device_does_not_hang(tree: Path, kind: str) -> None:
 def test_pyproject_shapes(capsys: pytest.CaptureFixture[str], tree: Path, case: str) -> None:
     repo = tree / "repo"
     (repo / "pixi.toml").unlink()
-    body = {"tool-integer": "tool = 5\n", "tool-pixi-integer": "[tool]\npixi = 5\n",
-            "tool-pixi-missing": "[project]\nname = 'x'\n"}[case]
+    body = {
+        "tool-integer": "tool = 5\n",
+        "tool-pixi-integer": "[tool]\npixi = 5\n",
+        "tool-pixi-missing": "[project]\nname = 'x'\n",
+    }[case]
     (repo / "pyproject.toml").write_text(body)
     refused_everywhere(capsys, tree, "generate", repo, expect="pyproject.toml")
 
@@ -344,8 +367,8 @@ LOCK_CASES: dict[str, bytes] = {
     "binary-garbage": bytes(range(256)) * 16,
     "nested-5000-deep": b"version: 6\nenvironments: " + b"[" * 5000 + b"]" * 5000 + b"\npackages: []\n",
     "yaml-alias-bomb": b"version: 6\na: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-                       b"c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
-                       b"environments: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\npackages: []\n",
+    b"c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+    b"environments: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\npackages: []\n",
     "environments-list": b"version: 6\nenvironments: [1, 2]\npackages: []\n",
     "package-url-injection": LOCK.replace("tzdata-2025b", "tzdata-2025b\nRUN id").encode(),
 }
@@ -386,6 +409,7 @@ def test_lock_that_is_not_a_small_file_does_not_hang(tree: Path, kind: str) -> N
 
 # == file system: confinement ===========================================================================
 
+
 def allowed(rel: str, prefix: str = "") -> bool:
     """Where `kit generate` may write, relative to the tmp tree: the workspace, repo/.github, state."""
     return rel.startswith(f"repo/{prefix}") or rel.startswith("repo/.github") or rel == "repo/.kit-state.json"
@@ -400,14 +424,16 @@ def test_generate_writes_only_in_allowed_places(capsys: pytest.CaptureFixture[st
     assert temps(tree) == []
 
 
-@pytest.mark.parametrize("subdir", ["x/y/z", "/etc", "..", "../repo", "repo", ".", "./", "x",
-                                    "a\nb", "//", "x/../..", "\\etc"])
-def test_subdir_must_match_where_the_workspace_is(capsys: pytest.CaptureFixture[str], tree: Path,
-                                                  subdir: str) -> None:
+@pytest.mark.parametrize(
+    "subdir", ["x/y/z", "/etc", "..", "../repo", "repo", ".", "./", "x", "a\nb", "//", "x/../..", "\\etc"]
+)
+def test_subdir_must_match_where_the_workspace_is(
+    capsys: pytest.CaptureFixture[str], tree: Path, subdir: str
+) -> None:
     """The workspace is the repository root: any --subdir other than '' is refused."""
     if subdir in (".", "./", "//"):
         run = kit(capsys, "generate", tree / "repo", "--subdir", subdir, "--diff")
-        assert run.code in (0, 2) and "Traceback" not in run.err   # '.' is the root itself
+        assert run.code in (0, 2) and "Traceback" not in run.err  # '.' is the root itself
         return
     refused_everywhere(capsys, tree, "generate", tree / "repo", "--subdir", subdir, expect="subdir")
 
@@ -422,12 +448,23 @@ def test_subdir_of_a_nested_workspace(capsys: pytest.CaptureFixture[str], tmp_pa
     before = snapshot(tmp_path)
     assert kit(capsys, "generate", ws, "--subdir", "lab/ws").code == 0
     touched = changed(before, snapshot(tmp_path))
-    assert all(p.startswith(("repo/lab/ws/", "repo/.github/")) or p in ("repo/.kit-state.json", "repo/.github")
-               for p in touched), touched
+    assert all(
+        p.startswith(("repo/lab/ws/", "repo/.github/")) or p in ("repo/.kit-state.json", "repo/.github")
+        for p in touched
+    ), touched
 
 
-SYMLINKED = ["app", ".github", ".github/workflows", ".gitignore", ".gitattributes", "Dockerfile",
-             ".dockerignore", "apptainer.def", ".github/workflows/docker.yaml"]
+SYMLINKED = [
+    "app",
+    ".github",
+    ".github/workflows",
+    ".gitignore",
+    ".gitattributes",
+    "Dockerfile",
+    ".dockerignore",
+    "apptainer.def",
+    ".github/workflows/docker.yaml",
+]
 
 
 @pytest.mark.parametrize("name", SYMLINKED)
@@ -453,7 +490,9 @@ def test_diff_never_shows_a_linked_file(capsys: pytest.CaptureFixture[str], tree
 
 
 @pytest.mark.parametrize("name", ["Dockerfile", "apptainer.def", ".github/workflows/docker.yaml"])
-def test_dangling_link_in_place_of_a_recipe(capsys: pytest.CaptureFixture[str], tree: Path, name: str) -> None:
+def test_dangling_link_in_place_of_a_recipe(
+    capsys: pytest.CaptureFixture[str], tree: Path, name: str
+) -> None:
     target = tree / "repo" / name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.symlink_to(tree / "outside" / "created-by-the-kit")
@@ -461,14 +500,24 @@ def test_dangling_link_in_place_of_a_recipe(capsys: pytest.CaptureFixture[str], 
     assert not (tree / "outside" / "created-by-the-kit").exists()
 
 
-@pytest.mark.parametrize("name,kind", [(".github", "file"), (".github/workflows", "file"), ("app", "file"),
-                                       ("Dockerfile", "folder"), ("apptainer.def", "folder"),
-                                       (".gitignore", "folder"), (".gitattributes", "folder"),
-                                       (".github/workflows/docker.yaml", "folder")])
+@pytest.mark.parametrize(
+    "name,kind",
+    [
+        (".github", "file"),
+        (".github/workflows", "file"),
+        ("app", "file"),
+        ("Dockerfile", "folder"),
+        ("apptainer.def", "folder"),
+        (".gitignore", "folder"),
+        (".gitattributes", "folder"),
+        (".github/workflows/docker.yaml", "folder"),
+    ],
+)
 def test_wrong_kind_of_entry(capsys: pytest.CaptureFixture[str], tree: Path, name: str, kind: str) -> None:
     target = tree / "repo" / name
     if target.is_dir():
         import shutil
+
         shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     if kind == "file":
@@ -478,9 +527,16 @@ def test_wrong_kind_of_entry(capsys: pytest.CaptureFixture[str], tree: Path, nam
     refused_everywhere(capsys, tree, "generate", tree / "repo")
 
 
-@pytest.mark.parametrize("name,kind", [("Dockerfile", "fifo"), (".gitignore", "fifo"),
-                                       ("Dockerfile", "dev-zero"), (".kit-state.json", "fifo"),
-                                       (".kit-state.json", "dev-zero")])
+@pytest.mark.parametrize(
+    "name,kind",
+    [
+        ("Dockerfile", "fifo"),
+        (".gitignore", "fifo"),
+        ("Dockerfile", "dev-zero"),
+        (".kit-state.json", "fifo"),
+        (".kit-state.json", "dev-zero"),
+    ],
+)
 def test_fifo_or_device_in_place_of_a_written_file(tree: Path, name: str, kind: str) -> None:
     target = tree / "repo" / name
     if kind == "fifo":
@@ -505,6 +561,7 @@ def test_huge_or_binary_existing_file(capsys: pytest.CaptureFixture[str], tree: 
 
 
 # == file system: --out ===================================================================================
+
 
 def test_out_is_a_file(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
     (tree / "outfile").write_text("x\n")
@@ -535,6 +592,7 @@ def test_out_with_a_linked_github_folder(capsys: pytest.CaptureFixture[str], tre
 
 # == immutable and read-only folders (root ignores permission bits: chattr +i) ==========================
 
+
 def chattr_works(path: Path) -> bool:
     probe = path / "chattr-probe"
     probe.mkdir()
@@ -563,8 +621,9 @@ def immutable(tree: Path) -> Iterator[Callable[[Path], None]]:
 
 
 @pytest.mark.parametrize("which", [".github/workflows", "app", "repo", "Dockerfile", "out"])
-def test_immutable_place_writes_nothing(capsys: pytest.CaptureFixture[str], tree: Path,
-                                        immutable: Callable[[Path], None], which: str) -> None:
+def test_immutable_place_writes_nothing(
+    capsys: pytest.CaptureFixture[str], tree: Path, immutable: Callable[[Path], None], which: str
+) -> None:
     """A write error part-way through leaves no file written and no temporary file."""
     repo = tree / "repo"
     args: list[object] = ["generate", repo]
@@ -586,8 +645,9 @@ def test_immutable_place_writes_nothing(capsys: pytest.CaptureFixture[str], tree
     assert temps(tree) == []
 
 
-def test_immutable_state_file_rolls_back_every_file(capsys: pytest.CaptureFixture[str], tree: Path,
-                                                    immutable: Callable[[Path], None]) -> None:
+def test_immutable_state_file_rolls_back_every_file(
+    capsys: pytest.CaptureFixture[str], tree: Path, immutable: Callable[[Path], None]
+) -> None:
     repo = tree / "repo"
     assert kit(capsys, "generate", repo).code == 0
     immutable(repo / ".kit-state.json")
@@ -611,6 +671,7 @@ def shared_tmp() -> Iterator[Path]:
     finally:
         subprocess.run(["chmod", "-R", "u+rwX", str(folder)], check=False)
         import shutil
+
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -618,9 +679,19 @@ def as_nobody(folder: Path) -> None:
     subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(folder)], check=True)
 
 
-@pytest.mark.parametrize("case", ["unreadable-workspace", "unreadable-manifest", "unreadable-lock",
-                                  "read-only-workspace", "unreadable-github", "read-only-github",
-                                  "unreadable-app", "read-only-out"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unreadable-workspace",
+        "unreadable-manifest",
+        "unreadable-lock",
+        "read-only-workspace",
+        "unreadable-github",
+        "read-only-github",
+        "unreadable-app",
+        "read-only-out",
+    ],
+)
 def test_permissions_as_another_user(shared_tmp: Path, case: str) -> None:
     ws = workspace(shared_tmp / "ws")
     out = shared_tmp / "out"
@@ -628,10 +699,16 @@ def test_permissions_as_another_user(shared_tmp: Path, case: str) -> None:
     (ws / ".github" / "workflows").mkdir(parents=True)
     as_nobody(shared_tmp)
     subprocess.run(["chown", "root:root", str(out)], check=True)  # nobody cannot write there
-    mode_of = {"unreadable-workspace": (ws, 0o000), "unreadable-manifest": (ws / "pixi.toml", 0o000),
-               "unreadable-lock": (ws / "pixi.lock", 0o000), "read-only-workspace": (ws, 0o555),
-               "unreadable-github": (ws / ".github", 0o000), "read-only-github": (ws / ".github" / "workflows", 0o555),
-               "unreadable-app": (ws / "app", 0o000), "read-only-out": (out, 0o555)}
+    mode_of = {
+        "unreadable-workspace": (ws, 0o000),
+        "unreadable-manifest": (ws / "pixi.toml", 0o000),
+        "unreadable-lock": (ws / "pixi.lock", 0o000),
+        "read-only-workspace": (ws, 0o555),
+        "unreadable-github": (ws / ".github", 0o000),
+        "read-only-github": (ws / ".github" / "workflows", 0o555),
+        "unreadable-app": (ws / "app", 0o000),
+        "read-only-out": (out, 0o555),
+    }
     path, mode = mode_of[case]
     path.chmod(mode)
     before = snapshot(shared_tmp)
@@ -688,13 +765,18 @@ def test_old_state_format_is_still_read(capsys: pytest.CaptureFixture[str], tree
     repo = tree / "repo"
     assert kit(capsys, "generate", repo).code == 0
     data = json.loads((repo / ".kit-state.json").read_text())
-    (repo / ".kit-state.json").write_text(json.dumps({"files": {k: v["sha256"] for k, v in data["files"].items()}}))
+    (repo / ".kit-state.json").write_text(
+        json.dumps({"files": {k: v["sha256"] for k, v in data["files"].items()}})
+    )
     assert kit(capsys, "generate", repo, "--style", "optimized").code == 0
 
 
 # == edits, line endings, two workspaces ======================================================================
 
-@pytest.mark.parametrize("name", ["Dockerfile", "apptainer.def", ".dockerignore", ".github/workflows/docker.yaml"])
+
+@pytest.mark.parametrize(
+    "name", ["Dockerfile", "apptainer.def", ".dockerignore", ".github/workflows/docker.yaml"]
+)
 def test_crlf_edit_counts_as_an_edit(capsys: pytest.CaptureFixture[str], tree: Path, name: str) -> None:
     repo = tree / "repo"
     assert kit(capsys, "generate", repo).code == 0
@@ -737,12 +819,16 @@ def two_workspaces(tmp_path: Path) -> tuple[Path, Path, Path]:
     return repo, workspace(repo / "a"), workspace(repo / "b")
 
 
-def test_second_workspace_never_silently_replaces_the_first(capsys: pytest.CaptureFixture[str],
-                                                            tmp_path: Path) -> None:
+def test_second_workspace_never_silently_replaces_the_first(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     repo, a, b = two_workspaces(tmp_path)
     assert kit(capsys, "generate", a).code == 0
-    first = {p: (repo / p).read_bytes() for p in ("a/Dockerfile", ".github/workflows/docker.yaml")
-             if (repo / p).exists()}
+    first = {
+        p: (repo / p).read_bytes()
+        for p in ("a/Dockerfile", ".github/workflows/docker.yaml")
+        if (repo / p).exists()
+    }
     before = snapshot(tmp_path)
     run = kit(capsys, "generate", b, "--style", "optimized")
     assert run.code in (0, 2) and "Traceback" not in run.err
@@ -756,7 +842,9 @@ def test_second_workspace_takes_over_with_force(capsys: pytest.CaptureFixture[st
     repo, a, b = two_workspaces(tmp_path)
     assert kit(capsys, "generate", a).code == 0
     assert kit(capsys, "generate", b, "--force").code == 0
-    owners = {v.get("workspace") for v in json.loads((repo / ".kit-state.json").read_text())["files"].values()}
+    owners = {
+        v.get("workspace") for v in json.loads((repo / ".kit-state.json").read_text())["files"].values()
+    }
     assert "b/" in owners
 
 
@@ -805,18 +893,27 @@ def test_option_values_are_refused(capsys: pytest.CaptureFixture[str], tree: Pat
     refused_everywhere(capsys, tree, "generate", tree / "repo", *OPTION_CASES[case])
 
 
-@pytest.mark.parametrize("case", ["style-unknown", "flag-unknown", "bootstrap-unknown", "env-newline",
-                                  "app-dir-dotdot"])
-def test_json_prints_one_object_even_for_usage_errors(capsys: pytest.CaptureFixture[str], tree: Path,
-                                                      case: str) -> None:
+@pytest.mark.parametrize(
+    "case", ["style-unknown", "flag-unknown", "bootstrap-unknown", "env-newline", "app-dir-dotdot"]
+)
+def test_json_prints_one_object_even_for_usage_errors(
+    capsys: pytest.CaptureFixture[str], tree: Path, case: str
+) -> None:
     before = snapshot(tree)
     run = kit(capsys, "generate", tree / "repo", "--json", *OPTION_CASES[case])
     one_json(run, 2)
     assert changed(before, snapshot(tree)) == set()
 
 
-@pytest.mark.parametrize("args", [["inspect", "--json"], ["generate", "--json"], ["check", "--json", "a", "b"],
-                                  ["build", "--json", "--engine", "podman", "."]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["inspect", "--json"],
+        ["generate", "--json"],
+        ["check", "--json", "a", "b"],
+        ["build", "--json", "--engine", "podman", "."],
+    ],
+)
 def test_json_usage_errors_without_a_workspace(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
     one_json(kit(capsys, *args), 2)
 
@@ -827,21 +924,29 @@ def test_build_tag_is_checked_before_anything_runs(capsys: pytest.CaptureFixture
 
 # == terminal escapes ==============================================================================================
 
+
 @pytest.mark.parametrize("field", ["name", "channel"])
-def test_terminal_escapes_from_a_manifest_are_never_printed_raw(capsys: pytest.CaptureFixture[str], tree: Path,
-                                                                field: str) -> None:
+def test_terminal_escapes_from_a_manifest_are_never_printed_raw(
+    capsys: pytest.CaptureFixture[str], tree: Path, field: str
+) -> None:
     evil = "\u001b]0;owned\u0007\u001b[2J\u001b[31mred"
     text = manifest(name=toml_str(evil)) if field == "name" else manifest(channels=toml_str_list(evil))
     (tree / "repo" / "pixi.toml").write_text(text)
     before = snapshot(tree)
-    for args in (["inspect", tree / "repo"], ["inspect", tree / "repo", "--json"], ["generate", tree / "repo"]):
+    for args in (
+        ["inspect", tree / "repo"],
+        ["inspect", tree / "repo", "--json"],
+        ["generate", tree / "repo"],
+    ):
         run = kit(capsys, *args)
         assert run.code in (0, 2) and "Traceback" not in run.err
         assert "\x1b" not in run.out + run.err and "\x07" not in run.out + run.err
     assert changed(before, snapshot(tree)) == set()
 
 
-def test_terminal_escape_in_a_path_is_not_printed_raw(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_terminal_escape_in_a_path_is_not_printed_raw(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     odd = tmp_path / "ws\x1b[2J"
     odd.mkdir()
     run = kit(capsys, "generate", odd)
@@ -851,9 +956,16 @@ def test_terminal_escape_in_a_path_is_not_printed_raw(capsys: pytest.CaptureFixt
 
 # == signals ==========================================================================================================
 
+
 def start(*args: object, executable: list[str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([*(executable or [*KIT[:1], "-X", "importtime", *KIT[1:]]), *(str(a) for a in args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", env=ENV)
+    return subprocess.Popen(
+        [*(executable or [*KIT[:1], "-X", "importtime", *KIT[1:]]), *(str(a) for a in args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        env=ENV,
+    )
 
 
 def wait_for_import(process: subprocess.Popen[str], module: str) -> str:
@@ -891,8 +1003,13 @@ def test_signal_early_in_start_up(tree: Path, sig: int, code: int, module: str) 
 def test_ctrl_c_through_the_kit_entry_point(tree: Path) -> None:
     entry = Path(sys.executable).parent / "kit"
     need(entry.exists(), f"{entry} is not installed (./dev setup)")
-    process = subprocess.Popen([sys.executable, "-X", "importtime", str(entry), "inspect", str(tree / "repo")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    process = subprocess.Popen(
+        [sys.executable, "-X", "importtime", str(entry), "inspect", str(tree / "repo")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     try:
         wait_for_import(process, "jinja2")
         process.send_signal(signal.SIGINT)
@@ -914,7 +1031,9 @@ def wait_until_waiting(process: subprocess.Popen[str], folder: Path, timeout: fl
     while time.monotonic() < deadline:
         assert process.poll() is None, finish(process)
         try:
-            links = [os.readlink(f"/proc/{process.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{process.pid}/fd")]
+            links = [
+                os.readlink(f"/proc/{process.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{process.pid}/fd")
+            ]
         except OSError:
             links = []
         if str(folder) in links:
@@ -965,8 +1084,14 @@ def test_signal_while_staging_leaves_nothing(tree: Path, sig: int, code: int) ->
     """SIGINT/SIGTERM with three files staged: the temporary files go, nothing else changes."""
     repo = tree / "repo"
     before = snapshot(tree)
-    done = subprocess.run([sys.executable, "-c", SIGNAL_MID_WRITE, str(repo), str(int(sig))],
-                          capture_output=True, text=True, timeout=60, env=ENV, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_MID_WRITE, str(repo), str(int(sig))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=ENV,
+        check=False,
+    )
     one_line(Run(done.returncode, done.stdout, done.stderr), code)
     assert changed(before, snapshot(tree)) == set()
 
@@ -987,17 +1112,26 @@ sys.exit(main(["generate", sys.argv[1]]))
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_while_renaming_waits_for_the_last_rename(capsys: pytest.CaptureFixture[str], tree: Path,
-                                                         sig: int, code: int) -> None:
+def test_signal_while_renaming_waits_for_the_last_rename(
+    capsys: pytest.CaptureFixture[str], tree: Path, sig: int, code: int
+) -> None:
     """A signal between two renames is held back until every file (and the state) is in place."""
     repo = tree / "repo"
-    done = subprocess.run([sys.executable, "-c", SIGNAL_MID_RENAME, str(repo), str(int(sig))],
-                          capture_output=True, text=True, timeout=60, env=ENV, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_MID_RENAME, str(repo), str(int(sig))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=ENV,
+        check=False,
+    )
     one_line(Run(done.returncode, done.stdout, done.stderr), code)
     assert temps(tree) == []
     assert (repo / ".kit-state.json").is_file() and (repo / "apptainer.def").is_file()
     again = kit(capsys, "generate", repo, "--json")
-    assert again.code == 0 and {c["action"] for c in json.loads(again.out)["result"]["changes"]} == {"unchanged"}
+    assert again.code == 0 and {c["action"] for c in json.loads(again.out)["result"]["changes"]} == {
+        "unchanged"
+    }
 
 
 KILL_MID_RENAME = SIGNAL_MID_RENAME.replace("int(sys.argv[2])", "signal.SIGKILL")
@@ -1007,8 +1141,14 @@ def test_kill_9_mid_write_then_the_next_run_recovers(capsys: pytest.CaptureFixtu
     """kill -9 between renames leaves temporary files; the next run removes them and does not take
     them (or the files already renamed) for the user's edits."""
     repo = tree / "repo"
-    done = subprocess.run([sys.executable, "-c", KILL_MID_RENAME, str(repo), "9"],
-                          capture_output=True, text=True, timeout=60, env=ENV, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", KILL_MID_RENAME, str(repo), "9"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=ENV,
+        check=False,
+    )
     assert done.returncode == -signal.SIGKILL
     assert temps(tree), "the killed run left its temporary files"
     run = kit(capsys, "generate", repo)
@@ -1042,13 +1182,20 @@ with interrupts.handled():
 
 
 def test_sigterm_ends_child_processes(tmp_path: Path) -> None:
-    process = subprocess.Popen([sys.executable, "-c", TERM_A_CHILD], stdout=subprocess.PIPE, text=True, env=ENV,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", TERM_A_CHILD],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 30
         children: list[int] = []
         while time.monotonic() < deadline and not children:
-            children = [int(p) for p in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
+            children = [
+                int(p) for p in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+            ]
             time.sleep(0.05)
         assert children, "the child never started"
         process.send_signal(signal.SIGTERM)
@@ -1062,6 +1209,7 @@ def test_sigterm_ends_child_processes(tmp_path: Path) -> None:
 
 # == concurrency ==========================================================================================================
 
+
 def test_parallel_identical_runs(tree: Path) -> None:
     repo = tree / "repo"
     processes = [start("generate", repo, executable=KIT) for _ in range(4)]
@@ -1070,14 +1218,17 @@ def test_parallel_identical_runs(tree: Path) -> None:
     assert temps(tree) == []
     state = json.loads((repo / ".kit-state.json").read_text())["files"]
     import hashlib
+
     for path, record in state.items():
         assert hashlib.sha256((repo / path).read_bytes()).hexdigest() == record["sha256"], path
 
 
 def test_parallel_runs_with_different_options(tree: Path) -> None:
     repo = tree / "repo"
-    processes = [start("generate", repo, "--style", style, executable=KIT)
-                 for style in ("lesson", "optimized", "lesson", "optimized")]
+    processes = [
+        start("generate", repo, "--style", style, executable=KIT)
+        for style in ("lesson", "optimized", "lesson", "optimized")
+    ]
     runs = [finish(p, timeout=120) for p in processes]
     assert all(r.code in (0, 2) and "Traceback" not in r.err for r in runs), runs
     assert any(r.code == 0 for r in runs)
@@ -1086,6 +1237,7 @@ def test_parallel_runs_with_different_options(tree: Path) -> None:
             one_line(r, 2)
     assert temps(tree) == []
     import hashlib
+
     state = json.loads((repo / ".kit-state.json").read_text())["files"]
     for path, record in state.items():
         assert hashlib.sha256((repo / path).read_bytes()).hexdigest() == record["sha256"], path
@@ -1109,7 +1261,7 @@ def test_two_workspaces_in_parallel(tmp_path: Path) -> None:
     assert all(r.code in (0, 2) and "Traceback" not in r.err for r in runs), runs
     assert temps(tmp_path) == []
     files = json.loads((repo / ".kit-state.json").read_text())["files"]
-    for name, run in zip("ab", runs):
+    for name, run in zip("ab", runs, strict=True):
         if run.code == 0:
             assert f"{name}/Dockerfile" in files
         else:  # it planned before the other wrote: refused, one line
@@ -1118,6 +1270,7 @@ def test_two_workspaces_in_parallel(tmp_path: Path) -> None:
 
 
 # == staging (the build context) =============================================================================
+
 
 def stage(ws: Path, dest: Path, engine: str = "docker", **options: Any) -> Path:
     from kit import api, staging
@@ -1154,13 +1307,26 @@ def test_staging_keeps_links_inside_the_context(tree: Path) -> None:
     (repo / "app" / "lib.py").write_text("X = 1\n")
     (repo / "app" / "alias.py").symlink_to("lib.py")
     context = stage(repo, tree / "ctx")
-    assert (context / "app" / "alias.py").is_symlink() and os.readlink(context / "app" / "alias.py") == "lib.py"
+    assert (context / "app" / "alias.py").is_symlink() and os.readlink(
+        context / "app" / "alias.py"
+    ) == "lib.py"
 
 
-@pytest.mark.parametrize("case", ["absolute-outside", "relative-outside", "absolute-inside", "dangling",
-                                  "loop", "folder-outside", "probe-dangling"])
-def test_staging_refuses_links_that_leave_or_break(capsys: pytest.CaptureFixture[str], tree: Path,
-                                                   case: str) -> None:
+@pytest.mark.parametrize(
+    "case",
+    [
+        "absolute-outside",
+        "relative-outside",
+        "absolute-inside",
+        "dangling",
+        "loop",
+        "folder-outside",
+        "probe-dangling",
+    ],
+)
+def test_staging_refuses_links_that_leave_or_break(
+    capsys: pytest.CaptureFixture[str], tree: Path, case: str
+) -> None:
     """`kit build` stops before any engine runs: exit 2, one line, nothing built or written."""
     app = tree / "repo" / "app"
     link = app / "creds"
@@ -1186,11 +1352,22 @@ def test_staging_refuses_links_that_leave_or_break(capsys: pytest.CaptureFixture
 
 def test_staging_skips_fifos_and_does_not_hang(tree: Path) -> None:
     os.mkfifo(tree / "repo" / "app" / "pipe")
-    done = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
-                           "from kit import api, staging; "
-                           "staging.stage_build_context(api.prepare(Path(sys.argv[1])), Path(sys.argv[2]))",
-                           str(tree / "repo"), str(tree / "ctx")], timeout=60, capture_output=True, text=True,
-                          env=ENV, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; "
+            "from kit import api, staging; "
+            "staging.stage_build_context(api.prepare(Path(sys.argv[1])), Path(sys.argv[2]))",
+            str(tree / "repo"),
+            str(tree / "ctx"),
+        ],
+        timeout=60,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert not os.path.lexists(tree / "ctx" / "app" / "pipe")
 
@@ -1218,7 +1395,9 @@ def test_staging_a_very_deep_tree() -> None:
         subprocess.run(["rm", "-rf", str(base)], check=False)
 
 
-def test_staging_leaves_temporary_and_state_files_behind(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
+def test_staging_leaves_temporary_and_state_files_behind(
+    capsys: pytest.CaptureFixture[str], tree: Path
+) -> None:
     repo = tree / "repo"
     assert kit(capsys, "generate", repo).code == 0
     (repo / "app" / ".kit-tmp-x.py.0123456789ab").write_text("half\n")
@@ -1235,11 +1414,21 @@ def test_bad_glob_class_in_dockerignore(pattern: str) -> None:
         dockerignore_matcher(f"*\n!pixi.toml\n{pattern}\n")
 
 
-@pytest.mark.parametrize("pattern,path,excluded", [("*", "a", True), ("*\n!app/", "app/x.py", False),
-                                                   ("**/*.pyc", "app/x/y.pyc", True), ("data", "data/x", True),
-                                                   ("[a-c]*", "b1", True), ("\\*", "*", True),
-                                                   ("\\*", "a", False), ("[^a]", "b", True), ("[^a]", "a", False),
-                                                   ("app/\n!app/keep", "app/keep", False)])
+@pytest.mark.parametrize(
+    "pattern,path,excluded",
+    [
+        ("*", "a", True),
+        ("*\n!app/", "app/x.py", False),
+        ("**/*.pyc", "app/x/y.pyc", True),
+        ("data", "data/x", True),
+        ("[a-c]*", "b1", True),
+        ("\\*", "*", True),
+        ("\\*", "a", False),
+        ("[^a]", "b", True),
+        ("[^a]", "a", False),
+        ("app/\n!app/keep", "app/keep", False),
+    ],
+)
 def test_dockerignore_matches_like_docker(pattern: str, path: str, excluded: bool) -> None:
     from kit.staging import dockerignore_matcher
 
@@ -1262,18 +1451,24 @@ def test_unreadable_folder_in_the_context(shared_tmp: Path) -> None:
 CHECK_CASES: dict[str, tuple[str, bytes]] = {
     "dockerignore-bad-class": (".dockerignore", b"*\n!pixi.toml\n[z-a]\n"),
     "dockerignore-unclosed": (".dockerignore", b"*\n!pixi.toml\napp/[\n"),
-    "workflow-matrix-from-json": (".github/workflows/docker.yaml",
-                                  b"name: x\non: push\njobs:\n  b:\n    runs-on: ubuntu-latest\n"
-                                  b"    strategy:\n      matrix: ${{ fromJSON(vars.MATRIX) }}\n"
-                                  b"    steps:\n      - run: echo ${{ matrix.env }}\n"),
-    "workflow-paths-bad-class": (".github/workflows/docker.yaml",
-                                 b"name: x\non:\n  push:\n    paths: ['[z-a]', 'app/[']\njobs: {}\n"),
+    "workflow-matrix-from-json": (
+        ".github/workflows/docker.yaml",
+        b"name: x\non: push\njobs:\n  b:\n    runs-on: ubuntu-latest\n"
+        b"    strategy:\n      matrix: ${{ fromJSON(vars.MATRIX) }}\n"
+        b"    steps:\n      - run: echo ${{ matrix.env }}\n",
+    ),
+    "workflow-paths-bad-class": (
+        ".github/workflows/docker.yaml",
+        b"name: x\non:\n  push:\n    paths: ['[z-a]', 'app/[']\njobs: {}\n",
+    ),
     "workflow-a-list": (".github/workflows/docker.yaml", b"- 1\n- 2\n"),
     "workflow-scalar": (".github/workflows/docker.yaml", b"just text\n"),
-    "workflow-alias-bomb": (".github/workflows/docker.yaml",
-                            b"a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-                            b"c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
-                            b"e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\njobs: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"),
+    "workflow-alias-bomb": (
+        ".github/workflows/docker.yaml",
+        b"a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        b"c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+        b"e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\njobs: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+    ),
     "workflow-non-utf-8": (".github/workflows/docker.yaml", b"name: \xff\xfe\n"),
     "workflow-jobs-integer": (".github/workflows/docker.yaml", b"name: x\non: push\njobs: 5\n"),
     "workflow-deep-nesting": (".github/workflows/docker.yaml", b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n"),
@@ -1310,6 +1505,7 @@ def test_check_on_a_fifo_does_not_hang(capsys: pytest.CaptureFixture[str], tree:
 
 # == kit lesson sync =====================================================================================================
 
+
 def lesson_root(tmp_path: Path, *episodes: str) -> Path:
     root = tmp_path / "lesson"
     workspace(root / "examples" / "cuda-exercise", lock=None)
@@ -1322,17 +1518,27 @@ def lesson_root(tmp_path: Path, *episodes: str) -> Path:
 GOOD_EPISODE = "# One\n\n<!-- kit-file: cuda-exercise/Dockerfile -->\n```dockerfile\nold\n```\n\nThe end.\n"
 
 
-@pytest.mark.parametrize("case,text", [
-    ("unclosed-fence", "# Two\n\n<!-- kit-file: cuda-exercise/Dockerfile -->\n```dockerfile\nold\n\nThe rest of the episode.\n"),
-    ("unclosed-tilde-fence", "<!-- kit-file: cuda-exercise/apptainer.def -->\n~~~\nold\n```\n"),
-    ("marker-without-fence", "<!-- kit-file: cuda-exercise/Dockerfile -->\ntext\n"),
-    ("marker-at-the-end", "text\n<!-- kit-file: cuda-exercise/Dockerfile -->\n"),
-    ("unknown-file", "<!-- kit-file: ../../etc/passwd -->\n```\nx\n```\n"),
-    ("bad-regex", '<!-- kit-file: cuda-exercise/Dockerfile from="([" to="x" -->\n```\nx\n```\n'),
-    ("regex-matches-nothing", '<!-- kit-file: cuda-exercise/Dockerfile from="^NOTHING HERE$" to="x" -->\n```\nx\n```\n'),
-])
-def test_lesson_sync_refuses_and_changes_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                 case: str, text: str) -> None:
+@pytest.mark.parametrize(
+    "case,text",
+    [
+        (
+            "unclosed-fence",
+            "# Two\n\n<!-- kit-file: cuda-exercise/Dockerfile -->\n```dockerfile\nold\n\nThe rest of the episode.\n",
+        ),
+        ("unclosed-tilde-fence", "<!-- kit-file: cuda-exercise/apptainer.def -->\n~~~\nold\n```\n"),
+        ("marker-without-fence", "<!-- kit-file: cuda-exercise/Dockerfile -->\ntext\n"),
+        ("marker-at-the-end", "text\n<!-- kit-file: cuda-exercise/Dockerfile -->\n"),
+        ("unknown-file", "<!-- kit-file: ../../etc/passwd -->\n```\nx\n```\n"),
+        ("bad-regex", '<!-- kit-file: cuda-exercise/Dockerfile from="([" to="x" -->\n```\nx\n```\n'),
+        (
+            "regex-matches-nothing",
+            '<!-- kit-file: cuda-exercise/Dockerfile from="^NOTHING HERE$" to="x" -->\n```\nx\n```\n',
+        ),
+    ],
+)
+def test_lesson_sync_refuses_and_changes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, case: str, text: str
+) -> None:
     """The broken episode comes second: the first (fine) one is not written either."""
     root = lesson_root(tmp_path, GOOD_EPISODE, text)
     refused_everywhere(capsys, tmp_path, "lesson", "sync", "--root", root, expect="episodes/02-episode.md")
@@ -1373,12 +1579,54 @@ def test_lesson_sync_refills_a_good_episode(capsys: pytest.CaptureFixture[str], 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-NASTY = ['"', "'", "\n", "\r", "\t", "$", "{", "}", "(", ")", "`", "\\", "#", "%", ":", ";", "|", "&", " ",
-         "\x1b", "\x00", "\u2028", "/", "..", "*", "[", "]", "-", ".", "=", "<", ">"]
-nasty_text = st.lists(st.one_of(st.sampled_from(NASTY), st.text(alphabet="abcXYZ019", min_size=1, max_size=4),
-                                st.characters(codec="utf-8")), max_size=8).map("".join)
-PROPERTY = settings(max_examples=40, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+NASTY = [
+    '"',
+    "'",
+    "\n",
+    "\r",
+    "\t",
+    "$",
+    "{",
+    "}",
+    "(",
+    ")",
+    "`",
+    "\\",
+    "#",
+    "%",
+    ":",
+    ";",
+    "|",
+    "&",
+    " ",
+    "\x1b",
+    "\x00",
+    "\u2028",
+    "/",
+    "..",
+    "*",
+    "[",
+    "]",
+    "-",
+    ".",
+    "=",
+    "<",
+    ">",
+]
+nasty_text = st.lists(
+    st.one_of(
+        st.sampled_from(NASTY),
+        st.text(alphabet="abcXYZ019", min_size=1, max_size=4),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=8,
+).map("".join)
+PROPERTY = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def structure(files: dict[str, str]) -> dict[str, Any]:
@@ -1395,25 +1643,37 @@ def structure(files: dict[str, str]) -> dict[str, Any]:
             shape[rel] = (lines, [i.keyword for i in dockerfile_instructions(text)])
         elif rel.endswith(".def"):
             stages, _ = parse_def(text, rel)
-            shape[rel] = (lines, [sorted(s.header) for s in stages],
-                          [[(sec.name, sec.argument, len(sec.body)) for sec in s.sections] for s in stages])
+            shape[rel] = (
+                lines,
+                [sorted(s.header) for s in stages],
+                [[(sec.name, sec.argument, len(sec.body)) for sec in s.sections] for s in stages],
+            )
         elif rel.endswith((".yaml", ".yml")):
             data = yaml.safe_load(text)
             assert isinstance(data, dict), rel
             jobs = data.get("jobs", {})
-            shape[rel] = (lines, sorted(map(str, data)), {j: sorted(v) for j, v in jobs.items()},
-                          {j: len(v.get("steps", [])) for j, v in jobs.items()})
+            shape[rel] = (
+                lines,
+                sorted(map(str, data)),
+                {j: sorted(v) for j, v in jobs.items()},
+                {j: len(v.get("steps", [])) for j, v in jobs.items()},
+            )
         else:
             shape[rel] = lines
     return shape
 
 
 def rendered_under(out: Path) -> dict[str, str]:
-    return {p.relative_to(out).as_posix(): p.read_text() for p in sorted(out.rglob("*"))
-            if p.is_file() and p.name != ".kit-state.json" and p.suffix != ".py"}
+    return {
+        p.relative_to(out).as_posix(): p.read_text()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name != ".kit-state.json" and p.suffix != ".py"
+    }
 
 
-def generate_into(capsys: pytest.CaptureFixture[str], text: str, *flags: str) -> tuple[Run, dict[str, str], set[str]]:
+def generate_into(
+    capsys: pytest.CaptureFixture[str], text: str, *flags: str
+) -> tuple[Run, dict[str, str], set[str]]:
     """Generate a workspace with manifest `text` into a fresh --out; what ran, what was written, and
     what changed outside --out."""
     with tempfile.TemporaryDirectory(prefix="kit-prop-") as tmp:
@@ -1454,30 +1714,49 @@ def baseline(capsys: pytest.CaptureFixture[str], *flags: str) -> dict[str, Any]:
 @given(name=nasty_text, style=st.sampled_from(["lesson", "optimized"]))
 def test_property_workspace_name(capsys: pytest.CaptureFixture[str], name: str, style: str) -> None:
     shape = baseline(capsys, "--style", style, "--env", "gpu")
-    run, files, outside = generate_into(capsys, manifest(name=toml_str(name)), "--style", style, "--env", "gpu")
+    run, files, outside = generate_into(
+        capsys, manifest(name=toml_str(name)), "--style", style, "--env", "gpu"
+    )
     assert_invariants(run, outside, files, shape)
 
 
 @PROPERTY
-@given(cuda=st.one_of(nasty_text, st.from_regex(r"[0-9]{1,2}(\.[0-9]{1,2}){0,2}", fullmatch=True)),
-       style=st.sampled_from(["lesson", "optimized"]))
+@given(
+    cuda=st.one_of(nasty_text, st.from_regex(r"[0-9]{1,2}(\.[0-9]{1,2}){0,2}", fullmatch=True)),
+    style=st.sampled_from(["lesson", "optimized"]),
+)
 def test_property_cuda_requirement(capsys: pytest.CaptureFixture[str], cuda: str, style: str) -> None:
     shape = baseline(capsys, "--style", style, "--env", "gpu")
-    run, files, outside = generate_into(capsys, manifest(cuda=toml_str(cuda)), "--style", style, "--env", "gpu")
+    run, files, outside = generate_into(
+        capsys, manifest(cuda=toml_str(cuda)), "--style", style, "--env", "gpu"
+    )
     assert_invariants(run, outside, files, shape)
 
 
 @PROPERTY
 @given(channel=nasty_text, platform=nasty_text)
-def test_property_channels_and_platforms(capsys: pytest.CaptureFixture[str], channel: str, platform: str) -> None:
+def test_property_channels_and_platforms(
+    capsys: pytest.CaptureFixture[str], channel: str, platform: str
+) -> None:
     shape = baseline(capsys, "--env", "gpu")
-    text = manifest(channels=toml_str_list(channel or "c"), platforms=toml_str_list("linux-64", platform or "p"))
+    text = manifest(
+        channels=toml_str_list(channel or "c"), platforms=toml_str_list("linux-64", platform or "p")
+    )
     run, files, outside = generate_into(capsys, text, "--env", "gpu")
     assert_invariants(run, outside, files, shape)
 
 
-OPTION_FLAGS = ["--env", "--matrix", "--cuda", "--image-name", "--base-image", "--runtime-image", "--subdir",
-                "--app-dir", "--bootstrap-source"]
+OPTION_FLAGS = [
+    "--env",
+    "--matrix",
+    "--cuda",
+    "--image-name",
+    "--base-image",
+    "--runtime-image",
+    "--subdir",
+    "--app-dir",
+    "--bootstrap-source",
+]
 
 
 @PROPERTY

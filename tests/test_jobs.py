@@ -12,21 +12,25 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLE
 
 REMOTE = "https://github.com/Some-Lab/Cuda-Lesson.git"
 
 
 def kit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kit.cli", *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "kit.cli", *args], capture_output=True, text=True, timeout=120, cwd=cwd
+    )
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.email=l@example.org",
-                           "-c", "user.name=Learner", *args], capture_output=True, text=True,
-                          check=True, timeout=30).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.email=l@example.org", "-c", "user.name=Learner", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -35,8 +39,9 @@ def clone(tmp_path: Path) -> Path:
     import shutil
 
     repo = tmp_path / "lesson"
-    shutil.copytree(EXAMPLE, repo / "cuda-exercise", symlinks=False,
-                    ignore=shutil.ignore_patterns(".pixi", "__pycache__"))
+    shutil.copytree(
+        EXAMPLE, repo / "cuda-exercise", symlinks=False, ignore=shutil.ignore_patterns(".pixi", "__pycache__")
+    )
     git(repo, "init", "-q")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "the lesson's workspace")
@@ -55,8 +60,11 @@ def generate(workspace: Path, *args: str) -> dict[str, str]:
 def test_generate_writes_both_job_files_with_the_commit_tag(clone: Path) -> None:
     head = git(clone, "rev-parse", "HEAD")[:7]
     files = generate(clone / "cuda-exercise", "--only", "htcondor", "--only", "slurm")
-    assert sorted(files) == ["cuda-exercise/jobs/htcondor.sub", "cuda-exercise/jobs/inputs.txt",
-                             "cuda-exercise/jobs/slurm.sbatch"]
+    assert sorted(files) == [
+        "cuda-exercise/jobs/htcondor.sub",
+        "cuda-exercise/jobs/inputs.txt",
+        "cuda-exercise/jobs/slurm.sbatch",
+    ]
     sub = files["cuda-exercise/jobs/htcondor.sub"]
     image = f"ghcr.io/some-lab/cuda-lesson:apptainer-gpu-sha-{head}"
     assert f"container_image = oras://{image}\n" in sub
@@ -71,13 +79,25 @@ def test_generate_writes_both_job_files_with_the_commit_tag(clone: Path) -> None
     assert "#SBATCH --time=01:00:00\n" in sbatch and "module load" not in sbatch
     assert f'apptainer pull "$SIF" oras://{image}\n' in sbatch
     assert sbatch.rstrip().endswith(
-        'srun apptainer exec --nv "$SIF" /app/entrypoint.sh python /app/src/torch_detect_GPU.py')
+        'srun apptainer exec --nv "$SIF" /app/entrypoint.sh python /app/src/torch_detect_GPU.py'
+    )
     subprocess.run(["bash", "-n", str(clone / "cuda-exercise/jobs/slurm.sbatch")], check=True)
 
 
 def test_a_cpu_environment_asks_for_no_gpu(clone: Path) -> None:
-    files = generate(clone / "cuda-exercise", "--env", "cpu", "--only", "htcondor", "--only",
-                     "slurm", "--job-image-kind", "docker", "--job-modules", "apptainer/1.3")
+    files = generate(
+        clone / "cuda-exercise",
+        "--env",
+        "cpu",
+        "--only",
+        "htcondor",
+        "--only",
+        "slurm",
+        "--job-image-kind",
+        "docker",
+        "--job-modules",
+        "apptainer/1.3",
+    )
     sub = files["cuda-exercise/jobs/htcondor.sub"]
     assert "request_gpus" not in sub and "gpus_minimum_runtime" not in sub
     assert "container_image = docker://ghcr.io/some-lab/cuda-lesson:cpu-sha-" in sub
@@ -87,9 +107,23 @@ def test_a_cpu_environment_asks_for_no_gpu(clone: Path) -> None:
 
 
 def test_a_moving_tag_and_a_local_sif(clone: Path) -> None:
-    files = generate(clone / "cuda-exercise", "--only", "htcondor", "--only", "slurm",
-                     "--job-reference", "tag", "--job-image-kind", "sif", "--job-sif",
-                     "images/gpu.sif", "--job-memory", "512MB", "--job-time", "2-00:00:00")
+    files = generate(
+        clone / "cuda-exercise",
+        "--only",
+        "htcondor",
+        "--only",
+        "slurm",
+        "--job-reference",
+        "tag",
+        "--job-image-kind",
+        "sif",
+        "--job-sif",
+        "images/gpu.sif",
+        "--job-memory",
+        "512MB",
+        "--job-time",
+        "2-00:00:00",
+    )
     sub = files["cuda-exercise/jobs/htcondor.sub"]
     assert "container_image = images/gpu.sif\n" in sub and "request_memory = 512MB\n" in sub
     sbatch = files["cuda-exercise/jobs/slurm.sbatch"]
@@ -102,20 +136,22 @@ def test_default_generate_writes_no_job_files(clone: Path) -> None:
     assert not any("/jobs/" in path for path in files)
 
 
-@pytest.mark.parametrize(("flag", "value", "field"), [
-    ("--job-memory", "4 GB", "job_memory"),
-    ("--job-memory", "lots", "job_memory"),
-    ("--job-time", "1h", "job_time"),
-    ("--job-gpus", "0", "job_gpus"),
-    ("--job-command", "python x.py; rm -rf ~", "job_command"),
-    ("--job-command", "python $HOME/x.py", "job_command"),
-    ("--job-modules", "cuda\nrm", "job_modules"),
-    ("--job-sif", "../outside.sif", "job_sif"),
-    ("--job-commit", "HEAD", "job_commit"),
-    ("--job-image-name", "ghcr.io/Bad Name", "job_image_name"),
-])
-def test_bad_job_values_exit_2_naming_the_field(clone: Path, flag: str, value: str,
-                                                field: str) -> None:
+@pytest.mark.parametrize(
+    ("flag", "value", "field"),
+    [
+        ("--job-memory", "4 GB", "job_memory"),
+        ("--job-memory", "lots", "job_memory"),
+        ("--job-time", "1h", "job_time"),
+        ("--job-gpus", "0", "job_gpus"),
+        ("--job-command", "python x.py; rm -rf ~", "job_command"),
+        ("--job-command", "python $HOME/x.py", "job_command"),
+        ("--job-modules", "cuda\nrm", "job_modules"),
+        ("--job-sif", "../outside.sif", "job_sif"),
+        ("--job-commit", "HEAD", "job_commit"),
+        ("--job-image-name", "ghcr.io/Bad Name", "job_image_name"),
+    ],
+)
+def test_bad_job_values_exit_2_naming_the_field(clone: Path, flag: str, value: str, field: str) -> None:
     done = kit("generate", str(clone / "cuda-exercise"), "--only", "slurm", flag, value)
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
@@ -133,20 +169,34 @@ def test_outside_git_the_job_files_say_what_is_missing(tmp_path: Path) -> None:
     assert done.returncode == 2 and "[job_image_name]" in done.stderr
     done = kit("generate", str(workspace), "--only", "htcondor", "--job-image-name", "ghcr.io/me/x")
     assert done.returncode == 2 and "[job_commit]" in done.stderr and "--job-commit" in done.stderr
-    files = generate(workspace, "--only", "htcondor", "--job-commit", "abcdef0123",
-                     "--job-image-name", "ghcr.io/me/exercise")
-    assert "container_image = oras://ghcr.io/me/exercise:apptainer-gpu-sha-abcdef0\n" in \
-        files["jobs/htcondor.sub"]
+    files = generate(
+        workspace,
+        "--only",
+        "htcondor",
+        "--job-commit",
+        "abcdef0123",
+        "--job-image-name",
+        "ghcr.io/me/exercise",
+    )
+    assert (
+        "container_image = oras://ghcr.io/me/exercise:apptainer-gpu-sha-abcdef0\n"
+        in files["jobs/htcondor.sub"]
+    )
 
 
 # ---------------------------------------------------------------- kit check on the job files
 
+
 def job_findings(workspace: Path, env: dict[str, str] | None = None) -> list[dict[str, object]]:
     import os
 
-    done = subprocess.run([sys.executable, "-m", "kit.cli", "check", str(workspace), "--json"],
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})
+    done = subprocess.run(
+        [sys.executable, "-m", "kit.cli", "check", str(workspace), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
     assert done.returncode in (0, 1), done.stdout + done.stderr
     findings = json.loads(done.stdout)["result"]["findings"]
     return [f for f in findings if str(f["rule"]).startswith("job-")]
@@ -173,22 +223,31 @@ def test_check_refuses_a_gpu_request_for_a_cpu_environment(with_jobs: Path) -> N
     sbatch.write_text(sbatch.read_text().replace("apptainer exec", "apptainer exec --nv"))
     gpu = [f for f in job_findings(with_jobs) if f["rule"] == "job-gpu"]
     assert {(f["file"], f["severity"]) for f in gpu} == {
-        ("cuda-exercise/jobs/htcondor.sub", "error"), ("cuda-exercise/jobs/slurm.sbatch", "error")}
+        ("cuda-exercise/jobs/htcondor.sub", "error"),
+        ("cuda-exercise/jobs/slurm.sbatch", "error"),
+    }
     assert all("'cpu' needs no CUDA" in str(f["message"]) for f in gpu)
 
 
 def test_check_refuses_an_image_the_workflows_do_not_publish(with_jobs: Path) -> None:
     sub = with_jobs / "jobs/htcondor.sub"
     text = sub.read_text()
-    sub.write_text(text.replace("oras://ghcr.io/some-lab/cuda-lesson:apptainer-gpu-sha-",
-                                "oras://ghcr.io/someone-else/cuda-lesson:gpu-sha-"))
+    sub.write_text(
+        text.replace(
+            "oras://ghcr.io/some-lab/cuda-lesson:apptainer-gpu-sha-",
+            "oras://ghcr.io/someone-else/cuda-lesson:gpu-sha-",
+        )
+    )
     images = [f for f in job_findings(with_jobs) if f["rule"] == "job-image"]
     messages = " | ".join(str(f["message"]) for f in images)
     assert "the workflows publish ghcr.io/some-lab/cuda-lesson" in messages
     assert "is not what the workflows push there" in messages
-    sub.write_text(text.replace("-sha-", "-sha-").replace(
-        text.split("container_image = ")[1].split("\n")[0],
-        "oras://ghcr.io/some-lab/cuda-lesson:apptainer-gpu-noble-cuda-13.0"))
+    sub.write_text(
+        text.replace("-sha-", "-sha-").replace(
+            text.split("container_image = ")[1].split("\n")[0],
+            "oras://ghcr.io/some-lab/cuda-lesson:apptainer-gpu-noble-cuda-13.0",
+        )
+    )
     images = [f for f in job_findings(with_jobs) if f["rule"] == "job-image"]
     assert [f["severity"] for f in images] == ["error"]
     assert "no workflow pushes the tag" in str(images[0]["message"])
@@ -197,8 +256,7 @@ def test_check_refuses_an_image_the_workflows_do_not_publish(with_jobs: Path) ->
 def test_check_reads_a_broken_submit_file(with_jobs: Path) -> None:
     sub = with_jobs / "jobs/htcondor.sub"
     sub.write_text(sub.read_text().replace("queue input from jobs/inputs.txt\n", "request_gpus\n"))
-    parse = [f for f in job_findings(with_jobs) if f["rule"] == "job-parse"
-             and f["severity"] == "error"]
+    parse = [f for f in job_findings(with_jobs) if f["rule"] == "job-parse" and f["severity"] == "error"]
     assert any("not a submit command" in str(f["message"]) for f in parse)
     assert any("no `queue` statement" in str(f["message"]) for f in parse)
 
@@ -206,9 +264,8 @@ def test_check_reads_a_broken_submit_file(with_jobs: Path) -> None:
 @pytest.mark.htcondor
 def test_check_runs_condor_submit_dry_run(with_jobs: Path) -> None:
     """With HTCondor's client at hand, its own parser judges the submit file."""
-    from conftest import LAB_HTCONDOR_BIN
+    from conftest import LAB_HTCONDOR_BIN, need
 
-    from conftest import need
     from kit.jobs.schedulers import find_client
 
     env = {} if find_client("htcondor", "condor_submit") else {"KIT_HTCONDOR_BIN": str(LAB_HTCONDOR_BIN)}
@@ -222,13 +279,16 @@ def test_check_runs_condor_submit_dry_run(with_jobs: Path) -> None:
     sub = with_jobs / "jobs/htcondor.sub"
     sub.write_text(sub.read_text().replace("universe = container", "universe = nonsense"))
     parse = [f for f in job_findings(with_jobs, env) if f["rule"] == "job-parse"]
-    assert any("condor_submit -dry-run refused it" in str(f["message"]) and "nonsense" in
-               str(f["message"]) for f in parse), parse
+    assert any(
+        "condor_submit -dry-run refused it" in str(f["message"]) and "nonsense" in str(f["message"])
+        for f in parse
+    ), parse
 
 
 @pytest.mark.parametrize("scheduler", ["htcondor", "slurm"])
-def test_no_scheduler_here_says_so_and_what_to_run(scheduler: str, clone: Path, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_scheduler_here_says_so_and_what_to_run(
+    scheduler: str, clone: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from kit import api
     from kit.errors import SchedulerUnavailable
 
@@ -244,7 +304,7 @@ def test_no_scheduler_here_says_so_and_what_to_run(scheduler: str, clone: Path, 
         api.submit_job(workspace, scheduler)
     message = str(unavailable.value)
     command = "condor_submit jobs/htcondor.sub" if scheduler == "htcondor" else "sbatch jobs/slurm.sbatch"
-    assert "scheduler is reachable" in message and f"Instead:" in message and command in message
+    assert "scheduler is reachable" in message and "Instead:" in message and command in message
 
 
 def test_the_studio_shows_the_job_files(clone: Path) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from conftest import REPO
+
 from kit.lesson import excerpt, lesson_files, refill, sync_episodes
 
 
@@ -23,10 +24,14 @@ def test_every_episode_uses_generated_blocks() -> None:
 
 def test_refill_replaces_only_marked_blocks() -> None:
     files = {"a/Dockerfile": "ARG X=1\nFROM y AS build\nRUN z\n"}
-    text = ("```bash\nkit generate\n```\n<!-- kit-file: a/Dockerfile from=\"^FROM\" to=\"^RUN\" -->\n"
-            "```dockerfile\nold\n```\n")
-    assert refill(text, files, "e.md") == ("```bash\nkit generate\n```\n<!-- kit-file: a/Dockerfile "
-                                           "from=\"^FROM\" to=\"^RUN\" -->\n```dockerfile\nFROM y AS build\nRUN z\n```\n")
+    text = (
+        '```bash\nkit generate\n```\n<!-- kit-file: a/Dockerfile from="^FROM" to="^RUN" -->\n'
+        "```dockerfile\nold\n```\n"
+    )
+    assert refill(text, files, "e.md") == (
+        "```bash\nkit generate\n```\n<!-- kit-file: a/Dockerfile "
+        'from="^FROM" to="^RUN" -->\n```dockerfile\nFROM y AS build\nRUN z\n```\n'
+    )
     assert excerpt("a\nb\nc\n", None, None, "x") == "a\nb\nc\n"
 
 
@@ -36,8 +41,13 @@ def test_lesson_renders_the_learners_layout() -> None:
 
 
 def test_lesson_check_reports_every_item() -> None:
-    result = subprocess.run([sys.executable, "-m", "kit.cli", "lesson", "check", "--root", str(REPO), "--json"],
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "kit.cli", "lesson", "check", "--root", str(REPO), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     items = json.loads(result.stdout)["result"]["items"]
     names = {i["name"] for i in items}
     assert {"example workspace locked", "hadolint", "zizmor", "check-jsonschema"} <= names

@@ -19,16 +19,32 @@ import pytest
 
 from kit import api
 from kit.build import BuildResult
-from kit.makeup import (PART_KINDS, Makeup, base_candidates, classify_final, from_du,
-                        from_history, guessed_boundary, instruction_of, only_total, sif_makeup)
+from kit.makeup import (
+    PART_KINDS,
+    Makeup,
+    base_candidates,
+    classify_final,
+    from_du,
+    from_history,
+    guessed_boundary,
+    instruction_of,
+    only_total,
+    sif_makeup,
+)
 from kit.widgets import html
 
 MB = 1_000_000
 
 
 def entry(created_by: str, size: int, created: int = 1) -> dict[str, Any]:
-    return {"CreatedBy": created_by, "Size": size, "Created": created, "Id": "<missing>",
-            "Comment": "buildkit.dockerfile.v0", "Tags": None}
+    return {
+        "CreatedBy": created_by,
+        "Size": size,
+        "Created": created,
+        "Id": "<missing>",
+        "Comment": "buildkit.dockerfile.v0",
+        "Tags": None,
+    }
 
 
 # Oldest first here for reading; the API's order (newest first) is made by `newest_first`.
@@ -39,7 +55,8 @@ PIXI_BASE = [
 ]
 RUNTIME_BASE = [entry("", 80 * MB, created=3), entry('CMD ["bash"]', 0, created=3)]
 LESSON_FINAL = [
-    entry("ARG ENVIRONMENT", 0, 9), entry("WORKDIR /app", 0, 9),
+    entry("ARG ENVIRONMENT", 0, 9),
+    entry("WORKDIR /app", 0, 9),
     entry("COPY /app/.pixi/envs/cpu /app/.pixi/envs/cpu # buildkit", 800 * MB, 9),
     entry("COPY /app/pixi.toml /app/pixi.toml # buildkit", 700, 9),
     entry("COPY /app/pixi.lock /app/pixi.lock # buildkit", 8_000, 9),
@@ -48,8 +65,10 @@ LESSON_FINAL = [
     entry('ENTRYPOINT ["/app/entrypoint.sh"]', 0, 9),
 ]
 OPTIMIZED_FINAL = [
-    entry("ARG ENVIRONMENT", 0, 9), entry("ARG SOURCE_URL=", 0, 9),
-    entry("LABEL org.opencontainers.image.title=cuda-exercise", 0, 9), entry("WORKDIR /app", 0, 9),
+    entry("ARG ENVIRONMENT", 0, 9),
+    entry("ARG SOURCE_URL=", 0, 9),
+    entry("LABEL org.opencontainers.image.title=cuda-exercise", 0, 9),
+    entry("WORKDIR /app", 0, 9),
     entry("COPY /app/.pixi/envs/cpu /app/.pixi/envs/cpu # buildkit", 800 * MB, 9),
     entry("COPY /app/entrypoint.sh /app/entrypoint.sh # buildkit", 500, 9),
     entry("COPY app /app/src # buildkit", 5_000, 9),
@@ -62,45 +81,63 @@ def newest_first(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def lesson() -> Makeup:
-    return from_history(newest_first(PIXI_BASE + LESSON_FINAL),
-                        base_history=newest_first(PIXI_BASE), label="lesson", base_name="pixi")
+    return from_history(
+        newest_first(PIXI_BASE + LESSON_FINAL),
+        base_history=newest_first(PIXI_BASE),
+        label="lesson",
+        base_name="pixi",
+    )
 
 
 def optimized() -> Makeup:
-    return from_history(newest_first(RUNTIME_BASE + OPTIMIZED_FINAL),
-                        base_history=newest_first(RUNTIME_BASE), label="optimized")
+    return from_history(
+        newest_first(RUNTIME_BASE + OPTIMIZED_FINAL),
+        base_history=newest_first(RUNTIME_BASE),
+        label="optimized",
+    )
 
 
 # ---------------------------------------------------------------- placing history entries
 
-@pytest.mark.parametrize(("created_by", "expected"), [
-    ("COPY /app/.pixi/envs/cpu /app/.pixi/envs/cpu # buildkit", ("COPY", "/app/.pixi/envs/cpu /app/.pixi/envs/cpu")),
-    ("/bin/sh -c #(nop) COPY dir:0a1b in /app/src ", ("COPY", "dir:0a1b in /app/src")),
-    ("/bin/sh -c #(nop)  ENTRYPOINT [\"/app/entrypoint.sh\"]", ("ENTRYPOINT", "[\"/app/entrypoint.sh\"]")),
-    ("|1 ENVIRONMENT=cpu /bin/sh -c pixi install", ("RUN", "|1 ENVIRONMENT=cpu /bin/sh -c pixi install")),
-    ("RUN /bin/sh -c apt-get update # buildkit", ("RUN", "/bin/sh -c apt-get update")),
-    ("", ("", "")),
-])
-def test_instruction_of_reads_buildkit_and_classic_histories(created_by: str,
-                                                             expected: tuple[str, str]) -> None:
+
+@pytest.mark.parametrize(
+    ("created_by", "expected"),
+    [
+        (
+            "COPY /app/.pixi/envs/cpu /app/.pixi/envs/cpu # buildkit",
+            ("COPY", "/app/.pixi/envs/cpu /app/.pixi/envs/cpu"),
+        ),
+        ("/bin/sh -c #(nop) COPY dir:0a1b in /app/src ", ("COPY", "dir:0a1b in /app/src")),
+        ('/bin/sh -c #(nop)  ENTRYPOINT ["/app/entrypoint.sh"]', ("ENTRYPOINT", '["/app/entrypoint.sh"]')),
+        ("|1 ENVIRONMENT=cpu /bin/sh -c pixi install", ("RUN", "|1 ENVIRONMENT=cpu /bin/sh -c pixi install")),
+        ("RUN /bin/sh -c apt-get update # buildkit", ("RUN", "/bin/sh -c apt-get update")),
+        ("", ("", "")),
+    ],
+)
+def test_instruction_of_reads_buildkit_and_classic_histories(
+    created_by: str, expected: tuple[str, str]
+) -> None:
     assert instruction_of(created_by) == expected
 
 
-@pytest.mark.parametrize(("created_by", "part"), [
-    ("COPY /app/.pixi/envs/gpu /app/.pixi/envs/gpu # buildkit", "environment"),
-    ("/bin/sh -c #(nop) COPY dir:0a1b in /app/.pixi/envs/cpu ", "environment"),
-    ("RUN /bin/sh -c pixi install --locked && rm -rf /app/.pixi/envs/cpu/pkgs # buildkit", "environment"),
-    ("COPY ./src /app/src # buildkit", "app"),
-    ("COPY /app/entrypoint.sh /app/entrypoint.sh # buildkit", "overhead"),
-    ("COPY /app/pixi.toml /app/pixi.lock /app/ # buildkit", "overhead"),
-    ("COPY entrypoint.sh . # buildkit", "overhead"),                       # relative: under /app
-    ("COPY /usr/local/bin/pixi /usr/local/bin/pixi # buildkit", "overhead"),
-    ("COPY /lib/x86_64-linux-gnu/libc.so.6 /lib/x86_64-linux-gnu/ # buildkit", "runtime"),
-    ('ENTRYPOINT ["/app/entrypoint.sh"]', "overhead"),
-    ("LABEL org.opencontainers.image.title=x", "overhead"),
-    ("RUN /bin/sh -c apt-get install -y curl # buildkit", "other"),
-    ("", "other"),
-])
+@pytest.mark.parametrize(
+    ("created_by", "part"),
+    [
+        ("COPY /app/.pixi/envs/gpu /app/.pixi/envs/gpu # buildkit", "environment"),
+        ("/bin/sh -c #(nop) COPY dir:0a1b in /app/.pixi/envs/cpu ", "environment"),
+        ("RUN /bin/sh -c pixi install --locked && rm -rf /app/.pixi/envs/cpu/pkgs # buildkit", "environment"),
+        ("COPY ./src /app/src # buildkit", "app"),
+        ("COPY /app/entrypoint.sh /app/entrypoint.sh # buildkit", "overhead"),
+        ("COPY /app/pixi.toml /app/pixi.lock /app/ # buildkit", "overhead"),
+        ("COPY entrypoint.sh . # buildkit", "overhead"),  # relative: under /app
+        ("COPY /usr/local/bin/pixi /usr/local/bin/pixi # buildkit", "overhead"),
+        ("COPY /lib/x86_64-linux-gnu/libc.so.6 /lib/x86_64-linux-gnu/ # buildkit", "runtime"),
+        ('ENTRYPOINT ["/app/entrypoint.sh"]', "overhead"),
+        ("LABEL org.opencontainers.image.title=x", "overhead"),
+        ("RUN /bin/sh -c apt-get install -y curl # buildkit", "other"),
+        ("", "other"),
+    ],
+)
 def test_final_stage_entries_are_placed_by_what_they_do(created_by: str, part: str) -> None:
     assert classify_final(created_by)[0] == part
 
@@ -108,10 +145,10 @@ def test_final_stage_entries_are_placed_by_what_they_do(created_by: str, part: s
 def test_lesson_style_parts_and_pixi_counted_as_overhead() -> None:
     m = lesson()
     assert [p.kind for p in m.parts] == list(PART_KINDS)
-    assert m.size("runtime") == 120 * MB                       # the distribution under pixi
+    assert m.size("runtime") == 120 * MB  # the distribution under pixi
     assert m.size("environment") == 800 * MB
     assert m.size("app") == 5_000
-    assert m.size("overhead") == 60 * MB + 700 + 8_000 + 500   # pixi, its files, the entrypoint
+    assert m.size("overhead") == 60 * MB + 700 + 8_000 + 500  # pixi, its files, the entrypoint
     assert m.size("other") == 0
     assert sum(p.size_bytes for p in m.parts) == m.total_bytes
     assert m.method == "layers matched against the base image pixi"
@@ -121,7 +158,11 @@ def test_lesson_style_parts_and_pixi_counted_as_overhead() -> None:
 def test_optimized_style_parts() -> None:
     m = optimized()
     assert (m.size("runtime"), m.size("environment"), m.size("app"), m.size("overhead")) == (
-        80 * MB, 800 * MB, 5_000, 500)
+        80 * MB,
+        800 * MB,
+        5_000,
+        500,
+    )
     assert m.largest() == "environment"
 
 
@@ -147,32 +188,54 @@ def test_bytes_the_history_misses_are_other_and_parts_add_up() -> None:
 
 
 def test_unknown_final_stage_run_is_other() -> None:
-    final = OPTIMIZED_FINAL[:-1] + [entry("RUN /bin/sh -c make cache # buildkit", 7 * MB, 9),
-                                    OPTIMIZED_FINAL[-1]]
+    final = OPTIMIZED_FINAL[:-1] + [
+        entry("RUN /bin/sh -c make cache # buildkit", 7 * MB, 9),
+        OPTIMIZED_FINAL[-1],
+    ]
     m = from_history(newest_first(RUNTIME_BASE + final), base_history=newest_first(RUNTIME_BASE))
     assert m.size("other") == 7 * MB
 
 
 def test_base_candidates_come_from_the_build_log() -> None:
-    result = BuildResult("docker", "sha256:1", ("x:1",), 1, 1.0, log=(
-        "#3 [internal] load metadata for docker.io/kit-lab/pixi:bookworm",
-        "#4 [internal] load metadata for docker.io/kit-lab/runtime:bookworm",
-        "#5 [install 1/4] FROM docker.io/kit-lab/pixi:bookworm",
-        "#9 [final 1/5] FROM docker.io/kit-lab/runtime:bookworm@sha256:ab",
-    ))
-    assert base_candidates(result) == ("docker.io/kit-lab/pixi:bookworm",
-                                       "docker.io/kit-lab/runtime:bookworm",
-                                       "docker.io/kit-lab/runtime:bookworm@sha256:ab")
+    result = BuildResult(
+        "docker",
+        "sha256:1",
+        ("x:1",),
+        1,
+        1.0,
+        log=(
+            "#3 [internal] load metadata for docker.io/kit-lab/pixi:bookworm",
+            "#4 [internal] load metadata for docker.io/kit-lab/runtime:bookworm",
+            "#5 [install 1/4] FROM docker.io/kit-lab/pixi:bookworm",
+            "#9 [final 1/5] FROM docker.io/kit-lab/runtime:bookworm@sha256:ab",
+        ),
+    )
+    assert base_candidates(result) == (
+        "docker.io/kit-lab/pixi:bookworm",
+        "docker.io/kit-lab/runtime:bookworm",
+        "docker.io/kit-lab/runtime:bookworm@sha256:ab",
+    )
 
 
 # ---------------------------------------------------------------- a SIF
 
-DU_LESSON = "\n".join([
-    "0\t/bin", "420\t/etc", "0\t/lib", "70000\t/opt", "110000\t/usr", "4000\t/var",
-    "12\t/.singularity.d", "790000\t/app", "5\t/app/src", "789000\t/app/.pixi/envs/cpu",
-    "20\t/usr/local/bin/pixi", "69000\t/opt/pixi-standin",
-    "du: cannot read directory '/var/cache/private': Permission denied",
-])
+DU_LESSON = "\n".join(
+    [
+        "0\t/bin",
+        "420\t/etc",
+        "0\t/lib",
+        "70000\t/opt",
+        "110000\t/usr",
+        "4000\t/var",
+        "12\t/.singularity.d",
+        "790000\t/app",
+        "5\t/app/src",
+        "789000\t/app/.pixi/envs/cpu",
+        "20\t/usr/local/bin/pixi",
+        "69000\t/opt/pixi-standin",
+        "du: cannot read directory '/var/cache/private': Permission denied",
+    ]
+)
 
 
 def test_sif_parts_from_du_in_unpacked_bytes() -> None:
@@ -205,19 +268,19 @@ def test_a_result_without_an_engine_degrades_to_its_size() -> None:
 
 # ---------------------------------------------------------------- text charts
 
+
 def test_text_chart_one_scale_golden() -> None:
     text = api.format_makeup([lesson(), optimized()], ascii_only=True)
     lines = text.splitlines()
     assert lines[0] == ("image make-up (MB; # runtime  = environment  + app  - overhead  . other)")
     bars = [re.sub(r"\s+\d.*$", "", line) for line in lines[1:3]]
     # One scale: the same environment draws the same 41 cells in both bars.
-    assert bars == ["  lesson     " + "#" * 6 + "=" * 41 + "-" * 3,
-                    "  optimized  " + "#" * 4 + "=" * 41]
+    assert bars == ["  lesson     " + "#" * 6 + "=" * 41 + "-" * 3, "  optimized  " + "#" * 4 + "=" * 41]
     assert lines[1].endswith("  980.0 MB") and lines[2].endswith("  880.0 MB")
     assert lines[3].split() == ["runtime", "environment", "app", "overhead", "other", "total"]
     assert lines[4].split() == ["lesson", "120.0", "800.0", "0.0", "60.0", "0.0", "980.0"]
     assert lines[5].split() == ["optimized", "80.0", "800.0", "0.0", "0.0", "0.0", "880.0"]
-    assert text == api.format_makeup([lesson(), optimized()], ascii_only=True)   # deterministic
+    assert text == api.format_makeup([lesson(), optimized()], ascii_only=True)  # deterministic
 
 
 def test_text_chart_unicode_has_no_escape_codes_and_bars_fill_their_width() -> None:
@@ -241,20 +304,31 @@ def test_empty_and_zero_makeups_draw_nothing_harmful() -> None:
 def test_makeup_dict_is_json() -> None:
     data = api.makeup_dict(optimized())
     assert json.loads(json.dumps(data))["parts"] == {
-        "runtime": 80 * MB, "environment": 800 * MB, "app": 5_000, "overhead": 500, "other": 0}
+        "runtime": 80 * MB,
+        "environment": 800 * MB,
+        "app": 5_000,
+        "overhead": 500,
+        "other": 0,
+    }
 
 
 # ---------------------------------------------------------------- the SVG chart
+
 
 def test_svg_chart_on_one_scale() -> None:
     svg = html.makeup_svg([lesson(), optimized()], width=640)
     assert svg.startswith("<svg xmlns='http://www.w3.org/2000/svg'") and svg.endswith("</svg>")
     assert svg == html.makeup_svg([lesson(), optimized()], width=640)
-    widths = {kind: [float(w) for w in re.findall(
-        rf"class='kit-makeup-{kind}' x='[\d.]+' y='\d+' width='([\d.]+)'", svg)] for kind in PART_KINDS}
+    widths = {
+        kind: [
+            float(w)
+            for w in re.findall(rf"class='kit-makeup-{kind}' x='[\d.]+' y='\d+' width='([\d.]+)'", svg)
+        ]
+        for kind in PART_KINDS
+    }
     assert len(widths["environment"]) == 2 and widths["environment"][0] == widths["environment"][1]
     assert widths["runtime"][0] / widths["runtime"][1] == pytest.approx(120 / 80, rel=0.01)
-    assert len(widths["overhead"]) == 2 and widths["other"] == []   # zero parts draw no box
+    assert len(widths["overhead"]) == 2 and widths["other"] == []  # zero parts draw no box
     assert "<title>lesson: environment 800.0 MB</title>" in svg
     assert "980.0 MB" in svg and "880.0 MB" in svg
 
@@ -274,6 +348,7 @@ def test_makeup_view_and_widget() -> None:
 
 # ---------------------------------------------------------------- the real engine, both styles
 
+
 @pytest.fixture
 def built_pair(lab_workspace: Any, docker_client: Any) -> Iterator[dict[str, BuildResult]]:
     """The lab workspace built in both styles through the facade, as `kit build` builds it."""
@@ -282,8 +357,14 @@ def built_pair(lab_workspace: Any, docker_client: Any) -> Iterator[dict[str, Bui
     results: dict[str, BuildResult] = {}
     try:
         for style in ("lesson", "optimized"):
-            built = build_in_lab(lab_workspace.settings, lab_workspace.root, engine="docker",
-                                 style=style, environment="cpu", image_name=f"kit-test-makeup/{style}")
+            built = build_in_lab(
+                lab_workspace.settings,
+                lab_workspace.root,
+                engine="docker",
+                style=style,
+                environment="cpu",
+                image_name=f"kit-test-makeup/{style}",
+            )
             assert built.image.endswith(f"-{RUN_ID}")
             results[style] = built.result
         yield results
@@ -304,9 +385,9 @@ def test_docker_makeup_of_both_styles(built_pair: dict[str, BuildResult], docker
         assert m.size("other") == 0 and m.size("environment") > 100 * MB
     opt, les = makeups["optimized"], makeups["lesson"]
     assert opt.largest() == "environment"
-    assert opt.size("environment") == les.size("environment")     # the same environment
-    assert opt.size("overhead") < 1 * MB < les.size("overhead")    # no pixi in the final image
+    assert opt.size("environment") == les.size("environment")  # the same environment
+    assert opt.size("overhead") < 1 * MB < les.size("overhead")  # no pixi in the final image
     side = api.format_makeup([les, opt])
     assert side.splitlines()[1].lstrip().startswith("lesson")
-    shown = html.compare_builds(built_pair).value     # the notebooks' side by side
+    shown = html.compare_builds(built_pair).value  # the notebooks' side by side
     assert "<svg" in shown and ">lesson<" in shown and ">optimized<" in shown

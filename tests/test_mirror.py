@@ -41,8 +41,7 @@ def level2_headings(markdown: str) -> list[str]:
 
 
 def notebook_headings(nb: nbformat.NotebookNode) -> list[str]:
-    return [h for cell in nb.cells if cell.cell_type == "markdown"
-            for h in level2_headings(cell.source)]
+    return [h for cell in nb.cells if cell.cell_type == "markdown" for h in level2_headings(cell.source)]
 
 
 def episode_stems() -> list[str]:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import OUTPUT, REPO
+
 from tests.lab.settings import LabSettings
 
 NOTEBOOKS = REPO / "notebooks"
@@ -39,8 +39,11 @@ def kernel() -> str:
         argv = []
     runs_us = bool(argv) and (argv[0] in ("python", "python3") or Path(argv[0]) == Path(sys.executable))
     if not runs_us:
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL],
+            check=True,
+            capture_output=True,
+        )
     return KERNEL
 
 
@@ -49,9 +52,15 @@ def run_notebook(stem: str, kernel: str, out_dir: Path, **parameters: Any) -> Pa
 
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / f"{stem}.ipynb"
-    papermill.execute_notebook(str(NOTEBOOKS / f"{stem}.ipynb"), str(output), parameters=parameters,
-                               kernel_name=kernel, cwd=str(NOTEBOOKS), progress_bar=False,
-                               execution_timeout=900)
+    papermill.execute_notebook(
+        str(NOTEBOOKS / f"{stem}.ipynb"),
+        str(output),
+        parameters=parameters,
+        kernel_name=kernel,
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+        execution_timeout=900,
+    )
     return output
 
 
@@ -74,7 +83,11 @@ def error_outputs(path: Path) -> list[str]:
     for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
         for out in cell.get("outputs", []):
             text = out.get("text", "") or "".join(str(v) for v in out.get("data", {}).values())
-            if out.get("output_type") == "error" or out.get("name") == "stderr" or "kit-severity-error" in text:
+            if (
+                out.get("output_type") == "error"
+                or out.get("name") == "stderr"
+                or "kit-severity-error" in text
+            ):
                 found.append(f"cell {index}: {text[:300] or out.get('ename')}")
     return found
 
@@ -83,25 +96,34 @@ def outputs_containing(path: Path, needle: str) -> int:
     """How many outputs (an HTML output with its text/plain twin counts once) show `needle`."""
     import nbformat
 
-    return sum(1 for cell in nbformat.read(path, as_version=4).cells for out in cell.get("outputs", [])
-               if needle in (out.get("text", "") or "".join(str(v) for v in out.get("data", {}).values())))
+    return sum(
+        1
+        for cell in nbformat.read(path, as_version=4).cells
+        for out in cell.get("outputs", [])
+        if needle in (out.get("text", "") or "".join(str(v) for v in out.get("data", {}).values()))
+    )
 
 
 def solution_outputs(path: Path) -> list[str]:
     import nbformat
 
-    return [out.get("text", "") for cell in nbformat.read(path, as_version=4).cells
-            if "solution" in cell.metadata.get("tags", []) for out in cell.get("outputs", [])]
+    return [
+        out.get("text", "")
+        for cell in nbformat.read(path, as_version=4).cells
+        if "solution" in cell.metadata.get("tags", [])
+        for out in cell.get("outputs", [])
+    ]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stem", ALL)
-def test_notebook_runs_without_building(stem: str, kernel: str, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_runs_without_building(
+    stem: str, kernel: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from kit.widgets.pipeline import NO_LOCK_REASON
 
     assert not (REPO / "examples" / "cuda-exercise" / "pixi.lock").exists(), "the example is meant unlocked"
-    monkeypatch.setenv("TMPDIR", str(tmp_path))    # the kernel's temporary folders land here
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the kernel's temporary folders land here
     output = run_notebook(stem, kernel, OUTPUT / "notebooks", build="never", solutions=True)
     text = outputs_text(output)
     assert error_outputs(output) == []
@@ -110,7 +132,7 @@ def test_notebook_runs_without_building(stem: str, kernel: str, tmp_path: Path,
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "the notebook left temporary folders"
     if stem in EPISODES:
         assert "build='never': skipping the build" in text
-        assert "kit-probe-table" in text          # the report is shown (the episode's example)
+        assert "kit-probe-table" in text  # the report is shown (the episode's example)
         assert all("Solution not run" not in s for s in solution_outputs(output))
 
 
@@ -127,9 +149,16 @@ def test_run_all_leaves_the_solutions_alone(kernel: str) -> None:
 @pytest.mark.parametrize("stem", [s for s in EPISODES if s not in CLUSTER_EPISODES])
 def test_notebook_builds_and_probes_in_the_lab(stem: str, kernel: str, lab: LabSettings) -> None:
     settings = lab
-    output = run_notebook(stem, kernel, OUTPUT / "notebooks-lab", build="require", engine="docker",
-                          workspace=str(settings.workspace), base_image=settings.base_image,
-                          runtime_image=settings.runtime_image)
+    output = run_notebook(
+        stem,
+        kernel,
+        OUTPUT / "notebooks-lab",
+        build="require",
+        engine="docker",
+        workspace=str(settings.workspace),
+        base_image=settings.base_image,
+        runtime_image=settings.runtime_image,
+    )
     text = outputs_text(output)
     assert "building with docker" in text
     assert "PyTorch" in text and "kit-probe-table" in text
@@ -137,27 +166,42 @@ def test_notebook_builds_and_probes_in_the_lab(stem: str, kernel: str, lab: LabS
 
 # ---------------------------------------------------------------- episodes 06 and 07 on the lab's schedulers
 
+
 def _run_cluster_notebook(stem: str, kernel: str, lab: LabSettings, sif: Path) -> str:
-    output = run_notebook(stem, kernel, OUTPUT / "notebooks-lab", build="never", sif=str(sif),
-                          environment="cpu", submit="require", workspace=str(lab.workspace),
-                          timeout=300)
+    output = run_notebook(
+        stem,
+        kernel,
+        OUTPUT / "notebooks-lab",
+        build="never",
+        sif=str(sif),
+        environment="cpu",
+        submit="require",
+        workspace=str(lab.workspace),
+        timeout=300,
+    )
     return outputs_text(output)
 
 
 @pytest.mark.htcondor
-def test_htcondor_notebook_submits_and_reads_the_output(kernel: str, lab: LabSettings,
-                                                        htcondor: str, lab_sif: Path) -> None:
+def test_htcondor_notebook_submits_and_reads_the_output(
+    kernel: str, lab: LabSettings, htcondor: str, lab_sif: Path
+) -> None:
     text = _run_cluster_notebook("06-htcondor", kernel, lab, lab_sif)
     assert "htcondor answers here: submitting." in text
     assert "htcondor job" in text and "completed (exit 0)" in text
-    assert "kit-job-timeline" in text                      # the state display was drawn
+    assert "kit-job-timeline" in text  # the state display was drawn
     assert "PyTorch version: 2.13.0" in text and "kit-probe-table" in text
 
 
 @pytest.mark.slurm
-def test_slurm_notebook_submits_and_reads_the_output(kernel: str, lab: LabSettings, slurm: str,
-                                                     lab_sif: Path, apptainer_path: str,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slurm_notebook_submits_and_reads_the_output(
+    kernel: str,
+    lab: LabSettings,
+    slurm: str,
+    lab_sif: Path,
+    apptainer_path: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # The batch script calls `apptainer`, as on a cluster: the kit's one goes first on PATH.
     import os
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import DATA, EXAMPLE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import DATA, EXAMPLE
 from kit.check.parse import dockerfile_instructions, parse_def
 from kit.errors import OptionsError
 from kit.options import RenderOptions
@@ -24,17 +24,24 @@ SHAPES = DATA / "shapes"
 SHAPE_CASES = {
     "pyproject-optimized": (SHAPES / "pyproject", RenderOptions(style="optimized")),
     "pixi-toml-minimal": (SHAPES / "pixi-toml", RenderOptions(style="optimized", runtime="minimal")),
-    "pixi-toml-no-shell": (SHAPES / "pixi-toml", RenderOptions(
-        style="optimized", runtime="no-shell", runtime_image="gcr.io/distroless/cc-debian12:nonroot")),
+    "pixi-toml-no-shell": (
+        SHAPES / "pixi-toml",
+        RenderOptions(
+            style="optimized", runtime="no-shell", runtime_image="gcr.io/distroless/cc-debian12:nonroot"
+        ),
+    ),
 }
 CASES = {
     "example-lesson-gpu": RenderOptions(environment="gpu", style="lesson", subdir="cuda-exercise"),
-    "example-optimized-matrix": RenderOptions(environment="gpu", environments=("cpu",),
-                                              style="optimized", subdir="cuda-exercise"),
-    "example-optimized-cpu-root": RenderOptions(environment="cpu", environments=("cpu",),
-                                                style="optimized", app_dir=""),
-    "example-lesson-offline-def": RenderOptions(environment="gpu", bootstrap="docker-archive",
-                                                bootstrap_source="pixi-image.tar", cuda="12.4"),
+    "example-optimized-matrix": RenderOptions(
+        environment="gpu", environments=("cpu",), style="optimized", subdir="cuda-exercise"
+    ),
+    "example-optimized-cpu-root": RenderOptions(
+        environment="cpu", environments=("cpu",), style="optimized", app_dir=""
+    ),
+    "example-lesson-offline-def": RenderOptions(
+        environment="gpu", bootstrap="docker-archive", bootstrap_source="pixi-image.tar", cuda="12.4"
+    ),
 }
 
 
@@ -67,11 +74,16 @@ def test_same_input_same_bytes(real_world: Path) -> None:
 
 
 def test_tags_come_from_the_lock(real_world: Path) -> None:
-    files = render(load_workspace(real_world), RenderOptions(environment="gpu", environments=("cpu", "gpu-jax")))
+    files = render(
+        load_workspace(real_world), RenderOptions(environment="gpu", environments=("cpu", "gpu-jax"))
+    )
     workflow = yaml.safe_load(files[".github/workflows/docker.yaml"].text)
     matrix = workflow["jobs"]["publish"]["strategy"]["matrix"]["include"]
     assert [(m["environment"], m["cuda"], m["tag"]) for m in matrix] == [
-        ("gpu", "12", "gpu-noble-cuda-12.9"), ("cpu", "", "cpu-noble"), ("gpu-jax", "12.6", "gpu-jax-noble-cuda-12.9")]
+        ("gpu", "12", "gpu-noble-cuda-12.9"),
+        ("cpu", "", "cpu-noble"),
+        ("gpu-jax", "12.6", "gpu-jax-noble-cuda-12.9"),
+    ]
 
 
 def test_default_matrix_is_every_container_environment() -> None:
@@ -106,21 +118,24 @@ def test_optimized_installs_before_app_code() -> None:
     assert "org.opencontainers.image.revision" in text and "FROM ubuntu:24.04 AS final" in text
 
 
-@pytest.mark.parametrize("changes,field", [
-    (dict(environment="gpu; rm -rf /"), "environment"),
-    (dict(environment="$(id)"), "environment"),
-    (dict(environment="nope"), "environments"),
-    (dict(tags=("x\ny",)), "tags"),
-    (dict(tags=("${{ github.event.issue.title }}",)), "tags"),
-    (dict(image_name="ghcr.io/a/b\"; echo"), "image_name"),
-    (dict(base_image="ubuntu:24.04\nRUN curl x | sh"), "base_image"),
-    (dict(subdir="../etc"), "subdir"),
-    (dict(app_dir="app'; id"), "app_dir"),
-    (dict(cuda="12; id"), "cuda"),
-    (dict(environment="cpu", cuda="12"), "cuda"),
-    (dict(environment="gpu", cuda="11.8"), "cuda"),
-    (dict(bootstrap="docker-archive"), "bootstrap_source"),
-])
+@pytest.mark.parametrize(
+    "changes,field",
+    [
+        (dict(environment="gpu; rm -rf /"), "environment"),
+        (dict(environment="$(id)"), "environment"),
+        (dict(environment="nope"), "environments"),
+        (dict(tags=("x\ny",)), "tags"),
+        (dict(tags=("${{ github.event.issue.title }}",)), "tags"),
+        (dict(image_name='ghcr.io/a/b"; echo'), "image_name"),
+        (dict(base_image="ubuntu:24.04\nRUN curl x | sh"), "base_image"),
+        (dict(subdir="../etc"), "subdir"),
+        (dict(app_dir="app'; id"), "app_dir"),
+        (dict(cuda="12; id"), "cuda"),
+        (dict(environment="cpu", cuda="12"), "cuda"),
+        (dict(environment="gpu", cuda="11.8"), "cuda"),
+        (dict(bootstrap="docker-archive"), "bootstrap_source"),
+    ],
+)
 def test_unsafe_or_wrong_options_are_refused(changes: dict[str, object], field: str) -> None:
     """Shapes are refused when the options are made; workspace facts when they are resolved."""
     with pytest.raises(OptionsError) as info:
@@ -132,21 +147,35 @@ ENV_NAMES = st.from_regex(r"[a-z0-9][a-z0-9-]{0,20}", fullmatch=True)
 
 
 @settings(max_examples=40, deadline=None)
-@given(env=ENV_NAMES, other=ENV_NAMES, cuda=st.sampled_from(["12", "12.4", "11.8", None]),
-       style=st.sampled_from(["lesson", "optimized"]),
-       subdir=st.from_regex(r"([a-z][a-z0-9_.-]{0,8}/){0,2}[a-z][a-z0-9_-]{0,8}", fullmatch=True))
-def test_any_valid_name_renders_files_that_parse(tmp_path_factory: pytest.TempPathFactory, env: str,
-                                                 other: str, cuda: str | None, style: str, subdir: str) -> None:
+@given(
+    env=ENV_NAMES,
+    other=ENV_NAMES,
+    cuda=st.sampled_from(["12", "12.4", "11.8", None]),
+    style=st.sampled_from(["lesson", "optimized"]),
+    subdir=st.from_regex(r"([a-z][a-z0-9_.-]{0,8}/){0,2}[a-z][a-z0-9_-]{0,8}", fullmatch=True),
+)
+def test_any_valid_name_renders_files_that_parse(
+    tmp_path_factory: pytest.TempPathFactory, env: str, other: str, cuda: str | None, style: str, subdir: str
+) -> None:
     root = tmp_path_factory.mktemp("ws")
     reqs = f'[feature.f1.system-requirements]\ncuda = "{cuda}"\n' if cuda else ""
     envs = f'"{env}" = ["f1"]\n' + (f'"{other}" = []\n' if other not in (env, "default") else "")
-    (root / "pixi.toml").write_text(f'[workspace]\nname = "w"\nchannels = ["conda-forge"]\n'
-                                    f'platforms = ["linux-64"]\n[feature.f1.dependencies]\n{reqs}'
-                                    f'[environments]\n{envs}')
+    (root / "pixi.toml").write_text(
+        f'[workspace]\nname = "w"\nchannels = ["conda-forge"]\n'
+        f'platforms = ["linux-64"]\n[feature.f1.dependencies]\n{reqs}'
+        f"[environments]\n{envs}"
+    )
     ws = load_workspace(root)
     matrix = tuple(n for n in ws.environments if n != env)
-    files = render(ws, RenderOptions(environment=env, environments=matrix, style=style,  # type: ignore[arg-type]
-                                     subdir=subdir))
+    files = render(
+        ws,
+        RenderOptions(
+            environment=env,
+            environments=matrix,
+            style=style,  # type: ignore[arg-type]
+            subdir=subdir,
+        ),
+    )
     for path, f in files.items():
         if path.endswith((".yaml",)):
             data = yaml.safe_load(f.text)
@@ -167,5 +196,5 @@ def test_a_printed_value_cannot_leave_its_token(value: str) -> None:
     from kit.render import jinja_env
 
     with pytest.raises(OptionsError):
-        jinja_env().from_string("LABEL title=\"{{ v }}\"").render(v=value)
+        jinja_env().from_string('LABEL title="{{ v }}"').render(v=value)
     assert jinja_env().from_string("{{ v }}").render(v="ghcr.io/a/b:gpu-12.9") == "ghcr.io/a/b:gpu-12.9"

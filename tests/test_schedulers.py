@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from kit import api
 from kit.errors import SchedulerError
 from kit.gpu import parse_probe_output
@@ -30,10 +30,30 @@ TORCH = "2.13.0"
 def job_workspace(lab: LabSettings, tmp_path: Path, *flags: str) -> Path:
     """A fresh copy of the lab workspace with job files written by `kit generate`."""
     workspace = copy_workspace(tmp_path / "workspace", lab)
-    done = subprocess.run([sys.executable, "-m", "kit.cli", "generate", str(workspace), "--only",
-                           "htcondor", "--only", "slurm", "--job-image-kind", "sif",
-                           "--job-memory", "1GB", "--job-disk", "2GB", *flags],
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kit.cli",
+            "generate",
+            str(workspace),
+            "--only",
+            "htcondor",
+            "--only",
+            "slurm",
+            "--job-image-kind",
+            "sif",
+            "--job-memory",
+            "1GB",
+            "--job-disk",
+            "2GB",
+            *flags,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return workspace
 
@@ -41,8 +61,7 @@ def job_workspace(lab: LabSettings, tmp_path: Path, *flags: str) -> Path:
 def follow(job: Submitted, **kwargs: object) -> tuple[JobStatus, list[str]]:
     """Wait (bounded) and keep every state the job went through."""
     seen: list[str] = []
-    final = api.wait_job(job, JOB_LIMIT_S, on_status=lambda s: seen.append(s.state), poll=0.5,
-                         **kwargs)  # type: ignore[arg-type]
+    final = api.wait_job(job, JOB_LIMIT_S, on_status=lambda s: seen.append(s.state), poll=0.5, **kwargs)  # type: ignore[arg-type]
     return final, seen
 
 
@@ -54,24 +73,31 @@ def assert_probe_report(text: str) -> None:
 
 # ---------------------------------------------------------------- the kit's files run
 
+
 @pytest.mark.htcondor
-def test_htcondor_runs_the_kit_submit_file(htcondor: str, lab: LabSettings, lab_sif: Path,
-                                          tmp_path: Path) -> None:
+def test_htcondor_runs_the_kit_submit_file(
+    htcondor: str, lab: LabSettings, lab_sif: Path, tmp_path: Path
+) -> None:
     workspace = job_workspace(lab, tmp_path, "--env", "cpu", "--job-sif", str(lab_sif))
     sub = (workspace / "jobs/htcondor.sub").read_text()
     assert f"container_image = {lab_sif}\n" in sub and "request_gpus" not in sub
     job = api.submit_job(workspace, "htcondor")
     final, seen = follow(job)
     assert final.state == "completed" and final.exit_code == 0, final.summary()
-    assert seen[-1] == "completed" and len(seen) >= 2        # it was seen before it ended
+    assert seen[-1] == "completed" and len(seen) >= 2  # it was seen before it ended
     assert_probe_report(api.job_output(job))
     assert (workspace / f"cuda-exercise-cpu-{job.job_id}.0.out").is_file()
 
 
 @pytest.mark.slurm
-def test_slurm_runs_the_kit_batch_script(slurm: str, lab: LabSettings, lab_sif: Path,
-                                         apptainer_path: str, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slurm_runs_the_kit_batch_script(
+    slurm: str,
+    lab: LabSettings,
+    lab_sif: Path,
+    apptainer_path: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # The script calls `apptainer` as a cluster's does: put the one the kit uses first on PATH.
     monkeypatch.setenv("PATH", f"{Path(apptainer_path).parent}:{os.environ['PATH']}")
     workspace = job_workspace(lab, tmp_path, "--env", "cpu", "--job-sif", str(lab_sif))
@@ -86,14 +112,16 @@ def test_slurm_runs_the_kit_batch_script(slurm: str, lab: LabSettings, lab_sif: 
 
 # ---------------------------------------------------------------- faults
 
+
 @pytest.mark.htcondor
-def test_htcondor_missing_image_is_held_with_the_reason(htcondor: str, lab: LabSettings,
-                                                       tmp_path: Path) -> None:
+def test_htcondor_missing_image_is_held_with_the_reason(
+    htcondor: str, lab: LabSettings, tmp_path: Path
+) -> None:
     missing = tmp_path / "nowhere" / "gone.sif"
     workspace = job_workspace(lab, tmp_path, "--env", "cpu", "--job-sif", str(missing))
     try:
         job = api.submit_job(workspace, "htcondor")
-    except SchedulerError as error:      # a submit-time refusal is as good, in its own words
+    except SchedulerError as error:  # a submit-time refusal is as good, in its own words
         assert "gone.sif" in str(error)
         return
     final, _ = follow(job)
@@ -105,9 +133,9 @@ def test_htcondor_missing_image_is_held_with_the_reason(htcondor: str, lab: LabS
 
 
 @pytest.mark.slurm
-def test_slurm_missing_image_fails_with_apptainer_words(slurm: str, lab: LabSettings,
-                                                       apptainer_path: str, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slurm_missing_image_fails_with_apptainer_words(
+    slurm: str, lab: LabSettings, apptainer_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATH", f"{Path(apptainer_path).parent}:{os.environ['PATH']}")
     missing = tmp_path / "gone.sif"
     workspace = job_workspace(lab, tmp_path, "--env", "cpu", "--job-sif", str(missing))
@@ -118,8 +146,9 @@ def test_slurm_missing_image_fails_with_apptainer_words(slurm: str, lab: LabSett
 
 
 @pytest.mark.htcondor
-def test_htcondor_gpu_no_machine_has_stays_idle_and_says_why(htcondor: str, lab: LabSettings,
-                                                            lab_sif: Path, tmp_path: Path) -> None:
+def test_htcondor_gpu_no_machine_has_stays_idle_and_says_why(
+    htcondor: str, lab: LabSettings, lab_sif: Path, tmp_path: Path
+) -> None:
     workspace = job_workspace(lab, tmp_path, "--env", "gpu", "--job-sif", str(lab_sif))
     assert "request_gpus = 1\n" in (workspace / "jobs/htcondor.sub").read_text()
     job = api.submit_job(workspace, "htcondor")
@@ -134,10 +163,10 @@ def test_htcondor_gpu_no_machine_has_stays_idle_and_says_why(htcondor: str, lab:
 
 
 @pytest.mark.slurm
-def test_slurm_gpu_request_no_node_meets_is_refused(slurm: str, lab: LabSettings, lab_sif: Path,
-                                                   tmp_path: Path) -> None:
-    workspace = job_workspace(lab, tmp_path, "--env", "gpu", "--job-gpus", "2",
-                              "--job-sif", str(lab_sif))
+def test_slurm_gpu_request_no_node_meets_is_refused(
+    slurm: str, lab: LabSettings, lab_sif: Path, tmp_path: Path
+) -> None:
+    workspace = job_workspace(lab, tmp_path, "--env", "gpu", "--job-gpus", "2", "--job-sif", str(lab_sif))
     assert "#SBATCH --gres=gpu:2\n" in (workspace / "jobs/slurm.sbatch").read_text()
     with pytest.raises(SchedulerError) as refused:
         api.submit_job(workspace, "slurm")
@@ -145,10 +174,12 @@ def test_slurm_gpu_request_no_node_meets_is_refused(slurm: str, lab: LabSettings
 
 
 @pytest.mark.htcondor
-def test_htcondor_job_removed_while_running(htcondor: str, lab: LabSettings, lab_sif: Path,
-                                           tmp_path: Path) -> None:
-    workspace = job_workspace(lab, tmp_path, "--env", "cpu", "--job-sif", str(lab_sif),
-                              "--job-command", "sleep 300")
+def test_htcondor_job_removed_while_running(
+    htcondor: str, lab: LabSettings, lab_sif: Path, tmp_path: Path
+) -> None:
+    workspace = job_workspace(
+        lab, tmp_path, "--env", "cpu", "--job-sif", str(lab_sif), "--job-command", "sleep 300"
+    )
     job = api.submit_job(workspace, "htcondor")
     wait_until_running(job)
     api.cancel_job(job)
@@ -158,12 +189,18 @@ def test_htcondor_job_removed_while_running(htcondor: str, lab: LabSettings, lab
 
 
 @pytest.mark.slurm
-def test_slurm_job_cancelled_while_running(slurm: str, lab: LabSettings, lab_sif: Path,
-                                           apptainer_path: str, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slurm_job_cancelled_while_running(
+    slurm: str,
+    lab: LabSettings,
+    lab_sif: Path,
+    apptainer_path: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("PATH", f"{Path(apptainer_path).parent}:{os.environ['PATH']}")
-    workspace = job_workspace(lab, tmp_path, "--env", "cpu", "--job-sif", str(lab_sif),
-                              "--job-command", "sleep 300")
+    workspace = job_workspace(
+        lab, tmp_path, "--env", "cpu", "--job-sif", str(lab_sif), "--job-command", "sleep 300"
+    )
     job = api.submit_job(workspace, "slurm")
     wait_until_running(job)
     api.cancel_job(job)

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import OUTPUT, REPO, need
 
 KIT = Path(sys.executable).parent / "kit"
@@ -21,8 +20,12 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 def preview(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(KIT), "lesson", "preview", "--root", str(REPO), "--out", str(out), *extra],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(KIT), "lesson", "preview", "--root", str(REPO), "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +83,6 @@ def test_episode_screenshot(site: Path) -> None:
     need(CHROMIUM.exists(), f"{CHROMIUM} is missing (run tests/lab/browser.sh)")
     need(importlib.util.find_spec("playwright") is not None, "Playwright's Python package is missing")
     from playwright.sync_api import sync_playwright
-
     from test_browser import CHROMIUM_ARGS
 
     SHOTS.mkdir(parents=True, exist_ok=True)

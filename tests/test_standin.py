@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REAL_WORLD, need
+
 from kit.options import DEFAULT_BASE_IMAGE, PIXI_VERSION
 from kit.pixi_versions import newest_lock_format, pixi_version_of_image
 from tests.lab import pixi_standin
@@ -32,8 +32,9 @@ EXAMPLE_MANIFEST = Path(__file__).resolve().parents[1] / "examples" / "cuda-exer
 
 def run_standin(cwd: Path, *args: str, emulates: str = PIXI_VERSION) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PIXI_STANDIN_EMULATES": emulates}
-    return subprocess.run([sys.executable, str(STANDIN), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(STANDIN), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def write_lock(ws: Path, version: int, env: str = "default") -> None:
@@ -41,18 +42,20 @@ def write_lock(ws: Path, version: int, env: str = "default") -> None:
     platforms = "platforms:\n- name: linux-64\n" if version >= 7 else ""
     (ws / "pixi.lock").write_text(
         f"version: {version}\n{platforms}environments:\n  {env}:\n    channels:\n"
-        "    - url: file:///opt/kit-lab/channel/\n    packages: {}\npackages: []\n")
+        "    - url: file:///opt/kit-lab/channel/\n    packages: {}\npackages: []\n"
+    )
 
 
 @pytest.fixture
 def small(tmp_path: Path) -> Path:
     (tmp_path / "pixi.toml").write_text(
-        '[workspace]\nname = "small"\nchannels = ["file:///opt/kit-lab/channel"]\n'
-        'platforms = ["linux-64"]\n')
+        '[workspace]\nname = "small"\nchannels = ["file:///opt/kit-lab/channel"]\nplatforms = ["linux-64"]\n'
+    )
     return tmp_path
 
 
 # ---------------------------------------------------------------- the pin and the table
+
 
 def test_the_pin_reads_the_current_lock_format() -> None:
     assert pixi_version_of_image(DEFAULT_BASE_IMAGE) == PIXI_VERSION
@@ -61,16 +64,19 @@ def test_the_pin_reads_the_current_lock_format() -> None:
     assert CONNECTED_BASE_IMAGE == DEFAULT_BASE_IMAGE
 
 
-@pytest.mark.parametrize("image,version", [
-    ("ghcr.io/prefix-dev/pixi:0.70.2-noble", "0.70.2"),
-    ("ghcr.io/prefix-dev/pixi:0.55.0", "0.55.0"),
-    ("ghcr.io/prefix-dev/pixi:0.70.2-noble-cuda-12.9.1", "0.70.2"),
-    ("registry.example:5000/mirror/pixi:0.68.1-jammy@sha256:" + "a" * 64, "0.68.1"),
-    ("ghcr.io/prefix-dev/pixi:latest", None),
-    ("ghcr.io/prefix-dev/pixi", None),
-    ("kit-lab/pixi:bookworm", None),
-    ("ubuntu:24.04", None),
-])
+@pytest.mark.parametrize(
+    "image,version",
+    [
+        ("ghcr.io/prefix-dev/pixi:0.70.2-noble", "0.70.2"),
+        ("ghcr.io/prefix-dev/pixi:0.55.0", "0.55.0"),
+        ("ghcr.io/prefix-dev/pixi:0.70.2-noble-cuda-12.9.1", "0.70.2"),
+        ("registry.example:5000/mirror/pixi:0.68.1-jammy@sha256:" + "a" * 64, "0.68.1"),
+        ("ghcr.io/prefix-dev/pixi:latest", None),
+        ("ghcr.io/prefix-dev/pixi", None),
+        ("kit-lab/pixi:bookworm", None),
+        ("ubuntu:24.04", None),
+    ],
+)
 def test_pixi_version_of_image(image: str, version: str | None) -> None:
     assert pixi_version_of_image(image) == version
 
@@ -91,6 +97,7 @@ def test_kit_inspect_shows_the_lock_version(tmp_path: Path, capsys: pytest.Captu
 
 # ---------------------------------------------------------------- the stand-in, without Docker
 
+
 def test_version_prints_like_pixi(small: Path) -> None:
     for version in (PIXI_VERSION, OLD_PIXI_VERSION):
         done = run_standin(small, "--version", emulates=version)
@@ -103,8 +110,9 @@ def test_old_pixi_refuses_a_v7_lock_with_its_own_message(small: Path, frozen: bo
     done = run_standin(small, "install", "--frozen" if frozen else "--locked", emulates="0.55.0")
     assert done.returncode == 1
     assert f"Failed to load lock file from `{small / 'pixi.lock'}`" in done.stderr
-    assert ("The lock file version is 7, but only up to including version 6 is supported by the "
-            "current version.") in done.stderr
+    assert (
+        "The lock file version is 7, but only up to including version 6 is supported by the current version."
+    ) in done.stderr
     assert "Please update pixi to the latest version and try again." in done.stderr
 
 
@@ -154,9 +162,12 @@ def _locked(ws: Path) -> None:
     from tests.lab.workspace import _lock, default_cache
 
     channel = default_cache() / "channel"
-    need((channel / "noarch" / "repodata.json").exists(),
-         f"the lab channel is not built ({channel}): run tests/lab/provision.sh")
+    need(
+        (channel / "noarch" / "repodata.json").exists(),
+        f"the lab channel is not built ({channel}): run tests/lab/provision.sh",
+    )
     import asyncio
+
     asyncio.run(_lock(pixi_standin.Workspace(ws / "pixi.toml"), channel, ws / "pixi.lock"))
 
 
@@ -164,8 +175,9 @@ def _reasons(ws: Path, env: str) -> list[str]:
     from rattler import LockFile
 
     lock = LockFile.from_path(ws / "pixi.lock")
-    return pixi_standin.out_of_date_reasons(pixi_standin.Workspace(ws / "pixi.toml"), env,
-                                            lock.environment(env))
+    return pixi_standin.out_of_date_reasons(
+        pixi_standin.Workspace(ws / "pixi.toml"), env, lock.environment(env)
+    )
 
 
 def test_locked_lab_lock_is_up_to_date(tmp_path: Path) -> None:
@@ -174,19 +186,34 @@ def test_locked_lab_lock_is_up_to_date(tmp_path: Path) -> None:
     assert [_reasons(ws, env) for env in ("default", "cpu", "gpu")] == [[], [], []]
 
 
-@pytest.mark.parametrize("edit,reason", [
-    (lambda t: t.replace('channels = ["file:///opt/kit-lab/channel"]',
-                         'channels = ["file:///opt/kit-lab/channel", "conda-forge"]'),
-     "channels were extended with additional lower-priority channels"),
-    (lambda t: t.replace('channels = ["file:///opt/kit-lab/channel"]', 'channels = ["conda-forge"]'),
-     "the channels in the lock file do not match the environments channels"),
-    (lambda t: t.replace('platforms = ["linux-64"]', 'platforms = ["linux-64", "osx-arm64"]'),
-     "platform 'osx-arm64' is not locked"),
-    (lambda t: t + '\n[feature.cpu.pypi-dependencies]\nrequests = ">=2"\n',
-     "the requirement 'requests' could not be satisfied (required by 'cpu')"),
-    (lambda t: t.replace('pytorch-cpu = ">=2.5"', 'pytorch-cpu = ">=3"'),
-     "the requirement 'pytorch-cpu >=3' could not be satisfied"),
-])
+@pytest.mark.parametrize(
+    "edit,reason",
+    [
+        (
+            lambda t: t.replace(
+                'channels = ["file:///opt/kit-lab/channel"]',
+                'channels = ["file:///opt/kit-lab/channel", "conda-forge"]',
+            ),
+            "channels were extended with additional lower-priority channels",
+        ),
+        (
+            lambda t: t.replace('channels = ["file:///opt/kit-lab/channel"]', 'channels = ["conda-forge"]'),
+            "the channels in the lock file do not match the environments channels",
+        ),
+        (
+            lambda t: t.replace('platforms = ["linux-64"]', 'platforms = ["linux-64", "osx-arm64"]'),
+            "platform 'osx-arm64' is not locked",
+        ),
+        (
+            lambda t: t + '\n[feature.cpu.pypi-dependencies]\nrequests = ">=2"\n',
+            "the requirement 'requests' could not be satisfied (required by 'cpu')",
+        ),
+        (
+            lambda t: t.replace('pytorch-cpu = ">=2.5"', 'pytorch-cpu = ">=3"'),
+            "the requirement 'pytorch-cpu >=3' could not be satisfied",
+        ),
+    ],
+)
 def test_locked_refuses_an_out_of_date_lock(tmp_path: Path, edit: object, reason: str) -> None:
     ws = _lab_copy(tmp_path)
     _locked(ws)
@@ -203,7 +230,7 @@ def test_locked_refuses_an_out_of_date_lock(tmp_path: Path, edit: object, reason
 
 def test_system_requirements_merge_as_pixi_does(tmp_path: Path) -> None:
     """The union over the environment's features and its solve group; the highest version wins."""
-    (tmp_path / "pixi.toml").write_text('''
+    (tmp_path / "pixi.toml").write_text("""
 [workspace]
 name = "sysreq"
 channels = ["conda-forge"]
@@ -231,7 +258,7 @@ new = ["new"]
 grouped = { features = ["old"], solve-group = "g" }
 partner = { features = ["new"], solve-group = "g" }
 clash = ["musl"]
-''')
+""")
     ws = pixi_standin.Workspace(tmp_path / "pixi.toml")
     assert ws.system_requirements("default") == {"cuda": "12.4", "libc": "2.28"}
     assert ws.system_requirements("old") == {"cuda": "12.4", "linux": "5.10", "libc": "2.28"}
@@ -243,7 +270,7 @@ clash = ["musl"]
 
 
 def test_pyproject_manifest_is_read_as_pixi_reads_it(tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text('''
+    (tmp_path / "pyproject.toml").write_text("""
 [project]
 name = "my-project"
 version = "1.2.0"
@@ -262,15 +289,18 @@ my-project = { path = ".", editable = true }
 
 [tool.pixi.environments]
 test = ["test"]
-''')
+""")
     (tmp_path / "pixi.toml").unlink(missing_ok=True)
     found = pixi_standin.find_manifest(str(tmp_path))
     assert found == tmp_path / "pyproject.toml"
     ws = pixi_standin.Workspace(found)
     assert (ws.name, ws.version) == ("my-project", "1.2.0")
     assert ws.dependencies("default") == {"python": "python >=3.11"}
-    assert ws.pypi_dependencies("test") == {"rich": ">=13", "my-project": {"path": ".", "editable": True},
-                                           "pytest": "*"}
+    assert ws.pypi_dependencies("test") == {
+        "rich": ">=13",
+        "my-project": {"path": ".", "editable": True},
+        "pytest": "*",
+    }
 
 
 def test_a_pyproject_without_tool_pixi_is_not_a_workspace(tmp_path: Path) -> None:
@@ -279,6 +309,7 @@ def test_a_pyproject_without_tool_pixi_is_not_a_workspace(tmp_path: Path) -> Non
 
 
 # ---------------------------------------------------------------- v6 locks written by the lab
+
 
 def test_v6_lock_reads_back_and_has_the_real_v6_shape(tmp_path: Path) -> None:
     import yaml
@@ -295,27 +326,50 @@ def test_v6_lock_reads_back_and_has_the_real_v6_shape(tmp_path: Path) -> None:
     assert list(real) == list(v6)
     real_keys = {k for p in real["packages"] for k in p} | {"subdir"}  # subdir: beside a bare path
     assert {k for p in v6["packages"] for k in p} <= real_keys
-    assert {k for e in v6["environments"].values() for k in e} <= {k for e in real["environments"].values() for k in e}
+    assert {k for e in v6["environments"].values() for k in e} <= {
+        k for e in real["environments"].values() for k in e
+    }
     (ws / "v7.lock").write_text(v7)
     old, new = LockFile.from_path(ws / "pixi.lock"), LockFile.from_path(ws / "v7.lock")
     for env in ("default", "cpu", "gpu"):
         a, b = old.environment(env), new.environment(env)
-        assert ([str(r) for r in a.conda_repodata_records_for_platform(a.platforms()[0])]
-                == [str(r) for r in b.conda_repodata_records_for_platform(b.platforms()[0])])
+        assert [str(r) for r in a.conda_repodata_records_for_platform(a.platforms()[0])] == [
+            str(r) for r in b.conda_repodata_records_for_platform(b.platforms()[0])
+        ]
     assert _reasons(ws, "gpu") == []
 
 
 # ---------------------------------------------------------------- each lock against each pin, in Docker
 
+
 def _image_present(lab: LabSettings, image: str) -> bool:
-    return subprocess.run([lab.docker, "image", "inspect", image], capture_output=True,
-                          timeout=30).returncode == 0
+    return (
+        subprocess.run([lab.docker, "image", "inspect", image], capture_output=True, timeout=30).returncode
+        == 0
+    )
 
 
 def _install(lab: LabSettings, image: str, ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([lab.docker, "run", "--rm", "--network", "none", "-v", f"{ws}:/w", "-w", "/w",
-                           image, "bash", "-c", " ".join(args)],
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [
+            lab.docker,
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            f"{ws}:/w",
+            "-w",
+            "/w",
+            image,
+            "bash",
+            "-c",
+            " ".join(args),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -328,47 +382,59 @@ def images(lab: LabSettings) -> dict[str, str]:
 
 
 @pytest.mark.docker
-@pytest.mark.parametrize("lock_format,pin,installs", [
-    (6, OLD_PIXI_VERSION, True),
-    (6, PIXI_VERSION, True),
-    (7, PIXI_VERSION, True),
-    (7, OLD_PIXI_VERSION, False),
-])
-def test_each_lock_against_each_pin(lab: LabSettings, images: dict[str, str], tmp_path: Path,
-                                    lock_format: int, pin: str, installs: bool) -> None:
+@pytest.mark.parametrize(
+    "lock_format,pin,installs",
+    [
+        (6, OLD_PIXI_VERSION, True),
+        (6, PIXI_VERSION, True),
+        (7, PIXI_VERSION, True),
+        (7, OLD_PIXI_VERSION, False),
+    ],
+)
+def test_each_lock_against_each_pin(
+    lab: LabSettings, images: dict[str, str], tmp_path: Path, lock_format: int, pin: str, installs: bool
+) -> None:
     from tests.lab.workspace import hello_workspace
 
     ws = hello_workspace(tmp_path / "ws")  # locked in format 7, by rattler
     if lock_format == 6:
         (ws / "pixi.lock").write_text(to_v6((ws / "pixi.lock").read_text()))
     assert (ws / "pixi.lock").read_text().startswith(f"version: {lock_format}\n")
-    done = _install(lab, images[pin], ws, "pixi install --locked && eval \"$(pixi shell-hook)\" && kit-hello")
+    done = _install(lab, images[pin], ws, 'pixi install --locked && eval "$(pixi shell-hook)" && kit-hello')
     if installs:
         assert done.returncode == 0, done.stderr
         assert ("older format (v6)" in done.stderr) == (lock_format == 6 and pin == PIXI_VERSION)
     else:
         assert done.returncode == 1
-        assert ("The lock file version is 7, but only up to including version 6 is supported by "
-                "the current version.") in done.stderr
+        assert (
+            "The lock file version is 7, but only up to including version 6 is supported by "
+            "the current version."
+        ) in done.stderr
         assert not (ws / ".pixi" / "envs" / "default" / "conda-meta").exists()
 
 
 @pytest.mark.docker
-def test_v6_torch_workspace_installs_with_the_pin(lab: LabSettings, images: dict[str, str],
-                                                  tmp_path: Path) -> None:
+def test_v6_torch_workspace_installs_with_the_pin(
+    lab: LabSettings, images: dict[str, str], tmp_path: Path
+) -> None:
     from tests.lab.workspace import lab_workspace
 
     ws = lab_workspace(tmp_path / "ws", lock_format=6)
-    done = _install(lab, images[PIXI_VERSION], ws,
-                    "CONDA_OVERRIDE_CUDA=12.9 pixi install --locked -e gpu && "
-                    "eval \"$(pixi shell-hook -e gpu)\" && python -c 'import torch; print(torch.__version__)'")
+    done = _install(
+        lab,
+        images[PIXI_VERSION],
+        ws,
+        "CONDA_OVERRIDE_CUDA=12.9 pixi install --locked -e gpu && "
+        "eval \"$(pixi shell-hook -e gpu)\" && python -c 'import torch; print(torch.__version__)'",
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "2.13.0+cpu"
 
 
 @pytest.mark.docker
-def test_gpu_environment_needs_cuda_in_both_pins(lab: LabSettings, images: dict[str, str],
-                                                 tmp_path: Path) -> None:
+def test_gpu_environment_needs_cuda_in_both_pins(
+    lab: LabSettings, images: dict[str, str], tmp_path: Path
+) -> None:
     from tests.lab.workspace import lab_workspace
 
     ws = lab_workspace(tmp_path / "ws", lock_format=6)
@@ -378,27 +444,38 @@ def test_gpu_environment_needs_cuda_in_both_pins(lab: LabSettings, images: dict[
 
 
 @pytest.mark.docker
-def test_pyproject_workspace_installs_the_project_editable(lab: LabSettings, images: dict[str, str],
-                                                           tmp_path: Path) -> None:
+def test_pyproject_workspace_installs_the_project_editable(
+    lab: LabSettings, images: dict[str, str], tmp_path: Path
+) -> None:
     from tests.lab.workspace import pyproject_workspace
 
     ws = pyproject_workspace(tmp_path / "ws")
     assert not (ws / "pixi.toml").exists()
-    done = _install(lab, images[PIXI_VERSION], ws,
-                    "pixi install --locked && eval \"$(pixi shell-hook)\" && "
-                    "python -c 'import kit_pyproject; print(kit_pyproject.GREETING)' && "
-                    "echo \"$PIXI_PROJECT_NAME\"")
+    done = _install(
+        lab,
+        images[PIXI_VERSION],
+        ws,
+        'pixi install --locked && eval "$(pixi shell-hook)" && '
+        "python -c 'import kit_pyproject; print(kit_pyproject.GREETING)' && "
+        'echo "$PIXI_PROJECT_NAME"',
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-4:] == ["hello", "from", "kit-pyproject", "kit-pyproject"]
     # an edit to the source shows without reinstalling: the install is editable
     (ws / "src" / "kit_pyproject" / "__init__.py").write_text('GREETING = "edited"\n')
-    again = _install(lab, images[PIXI_VERSION], ws,
-                     "eval \"$(pixi shell-hook)\" && python -c 'import kit_pyproject; print(kit_pyproject.GREETING)'")
+    again = _install(
+        lab,
+        images[PIXI_VERSION],
+        ws,
+        "eval \"$(pixi shell-hook)\" && python -c 'import kit_pyproject; print(kit_pyproject.GREETING)'",
+    )
     assert again.returncode == 0 and again.stdout.strip().endswith("edited"), again.stderr
 
 
 @pytest.mark.docker
-def test_the_image_declares_what_it_emulates(lab: LabSettings, images: dict[str, str], tmp_path: Path) -> None:
+def test_the_image_declares_what_it_emulates(
+    lab: LabSettings, images: dict[str, str], tmp_path: Path
+) -> None:
     for version, image in images.items():
         done = _install(lab, image, tmp_path, "pixi --version && pixi info")
         assert done.returncode == 0, done.stderr

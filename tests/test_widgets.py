@@ -18,22 +18,29 @@ from kit.errors import BuildCancelled
 from kit.gpu import ProbeReport
 from kit.widgets import Studio
 from kit.widgets.pipeline import NO_LOCK_REASON
-
 from tests.lab.settings import LabSettings
 
 
 def status(docker: bool = False, apptainer: bool = False) -> EngineStatus:
     """An engine report as `kit.build.engine_status()` would give it, chosen by the test."""
-    return EngineStatus((
-        Capability("docker_daemon", docker, "Docker Engine 99" if docker else "no daemon at "
-                   "unix:///var/run/docker.sock", "start dockerd"),
-        Capability("buildkit_client", docker, "/usr/bin/docker" if docker else "no docker CLI",
-                   "install docker"),
-        Capability("apptainer", apptainer, "apptainer 1.4" if apptainer else "not found",
-                   "install Apptainer"),
-        Capability("nvidia_runtime", False, "no runtime", "install the toolkit"),
-        Capability("host_gpu", False, "no driver", "use a GPU host"),
-    ))
+    return EngineStatus(
+        (
+            Capability(
+                "docker_daemon",
+                docker,
+                "Docker Engine 99" if docker else "no daemon at unix:///var/run/docker.sock",
+                "start dockerd",
+            ),
+            Capability(
+                "buildkit_client", docker, "/usr/bin/docker" if docker else "no docker CLI", "install docker"
+            ),
+            Capability(
+                "apptainer", apptainer, "apptainer 1.4" if apptainer else "not found", "install Apptainer"
+            ),
+            Capability("nvidia_runtime", False, "no runtime", "install the toolkit"),
+            Capability("host_gpu", False, "no driver", "use a GPU host"),
+        )
+    )
 
 
 # A minimal lock (no packages) that makes the workspace "locked for linux-64" for the kit,
@@ -73,9 +80,12 @@ def test_studio_shows_summary_form_and_preview(studio: Studio) -> None:
 
 def test_changing_environment_and_style_rerenders(studio: Studio) -> None:
     before = studio.preview_html("Dockerfile")
-    studio.control("environment").value = "cpu"          # as a click in the dropdown would
-    assert 'ENVIRONMENT</span><span style="color: #666">=</span><span style="color: #BA2121">"cpu"' in studio.preview_html("Dockerfile")
-    studio.control("environments").value = ("cpu",)     # a CPU-only matrix: no CUDA at all
+    studio.control("environment").value = "cpu"  # as a click in the dropdown would
+    assert (
+        'ENVIRONMENT</span><span style="color: #666">=</span><span style="color: #BA2121">"cpu"'
+        in studio.preview_html("Dockerfile")
+    )
+    studio.control("environments").value = ("cpu",)  # a CPU-only matrix: no CUDA at all
     cpu = studio.preview_html("Dockerfile")
     assert cpu != before and "CONDA_OVERRIDE_CUDA" not in cpu
     assert studio.control("cuda").placeholder.startswith("(CPU")
@@ -117,7 +127,7 @@ def test_write_then_hand_edit_asks_before_overwriting(example: Path) -> None:
     dockerfile = example / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text() + "# my own line\n")
     studio.set_option("style", "optimized")
-    assert studio.on_write() == []                        # only asks
+    assert studio.on_write() == []  # only asks
     assert studio.confirm.layout.display != "none"
     assert "Overwrite 1 edited file" in studio.confirm_label.value
     assert "# my own line" in dockerfile.read_text()
@@ -127,7 +137,7 @@ def test_write_then_hand_edit_asks_before_overwriting(example: Path) -> None:
     assert studio.confirm.layout.display == "none"
 
     studio.on_write()
-    studio.confirm_yes.click()                            # the Yes button forces
+    studio.confirm_yes.click()  # the Yes button forces
     assert "# my own line" not in dockerfile.read_text()
     assert "optimized style" in dockerfile.read_text()
 
@@ -165,18 +175,29 @@ def _fake_builder(block: threading.Event | None = None):  # type: ignore[no-unty
         on_event(BuildEvent("step_started", step=2, total=2, stage="final", instruction="ENTRYPOINT"))
         on_event(BuildEvent("finished", duration=0.1))
         return BuildResult("docker", "sha256:abc", ("cuda-exercise:test",), 1_000_000, 0.1)
+
     return build
 
 
 def _fake_probe(result: BuildResult) -> ProbeReport:
-    return ProbeReport(torch_version="2.7.1", cuda_available=False, engine=result.engine,
-                       image=result.tags[0], gpu_note="no NVIDIA runtime in this Docker daemon")
+    return ProbeReport(
+        torch_version="2.7.1",
+        cuda_available=False,
+        engine=result.engine,
+        image=result.tags[0],
+        gpu_note="no NVIDIA runtime in this Docker daemon",
+    )
 
 
 def test_build_runs_in_the_background_then_probe_reports(example: Path) -> None:
     (example / "pixi.lock").write_text(MINIMAL_LOCK)
-    studio = Studio(example, engines=status(docker=True), builder=_fake_builder(),
-                    prober=_fake_probe, workdir=example.parent / "scratch")
+    studio = Studio(
+        example,
+        engines=status(docker=True),
+        builder=_fake_builder(),
+        prober=_fake_probe,
+        workdir=example.parent / "scratch",
+    )
     assert not studio.build_button.disabled and studio.probe_button.disabled
     job = studio.on_build(wait=True)
     assert job is not None and job.error is None
@@ -192,8 +213,12 @@ def test_build_runs_in_the_background_then_probe_reports(example: Path) -> None:
 
 def test_cancel_stops_a_running_build(example: Path) -> None:
     (example / "pixi.lock").write_text(MINIMAL_LOCK)
-    studio = Studio(example, engines=status(docker=True), builder=_fake_builder(threading.Event()),
-                    workdir=example.parent / "scratch")
+    studio = Studio(
+        example,
+        engines=status(docker=True),
+        builder=_fake_builder(threading.Event()),
+        workdir=example.parent / "scratch",
+    )
     job = studio.on_build()
     assert job is not None
     deadline = time.monotonic() + 5
@@ -218,8 +243,12 @@ def test_a_real_build_and_probe_through_the_studio(tmp_path: Path, lab: LabSetti
 
     settings = lab
     workspace = copy_workspace(tmp_path / "cuda-exercise", settings)
-    studio = Studio(workspace, workdir=tmp_path / "scratch", base_image=settings.base_image,
-                    runtime_image=settings.runtime_image)
+    studio = Studio(
+        workspace,
+        workdir=tmp_path / "scratch",
+        base_image=settings.base_image,
+        runtime_image=settings.runtime_image,
+    )
     assert not studio.build_button.disabled, studio.engine_note.value
     job = studio.on_build(wait=True)
     assert job is not None and job.error is None, studio.status.value
@@ -229,6 +258,7 @@ def test_a_real_build_and_probe_through_the_studio(tmp_path: Path, lab: LabSetti
 
 
 # -- the pipeline the studio and the notebooks share ---------------------------------------------
+
 
 def test_build_modes() -> None:
     from kit.errors import BuildNotPossible
@@ -253,7 +283,7 @@ def test_notebook_build_step_says_why_it_skips(example: Path, capsys: pytest.Cap
     printed = capsys.readouterr().out
     assert "no pixi.lock" in printed and "kit build cuda-exercise --engine docker --env gpu" in printed
     assert nb.build_step("auto", "docker", prepared, status=status(docker=True)) is None
-    assert "kit build" not in capsys.readouterr().out     # an engine is here: only the lock is missing
+    assert "kit build" not in capsys.readouterr().out  # an engine is here: only the lock is missing
 
 
 def test_staged_copy_leaves_installed_environments_behind(example: Path, tmp_path: Path) -> None:

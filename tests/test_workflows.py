@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
-
 from conftest import EXAMPLE, need
+
 from kit.actions import ACTIONS, APPTAINER
 from kit.check.linters import find_tool
 from kit.cli import main
@@ -64,8 +64,14 @@ def test_zizmor_finds_nothing(generated: tuple[Path, Path], style: str, persona:
     root, workspace = generated
     zizmor = _linter("zizmor")
     assert main(["generate", str(workspace), "--style", style]) == 0
-    done = subprocess.run([zizmor, "--offline", "--persona", persona, "--format", "json", *WORKFLOWS],
-                          cwd=root, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [zizmor, "--offline", "--persona", persona, "--format", "json", *WORKFLOWS],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     findings = json.loads(done.stdout or "null")
     assert findings == [], done.stdout + done.stderr
     assert done.returncode == 0, done.stderr
@@ -76,12 +82,19 @@ def test_workflow_schema_accepts_them(generated: tuple[Path, Path], style: str) 
     root, workspace = generated
     checker = _linter("check-jsonschema")
     assert main(["generate", str(workspace), "--style", style]) == 0
-    done = subprocess.run([checker, "--builtin-schema", "vendor.github-workflows", *WORKFLOWS],
-                          cwd=root, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [checker, "--builtin-schema", "vendor.github-workflows", *WORKFLOWS],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 # ---------------------------------------------------------------- what each workflow promises
+
 
 def _workflows(options: RenderOptions) -> dict[str, dict[Any, Any]]:
     files = render(load_workspace(EXAMPLE), options, only=("workflows",))
@@ -107,9 +120,13 @@ def test_only_runs_off_pull_requests_may_publish(options: RenderOptions) -> None
         assert jobs["publish"]["permissions"] == {"contents": "read", "packages": "write"}
         assert workflow["permissions"] == {}
         assert jobs["build"]["strategy"] == jobs["publish"]["strategy"]
-        pushes = [s for s in jobs["build"]["steps"]
-                  if s.get("with", {}).get("push") or "push" in str(s.get("run", "")).split()
-                  or "login" in str(s.get("uses", "")) + str(s.get("run", ""))]
+        pushes = [
+            s
+            for s in jobs["build"]["steps"]
+            if s.get("with", {}).get("push")
+            or "push" in str(s.get("run", "")).split()
+            or "login" in str(s.get("uses", "")) + str(s.get("run", ""))
+        ]
         assert pushes == [], f"{name}: the pull-request job logs in or pushes"
 
 
@@ -131,8 +148,13 @@ def test_every_action_is_a_pinned_current_major() -> None:
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", action.verified), action.repo
     # The node24 majors (each checked in the action's own repository; see kit/actions.py).
     majors = {a.repo: int(a.version[1:].split(".")[0]) for a in ACTIONS.values()}
-    assert majors == {"actions/checkout": 7, "docker/metadata-action": 6, "docker/setup-buildx-action": 4,
-                      "docker/login-action": 4, "docker/build-push-action": 7}
+    assert majors == {
+        "actions/checkout": 7,
+        "docker/metadata-action": 6,
+        "docker/setup-buildx-action": 4,
+        "docker/login-action": 4,
+        "docker/build-push-action": 7,
+    }
 
 
 def test_docker_builds_share_a_layer_cache_per_environment() -> None:
@@ -159,6 +181,7 @@ def test_disk_is_freed_only_for_cuda_entries() -> None:
 
 # ---------------------------------------------------------------- Apptainer, installed and pushed
 
+
 def _install_script() -> str:
     job = _workflows(CUDA_MATRIX)["apptainer"]["jobs"]["build"]
     (install,) = _steps(job, "Install Apptainer")
@@ -168,23 +191,37 @@ def _install_script() -> str:
     return str(install["run"])
 
 
-def _run_with_stubs(script: str, stubs: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _run_with_stubs(
+    script: str, stubs: str, env: dict[str, str], tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
     """The step as the runner runs it (`bash -e`), with the named commands replaced by functions."""
     path = tmp_path / "step.sh"
     path.write_text(stubs + "\n" + script)
-    return subprocess.run(["bash", "-e", str(path)], env={"PATH": "/usr/bin:/bin", **env},
-                          capture_output=True, text=True, timeout=30, check=False)
+    return subprocess.run(
+        ["bash", "-e", str(path)],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def _fake_download(content: str) -> str:
     """A curl that writes `content` to its --output file; sudo and apptainer only say what they'd do."""
-    return (f'curl() {{ while [ "$1" != --output ]; do shift; done; printf %s "{content}" > "$2"; }}\n'
-            'sudo() { echo "sudo $*"; }\napptainer() { echo "apptainer $*"; }')
+    return (
+        f'curl() {{ while [ "$1" != --output ]; do shift; done; printf %s "{content}" > "$2"; }}\n'
+        'sudo() { echo "sudo $*"; }\napptainer() { echo "apptainer $*"; }'
+    )
 
 
 def test_apptainer_download_with_a_wrong_digest_stops_the_run(tmp_path: Path) -> None:
     script = _install_script()
-    env = {"RUNNER_TEMP": str(tmp_path), "APPTAINER_DEB_URL": APPTAINER.url, "APPTAINER_DEB_SHA256": APPTAINER.sha256}
+    env = {
+        "RUNNER_TEMP": str(tmp_path),
+        "APPTAINER_DEB_URL": APPTAINER.url,
+        "APPTAINER_DEB_SHA256": APPTAINER.sha256,
+    }
     done = _run_with_stubs(script, _fake_download("not the release"), env, tmp_path)
     assert done.returncode != 0 and "FAILED" in done.stdout + done.stderr
     assert "sudo apt-get install" not in done.stdout  # nothing was installed
@@ -193,7 +230,9 @@ def test_apptainer_download_with_a_wrong_digest_stops_the_run(tmp_path: Path) ->
 def test_apptainer_download_with_the_right_digest_is_installed(tmp_path: Path) -> None:
     script = _install_script()
     content = "stand-in for the release"
-    digest = subprocess.run(["sha256sum"], input=content, capture_output=True, text=True, check=True).stdout.split()[0]
+    digest = subprocess.run(
+        ["sha256sum"], input=content, capture_output=True, text=True, check=True
+    ).stdout.split()[0]
     env = {"RUNNER_TEMP": str(tmp_path), "APPTAINER_DEB_URL": APPTAINER.url, "APPTAINER_DEB_SHA256": digest}
     done = _run_with_stubs(script, _fake_download(content), env, tmp_path)
     assert done.returncode == 0, done.stderr
@@ -203,14 +242,22 @@ def test_apptainer_download_with_the_right_digest_is_installed(tmp_path: Path) -
 
 # ---------------------------------------------------------------- immutable tags (kit.plan's rule)
 
+
 def test_sif_is_pushed_under_its_moving_tag_and_its_commit_tag(tmp_path: Path) -> None:
     job = _workflows(CUDA_MATRIX)["apptainer"]["jobs"]["publish"]
     (push,) = _steps(job, "Publish")
-    env = {"IMAGE": "ghcr.io/Owner/Repo", "TAG": "gpu-noble-cuda-12", "ENVIRONMENT": "gpu", "GITHUB_SHA": COMMIT}
+    env = {
+        "IMAGE": "ghcr.io/Owner/Repo",
+        "TAG": "gpu-noble-cuda-12",
+        "ENVIRONMENT": "gpu",
+        "GITHUB_SHA": COMMIT,
+    }
     done = _run_with_stubs(push["run"], 'apptainer() { echo "$3"; }', env, tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == [f"oras://ghcr.io/owner/repo:{published_tag('gpu-noble-cuda-12', 'apptainer')}",
-                                   f"oras://ghcr.io/owner/repo:{immutable_tag('gpu', COMMIT, 'apptainer')}"]
+    assert done.stdout.split() == [
+        f"oras://ghcr.io/owner/repo:{published_tag('gpu-noble-cuda-12', 'apptainer')}",
+        f"oras://ghcr.io/owner/repo:{immutable_tag('gpu', COMMIT, 'apptainer')}",
+    ]
     assert done.stdout.split()[1].endswith(":apptainer-gpu-sha-0123456")
 
 
@@ -221,7 +268,9 @@ def test_docker_image_gets_the_commit_tag_of_the_rule() -> None:
         (sha_rule,) = [line for line in meta["with"]["tags"].splitlines() if line.startswith("type=sha")]
         prefix = re.fullmatch(r"type=sha,prefix=(.*)", sha_rule)  # format: short (the default)
         assert prefix is not None
-        assert prefix.group(1).replace("${{ matrix.environment }}", "gpu") + COMMIT[:7] == immutable_tag("gpu", COMMIT)
+        assert prefix.group(1).replace("${{ matrix.environment }}", "gpu") + COMMIT[:7] == immutable_tag(
+            "gpu", COMMIT
+        )
 
 
 @pytest.mark.parametrize("commit", ["", "abc", "HEAD", "0123456; id", "G" * 40])

@@ -16,12 +16,23 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from conftest import REPO
+
 from kit.errors import UserError
-from kit.lesson import (FILE_MARKER, PLACEHOLDER_PREFIX, config_placeholders, excerpt, lesson_files,
-                        lesson_values, prose_files, refill, sync_lesson_files, template_files,
-                        load_lesson, unmarked_values)
+from kit.lesson import (
+    FILE_MARKER,
+    PLACEHOLDER_PREFIX,
+    config_placeholders,
+    excerpt,
+    lesson_files,
+    lesson_values,
+    load_lesson,
+    prose_files,
+    refill,
+    sync_lesson_files,
+    template_files,
+    unmarked_values,
+)
 from kit.options import PIXI_VERSION
 
 EPISODES = sorted((REPO / "episodes").glob("[0-9][0-9]-*.md"))
@@ -43,6 +54,7 @@ def all_prose() -> dict[str, str]:
 
 # -- prose values from the kit ----------------------------------------------------------------
 
+
 def test_lesson_is_in_step_with_the_kit() -> None:
     assert sync_lesson_files(REPO, write=False) == [], "run `kit lesson sync` and commit"
 
@@ -50,8 +62,9 @@ def test_lesson_is_in_step_with_the_kit() -> None:
 def test_no_kit_value_is_quoted_outside_a_marker() -> None:
     values = lesson_values(REPO)
     distinct = [v for k, v in values.items() if k.startswith(DISTINCT)]
-    leaks = {where: found for where, text in all_prose().items()
-             if (found := unmarked_values(text, distinct))}
+    leaks = {
+        where: found for where, text in all_prose().items() if (found := unmarked_values(text, distinct))
+    }
     assert leaks == {}, "wrap these in <!-- kit: ... --> or a kit-code block"
 
 
@@ -60,7 +73,7 @@ def test_tags_in_prose_are_what_the_workflows_publish() -> None:
     matrix_tags = set(re.findall(r"tag: '([^']+)'", files[".github/workflows/docker.yaml"]))
     values = lesson_values(REPO, files)
     assert {values["tag.gpu"], values["tag.cpu"]} == matrix_tags
-    assert values["tag.gpu"] == "gpu-noble-cuda-12"     # unlocked example: the requirement, not 12.9
+    assert values["tag.gpu"] == "gpu-noble-cuda-12"  # unlocked example: the requirement, not 12.9
     quoted = set()
     for text in all_prose().values():
         quoted |= set(re.findall(r"\b(?:gpu|cpu)-noble(?:-cuda-\d+(?:\.\d+)*)?", text))
@@ -76,27 +89,33 @@ def test_sha_tags_carry_the_environment() -> None:
 
 def test_inline_and_code_markers_are_refilled() -> None:
     values = {"tag.gpu": "gpu-x", "probe.example": "A: 1\nB: 2\n"}
-    text = ("Pull <!-- kit: `{tag.gpu}.sif` -->`old.sif`<!-- /kit --> now.\n"
-            "<!-- kit-code:\ndocker pull r:{tag.gpu}\n-->\n```bash\nold\nlines\n```\n"
-            "<!-- kit-code:\n{probe.example}\n-->\n```output\n```\n"
-            "```bash\n<!-- kit: {tag.gpu} -->left<!-- /kit -->\n```\n")
+    text = (
+        "Pull <!-- kit: `{tag.gpu}.sif` -->`old.sif`<!-- /kit --> now.\n"
+        "<!-- kit-code:\ndocker pull r:{tag.gpu}\n-->\n```bash\nold\nlines\n```\n"
+        "<!-- kit-code:\n{probe.example}\n-->\n```output\n```\n"
+        "```bash\n<!-- kit: {tag.gpu} -->left<!-- /kit -->\n```\n"
+    )
     assert refill(text, {}, "e.md", values) == (
         "Pull <!-- kit: `{tag.gpu}.sif` -->`gpu-x.sif`<!-- /kit --> now.\n"
         "<!-- kit-code:\ndocker pull r:{tag.gpu}\n-->\n```bash\ndocker pull r:gpu-x\n```\n"
         "<!-- kit-code:\n{probe.example}\n-->\n```output\nA: 1\nB: 2\n```\n"
-        "```bash\n<!-- kit: {tag.gpu} -->left<!-- /kit -->\n```\n")
+        "```bash\n<!-- kit: {tag.gpu} -->left<!-- /kit -->\n```\n"
+    )
 
 
-@pytest.mark.parametrize("text, field", [
-    ("<!-- kit-file: a/Dockerfile -->\n```dockerfile\nold\n", "fence"),
-    ("```bash\nnever closed\n", "fence"),
-    ("<!-- kit-code:\n{tag.gpu}\n```bash\nx\n```\n", "kit-code"),
-    ("<!-- kit-code:\n{tag.gpu}\n-->\nno fence here\n", "kit-code"),
-    ("A <!-- kit: {tag.gpu} -->gpu\n", "kit"),
-    ("A gpu<!-- /kit -->\n", "kit"),
-    ("A <!-- kit: {tag.nope} -->x<!-- /kit -->\n", "kit"),
-    ("<!-- kit-file: a/Dockerfile from=\"^FROM\" -->\n```\nx\n```\n", "kit-file"),
-])
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ("<!-- kit-file: a/Dockerfile -->\n```dockerfile\nold\n", "fence"),
+        ("```bash\nnever closed\n", "fence"),
+        ("<!-- kit-code:\n{tag.gpu}\n```bash\nx\n```\n", "kit-code"),
+        ("<!-- kit-code:\n{tag.gpu}\n-->\nno fence here\n", "kit-code"),
+        ("A <!-- kit: {tag.gpu} -->gpu\n", "kit"),
+        ("A gpu<!-- /kit -->\n", "kit"),
+        ("A <!-- kit: {tag.nope} -->x<!-- /kit -->\n", "kit"),
+        ('<!-- kit-file: a/Dockerfile from="^FROM" -->\n```\nx\n```\n', "kit-file"),
+    ],
+)
 def test_bad_markers_are_bad_input(text: str, field: str) -> None:
     with pytest.raises(UserError) as caught:
         refill(text, {"a/Dockerfile": "FROM y\n"}, "e.md", {"tag.gpu": "g"})
@@ -125,8 +144,13 @@ def test_sync_exits_2_on_an_unclosed_fence_and_changes_nothing(tmp_path: Path) -
     broken = root / "episodes" / "05-apptainer-automation.md"
     broken.write_text(broken.read_text() + "\n```bash\nnever closed\n")
     before = snapshot(root)
-    result = subprocess.run([sys.executable, "-m", "kit.cli", "lesson", "sync", "--root", str(root)],
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "kit.cli", "lesson", "sync", "--root", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert "05-apptainer-automation.md" in result.stderr and "never closed" in result.stderr
@@ -143,6 +167,7 @@ def test_sync_refills_a_stale_value(tmp_path: Path) -> None:
 
 
 # -- the reviewed errors stay fixed -------------------------------------------------------------
+
 
 def test_v_tag_pushes_are_said_to_skip_path_filters() -> None:
     text = (REPO / "episodes" / "03-docker-automation.md").read_text()
@@ -163,12 +188,20 @@ def test_the_original_probe_is_quoted_as_it_prints() -> None:
 
 def test_the_def_excerpt_shows_every_file_the_prose_names() -> None:
     text = (REPO / "episodes" / "04-apptainer.md").read_text()
-    marker = next(m for m in re.finditer(r"^<!-- kit-file: cuda-exercise/apptainer.def .*-->$", text, re.M)
-                  if 'from="^Bootstrap:"' in m.group(0))
+    marker = next(
+        m
+        for m in re.finditer(r"^<!-- kit-file: cuda-exercise/apptainer.def .*-->$", text, re.M)
+        if 'from="^Bootstrap:"' in m.group(0)
+    )
     parsed = FILE_MARKER.match(marker.group(0))
     assert parsed
-    shown = excerpt(lesson_files(REPO)["cuda-exercise/apptainer.def"], parsed.group("start"),
-                    parsed.group("end"), "04", parsed.group("how") == "before")
+    shown = excerpt(
+        lesson_files(REPO)["cuda-exercise/apptainer.def"],
+        parsed.group("start"),
+        parsed.group("end"),
+        "04",
+        parsed.group("how") == "before",
+    )
     build_stage = lesson_files(REPO)["cuda-exercise/apptainer.def"].split("Stage: final")[0]
     files_section = build_stage.split("%files\n", 1)[1].split("\n\n", 1)[0]
     for line in files_section.splitlines():
@@ -195,7 +228,9 @@ def test_instructor_notes_say_why_arguments_fail() -> None:
 
 
 def test_notebook_02_says_the_cpu_dockerfile_keeps_the_override() -> None:
-    source = "".join(c.source for c in nbformat.read(REPO / "notebooks" / "02-docker.ipynb", as_version=4).cells)
+    source = "".join(
+        c.source for c in nbformat.read(REPO / "notebooks" / "02-docker.ipynb", as_version=4).cells
+    )
     assert "drops CONDA_OVERRIDE_CUDA" not in source
     cpu = lesson_files_for("cpu")["cuda-exercise/Dockerfile"]
     assert 'ARG CUDA_VERSION=""' in cpu and "ENV CONDA_OVERRIDE_CUDA=$CUDA_VERSION" in cpu
@@ -207,10 +242,13 @@ def lesson_files_for(environment: str) -> dict[str, str]:
     from kit.workspace import load_workspace
 
     options = RenderOptions(environment=environment, style="lesson", subdir="cuda-exercise")
-    return {p: f.text for p, f in render(load_workspace(REPO / "examples" / "cuda-exercise"), options).items()}
+    return {
+        p: f.text for p, f in render(load_workspace(REPO / "examples" / "cuda-exercise"), options).items()
+    }
 
 
 # -- timings -----------------------------------------------------------------------------------
+
 
 def front_matter(path: Path) -> dict[str, int]:
     head = path.read_text().split("---", 2)[1]
@@ -228,7 +266,7 @@ def content(path: Path) -> tuple[int, int, int]:
     return len(prose.split()), sum(len(b.splitlines()) for b in blocks), text.count("::: challenge")
 
 
-BUILD_EPISODES = {"02-docker", "04-apptainer"}   # the first image build is waited for here
+BUILD_EPISODES = {"02-docker", "04-apptainer"}  # the first image build is waited for here
 
 
 @pytest.mark.parametrize("episode", EPISODES, ids=lambda p: p.stem)
@@ -248,7 +286,9 @@ def test_instructor_schedule_matches_the_episodes() -> None:
         times = front_matter(episode)
         t, e, total = by_number[int(episode.stem[:2])]
         assert (t, e) == (times["teaching"], times["exercises"]) and total == t + e, episode.stem
-    total_row = re.search(r"^\| \*\*Total\*\* \| \*\*(\d+)\*\* \| \*\*(\d+)\*\* \| \*\*(\d+)\*\* \|$", notes, re.M)
+    total_row = re.search(
+        r"^\| \*\*Total\*\* \| \*\*(\d+)\*\* \| \*\*(\d+)\*\* \| \*\*(\d+)\*\* \|$", notes, re.M
+    )
     assert total_row
     sums = [sum(v[i] for v in by_number.values()) for i in range(3)]
     assert [int(x) for x in total_row.groups()] == sums
@@ -256,6 +296,7 @@ def test_instructor_schedule_matches_the_episodes() -> None:
 
 
 # -- scaffolding -------------------------------------------------------------------------------
+
 
 def test_workbench_pages_exist_with_what_they_promise() -> None:
     index = (REPO / "index.md").read_text()
@@ -283,8 +324,13 @@ def test_config_has_placeholders_not_invented_values() -> None:
 
 
 def test_lesson_check_reminds_the_instructor(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "kit.cli", "lesson", "check", "--root", str(REPO), "--json"],
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "kit.cli", "lesson", "check", "--root", str(REPO), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     items = {i["name"]: i for i in json.loads(result.stdout)["result"]["items"]}
     for key in ("source", "contact", "template"):
         item = items[f"config.yaml {key}"]
@@ -295,6 +341,7 @@ def test_lesson_check_reminds_the_instructor(tmp_path: Path) -> None:
 
 
 # -- the learners' template repository and the browser routes -----------------------------------
+
 
 def test_template_is_the_example_as_a_repository_root() -> None:
     lesson = load_lesson(REPO)
@@ -312,8 +359,10 @@ def test_template_is_the_example_as_a_repository_root() -> None:
 
 
 def test_devcontainers_carry_the_kits_pixi() -> None:
-    for path in (REPO / ".devcontainer" / "devcontainer.json",
-                 REPO / "template" / ".devcontainer" / "devcontainer.json"):
+    for path in (
+        REPO / ".devcontainer" / "devcontainer.json",
+        REPO / "template" / ".devcontainer" / "devcontainer.json",
+    ):
         config = json.loads(path.read_text())
         assert config["containerEnv"]["PIXI_VERSION"] == f"v{PIXI_VERSION}", path
         assert "pixi.sh/install.sh" in config["postCreateCommand"]
@@ -327,6 +376,7 @@ def test_setup_page_is_honest_about_each_route() -> None:
 
 
 # -- solutions and temporary folders ----------------------------------------------------------
+
 
 @pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem[:2].isdigit()], ids=lambda p: p.stem)
 def test_solution_cells_wait_for_the_parameter(path: Path) -> None:
@@ -353,12 +403,21 @@ def test_scratch_copy_goes_with_its_owner() -> None:
 
 
 def test_scratch_copy_goes_when_the_kernel_exits(tmp_path: Path) -> None:
-    code = ("import sys; from kit.widgets.notebook import scratch_copy, temporary_folder; "
-            f"print(scratch_copy({str(REPO / 'examples' / 'cuda-exercise')!r}).parent); "
-            "print(temporary_folder('kit-build-'))")
+    code = (
+        "import sys; from kit.widgets.notebook import scratch_copy, temporary_folder; "
+        f"print(scratch_copy({str(REPO / 'examples' / 'cuda-exercise')!r}).parent); "
+        "print(temporary_folder('kit-build-'))"
+    )
     env = {"TMPDIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                            cwd=REPO, timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+        check=True,
+    )
     made = [Path(line) for line in result.stdout.split()]
     assert len(made) == 2 and all(str(p).startswith(str(tmp_path)) for p in made)
     assert list(tmp_path.iterdir()) == []
@@ -368,8 +427,12 @@ def test_sync_refills_a_notebook_cell_byte_for_byte(tmp_path: Path) -> None:
     root = lesson_copy(tmp_path)
     notebook = root / "notebooks" / "04-apptainer.ipynb"
     good = notebook.read_text()
-    notebook.write_text(good.replace("gpu-noble-cuda-12.sif apptainer.def`<!-- /kit -->",
-                                     "gpu-noble-cuda-12.9.sif apptainer.def`<!-- /kit -->"))
+    notebook.write_text(
+        good.replace(
+            "gpu-noble-cuda-12.sif apptainer.def`<!-- /kit -->",
+            "gpu-noble-cuda-12.9.sif apptainer.def`<!-- /kit -->",
+        )
+    )
     assert notebook.read_text() != good
     assert sync_lesson_files(root) == ["notebooks/04-apptainer.ipynb"]
     assert notebook.read_text() == good

@@ -47,7 +47,10 @@ def test_example_has_no_lock_and_warns() -> None:
 
 
 def test_pyproject_manifest_and_project_table(tmp_path: Path) -> None:
-    write(tmp_path, "pyproject.toml", """
+    write(
+        tmp_path,
+        "pyproject.toml",
+        """
 [project]
 name = "pkg"
 [tool.pixi.project]
@@ -60,7 +63,8 @@ cuda = "12.4"
 [tool.pixi.environments]
 new = { features = ["new"], solve-group = "x" }
 bare = { features = [], no-default-feature = true }
-""")
+""",
+    )
     ws = load_workspace(tmp_path)
     assert ws.manifest_path.name == "pyproject.toml"
     assert ws.environments["default"].cuda == "11.8"
@@ -68,13 +72,16 @@ bare = { features = [], no-default-feature = true }
     assert ws.environments["bare"].cuda is None
 
 
-@pytest.mark.parametrize("text,field", [
-    ("[workspace\nname='x'", "toml"),
-    ("[dependencies]\npython='*'\n", "workspace"),
-    ("[workspace]\nname='x'\nchannels='conda-forge'\n", "workspace.channels"),
-    ("[workspace]\nname='x'\n[environments]\ngpu=['nope']\n", "environments.gpu"),
-    ("[workspace]\nname='x'\n[environments]\n'Bad Name'=[]\n", "environments.Bad Name"),
-])
+@pytest.mark.parametrize(
+    "text,field",
+    [
+        ("[workspace\nname='x'", "toml"),
+        ("[dependencies]\npython='*'\n", "workspace"),
+        ("[workspace]\nname='x'\nchannels='conda-forge'\n", "workspace.channels"),
+        ("[workspace]\nname='x'\n[environments]\ngpu=['nope']\n", "environments.gpu"),
+        ("[workspace]\nname='x'\n[environments]\n'Bad Name'=[]\n", "environments.Bad Name"),
+    ],
+)
 def test_bad_manifests_name_file_and_field(tmp_path: Path, text: str, field: str) -> None:
     write(tmp_path, "pixi.toml", text)
     with pytest.raises(WorkspaceError) as info:
@@ -83,11 +90,14 @@ def test_bad_manifests_name_file_and_field(tmp_path: Path, text: str, field: str
     assert "pixi.toml" in str(info.value) and "fix:" in str(info.value)
 
 
-@pytest.mark.parametrize("lock,expect", [
-    ("version: 99\nenvironments: {}\npackages: []\n", "newer lockfile format version 99"),
-    ("version: 6\nenvironments: [\n", "cannot be read"),
-    ("hello\n", "version"),
-])
+@pytest.mark.parametrize(
+    "lock,expect",
+    [
+        ("version: 99\nenvironments: {}\npackages: []\n", "newer lockfile format version 99"),
+        ("version: 6\nenvironments: [\n", "cannot be read"),
+        ("hello\n", "version"),
+    ],
+)
 def test_bad_locks(tmp_path: Path, lock: str, expect: str) -> None:
     from conftest import EXAMPLE
 

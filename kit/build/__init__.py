@@ -11,15 +11,28 @@ from __future__ import annotations
 from kit.build.apptainer import ApptainerBuilder, find_apptainer
 from kit.build.docker import DockerBuilder, connect_docker
 from kit.build.docker_cli import DockerCli, find_docker_cli
+from kit.build.engine import ENGINES, ApptainerEngine, BuildRequest, ContainerEngine, DockerEngine, get_engine
 from kit.build.events import BuildEvent, BuildResult, EventCallback, StepTiming
 from kit.build.status import Capability, EngineStatus, engine_status
-from kit.build.engine import (ENGINES, ApptainerEngine, BuildRequest, ContainerEngine, DockerEngine,
-                              get_engine)
-
 
 __all__ = [
-    "ENGINES", "ApptainerBuilder", "ApptainerEngine", "BuildEvent", "BuildRequest", "BuildResult",
-    "Capability", "ContainerEngine", "DockerBuilder", "DockerCli", "DockerEngine", "EngineStatus",
-    "EventCallback", "StepTiming", "connect_docker", "engine_status", "find_apptainer",
-    "find_docker_cli", "get_engine",
+    "ENGINES",
+    "ApptainerBuilder",
+    "ApptainerEngine",
+    "BuildEvent",
+    "BuildRequest",
+    "BuildResult",
+    "Capability",
+    "ContainerEngine",
+    "DockerBuilder",
+    "DockerCli",
+    "DockerEngine",
+    "EngineStatus",
+    "EventCallback",
+    "StepTiming",
+    "connect_docker",
+    "engine_status",
+    "find_apptainer",
+    "find_docker_cli",
+    "get_engine",
 ]

@@ -30,14 +30,20 @@ from kit.deffile import parse_def
 from kit.errors import BuildError, OptionsError, ToolNotFound
 
 ENV_APPTAINER = "KIT_APPTAINER"
-INSTALL_HINT = ("install Apptainer (https://apptainer.org/docs/admin/main/installation.html: "
-                "the .deb/.rpm from its GitHub releases, a distribution package, or conda-forge's "
-                "'apptainer'), or set KIT_APPTAINER to the apptainer executable")
+INSTALL_HINT = (
+    "install Apptainer (https://apptainer.org/docs/admin/main/installation.html: "
+    "the .deb/.rpm from its GitHub releases, a distribution package, or conda-forge's "
+    "'apptainer'), or set KIT_APPTAINER to the apptainer executable"
+)
 
 _PHASES = (
-    ("Fetching", "bootstrap"), ("Extracting", "bootstrap"), ("Inserting", "bootstrap"),
-    ("Copying", "%files"), ("Running setup scriptlet", "%setup"),
-    ("Running post scriptlet", "%post"), ("Adding", "add scripts and metadata"),
+    ("Fetching", "bootstrap"),
+    ("Extracting", "bootstrap"),
+    ("Inserting", "bootstrap"),
+    ("Copying", "%files"),
+    ("Running setup scriptlet", "%setup"),
+    ("Running post scriptlet", "%post"),
+    ("Adding", "add scripts and metadata"),
     ("Creating SIF file", "write SIF"),
 )
 
@@ -48,8 +54,9 @@ def find_apptainer(env: Mapping[str, str] | None = None) -> str:
     chosen = env.get(ENV_APPTAINER)
     if chosen:
         if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
-            raise ToolNotFound("apptainer", f"{ENV_APPTAINER}={chosen} is not an executable "
-                               "file; unset it or fix the path")
+            raise ToolNotFound(
+                "apptainer", f"{ENV_APPTAINER}={chosen} is not an executable file; unset it or fix the path"
+            )
         return chosen
     found = shutil.which("apptainer", path=env.get("PATH", os.defpath))
     if not found:
@@ -73,8 +80,11 @@ class _Phases:
         phase = _phase_of(line)
         if phase is not None and phase != self.phase:
             self.start(phase)
-        self.emit(BuildEvent("log", step=self.step or None, stage=self.stage,
-                             instruction=self.phase or "", line=line))
+        self.emit(
+            BuildEvent(
+                "log", step=self.step or None, stage=self.stage, instruction=self.phase or "", line=line
+            )
+        )
 
     @property
     def stage(self) -> str | None:
@@ -87,17 +97,23 @@ class _Phases:
         if phase == "bootstrap":
             self.stage_index += 1
         self.phase, self.step, self.started = phase, self.step + 1, time.monotonic()
-        self.emit(BuildEvent("step_started", step=self.step, stage=self.stage,
-                             instruction=phase))
+        self.emit(BuildEvent("step_started", step=self.step, stage=self.stage, instruction=phase))
 
     def finish(self, failed: bool = False) -> None:
         if self.phase is None:
             return
         duration = time.monotonic() - self.started
-        self.timings.append(StepTiming(self.phase, self.stage, self.step, None, False,
-                                       duration, failed))
-        self.emit(BuildEvent("step_done", step=self.step, stage=self.stage,
-                             instruction=self.phase, duration=duration, failed=failed))
+        self.timings.append(StepTiming(self.phase, self.stage, self.step, None, False, duration, failed))
+        self.emit(
+            BuildEvent(
+                "step_done",
+                step=self.step,
+                stage=self.stage,
+                instruction=self.phase,
+                duration=duration,
+                failed=failed,
+            )
+        )
         self.phase = None
 
     def describe(self) -> str:
@@ -108,7 +124,7 @@ class _Phases:
 def _phase_of(line: str) -> str | None:
     if not line.startswith("INFO:"):
         return None
-    message = line[len("INFO:"):].strip()
+    message = line[len("INFO:") :].strip()
     for prefix, phase in _PHASES:
         if message.startswith(prefix):
             return phase
@@ -120,8 +136,7 @@ class ApptainerBuilder:
 
     engine = "apptainer"
 
-    def __init__(self, *, apptainer: str | None = None,
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, *, apptainer: str | None = None, env: Mapping[str, str] | None = None) -> None:
         self._env = dict(os.environ if env is None else env)
         self._apptainer = apptainer
 
@@ -131,10 +146,16 @@ class ApptainerBuilder:
             self._apptainer = find_apptainer(self._env)
         return self._apptainer
 
-    def build(self, definition: Path | str, *, output: Path | str | None = None,
-              build_args: Mapping[str, str] | None = None, force: bool = True,
-              on_event: EventCallback | None = None,
-              cancel: threading.Event | None = None) -> BuildResult:
+    def build(
+        self,
+        definition: Path | str,
+        *,
+        output: Path | str | None = None,
+        build_args: Mapping[str, str] | None = None,
+        force: bool = True,
+        on_event: EventCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> BuildResult:
         """Build ``definition`` into ``output`` (default: the def's name with ``.sif``).
 
         ``force=False`` refuses to replace an existing SIF. Raises `ToolNotFound`,
@@ -168,38 +189,62 @@ class ApptainerBuilder:
             partial.unlink(missing_ok=True)
         duration = time.monotonic() - started
         emit(BuildEvent("finished", duration=duration))
-        return BuildResult("apptainer", str(target), (), target.stat().st_size, duration,
-                           tuple(phases.timings), tuple(log))
+        return BuildResult(
+            "apptainer", str(target), (), target.stat().st_size, duration, tuple(phases.timings), tuple(log)
+        )
 
-    def _run_build(self, definition: Path, partial: Path, build_args: Mapping[str, str] | None,
-                   phases: _Phases, log: list[str], cancel: threading.Event | None) -> None:
+    def _run_build(
+        self,
+        definition: Path,
+        partial: Path,
+        build_args: Mapping[str, str] | None,
+        phases: _Phases,
+        log: list[str],
+        cancel: threading.Event | None,
+    ) -> None:
         argv = [self.apptainer, "build", "--notest"]
         for key, value in (build_args or {}).items():
             argv += ["--build-arg", f"{key}={value}"]
         argv += [str(partial), str(definition)]
-        run = run_lines(argv, cwd=definition.parent, env=self._env, cancel=cancel,
-                        on_line=phases.feed, what="Apptainer build",
-                        left_behind="no SIF was written")
+        run = run_lines(
+            argv,
+            cwd=definition.parent,
+            env=self._env,
+            cancel=cancel,
+            on_line=phases.feed,
+            what="Apptainer build",
+            left_behind="no SIF was written",
+        )
         log += run.lines
         if run.returncode != 0:
             step = phases.describe()
             phases.finish(failed=True)
-            raise BuildError(f"Apptainer build failed at {step}: {_fatal(run.lines)}",
-                             list(run.tail), step=step)
+            raise BuildError(
+                f"Apptainer build failed at {step}: {_fatal(run.lines)}", list(run.tail), step=step
+            )
         phases.finish()
 
-    def _run_test(self, partial: Path, phases: _Phases, log: list[str],
-                  cancel: threading.Event | None) -> None:
+    def _run_test(
+        self, partial: Path, phases: _Phases, log: list[str], cancel: threading.Event | None
+    ) -> None:
         phases.start("%test")
-        run = run_lines([self.apptainer, "test", str(partial)], cwd=partial.parent,
-                        env=self._env, cancel=cancel, on_line=phases.feed,
-                        what="Apptainer test", left_behind="the SIF was not kept")
+        run = run_lines(
+            [self.apptainer, "test", str(partial)],
+            cwd=partial.parent,
+            env=self._env,
+            cancel=cancel,
+            on_line=phases.feed,
+            what="Apptainer test",
+            left_behind="the SIF was not kept",
+        )
         log += run.lines
         if run.returncode != 0:
             phases.finish(failed=True)
-            raise BuildError(f"The image's %test section failed (exit status "
-                             f"{run.returncode}); the SIF was not kept.", list(run.tail),
-                             step="%test")
+            raise BuildError(
+                f"The image's %test section failed (exit status {run.returncode}); the SIF was not kept.",
+                list(run.tail),
+                step="%test",
+            )
         phases.finish()
 
 

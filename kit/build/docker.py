@@ -30,12 +30,12 @@ from kit.errors import BuildError, EngineUnavailable, OptionsError
 if TYPE_CHECKING:
     from docker import DockerClient
 
-NO_DAEMON_INSTEAD = ("on Binder/JupyterHub there is no daemon: commit and push, and let the "
-                     "GitHub workflow build the image")
+NO_DAEMON_INSTEAD = (
+    "on Binder/JupyterHub there is no daemon: commit and push, and let the GitHub workflow build the image"
+)
 
 
-def connect_docker(client: DockerClient | None = None,
-                   env: Mapping[str, str] | None = None) -> DockerClient:
+def connect_docker(client: DockerClient | None = None, env: Mapping[str, str] | None = None) -> DockerClient:
     """A pinged SDK client, or `EngineUnavailable` saying what to do instead.
 
     ``env`` (default: this process's environment) is where ``DOCKER_HOST`` is read, so a
@@ -49,8 +49,9 @@ def connect_docker(client: DockerClient | None = None,
         client = client or docker.from_env(environment=None if env is None else dict(env))
         client.ping()
     except (DockerException, RequestException) as error:
-        raise EngineUnavailable(f"Cannot reach a Docker daemon at {docker_host(env)} ({error}).",
-                                instead=NO_DAEMON_INSTEAD) from error
+        raise EngineUnavailable(
+            f"Cannot reach a Docker daemon at {docker_host(env)} ({error}).", instead=NO_DAEMON_INSTEAD
+        ) from error
     return client
 
 
@@ -77,8 +78,13 @@ class DockerBuilder:
 
     engine = "docker"
 
-    def __init__(self, *, client: DockerClient | None = None, cli: DockerCli | None = None,
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        client: DockerClient | None = None,
+        cli: DockerCli | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self._client = client
         self._cli = cli
         self._env = dict(os.environ if env is None else env)
@@ -95,12 +101,20 @@ class DockerBuilder:
             self._cli = find_docker_cli(self._env)
         return self._cli
 
-    def build(self, context: Path | str, *, dockerfile: Path | str | None = None,
-              tags: Sequence[str] = (), build_args: Mapping[str, str] | None = None,
-              target: str | None = None, labels: Mapping[str, str] | None = None,
-              no_cache: bool = False, pull: bool = False,
-              on_event: EventCallback | None = None,
-              cancel: threading.Event | None = None) -> BuildResult:
+    def build(
+        self,
+        context: Path | str,
+        *,
+        dockerfile: Path | str | None = None,
+        tags: Sequence[str] = (),
+        build_args: Mapping[str, str] | None = None,
+        target: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        no_cache: bool = False,
+        pull: bool = False,
+        on_event: EventCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> BuildResult:
         """Build ``context`` (with ``dockerfile``, default ``context/Dockerfile``).
 
         Raises `EngineUnavailable` (no daemon, no BuildKit client), `BuildError` (a step
@@ -115,12 +129,20 @@ class DockerBuilder:
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="kit-build-") as tmp:
             iidfile = Path(tmp) / "iid"
-            argv = self.cli.build_argv() + _options(
-                dockerfile, build_args, target, labels, no_cache, pull, iidfile) + [str(context)]
+            argv = (
+                self.cli.build_argv()
+                + _options(dockerfile, build_args, target, labels, no_cache, pull, iidfile)
+                + [str(context)]
+            )
             parser = PlainProgressParser()
-            run = run_lines(argv, env=self.cli.build_env(self._env), cancel=cancel,
-                            on_line=lambda line: _forward(parser, line, emit),
-                            what="Docker build", left_behind="nothing was tagged")
+            run = run_lines(
+                argv,
+                env=self.cli.build_env(self._env),
+                cancel=cancel,
+                on_line=lambda line: _forward(parser, line, emit),
+                what="Docker build",
+                left_behind="nothing was tagged",
+            )
             if run.returncode != 0:
                 emit(BuildEvent("finished", failed=True, duration=time.monotonic() - started))
                 if not _daemon_answers(client):
@@ -132,8 +154,9 @@ class DockerBuilder:
         size = self._tag_and_measure(image_id, tags)
         duration = time.monotonic() - started
         emit(BuildEvent("finished", duration=duration))
-        return BuildResult("docker", image_id, tuple(tags), size, duration, parser.timings(),
-                           tuple(run.lines))
+        return BuildResult(
+            "docker", image_id, tuple(tags), size, duration, parser.timings(), tuple(run.lines)
+        )
 
     def _tag_and_measure(self, image_id: str, tags: Sequence[str]) -> int:
         image = self.client.images.get(image_id)
@@ -160,9 +183,15 @@ def _split_tag(tag: str) -> tuple[str, str, str]:
     return repository, sep, version
 
 
-def _options(dockerfile: Path | str | None, build_args: Mapping[str, str] | None,
-             target: str | None, labels: Mapping[str, str] | None, no_cache: bool,
-             pull: bool, iidfile: Path) -> list[str]:
+def _options(
+    dockerfile: Path | str | None,
+    build_args: Mapping[str, str] | None,
+    target: str | None,
+    labels: Mapping[str, str] | None,
+    no_cache: bool,
+    pull: bool,
+    iidfile: Path,
+) -> list[str]:
     argv = ["--progress=plain", "--iidfile", str(iidfile)]
     if dockerfile is not None:
         argv += ["--file", str(dockerfile)]
@@ -200,4 +229,5 @@ def _daemon_gone(env: Mapping[str, str], tail: Sequence[str]) -> EngineUnavailab
     return EngineUnavailable(
         f"The Docker daemon at {docker_host(env)} stopped answering during the build "
         f"(the client's last line: {last}); nothing was tagged.",
-        instead="restart the daemon (dockerd) and build again: finished steps are cached")
+        instead="restart the daemon (dockerd) and build again: finished steps are cached",
+    )

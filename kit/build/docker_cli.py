@@ -31,10 +31,12 @@ Mode = Literal["buildx", "builtin"]
 ENV_CLI = "KIT_DOCKER_CLI"
 WELL_KNOWN = ("/usr/bin/docker", "/usr/local/bin/docker")
 BUILDX_MISSING = "BuildKit is enabled but the buildx component is missing"
-BUILDX_HINT = ("install the buildx plugin (Debian/Ubuntu: apt-get install docker-buildx or "
-               "docker-buildx-plugin; or put a docker-buildx binary in "
-               "~/.docker/cli-plugins/), or set KIT_DOCKER_CLI to a docker client that has "
-               "BuildKit built in (Docker 20.10-22.x, e.g. Debian 12's /usr/bin/docker)")
+BUILDX_HINT = (
+    "install the buildx plugin (Debian/Ubuntu: apt-get install docker-buildx or "
+    "docker-buildx-plugin; or put a docker-buildx binary in "
+    "~/.docker/cli-plugins/), or set KIT_DOCKER_CLI to a docker client that has "
+    "BuildKit built in (Docker 20.10-22.x, e.g. Debian 12's /usr/bin/docker)"
+)
 _VERSION = re.compile(r"Docker version (\d+)\.(\d+)")
 _TIMEOUT_S = 20
 
@@ -60,8 +62,9 @@ class DockerCli:
 
 
 def _run(argv: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, env=dict(env),
-                          timeout=_TIMEOUT_S, check=False)
+    return subprocess.run(
+        argv, capture_output=True, text=True, env=dict(env), timeout=_TIMEOUT_S, check=False
+    )
 
 
 def client_version(path: str, env: Mapping[str, str]) -> tuple[int, int] | None:
@@ -108,8 +111,10 @@ def find_docker_cli(env: Mapping[str, str] | None = None) -> DockerCli:
         return _require(chosen, env)
     found = [(path, inspect_cli(path, env)) for path in _candidates(env)]
     if not found:
-        raise ToolNotFound("docker", "install a docker client (Debian/Ubuntu: apt-get install "
-                           "docker.io) or set KIT_DOCKER_CLI to one")
+        raise ToolNotFound(
+            "docker",
+            "install a docker client (Debian/Ubuntu: apt-get install docker.io) or set KIT_DOCKER_CLI to one",
+        )
     usable = [cli for _, cli in found if cli is not None]
     for cli in usable:
         if cli.mode == "buildx":
@@ -121,8 +126,10 @@ def find_docker_cli(env: Mapping[str, str] | None = None) -> DockerCli:
 
 def _require(path: str, env: Mapping[str, str]) -> DockerCli:
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        raise ToolNotFound(path, f"{ENV_CLI} points at {path}, which is not an executable "
-                           "docker client; unset it or fix the path")
+        raise ToolNotFound(
+            path,
+            f"{ENV_CLI} points at {path}, which is not an executable docker client; unset it or fix the path",
+        )
     cli = inspect_cli(path, env)
     if cli is None:
         raise _no_buildkit(path)

@@ -29,9 +29,9 @@ if TYPE_CHECKING:
 class BuildRequest:
     """One build: a staged context holding the engine's recipe, and what to call the result."""
 
-    context: Path                           # a private folder: workspace + freshly rendered files
-    name: str                               # Docker: `repository:tag`; Apptainer: the SIF's stem
-    output_dir: Path                        # where a file artifact (a SIF) is written
+    context: Path  # a private folder: workspace + freshly rendered files
+    name: str  # Docker: `repository:tag`; Apptainer: the SIF's stem
+    output_dir: Path  # where a file artifact (a SIF) is written
     build_args: Mapping[str, str] = field(default_factory=dict)
     no_cache: bool = False
     on_event: EventCallback | None = None
@@ -42,7 +42,7 @@ class ContainerEngine(Protocol):
     """What the facade needs of an engine."""
 
     name: str
-    recipe: str                             # the file in the context this engine reads
+    recipe: str  # the file in the context this engine reads
 
     def build(self, request: BuildRequest) -> BuildResult: ...
 
@@ -59,9 +59,14 @@ class DockerEngine:
         self.builder = builder or DockerBuilder()
 
     def build(self, request: BuildRequest) -> BuildResult:
-        return self.builder.build(request.context, tags=[request.name],
-                                  build_args=dict(request.build_args), no_cache=request.no_cache,
-                                  on_event=request.on_event, cancel=request.cancel)
+        return self.builder.build(
+            request.context,
+            tags=[request.name],
+            build_args=dict(request.build_args),
+            no_cache=request.no_cache,
+            on_event=request.on_event,
+            cancel=request.cancel,
+        )
 
     def probe(self, artifact: str, gpu: GpuMode = "auto") -> ProbeReport:
         from kit.gpu import probe_docker  # kit.gpu imports kit.build
@@ -80,9 +85,13 @@ class ApptainerEngine:
 
     def build(self, request: BuildRequest) -> BuildResult:
         sif = Path(request.output_dir).resolve() / f"{request.name}.sif"
-        return self.builder.build(request.context / self.recipe, output=sif,
-                                  build_args=dict(request.build_args), on_event=request.on_event,
-                                  cancel=request.cancel)
+        return self.builder.build(
+            request.context / self.recipe,
+            output=sif,
+            build_args=dict(request.build_args),
+            on_event=request.on_event,
+            cancel=request.cancel,
+        )
 
     def probe(self, artifact: str, gpu: GpuMode = "auto") -> ProbeReport:
         from kit.gpu import probe_apptainer
@@ -90,16 +99,19 @@ class ApptainerEngine:
         return probe_apptainer(artifact, gpu=gpu)
 
 
-ENGINES: Mapping[str, Callable[[], ContainerEngine]] = MappingProxyType({
-    "docker": DockerEngine,
-    "apptainer": ApptainerEngine,
-})
+ENGINES: Mapping[str, Callable[[], ContainerEngine]] = MappingProxyType(
+    {
+        "docker": DockerEngine,
+        "apptainer": ApptainerEngine,
+    }
+)
 
 
 def get_engine(name: str) -> ContainerEngine:
     """A fresh engine for `name` ("docker" or "apptainer")."""
     factory = ENGINES.get(name.lower())
     if factory is None:
-        raise OptionsError(f"engine {name!r} is unknown", field="engine",
-                           fix="use one of " + ", ".join(sorted(ENGINES)))
+        raise OptionsError(
+            f"engine {name!r} is unknown", field="engine", fix="use one of " + ", ".join(sorted(ENGINES))
+        )
     return factory()

@@ -36,10 +36,16 @@ class LineRun:
         self.lines: list[str] = []
 
 
-def run_lines(argv: Sequence[str], *, on_line: Callable[[str], None],
-              cwd: Path | None = None, env: Mapping[str, str] | None = None,
-              cancel: threading.Event | None = None, what: str = "build",
-              left_behind: str = "nothing was kept") -> LineRun:
+def run_lines(
+    argv: Sequence[str],
+    *,
+    on_line: Callable[[str], None],
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    cancel: threading.Event | None = None,
+    what: str = "build",
+    left_behind: str = "nothing was kept",
+) -> LineRun:
     """Run ``argv``; call ``on_line`` per output line; raise `BuildCancelled` on cancel.
 
     ``what`` and ``left_behind`` complete the cancel message ("The Docker build was
@@ -47,9 +53,16 @@ def run_lines(argv: Sequence[str], *, on_line: Callable[[str], None],
     """
     result = LineRun()
     process = subprocess.Popen(
-        list(argv), cwd=cwd, env=dict(env) if env is not None else None,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, errors="replace", bufsize=1, start_new_session=True,
+        list(argv),
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        bufsize=1,
+        start_new_session=True,
     )
     lines: queue.Queue[str | None] = queue.Queue()
     reader = threading.Thread(target=_pump, args=(process, lines), daemon=True)
@@ -58,12 +71,12 @@ def run_lines(argv: Sequence[str], *, on_line: Callable[[str], None],
         _drain(lines, result, on_line, cancel)
     except KeyboardInterrupt:
         _stop_group(process)
-        raise BuildCancelled(f"The {what} was interrupted (Ctrl-C); {left_behind}.",
-                             list(result.tail)) from None
+        raise BuildCancelled(
+            f"The {what} was interrupted (Ctrl-C); {left_behind}.", list(result.tail)
+        ) from None
     except BuildCancelled as error:
         _stop_group(process)
-        raise BuildCancelled(f"The {what} was cancelled; {left_behind}.",
-                             list(result.tail)) from error
+        raise BuildCancelled(f"The {what} was cancelled; {left_behind}.", list(result.tail)) from error
     except BaseException:
         _stop_group(process)
         raise
@@ -79,8 +92,12 @@ def _pump(process: subprocess.Popen[str], lines: queue.Queue[str | None]) -> Non
     lines.put(None)
 
 
-def _drain(lines: queue.Queue[str | None], result: LineRun, on_line: Callable[[str], None],
-           cancel: threading.Event | None) -> None:
+def _drain(
+    lines: queue.Queue[str | None],
+    result: LineRun,
+    on_line: Callable[[str], None],
+    cancel: threading.Event | None,
+) -> None:
     while True:
         if cancel is not None and cancel.is_set():
             raise BuildCancelled("cancelled")
@@ -97,8 +114,7 @@ def _drain(lines: queue.Queue[str | None], result: LineRun, on_line: Callable[[s
 
 def _stop_group(process: subprocess.Popen[str]) -> None:
     """SIGINT, then SIGTERM, then SIGKILL to the tool's process group, waiting after each."""
-    for sig, grace in ((signal.SIGINT, _GRACE_S[0]), (signal.SIGTERM, _GRACE_S[1]),
-                       (signal.SIGKILL, None)):
+    for sig, grace in ((signal.SIGINT, _GRACE_S[0]), (signal.SIGTERM, _GRACE_S[1]), (signal.SIGKILL, None)):
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:

@@ -41,8 +41,9 @@ class _Step:
     finished: bool = False
 
     def timing(self) -> StepTiming:
-        return StepTiming(self.instruction, self.stage, self.n, self.m, self.cached,
-                          self.duration, self.failed)
+        return StepTiming(
+            self.instruction, self.stage, self.n, self.m, self.cached, self.duration, self.failed
+        )
 
 
 class PlainProgressParser:
@@ -76,12 +77,14 @@ class PlainProgressParser:
         return self._update(step, rest, line)
 
     def _start(self, vertex: int, match: re.Match[str]) -> BuildEvent:
-        step = _Step(match.group("stage"), int(match.group("n")), int(match.group("m")),
-                     match.group("instruction"))
+        step = _Step(
+            match.group("stage"), int(match.group("n")), int(match.group("m")), match.group("instruction")
+        )
         self._steps[vertex] = step
         self._order.append(vertex)
-        return BuildEvent("step_started", step=step.n, total=step.m, stage=step.stage,
-                          instruction=step.instruction)
+        return BuildEvent(
+            "step_started", step=step.n, total=step.m, stage=step.stage, instruction=step.instruction
+        )
 
     def _update(self, step: _Step, rest: str, line: str) -> list[BuildEvent]:
         done = _DONE.match(rest)
@@ -94,12 +97,30 @@ class PlainProgressParser:
             if rest.startswith("ERROR"):
                 self.failed_step = step.instruction
         else:
-            return [BuildEvent("log", step=step.n, total=step.m, stage=step.stage,
-                               instruction=step.instruction, line=line)]
+            return [
+                BuildEvent(
+                    "log",
+                    step=step.n,
+                    total=step.m,
+                    stage=step.stage,
+                    instruction=step.instruction,
+                    line=line,
+                )
+            ]
         step.finished = True
-        return [BuildEvent("step_done", step=step.n, total=step.m, stage=step.stage,
-                           instruction=step.instruction, cached=step.cached,
-                           duration=step.duration, failed=step.failed, line=line)]
+        return [
+            BuildEvent(
+                "step_done",
+                step=step.n,
+                total=step.m,
+                stage=step.stage,
+                instruction=step.instruction,
+                cached=step.cached,
+                duration=step.duration,
+                failed=step.failed,
+                line=line,
+            )
+        ]
 
     def timings(self) -> tuple[StepTiming, ...]:
         """Every step seen, in the order BuildKit started them."""

@@ -23,12 +23,15 @@ from kit.gpu import docker_has_nvidia_runtime, host_has_nvidia_driver
 if TYPE_CHECKING:
     from docker import DockerClient
 
-DAEMON_FIX = ("start one (apt-get install docker.io; dockerd &), or set DOCKER_HOST; "
-              + NO_DAEMON_INSTEAD)
-RUNTIME_FIX = ("install the NVIDIA Container Toolkit and run 'nvidia-ctk runtime configure "
-               "--runtime=docker', then restart dockerd (only useful on a host with a GPU)")
-GPU_FIX = ("this machine has no NVIDIA driver: images still build (CONDA_OVERRIDE_CUDA), but the "
-           "GPU probe only finds a GPU on a GPU host (a cluster node, a GPU CI runner)")
+DAEMON_FIX = "start one (apt-get install docker.io; dockerd &), or set DOCKER_HOST; " + NO_DAEMON_INSTEAD
+RUNTIME_FIX = (
+    "install the NVIDIA Container Toolkit and run 'nvidia-ctk runtime configure "
+    "--runtime=docker', then restart dockerd (only useful on a host with a GPU)"
+)
+GPU_FIX = (
+    "this machine has no NVIDIA driver: images still build (CONDA_OVERRIDE_CUDA), but the "
+    "GPU probe only finds a GPU on a GPU host (a cluster node, a GPU CI runner)"
+)
 
 
 @dataclass(frozen=True)
@@ -69,23 +72,20 @@ class EngineStatus:
         return "\n".join(check.line() for check in self.checks)
 
 
-def engine_status(env: Mapping[str, str] | None = None,
-                  client: DockerClient | None = None) -> EngineStatus:
+def engine_status(env: Mapping[str, str] | None = None, client: DockerClient | None = None) -> EngineStatus:
     """Probe everything (a few seconds at most: every call has a short timeout)."""
     env = dict(os.environ if env is None else env)
     daemon, client = _daemon(client, env)
     return EngineStatus((daemon, _buildkit(env), _apptainer(env), _runtime(client), _host_gpu()))
 
 
-def _daemon(client: DockerClient | None,
-            env: Mapping[str, str]) -> tuple[Capability, DockerClient | None]:
+def _daemon(client: DockerClient | None, env: Mapping[str, str]) -> tuple[Capability, DockerClient | None]:
     import docker
 
     try:
         client = connect_docker(client or docker.from_env(timeout=5, environment=dict(env)))
     except (KitError, docker.errors.DockerException) as error:
-        return Capability("docker_daemon", False, str(error).split(" Instead:")[0],
-                          DAEMON_FIX), None
+        return Capability("docker_daemon", False, str(error).split(" Instead:")[0], DAEMON_FIX), None
     version = client.version().get("Version", "?")
     return Capability("docker_daemon", True, f"Docker Engine {version}"), client
 
@@ -94,8 +94,7 @@ def _buildkit(env: Mapping[str, str]) -> Capability:
     try:
         cli = find_docker_cli(env)
     except KitError as error:
-        return Capability("buildkit_client", False, str(error).split(" Instead:")[0],
-                          BUILDX_HINT)
+        return Capability("buildkit_client", False, str(error).split(" Instead:")[0], BUILDX_HINT)
     how = "docker buildx" if cli.mode == "buildx" else "BuildKit built in"
     version = ".".join(map(str, cli.version)) if cli.version else "?"
     return Capability("buildkit_client", True, f"{cli.path} {version} ({how})")
@@ -104,18 +103,23 @@ def _buildkit(env: Mapping[str, str]) -> Capability:
 def _apptainer(env: Mapping[str, str]) -> Capability:
     try:
         path = find_apptainer(env)
-        done = subprocess.run([path, "--version"], capture_output=True, text=True,
-                              timeout=60, check=False, env=dict(env))
+        done = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=60, check=False, env=dict(env)
+        )
     except ToolNotFound as error:
-        return Capability("apptainer", False, error.hint.split(";")[0] if "KIT_APPTAINER=" in
-                          error.hint else "not found (KIT_APPTAINER unset, none on PATH)",
-                          INSTALL_HINT)
+        return Capability(
+            "apptainer",
+            False,
+            error.hint.split(";")[0]
+            if "KIT_APPTAINER=" in error.hint
+            else "not found (KIT_APPTAINER unset, none on PATH)",
+            INSTALL_HINT,
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         return Capability("apptainer", False, str(error), INSTALL_HINT)
     if done.returncode != 0:
         reason = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        return Capability("apptainer", False, f"{path} --version failed: {reason[0]}",
-                          INSTALL_HINT)
+        return Capability("apptainer", False, f"{path} --version failed: {reason[0]}", INSTALL_HINT)
     return Capability("apptainer", True, f"{path}: {done.stdout.strip()}")
 
 
@@ -130,5 +134,4 @@ def _runtime(client: DockerClient | None) -> Capability:
 def _host_gpu() -> Capability:
     if host_has_nvidia_driver():
         return Capability("host_gpu", True, "NVIDIA driver present")
-    return Capability("host_gpu", False, "no /proc/driver/nvidia/version and no nvidia-smi",
-                      GPU_FIX)
+    return Capability("host_gpu", False, "no /proc/driver/nvidia/version and no nvidia-smi", GPU_FIX)

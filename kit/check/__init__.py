@@ -21,12 +21,19 @@ from kit.workspace import Workspace
 __all__ = ["Finding", "Severity", "check_files", "check_dir", "errors", "DEPLOYMENT_FILES", "LINTERS"]
 
 # Paths (from the workspace folder, or from the repository root for workflows) the kit checks.
-DEPLOYMENT_FILES = ("Dockerfile", ".dockerignore", "apptainer.def", ".gitignore",
-                    "jobs/htcondor.sub", "jobs/inputs.txt", "jobs/slurm.sbatch")
+DEPLOYMENT_FILES = (
+    "Dockerfile",
+    ".dockerignore",
+    "apptainer.def",
+    ".gitignore",
+    "jobs/htcondor.sub",
+    "jobs/inputs.txt",
+    "jobs/slurm.sbatch",
+)
 WORKFLOW_FILES: tuple[str, str] = (".github/workflows/docker.yaml", ".github/workflows/apptainer.yaml")
-RULES.setdefault("jobs", job_rules)   # the job files' rules live in kit.check.jobs
+RULES.setdefault("jobs", job_rules)  # the job files' rules live in kit.check.jobs
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2, "skipped": 3}
-MAX_FILE_BYTES = 1 * MiB   # a deployment file is a few KiB; the linters need not see more
+MAX_FILE_BYTES = 1 * MiB  # a deployment file is a few KiB; the linters need not see more
 
 
 def _safe_relative(path: str) -> bool:
@@ -35,8 +42,12 @@ def _safe_relative(path: str) -> bool:
     return bool(path) and not pure.is_absolute() and ".." not in pure.parts
 
 
-def check_files(workspace: Workspace, files: Mapping[str, str], prefix: str = "",
-                workflows: tuple[str, str] = WORKFLOW_FILES) -> list[Finding]:
+def check_files(
+    workspace: Workspace,
+    files: Mapping[str, str],
+    prefix: str = "",
+    workflows: tuple[str, str] = WORKFLOW_FILES,
+) -> list[Finding]:
     """Run every linter and rule on `files` (text by path from the repository root);
     `workflows`: this workspace's Docker and Apptainer workflow paths."""
     findings: list[Finding] = []
@@ -45,10 +56,24 @@ def check_files(workspace: Workspace, files: Mapping[str, str], prefix: str = ""
         if _safe_relative(path):
             usable[path] = text
         else:
-            findings.append(Finding("kit", "file-path", "error", path, None,
-                                    "not a path inside the repository; not checked", "check files inside the repository"))
-    ctx = CheckContext(workspace=workspace, prefix=prefix, files=usable,
-                       docker_workflow=workflows[0], apptainer_workflow=workflows[1])
+            findings.append(
+                Finding(
+                    "kit",
+                    "file-path",
+                    "error",
+                    path,
+                    None,
+                    "not a path inside the repository; not checked",
+                    "check files inside the repository",
+                )
+            )
+    ctx = CheckContext(
+        workspace=workspace,
+        prefix=prefix,
+        files=usable,
+        docker_workflow=workflows[0],
+        apptainer_workflow=workflows[1],
+    )
     names = sorted(usable)
     with tempfile.TemporaryDirectory(prefix="kit-check-") as tmp:
         workdir = Path(tmp)
@@ -74,21 +99,37 @@ def _run_rules(ctx: CheckContext) -> list[Finding]:
         try:
             findings.extend(rule(ctx))
         except Exception as error:  # a rule's own bug must not hide every other finding
-            findings.append(Finding("kit", name, "error", ctx.prefix or ".", None,
-                                    one_line(f"the {name} check failed: {type(error).__name__}: {error}"),
-                                    "report this as a bug in pixi-deploy-kit"))
+            findings.append(
+                Finding(
+                    "kit",
+                    name,
+                    "error",
+                    ctx.prefix or ".",
+                    None,
+                    one_line(f"the {name} check failed: {type(error).__name__}: {error}"),
+                    "report this as a bug in pixi-deploy-kit",
+                )
+            )
     return findings
 
 
 def _unreadable(error: UserError, file: str) -> Finding:
     """A deployment file the kit refuses to read (a FIFO, a folder, a link, a huge or non-UTF-8
     file): one error naming it, so every other file is still checked."""
-    return Finding("kit", "file-read", "error", file, None, one_line(f"{error.detail}; not checked"),
-                   error.fix or "replace it with a regular UTF-8 text file")
+    return Finding(
+        "kit",
+        "file-read",
+        "error",
+        file,
+        None,
+        one_line(f"{error.detail}; not checked"),
+        error.fix or "replace it with a regular UTF-8 text file",
+    )
 
 
-def read_deployment_files(workspace: Workspace, repo_root: Path, prefix: str,
-                          workflows: tuple[str, str] = WORKFLOW_FILES) -> tuple[dict[str, str], list[Finding]]:
+def read_deployment_files(
+    workspace: Workspace, repo_root: Path, prefix: str, workflows: tuple[str, str] = WORKFLOW_FILES
+) -> tuple[dict[str, str], list[Finding]]:
     """The deployment files on disk by path from the repository root, and a finding for each
     one that is there but cannot be read as text (through `kit.files`: regular files only,
     never through a final link, never blocking on a FIFO, bounded, strict UTF-8)."""
@@ -107,8 +148,9 @@ def read_deployment_files(workspace: Workspace, repo_root: Path, prefix: str,
     return out, refused
 
 
-def check_dir(workspace: Workspace, repo_root: Path, prefix: str,
-              workflows: tuple[str, str] = WORKFLOW_FILES) -> list[Finding]:
+def check_dir(
+    workspace: Workspace, repo_root: Path, prefix: str, workflows: tuple[str, str] = WORKFLOW_FILES
+) -> list[Finding]:
     """Check what is on disk for `workspace` (its files and its workflows in the repository)."""
     files, refused = read_deployment_files(workspace, repo_root, prefix, workflows)
     return _ordered(refused + check_files(workspace, files, prefix, workflows))

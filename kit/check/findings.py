@@ -10,10 +10,10 @@ Severity = Literal["error", "warning", "info", "skipped"]
 
 @dataclass(frozen=True)
 class Finding:
-    tool: str          # hadolint, zizmor, schema, apptainer-def, kit
-    rule: str          # e.g. DL3006, unpinned-uses, copy-source
+    tool: str  # hadolint, zizmor, schema, apptainer-def, kit
+    rule: str  # e.g. DL3006, unpinned-uses, copy-source
     severity: Severity
-    file: str          # path from the repository root
+    file: str  # path from the repository root
     line: int | None
     message: str
     fix: str = ""

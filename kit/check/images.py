@@ -68,11 +68,22 @@ def lock_format_rule(ctx: CheckContext) -> list[Finding]:
             fix = f"use a newer pixi image, e.g. the kit's default {DEFAULT_BASE_IMAGE} (--base-image)"
         else:
             first = _first_reader(lock.version)
-            fix = (f"use a pixi image of version {first} or newer (--base-image ghcr.io/prefix-dev/pixi:{first}-noble)"
-                   if first else "re-create the lock with the pixi version the image carries")
-        findings.append(_kit("lock-format", "error", file, line,
-                             f"pixi.lock is format v{lock.version}, but the pixi {version} in {image} reads "
-                             f"only up to v{reads}, so `pixi install --locked` fails", fix))
+            fix = (
+                f"use a pixi image of version {first} or newer (--base-image ghcr.io/prefix-dev/pixi:{first}-noble)"
+                if first
+                else "re-create the lock with the pixi version the image carries"
+            )
+        findings.append(
+            _kit(
+                "lock-format",
+                "error",
+                file,
+                line,
+                f"pixi.lock is format v{lock.version}, but the pixi {version} in {image} reads "
+                f"only up to v{reads}, so `pixi install --locked` fails",
+                fix,
+            )
+        )
     return findings
 
 
@@ -124,8 +135,9 @@ BIN_FOLDERS = ("", "/bin", "/usr", "/usr/bin", "/usr/local/bin")
 
 def _copies_bash(sources: list[str], destination: str) -> bool:
     """A copy that may bring bash: bash itself, a bin folder, or a tree laid over `/`."""
-    return (destination.rstrip("/") in BIN_FOLDERS
-            or any(s.rstrip("/").removesuffix("/*") in BIN_FOLDERS or s.endswith("/bash") for s in sources))
+    return destination.rstrip("/") in BIN_FOLDERS or any(
+        s.rstrip("/").removesuffix("/*") in BIN_FOLDERS or s.endswith("/bash") for s in sources
+    )
 
 
 def _brings_bash(instructions: list[dockerfile.Instruction]) -> bool:
@@ -144,10 +156,17 @@ def _def_brings_bash(stage: deffile.DefStage) -> bool:
     for section in stage.sections_named("files"):
         for raw, _ in section.body:
             words = raw.split()
-            if words and not words[0].startswith("#") and _copies_bash(words[:1], words[-1] if len(words) > 1 else words[0]):
+            if (
+                words
+                and not words[0].startswith("#")
+                and _copies_bash(words[:1], words[-1] if len(words) > 1 else words[0])
+            ):
                 return True
-    return any(re.search(r"\b(apk|apt-get|apt|dnf|yum|microdnf)\b.*\bbash\b", raw)
-               for section in stage.sections_named("post") for raw, _ in section.body)
+    return any(
+        re.search(r"\b(apk|apt-get|apt|dnf|yum|microdnf)\b.*\bbash\b", raw)
+        for section in stage.sections_named("post")
+        for raw, _ in section.body
+    )
 
 
 def runtime_shell_rule(ctx: CheckContext) -> list[Finding]:
@@ -157,8 +176,10 @@ def runtime_shell_rule(ctx: CheckContext) -> list[Finding]:
 
 
 def _runtime_fix() -> str:
-    return (f"use a runtime image with bash, such as {DEFAULT_RUNTIME_IMAGE} (the kit's default "
-            "--runtime-image), or copy bash into the final stage")
+    return (
+        f"use a runtime image with bash, such as {DEFAULT_RUNTIME_IMAGE} (the kit's default "
+        "--runtime-image), or copy bash into the final stage"
+    )
 
 
 def _docker_runtime_shell(ctx: CheckContext) -> list[Finding]:
@@ -177,15 +198,30 @@ def _docker_runtime_shell(ctx: CheckContext) -> list[Finding]:
         form = ins.exec_form
         if form is None:
             if lacks_shell(image):
-                findings.append(_kit("runtime-shell", "error", file, ins.line,
-                                     f"{ins.keyword} in shell form runs /bin/sh, which {image} does not have",
-                                     f"write {ins.keyword} in exec form ([\"...\"]) or {_runtime_fix()}"))
+                findings.append(
+                    _kit(
+                        "runtime-shell",
+                        "error",
+                        file,
+                        ins.line,
+                        f"{ins.keyword} in shell form runs /bin/sh, which {image} does not have",
+                        f'write {ins.keyword} in exec form (["..."]) or {_runtime_fix()}',
+                    )
+                )
             continue
         program = form[0] if form else ""
         if posixpath.basename(program) == "bash" or program in scripts:
-            findings.append(_kit("runtime-shell", "error", file, ins.line,
-                                 f"{ins.keyword} runs {program}, a bash script, but the final stage's image "
-                                 f"{image} has no bash, so the container cannot start", _runtime_fix()))
+            findings.append(
+                _kit(
+                    "runtime-shell",
+                    "error",
+                    file,
+                    ins.line,
+                    f"{ins.keyword} runs {program}, a bash script, but the final stage's image "
+                    f"{image} has no bash, so the container cannot start",
+                    _runtime_fix(),
+                )
+            )
     return findings
 
 
@@ -196,8 +232,9 @@ def _def_runtime_shell(ctx: CheckContext) -> list[Finding]:
     agent = final.header.get("bootstrap", "")
     if not (agent in ("scratch", "busybox") or lacks_bash(final.image)) or _def_brings_bash(final):
         return []
-    scripts = _bash_scripts([raw for stage in ctx.def_stages for sec in stage.sections_named("post")
-                             for raw, _ in sec.body])
+    scripts = _bash_scripts(
+        [raw for stage in ctx.def_stages for sec in stage.sections_named("post") for raw, _ in sec.body]
+    )
     for name in ("runscript", "startscript", "test"):
         for section in final.sections_named(name):
             text = "\n".join(raw for raw, _ in section.body)
@@ -205,6 +242,14 @@ def _def_runtime_shell(ctx: CheckContext) -> list[Finding]:
             if BASH_SHEBANG.search(text) or script:
                 image = final.image or agent
                 what = f"runs {script}, a bash script" if script else "is a bash script"
-                return [_kit("runtime-shell", "error", ctx.prefix + "apptainer.def", section.line,
-                             f"%{name} {what}, but the final stage's image {image} has no bash", _runtime_fix())]
+                return [
+                    _kit(
+                        "runtime-shell",
+                        "error",
+                        ctx.prefix + "apptainer.def",
+                        section.line,
+                        f"%{name} {what}, but the final stage's image {image} has no bash",
+                        _runtime_fix(),
+                    )
+                ]
     return []

@@ -34,11 +34,11 @@ DRY_RUN_TIMEOUT_S = 30
 class JobFile:
     """What the checks need from one job file, whichever parser read it."""
 
-    path: str                          # from the repository root
+    path: str  # from the repository root
     environment: str | None
-    image: str | None                  # oras://..., docker://..., or a SIF path
+    image: str | None  # oras://..., docker://..., or a SIF path
     image_line: int | None
-    gpu_requests: tuple[tuple[str, int], ...]   # (what, line) for each GPU request
+    gpu_requests: tuple[tuple[str, int], ...]  # (what, line) for each GPU request
 
 
 def job_rules(ctx: CheckContext) -> list[Finding]:
@@ -59,23 +59,46 @@ def job_rules(ctx: CheckContext) -> list[Finding]:
 
 # -- HTCondor ----------------------------------------------------------------------------------
 
+
 def _read_submit_file(ctx: CheckContext, path: str, text: str) -> tuple[JobFile, list[Finding]]:
     commands, findings = _submit_commands(path, text)
     findings += _condor_dry_run(ctx, path, text)
     image = commands.get("container_image")
-    gpus = [("request_gpus", line) for key, (value, line) in commands.items()
-            if key == "request_gpus" and value.strip() not in ("", "0")]
+    gpus = [
+        ("request_gpus", line)
+        for key, (value, line) in commands.items()
+        if key == "request_gpus" and value.strip() not in ("", "0")
+    ]
     if commands.get("universe", ("", 0))[0].lower() != "container":
         line = commands.get("universe", ("", None))[1]
-        findings.append(_kit("job-parse", "error", path, line, "the job is not in the container "
-                             "universe, so HTCondor will not start the image",
-                             "set `universe = container`"))
+        findings.append(
+            _kit(
+                "job-parse",
+                "error",
+                path,
+                line,
+                "the job is not in the container universe, so HTCondor will not start the image",
+                "set `universe = container`",
+            )
+        )
     if image is None:
-        findings.append(_kit("job-parse", "error", path, None, "no container_image: the job has "
-                             "nothing to run the environment in", "regenerate with `kit generate "
-                             "--only htcondor`"))
-    return JobFile(path, _environment(text, image[0] if image else None),
-                   image[0] if image else None, image[1] if image else None, tuple(gpus)), findings
+        findings.append(
+            _kit(
+                "job-parse",
+                "error",
+                path,
+                None,
+                "no container_image: the job has nothing to run the environment in",
+                "regenerate with `kit generate --only htcondor`",
+            )
+        )
+    return JobFile(
+        path,
+        _environment(text, image[0] if image else None),
+        image[0] if image else None,
+        image[1] if image else None,
+        tuple(gpus),
+    ), findings
 
 
 def _submit_commands(path: str, text: str) -> tuple[dict[str, tuple[str, int]], list[Finding]]:
@@ -99,13 +122,29 @@ def _submit_commands(path: str, text: str) -> tuple[dict[str, tuple[str, int]], 
             continue
         match = re.match(r"^([A-Za-z_+][A-Za-z0-9_.+]*)\s*=\s*(.*)$", line)
         if not match:
-            findings.append(_kit("job-parse", "error", path, number, f"not a submit command: {line[:60]!r}",
-                                 "write `name = value`, or a `queue` statement"))
+            findings.append(
+                _kit(
+                    "job-parse",
+                    "error",
+                    path,
+                    number,
+                    f"not a submit command: {line[:60]!r}",
+                    "write `name = value`, or a `queue` statement",
+                )
+            )
             continue
         commands[match.group(1).lower()] = (match.group(2).strip(), number)
     if not queued:
-        findings.append(_kit("job-parse", "error", path, None, "no `queue` statement: "
-                             "condor_submit would submit nothing", "end the file with `queue`"))
+        findings.append(
+            _kit(
+                "job-parse",
+                "error",
+                path,
+                None,
+                "no `queue` statement: condor_submit would submit nothing",
+                "end the file with `queue`",
+            )
+        )
     return commands, findings
 
 
@@ -113,9 +152,16 @@ def _condor_dry_run(ctx: CheckContext, path: str, text: str) -> list[Finding]:
     """`condor_submit -dry-run` on a copy, when HTCondor's client is installed here."""
     tool = find_client("htcondor", "condor_submit")
     if tool is None:
-        return [_kit("job-parse", "info", path, None, "condor_submit is not installed here, so "
-                     "the kit read the submit file itself", "install HTCondor's client tools "
-                     "for the full check")]
+        return [
+            _kit(
+                "job-parse",
+                "info",
+                path,
+                None,
+                "condor_submit is not installed here, so the kit read the submit file itself",
+                "install HTCondor's client tools for the full check",
+            )
+        ]
     with tempfile.TemporaryDirectory(prefix="kit-check-sub-") as tmp:
         root = Path(tmp)
         (root / "jobs").mkdir()
@@ -124,36 +170,77 @@ def _condor_dry_run(ctx: CheckContext, path: str, text: str) -> list[Finding]:
         if inputs is not None:
             (root / "jobs/inputs.txt").write_text(inputs, encoding="utf-8")
         try:
-            done = subprocess.run([tool, "-dry-run", "-", HTCONDOR_FILE], cwd=root, capture_output=True,
-                                  text=True, timeout=DRY_RUN_TIMEOUT_S, check=False)
+            done = subprocess.run(
+                [tool, "-dry-run", "-", HTCONDOR_FILE],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=DRY_RUN_TIMEOUT_S,
+                check=False,
+            )
         except (OSError, subprocess.SubprocessError) as error:
-            return [_kit("job-parse", "warning", path, None, f"condor_submit could not run: {error}",
-                         "check HTCondor's client installation")]
+            return [
+                _kit(
+                    "job-parse",
+                    "warning",
+                    path,
+                    None,
+                    f"condor_submit could not run: {error}",
+                    "check HTCondor's client installation",
+                )
+            ]
     if done.returncode == 0:
         return []
-    said = " ".join(line.strip() for line in (done.stderr or done.stdout).splitlines()
-                    if line.strip() and not line.startswith("Submitting job"))
-    return [_kit("job-parse", "error", path, None, f"condor_submit -dry-run refused it: {said[:300]}",
-                 "fix the command it names, or regenerate with `kit generate --only htcondor`")]
+    said = " ".join(
+        line.strip()
+        for line in (done.stderr or done.stdout).splitlines()
+        if line.strip() and not line.startswith("Submitting job")
+    )
+    return [
+        _kit(
+            "job-parse",
+            "error",
+            path,
+            None,
+            f"condor_submit -dry-run refused it: {said[:300]}",
+            "fix the command it names, or regenerate with `kit generate --only htcondor`",
+        )
+    ]
 
 
 # -- Slurm -------------------------------------------------------------------------------------
+
 
 def _read_batch_script(path: str, text: str) -> tuple[JobFile, list[Finding]]:
     findings: list[Finding] = []
     lines = text.splitlines()
     if not lines or not lines[0].startswith("#!"):
-        findings.append(_kit("job-parse", "error", path, 1, "no #! line: sbatch refuses a script "
-                             "without one", "start the script with #!/bin/bash"))
+        findings.append(
+            _kit(
+                "job-parse",
+                "error",
+                path,
+                1,
+                "no #! line: sbatch refuses a script without one",
+                "start the script with #!/bin/bash",
+            )
+        )
     gpus: list[tuple[str, int]] = []
     seen_command = False
     for number, line in enumerate(lines, start=1):
         stripped = line.strip()
         if stripped.startswith("#SBATCH"):
             if seen_command:
-                findings.append(_kit("job-parse", "warning", path, number, "an #SBATCH line after "
-                                     "the first command: sbatch ignores it",
-                                     "move every #SBATCH line above the first command"))
+                findings.append(
+                    _kit(
+                        "job-parse",
+                        "warning",
+                        path,
+                        number,
+                        "an #SBATCH line after the first command: sbatch ignores it",
+                        "move every #SBATCH line above the first command",
+                    )
+                )
             if re.search(r"--(gres=(\S*:)?gpu|gpus(-per-\w+)?=|gpus-per-node)", stripped):
                 gpus.append(("#SBATCH GPU request", number))
         elif stripped and not stripped.startswith("#"):
@@ -167,8 +254,16 @@ def _read_batch_script(path: str, text: str) -> tuple[JobFile, list[Finding]]:
     image = named.group(1) if named else None
     image_line = text[: named.start()].count("\n") + 1 if named else None
     if image is None:
-        findings.append(_kit("job-parse", "error", path, None, "no SIF=... line: the script names "
-                             "no image to run", "regenerate with `kit generate --only slurm`"))
+        findings.append(
+            _kit(
+                "job-parse",
+                "error",
+                path,
+                None,
+                "no SIF=... line: the script names no image to run",
+                "regenerate with `kit generate --only slurm`",
+            )
+        )
     return JobFile(path, _environment(text, image), image, image_line, tuple(gpus)), findings
 
 
@@ -177,17 +272,27 @@ def _bash_syntax(path: str, text: str) -> list[Finding]:
     if bash is None:
         return []
     try:
-        done = subprocess.run([bash, "-n"], input=text, capture_output=True, text=True, timeout=10,
-                              check=False)
+        done = subprocess.run(
+            [bash, "-n"], input=text, capture_output=True, text=True, timeout=10, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return []
     if done.returncode == 0:
         return []
-    return [_kit("job-parse", "error", path, None, f"bash -n: {done.stderr.strip()[:200]}",
-                 "fix the shell syntax, or regenerate with `kit generate --only slurm`")]
+    return [
+        _kit(
+            "job-parse",
+            "error",
+            path,
+            None,
+            f"bash -n: {done.stderr.strip()[:200]}",
+            "fix the shell syntax, or regenerate with `kit generate --only slurm`",
+        )
+    ]
 
 
 # -- what both files must agree on -------------------------------------------------------------
+
 
 def _environment(text: str, image: str | None) -> str | None:
     found = ENV_LINE.search(text)
@@ -213,43 +318,84 @@ def _image_rule(ctx: CheckContext, job: JobFile) -> list[Finding]:
         return []
     scheme, name, tag = _split_reference(job.image)
     if not scheme:
-        return []   # a SIF file on the cluster: nothing published to compare with
+        return []  # a SIF file on the cluster: nothing published to compare with
     if scheme not in ("docker", "oras"):
-        return [_kit("job-image", "error", job.path, job.image_line, f"{scheme}:// images are not "
-                     "what the kit's workflows publish", "use docker:// or oras://")]
+        return [
+            _kit(
+                "job-image",
+                "error",
+                job.path,
+                job.image_line,
+                f"{scheme}:// images are not what the kit's workflows publish",
+                "use docker:// or oras://",
+            )
+        ]
     findings: list[Finding] = []
     wants_sif = scheme == "oras"
     if wants_sif != tag.startswith(SIF_TAG_PREFIX):
-        findings.append(_kit(
-            "job-image", "error", job.path, job.image_line,
-            f"tag {tag!r} over {scheme}:// is not what the workflows push there (the SIF's tags "
-            f"start with {SIF_TAG_PREFIX!r}, the Docker image's do not)",
-            "regenerate with `kit generate --only htcondor --only slurm`"))
+        findings.append(
+            _kit(
+                "job-image",
+                "error",
+                job.path,
+                job.image_line,
+                f"tag {tag!r} over {scheme}:// is not what the workflows push there (the SIF's tags "
+                f"start with {SIF_TAG_PREFIX!r}, the Docker image's do not)",
+                "regenerate with `kit generate --only htcondor --only slurm`",
+            )
+        )
     bare = tag.removeprefix(SIF_TAG_PREFIX)
     moving = {str(e.get("tag", "")) for e in _matrix_entries(ctx.workflow(ctx.docker_workflow))}
     immutable = IMMUTABLE.match(bare)
     if immutable and job.environment and immutable.group("env") != job.environment:
-        findings.append(_kit("job-image", "error", job.path, job.image_line,
-                             f"the tag {tag!r} is the image of environment "
-                             f"{immutable.group('env')!r}, but the file is for {job.environment!r}",
-                             "regenerate the job files for one environment"))
+        findings.append(
+            _kit(
+                "job-image",
+                "error",
+                job.path,
+                job.image_line,
+                f"the tag {tag!r} is the image of environment "
+                f"{immutable.group('env')!r}, but the file is for {job.environment!r}",
+                "regenerate the job files for one environment",
+            )
+        )
     elif not immutable:
         if moving and bare not in moving and bare != "latest":
-            findings.append(_kit("job-image", "error", job.path, job.image_line,
-                                 f"no workflow pushes the tag {tag!r} (they push "
-                                 f"{', '.join(sorted(moving))} and <env>-sha-<commit>)",
-                                 "regenerate with `kit generate --only htcondor --only slurm`"))
+            findings.append(
+                _kit(
+                    "job-image",
+                    "error",
+                    job.path,
+                    job.image_line,
+                    f"no workflow pushes the tag {tag!r} (they push "
+                    f"{', '.join(sorted(moving))} and <env>-sha-<commit>)",
+                    "regenerate with `kit generate --only htcondor --only slurm`",
+                )
+            )
         else:
-            findings.append(_kit("job-image", "warning", job.path, job.image_line,
-                                 f"the tag {tag!r} moves with every build: HTCondor caches images "
-                                 "by name and may run an old copy", "use the per-commit tag "
-                                 "<env>-sha-<commit> (kit generate's default)"))
+            findings.append(
+                _kit(
+                    "job-image",
+                    "warning",
+                    job.path,
+                    job.image_line,
+                    f"the tag {tag!r} moves with every build: HTCondor caches images "
+                    "by name and may run an old copy",
+                    "use the per-commit tag <env>-sha-<commit> (kit generate's default)",
+                )
+            )
     published = _published_names(ctx)
     if published and name not in published:
-        findings.append(_kit("job-image", "error", job.path, job.image_line,
-                             f"the workflows publish {', '.join(sorted(published))}, not {name}",
-                             "regenerate with `kit generate --only htcondor --only slurm`, "
-                             "or pass --job-image-name"))
+        findings.append(
+            _kit(
+                "job-image",
+                "error",
+                job.path,
+                job.image_line,
+                f"the workflows publish {', '.join(sorted(published))}, not {name}",
+                "regenerate with `kit generate --only htcondor --only slurm`, or pass --job-image-name",
+            )
+        )
     return findings
 
 
@@ -288,21 +434,51 @@ def _collect(node: Any, out: set[str]) -> None:
 def _gpu_rule(ctx: CheckContext, job: JobFile) -> list[Finding]:
     """GPUs only for an environment that needs CUDA; a CUDA environment without one is a warning."""
     if job.environment is None:
-        return [_kit("job-gpu", "warning", job.path, None, "cannot tell which environment this "
-                     "job runs, so its GPU requests were not checked",
-                     "keep the `# kit-environment: NAME` line the kit writes")]
+        return [
+            _kit(
+                "job-gpu",
+                "warning",
+                job.path,
+                None,
+                "cannot tell which environment this job runs, so its GPU requests were not checked",
+                "keep the `# kit-environment: NAME` line the kit writes",
+            )
+        ]
     env = ctx.workspace.environments.get(job.environment)
     if env is None:
-        return [_kit("job-gpu", "error", job.path, None, f"environment {job.environment!r} is "
-                     "not in the workspace", "regenerate the job files with --env NAME")]
+        return [
+            _kit(
+                "job-gpu",
+                "error",
+                job.path,
+                None,
+                f"environment {job.environment!r} is not in the workspace",
+                "regenerate the job files with --env NAME",
+            )
+        ]
     if env.cuda is None:
-        return [_kit("job-gpu", "error", job.path, line, f"{what}: environment "
-                     f"{job.environment!r} needs no CUDA, so the job would wait for a GPU it "
-                     "never uses", "remove the GPU request, or regenerate with "
-                     "`kit generate --only htcondor --only slurm`")
-                for what, line in job.gpu_requests]
+        return [
+            _kit(
+                "job-gpu",
+                "error",
+                job.path,
+                line,
+                f"{what}: environment "
+                f"{job.environment!r} needs no CUDA, so the job would wait for a GPU it "
+                "never uses",
+                "remove the GPU request, or regenerate with `kit generate --only htcondor --only slurm`",
+            )
+            for what, line in job.gpu_requests
+        ]
     if not job.gpu_requests:
-        return [_kit("job-gpu", "warning", job.path, None, f"environment {job.environment!r} "
-                     f"needs CUDA {env.cuda}, but the job asks for no GPU",
-                     "add request_gpus = 1 (HTCondor) or #SBATCH --gres=gpu:1 and --nv (Slurm)")]
+        return [
+            _kit(
+                "job-gpu",
+                "warning",
+                job.path,
+                None,
+                f"environment {job.environment!r} needs CUDA {env.cuda}, but the job asks for no GPU",
+                "add request_gpus = 1 (HTCondor) or #SBATCH --gres=gpu:1 and --nv (Slurm)",
+            )
+        ]
     return []

@@ -51,34 +51,64 @@ def one_line(text: str, limit: int = 300) -> str:
 
 
 def _skipped(tool: str, files: list[str]) -> list[Finding]:
-    return [Finding(tool, "not-installed", "skipped", files[0] if files else "", None,
-                    f"{tool} is not installed, so this check did not run", INSTALL_HINT)]
+    return [
+        Finding(
+            tool,
+            "not-installed",
+            "skipped",
+            files[0] if files else "",
+            None,
+            f"{tool} is not installed, so this check did not run",
+            INSTALL_HINT,
+        )
+    ]
 
 
 def _failed(tool: str, file: str, why: str) -> list[Finding]:
-    return [Finding(tool, "linter-failed", "error", file, None, f"{tool} did not finish its check: {why}",
-                    f"run {tool} on {file} by hand to see why, or reinstall it ({INSTALL_HINT})")]
+    return [
+        Finding(
+            tool,
+            "linter-failed",
+            "error",
+            file,
+            None,
+            f"{tool} did not finish its check: {why}",
+            f"run {tool} on {file} by hand to see why, or reinstall it ({INSTALL_HINT})",
+        )
+    ]
 
 
 def stderr_reason(stderr: str) -> str:
     """The line of a tool's stderr that says what went wrong: an `error:` line, else the first
     line that is not progress chatter (`INFO`), else the last line."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    chosen = (next((line for line in lines if line.lower().startswith(("error", "fatal"))), None)
-              or next((line for line in lines if not line.startswith("INFO")), None)
-              or (lines[-1] if lines else ""))
+    chosen = (
+        next((line for line in lines if line.lower().startswith(("error", "fatal"))), None)
+        or next((line for line in lines if not line.startswith("INFO")), None)
+        or (lines[-1] if lines else "")
+    )
     return one_line(chosen)
 
 
-def _run_json(argv: list[str], workdir: Path, timeout: float, ok_codes: tuple[int, ...] = (0,)) -> tuple[Any, str]:
+def _run_json(
+    argv: list[str], workdir: Path, timeout: float, ok_codes: tuple[int, ...] = (0,)
+) -> tuple[Any, str]:
     """Run a linter and return its parsed JSON report and its stderr; raise LinterFailed on
     anything else.
 
     The linter gets a process group of its own so that, past the time limit, it is ended with
     anything it started (a wrapper script's children would otherwise hold the pipes open)."""
     try:
-        proc = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
     except OSError as error:
         raise LinterFailed(f"it could not be started ({error.strerror or error})") from None
     with proc:
@@ -121,10 +151,19 @@ def hadolint(files: list[str], workdir: Path, timeout: float | None = None) -> l
             report, _ = _run_json([exe, "--no-fail", "--format", "json", file], workdir, timeout or TIMEOUT_S)
             for item in report or []:
                 code = str(item["code"])
-                findings.append(Finding("hadolint", code, levels.get(item["level"], "info"), file,
-                                        item.get("line"), one_line(str(item["message"])),
-                                        f"see https://github.com/hadolint/hadolint/wiki/{code}"
-                                        if code.startswith("DL") else "see the ShellCheck wiki"))
+                findings.append(
+                    Finding(
+                        "hadolint",
+                        code,
+                        levels.get(item["level"], "info"),
+                        file,
+                        item.get("line"),
+                        one_line(str(item["message"])),
+                        f"see https://github.com/hadolint/hadolint/wiki/{code}"
+                        if code.startswith("DL")
+                        else "see the ShellCheck wiki",
+                    )
+                )
         except LinterFailed as error:
             findings.extend(_failed("hadolint", file, str(error)))
         except (KeyError, TypeError, AttributeError):
@@ -142,8 +181,12 @@ def zizmor(files: list[str], workdir: Path, timeout: float | None = None) -> lis
     severities: dict[str, Severity] = {"High": "error", "Medium": "error", "Low": "warning"}
     findings: list[Finding] = []
     try:
-        report, stderr = _run_json([exe, "--offline", "--no-exit-codes", "--format", "json", *workflows], workdir,
-                                   timeout or TIMEOUT_S, ok_codes=(0, ZIZMOR_NO_INPUTS))
+        report, stderr = _run_json(
+            [exe, "--offline", "--no-exit-codes", "--format", "json", *workflows],
+            workdir,
+            timeout or TIMEOUT_S,
+            ok_codes=(0, ZIZMOR_NO_INPUTS),
+        )
         findings.extend(_not_audited(stderr, workflows))
         if report is None and not findings:
             return _failed("zizmor", workflows[0], stderr_reason(stderr) or "it printed no report")
@@ -153,8 +196,17 @@ def zizmor(files: list[str], workdir: Path, timeout: float | None = None) -> lis
             path = local.get("verbatim_path") or local.get("given_path") or workflows[0]
             row = location["concrete"]["location"]["start_point"]["row"] + 1
             severity = severities.get(item["determinations"]["severity"], "info")
-            findings.append(Finding("zizmor", str(item["ident"]), severity, str(path), row,
-                                    one_line(str(item["desc"])), str(item.get("url", ""))))
+            findings.append(
+                Finding(
+                    "zizmor",
+                    str(item["ident"]),
+                    severity,
+                    str(path),
+                    row,
+                    one_line(str(item["desc"])),
+                    str(item.get("url", "")),
+                )
+            )
     except LinterFailed as error:
         return _failed("zizmor", workflows[0], str(error))
     except (KeyError, TypeError, IndexError, AttributeError):
@@ -177,13 +229,29 @@ def _not_audited(stderr: str, workflows: list[str]) -> list[Finding]:
     for index, reason in enumerate(reasons):
         named = [w for w in workflows if w in reason]
         file = named[0] if named else skipped[index] if len(skipped) == len(reasons) else ".github/workflows"
-        findings.append(Finding("zizmor", "not-audited", "warning", file, None,
-                                f"zizmor did not audit this workflow: {reason}",
-                                "fix the errors the schema check reports, then check again"))
+        findings.append(
+            Finding(
+                "zizmor",
+                "not-audited",
+                "warning",
+                file,
+                None,
+                f"zizmor did not audit this workflow: {reason}",
+                "fix the errors the schema check reports, then check again",
+            )
+        )
     if not findings and "no inputs collected" in stderr:
-        findings.append(Finding("zizmor", "not-audited", "warning", workflows[0], None,
-                                "zizmor audited nothing: " + stderr_reason(stderr),
-                                "fix the errors the schema check reports, then check again"))
+        findings.append(
+            Finding(
+                "zizmor",
+                "not-audited",
+                "warning",
+                workflows[0],
+                None,
+                "zizmor audited nothing: " + stderr_reason(stderr),
+                "fix the errors the schema check reports, then check again",
+            )
+        )
     return findings
 
 
@@ -205,12 +273,29 @@ def workflow_schema(files: list[str], workdir: Path, timeout: float | None = Non
             continue
         for problem in problems:
             if problem.path is None:
-                findings.append(Finding("schema", "yaml-parse", "error", file, None, one_line(problem.message),
-                                        "fix the YAML so it parses as one mapping"))
+                findings.append(
+                    Finding(
+                        "schema",
+                        "yaml-parse",
+                        "error",
+                        file,
+                        None,
+                        one_line(problem.message),
+                        "fix the YAML so it parses as one mapping",
+                    )
+                )
             else:
-                findings.append(Finding("schema", "github-workflow", "error", file, None,
-                                        one_line(f"{problem.path}: {problem.message}", 600),
-                                        "compare with the GitHub Actions workflow syntax reference"))
+                findings.append(
+                    Finding(
+                        "schema",
+                        "github-workflow",
+                        "error",
+                        file,
+                        None,
+                        one_line(f"{problem.path}: {problem.message}", 600),
+                        "compare with the GitHub Actions workflow syntax reference",
+                    )
+                )
     return findings
 
 
@@ -234,7 +319,9 @@ def collect(started: list[tuple[str, Future[list[Finding]]]], files: list[str]) 
         try:
             findings.extend(future.result())
         except Exception as error:
-            findings.extend(_failed(name, files[0] if files else "", one_line(f"{type(error).__name__}: {error}")))
+            findings.extend(
+                _failed(name, files[0] if files else "", one_line(f"{type(error).__name__}: {error}"))
+            )
     return findings
 
 

@@ -78,7 +78,9 @@ def gitignore_excludes(text: str, path: str) -> bool:
     """Whether git ignores `path` (relative to the folder of this `.gitignore`)."""
     lines = text.splitlines()
     bad = {line for line, _ in bad_gitignore_patterns(lines)}
-    return bool(pathspec.GitIgnoreSpec.from_lines([line for line in lines if line not in bad]).match_file(path))
+    return bool(
+        pathspec.GitIgnoreSpec.from_lines([line for line in lines if line not in bad]).match_file(path)
+    )
 
 
 @cache
@@ -106,7 +108,7 @@ def _filter_regex(pattern: str) -> re.Pattern[str]:
             if end == -1:
                 out.append(re.escape(c))
             else:
-                out.append("[" + pattern[i + 1:end].replace("\\", "\\\\") + "]")
+                out.append("[" + pattern[i + 1 : end].replace("\\", "\\\\") + "]")
                 i = end
         else:
             out.append(re.escape(c))

@@ -37,8 +37,8 @@ APPTAINER_WORKFLOW = ".github/workflows/apptainer.yaml"
 @dataclass
 class CheckContext:
     workspace: Workspace
-    prefix: str                      # the workspace folder from the repository root, "" or "x/"
-    files: dict[str, str]            # deployment files by path from the repository root
+    prefix: str  # the workspace folder from the repository root, "" or "x/"
+    files: dict[str, str]  # deployment files by path from the repository root
     findings: list[Finding] = field(default_factory=list)
     # This workspace's workflows (named after its folder when the repository holds several).
     docker_workflow: str = DOCKER_WORKFLOW
@@ -128,7 +128,10 @@ def _dockerfile_targets(ctx: CheckContext) -> list[Target]:
     args = ctx.docker_args
     if ctx.text("Dockerfile") is None or "ENVIRONMENT" not in args:
         return []
-    line = next((i.line for i in ctx.docker_instructions if i.keyword == "ARG" and i.args.startswith("ENVIRONMENT")), None)
+    line = next(
+        (i.line for i in ctx.docker_instructions if i.keyword == "ARG" and i.args.startswith("ENVIRONMENT")),
+        None,
+    )
     text = "\n".join(f"{i.keyword} {i.args}" for i in ctx.docker_instructions)
     return [(args["ENVIRONMENT"], _override(text, args), ctx.prefix + "Dockerfile", line)]
 
@@ -139,8 +142,11 @@ def _def_targets(ctx: CheckContext) -> list[Target]:
     if ctx.text("apptainer.def") is None:
         return []
     named = [s for s in ctx.def_stages if "ENVIRONMENT" in s.arguments]
-    installing = [s for s in named if any("pixi install" in raw for sec in s.sections_named("post")
-                                          for raw, _ in sec.body)]
+    installing = [
+        s
+        for s in named
+        if any("pixi install" in raw for sec in s.sections_named("post") for raw, _ in sec.body)
+    ]
     if not named:
         return []
     stage = (installing or named)[0]
@@ -151,15 +157,20 @@ def _def_targets(ctx: CheckContext) -> list[Target]:
 
 
 def _workflow_targets(ctx: CheckContext) -> list[Target]:
-    return [(str(entry.get("environment", "")), str(entry.get("cuda", "") or "") or None, path, None)
-            for path in (ctx.docker_workflow, ctx.apptainer_workflow)
-            for entry in _matrix_entries(ctx.workflow(path)) if "environment" in entry]
+    return [
+        (str(entry.get("environment", "")), str(entry.get("cuda", "") or "") or None, path, None)
+        for path in (ctx.docker_workflow, ctx.apptainer_workflow)
+        for entry in _matrix_entries(ctx.workflow(path))
+        if "environment" in entry
+    ]
 
 
 def _override(text: str, args: dict[str, str]) -> str | None:
     """The CONDA_OVERRIDE_CUDA a recipe sets: a literal, or the CUDA_VERSION argument's default
     (`$CUDA_VERSION`, `${CUDA_VERSION}` in a Dockerfile, `{{ CUDA_VERSION }}` in a def file)."""
-    match = re.search(r"CONDA_OVERRIDE_CUDA=\"?(\$\{?CUDA_VERSION\}?|\{\{\s*CUDA_VERSION\s*\}\}|[0-9.]*)", text)
+    match = re.search(
+        r"CONDA_OVERRIDE_CUDA=\"?(\$\{?CUDA_VERSION\}?|\{\{\s*CUDA_VERSION\s*\}\}|[0-9.]*)", text
+    )
     if not match:
         return None
     value = match.group(1)
@@ -185,8 +196,16 @@ def environment_rules(ctx: CheckContext) -> list[Finding]:
     ws = ctx.workspace
     for env, cuda, file, line in _targets(ctx):
         if env not in ws.environments:
-            findings.append(_kit("env-exists", "error", file, line, f"environment {env!r} is not in "
-                                 f"{ws.manifest_path.name}", f"use one of: {', '.join(sorted(ws.environments))}"))
+            findings.append(
+                _kit(
+                    "env-exists",
+                    "error",
+                    file,
+                    line,
+                    f"environment {env!r} is not in {ws.manifest_path.name}",
+                    f"use one of: {', '.join(sorted(ws.environments))}",
+                )
+            )
             continue
         findings.extend(_lock_findings(ctx, env, file, line))
         findings.extend(_cuda_findings(ws.environments[env].cuda, env, cuda, file, line))
@@ -196,25 +215,66 @@ def environment_rules(ctx: CheckContext) -> list[Finding]:
 def _lock_findings(ctx: CheckContext, env: str, file: str, line: int | None) -> list[Finding]:
     ws = ctx.workspace
     if ws.lock is None:
-        return [_kit("env-locked", "warning", file, line, f"no pixi.lock: `pixi install --locked "
-                     f"--environment {env}` will fail in the build", "run `pixi lock` and commit pixi.lock")]
+        return [
+            _kit(
+                "env-locked",
+                "warning",
+                file,
+                line,
+                f"no pixi.lock: `pixi install --locked --environment {env}` will fail in the build",
+                "run `pixi lock` and commit pixi.lock",
+            )
+        ]
     if not ws.is_locked_for_linux(env):
-        return [_kit("env-locked", "error", file, line, f"environment {env!r} is not locked for {LINUX}",
-                     f"add {LINUX} to the workspace platforms and run `pixi lock`")]
+        return [
+            _kit(
+                "env-locked",
+                "error",
+                file,
+                line,
+                f"environment {env!r} is not locked for {LINUX}",
+                f"add {LINUX} to the workspace platforms and run `pixi lock`",
+            )
+        ]
     return []
 
 
-def _cuda_findings(required: str | None, env: str, given: str | None, file: str,
-                   line: int | None) -> list[Finding]:
+def _cuda_findings(
+    required: str | None, env: str, given: str | None, file: str, line: int | None
+) -> list[Finding]:
     if required and not given:
-        return [_kit("cuda-override", "error", file, line, f"environment {env!r} requires CUDA "
-                     f"{required} but the build sets no CONDA_OVERRIDE_CUDA", f"set it to {required}")]
+        return [
+            _kit(
+                "cuda-override",
+                "error",
+                file,
+                line,
+                f"environment {env!r} requires CUDA {required} but the build sets no CONDA_OVERRIDE_CUDA",
+                f"set it to {required}",
+            )
+        ]
     if given and not required:
-        return [_kit("cuda-override", "warning", file, line, f"environment {env!r} has no CUDA "
-                     f"requirement but the build sets CONDA_OVERRIDE_CUDA={given}", "drop the override")]
+        return [
+            _kit(
+                "cuda-override",
+                "warning",
+                file,
+                line,
+                f"environment {env!r} has no CUDA requirement but the build sets CONDA_OVERRIDE_CUDA={given}",
+                "drop the override",
+            )
+        ]
     if given and required and _version(given) < _version(required):
-        return [_kit("cuda-override", "error", file, line, f"CONDA_OVERRIDE_CUDA={given} is older than "
-                     f"environment {env!r}'s requirement {required}", f"set it to {required}")]
+        return [
+            _kit(
+                "cuda-override",
+                "error",
+                file,
+                line,
+                f"CONDA_OVERRIDE_CUDA={given} is older than environment {env!r}'s requirement {required}",
+                f"set it to {required}",
+            )
+        ]
     return []
 
 
@@ -223,6 +283,7 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 # -- what the builds read -----------------------------------------------------------------------
+
 
 def _build_inputs(ctx: CheckContext) -> list[tuple[str, str, int]]:
     """(source relative to the workspace, recipe file, line) for every host file a build copies."""
@@ -247,17 +308,41 @@ def copy_source_rules(ctx: CheckContext) -> list[Finding]:
             continue
         if not ctx.exists(rel):
             rule = "app-dir" if _is_app(ctx, rel) else "copy-source"
-            findings.append(_kit(rule, "error", file, line, f"{src} does not exist in {ctx.workspace.root}",
-                                 f"create {rel} (for the probe: kit generate writes app/torch_detect_GPU.py)"
-                                 if rule == "app-dir" else f"create {rel} or remove the line"))
-        elif file.endswith("Dockerfile") and rel not in ("", ".") and dockerignore_excludes(ctx.dockerignore, rel):
-            findings.append(_kit("dockerignore", "error", file, line, f"{src} is excluded by .dockerignore, "
-                                 "so the build cannot copy it", f"add !{rel} to .dockerignore"))
+            findings.append(
+                _kit(
+                    rule,
+                    "error",
+                    file,
+                    line,
+                    f"{src} does not exist in {ctx.workspace.root}",
+                    f"create {rel} (for the probe: kit generate writes app/torch_detect_GPU.py)"
+                    if rule == "app-dir"
+                    else f"create {rel} or remove the line",
+                )
+            )
+        elif (
+            file.endswith("Dockerfile")
+            and rel not in ("", ".")
+            and dockerignore_excludes(ctx.dockerignore, rel)
+        ):
+            findings.append(
+                _kit(
+                    "dockerignore",
+                    "error",
+                    file,
+                    line,
+                    f"{src} is excluded by .dockerignore, so the build cannot copy it",
+                    f"add !{rel} to .dockerignore",
+                )
+            )
     return findings
 
 
 def _is_app(ctx: CheckContext, rel: str) -> bool:
-    return any(i.keyword == "COPY" and "/app/src" in i.args and rel in i.args for i in ctx.docker_instructions) or rel == "app"
+    return (
+        any(i.keyword == "COPY" and "/app/src" in i.args and rel in i.args for i in ctx.docker_instructions)
+        or rel == "app"
+    )
 
 
 def ignore_file_rules(ctx: CheckContext) -> list[Finding]:
@@ -266,28 +351,61 @@ def ignore_file_rules(ctx: CheckContext) -> list[Finding]:
     dockerignore_file = ctx.prefix + ".dockerignore"
     if ctx.text(".dockerignore") is not None:
         for _, why, fix in bad_dockerignore_patterns(ctx.dockerignore):
-            findings.append(_kit("dockerignore-pattern", "error", dockerignore_file, None,
-                                 f"{why}; Docker refuses the build context (and so does `kit build`)", fix))
+            findings.append(
+                _kit(
+                    "dockerignore-pattern",
+                    "error",
+                    dockerignore_file,
+                    None,
+                    f"{why}; Docker refuses the build context (and so does `kit build`)",
+                    fix,
+                )
+            )
         if dockerignore_excludes(ctx.dockerignore, "pixi.lock"):
-            findings.append(_kit("lock-ignored", "error", dockerignore_file, None,
-                                 "pixi.lock is excluded from the build context", "add !pixi.lock"))
+            findings.append(
+                _kit(
+                    "lock-ignored",
+                    "error",
+                    dockerignore_file,
+                    None,
+                    "pixi.lock is excluded from the build context",
+                    "add !pixi.lock",
+                )
+            )
     gitignore = ctx.text(".gitignore")
     if gitignore is not None:
         for pattern, why in bad_gitignore_patterns(gitignore.splitlines()):
-            findings.append(_kit("gitignore-pattern", "warning", ctx.prefix + ".gitignore", None,
-                                 f"{pattern!r} is not a valid pattern ({why}); git matches nothing with it",
-                                 "fix the pattern or remove it"))
+            findings.append(
+                _kit(
+                    "gitignore-pattern",
+                    "warning",
+                    ctx.prefix + ".gitignore",
+                    None,
+                    f"{pattern!r} is not a valid pattern ({why}); git matches nothing with it",
+                    "fix the pattern or remove it",
+                )
+            )
         if gitignore_excludes(gitignore, "pixi.lock"):
-            findings.append(_kit("lock-ignored", "error", ctx.prefix + ".gitignore", None,
-                                 "pixi.lock is ignored by git, so CI builds without it", "remove the line that matches it"))
+            findings.append(
+                _kit(
+                    "lock-ignored",
+                    "error",
+                    ctx.prefix + ".gitignore",
+                    None,
+                    "pixi.lock is ignored by git, so CI builds without it",
+                    "remove the line that matches it",
+                )
+            )
     return findings
 
 
 def path_filter_rule(ctx: CheckContext) -> list[Finding]:
     """Workflow path filters must fire on a change to any file the build reads."""
     findings: list[Finding] = []
-    pairs = ((ctx.docker_workflow, "Dockerfile", ".dockerignore"),
-             (ctx.apptainer_workflow, "apptainer.def", None))
+    pairs = (
+        (ctx.docker_workflow, "Dockerfile", ".dockerignore"),
+        (ctx.apptainer_workflow, "apptainer.def", None),
+    )
     inputs = _build_inputs(ctx)
     manifest = ctx.workspace.manifest_path.name
     for workflow_path, recipe, ignore in pairs:
@@ -308,15 +426,29 @@ def path_filter_rule(ctx: CheckContext) -> list[Finding]:
                 continue
             filters = [str(f) for f in filters if isinstance(f, (str, int, float))]
             for pattern, why in bad_path_filters(filters):
-                findings.append(_kit("path-filter-pattern", "error", workflow_path, None,
-                                     f"on.{event}.paths: {pattern!r} is not a valid pattern ({why})",
-                                     "fix the pattern (a class such as [a-z] runs from low to high) or remove it"))
+                findings.append(
+                    _kit(
+                        "path-filter-pattern",
+                        "error",
+                        workflow_path,
+                        None,
+                        f"on.{event}.paths: {pattern!r} is not a valid pattern ({why})",
+                        "fix the pattern (a class such as [a-z] runs from low to high) or remove it",
+                    )
+                )
             for path in sorted(read):
                 if not path_filter_matches(filters, path):
                     shown = path.removesuffix(SAMPLE) + "**" if path.endswith(SAMPLE) else path
-                    findings.append(_kit("path-filters", "error", workflow_path, None,
-                                         f"on.{event}.paths does not cover {shown}, which the build reads",
-                                         f"add '{shown}' to on.{event}.paths"))
+                    findings.append(
+                        _kit(
+                            "path-filters",
+                            "error",
+                            workflow_path,
+                            None,
+                            f"on.{event}.paths does not cover {shown}, which the build reads",
+                            f"add '{shown}' to on.{event}.paths",
+                        )
+                    )
     return findings
 
 
@@ -335,6 +467,7 @@ def _sample(ctx: CheckContext, rel: str) -> str:
 
 
 # -- the def file -------------------------------------------------------------------------------
+
 
 def def_parse_rule(ctx: CheckContext) -> list[Finding]:
     """The def file parses: headers, known sections, `%files from` naming an earlier stage."""
@@ -359,16 +492,30 @@ def def_stage_arguments_rule(ctx: CheckContext) -> list[Finding]:
             defaults.setdefault(name, value)
     findings: list[Finding] = []
     for stage, name, line in deffile.undefined_stage_arguments(ctx.def_stages):
-        findings.append(_kit("stage-arguments", "error", file, line,
-                             f"stage {stage.key!r} uses {{{{ {name} }}}} but its %arguments does not define {name}, "
-                             f"so `apptainer build` without --build-arg {name}=... stops",
-                             f"add {name}={defaults.get(name, 'default')} under this stage's %arguments"))
+        findings.append(
+            _kit(
+                "stage-arguments",
+                "error",
+                file,
+                line,
+                f"stage {stage.key!r} uses {{{{ {name} }}}} but its %arguments does not define {name}, "
+                f"so `apptainer build` without --build-arg {name}=... stops",
+                f"add {name}={defaults.get(name, 'default')} under this stage's %arguments",
+            )
+        )
     for name in sorted(defaults):
         values = {s.arguments[name] for s in ctx.def_stages if name in s.arguments}
         if len(values) > 1:
-            findings.append(_kit("stage-arguments", "error", file, None,
-                                 f"the stages give {name} different defaults ({', '.join(sorted(values))})",
-                                 f"give {name} the same default in every stage"))
+            findings.append(
+                _kit(
+                    "stage-arguments",
+                    "error",
+                    file,
+                    None,
+                    f"the stages give {name} different defaults ({', '.join(sorted(values))})",
+                    f"give {name} the same default in every stage",
+                )
+            )
     return findings
 
 
@@ -377,8 +524,10 @@ def cuda_requirement_rule(ctx: CheckContext) -> list[Finding]:
     built and tagged as a CPU image (and installed without CONDA_OVERRIDE_CUDA)."""
     ws = ctx.workspace
     manifest = ctx.prefix + ws.manifest_path.name
-    return [_kit("cuda-requirement", "warning", manifest, None, message, fix)
-            for _, message, fix in cuda_requirement_gaps(ws.manifest_path, ws.environments, ws.lock)]
+    return [
+        _kit("cuda-requirement", "warning", manifest, None, message, fix)
+        for _, message, fix in cuda_requirement_gaps(ws.manifest_path, ws.environments, ws.lock)
+    ]
 
 
 RULES: dict[str, Rule] = {

@@ -31,9 +31,9 @@ from typing import Any
 
 SCHEMA_NAME = "vendor.github-workflows"
 MAX_BYTES = 1_000_000
-MAX_NODES = 50_000          # a large real workflow holds a few thousand values
-MAX_DEPTH = 100            # flow brackets ([{) open at once
-MAX_INDENT = 400           # spaces before a line's content
+MAX_NODES = 50_000  # a large real workflow holds a few thousand values
+MAX_DEPTH = 100  # flow brackets ([{) open at once
+MAX_INDENT = 400  # spaces before a line's content
 _IRI_FORMATS = frozenset({"iri", "iri-reference"})
 _lock = threading.Lock()
 _validator: Any = None
@@ -43,7 +43,7 @@ _validator: Any = None
 class SchemaError:
     """One problem with one workflow: a YAML error (`path` is None) or a schema violation."""
 
-    path: str | None          # JSON path such as `$.jobs.docker`, None for a YAML problem
+    path: str | None  # JSON path such as `$.jobs.docker`, None for a YAML problem
     message: str
 
 
@@ -56,7 +56,12 @@ def _vendored_schema_path() -> Path | None:
     spec = importlib.util.find_spec("check_jsonschema")
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "builtin_schemas" / "vendor" / "github-workflows.json"
+    path = (
+        Path(list(spec.submodule_search_locations)[0])
+        / "builtin_schemas"
+        / "vendor"
+        / "github-workflows.json"
+    )
     return path if path.is_file() else None
 
 
@@ -99,7 +104,8 @@ def _get_validator() -> Any:
 
             regex = RegexImplementation(RegexVariantName.default)
             _validator = BuiltinSchemaLoader(SCHEMA_NAME).get_validator(
-                SCHEMA_NAME, {}, FormatOptions(regex_impl=regex), regex, False)
+                SCHEMA_NAME, {}, FormatOptions(regex_impl=regex), regex, False
+            )
         return _validator
 
 
@@ -193,8 +199,9 @@ def load_workflow(text: str) -> tuple[Any, SchemaError | None]:
         return None, SchemaError(None, f"the file is larger than {MAX_BYTES} bytes; not checked")
     indent = max((len(line) - len(line.lstrip(" -")) for line in text.splitlines()), default=0)
     if nesting_depth(text) > MAX_DEPTH or indent > MAX_INDENT:
-        return None, SchemaError(None, "the YAML is nested too deeply to check "
-                                 f"(over {MAX_DEPTH} brackets or {MAX_INDENT} spaces)")
+        return None, SchemaError(
+            None, f"the YAML is nested too deeply to check (over {MAX_DEPTH} brackets or {MAX_INDENT} spaces)"
+        )
     load = _pyyaml_load
     if available():
         with _lock:

@@ -28,13 +28,15 @@ SLURM_FILE = "jobs/slurm.sbatch"
 # The example list of inputs the submit file queues over: one job per line, each line a file
 # sent with its job. pixi.toml is in every workspace, so the example runs anywhere.
 EXAMPLE_INPUTS = ("pixi.toml",)
-ENTRYPOINT = "/app/entrypoint.sh"     # both styles' images: activates the environment, then execs
+ENTRYPOINT = "/app/entrypoint.sh"  # both styles' images: activates the environment, then execs
 # What the lesson's pages and notebooks show where a learner's own repository would give the
 # values: an image name to replace with `ghcr.io/<you>/<repository>`, and a commit id.
 EXAMPLE_IMAGE_NAME = "ghcr.io/your-name/cuda-lesson"
 EXAMPLE_COMMIT = "3f2c1ab9d0e4c5b6a7f8e9d0c1b2a3f4e5d6c7b8"
-GITHUB_REMOTE = re.compile(r"^(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)"
-                           r"([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$")
+GITHUB_REMOTE = re.compile(
+    r"^(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)"
+    r"([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$"
+)
 
 
 @dataclass(frozen=True)
@@ -42,20 +44,20 @@ class JobPlan:
     """Every value the two job templates print, each already shape-checked."""
 
     environment: str
-    cuda: str | None            # the environment's CUDA requirement: GPUs are requested only then
-    cuda_minimum: str           # as HTCondor's gpus_minimum_runtime wants it: MAJOR.MINOR
-    name: str                   # the job name (Slurm) and the output files' stem
-    image_kind: str             # oras | docker | sif
-    container_image: str        # HTCondor: oras://..., docker://... or the SIF path
-    sif: str                    # Slurm: the SIF apptainer exec runs
-    pull: str                   # Slurm: the reference to pull the SIF from ("" for a local SIF)
-    tag: str                    # the tag in the reference ("" for a local SIF)
-    immutable: bool             # whether that tag belongs to one commit
+    cuda: str | None  # the environment's CUDA requirement: GPUs are requested only then
+    cuda_minimum: str  # as HTCondor's gpus_minimum_runtime wants it: MAJOR.MINOR
+    name: str  # the job name (Slurm) and the output files' stem
+    image_kind: str  # oras | docker | sif
+    container_image: str  # HTCondor: oras://..., docker://... or the SIF path
+    sif: str  # Slurm: the SIF apptainer exec runs
+    pull: str  # Slurm: the reference to pull the SIF from ("" for a local SIF)
+    tag: str  # the tag in the reference ("" for a local SIF)
+    immutable: bool  # whether that tag belongs to one commit
     command: str
     cpus: str
     gpus: str
-    memory: str                 # HTCondor: 4GB
-    slurm_memory: str           # Slurm: 4G
+    memory: str  # HTCondor: 4GB
+    slurm_memory: str  # Slurm: 4G
     disk: str
     time: str
     modules: str
@@ -73,21 +75,37 @@ def job_plan(plan: Plan) -> JobPlan:
     else:
         image_name = o.job_image_name or o.image_name
         if not image_name:
-            raise OptionsError("the job files need the published image's name, and the git remote "
-                               "'origin' is not a GitHub repository", field="job_image_name",
-                               fix="pass --job-image-name ghcr.io/OWNER/REPOSITORY")
+            raise OptionsError(
+                "the job files need the published image's name, and the git remote "
+                "'origin' is not a GitHub repository",
+                field="job_image_name",
+                fix="pass --job-image-name ghcr.io/OWNER/REPOSITORY",
+            )
         tag = _tag(plan, "apptainer" if kind == "oras" else "docker")
         names.image_reference(f"{image_name}:{tag}", "job_image_name")
         container_image = pull = f"{kind}://{image_name}:{tag}"
         sif = o.job_sif or f"{tag}.sif"
     default_command = f"python /app/src/{PROBE_SCRIPT}" if plan.app_dir else "python --version"
     return JobPlan(
-        environment=env.name, cuda=env.cuda, cuda_minimum=_major_minor(env.cuda) if env.cuda else "",
-        name=job_name(plan.workspace_name, env.name), image_kind=kind,
-        container_image=container_image, sif=sif, pull=pull, tag=tag,
-        immutable=o.job_reference == "commit" and kind != "sif", command=o.job_command or default_command,
-        cpus=o.job_cpus, gpus=o.job_gpus, memory=o.job_memory, slurm_memory=o.job_memory[:-1],
-        disk=o.job_disk, time=o.job_time, modules=o.job_modules)
+        environment=env.name,
+        cuda=env.cuda,
+        cuda_minimum=_major_minor(env.cuda) if env.cuda else "",
+        name=job_name(plan.workspace_name, env.name),
+        image_kind=kind,
+        container_image=container_image,
+        sif=sif,
+        pull=pull,
+        tag=tag,
+        immutable=o.job_reference == "commit" and kind != "sif",
+        command=o.job_command or default_command,
+        cpus=o.job_cpus,
+        gpus=o.job_gpus,
+        memory=o.job_memory,
+        slurm_memory=o.job_memory[:-1],
+        disk=o.job_disk,
+        time=o.job_time,
+        modules=o.job_modules,
+    )
 
 
 def _tag(plan: Plan, kind: ImageKind) -> str:
@@ -96,10 +114,11 @@ def _tag(plan: Plan, kind: ImageKind) -> str:
     if o.job_reference == "tag":
         return published_tag(plan.primary.tag, kind)
     if not o.job_commit:
-        raise OptionsError("no commit to name the image by: the workspace is not in a git "
-                           "repository with commits", field="job_commit",
-                           fix="commit and push first, pass --job-commit SHA, or use "
-                           "--job-reference tag")
+        raise OptionsError(
+            "no commit to name the image by: the workspace is not in a git repository with commits",
+            field="job_commit",
+            fix="commit and push first, pass --job-commit SHA, or use --job-reference tag",
+        )
     return immutable_tag(plan.primary.name, o.job_commit, kind)
 
 
@@ -115,6 +134,7 @@ def _major_minor(cuda: str) -> str:
 
 
 # -- the facts only the repository knows ---------------------------------------------------------
+
 
 def fill_from_git(options: RenderOptions, directory: Path) -> RenderOptions:
     """`options` with `job_commit` (HEAD) and `job_image_name` (from a GitHub remote 'origin')
@@ -145,8 +165,9 @@ def github_image(remote: str, registry: str) -> str:
 
 def _git(directory: Path, *args: str) -> str:
     try:
-        done = subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True,
-                              timeout=10, check=False)
+        done = subprocess.run(
+            ["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""

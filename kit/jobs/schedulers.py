@@ -40,13 +40,32 @@ JOB_FILES = {"htcondor": HTCONDOR_FILE, "slurm": SLURM_FILE}
 SUBMIT_COMMANDS = {"htcondor": "condor_submit jobs/htcondor.sub", "slurm": "sbatch jobs/slurm.sbatch"}
 BIN_VARIABLES = {"htcondor": "KIT_HTCONDOR_BIN", "slurm": "KIT_SLURM_BIN"}
 # HTCondor's JobStatus numbers.
-CONDOR_STATES: dict[int, State] = {1: "idle", 2: "running", 3: "removed", 4: "completed",
-                                   5: "held", 6: "running", 7: "idle"}
+CONDOR_STATES: dict[int, State] = {
+    1: "idle",
+    2: "running",
+    3: "removed",
+    4: "completed",
+    5: "held",
+    6: "running",
+    7: "idle",
+}
 SLURM_STATES: dict[str, State] = {
-    "PENDING": "idle", "CONFIGURING": "running", "RUNNING": "running", "COMPLETING": "running",
-    "SUSPENDED": "held", "REQUEUE_HOLD": "held", "COMPLETED": "completed", "FAILED": "failed",
-    "TIMEOUT": "failed", "NODE_FAIL": "failed", "OUT_OF_MEMORY": "failed", "BOOT_FAIL": "failed",
-    "DEADLINE": "failed", "PREEMPTED": "removed", "CANCELLED": "removed"}
+    "PENDING": "idle",
+    "CONFIGURING": "running",
+    "RUNNING": "running",
+    "COMPLETING": "running",
+    "SUSPENDED": "held",
+    "REQUEUE_HOLD": "held",
+    "COMPLETED": "completed",
+    "FAILED": "failed",
+    "TIMEOUT": "failed",
+    "NODE_FAIL": "failed",
+    "OUT_OF_MEMORY": "failed",
+    "BOOT_FAIL": "failed",
+    "DEADLINE": "failed",
+    "PREEMPTED": "removed",
+    "CANCELLED": "removed",
+}
 
 
 @dataclass(frozen=True)
@@ -55,7 +74,7 @@ class Submitted:
 
     scheduler: Scheduler
     job_id: str
-    workdir: Path                   # where it was submitted from: relative output paths start here
+    workdir: Path  # where it was submitted from: relative output paths start here
 
 
 @dataclass(frozen=True)
@@ -63,7 +82,7 @@ class JobStatus:
     scheduler: Scheduler
     job_id: str
     state: State
-    reason: str = ""                # the scheduler's own words, when it has any
+    reason: str = ""  # the scheduler's own words, when it has any
     exit_code: int | None = None
     output_files: tuple[str, ...] = ()
 
@@ -79,6 +98,7 @@ class JobStatus:
 
 
 # -- finding and running the clients -----------------------------------------------------------
+
 
 def find_client(scheduler: Scheduler, name: str) -> str | None:
     """One client command: in the folder KIT_HTCONDOR_BIN / KIT_SLURM_BIN names, else on PATH."""
@@ -101,23 +121,29 @@ def _unavailable(scheduler: Scheduler, why: str) -> SchedulerUnavailable:
     return SchedulerUnavailable(
         f"no {title.split()[1]} scheduler is reachable from here ({why}).",
         instead=f"copy the workspace with {JOB_FILES[scheduler]} to {title} login node and run "
-        f"`{SUBMIT_COMMANDS[scheduler]}` there")
+        f"`{SUBMIT_COMMANDS[scheduler]}` there",
+    )
 
 
-def _run(scheduler: Scheduler, argv: list[str], cwd: Path | None = None,
-         check: bool = True) -> subprocess.CompletedProcess[str]:
+def _run(
+    scheduler: Scheduler, argv: list[str], cwd: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     exe = client(scheduler, argv[0])
     try:
-        done = subprocess.run([exe, *argv[1:]], cwd=cwd, capture_output=True, text=True,
-                              timeout=CLIENT_TIMEOUT_S, check=False)
+        done = subprocess.run(
+            [exe, *argv[1:]], cwd=cwd, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S, check=False
+        )
     except subprocess.TimeoutExpired as error:
         raise _unavailable(scheduler, f"{argv[0]} did not answer in {CLIENT_TIMEOUT_S} s") from error
     except OSError as error:
         raise _unavailable(scheduler, f"{argv[0]} could not start: {error}") from error
     if check and done.returncode != 0:
         said = _said(done)
-        if done.returncode == 125 or re.search(r"(?i)cannot connect|unable to contact|failed to "
-                                               r"connect|connection refused|not running", said):
+        if done.returncode == 125 or re.search(
+            r"(?i)cannot connect|unable to contact|failed to "
+            r"connect|connection refused|not running",
+            said,
+        ):
             raise _unavailable(scheduler, said or f"{argv[0]} exited {done.returncode}")
         raise SchedulerError(f"{argv[0]} failed", scheduler=scheduler, said=said)
     return done
@@ -142,14 +168,18 @@ def available(scheduler: Scheduler) -> str:
 
 # -- the four verbs ----------------------------------------------------------------------------
 
+
 def submit(scheduler: Scheduler, workdir: Path | str, job_file: str | None = None) -> Submitted:
     """Submit `job_file` (default: the kit's file for `scheduler`) from `workdir`."""
     _check_scheduler(scheduler)
     folder = Path(workdir).resolve()
     relative = job_file or JOB_FILES[scheduler]
     if not (folder / relative).is_file():
-        raise SchedulerError(f"{folder / relative} does not exist", scheduler=scheduler,
-                             said=f"run `kit generate {folder} --only {scheduler}` first")
+        raise SchedulerError(
+            f"{folder / relative} does not exist",
+            scheduler=scheduler,
+            said=f"run `kit generate {folder} --only {scheduler}` first",
+        )
     if scheduler == "htcondor":
         done = _run(scheduler, ["condor_submit", "-terse", relative], cwd=folder, check=False)
         match = re.search(r"^(\d+)\.\d+\s*-\s*\d+\.\d+", done.stdout, re.MULTILINE)
@@ -157,8 +187,7 @@ def submit(scheduler: Scheduler, workdir: Path | str, job_file: str | None = Non
         done = _run(scheduler, ["sbatch", "--parsable", relative], cwd=folder, check=False)
         match = re.search(r"^(\d+)(?:;\S+)?\s*$", done.stdout, re.MULTILINE)
     if done.returncode != 0 or not match:
-        raise SchedulerError(f"{scheduler} refused {relative}", scheduler=scheduler,
-                             said=_said(done))
+        raise SchedulerError(f"{scheduler} refused {relative}", scheduler=scheduler, said=_said(done))
     return Submitted(scheduler, match.group(1), folder)
 
 
@@ -167,8 +196,13 @@ def status(job: Submitted) -> JobStatus:
     return _condor_status(job) if job.scheduler == "htcondor" else _slurm_status(job)
 
 
-def wait(job: Submitted, timeout: float, on_status: Callable[[JobStatus], None] | None = None,
-         poll: float = 1.0, stop_when_idle_with_reason: bool = False) -> JobStatus:
+def wait(
+    job: Submitted,
+    timeout: float,
+    on_status: Callable[[JobStatus], None] | None = None,
+    poll: float = 1.0,
+    stop_when_idle_with_reason: bool = False,
+) -> JobStatus:
     """Poll until the job ends or `timeout` seconds pass; `on_status` sees every change.
 
     Returns the last status: done, or not done when the time ran out (the caller decides what
@@ -219,13 +253,21 @@ def why_idle(job: Submitted) -> str:
 
 def _check_scheduler(scheduler: str) -> None:
     if scheduler not in SCHEDULERS:
-        raise SchedulerError(f"scheduler {scheduler!r} is unknown", scheduler=scheduler,
-                             said=f"use one of: {', '.join(SCHEDULERS)}")
+        raise SchedulerError(
+            f"scheduler {scheduler!r} is unknown",
+            scheduler=scheduler,
+            said=f"use one of: {', '.join(SCHEDULERS)}",
+        )
 
 
 def _unplaceable(now: JobStatus) -> bool:
-    return bool(re.search(r"(?i)no successful match|match no|not available|no machine|"
-                          r"ReqNodeNotAvail|Resources|don't match|do not match|rejected", now.reason))
+    return bool(
+        re.search(
+            r"(?i)no successful match|match no|not available|no machine|"
+            r"ReqNodeNotAvail|Resources|don't match|do not match|rejected",
+            now.reason,
+        )
+    )
 
 
 # -- HTCondor ----------------------------------------------------------------------------------
@@ -235,8 +277,10 @@ CONDOR_ATTRS = "ClusterId,ProcId,JobStatus,HoldReason,ExitCode,ExitBySignal,Exit
 
 def _condor_ads(job: Submitted) -> list[dict[str, Any]]:
     ads: list[dict[str, Any]] = []
-    for argv in (["condor_q", job.job_id, "-json", "-attributes", CONDOR_ATTRS],
-                 ["condor_history", job.job_id, "-json", "-attributes", CONDOR_ATTRS]):
+    for argv in (
+        ["condor_q", job.job_id, "-json", "-attributes", CONDOR_ATTRS],
+        ["condor_history", job.job_id, "-json", "-attributes", CONDOR_ATTRS],
+    ):
         done = _run("htcondor", argv)
         text = done.stdout.strip()
         ads = json.loads(text) if text.startswith("[") else []
@@ -268,8 +312,7 @@ def _condor_status(job: Submitted) -> JobStatus:
             state, reason = "failed", f"killed by signal {ads[0].get('ExitSignal')}"
         elif exit_code:
             state = "failed"
-    return JobStatus("htcondor", job.job_id, state, reason, exit_code,
-                     tuple(o for o in outs if o))
+    return JobStatus("htcondor", job.job_id, state, reason, exit_code, tuple(o for o in outs if o))
 
 
 def _analysis(text: str) -> str:
@@ -277,13 +320,20 @@ def _analysis(text: str) -> str:
     keep: list[str] = []
     for line in text.splitlines():
         stripped = line.strip()
-        if re.search(r"(?i)match|reject|requirement|no successful|RequireGPUs|GPUs|slots? |"
-                     r"has not|cannot|don't|do not|available", stripped) and len(keep) < 12:
+        if (
+            re.search(
+                r"(?i)match|reject|requirement|no successful|RequireGPUs|GPUs|slots? |"
+                r"has not|cannot|don't|do not|available",
+                stripped,
+            )
+            and len(keep) < 12
+        ):
             keep.append(stripped)
     return " ".join(keep)
 
 
 # -- Slurm -------------------------------------------------------------------------------------
+
 
 def _slurm_status(job: Submitted) -> JobStatus:
     done = _run("slurm", ["scontrol", "show", "job", "-o", job.job_id], check=False)

@@ -24,8 +24,11 @@ SIF_PATH = re.compile(r"^[A-Za-z0-9_./-]+\.sif$")
 
 def _check(pattern: re.Pattern[str], value: str, field: str, what: str, example: str) -> str:
     if not pattern.match(value):
-        raise OptionsError(f"{field.replace('_', ' ')} {value!r} is not {what}", field=field,
-                           fix=f"use a value such as {example!r}")
+        raise OptionsError(
+            f"{field.replace('_', ' ')} {value!r} is not {what}",
+            field=field,
+            fix=f"use a value such as {example!r}",
+        )
     return value
 
 
@@ -51,8 +54,13 @@ def modules(value: str, field: str) -> str:
 
 def command(value: str, field: str) -> str:
     """The command the job runs in the image: words without quotes, `$` or shell punctuation."""
-    return _check(COMMAND, value, field, "a command of plain words (no quotes, $ or shell "
-                  "punctuation)", "python /app/src/train.py --epochs=3")
+    return _check(
+        COMMAND,
+        value,
+        field,
+        "a command of plain words (no quotes, $ or shell punctuation)",
+        "python /app/src/train.py --epochs=3",
+    )
 
 
 def commit(value: str, field: str) -> str:
@@ -63,6 +71,9 @@ def commit(value: str, field: str) -> str:
 def sif_path(value: str, field: str) -> str:
     """A SIF file's path on the cluster: letters, digits, '.', '_', '-', '/', ending in .sif."""
     if ".." in value.split("/"):
-        raise OptionsError(f"{field.replace('_', ' ')} {value!r} climbs out with '..'", field=field,
-                           fix="give the SIF's path without '..'")
+        raise OptionsError(
+            f"{field.replace('_', ' ')} {value!r} climbs out with '..'",
+            field=field,
+            fix="give the SIF's path without '..'",
+        )
     return _check(SIF_PATH, value, field, "a path ending in .sif", "images/gpu.sif")

@@ -8,10 +8,36 @@ with the widgets (`kit.widgets.notebook`). The facade (`kit.api`) forwards to th
 
 from __future__ import annotations
 
-from kit.lesson.sync import (EXAMPLE_PROBE_OUTPUT, FILE_MARKER, PLACEHOLDER_PREFIX, config_placeholders,
-                             excerpt, lesson_files, lesson_values, load_lesson, prose_files, refill,
-                             sync_episodes, sync_lesson_files, template_files, unmarked_values)
+from kit.lesson.sync import (
+    EXAMPLE_PROBE_OUTPUT,
+    FILE_MARKER,
+    PLACEHOLDER_PREFIX,
+    config_placeholders,
+    excerpt,
+    lesson_files,
+    lesson_values,
+    load_lesson,
+    prose_files,
+    refill,
+    sync_episodes,
+    sync_lesson_files,
+    template_files,
+    unmarked_values,
+)
 
-__all__ = ["EXAMPLE_PROBE_OUTPUT", "FILE_MARKER", "PLACEHOLDER_PREFIX", "config_placeholders", "excerpt",
-           "lesson_files", "lesson_values", "load_lesson", "prose_files", "refill", "sync_episodes",
-           "sync_lesson_files", "template_files", "unmarked_values"]
+__all__ = [
+    "EXAMPLE_PROBE_OUTPUT",
+    "FILE_MARKER",
+    "PLACEHOLDER_PREFIX",
+    "config_placeholders",
+    "excerpt",
+    "lesson_files",
+    "lesson_values",
+    "load_lesson",
+    "prose_files",
+    "refill",
+    "sync_episodes",
+    "sync_lesson_files",
+    "template_files",
+    "unmarked_values",
+]

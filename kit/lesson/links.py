@@ -31,26 +31,43 @@ BRANCH_BAD = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^[-/.]|/\.|[/.]$|
 def _url(value: str, field: str, schemes: tuple[str, ...], example: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in schemes:
-        raise OptionsError(f"{value!r} is not a {' or '.join(schemes)} URL", field=field,
-                           fix=f"give a full URL such as {example}")
+        raise OptionsError(
+            f"{value!r} is not a {' or '.join(schemes)} URL",
+            field=field,
+            fix=f"give a full URL such as {example}",
+        )
     if parts.scheme != "file" and not parts.hostname:
-        raise OptionsError(f"{value!r} has no host name", field=field, fix=f"give a full URL such as {example}")
+        raise OptionsError(
+            f"{value!r} has no host name", field=field, fix=f"give a full URL such as {example}"
+        )
     if parts.scheme == "file" and (parts.netloc or not parts.path.startswith("/")):
-        raise OptionsError(f"{value!r} is not an absolute file:/// URL", field=field,
-                           fix="write file:///absolute/path/to/repository")
+        raise OptionsError(
+            f"{value!r} is not an absolute file:/// URL",
+            field=field,
+            fix="write file:///absolute/path/to/repository",
+        )
     if parts.query or parts.fragment or any(c.isspace() for c in value):
-        raise OptionsError(f"{value!r} carries a query, a fragment or white space", field=field,
-                           fix=f"give the plain URL, such as {example}")
+        raise OptionsError(
+            f"{value!r} carries a query, a fragment or white space",
+            field=field,
+            fix=f"give the plain URL, such as {example}",
+        )
     if parts.username or parts.password:
-        raise OptionsError(f"{value!r} embeds credentials, which the link would show to every learner",
-                           field=field, fix="give the URL without user:password@")
+        raise OptionsError(
+            f"{value!r} embeds credentials, which the link would show to every learner",
+            field=field,
+            fix="give the URL without user:password@",
+        )
     return value
 
 
 def branch_name(value: str) -> str:
     if not value or BRANCH_BAD.search(value):
-        raise OptionsError(f"branch {value!r} is not a valid git branch name", field="--branch",
-                           fix="use a branch name such as 'main' or 'gh-pages'")
+        raise OptionsError(
+            f"branch {value!r} is not a valid git branch name",
+            field="--branch",
+            fix="use a branch name such as 'main' or 'gh-pages'",
+        )
     return value
 
 
@@ -59,8 +76,11 @@ def notebook_path(value: str) -> str:
     cleaned = value.strip("/")
     parts = cleaned.split("/")
     if not cleaned or value.startswith("/") or not all(PATH_PART.match(p) for p in parts):
-        raise OptionsError(f"path {value!r} is not a plain relative path inside the repository",
-                           field="--path", fix=f"use a path such as {DEFAULT_NOTEBOOK!r}")
+        raise OptionsError(
+            f"path {value!r} is not a plain relative path inside the repository",
+            field="--path",
+            fix=f"use a path such as {DEFAULT_NOTEBOOK!r}",
+        )
     return cleaned
 
 
@@ -76,8 +96,11 @@ def hub_link(hub: str, repo: str, branch: str | None = None, path: str = DEFAULT
     repo = _url(repo, "--repo", REPO_SCHEMES, "https://github.com/OWNER/REPOSITORY")
     folder = target_folder(repo)
     if not PATH_PART.match(folder):
-        raise OptionsError(f"repository URL {repo!r} does not end in a folder name", field="--repo",
-                           fix="end the URL with the repository's name")
+        raise OptionsError(
+            f"repository URL {repo!r} does not end in a folder name",
+            field="--repo",
+            fix="end the URL with the repository's name",
+        )
     query: dict[str, str] = {"repo": repo}
     if branch is not None:
         query["branch"] = branch_name(branch)

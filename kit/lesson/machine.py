@@ -17,7 +17,7 @@ from kit.workspace import load_workspace
 @dataclass(frozen=True)
 class MachineItem:
     name: str
-    status: str          # ok | warning | error
+    status: str  # ok | warning | error
     detail: str
     fix: str = ""
 
@@ -31,31 +31,57 @@ def machine_report(root: Path | str = ".") -> list[MachineItem]:
     example = Path(root) / EXAMPLE
     if example.is_dir():
         ws = load_workspace(example)
-        items.append(MachineItem("example workspace locked", "ok" if ws.lock else "warning",
-                                 "pixi.lock present" if ws.lock else "no pixi.lock: build and probe cells will skip",
-                                 "" if ws.lock else "run `pixi lock` in examples/cuda-exercise on a connected machine"))
+        items.append(
+            MachineItem(
+                "example workspace locked",
+                "ok" if ws.lock else "warning",
+                "pixi.lock present" if ws.lock else "no pixi.lock: build and probe cells will skip",
+                "" if ws.lock else "run `pixi lock` in examples/cuda-exercise on a connected machine",
+            )
+        )
     if example.is_dir() and (Path(root) / "episodes").is_dir():
         try:
             stale = sync_lesson_files(Path(root), write=False)
-            items.append(MachineItem("lesson in step with kit", "warning" if stale else "ok",
-                                     ", ".join(stale) or "episodes and template/ match the kit",
-                                     "run `kit lesson sync` and commit" if stale else ""))
+            items.append(
+                MachineItem(
+                    "lesson in step with kit",
+                    "warning" if stale else "ok",
+                    ", ".join(stale) or "episodes and template/ match the kit",
+                    "run `kit lesson sync` and commit" if stale else "",
+                )
+            )
         except UserError as error:
             items.append(MachineItem("lesson in step with kit", "error", error.detail, error.fix or ""))
     for key, wanted in config_placeholders(Path(root)):
-        items.append(MachineItem(f"config.yaml {key}", "warning", "still a placeholder",
-                                 f"set `{key}` in config.yaml to {wanted}"))
+        items.append(
+            MachineItem(
+                f"config.yaml {key}",
+                "warning",
+                "still a placeholder",
+                f"set `{key}` in config.yaml to {wanted}",
+            )
+        )
     for tool in ("hadolint", "zizmor", "check-jsonschema"):
         found = find_tool(tool)
-        items.append(MachineItem(tool, "ok" if found else "warning", found or "not installed",
-                                 "" if found else INSTALL_HINT))
+        items.append(
+            MachineItem(
+                tool, "ok" if found else "warning", found or "not installed", "" if found else INSTALL_HINT
+            )
+        )
     for capability in engine_status().checks:
-        items.append(MachineItem(capability.name, "ok" if capability.ok else "warning",
-                                 capability.detail, "" if capability.ok else capability.fix))
+        items.append(
+            MachineItem(
+                capability.name,
+                "ok" if capability.ok else "warning",
+                capability.detail,
+                "" if capability.ok else capability.fix,
+            )
+        )
     return items
 
 
 def format_machine_report(items: list[MachineItem]) -> str:
     marks = {"ok": "ok  ", "warning": "warn", "error": "FAIL"}
-    return "\n".join(f"{marks[i.status]} {i.name}: {i.detail}" + (f" (fix: {i.fix})" if i.fix else "")
-                     for i in items)
+    return "\n".join(
+        f"{marks[i.status]} {i.name}: {i.detail}" + (f" (fix: {i.fix})" if i.fix else "") for i in items
+    )

@@ -34,9 +34,9 @@ PANDOC_HINT = "install pandoc (Debian: apt-get install pandoc; elsewhere: https:
 
 @dataclass(frozen=True)
 class Page:
-    source: Path | None   # None: the generated contents page (a lesson without index.md)
-    output: str       # file name in the preview folder
-    label: str        # what the navigation bar calls it
+    source: Path | None  # None: the generated contents page (a lesson without index.md)
+    output: str  # file name in the preview folder
+    label: str  # what the navigation bar calls it
 
 
 def lesson_pages(root: Path) -> tuple[str, list[Page]]:
@@ -45,8 +45,11 @@ def lesson_pages(root: Path) -> tuple[str, list[Page]]:
     try:
         config: Any = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
-        raise UserError(f"cannot read the lesson configuration: {error}", file=config_path,
-                        fix="run in the lesson repository, or pass --root") from error
+        raise UserError(
+            f"cannot read the lesson configuration: {error}",
+            file=config_path,
+            fix="run in the lesson repository, or pass --root",
+        ) from error
     if not isinstance(config, dict):
         raise UserError("not a mapping", file=config_path, fix="use the Workbench's config.yaml layout")
     pages: list[Page] = []
@@ -54,13 +57,21 @@ def lesson_pages(root: Path) -> tuple[str, list[Page]]:
     for section in SECTIONS:
         names = config.get(section) or []
         if not isinstance(names, list) or not all(isinstance(n, str) and PAGE_NAME.match(n) for n in names):
-            raise UserError(f"{section} must list Markdown file names such as 01-intro.md", file=config_path,
-                            field=section, fix="list plain file names (no folders) ending in .md")
+            raise UserError(
+                f"{section} must list Markdown file names such as 01-intro.md",
+                file=config_path,
+                field=section,
+                fix="list plain file names (no folders) ending in .md",
+            )
         for name in names:
             source = root / section / name
             if not source.is_file() or source.is_symlink():
-                raise UserError(f"{section}/{name} is listed but is not a file here", file=config_path,
-                                field=section, fix=f"create {section}/{name} or remove it from the list")
+                raise UserError(
+                    f"{section}/{name} is listed but is not a file here",
+                    file=config_path,
+                    field=section,
+                    fix=f"create {section}/{name} or remove it from the list",
+                )
             pages.append(Page(source, name[:-3] + ".html", _title(source) or name[:-3]))
     title = str(config.get("title") or "Lesson")
     return title, pages
@@ -73,8 +84,10 @@ def _title(source: Path) -> str:
 
 def _navigation(title: str, pages: list[Page], current: Page) -> str:
     mark = ' class="current"'
-    links = "".join(f'<a href="{html.escape(p.output)}"{mark if p is current else ""}>'
-                    f"{html.escape(p.label)}</a>" for p in pages)
+    links = "".join(
+        f'<a href="{html.escape(p.output)}"{mark if p is current else ""}>{html.escape(p.label)}</a>'
+        for p in pages
+    )
     return f'<nav class="lesson"><strong>{html.escape(title)}</strong><br>{links}</nav>\n'
 
 
@@ -95,8 +108,11 @@ def _safe_output_dir(out: Path) -> Path:
     """The preview folder: made if missing, never a symlink, never a file."""
     for part in (out, *out.parents):
         if part.is_symlink():
-            raise UserError(f"{part} is a symbolic link; the preview is not written through links",
-                            field="--out", fix="choose a real folder")
+            raise UserError(
+                f"{part} is a symbolic link; the preview is not written through links",
+                field="--out",
+                fix="choose a real folder",
+            )
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder", field="--out", fix="choose a folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -121,20 +137,43 @@ def build_preview(root: Path, out: Path) -> list[Path]:
             nav.write_text(_navigation(title, pages, page), encoding="utf-8")
             try:
                 done = subprocess.run(
-                    [pandoc, "--from", "markdown", "--to", "html5", "--standalone", "--lua-filter", str(lua),
-                     "--css", STYLESHEET, "--include-before-body", str(nav),
-                     "--metadata", f"pagetitle={page.label} - {title}", *inputs],
-                    input=contents, capture_output=True, text=True, timeout=PANDOC_TIMEOUT)
+                    [
+                        pandoc,
+                        "--from",
+                        "markdown",
+                        "--to",
+                        "html5",
+                        "--standalone",
+                        "--lua-filter",
+                        str(lua),
+                        "--css",
+                        STYLESHEET,
+                        "--include-before-body",
+                        str(nav),
+                        "--metadata",
+                        f"pagetitle={page.label} - {title}",
+                        *inputs,
+                    ],
+                    input=contents,
+                    capture_output=True,
+                    text=True,
+                    timeout=PANDOC_TIMEOUT,
+                )
             except subprocess.TimeoutExpired as error:
                 raise KitError(f"pandoc took over {PANDOC_TIMEOUT} s on {page.source}") from error
             finally:
                 nav.unlink(missing_ok=True)
             if done.returncode:
-                raise UserError(f"pandoc could not read it: {done.stderr.strip()[-500:]}", file=page.source,
-                                fix="fix the Markdown pandoc points at")
+                raise UserError(
+                    f"pandoc could not read it: {done.stderr.strip()[-500:]}",
+                    file=page.source,
+                    fix="fix the Markdown pandoc points at",
+                )
             target = out / page.output
             if target.is_symlink():
-                raise UserError(f"{target} is a symbolic link", field="--out", fix="remove it or choose another folder")
+                raise UserError(
+                    f"{target} is a symbolic link", field="--out", fix="remove it or choose another folder"
+                )
             atomic_write(target, done.stdout)
             written.append(target)
     atomic_write(out / STYLESHEET, css.read_text(encoding="utf-8"))

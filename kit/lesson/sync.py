@@ -38,8 +38,15 @@ from kit.write import STATE_FILE, atomic_write, sha256
 LESSON_OPTIONS = RenderOptions(environment="gpu", style="lesson", subdir="cuda-exercise")
 EXAMPLE = Path("examples") / "cuda-exercise"
 # The Markdown files whose markers `kit lesson sync` refills (relative to the lesson root).
-PROSE_GLOBS = ("episodes/*.md", "learners/*.md", "instructors/*.md", "profiles/*.md", "index.md",
-               "README.md", "template/README.md")
+PROSE_GLOBS = (
+    "episodes/*.md",
+    "learners/*.md",
+    "instructors/*.md",
+    "profiles/*.md",
+    "index.md",
+    "README.md",
+    "template/README.md",
+)
 # The learners' template repository: the example workspace as a repository root, generated files
 # included. Files listed here are written by hand and left alone by sync.
 TEMPLATE = Path("template")
@@ -59,8 +66,10 @@ Active GPU index: 0
 Active GPU name: NVIDIA H200
 """
 
-FILE_MARKER = re.compile(r'^<!-- kit-file: (?P<path>\S+)'
-                         r'(?: from="(?P<start>[^"]*)" (?P<how>to|before)="(?P<end>[^"]*)")? -->$')
+FILE_MARKER = re.compile(
+    r"^<!-- kit-file: (?P<path>\S+)"
+    r'(?: from="(?P<start>[^"]*)" (?P<how>to|before)="(?P<end>[^"]*)")? -->$'
+)
 CODE_OPEN = re.compile(r"^<!-- kit-code:(?P<rest>.*)$")
 INLINE = re.compile(r"<!-- kit: (?P<template>.+?) -->(?P<text>.*?)<!-- /kit -->")
 INLINE_OPEN, INLINE_CLOSE = "<!-- kit:", "<!-- /kit -->"
@@ -99,18 +108,21 @@ def lesson_values(root: Path, files: dict[str, str] | None = None) -> dict[str, 
     docker = files[".github/workflows/docker.yaml"]
     apptainer = files[".github/workflows/apptainer.yaml"]
     sha = re.search(r"type=sha,prefix=\$\{\{ matrix\.environment \}\}(\S+)", docker)
-    oras = re.search(r'oras://\$\{IMAGE,,\}:(\S*)\$TAG', apptainer)
+    oras = re.search(r"oras://\$\{IMAGE,,\}:(\S*)\$TAG", apptainer)
     if not sha or not oras:
-        raise KitError("the rendered workflows no longer name the sha or ORAS tag prefix where "
-                       "kit.lesson looks for it: update lesson_values()")
+        raise KitError(
+            "the rendered workflows no longer name the sha or ORAS tag prefix where "
+            "kit.lesson looks for it: update lesson_values()"
+        )
     subdir = LESSON_OPTIONS.subdir
     values = {
         "pixi.version": PIXI_VERSION,
         "image.base": plan.options.base_image,
         "workspace.folder": subdir,
         "env.primary": plan.primary.name,
-        "command.generate": (f"kit generate {subdir} --env {plan.primary.name} "
-                             f"--style {LESSON_OPTIONS.style}"),
+        "command.generate": (
+            f"kit generate {subdir} --env {plan.primary.name} --style {LESSON_OPTIONS.style}"
+        ),
     }
     for env in plan.matrix:
         values[f"tag.{env.name}"] = env.tag
@@ -135,18 +147,32 @@ def excerpt(text: str, start: str | None, end: str | None, where: str, before: b
     try:
         re.compile(start), re.compile(end or "")
     except re.error as exc:
-        raise UserError(f"the marker's regex does not compile: {exc}", file=where, field="kit-file",
-                        fix="correct the from= or to= regex") from None
+        raise UserError(
+            f"the marker's regex does not compile: {exc}",
+            file=where,
+            field="kit-file",
+            fix="correct the from= or to= regex",
+        ) from None
     first = next((i for i, line in enumerate(lines) if re.search(start, line)), None)
     if first is None:
-        raise UserError(f"no line matches from={start!r}", file=where, field="kit-file",
-                        fix="adjust the regex to a line of the rendered file")
-    found = next((i for i in range(first + 1 if before else first, len(lines))
-                  if end and re.search(end, lines[i])), None)
+        raise UserError(
+            f"no line matches from={start!r}",
+            file=where,
+            field="kit-file",
+            fix="adjust the regex to a line of the rendered file",
+        )
+    found = next(
+        (i for i in range(first + 1 if before else first, len(lines)) if end and re.search(end, lines[i])),
+        None,
+    )
     if found is None:
-        raise UserError(f"no line after from={start!r} matches {end!r}", file=where, field="kit-file",
-                        fix="adjust the regex to a line of the rendered file")
-    chosen = lines[first:found] if before else lines[first:found + 1]
+        raise UserError(
+            f"no line after from={start!r} matches {end!r}",
+            file=where,
+            field="kit-file",
+            fix="adjust the regex to a line of the rendered file",
+        )
+    chosen = lines[first:found] if before else lines[first : found + 1]
     while before and chosen and not chosen[-1].strip():
         chosen.pop()
     return "".join(chosen)
@@ -154,11 +180,16 @@ def excerpt(text: str, start: str | None, end: str | None, where: str, before: b
 
 def fill(template: str, values: dict[str, str], where: str, line: int) -> str:
     """`template` with every `{key}` replaced; an unknown key is bad input."""
+
     def one(match: re.Match[str]) -> str:
         key = match.group("key")
         if key not in values:
-            raise UserError(f"line {line}: the kit has no value {key!r}", file=where, field="kit",
-                            fix=f"use one of: {', '.join(sorted(values))}")
+            raise UserError(
+                f"line {line}: the kit has no value {key!r}",
+                file=where,
+                field="kit",
+                fix=f"use one of: {', '.join(sorted(values))}",
+            )
         return values[key]
 
     return PLACEHOLDER.sub(one, template)
@@ -170,11 +201,19 @@ def refill_inline(line: str, values: dict[str, str], where: str, number: int) ->
         return line
     spans = list(INLINE.finditer(line))
     if line.count(INLINE_OPEN) != len(spans) or line.count(INLINE_CLOSE) != len(spans):
-        raise UserError(f"line {number}: a `<!-- kit: ... -->` marker is not closed by "
-                        "`<!-- /kit -->` on the same line", file=where, field="kit",
-                        fix="close every inline kit marker on its own line")
-    return INLINE.sub(lambda m: (f"<!-- kit: {m.group('template')} -->"
-                                 f"{fill(m.group('template'), values, where, number)}<!-- /kit -->"), line)
+        raise UserError(
+            f"line {number}: a `<!-- kit: ... -->` marker is not closed by `<!-- /kit -->` on the same line",
+            file=where,
+            field="kit",
+            fix="close every inline kit marker on its own line",
+        )
+    return INLINE.sub(
+        lambda m: (
+            f"<!-- kit: {m.group('template')} -->"
+            f"{fill(m.group('template'), values, where, number)}<!-- /kit -->"
+        ),
+        line,
+    )
 
 
 def _fence_end(lines: list[str], start: int, fence: str, where: str) -> int:
@@ -183,8 +222,12 @@ def _fence_end(lines: list[str], start: int, fence: str, where: str) -> int:
         stripped = lines[i].strip()
         if stripped.startswith(fence) and stripped.rstrip(fence[0]) == "":
             return i
-    raise UserError(f"line {start + 1}: the code fence {fence} is never closed", file=where,
-                    field="fence", fix=f"close it with a line of {fence}")
+    raise UserError(
+        f"line {start + 1}: the code fence {fence} is never closed",
+        file=where,
+        field="fence",
+        fix=f"close it with a line of {fence}",
+    )
 
 
 def _body(text: str) -> str:
@@ -202,14 +245,18 @@ def refill(markdown: str, files: dict[str, str], where: str, values: dict[str, s
         fence = FENCE.match(stripped)
         if fence:  # an unmarked code block: copied as it is, markers inside it included
             end = _fence_end(lines, i, fence.group(1), where)
-            out.extend(lines[i:end + 1])
+            out.extend(lines[i : end + 1])
             i = end + 1
             continue
         file_marker = FILE_MARKER.match(stripped)
         code_marker = CODE_OPEN.match(stripped)
         if stripped.startswith("<!-- kit-file") and not file_marker:
-            raise UserError(f"line {i + 1}: malformed kit-file marker", file=where, field="kit-file",
-                            fix='write <!-- kit-file: PATH --> or <!-- kit-file: PATH from="RE" to="RE" -->')
+            raise UserError(
+                f"line {i + 1}: malformed kit-file marker",
+                file=where,
+                field="kit-file",
+                fix='write <!-- kit-file: PATH --> or <!-- kit-file: PATH from="RE" to="RE" -->',
+            )
         if not file_marker and not code_marker:
             out.append(refill_inline(lines[i], values, where, i + 1))
             i += 1
@@ -219,19 +266,31 @@ def refill(markdown: str, files: dict[str, str], where: str, values: dict[str, s
             i += 1
             path = file_marker.group("path")
             if path not in files:
-                raise UserError(f"the kit renders no {path}", file=where, field="kit-file",
-                                fix=f"use one of: {', '.join(sorted(files))}")
-            body = excerpt(files[path], file_marker.group("start"), file_marker.group("end"), where,
-                           file_marker.group("how") == "before")
+                raise UserError(
+                    f"the kit renders no {path}",
+                    file=where,
+                    field="kit-file",
+                    fix=f"use one of: {', '.join(sorted(files))}",
+                )
+            body = excerpt(
+                files[path],
+                file_marker.group("start"),
+                file_marker.group("end"),
+                where,
+                file_marker.group("how") == "before",
+            )
             field = "kit-file"
         else:
             start = i
             template: list[str] = []
             rest = code_marker.group("rest")  # type: ignore[union-attr]
             if rest.strip():
-                raise UserError(f"line {i + 1}: put the kit-code template on the lines after "
-                                "`<!-- kit-code:`", file=where, field="kit-code",
-                                fix="end the marker line after the colon")
+                raise UserError(
+                    f"line {i + 1}: put the kit-code template on the lines after `<!-- kit-code:`",
+                    file=where,
+                    field="kit-code",
+                    fix="end the marker line after the colon",
+                )
             out.append(lines[i])
             i += 1
             while i < len(lines) and lines[i].strip() != "-->":
@@ -239,15 +298,23 @@ def refill(markdown: str, files: dict[str, str], where: str, values: dict[str, s
                 out.append(lines[i])
                 i += 1
             if i >= len(lines):
-                raise UserError(f"line {start + 1}: the kit-code comment is never closed", file=where,
-                                field="kit-code", fix="end the template with a line holding only -->")
+                raise UserError(
+                    f"line {start + 1}: the kit-code comment is never closed",
+                    file=where,
+                    field="kit-code",
+                    fix="end the template with a line holding only -->",
+                )
             out.append(lines[i])
             i += 1
             body = fill("".join(template).rstrip("\n"), values, where, start + 1)
             field = "kit-code"
         if i >= len(lines) or not FENCE.match(lines[i].strip()):
-            raise UserError(f"line {i}: a {field} marker must sit right above a code fence", file=where,
-                            field=field, fix="put the fence on the next line")
+            raise UserError(
+                f"line {i}: a {field} marker must sit right above a code fence",
+                file=where,
+                field=field,
+                fix="put the fence on the next line",
+            )
         fence_text = FENCE.match(lines[i].strip()).group(1)  # type: ignore[union-attr]
         end = _fence_end(lines, i, fence_text, where)
         out.append(lines[i])
@@ -278,8 +345,9 @@ def refill_notebook(text: str, lesson: Lesson, where: str) -> str:
         nb = json.loads(text)
         cells = nb["cells"]
     except (ValueError, KeyError, TypeError) as error:
-        raise UserError(f"not a notebook: {error}", file=where, field="cells",
-                        fix="restore the notebook from git") from error
+        raise UserError(
+            f"not a notebook: {error}", file=where, field="cells", fix="restore the notebook from git"
+        ) from error
     changed = False
     for index, cell in enumerate(cells):
         if not isinstance(cell, dict) or cell.get("cell_type") != "markdown":
@@ -334,8 +402,12 @@ def _template_changes(root: Path, lesson: Lesson) -> tuple[dict[str, str], list[
     for path, text in wanted.items():
         target = base / path
         if target.is_symlink():
-            raise UserError("the template holds a symbolic link where the kit writes a file",
-                            file=target, field="template", fix="replace the link by a plain file")
+            raise UserError(
+                "the template holds a symbolic link where the kit writes a file",
+                file=target,
+                field="template",
+                fix="replace the link by a plain file",
+            )
         if not target.is_file() or target.read_text(encoding="utf-8") != text:
             writes[path] = text
     keep = set(wanted) | set(TEMPLATE_HAND_WRITTEN)
@@ -410,11 +482,13 @@ def unmarked_values(markdown: str, values: Iterable[str]) -> list[str]:
         fence = FENCE.match(stripped)
         if fence:
             end = i + 1
-            while end < len(lines) and not (lines[end].strip().startswith(fence.group(1))
-                                             and lines[end].strip().rstrip(fence.group(1)[0]) == ""):
+            while end < len(lines) and not (
+                lines[end].strip().startswith(fence.group(1))
+                and lines[end].strip().rstrip(fence.group(1)[0]) == ""
+            ):
                 end += 1
             if not skip_next_fence:
-                kept.extend(lines[i:end + 1])
+                kept.extend(lines[i : end + 1])
             skip_next_fence = False
             i = end + 1
             continue
@@ -444,6 +518,8 @@ def config_placeholders(root: Path) -> list[tuple[str, str]]:
         return [("config.yaml", f"fix the YAML: {str(error).splitlines()[0]}")]
     if not isinstance(data, dict):
         return [("config.yaml", "make it a YAML mapping of lesson settings")]
-    return [(str(key), str(value)[len(PLACEHOLDER_PREFIX):].lstrip(": ").strip())
-            for key, value in data.items()
-            if isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX)]
+    return [
+        (str(key), str(value)[len(PLACEHOLDER_PREFIX) :].lstrip(": ").strip())
+        for key, value in data.items()
+        if isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX)
+    ]

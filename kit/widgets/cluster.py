@@ -22,13 +22,29 @@ from kit.widgets.notebook import EXAMPLE_PROBE_OUTPUT, HTML
 
 SUBMIT_MODES = ("auto", "never", "require")
 COMMANDS = {
-    "htcondor": ["condor_submit jobs/htcondor.sub", "condor_q", "condor_q -better-analyze <ID>",
-                 "condor_wait -wait 600 cuda-exercise-gpu.log", "cat cuda-exercise-gpu-<ID>.0.out"],
-    "slurm": ["sbatch jobs/slurm.sbatch", "squeue --me", "scontrol show job <ID>",
-              "cat cuda-exercise-gpu-<ID>.out"],
+    "htcondor": [
+        "condor_submit jobs/htcondor.sub",
+        "condor_q",
+        "condor_q -better-analyze <ID>",
+        "condor_wait -wait 600 cuda-exercise-gpu.log",
+        "cat cuda-exercise-gpu-<ID>.0.out",
+    ],
+    "slurm": [
+        "sbatch jobs/slurm.sbatch",
+        "squeue --me",
+        "scontrol show job <ID>",
+        "cat cuda-exercise-gpu-<ID>.out",
+    ],
 }
-STATE_COLOURS = {"idle": "#8a6d00", "running": "#1f5fa8", "held": "#a33", "completed": "#2a7a2a",
-                 "failed": "#a33", "removed": "#777", "unknown": "#777"}
+STATE_COLOURS = {
+    "idle": "#8a6d00",
+    "running": "#1f5fa8",
+    "held": "#a33",
+    "completed": "#2a7a2a",
+    "failed": "#a33",
+    "removed": "#777",
+    "unknown": "#777",
+}
 
 
 def job_options(environment: str, sif: str | None, **extra: Any) -> dict[str, Any]:
@@ -53,8 +69,10 @@ def decide_submit(mode: str, scheduler: str, sif: str | None) -> bool:
         if mode == "require":
             raise KitError(f"submit='require' but the job cannot run here: {why}")
         print(f"Not submitting here: {why}")
-        print("On the cluster's login node, from the workspace folder, run:\n  "
-              + "\n  ".join(COMMANDS[scheduler]))
+        print(
+            "On the cluster's login node, from the workspace folder, run:\n  "
+            + "\n  ".join(COMMANDS[scheduler])
+        )
         return False
     print(f"{scheduler} answers here: submitting.")
     return True
@@ -66,8 +84,10 @@ def timeline(states: list[tuple[JobStatus, float]], started: float) -> HTML:
     for status, seen in _dedupe(states):
         colour = STATE_COLOURS.get(status.state, "#777")
         reason = html_lib.escape(status.reason[:160])
-        rows.append(f"<tr><td>{seen - started:5.1f}s</td><td style='color:{colour};"
-                    f"font-weight:bold'>{status.state}</td><td>{reason}</td></tr>")
+        rows.append(
+            f"<tr><td>{seen - started:5.1f}s</td><td style='color:{colour};"
+            f"font-weight:bold'>{status.state}</td><td>{reason}</td></tr>"
+        )
     head = html_lib.escape(f"{states[-1][0].scheduler} job {states[-1][0].job_id}") if states else "job"
     return HTML(f"<table class='kit-job-timeline'><caption>{head}</caption>{''.join(rows)}</table>")
 
@@ -87,8 +107,10 @@ def watch(job: Submitted, timeout: float = 300, poll: float = 1.0) -> JobStatus:
 
     started = time.monotonic()
     seen: list[tuple[JobStatus, float]] = []
-    handle = display(HTML("<i>submitted, waiting for the scheduler...</i>"),  # type: ignore[no-untyped-call]
-                     display_id=True)
+    handle = display(
+        HTML("<i>submitted, waiting for the scheduler...</i>"),  # type: ignore[no-untyped-call]
+        display_id=True,
+    )
 
     def changed(status: JobStatus) -> None:
         seen.append((status, time.monotonic()))

@@ -18,7 +18,8 @@ from kit.workspace import Workspace
 
 # Rendering options, then the build's: every field of the schema has a widget.
 SCHEMA: tuple[tuple[str, Any, OptionSpec], ...] = tuple(
-    (f.name, default_of(f), spec) for cls in (RenderOptions, BuildOptions) for f, spec in schema(cls))
+    (f.name, default_of(f), spec) for cls in (RenderOptions, BuildOptions) for f, spec in schema(cls)
+)
 FIELDS: tuple[str, ...] = tuple(name for name, _, _ in SCHEMA)
 RENDER_FIELDS: tuple[str, ...] = tuple(f.name for f, _ in schema(RenderOptions))
 _STYLE = {"description_width": "11em"}
@@ -39,7 +40,7 @@ class OptionsForm:
         self._defaults = {name: default for name, default, _ in SCHEMA}
         self._defaults["subdir"] = subdir
         self._controls: dict[str, w.ValueWidget] = {}
-        for name, default, spec in SCHEMA:
+        for name, _default, spec in SCHEMA:
             self._controls[name] = self._widget(name, spec, self._defaults[name])
             self._controls[name].add_class(css_class(name))
         self.environment.value = default_environment(workspace)
@@ -55,19 +56,21 @@ class OptionsForm:
         if spec.widget == "environment":
             return w.Dropdown(options=envs, description=spec.label, style=_STYLE)
         if spec.widget == "environments":
-            return w.SelectMultiple(options=envs, value=(), rows=min(len(envs), 4),
-                                    description=spec.label, style=_STYLE)
+            return w.SelectMultiple(
+                options=envs, value=(), rows=min(len(envs), 4), description=spec.label, style=_STYLE
+            )
         if spec.widget == "toggle":
-            return w.ToggleButtons(options=list(spec.choices), value=default,
-                                   description=spec.label, style=_STYLE)
+            return w.ToggleButtons(
+                options=list(spec.choices), value=default, description=spec.label, style=_STYLE
+            )
         if spec.widget == "choice":
-            return w.Dropdown(options=list(spec.choices), value=default, description=spec.label,
-                              style=_STYLE)
+            return w.Dropdown(options=list(spec.choices), value=default, description=spec.label, style=_STYLE)
         if spec.widget == "bool":
             return w.Checkbox(value=bool(default), description=spec.label, style=_STYLE)
         text = ", ".join(default) if isinstance(default, tuple) else (default or "")
-        return w.Text(value=text, placeholder=spec.placeholder, description=spec.label,
-                      style=_STYLE, layout=_WIDE)
+        return w.Text(
+            value=text, placeholder=spec.placeholder, description=spec.label, style=_STYLE, layout=_WIDE
+        )
 
     def __getattr__(self, name: str) -> w.ValueWidget:
         controls = self.__dict__.get("_controls", {})

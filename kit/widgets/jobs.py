@@ -20,8 +20,12 @@ T = TypeVar("T")
 class Job(Generic[T]):
     """One background run of `work(cancel)`; `done(result, error)` is called when it ends."""
 
-    def __init__(self, work: Callable[[threading.Event], T],
-                 done: Callable[[T | None, BaseException | None], None], name: str = "kit-job") -> None:
+    def __init__(
+        self,
+        work: Callable[[threading.Event], T],
+        done: Callable[[T | None, BaseException | None], None],
+        name: str = "kit-job",
+    ) -> None:
         self.cancel_event = threading.Event()
         self.result: T | None = None
         self.error: BaseException | None = None
@@ -30,7 +34,7 @@ class Job(Generic[T]):
         self._finished = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> "Job[T]":
+    def start(self) -> Job[T]:
         self._thread.start()
         return self
 

@@ -24,20 +24,27 @@ from typing import Any
 from kit import api, staging
 from kit.build import BuildEvent, BuildResult, EngineStatus
 from kit.check.findings import Finding
-from kit.errors import KitError, ProbeError
+from kit.errors import BuildNotPossible, KitError, ProbeError
 from kit.gpu import GpuMode, ProbeReport
 from kit.lesson import EXAMPLE_PROBE_OUTPUT
 from kit.render import RenderedFile
 from kit.widgets import html
-from kit.errors import BuildNotPossible
-from kit.widgets.pipeline import (NO_LOCK_REASON, build_commands, decide_build, engine_blockers,
-                                  probe_result, workspace_blockers)
+from kit.widgets.pipeline import (
+    NO_LOCK_REASON,
+    build_commands,
+    decide_build,
+    engine_blockers,
+    probe_result,
+    workspace_blockers,
+)
 
 SCRATCH_PREFIX = "kit-notebook-"
 # Findings that only repeat what the lock notice said once (the kit's own rules).
 _LOCK_RULES = {"env-locked"}
-SOLUTION_HINT = ("(Solution not run: try the exercise first, then expand this cell to read it, or "
-                 "set solutions = True in the first cell and run it again.)")
+SOLUTION_HINT = (
+    "(Solution not run: try the exercise first, then expand this cell to read it, or "
+    "set solutions = True in the first cell and run it again.)"
+)
 
 
 class _Kernel:
@@ -95,7 +102,8 @@ def lock_notice(prepared: api.Prepared) -> HTML | None:
         "your own machine (not on Binder), and commit the lock. Without it nothing can be built, "
         "because every recipe installs with <code>pixi install --locked</code>. This notebook goes "
         "on with everything else: generating, reading and checking the files. Findings and build "
-        "steps that would only repeat this are left out below.</div>")
+        "steps that would only repeat this are left out below.</div>"
+    )
 
 
 def without_lock_noise(found: Iterable[Finding], prepared: api.Prepared) -> tuple[list[Finding], int]:
@@ -109,10 +117,14 @@ def without_lock_noise(found: Iterable[Finding], prepared: api.Prepared) -> tupl
 
 def check(prepared: api.Prepared) -> HTML:
     """`kit check` on the files written for `prepared`, without the missing-lock repeats."""
-    kept, dropped = without_lock_noise(api.check(prepared.workspace.root, subdir=prepared.location.subdir),
-                                       prepared)
-    note = (f"<div class='kit-findings-dropped'>{dropped} finding(s) left out "
-            "(see the note at the top).</div>" if dropped else "")
+    kept, dropped = without_lock_noise(
+        api.check(prepared.workspace.root, subdir=prepared.location.subdir), prepared
+    )
+    note = (
+        f"<div class='kit-findings-dropped'>{dropped} finding(s) left out (see the note at the top).</div>"
+        if dropped
+        else ""
+    )
     return HTML(html.findings_table(kept) + note)
 
 
@@ -123,12 +135,21 @@ def solution(run: bool) -> bool:
     return run
 
 
-def render_options(environment: str | None = None, style: str = "lesson",
-                   base_image: str | None = None, runtime_image: str | None = None,
-                   **more: Any) -> dict[str, Any]:
+def render_options(
+    environment: str | None = None,
+    style: str = "lesson",
+    base_image: str | None = None,
+    runtime_image: str | None = None,
+    **more: Any,
+) -> dict[str, Any]:
     """Keyword arguments for `kit.api`: None means "the kit's default", so it is left out."""
-    given = {"environment": environment, "style": style, "base_image": base_image,
-             "runtime_image": runtime_image, **more}
+    given = {
+        "environment": environment,
+        "style": style,
+        "base_image": base_image,
+        "runtime_image": runtime_image,
+        **more,
+    }
     return {k: v for k, v in given.items() if v is not None}
 
 
@@ -150,7 +171,9 @@ def show_file(files: Mapping[str, RenderedFile], suffix: str) -> HTML:
 def show_text(path: Path | str, language: str = "text") -> HTML:
     """A file on disk, highlighted."""
     p = Path(path)
-    return HTML(f"<div><b>{html.escape(p.name)}</b></div>" + html.code(p.read_text(encoding="utf-8"), language))
+    return HTML(
+        f"<div><b>{html.escape(p.name)}</b></div>" + html.code(p.read_text(encoding="utf-8"), language)
+    )
 
 
 def workflow(path: Path | str) -> dict[str, Any]:
@@ -184,8 +207,15 @@ def engines() -> EngineStatus:
     return engine_status()
 
 
-def build_step(mode: str, engine: str, prepared: api.Prepared, *, status: EngineStatus | None = None,
-               workdir: Path | None = None, cancel: threading.Event | None = None) -> BuildResult | None:
+def build_step(
+    mode: str,
+    engine: str,
+    prepared: api.Prepared,
+    *,
+    status: EngineStatus | None = None,
+    workdir: Path | None = None,
+    cancel: threading.Event | None = None,
+) -> BuildResult | None:
     """Build when `mode` and this machine allow; print why not, or raise for `mode="require"`.
 
     Returns the build result, or None when the build was skipped (the reason is printed, with
@@ -198,11 +228,14 @@ def build_step(mode: str, engine: str, prepared: api.Prepared, *, status: Engine
     if not decision.go:
         if no_engine:
             print("On a machine with the engine, run:\n  " + "\n  ".join(build_commands(prepared, engine)))
-            print("Without an engine (Binder, most hubs), push from a Codespace or your own machine: "
-                  "the GitHub workflow builds the image.")
+            print(
+                "Without an engine (Binder, most hubs), push from a Codespace or your own machine: "
+                "the GitHub workflow builds the image."
+            )
         return None
-    result = api.build_prepared(prepared, engine, workdir or temporary_folder("kit-build-"),
-                                _print_step, cancel)
+    result = api.build_prepared(
+        prepared, engine, workdir or temporary_folder("kit-build-"), _print_step, cancel
+    )
     print(api.format_build(result))
     return result
 
@@ -242,8 +275,29 @@ def remove_scratch(path: Path | str) -> None:
     shutil.rmtree(parent if parent.name.startswith("kit-notebook-") else target, ignore_errors=True)
 
 
-__all__ = ["EXAMPLE_PROBE_OUTPUT", "HTML", "KERNEL", "BuildNotPossible", "build_step", "check",
-           "engines", "find_workspace", "findings", "has_lock", "lock_notice", "probe_report",
-           "probe_step", "remove_scratch", "render_options", "scratch_copy", "show_changes",
-           "show_file", "show_text", "solution", "summary", "temporary_folder", "without_lock_noise",
-           "workflow"]
+__all__ = [
+    "EXAMPLE_PROBE_OUTPUT",
+    "HTML",
+    "KERNEL",
+    "BuildNotPossible",
+    "build_step",
+    "check",
+    "engines",
+    "find_workspace",
+    "findings",
+    "has_lock",
+    "lock_notice",
+    "probe_report",
+    "probe_step",
+    "remove_scratch",
+    "render_options",
+    "scratch_copy",
+    "show_changes",
+    "show_file",
+    "show_text",
+    "solution",
+    "summary",
+    "temporary_folder",
+    "without_lock_noise",
+    "workflow",
+]

@@ -24,8 +24,7 @@ BuildMode = Literal["auto", "never", "require"]
 BUILD_MODES: tuple[str, ...] = ("auto", "never", "require")
 NO_LOCK_REASON = "no pixi.lock: run `pixi lock` on a connected machine and commit pixi.lock"
 
-Builder = Callable[[api.Prepared, str, Path, EventCallback | None, threading.Event | None],
-                   BuildResult]
+Builder = Callable[[api.Prepared, str, Path, EventCallback | None, threading.Event | None], BuildResult]
 Prober = Callable[[BuildResult], ProbeReport]
 
 
@@ -35,20 +34,6 @@ class BuildDecision:
 
     go: bool
     reason: str
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def probe_result(result: BuildResult, gpu: GpuMode = "auto") -> ProbeReport:
@@ -65,8 +50,9 @@ def engine_blockers(engine: str, status: EngineStatus) -> list[str]:
     if engine in status.usable_engines():
         return []
     names = ("docker_daemon", "buildkit_client") if engine == "docker" else ("apptainer",)
-    return [f"{engine}: {c.detail} (fix: {c.fix})" for c in status.checks
-            if c.name in names and not c.ok] or [f"{engine} is not usable here"]
+    return [
+        f"{engine}: {c.detail} (fix: {c.fix})" for c in status.checks if c.name in names and not c.ok
+    ] or [f"{engine} is not usable here"]
 
 
 def workspace_blockers(workspace: Workspace, environment: str | None) -> list[str]:
@@ -75,11 +61,11 @@ def workspace_blockers(workspace: Workspace, environment: str | None) -> list[st
         return [NO_LOCK_REASON]
     env = environment or default_environment(workspace)
     if not workspace.is_locked_for_linux(env):
-        return [f"environment {env!r} is not locked for linux-64: add linux-64 to the "
-                "workspace's platforms and run `pixi lock`"]
+        return [
+            f"environment {env!r} is not locked for linux-64: add linux-64 to the "
+            "workspace's platforms and run `pixi lock`"
+        ]
     return []
-
-
 
 
 def decide_build(mode: str, blockers: Sequence[str], engine: str) -> BuildDecision:
@@ -87,8 +73,9 @@ def decide_build(mode: str, blockers: Sequence[str], engine: str) -> BuildDecisi
     if mode not in BUILD_MODES:
         raise BuildNotPossible(f"build={mode!r} is not one of {', '.join(BUILD_MODES)}")
     if mode == "never":
-        return BuildDecision(False, "build='never': skipping the build (set build='auto' or "
-                                    "'require' to build)")
+        return BuildDecision(
+            False, "build='never': skipping the build (set build='auto' or 'require' to build)"
+        )
     if blockers:
         reason = "; ".join(blockers)
         if mode == "require":
@@ -117,8 +104,16 @@ def option_flags(options: RenderOptions) -> list[str]:
 def build_commands(prepared: api.Prepared, engine: str) -> list[str]:
     """The `kit build` line for these options, and the engine's own command, for elsewhere."""
     folder = prepared.location.subdir or prepared.workspace.root.resolve().name
-    argv = ["kit", "build", folder, "--engine", engine, "--env", prepared.plan.primary.name,
-            *option_flags(prepared.options)]
+    argv = [
+        "kit",
+        "build",
+        folder,
+        "--engine",
+        engine,
+        "--env",
+        prepared.plan.primary.name,
+        *option_flags(prepared.options),
+    ]
     kit_line = shlex.join(argv)
     if engine == "docker":
         return [kit_line, shlex.join(["docker", "build", "--tag", api.image_tag(prepared), folder])]

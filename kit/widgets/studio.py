@@ -27,8 +27,14 @@ from kit.repo import locate
 from kit.widgets import html
 from kit.widgets.form import FIELDS, OptionsForm
 from kit.widgets.jobs import Job, LogBuffer
-from kit.widgets.pipeline import (Builder, Prober, build_commands, engine_blockers,
-                                  probe_result, workspace_blockers)
+from kit.widgets.pipeline import (
+    Builder,
+    Prober,
+    build_commands,
+    engine_blockers,
+    probe_result,
+    workspace_blockers,
+)
 from kit.workspace import load_workspace
 from kit.write import Change, apply_changes, plan_changes
 
@@ -43,10 +49,17 @@ class Studio:
     build and probe: all three exist so tests and demos can run without an engine.
     """
 
-    def __init__(self, workspace: Path | str, *, out: Path | None = None,
-                 engines: EngineStatus | None = None, builder: Builder | None = None,
-                 prober: Prober | None = None, workdir: Path | None = None,
-                 **options: Any) -> None:
+    def __init__(
+        self,
+        workspace: Path | str,
+        *,
+        out: Path | None = None,
+        engines: EngineStatus | None = None,
+        builder: Builder | None = None,
+        prober: Prober | None = None,
+        workdir: Path | None = None,
+        **options: Any,
+    ) -> None:
         self.directory = Path(workspace)
         self.out = out
         # Loaded and located without the options, so invalid ones still open the studio.
@@ -77,16 +90,22 @@ class Studio:
         self.preview = _css(w.Tab(), "kit-preview")
         self.diff = _css(w.HTML(""), "kit-diff")
         self.jobs = _css(w.HTML(""), "kit-jobs")
-        self.views = _css(w.Tab(children=(self.preview, self.diff, self.jobs),
-                                titles=("Rendered files", "Diff against disk", "Job files")), "kit-views")
+        self.views = _css(
+            w.Tab(
+                children=(self.preview, self.diff, self.jobs),
+                titles=("Rendered files", "Diff against disk", "Job files"),
+            ),
+            "kit-views",
+        )
         self.write_button = self._button("Write", "kit-write", "pencil", self.on_write)
         self.check_button = self._button("Check", "kit-check", "check", self.on_check)
         self.build_button = self._button("Build", "kit-build", "cogs", self.on_build)
         self.probe_button = self._button("Probe", "kit-probe", "microchip", self.on_probe)
         self.cancel_button = self._button("Cancel", "kit-cancel", "stop", self.on_cancel)
         self.confirm_label = w.Label("")
-        self.confirm_yes = self._button("Yes, overwrite", "kit-confirm-yes", "",
-                                        lambda: self.on_write(confirm=True))
+        self.confirm_yes = self._button(
+            "Yes, overwrite", "kit-confirm-yes", "", lambda: self.on_write(confirm=True)
+        )
         self.confirm_no = self._button("No", "kit-confirm-no", "", lambda: self.on_write(confirm=False))
         self.confirm_yes.button_style = "danger"
         self.confirm = _css(w.HBox([self.confirm_label, self.confirm_yes, self.confirm_no]), "kit-confirm")
@@ -94,19 +113,36 @@ class Studio:
         self.engine_note = _css(w.HTML(""), "kit-engine-note")
         self.findings_html = _css(w.HTML(""), "kit-findings")
         self.progress = _css(w.IntProgress(value=0, min=0, max=1, description="build"), "kit-progress")
-        self.log = _css(w.Textarea(value="", disabled=True, rows=12,
-                                   layout=w.Layout(width="100%")), "kit-log")
+        self.log = _css(
+            w.Textarea(value="", disabled=True, rows=12, layout=w.Layout(width="100%")), "kit-log"
+        )
         self.probe_report = _css(w.HTML(""), "kit-probe-report")
-        self.makeup = _css(w.HTML(""), "kit-makeup")   # the built image's make-up, as a chart
+        self.makeup = _css(w.HTML(""), "kit-makeup")  # the built image's make-up, as a chart
         for widget in (self.progress, self.log):
             _show(widget, False)
-        buttons = w.HBox([self.write_button, self.check_button, self.build_button,
-                          self.probe_button, self.cancel_button])
-        self.widget = _css(w.VBox([
-            w.HTML(f"<h3>Container studio: {html.escape(self.workspace.name)}</h3>"),
-            self.summary, self.form.box, self.status, self.views, buttons, self.confirm,
-            self.engine_note, self.findings_html, self.progress, self.log, self.makeup, self.probe_report,
-        ]), "kit-studio")
+        buttons = w.HBox(
+            [self.write_button, self.check_button, self.build_button, self.probe_button, self.cancel_button]
+        )
+        self.widget = _css(
+            w.VBox(
+                [
+                    w.HTML(f"<h3>Container studio: {html.escape(self.workspace.name)}</h3>"),
+                    self.summary,
+                    self.form.box,
+                    self.status,
+                    self.views,
+                    buttons,
+                    self.confirm,
+                    self.engine_note,
+                    self.findings_html,
+                    self.progress,
+                    self.log,
+                    self.makeup,
+                    self.probe_report,
+                ]
+            ),
+            "kit-studio",
+        )
 
     @staticmethod
     def _button(text: str, css: str, icon: str, action: Callable[[], object]) -> w.Button:
@@ -165,8 +201,10 @@ class Studio:
             files = api.job_files(self.prepared)
         except KitError as error:
             return f"<p class='kit-jobs-missing'>{html.escape(str(error))}</p>"
-        return "".join(f"<div><b>{html.escape(path)}</b></div>" + html.code(f.text, f.language)
-                       for path, f in files.items())
+        return "".join(
+            f"<div><b>{html.escape(path)}</b></div>" + html.code(f.text, f.language)
+            for path, f in files.items()
+        )
 
     def _ready_text(self) -> str:
         pending = [c for c in self.changes if c.writes]
@@ -178,7 +216,7 @@ class Studio:
         paths = tuple(self.files)
         bodies = [html.code(f.text, f.language) for f in self.files.values()]
         if tuple(self.preview.titles) == paths:
-            for child, body in zip(self.preview.children, bodies):
+            for child, body in zip(self.preview.children, bodies, strict=True):
                 child.value = body
             return
         self.preview.children = tuple(_css(w.HTML(body), "kit-file") for body in bodies)
@@ -186,7 +224,7 @@ class Studio:
 
     def preview_html(self, path_suffix: str = "") -> str:
         """The preview HTML of the first file whose path ends with `path_suffix` (all if "")."""
-        pairs = zip(self.preview.titles, self.preview.children)
+        pairs = zip(self.preview.titles, self.preview.children, strict=True)
         if not _shown(self.views):
             return ""
         return "".join(child.value for title, child in pairs if title.endswith(path_suffix))
@@ -230,7 +268,7 @@ class Studio:
             return ""
         commands = build_commands(self.prepared, self.engine) if self.prepared else []
         if not self.engine_blockers():
-            commands = []          # the engine is here; the workspace is what needs fixing
+            commands = []  # the engine is here; the workspace is what needs fixing
         return html.engine_note("Build and Probe are off here: " + "; ".join(blockers), commands)
 
     def on_write(self, confirm: bool | None = None) -> list[Change]:
@@ -242,9 +280,11 @@ class Studio:
             return []
         refused = [c for c in self.changes if c.action == "refused"]
         if refused and confirm is None:
-            self.confirm_label.value = (f"Overwrite {len(refused)} edited file"
-                                        f"{'s' if len(refused) != 1 else ''}? "
-                                        f"({', '.join(c.path for c in refused)})")
+            self.confirm_label.value = (
+                f"Overwrite {len(refused)} edited file"
+                f"{'s' if len(refused) != 1 else ''}? "
+                f"({', '.join(c.path for c in refused)})"
+            )
             _show(self.confirm, True)
             self._say(f"{len(refused)} file(s) were edited since the kit wrote them: confirm to replace")
             return []
@@ -285,16 +325,19 @@ class Studio:
         """Start a build in the background (None, with the reason shown, when it cannot)."""
         blockers = self.build_blockers()
         if self.prepared is None or blockers or (self.job is not None and self.job.running):
-            self._say("Cannot build: " + ("; ".join(blockers) or "a job is running or the "
-                                          "options are invalid"), error=True)
+            self._say(
+                "Cannot build: " + ("; ".join(blockers) or "a job is running or the options are invalid"),
+                error=True,
+            )
             return None
         prepared, engine, workdir = self.prepared, self.engine, self._scratch()
         self._start_progress()
         buffer = LogBuffer(self._set_log)
 
         def work(cancel: threading.Event) -> BuildResult:
-            return self._builder(prepared, engine, workdir,
-                                 lambda event: self._on_event(event, buffer), cancel)
+            return self._builder(
+                prepared, engine, workdir, lambda event: self._on_event(event, buffer), cancel
+            )
 
         def done(result: BuildResult | None, error: BaseException | None) -> None:
             buffer.flush()
@@ -319,8 +362,11 @@ class Studio:
         def work(cancel: threading.Event) -> ProbeReport:
             return self._prober(built)
 
-        return self._run(Job(work, self._probe_done, name="kit-probe"),
-                         f"Probing {built.tags[0] if built.tags else built.artifact}…", wait)
+        return self._run(
+            Job(work, self._probe_done, name="kit-probe"),
+            f"Probing {built.tags[0] if built.tags else built.artifact}…",
+            wait,
+        )
 
     def _run(self, job: Job[T], message: str, wait: bool) -> Job[T]:
         self.job = job
@@ -356,8 +402,7 @@ class Studio:
             done = event.step if event.kind == "step_done" else event.step - 1
             self.progress.value = min(max(done, 0), self.progress.max)
             stage = f"[{event.stage}] " if event.stage else ""
-            buffer.add(f"#{event.step} {stage}{event.instruction}"
-                       + (" (cached)" if event.cached else ""))
+            buffer.add(f"#{event.step} {stage}{event.instruction}" + (" (cached)" if event.cached else ""))
 
     def _build_done(self, result: BuildResult | None, error: BaseException | None) -> None:
         if result is not None:

@@ -59,8 +59,11 @@ RECIPE_VERSION = "3"
 MTIME = 1735689600  # 2025-01-01T00:00:00Z: every archive member gets this mtime
 TIMESTAMP_MS = MTIME * 1000
 PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"  # conda's classic prefix placeholder
-TORCH_WHEEL = Path(os.environ.get(
-    "KIT_LAB_TORCH_WHEEL", "/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"))
+TORCH_WHEEL = Path(
+    os.environ.get(
+        "KIT_LAB_TORCH_WHEEL", "/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
+    )
+)
 TORCH_VERSION = "2.13.0"
 PY_MM = "3.11"
 SITE = f"lib/python{PY_MM}/site-packages"
@@ -80,12 +83,24 @@ WHEELS: list[tuple[str, str, str, str, list[str]]] = [
     ("numpy", "2.2.6", "numpy", "linux-64", [f"python {PY_MM}.*"]),
 ]
 TORCH_DEPENDS = [
-    f"python {PY_MM}.*", "filelock", "typing_extensions >=4.10.0", "setuptools >=77.0.3",
-    "sympy >=1.13.3", "networkx >=2.5.1", "jinja2", "fsspec >=0.8.5", "numpy",
+    f"python {PY_MM}.*",
+    "filelock",
+    "typing_extensions >=4.10.0",
+    "setuptools >=77.0.3",
+    "sympy >=1.13.3",
+    "networkx >=2.5.1",
+    "jinja2",
+    "fsspec >=0.8.5",
+    "numpy",
 ]
 # The Debian packages whose files make up the python package.
-DEBIAN_PYTHON_PACKAGES = ["python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib",
-                          "python3-distutils", "python3-lib2to3"]
+DEBIAN_PYTHON_PACKAGES = [
+    "python3.11-minimal",
+    "libpython3.11-minimal",
+    "libpython3.11-stdlib",
+    "python3-distutils",
+    "python3-lib2to3",
+]
 
 # Debian libraries -> conda packages, named as conda-forge names them: (conda name, Debian
 # packages, conda dependencies). Only the shared objects directly under a package's library
@@ -106,20 +121,46 @@ DEBIAN_LIBRARIES: list[tuple[str, list[str], list[str]]] = [
     ("libdb", ["libdb5.3"], []),
     ("libxcrypt", ["libcrypt1"], []),
     ("keyutils", ["libkeyutils1"], []),
-    ("krb5", ["libgssapi-krb5-2", "libkrb5-3", "libk5crypto3", "libkrb5support0", "libcom-err2"],
-     ["keyutils"]),
+    (
+        "krb5",
+        ["libgssapi-krb5-2", "libkrb5-3", "libk5crypto3", "libkrb5support0", "libcom-err2"],
+        ["keyutils"],
+    ),
     ("libtirpc", ["libtirpc3"], ["krb5"]),
     ("libnsl", ["libnsl2"], ["libtirpc"]),
 ]
-PYTHON_DEPENDS = ["libgcc", "libzlib", "libexpat", "openssl", "libffi", "libsqlite", "bzip2",
-                  "liblzma", "ncurses", "readline", "libuuid", "libdb", "libxcrypt", "libnsl"]
+PYTHON_DEPENDS = [
+    "libgcc",
+    "libzlib",
+    "libexpat",
+    "openssl",
+    "libffi",
+    "libsqlite",
+    "bzip2",
+    "liblzma",
+    "ncurses",
+    "readline",
+    "libuuid",
+    "libdb",
+    "libxcrypt",
+    "libnsl",
+]
 # glibc's libraries: the one part of the system a conda environment still takes from the image.
-GLIBC_SONAMES = {"libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
-                 "libresolv.so.2", "libutil.so.1", "libanl.so.1", "libmvec.so.1",
-                 "ld-linux-x86-64.so.2"}
+GLIBC_SONAMES = {
+    "libc.so.6",
+    "libm.so.6",
+    "libdl.so.2",
+    "libpthread.so.0",
+    "librt.so.1",
+    "libresolv.so.2",
+    "libutil.so.1",
+    "libanl.so.1",
+    "libmvec.so.1",
+    "ld-linux-x86-64.so.2",
+}
 MULTIARCH = "x86_64-linux-gnu"
 
-SITECUSTOMIZE = f'''\
+SITECUSTOMIZE = f"""\
 # kit-lab: Debian's python3.11 only searches dist-packages directories. In a conda prefix the
 # packages live in <prefix>/{SITE}: add it (and process its .pth files).
 import os as _os
@@ -130,7 +171,7 @@ _sp = _os.path.join(_sys.prefix, "lib", "python%d.%d" % _sys.version_info[:2], "
 if _os.path.isdir(_sp) and _sp not in _sys.path:
     _site.addsitedir(_sp)
 del _os, _site, _sys, _sp
-'''
+"""
 
 
 def log(msg: str) -> None:
@@ -142,6 +183,7 @@ def default_cache() -> Path:
 
 
 # --------------------------------------------------------------------------- package writing
+
 
 @dataclass
 class Meta:
@@ -191,8 +233,9 @@ def _tar_zst(entries: list[tuple[str, Path]], out: Path) -> None:
     """Deterministic tar of (arcname, path) entries, in the order given, compressed with zstd on
     the fly (no uncompressed tar on disk: PyTorch's would be 700 MB)."""
     with open(out, "wb") as sink:
-        zstd = subprocess.Popen(["zstd", "-q", "-T0", "-10", "--no-progress", "-c"],
-                                stdin=subprocess.PIPE, stdout=sink)
+        zstd = subprocess.Popen(
+            ["zstd", "-q", "-T0", "-10", "--no-progress", "-c"], stdin=subprocess.PIPE, stdout=sink
+        )
         assert zstd.stdin is not None
         try:
             with tarfile.open(fileobj=zstd.stdin, mode="w|", format=tarfile.PAX_FORMAT) as tf:
@@ -218,8 +261,9 @@ def _tar_zst(entries: list[tuple[str, Path]], out: Path) -> None:
                 raise SystemExit(f"zstd failed writing {out}")
 
 
-def write_package(meta: Meta, payload: Path, out_dir: Path,
-                  text_prefix_files: set[str] | None = None) -> Path:
+def write_package(
+    meta: Meta, payload: Path, out_dir: Path, text_prefix_files: set[str] | None = None
+) -> Path:
     """Write ``payload`` (a directory laid out as the package's files) as a .conda archive."""
     text_prefix_files = text_prefix_files or set()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -234,16 +278,25 @@ def write_package(meta: Meta, payload: Path, out_dir: Path,
             if os.path.islink(p):
                 paths.append({"_path": rel, "path_type": "softlink", "size_in_bytes": 0})
             else:
-                e: dict[str, object] = {"_path": rel, "path_type": "hardlink",
-                                        "sha256": _sha256(p), "size_in_bytes": p.stat().st_size}
+                e: dict[str, object] = {
+                    "_path": rel,
+                    "path_type": "hardlink",
+                    "sha256": _sha256(p),
+                    "size_in_bytes": p.stat().st_size,
+                }
                 if rel in text_prefix_files:
                     e["file_mode"] = "text"
                     e["prefix_placeholder"] = PLACEHOLDER
                 paths.append(e)
         index: dict[str, object] = {
-            "name": meta.name, "version": meta.version, "build": meta.build,
-            "build_number": meta.build_number, "depends": meta.depends,
-            "license": meta.license, "subdir": meta.subdir, "timestamp": TIMESTAMP_MS,
+            "name": meta.name,
+            "version": meta.version,
+            "build": meta.build,
+            "build_number": meta.build_number,
+            "depends": meta.depends,
+            "license": meta.license,
+            "subdir": meta.subdir,
+            "timestamp": TIMESTAMP_MS,
         }
         if meta.constrains:
             index["constrains"] = meta.constrains
@@ -254,26 +307,40 @@ def write_package(meta: Meta, payload: Path, out_dir: Path,
         (info / "index.json").write_text(_dumps(index))
         (info / "paths.json").write_text(_dumps({"paths": paths, "paths_version": 1}))
         (info / "files").write_text("".join(r + "\n" for r in rels))
-        (info / "about.json").write_text(_dumps({
-            "summary": meta.summary,
-            "description": "Built by pixi-deploy-kit's offline lab (tests/lab/channel.py); "
-                           "not a conda-forge package.",
-            "license": meta.license}))
+        (info / "about.json").write_text(
+            _dumps(
+                {
+                    "summary": meta.summary,
+                    "description": "Built by pixi-deploy-kit's offline lab (tests/lab/channel.py); "
+                    "not a conda-forge package.",
+                    "license": meta.license,
+                }
+            )
+        )
         if text_prefix_files:
             (info / "has_prefix").write_text(
-                "".join(f"{PLACEHOLDER} text {r}\n" for r in sorted(text_prefix_files)))
+                "".join(f"{PLACEHOLDER} text {r}\n" for r in sorted(text_prefix_files))
+            )
         if meta.noarch == "python":
-            (info / "link.json").write_text(_dumps({
-                "noarch": {"type": "python", "entry_points": meta.entry_points},
-                "package_metadata_version": 1}))
+            (info / "link.json").write_text(
+                _dumps(
+                    {
+                        "noarch": {"type": "python", "entry_points": meta.entry_points},
+                        "package_metadata_version": 1,
+                    }
+                )
+            )
         info_entries = [(f"info/{r}", info / r) for r in _walk(info)]
         _tar_zst(info_entries, tmp / "info.tar.zst")
         _tar_zst([(r, payload / r) for r in rels], tmp / "pkg.tar.zst")
         final = out_dir / f"{meta.stem}.conda"
         part = out_dir / f".{meta.stem}.conda.part"
         with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_STORED) as zf:
-            for arc, src in [("metadata.json", None), (f"pkg-{meta.stem}.tar.zst", tmp / "pkg.tar.zst"),
-                             (f"info-{meta.stem}.tar.zst", tmp / "info.tar.zst")]:
+            for arc, src in [
+                ("metadata.json", None),
+                (f"pkg-{meta.stem}.tar.zst", tmp / "pkg.tar.zst"),
+                (f"info-{meta.stem}.tar.zst", tmp / "info.tar.zst"),
+            ]:
                 zi = zipfile.ZipInfo(arc, date_time=(1980, 1, 1, 0, 0, 0))
                 zi.external_attr = 0o644 << 16
                 if src is None:
@@ -287,6 +354,7 @@ def write_package(meta: Meta, payload: Path, out_dir: Path,
 
 # --------------------------------------------------------------------------- recipes
 
+
 def _safe(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]", "_", s)
 
@@ -299,8 +367,7 @@ def _is_elf(path: Path) -> bool:
 
 
 def _patchelf(*args: str) -> str:
-    return subprocess.run(["patchelf", *args], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(["patchelf", *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def link_to_prefix_lib(stage: Path, files: list[Path] | None = None) -> int:
@@ -328,20 +395,27 @@ def link_to_prefix_lib(stage: Path, files: list[Path] | None = None) -> int:
 def debian_deb(package: str, debs: Path) -> Path:
     """The newest cached ``.deb`` of a Debian package (debootstrap's cache under the lab cache),
     downloaded there with ``apt-get download`` when none is cached yet."""
+
     def cached() -> list[Path]:
         return [p for p in debs.glob(f"{package}_*_*.deb") if p.name.split("_")[0] == package]
+
     if not cached():
         debs.mkdir(parents=True, exist_ok=True)
         log(f"apt-get download {package}")
-        r = subprocess.run(["apt-get", "download", "-q", package], cwd=debs, capture_output=True,
-                           text=True, timeout=300)
+        r = subprocess.run(
+            ["apt-get", "download", "-q", package], cwd=debs, capture_output=True, text=True, timeout=300
+        )
         if r.returncode != 0 or not cached():
             sys.stderr.write(r.stdout + r.stderr)
             raise SystemExit(f"apt-get download {package} failed (exit {r.returncode})")
     newest = cached()[0]
     for candidate in cached()[1:]:
-        if subprocess.run(["dpkg", "--compare-versions", _deb_version(candidate), "gt",
-                           _deb_version(newest)]).returncode == 0:
+        if (
+            subprocess.run(
+                ["dpkg", "--compare-versions", _deb_version(candidate), "gt", _deb_version(newest)]
+            ).returncode
+            == 0
+        ):
             newest = candidate
     return newest
 
@@ -364,8 +438,9 @@ def library_stem(name: str, packages: list[str], debs: Path) -> str:
     return f"{name}-{version}-{build}"
 
 
-def recipe_library(name: str, packages: list[str], depends: list[str], debs: Path,
-                   stage: Path) -> tuple[Meta, set[str]]:
+def recipe_library(
+    name: str, packages: list[str], depends: list[str], debs: Path, stage: Path
+) -> tuple[Meta, set[str]]:
     """A conda package of the shared objects of Debian packages, in ``<prefix>/lib``."""
     lib = stage / "lib"
     lib.mkdir()
@@ -393,17 +468,28 @@ def recipe_library(name: str, packages: list[str], depends: list[str], debs: Pat
         if _is_elf(path):
             _patchelf("--set-rpath", "$ORIGIN", str(path))  # find each other, as conda-forge's do
     version, build = library_version(debian_deb(packages[0], debs))
-    meta = Meta(name, version, build, "linux-64", depends=depends,
-                license="LicenseRef-Debian", summary=f"the shared libraries of Debian 12's "
-                f"{', '.join(packages)} {_deb_version(debian_deb(packages[0], debs))}, in "
-                "<prefix>/lib (kit-lab)")
+    meta = Meta(
+        name,
+        version,
+        build,
+        "linux-64",
+        depends=depends,
+        license="LicenseRef-Debian",
+        summary=f"the shared libraries of Debian 12's "
+        f"{', '.join(packages)} {_deb_version(debian_deb(packages[0], debs))}, in "
+        "<prefix>/lib (kit-lab)",
+    )
     return meta, set()
 
 
 def debian_python_version() -> tuple[str, str]:
     """(upstream version, Debian revision) of the host's python3.11, e.g. ('3.11.2', '6+deb12u6')."""
-    v = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "python3.11-minimal"],
-                       check=True, capture_output=True, text=True).stdout.strip()
+    v = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", "python3.11-minimal"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     upstream, _, rev = v.partition("-")
     return upstream, rev
 
@@ -422,9 +508,13 @@ def recipe_python(stage: Path) -> tuple[Meta, set[str]]:
         if f == f"/usr/bin/python{PY_MM}":
             dst = stage / "bin" / f"python{PY_MM}"
         elif f.startswith(prefix_lib):
-            rel = f[len(prefix_lib):]
-            if (rel in ("sitecustomize.py", "EXTERNALLY-MANAGED") or "__pycache__" in rel
-                    or rel.startswith("config-") or rel.startswith("test/")):
+            rel = f[len(prefix_lib) :]
+            if (
+                rel in ("sitecustomize.py", "EXTERNALLY-MANAGED")
+                or "__pycache__" in rel
+                or rel.startswith("config-")
+                or rel.startswith("test/")
+            ):
                 continue
             dst = stage / "lib" / f"python{PY_MM}" / rel
         else:
@@ -448,26 +538,34 @@ def recipe_python(stage: Path) -> tuple[Meta, set[str]]:
     (lib / "sitecustomize.py").write_text(SITECUSTOMIZE)
     (lib / "site-packages").mkdir(exist_ok=True)
     (lib / "site-packages" / "README.txt").write_text(
-        "This directory exists so that 3rd party packages can be installed here.\n")
+        "This directory exists so that 3rd party packages can be installed here.\n"
+    )
     # conda-forge's python finds its libraries through RPATH $ORIGIN/../lib; Debian's has none
-    link_to_prefix_lib(stage, [stage / "bin" / f"python{PY_MM}",
-                               *sorted((lib / "lib-dynload").glob("*.so"))])
-    meta = Meta("python", upstream, f"debian_{_safe(rev)}_0", "linux-64", license="Python-2.0",
-                depends=list(PYTHON_DEPENDS),
-                summary=f"Debian 12's python3.11 {upstream}-{rev}, relocated into a conda prefix "
-                        "(kit-lab); needs glibc from the system and nothing else")
+    link_to_prefix_lib(stage, [stage / "bin" / f"python{PY_MM}", *sorted((lib / "lib-dynload").glob("*.so"))])
+    meta = Meta(
+        "python",
+        upstream,
+        f"debian_{_safe(rev)}_0",
+        "linux-64",
+        license="Python-2.0",
+        depends=list(PYTHON_DEPENDS),
+        summary=f"Debian 12's python3.11 {upstream}-{rev}, relocated into a conda prefix "
+        "(kit-lab); needs glibc from the system and nothing else",
+    )
     return meta, set()
 
 
 def _console_script(entry: str) -> tuple[str, str]:
     name, _, target = (s.strip() for s in entry.partition("="))
     module, _, func = target.partition(":")
-    body = (f"#!{PLACEHOLDER}/bin/python{PY_MM}\n"
-            "# -*- coding: utf-8 -*-\nimport re\nimport sys\n"
-            f"from {module} import {func.split('.')[0]}\n"
-            "if __name__ == '__main__':\n"
-            "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
-            f"    sys.exit({func}())\n")
+    body = (
+        f"#!{PLACEHOLDER}/bin/python{PY_MM}\n"
+        "# -*- coding: utf-8 -*-\nimport re\nimport sys\n"
+        f"from {module} import {func.split('.')[0]}\n"
+        "if __name__ == '__main__':\n"
+        "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+        f"    sys.exit({func}())\n"
+    )
     return name, body
 
 
@@ -505,13 +603,21 @@ def unpack_wheel(wheel: Path, stage: Path, site: str, scripts: str) -> Path:
     return dist_info
 
 
-def recipe_wheel(stage: Path, wheel: Path, conda_name: str, version: str, subdir: str,
-                 depends: list[str]) -> tuple[Meta, set[str]]:
+def recipe_wheel(
+    stage: Path, wheel: Path, conda_name: str, version: str, subdir: str, depends: list[str]
+) -> tuple[Meta, set[str]]:
     if subdir == "noarch":
         dist_info = unpack_wheel(wheel, stage, "site-packages", "python-scripts")
-        meta = Meta(conda_name, version, "pyhd_kitlab_0", "noarch", depends=depends,
-                    noarch="python", summary=f"{wheel.name}, repackaged",
-                    entry_points=_entry_points(dist_info))
+        meta = Meta(
+            conda_name,
+            version,
+            "pyhd_kitlab_0",
+            "noarch",
+            depends=depends,
+            noarch="python",
+            summary=f"{wheel.name}, repackaged",
+            entry_points=_entry_points(dist_info),
+        )
         return meta, set()
     dist_info = unpack_wheel(wheel, stage, SITE, "bin")
     text: set[str] = set()
@@ -523,8 +629,14 @@ def recipe_wheel(stage: Path, wheel: Path, conda_name: str, version: str, subdir
         p.chmod(0o755)
         text.add(f"bin/{name}")
     link_to_prefix_lib(stage)
-    meta = Meta(conda_name, version, f"py{PY_MM.replace('.', '')}_kitlab_0", subdir,
-                depends=depends + needed_libraries(stage), summary=f"{wheel.name}, repackaged")
+    meta = Meta(
+        conda_name,
+        version,
+        f"py{PY_MM.replace('.', '')}_kitlab_0",
+        subdir,
+        depends=depends + needed_libraries(stage),
+        summary=f"{wheel.name}, repackaged",
+    )
     return meta, text
 
 
@@ -545,8 +657,7 @@ def needed_libraries(stage: Path) -> list[str]:
 
 
 def recipe_torch(stage: Path) -> tuple[Meta, set[str]]:
-    meta, text = recipe_wheel(stage, TORCH_WHEEL, "pytorch", TORCH_VERSION, "linux-64",
-                              TORCH_DEPENDS)
+    meta, text = recipe_wheel(stage, TORCH_WHEEL, "pytorch", TORCH_VERSION, "linux-64", TORCH_DEPENDS)
     meta.build = f"cpu_py{PY_MM.replace('.', '')}_kitlab_0"
     meta.license = "BSD-3-Clause"
     meta.summary = f"PyTorch {TORCH_VERSION}, CPU build, from {TORCH_WHEEL.name}"
@@ -556,31 +667,51 @@ def recipe_torch(stage: Path) -> tuple[Meta, set[str]]:
 def recipe_hello(stage: Path) -> tuple[Meta, set[str]]:
     b = stage / "bin" / "kit-hello"
     b.parent.mkdir(parents=True)
-    b.write_text('#!/bin/sh\necho "hello from kit-hello 1.0 (CONDA_PREFIX=${CONDA_PREFIX:-unset}, '
-                 'KIT_HELLO_ACTIVATED=${KIT_HELLO_ACTIVATED:-unset})"\n')
+    b.write_text(
+        '#!/bin/sh\necho "hello from kit-hello 1.0 (CONDA_PREFIX=${CONDA_PREFIX:-unset}, '
+        'KIT_HELLO_ACTIVATED=${KIT_HELLO_ACTIVATED:-unset})"\n'
+    )
     b.chmod(0o755)
     a = stage / "etc" / "conda" / "activate.d" / "kit-hello_activate.sh"
     a.parent.mkdir(parents=True)
-    a.write_text('export KIT_HELLO_ACTIVATED=1\n')
+    a.write_text("export KIT_HELLO_ACTIVATED=1\n")
     d = stage / "etc" / "conda" / "deactivate.d" / "kit-hello_deactivate.sh"
     d.parent.mkdir(parents=True)
-    d.write_text('unset KIT_HELLO_ACTIVATED\n')
+    d.write_text("unset KIT_HELLO_ACTIVATED\n")
     (stage / "share" / "kit-hello").mkdir(parents=True)
     (stage / "share" / "kit-hello" / "greeting.txt").write_text("hello\n")
-    return Meta("kit-hello", "1.0", "h_kitlab_0", "noarch", noarch="generic", license="MIT",
-                summary="kit-lab test package: a script and an activation script"), set()
+    return Meta(
+        "kit-hello",
+        "1.0",
+        "h_kitlab_0",
+        "noarch",
+        noarch="generic",
+        license="MIT",
+        summary="kit-lab test package: a script and an activation script",
+    ), set()
 
 
-def recipe_meta(name: str, version: str, depends: list[str], constrains: list[str] | None = None,
-                summary: str = "") -> Callable[[Path], tuple[Meta, set[str]]]:
+def recipe_meta(
+    name: str, version: str, depends: list[str], constrains: list[str] | None = None, summary: str = ""
+) -> Callable[[Path], tuple[Meta, set[str]]]:
     def r(stage: Path) -> tuple[Meta, set[str]]:
-        return Meta(name, version, "h_kitlab_0", "noarch", depends=depends,
-                    constrains=constrains or [], noarch="generic", license="BSD-3-Clause",
-                    summary=summary), set()
+        return Meta(
+            name,
+            version,
+            "h_kitlab_0",
+            "noarch",
+            depends=depends,
+            constrains=constrains or [],
+            noarch="generic",
+            license="BSD-3-Clause",
+            summary=summary,
+        ), set()
+
     return r
 
 
 # --------------------------------------------------------------------------- channel
+
 
 def download_wheels(dest: Path) -> dict[str, Path]:
     dest.mkdir(parents=True, exist_ok=True)
@@ -588,19 +719,40 @@ def download_wheels(dest: Path) -> dict[str, Path]:
     missing = []
     for pypi, ver, *_ in WHEELS:
         norm = re.sub(r"[-_.]+", "_", pypi).lower()
-        hits = [p for p in dest.glob("*.whl")
-                if re.sub(r"[-_.]+", "_", p.name.split("-")[0]).lower() == norm
-                and p.name.split("-")[1] == ver]
+        hits = [
+            p
+            for p in dest.glob("*.whl")
+            if re.sub(r"[-_.]+", "_", p.name.split("-")[0]).lower() == norm and p.name.split("-")[1] == ver
+        ]
         if hits:
             found[pypi] = hits[0]
         else:
             missing.append(f"{pypi}=={ver}")
     if missing:
         log(f"pip download {' '.join(missing)}")
-        r = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:",
-                            "--no-deps", "--platform", "manylinux2014_x86_64", "--python-version",
-                            PY_MM, "--implementation", "cp", "-d", str(dest), *missing],
-                           capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--only-binary=:all:",
+                "--no-deps",
+                "--platform",
+                "manylinux2014_x86_64",
+                "--python-version",
+                PY_MM,
+                "--implementation",
+                "cp",
+                "-d",
+                str(dest),
+                *missing,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if r.returncode != 0:
             sys.stderr.write(r.stdout + r.stderr)
             raise SystemExit(f"pip download failed (exit {r.returncode})")
@@ -629,26 +781,57 @@ def build_channel(cache: Path | None = None, force: bool = False) -> Path:
         ("linux-64", f"python-{upstream}-debian_{_safe(rev)}_0", recipe_python),
         ("linux-64", f"pytorch-{TORCH_VERSION}-cpu_py311_kitlab_0", recipe_torch),
         ("noarch", "kit-hello-1.0-h_kitlab_0", recipe_hello),
-        ("noarch", f"pytorch-cpu-{TORCH_VERSION}-h_kitlab_0", recipe_meta(
-            "pytorch-cpu", TORCH_VERSION, [f"pytorch =={TORCH_VERSION}"],
-            summary="metapackage selecting the CPU build of pytorch")),
-        ("noarch", f"pytorch-gpu-{TORCH_VERSION}-h_kitlab_0", recipe_meta(
-            "pytorch-gpu", TORCH_VERSION, [f"pytorch =={TORCH_VERSION}"],
-            summary="metapackage standing in for conda-forge's pytorch-gpu; the lab has no CUDA "
-                    "build, so it selects the CPU build")),
-        ("noarch", "cuda-version-12.9-h_kitlab_0", recipe_meta(
-            "cuda-version", "12.9", [], ["cudatoolkit 12.9|12.9.*", "__cuda >=12"],
-            summary="empty package constraining the CUDA version, like conda-forge's")),
+        (
+            "noarch",
+            f"pytorch-cpu-{TORCH_VERSION}-h_kitlab_0",
+            recipe_meta(
+                "pytorch-cpu",
+                TORCH_VERSION,
+                [f"pytorch =={TORCH_VERSION}"],
+                summary="metapackage selecting the CPU build of pytorch",
+            ),
+        ),
+        (
+            "noarch",
+            f"pytorch-gpu-{TORCH_VERSION}-h_kitlab_0",
+            recipe_meta(
+                "pytorch-gpu",
+                TORCH_VERSION,
+                [f"pytorch =={TORCH_VERSION}"],
+                summary="metapackage standing in for conda-forge's pytorch-gpu; the lab has no CUDA "
+                "build, so it selects the CPU build",
+            ),
+        ),
+        (
+            "noarch",
+            "cuda-version-12.9-h_kitlab_0",
+            recipe_meta(
+                "cuda-version",
+                "12.9",
+                [],
+                ["cudatoolkit 12.9|12.9.*", "__cuda >=12"],
+                summary="empty package constraining the CUDA version, like conda-forge's",
+            ),
+        ),
     ]
     for name, packages, deps in DEBIAN_LIBRARIES:
-        recipes.append(("linux-64", library_stem(name, packages, debs),
-                        lambda st, n=name, p=packages, d=deps: recipe_library(n, p, d, debs, st)))
+        recipes.append(
+            (
+                "linux-64",
+                library_stem(name, packages, debs),
+                lambda st, n=name, p=packages, d=deps: recipe_library(n, p, d, debs, st),
+            )
+        )
     for pypi, ver, conda_name, subdir, deps in WHEELS:
         build = "pyhd_kitlab_0" if subdir == "noarch" else "py311_kitlab_0"
         w = wheels[pypi]
-        recipes.append((subdir, f"{conda_name}-{ver}-{build}",
-                        lambda st, w=w, c=conda_name, v=ver, s=subdir, d=deps:
-                        recipe_wheel(st, w, c, v, s, d)))
+        recipes.append(
+            (
+                subdir,
+                f"{conda_name}-{ver}-{build}",
+                lambda st, w=w, c=conda_name, v=ver, s=subdir, d=deps: recipe_wheel(st, w, c, v, s, d),
+            )
+        )
 
     built = 0
     for subdir, stem, recipe in recipes:
@@ -665,8 +848,7 @@ def build_channel(cache: Path | None = None, force: bool = False) -> Path:
             assert meta.stem == stem and meta.subdir == subdir, (meta.stem, stem)
             out = write_package(meta, stage, channel / subdir, text)
         built += 1
-        log(f"built {subdir}/{out.name} ({out.stat().st_size / 1e6:.1f} MB, "
-            f"{time.monotonic() - t0:.1f} s)")
+        log(f"built {subdir}/{out.name} ({out.stat().st_size / 1e6:.1f} MB, {time.monotonic() - t0:.1f} s)")
     wanted = {f"{stem}.conda" for _, stem, _ in recipes}
     for sub in ("noarch", "linux-64"):
         for p in (channel / sub).glob("*.conda"):
@@ -677,6 +859,7 @@ def build_channel(cache: Path | None = None, force: bool = False) -> Path:
     if built or not all((channel / s / "repodata.json").exists() for s in ("noarch", "linux-64")):
         log("indexing with rattler.index.index_fs")
         from rattler.index import index_fs
+
         asyncio.run(index_fs(channel, write_zst=False, write_shards=False, force=True))
         for sub in ("noarch", "linux-64"):
             _pin_indexed_timestamps(channel / sub / "repodata.json")

@@ -78,8 +78,9 @@ def _add_tree(tar: tarfile.TarFile, root: Path, seen: set[str]) -> None:
             _add_path(tar, path, seen)
 
 
-def write_rootfs(tar_path: Path, files: Iterable[Path], trees: Iterable[Path] = (),
-                 links: dict[str, str] | None = None) -> None:
+def write_rootfs(
+    tar_path: Path, files: Iterable[Path], trees: Iterable[Path] = (), links: dict[str, str] | None = None
+) -> None:
     """Write a root file system tarball: files with their libraries, trees, extra symlinks."""
     seen: set[str] = set()
     with tarfile.open(tar_path, "w") as tar:
@@ -102,15 +103,21 @@ def write_rootfs(tar_path: Path, files: Iterable[Path], trees: Iterable[Path] = 
             tar.addfile(info)
 
 
-def import_host_image(client: DockerClient, tag: str, files: Iterable[Path],
-                      trees: Iterable[Path] = (), links: dict[str, str] | None = None) -> str:
+def import_host_image(
+    client: DockerClient,
+    tag: str,
+    files: Iterable[Path],
+    trees: Iterable[Path] = (),
+    links: dict[str, str] | None = None,
+) -> str:
     """``docker import`` a rootfs made of host files; returns the image id."""
     repository, _, version = tag.partition(":")
     with tempfile.TemporaryDirectory(prefix="kit-rootfs-") as tmp:
         tar_path = Path(tmp) / "rootfs.tar"
         write_rootfs(tar_path, files, trees, links)
-        output = client.api.import_image_from_file(str(tar_path), repository=repository,
-                                                   tag=version or "latest")
+        output = client.api.import_image_from_file(
+            str(tar_path), repository=repository, tag=version or "latest"
+        )
     image = client.images.get(tag)
     if not image.id:
         raise BuildError(f"docker import of {tag} gave no image: {output}")
@@ -120,8 +127,7 @@ def import_host_image(client: DockerClient, tag: str, files: Iterable[Path],
 def host_shell_image(client: DockerClient, tag: str = "kit-local/sh:host") -> str:
     """A base image holding only the host's ``/bin/sh`` (dash) and the C library."""
     sh = Path("/bin/sh").resolve()
-    extras = [Path(p) for p in ("/bin/cat", "/bin/sleep", "/bin/chmod", "/bin/ls")
-              if Path(p).exists()]
+    extras = [Path(p) for p in ("/bin/cat", "/bin/sleep", "/bin/chmod", "/bin/ls") if Path(p).exists()]
     return import_host_image(client, tag, [sh, *extras], links={"usr/bin/sh": sh.name})
 
 
@@ -135,7 +141,9 @@ def host_python_image(client: DockerClient, tag: str = "kit-local/python:host") 
     stdlib = Path("/usr/lib") / python.name
     sh = Path("/bin/sh").resolve()
     return import_host_image(
-        client, tag, [python, sh, Path("/bin/sleep")], [stdlib],
-        links={"usr/bin/sh": sh.name, "usr/bin/python": python.name,
-               "usr/bin/python3": python.name},
+        client,
+        tag,
+        [python, sh, Path("/bin/sleep")],
+        [stdlib],
+        links={"usr/bin/sh": sh.name, "usr/bin/python": python.name, "usr/bin/python3": python.name},
     )

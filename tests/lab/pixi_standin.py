@@ -39,7 +39,7 @@ from typing import Any, NoReturn
 
 PLATFORM = "linux-64"
 STANDIN_DIR = Path("/opt/pixi-standin")
-EMULATES_FILE = STANDIN_DIR / "emulates"   # written by tests/lab/base_images.sh
+EMULATES_FILE = STANDIN_DIR / "emulates"  # written by tests/lab/base_images.sh
 DEFAULT_CHANNEL_ALIAS = "https://conda.anaconda.org/"
 # The shells pixi's `shell-hook --shell` accepts (rattler_shell's ShellEnum, as listed in
 # pixi_cli/src/shell_hook.rs) and the one this stand-in emulates.
@@ -55,12 +55,14 @@ def _pixi_versions() -> Any:
     """
     try:
         from kit import pixi_versions
+
         return pixi_versions
     except ImportError:
         for d in (STANDIN_DIR, Path(__file__).resolve().parent):
             if (d / "pixi_versions.py").is_file() and str(d) not in sys.path:
                 sys.path.insert(0, str(d))
         import pixi_versions  # type: ignore[import-not-found,no-redef]
+
         return pixi_versions
 
 
@@ -73,10 +75,14 @@ def emulated_version() -> str:
     if not found:
         try:
             from kit.options import PIXI_VERSION
+
             found = PIXI_VERSION
         except ImportError:
-            fail(f"the pixi stand-in does not know which pixi it emulates: {EMULATES_FILE} is missing",
-                 code=2, help="build the image with tests/lab/base_images.sh")
+            fail(
+                f"the pixi stand-in does not know which pixi it emulates: {EMULATES_FILE} is missing",
+                code=2,
+                help="build the image with tests/lab/base_images.sh",
+            )
     _pixi_versions().version_tuple(found)  # ValueError on nonsense, at once
     return found
 
@@ -92,33 +98,47 @@ class Emulated:
     def not_up_to_date(self) -> str:
         # crates/pixi_core/src/lock_file/update.rs: "lock-file not up-to-date with the workspace"
         # up to 0.69.x, "lock file not up-to-date with the workspace" from 0.70.0.
-        return ("lock file not up-to-date with the workspace" if self.key >= (0, 70, 0)
-                else "lock-file not up-to-date with the workspace")
+        return (
+            "lock file not up-to-date with the workspace"
+            if self.key >= (0, 70, 0)
+            else "lock-file not up-to-date with the workspace"
+        )
 
     def refuse_newer_lock(self, found: int, path: Path) -> NoReturn:
         """Stop as this pixi does on a lock format it cannot read (install --locked/--frozen)."""
         if self.key < (0, 60, 0):
             # up to 0.59 (e.g. v0.55.0 crates/pixi_core/src/lock_file/update.rs, load_lock_file)
-            fail(f"Failed to load lock file from `{path}`",
-                 cause=(f"The lock file version is {found}, but only up to including version "
-                        f"{self.reads} is supported by the current version."),
-                 help="Please update pixi to the latest version and try again.")
+            fail(
+                f"Failed to load lock file from `{path}`",
+                cause=(
+                    f"The lock file version is {found}, but only up to including version "
+                    f"{self.reads} is supported by the current version."
+                ),
+                help="Please update pixi to the latest version and try again.",
+            )
         # from 0.60 (e.g. v0.67.2 update.rs, LockFileVersionMismatchError under --locked/--frozen)
-        fail(f"Lock-file version {found} is newer than supported",
-             help=(f"Maximum supported version: {self.reads} (pixi v{self.version})\n"
-                   "Cannot continue with --locked or --frozen mode as the lock-file cannot be read.\n"
-                   "Try running `pixi self-update` to update to the latest version."))
+        fail(
+            f"Lock-file version {found} is newer than supported",
+            help=(
+                f"Maximum supported version: {self.reads} (pixi v{self.version})\n"
+                "Cannot continue with --locked or --frozen mode as the lock-file cannot be read.\n"
+                "Try running `pixi self-update` to update to the latest version."
+            ),
+        )
 
     def warn_older_lock(self, found: int) -> None:
         # v0.70.2 update.rs: an up-to-date lock in an older format installs, with this warning.
         if found < self.reads and self.key >= (0, 68, 0):
-            warn(f"the lock file is up-to-date but uses an older format (v{found}), run "
-                 f"`pixi lock` to upgrade to v{self.reads} for improved reproducibility")
+            warn(
+                f"the lock file is up-to-date but uses an older format (v{found}), run "
+                f"`pixi lock` to upgrade to v{self.reads} for improved reproducibility"
+            )
 
 
 def rattler_version() -> str:
     try:
         from importlib.metadata import version
+
         return version("py-rattler")
     except Exception:  # pragma: no cover
         return "unknown"
@@ -142,6 +162,7 @@ def warn(msg: str) -> None:
 
 
 # --------------------------------------------------------------------------- manifest
+
 
 def _channel_name(c: Any) -> str:
     return c if isinstance(c, str) else str(c["channel"])
@@ -210,8 +231,9 @@ class Workspace:
                     fail(f"the environment '{env}' references an unknown feature '{f}'")
 
     @staticmethod
-    def _pyproject_features(data: dict[str, Any], project: dict[str, Any],
-                            groups: dict[str, Any]) -> dict[str, Any]:
+    def _pyproject_features(
+        data: dict[str, Any], project: dict[str, Any], groups: dict[str, Any]
+    ) -> dict[str, Any]:
         """pixi's reading of a pyproject.toml: [project].dependencies join the default feature's
         PyPI dependencies, `requires-python` becomes a `python` conda dependency unless one is
         given, and each optional-dependencies extra / dependency group becomes a feature."""
@@ -219,7 +241,7 @@ class Workspace:
         pypi = data.setdefault("pypi-dependencies", {})
         for req in project.get("dependencies", []):
             name = re.split(r"[ <>=!~;\[(@]", req.strip(), maxsplit=1)[0]
-            pypi.setdefault(name, req[len(name):].strip() or "*")
+            pypi.setdefault(name, req[len(name) :].strip() or "*")
         deps = data.setdefault("dependencies", {})
         if "python" not in deps and project.get("requires-python"):
             deps["python"] = project["requires-python"]
@@ -231,7 +253,7 @@ class Workspace:
             for req in reqs:
                 if isinstance(req, str):
                     name = re.split(r"[ <>=!~;\[(@]", req.strip(), maxsplit=1)[0]
-                    table.setdefault(name, req[len(name):].strip() or "*")
+                    table.setdefault(name, req[len(name) :].strip() or "*")
         return data
 
     # -- features and environments (pixi_core workspace/environment.rs, HasFeaturesIter)
@@ -262,11 +284,11 @@ class Workspace:
 
     def pypi_dependencies(self, env: str, platform: str = PLATFORM) -> dict[str, Any]:
         """PyPI dependencies of ``env`` on ``platform``: normalized name -> spec (str or table)."""
-        return self._combined(env, platform, "pypi-dependencies", lambda _n, s: s,
-                              normalize=pypi_name)
+        return self._combined(env, platform, "pypi-dependencies", lambda _n, s: s, normalize=pypi_name)
 
-    def _combined(self, env: str, platform: str, key: str, conv: Any,
-                  normalize: Any = str.lower) -> dict[str, Any]:
+    def _combined(
+        self, env: str, platform: str, key: str, conv: Any, normalize: Any = str.lower
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         # later (lower-priority) features first, so the environment's own features win
         for f in reversed(self.env_features(env)):
@@ -300,13 +322,17 @@ class Workspace:
                         fam = str(v.get("family", "glibc")).lower()
                         v = v.get("version", "")
                     if family is not None and fam != family:
-                        fail(f"cannot combine the system requirements of environment '{env}'",
-                             cause=f"the libc families '{family}' and '{fam}' differ")
+                        fail(
+                            f"cannot combine the system requirements of environment '{env}'",
+                            cause=f"the libc families '{family}' and '{fam}' differ",
+                        )
                     family = fam
                 elif k == "archspec":
                     if k in merged and merged[k] != str(v):
-                        fail(f"cannot combine the system requirements of environment '{env}'",
-                             cause=f"the archspecs '{merged[k]}' and '{v}' differ")
+                        fail(
+                            f"cannot combine the system requirements of environment '{env}'",
+                            cause=f"the archspecs '{merged[k]}' and '{v}' differ",
+                        )
                     merged[k] = str(v)
                     continue
                 elif isinstance(v, dict):
@@ -324,7 +350,7 @@ class Workspace:
         for f in self.group_features(env):
             feat = self.features.get(f, {})
             chans = feat.get("channels") if f != "default" else None
-            for c in (chans if chans is not None else self.workspace_channels):
+            for c in chans if chans is not None else self.workspace_channels:
                 prio = 0 if isinstance(c, str) else int(c.get("priority", 0) or 0)
                 entries.append((prio, _channel_name(c)))
         out: list[str] = []
@@ -399,20 +425,25 @@ def find_manifest(explicit: str | None) -> Path | None:
 def load_workspace(explicit: str | None) -> Workspace:
     m = find_manifest(explicit)
     if m is None:
-        fail(f"could not find pixi.toml or pyproject.toml at directory {Path.cwd()}",
-             help="this is the pixi stand-in; it needs a pixi workspace in the current directory")
+        fail(
+            f"could not find pixi.toml or pyproject.toml at directory {Path.cwd()}",
+            help="this is the pixi stand-in; it needs a pixi workspace in the current directory",
+        )
     return Workspace(m)
 
 
 def pick_env(ws: Workspace, env: str | None) -> str:
     name = env or os.environ.get("PIXI_ENVIRONMENT_NAME") or "default"
     if name not in ws.environments:
-        fail(f"unknown environment '{name}' in {ws.manifest_path}",
-             help=f"available environments: {', '.join(sorted(ws.environments))}")
+        fail(
+            f"unknown environment '{name}' in {ws.manifest_path}",
+            help=f"available environments: {', '.join(sorted(ws.environments))}",
+        )
     return name
 
 
 # --------------------------------------------------------------------------- lock file
+
 
 def lock_format(path: Path) -> int:
     """The `version:` of a pixi.lock, read before parsing it (as rattler_lock does)."""
@@ -451,57 +482,74 @@ def out_of_date_reasons(ws: Workspace, env: str, lenv: Any) -> list[str]:
         return [f"environment '{env}' is out of date because it does not exist in the lock file."]
     want = [channel_url(c) for c in ws.env_channels(env)]
     have = [channel_url(str(c)) for c in lenv.channels()]
-    if want[:len(have)] == have and len(want) > len(have):
-        return [f"environment '{env}' is out of date because channels were extended with "
-                "additional lower-priority channels"]
+    if want[: len(have)] == have and len(want) > len(have):
+        return [
+            f"environment '{env}' is out of date because channels were extended with "
+            "additional lower-priority channels"
+        ]
     if want != have:
-        return [f"environment '{env}' is out of date because the channels in the lock file do "
-                f"not match the environments channels (manifest: {', '.join(want) or '-'}; "
-                f"lock: {', '.join(have) or '-'})"]
+        return [
+            f"environment '{env}' is out of date because the channels in the lock file do "
+            f"not match the environments channels (manifest: {', '.join(want) or '-'}; "
+            f"lock: {', '.join(have) or '-'})"
+        ]
     plats = {p.name: p for p in lenv.platforms()}
     extra = sorted(set(plats) - set(ws.env_platforms(env)))
     if extra:
-        return [f"environment '{env}' is out of date because platform(s) '{', '.join(extra)}' "
-                "present in the lock file but not in the environment"]
+        return [
+            f"environment '{env}' is out of date because platform(s) '{', '.join(extra)}' "
+            "present in the lock file but not in the environment"
+        ]
     reasons = []
     for platform in ws.env_platforms(env):
         if platform not in plats:
-            reasons.append(f"environment '{env}' is out of date because platform '{platform}' "
-                           "is not locked")
+            reasons.append(f"environment '{env}' is out of date because platform '{platform}' is not locked")
             continue
         plat = plats[platform]
         records = lenv.conda_repodata_records_for_platform(plat) or []
         by_name = {r.name.normalized: r for r in records}
-        prefix = f"environment '{env}' does not satisfy the requirements of the project for platform '{platform}'"
+        prefix = (
+            f"environment '{env}' does not satisfy the requirements of the project for platform '{platform}'"
+        )
         for name, spec in ws.dependencies(env, platform).items():
             r = by_name.get(name.lower())
             if r is None or not MatchSpec(spec).matches(r):
-                reasons.append(f"{prefix}: the requirement '{spec}' could not be satisfied "
-                               f"(required by '{env}')")
+                reasons.append(
+                    f"{prefix}: the requirement '{spec}' could not be satisfied (required by '{env}')"
+                )
         pypi_deps = ws.pypi_dependencies(env, platform)
         locked_pypi = {pypi_name(p.name): p for p in (lenv.pypi_packages_for_platform(plat) or [])}
         if pypi_deps and "python" not in by_name:
-            reasons.append(f"{prefix}: there are PyPi dependencies but a python interpreter is "
-                           "missing from the lock file")
+            reasons.append(
+                f"{prefix}: there are PyPi dependencies but a python interpreter is "
+                "missing from the lock file"
+            )
         for name, spec in pypi_deps.items():
             p = locked_pypi.get(name)
             if p is None:
-                reasons.append(f"{prefix}: the requirement '{name}' could not be satisfied "
-                               f"(required by '{env}')")
+                reasons.append(
+                    f"{prefix}: the requirement '{name}' could not be satisfied (required by '{env}')"
+                )
                 continue
             if isinstance(spec, dict) and "path" in spec:
                 target = (ws.root / spec["path"]).resolve()
                 if not _is_path(p.location) or (ws.root / p.location).resolve() != target:
-                    reasons.append(f"{prefix}: the locked package '{name}' is not the path "
-                                   f"'{spec['path']}' (locked: {p.location})")
+                    reasons.append(
+                        f"{prefix}: the locked package '{name}' is not the path "
+                        f"'{spec['path']}' (locked: {p.location})"
+                    )
             elif isinstance(spec, str) and spec.strip() not in ("", "*"):
                 if not p.satisfies(f"{name}{spec.strip()}"):
-                    reasons.append(f"{prefix}: the requirement '{name}{spec.strip()}' could not "
-                                   f"be satisfied (required by '{env}'; locked {p.version})")
+                    reasons.append(
+                        f"{prefix}: the requirement '{name}{spec.strip()}' could not "
+                        f"be satisfied (required by '{env}'; locked {p.version})"
+                    )
             elif isinstance(spec, dict) and spec.get("version", "*") not in ("", "*"):
                 if not p.satisfies(f"{name}{spec['version']}"):
-                    reasons.append(f"{prefix}: the requirement '{name}{spec['version']}' could "
-                                   f"not be satisfied (required by '{env}'; locked {p.version})")
+                    reasons.append(
+                        f"{prefix}: the requirement '{name}{spec['version']}' could "
+                        f"not be satisfied (required by '{env}'; locked {p.version})"
+                    )
     return reasons
 
 
@@ -515,8 +563,10 @@ def locked_env(ws: Workspace, env: str, frozen: bool, emulated: Emulated) -> tup
     if not lock_path.exists():
         if frozen:
             fail("no lockfile available, can't do a frozen installation.")
-        fail(emulated.not_up_to_date(),
-             help=f"{lock_path} does not exist; the pixi stand-in cannot create it (run `pixi lock`)")
+        fail(
+            emulated.not_up_to_date(),
+            help=f"{lock_path} does not exist; the pixi stand-in cannot create it (run `pixi lock`)",
+        )
     lock, found = load_lock(ws, emulated)
     lenv = lock.environment(env)
     if not frozen:
@@ -530,8 +580,10 @@ def locked_env(ws: Workspace, env: str, frozen: bool, emulated: Emulated) -> tup
         fail(f"the lockfile is not up-to-date with requested environment: '{env}'")
     plat = next((p for p in lenv.platforms() if p.name == PLATFORM), None)
     if plat is None:
-        fail(f"the lock file does not contain platform '{PLATFORM}' for environment '{env}'",
-             help="the pixi stand-in installs linux-64 only")
+        fail(
+            f"the lock file does not contain platform '{PLATFORM}' for environment '{env}'",
+            help="the pixi stand-in installs linux-64 only",
+        )
     return lenv, plat
 
 
@@ -541,6 +593,7 @@ def locked_records(ws: Workspace, env: str, frozen: bool, emulated: Emulated | N
 
 
 # --------------------------------------------------------------------------- virtual packages
+
 
 def virtual_packages() -> dict[str, tuple[str, str]]:
     from rattler import VirtualPackage, VirtualPackageOverrides
@@ -560,20 +613,29 @@ def check_system_requirements(ws: Workspace, env: str) -> None:
         return
     have = virtual_packages().get("__cuda")
     if have is None:
-        fail(f"Cannot install environment '{env}': the virtual package '__cuda' is missing. "
-             f"The environment requires cuda >={cuda} (system-requirements) but no CUDA driver "
-             "was detected",
-             help=f"set CONDA_OVERRIDE_CUDA={cuda} to install it on a machine without a GPU driver")
+        fail(
+            f"Cannot install environment '{env}': the virtual package '__cuda' is missing. "
+            f"The environment requires cuda >={cuda} (system-requirements) but no CUDA driver "
+            "was detected",
+            help=f"set CONDA_OVERRIDE_CUDA={cuda} to install it on a machine without a GPU driver",
+        )
     if Version(have[0]) < Version(cuda):
-        fail(f"Cannot install environment '{env}': the virtual package '__cuda' has version "
-             f"{have[0]}, but the environment requires cuda >={cuda} (system-requirements)")
+        fail(
+            f"Cannot install environment '{env}': the virtual package '__cuda' has version "
+            f"{have[0]}, but the environment requires cuda >={cuda} (system-requirements)"
+        )
 
 
 # --------------------------------------------------------------------------- commands
 
+
 def cache_dir() -> Path:
     base = os.environ.get("PIXI_CACHE_DIR") or os.environ.get("RATTLER_CACHE_DIR")
-    root = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rattler" / "cache"
+    root = (
+        Path(base)
+        if base
+        else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rattler" / "cache"
+    )
     return root / "pkgs"
 
 
@@ -604,9 +666,12 @@ def install_pypi(ws: Workspace, env: str, lenv: Any, plat: Any, prefix: Path) ->
         spec = specs.get(pypi_name(p.name))
         editable = isinstance(spec, dict) and "path" in spec and bool(spec.get("editable"))
         if not (_is_path(p.location) and editable):
-            fail(f"the pixi stand-in cannot install the PyPI package '{p.name}' ({p.location})",
-                 code=2, help="the lab reaches no package index and builds nothing; it installs "
-                              "only an editable path dependency (`{ path = \".\", editable = true }`)")
+            fail(
+                f"the pixi stand-in cannot install the PyPI package '{p.name}' ({p.location})",
+                code=2,
+                help="the lab reaches no package index and builds nothing; it installs "
+                'only an editable path dependency (`{ path = ".", editable = true }`)',
+            )
         source = (ws.root / p.location.removeprefix("file://")).resolve()
         if not source.is_dir():
             fail(f"the editable PyPI package '{p.name}' points at {source}, which is not a directory")
@@ -617,10 +682,13 @@ def install_pypi(ws: Workspace, env: str, lenv: Any, plat: Any, prefix: Path) ->
         info.mkdir(exist_ok=True)
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {p.name}\nVersion: {p.version}\n")
         (info / "INSTALLER").write_text("uv\n")
-        (info / "direct_url.json").write_text(json.dumps(
-            {"url": source.as_uri(), "dir_info": {"editable": True}}) + "\n")
-        files = [f"__editable__.{dist}-{p.version}.pth", *(f"{info.name}/{n}" for n in
-                 ("METADATA", "INSTALLER", "direct_url.json", "RECORD"))]
+        (info / "direct_url.json").write_text(
+            json.dumps({"url": source.as_uri(), "dir_info": {"editable": True}}) + "\n"
+        )
+        files = [
+            f"__editable__.{dist}-{p.version}.pth",
+            *(f"{info.name}/{n}" for n in ("METADATA", "INSTALLER", "direct_url.json", "RECORD")),
+        ]
         (info / "RECORD").write_text("".join(f"{f},,\n" for f in files))
     return len(packages)
 
@@ -629,8 +697,11 @@ def cmd_install(a: argparse.Namespace) -> int:
     from rattler import install
 
     if not (a.locked or a.frozen):
-        fail("the pixi stand-in only installs from an up-to-date lock file",
-             code=2, help="pass --locked or --frozen")
+        fail(
+            "the pixi stand-in only installs from an up-to-date lock file",
+            code=2,
+            help="pass --locked or --frozen",
+        )
     emulated = Emulated(emulated_version())
     ws = load_workspace(a.manifest_path)
     env = pick_env(ws, a.environment or "default")
@@ -644,12 +715,23 @@ def cmd_install(a: argparse.Namespace) -> int:
     asyncio.run(install(records, target_prefix=prefix, cache_dir=cache_dir(), show_progress=False))
     n_pypi = install_pypi(ws, env, lenv, plat, prefix)
     lock_hash = hashlib.sha256((ws.root / "pixi.lock").read_bytes()).hexdigest()
-    (prefix / "conda-meta" / "pixi").write_text(json.dumps({
-        "manifest_path": str(ws.manifest_path), "environment_name": env,
-        "pixi_version": emulated.version, "environment_lock_file_hash": lock_hash}, indent=2) + "\n")
+    (prefix / "conda-meta" / "pixi").write_text(
+        json.dumps(
+            {
+                "manifest_path": str(ws.manifest_path),
+                "environment_name": env,
+                "pixi_version": emulated.version,
+                "environment_lock_file_hash": lock_hash,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     extra = f" + {n_pypi} PyPI" if n_pypi else ""
-    print(f"\u2714 The {env} environment has been installed ({len(records)} packages{extra}, "
-          f"pixi stand-in).", file=sys.stderr)
+    print(
+        f"\u2714 The {env} environment has been installed ({len(records)} packages{extra}, pixi stand-in).",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -659,12 +741,18 @@ def check_shell(shell: str | None) -> None:
     if shell is None or shell in EMULATED_SHELLS:
         return
     if shell not in PIXI_SHELLS:
-        print(f"error: invalid value '{shell}' for '--shell <SHELL>'\n"
-              f"  [possible values: {', '.join(PIXI_SHELLS)}]\n\n"
-              "For more information, try '--help'.", file=sys.stderr)
+        print(
+            f"error: invalid value '{shell}' for '--shell <SHELL>'\n"
+            f"  [possible values: {', '.join(PIXI_SHELLS)}]\n\n"
+            "For more information, try '--help'.",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
-    fail(f"the pixi stand-in emulates `shell-hook` for {', '.join(EMULATED_SHELLS)} only, "
-         f"not '{shell}'", code=2, help="the real pixi prints a script for it; the lab cannot")
+    fail(
+        f"the pixi stand-in emulates `shell-hook` for {', '.join(EMULATED_SHELLS)} only, not '{shell}'",
+        code=2,
+        help="the real pixi prints a script for it; the lab cannot",
+    )
 
 
 def cmd_shell_hook(a: argparse.Namespace) -> int:
@@ -680,8 +768,10 @@ def cmd_shell_hook(a: argparse.Namespace) -> int:
             emulated.refuse_newer_lock(found, ws.root / "pixi.lock")
     prefix = ws.prefix(env)
     if not (prefix / "conda-meta").is_dir():
-        fail(f"environment '{env}' is not installed at {prefix}",
-             help=f"run `pixi install --locked -e {env}` first (the stand-in does not install on demand)")
+        fail(
+            f"environment '{env}' is not installed at {prefix}",
+            help=f"run `pixi install --locked -e {env}` first (the stand-in does not install on demand)",
+        )
     exports = {
         "PIXI_PROJECT_ROOT": str(ws.root),
         "PIXI_PROJECT_NAME": ws.name,
@@ -711,31 +801,39 @@ def cmd_list(a: argparse.Namespace) -> int:
     env = pick_env(ws, a.environment)
     prefix = ws.prefix(env)
     if (prefix / "conda-meta").is_dir():
-        rows = [(r["name"], r["version"], r["build"], int(r.get("size") or 0),
-                 r.get("channel") or "") for r in installed_records(prefix)]
+        rows = [
+            (r["name"], r["version"], r["build"], int(r.get("size") or 0), r.get("channel") or "")
+            for r in installed_records(prefix)
+        ]
     else:
         print(f"(environment '{env}' is not installed: listing the lock file)", file=sys.stderr)
-        rows = [(r.name.normalized, str(r.version), str(r.build), int(r.size or 0), r.channel or "")
-                for r in locked_records(ws, env, frozen=True)]
+        rows = [
+            (r.name.normalized, str(r.version), str(r.build), int(r.size or 0), r.channel or "")
+            for r in locked_records(ws, env, frozen=True)
+        ]
     if not rows:
         print(f"No packages found in '{env}' environment for '{PLATFORM}' platform.")
         return 0
     explicit = {n.lower() for n in ws.dependencies(env)}
     rows.sort()
     head = ("Package", "Version", "Build", "Size", "Kind", "Source")
-    table = [(("*" if n in explicit else "") + n, v, b, f"{s / 1e6:.1f} MiB" if s else "", "conda",
-              c.rstrip("/")) for n, v, b, s, c in rows]
+    table = [
+        (("*" if n in explicit else "") + n, v, b, f"{s / 1e6:.1f} MiB" if s else "", "conda", c.rstrip("/"))
+        for n, v, b, s, c in rows
+    ]
     widths = [max(len(str(r[i])) for r in [head, *table]) for i in range(len(head))]
     for r in [head, *table]:
-        print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip())
+        print("  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)).rstrip())
     return 0
 
 
 def cmd_info(a: argparse.Namespace) -> int:
     vps = virtual_packages()
     version = emulated_version()
-    print(f"pixi {version}: a STAND-IN emulating pixi {version}, built on py-rattler "
-          f"{rattler_version()} (tests/lab/pixi_standin.py)")
+    print(
+        f"pixi {version}: a STAND-IN emulating pixi {version}, built on py-rattler "
+        f"{rattler_version()} (tests/lab/pixi_standin.py)"
+    )
     print()
     print("System")
     print("------------")
@@ -778,8 +876,7 @@ def cmd_info(a: argparse.Namespace) -> int:
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # pixi-like message, exit 2
-        fail(f"{message} (pixi stand-in; supported: install, shell-hook, info, list, --version)",
-             code=2)
+        fail(f"{message} (pixi stand-in; supported: install, shell-hook, info, list, --version)", code=2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -820,8 +917,11 @@ def main(argv: list[str] | None = None) -> int:
         ap.print_usage(sys.stderr)
         return 2
     if argv[0] not in ("install", "i", "shell-hook", "list", "info") and not argv[0].startswith("-"):
-        fail(f"'{argv[0]}' is not implemented by the pixi stand-in",
-             code=2, help="it implements only: install --locked|--frozen, shell-hook, info, list, --version")
+        fail(
+            f"'{argv[0]}' is not implemented by the pixi stand-in",
+            code=2,
+            help="it implements only: install --locked|--frozen, shell-hook, info, list, --version",
+        )
     a = ap.parse_args(argv)
     if a.version:
         print(f"pixi {emulated_version()}")

@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 from kit.options import DEFAULT_BASE_IMAGE, PIXI_VERSION
 
@@ -33,9 +34,9 @@ PROVISION = LAB_DIR / "provision.sh"
 DEFAULT_CACHE = Path("/var/cache/kit-lab")
 DOCKER = "/usr/bin/docker"  # Debian's 20.10 client: BuildKit built in (the 28.x one lacks buildx)
 
-OFFLINE_PIXI_REPO = "kit-lab/pixi"          # KIT_LAB_PIXI_REPO overrides it (base_images.sh too)
+OFFLINE_PIXI_REPO = "kit-lab/pixi"  # KIT_LAB_PIXI_REPO overrides it (base_images.sh too)
 OFFLINE_BASE_IMAGE = f"{OFFLINE_PIXI_REPO}:bookworm"
-OLD_PIXI_VERSION = "0.55.0"                 # the old pin: reads lock format 6 only
+OLD_PIXI_VERSION = "0.55.0"  # the old pin: reads lock format 6 only
 OFFLINE_RUNTIME_IMAGE = "kit-lab/runtime:bookworm"
 CONNECTED_BASE_IMAGE = DEFAULT_BASE_IMAGE  # the kit's pin: one place (kit/options.py)
 CONNECTED_RUNTIME_IMAGE = "ubuntu:24.04"
@@ -46,13 +47,13 @@ _HINT = "run tests/lab/provision.sh"
 @dataclass(frozen=True)
 class LabSettings:
     mode: Mode
-    base_image: str        # renderer option `base_image`: an image with pixi on PATH
-    runtime_image: str     # renderer option `runtime_image`: a final stage without pixi
-    workspace: Path        # a locked pixi workspace (pixi.toml + pixi.lock); copy before installing
-    cache_dir: Path        # $KIT_LAB_CACHE
-    channel_dir: Path      # the lab's local conda channel (offline mode only is it used)
+    base_image: str  # renderer option `base_image`: an image with pixi on PATH
+    runtime_image: str  # renderer option `runtime_image`: a final stage without pixi
+    workspace: Path  # a locked pixi workspace (pixi.toml + pixi.lock); copy before installing
+    cache_dir: Path  # $KIT_LAB_CACHE
+    channel_dir: Path  # the lab's local conda channel (offline mode only is it used)
     hello_workspace: Path | None  # offline only: a locked one-package (kit-hello) workspace
-    docker: str = DOCKER   # the docker CLI to drive builds with (DOCKER_BUILDKIT=1)
+    docker: str = DOCKER  # the docker CLI to drive builds with (DOCKER_BUILDKIT=1)
 
 
 def standin_images(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -71,10 +72,24 @@ def lab_settings(environ: Mapping[str, str] | None = None) -> LabSettings:
         raise ValueError(f"KIT_LAB_MODE={mode!r}: expected one of {', '.join(MODES)}")
     cache = Path(env.get("KIT_LAB_CACHE") or DEFAULT_CACHE)
     if mode == "offline":
-        return LabSettings("offline", standin_images(env)[PIXI_VERSION], OFFLINE_RUNTIME_IMAGE,
-                           cache / "workspace", cache, cache / "channel", cache / "workspace-hello")
-    return LabSettings("connected", CONNECTED_BASE_IMAGE, CONNECTED_RUNTIME_IMAGE,
-                       REPO / "examples" / "cuda-exercise", cache, cache / "channel", None)
+        return LabSettings(
+            "offline",
+            standin_images(env)[PIXI_VERSION],
+            OFFLINE_RUNTIME_IMAGE,
+            cache / "workspace",
+            cache,
+            cache / "channel",
+            cache / "workspace-hello",
+        )
+    return LabSettings(
+        "connected",
+        CONNECTED_BASE_IMAGE,
+        CONNECTED_RUNTIME_IMAGE,
+        REPO / "examples" / "cuda-exercise",
+        cache,
+        cache / "channel",
+        None,
+    )
 
 
 def _run(args: list[str], timeout: float = 15) -> subprocess.CompletedProcess[str] | None:
@@ -114,8 +129,9 @@ def missing(settings: LabSettings | None = None) -> list[str]:
     return out
 
 
-def ensure_provisioned(settings: LabSettings | None = None, *, provision: bool = False,
-                       timeout: float = 900) -> list[str]:
+def ensure_provisioned(
+    settings: LabSettings | None = None, *, provision: bool = False, timeout: float = 900
+) -> list[str]:
     """Report what is missing (see ``missing``); with ``provision=True`` run provision.sh first
     when something is. Returns the reasons still left, never raises."""
     s = settings or lab_settings()
@@ -123,8 +139,9 @@ def ensure_provisioned(settings: LabSettings | None = None, *, provision: bool =
     if gaps and provision and PROVISION.exists():
         env = {**os.environ, "KIT_LAB_MODE": s.mode, "KIT_LAB_CACHE": str(s.cache_dir)}
         try:
-            r = subprocess.run(["bash", str(PROVISION)], env=env, timeout=timeout,
-                               capture_output=True, text=True)
+            r = subprocess.run(
+                ["bash", str(PROVISION)], env=env, timeout=timeout, capture_output=True, text=True
+            )
             if r.returncode != 0:
                 tail = (r.stderr or r.stdout).strip().splitlines()[-5:]
                 return missing(s) + [f"provision.sh failed (exit {r.returncode}): " + " | ".join(tail)]
@@ -137,6 +154,10 @@ def ensure_provisioned(settings: LabSettings | None = None, *, provision: bool =
 def copy_workspace(dest: Path, settings: LabSettings | None = None) -> Path:
     """Copy the settings' locked workspace (without any installed ``.pixi/envs``) to ``dest``."""
     s = settings or lab_settings()
-    shutil.copytree(s.workspace, dest, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns(".pixi", ".kit-lab-inputs", "__pycache__"))
+    shutil.copytree(
+        s.workspace,
+        dest,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns(".pixi", ".kit-lab-inputs", "__pycache__"),
+    )
     return Path(dest)

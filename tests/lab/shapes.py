@@ -43,10 +43,19 @@ def lock_shape(name: str, dest: Path, *, cache: Path | None = None, git: bool = 
 
 def commit(repo: Path, message: str = "shape") -> None:
     """``git init`` (if needed) and commit everything, with a fixed identity and no hooks."""
-    env = ["-c", "user.name=kit tests", "-c", "user.email=kit@example.invalid",
-           "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"]
+    env = [
+        "-c",
+        "user.name=kit tests",
+        "-c",
+        "user.email=kit@example.invalid",
+        "-c",
+        "commit.gpgsign=false",
+        "-c",
+        "init.defaultBranch=main",
+    ]
     if not (repo / ".git").exists():
         subprocess.run(["git", *env, "init", "-q", str(repo)], check=True, timeout=30)
     subprocess.run(["git", *env, "-C", str(repo), "add", "-A"], check=True, timeout=30)
-    subprocess.run(["git", *env, "-C", str(repo), "commit", "-q", "--no-verify", "-m", message],
-                   check=True, timeout=30)
+    subprocess.run(
+        ["git", *env, "-C", str(repo), "commit", "-q", "--no-verify", "-m", message], check=True, timeout=30
+    )

@@ -74,24 +74,29 @@ def lab_manifest(text: str, origin: str = "examples/cuda-exercise/pixi.toml") ->
     if not (n1 and n2):
         raise ValueError("manifest has no one-line `channels = [...]` and `platforms = [...]`")
     tomllib.loads(out)  # still valid TOML
-    header = (f"# kit-lab copy of {origin}: channels point at the lab's local\n"
-              "# channel (as the lab pixi image sees it) and platforms are linux-64 only.\n")
+    header = (
+        f"# kit-lab copy of {origin}: channels point at the lab's local\n"
+        "# channel (as the lab pixi image sees it) and platforms are linux-64 only.\n"
+    )
     return header + out
 
 
-def _virtual_packages(sysreq: dict[str, str]) -> list["GenericVirtualPackage"]:
+def _virtual_packages(sysreq: dict[str, str]) -> list[GenericVirtualPackage]:
     from rattler import BuildString, GenericVirtualPackage, PackageName, Version
 
     # pixi's defaults for linux-64 system requirements, plus CUDA when the environment asks for it
-    vps = [("__unix", "0", "0"), ("__linux", sysreq.get("linux", "4.18"), "0"),
-           ("__glibc", sysreq.get("libc", "2.28"), "0"), ("__archspec", "1", "x86_64")]
+    vps = [
+        ("__unix", "0", "0"),
+        ("__linux", sysreq.get("linux", "4.18"), "0"),
+        ("__glibc", sysreq.get("libc", "2.28"), "0"),
+        ("__archspec", "1", "x86_64"),
+    ]
     if "cuda" in sysreq:
         vps.append(("__cuda", sysreq["cuda"], "0"))
     return [GenericVirtualPackage(PackageName(n), Version(v), BuildString(b)) for n, v, b in vps]
 
 
-async def _lock(ws: "pixi_standin.Workspace", channel_dir: Path, out: Path,
-                fmt: int = 7) -> None:
+async def _lock(ws: pixi_standin.Workspace, channel_dir: Path, out: Path, fmt: int = 7) -> None:
     """Solve every environment of ``ws`` against the lab channel and write ``out`` in lock
     format ``fmt`` (7: rattler's own writer; 6: ``to_v6`` of what rattler wrote)."""
     from rattler import Channel, LockChannel, LockFile, LockPlatform, solve
@@ -101,9 +106,13 @@ async def _lock(ws: "pixi_standin.Workspace", channel_dir: Path, out: Path,
     lock = LockFile([plat])
     for env in ws.environments:
         specs = list(ws.dependencies(env, PLATFORM).values())
-        records = await solve([Channel(host_url)], specs, platforms=["linux-64", "noarch"],
-                              virtual_packages=_virtual_packages(ws.system_requirements(env)),
-                              timestamp_policy="allow-missing")
+        records = await solve(
+            [Channel(host_url)],
+            specs,
+            platforms=["linux-64", "noarch"],
+            virtual_packages=_virtual_packages(ws.system_requirements(env)),
+            timestamp_policy="allow-missing",
+        )
         lock.set_channels(env, [LockChannel(CHANNEL_IN_IMAGE + "/")])
         for r in sorted(records, key=lambda r: r.name.normalized):
             r.url = r.url.replace(host_url.rstrip("/"), CHANNEL_IN_IMAGE, 1)
@@ -112,8 +121,10 @@ async def _lock(ws: "pixi_standin.Workspace", channel_dir: Path, out: Path,
         for name, spec in sorted(ws.pypi_dependencies(env, PLATFORM).items()):
             # the lab locks only editable path dependencies on the project itself
             if not (isinstance(spec, dict) and "path" in spec):
-                raise ValueError(f"the lab cannot lock the PyPI dependency {name!r}: only "
-                                 "`{ path = \".\", editable = true }` on the project itself")
+                raise ValueError(
+                    f"the lab cannot lock the PyPI dependency {name!r}: only "
+                    '`{ path = ".", editable = true }` on the project itself'
+                )
             lock.add_pypi_package(env, plat, ws.name, ws.version or "0.0.0", spec["path"])
     lock.to_path(out)
     if fmt == 6:
@@ -166,22 +177,34 @@ def _channel_index(channel_dir: Path) -> bytes:
     return b"".join((channel_dir / s / "repodata.json").read_bytes() for s in ("noarch", "linux-64"))
 
 
-def _build(ws_dir: Path, manifest_text: str, channel_dir: Path, extra_src: Path | None,
-           *, fmt: int = 7, manifest_name: str = "pixi.toml",
-           files: dict[str, str] | None = None) -> Path:
+def _build(
+    ws_dir: Path,
+    manifest_text: str,
+    channel_dir: Path,
+    extra_src: Path | None,
+    *,
+    fmt: int = 7,
+    manifest_name: str = "pixi.toml",
+    files: dict[str, str] | None = None,
+) -> Path:
     files = files or {}
-    want = _inputs_hash(manifest_text.encode(), _channel_index(channel_dir),
-                        Path(__file__).read_bytes(), Path(pixi_standin.__file__).read_bytes(),
-                        str(fmt).encode(), manifest_name.encode(),
-                        json.dumps(files, sort_keys=True).encode())
-    if (ws_dir / STAMP).exists() and (ws_dir / STAMP).read_text() == want \
-            and (ws_dir / "pixi.lock").exists():
+    want = _inputs_hash(
+        manifest_text.encode(),
+        _channel_index(channel_dir),
+        Path(__file__).read_bytes(),
+        Path(pixi_standin.__file__).read_bytes(),
+        str(fmt).encode(),
+        manifest_name.encode(),
+        json.dumps(files, sort_keys=True).encode(),
+    )
+    if (ws_dir / STAMP).exists() and (ws_dir / STAMP).read_text() == want and (ws_dir / "pixi.lock").exists():
         return ws_dir
     tmp = ws_dir.with_name(ws_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     if extra_src is not None:
-        shutil.copytree(extra_src, tmp, ignore=shutil.ignore_patterns(
-            ".pixi", "pixi.lock", "__pycache__", "*.pyc"))
+        shutil.copytree(
+            extra_src, tmp, ignore=shutil.ignore_patterns(".pixi", "pixi.lock", "__pycache__", "*.pyc")
+        )
     else:
         tmp.mkdir(parents=True)
     (tmp / manifest_name).write_text(manifest_text)
@@ -204,15 +227,17 @@ def _copy(src: Path, dest: Path | None) -> Path:
     return dest
 
 
-def lab_workspace(dest: Path | None = None, *, cache: Path | None = None,
-                  source: Path = EXAMPLE, lock_format: int = 7) -> Path:
+def lab_workspace(
+    dest: Path | None = None, *, cache: Path | None = None, source: Path = EXAMPLE, lock_format: int = 7
+) -> Path:
     """The lab-locked copy of ``source`` (default examples/cuda-exercise); copied to ``dest`` if
     given. ``lock_format=6`` gives the same workspace with a format 6 lock (as pixi <= 0.67
     writes), cached apart in ``$KIT_LAB_CACHE/workspace-v6``."""
     cache = cache or default_cache()
     channel_dir = cache / "channel"
-    origin = (f"{source.relative_to(REPO)}/pixi.toml" if source.is_relative_to(REPO)
-              else str(source / "pixi.toml"))
+    origin = (
+        f"{source.relative_to(REPO)}/pixi.toml" if source.is_relative_to(REPO) else str(source / "pixi.toml")
+    )
     text = lab_manifest((source / "pixi.toml").read_text(), origin)
     where = cache / ("workspace" if lock_format == 7 else f"workspace-v{lock_format}")
     ws = _build(where, text, channel_dir, source, fmt=lock_format)
@@ -246,14 +271,19 @@ PYPROJECT_FILES = {
 }
 
 
-def pyproject_workspace(dest: Path | None = None, *, cache: Path | None = None,
-                        lock_format: int = 7) -> Path:
+def pyproject_workspace(dest: Path | None = None, *, cache: Path | None = None, lock_format: int = 7) -> Path:
     """A locked pyproject.toml workspace (python + kit-hello, and the project itself as an
     editable path dependency, src layout); copied to ``dest`` if given."""
     cache = cache or default_cache()
-    ws = _build(cache / f"workspace-pyproject-v{lock_format}", PYPROJECT_MANIFEST,
-                cache / "channel", None, fmt=lock_format, manifest_name="pyproject.toml",
-                files=PYPROJECT_FILES)
+    ws = _build(
+        cache / f"workspace-pyproject-v{lock_format}",
+        PYPROJECT_MANIFEST,
+        cache / "channel",
+        None,
+        fmt=lock_format,
+        manifest_name="pyproject.toml",
+        files=PYPROJECT_FILES,
+    )
     return _copy(ws, dest)
 
 

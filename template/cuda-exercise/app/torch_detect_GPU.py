@@ -60,13 +60,13 @@ def _text(value: Any) -> str | None:
 
 # ---------------------------------------------------------------- PyTorch
 
+
 def collect(torch: ModuleType) -> dict[str, Any]:
     """Ask torch everything the report needs; missing answers are None, never an exception."""
     cuda = torch.cuda
     cuda_available = bool(_guarded(cuda.is_available))
     device_index = _guarded(cuda.current_device) if cuda_available else None
-    device_name = (_guarded(lambda: cuda.get_device_name(device_index))
-                   if device_index is not None else None)
+    device_name = _guarded(lambda: cuda.get_device_name(device_index)) if device_index is not None else None
     mps = getattr(torch.backends, "mps", None)
     return {
         "torch": str(torch.__version__),
@@ -102,8 +102,7 @@ def text_lines(facts: dict[str, Any]) -> list[str]:
         f"Apple MPS available: {facts['mps_available']}",
     ]
     if facts["cuda_available"]:
-        lines += [f"Active GPU index: {facts['device_index']}",
-                  f"Active GPU name: {facts['device_name']}"]
+        lines += [f"Active GPU index: {facts['device_index']}", f"Active GPU name: {facts['device_name']}"]
     elif facts["mps_available"]:
         lines.append("PyTorch has active GPU: mps")
     else:
@@ -113,11 +112,14 @@ def text_lines(facts: dict[str, Any]) -> list[str]:
 
 def missing_torch_lines(message: str) -> list[str]:
     """Say by name that torch is absent (the usual mistake: the wrong environment was built)."""
-    return [f"PyTorch is not installed in this environment: {message}",
-            f"Python: {sys.executable} {sys.version.split()[0]}"]
+    return [
+        f"PyTorch is not installed in this environment: {message}",
+        f"Python: {sys.executable} {sys.version.split()[0]}",
+    ]
 
 
 # ---------------------------------------------------------------- JAX and CuPy
+
 
 def collect_jax(jax: ModuleType) -> dict[str, Any]:
     devices = _guarded(jax.devices) or []
@@ -127,16 +129,20 @@ def collect_jax(jax: ModuleType) -> dict[str, Any]:
         "version": _text(getattr(jax, "__version__", None)),
         "backend": _text(_guarded(jax.default_backend)),
         "gpu_devices": len(gpus),
-        "devices": [f"{getattr(d, 'platform', '?')}:{getattr(d, 'id', '?')} {getattr(d, 'device_kind', '')}".strip()
-                    for d in devices],
+        "devices": [
+            f"{getattr(d, 'platform', '?')}:{getattr(d, 'id', '?')} {getattr(d, 'device_kind', '')}".strip()
+            for d in devices
+        ],
     }
 
 
 def collect_cupy(cupy: ModuleType) -> dict[str, Any]:
     runtime = cupy.cuda.runtime
     count = _guarded(runtime.getDeviceCount) or 0
-    names = [_text(_guarded(lambda: runtime.getDeviceProperties(index)["name"]))  # noqa: B023
-             for index in range(count)]
+    names = [
+        _text(_guarded(lambda: runtime.getDeviceProperties(index)["name"]))  # noqa: B023
+        for index in range(count)
+    ]
     return {
         "installed": True,
         "version": _text(getattr(cupy, "__version__", None)),
@@ -154,8 +160,10 @@ def extra_lines(name: str, entry: dict[str, Any]) -> list[str]:
         lines.append(f"JAX default backend: {entry['backend']}")
     else:
         lines.append(f"CuPy CUDA runtime version: {entry['cuda_runtime']}")
-    lines += [f"{label} devices: {', '.join(entry['devices']) or 'None'}",
-              f"{label} GPUs found: {entry['gpu_devices']}"]
+    lines += [
+        f"{label} devices: {', '.join(entry['devices']) or 'None'}",
+        f"{label} GPUs found: {entry['gpu_devices']}",
+    ]
     return lines
 
 
@@ -178,6 +186,7 @@ def _import_extra(name: str) -> tuple[ModuleType | None, str | None]:
 
 
 # ---------------------------------------------------------------- the report
+
 
 def report(as_json: bool) -> tuple[list[str], int]:
     """The output lines and the exit status."""
