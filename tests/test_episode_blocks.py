@@ -3,7 +3,7 @@
 - `test_every_shell_block_is_marked`: each ```bash block of the setup page and the episodes has a
   readable `<!-- run: ... -->` marker (fast, no lab).
 - `test_block[...]`: one learner, one scratch machine, the blocks in the order of the pages
-  (setup, then episodes 01-05); a block's failure fails its test, and later blocks still run (a
+  (setup, then episodes 01-07; the job episodes against the lab's HTCondor and Slurm); a block's failure fails its test, and later blocks still run (a
   learner would carry on) with the earlier failures named in their messages. A block run alone
   (`-k`) first runs the blocks before it. Each block's script and output are in
   `test-output/episode-blocks/`.
@@ -21,10 +21,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLE, OUTPUT, REPO, need
-from episode_blocks import (SQUASHFS_ARGS, LessonSession, MarkerError, copy_checkout, lesson_blocks,
-                            parse_marker)
+from episode_blocks import (
+    SQUASHFS_ARGS,
+    LessonSession,
+    MarkerError,
+    block_schedulers,
+    copy_checkout,
+    lesson_blocks,
+    parse_marker,
+)
+
 from tests.lab.settings import LabSettings
 
 BLOCKS = lesson_blocks()
@@ -51,6 +58,9 @@ def test_marker_errors_name_the_line_and_the_fix() -> None:
         parse_marker("in=home", "page.md:3")
     assert parse_marker("in=workspace exit=nonzero", "p:1") == {"in": "workspace", "exit": "nonzero"}
     assert parse_marker("exit=nonzero output='python.*not found'", "p:1")["output"] == "python.*not found"
+    assert parse_marker("show", "p:1") == {"show": ""}
+    with pytest.raises(MarkerError, match="p:1: .*`show` .* stands alone"):
+        parse_marker("show in=workspace", "p:1")
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +82,11 @@ def session(lab: LabSettings, docker_client: object, apptainer_path: str,
 @pytest.mark.slow
 @pytest.mark.timeout(5400)
 @pytest.mark.parametrize("index", range(len(BLOCKS)), ids=[e.parsed.name for _d, e in BLOCKS])
-def test_block(index: int, session: LessonSession) -> None:
+def test_block(index: int, session: LessonSession, request: pytest.FixtureRequest) -> None:
     for earlier in range(index + 1):
         document, example = BLOCKS[earlier]
+        for scheduler in block_schedulers(example.parsed):
+            request.getfixturevalue(scheduler)   # the lab's HTCondor or Slurm answers, or need() says why
         if example.parsed.name in session.outcomes:
             continue
         document.namespace["session"] = session
