@@ -39,6 +39,8 @@ real `condor_submit` is installed. Their local equivalents:
   `scontrol show job` for Slurm. A job that has not ended by then is removed (`condor_rm`,
   `scancel`) and the block fails with the scheduler's own account (`condor_q -better-analyze`,
   `scontrol show job`). The submit command's output is kept (`tee`) to learn the job's id.
+- `lab-job-id`: `<jobid>` in a later block (the number the learner reads off the screen) -> the
+  id of the job the last `lab-job-wait` block submitted.
 
 The blocks are found with Sybil (a kept doc-testing library): its Markdown fence lexer finds the
 blocks, including those indented in list items, and each becomes a Sybil example evaluated by a
@@ -512,6 +514,15 @@ def lab_job_wait(script: str, session: LessonSession) -> str:
     return kept.rstrip("\n") + "\n" + wait.format(limit=JOB_WAIT, file=shlex.quote(submit.group(2)))
 
 
+def lab_job_id(script: str, session: LessonSession) -> str:
+    """`<jobid>` (the number the submit command printed, which the learner reads off the screen)
+    -> the id `lab-job-wait` kept from the last submit command's output."""
+    kept = shlex.quote(str(session.scratch / "tmp" / "lab-submit.out"))
+    job = ("$(sed -n -e 's/^Submitted batch job \\([0-9]*\\).*/\\1/p' "
+           f"-e 's/.*submitted to cluster \\([0-9]*\\)\\..*/\\1/p' {kept})")
+    return _replace_command(script, r"<jobid>", job, "lab-job-id")
+
+
 def _replace_command(script: str, pattern: str, replacement: str, name: str) -> str:
     out, n = re.subn(pattern, lambda _m: replacement, script, flags=re.MULTILINE)
     if not n:
@@ -523,7 +534,7 @@ EQUIVALENTS: dict[str, Callable[[str, LessonSession], str]] = {
     "lab-lock": lab_lock, "lab-images": lab_images, "git-origin-local": git_origin_local,
     "lesson-clone-local": lesson_clone_local, "dev-lab-version": dev_lab_version, "no-gpu": no_gpu,
     "local-registry": local_registry, "private-tmp": private_tmp, "lab-jobs": lab_jobs,
-    "htcondor-no-gpu": htcondor_no_gpu, "lab-job-wait": lab_job_wait,
+    "htcondor-no-gpu": htcondor_no_gpu, "lab-job-wait": lab_job_wait, "lab-job-id": lab_job_id,
 }
 
 
