@@ -44,7 +44,7 @@ def test_every_shell_block_is_marked() -> None:
     pages = {Path(name.split(":")[0]).name for name in names}
     assert {"setup.md", "02-docker.md", "04-apptainer.md", "06-htcondor.md", "07-slurm.md"} <= pages, pages
     # `<!-- run: show -->`: the batch script on display in episode 07 is not a command.
-    assert not [name for _doc, example in BLOCKS if example.parsed.source.startswith("#!/bin/bash")]
+    assert not [example.parsed.name for _doc, example in BLOCKS if example.parsed.source.startswith("#!/bin/bash")]
     firsts = {}
     for _doc, example in BLOCKS:
         firsts.setdefault(example.parsed.page, example.parsed)
