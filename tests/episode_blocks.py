@@ -24,7 +24,10 @@ command: `<!-- run: show -->` above it says so, and the runner leaves it out. `s
 The job episodes (06 HTCondor, 07 Slurm) run against the lab's real schedulers
 (tests/lab/schedulers.sh: single-node Slurm on the host, HTCondor in a sid root's mount
 namespace). `PATH` carries the lab's HTCondor client wrappers (tests/lab/bin/htcondor) when no
-real `condor_submit` is installed. Their local equivalents:
+real `condor_submit` is installed; `sbatch` passes the session's environment on, so the batch
+script's `apptainer` is the lab's launcher. The lab's HTCondor sees only the host's /tmp, /work
+and the lab cache, so the session's scratch folder (pytest's basetemp) must lie under one of
+them. Their local equivalents:
 
 - `lab-jobs`: the job files name the SIF the learner built from their workspace in episode 04
   (`--job-image-kind sif --job-sif <that SIF>`), because the default image (`oras://` of the
