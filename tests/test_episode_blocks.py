@@ -148,7 +148,7 @@ def test_learner_path(style: str, lab: LabSettings, docker_client: object, appta
     else:
         probe = run(["/usr/bin/docker", "run", "--rm", tag, "python", "/app/src/torch_detect_GPU.py"],
                     tmp_path, log, env, timeout=300)
-        if probe.returncode or "torch" not in probe.stdout:
+        if probe.returncode or "PyTorch version" not in probe.stdout:
             failures.append(f"probe in the Docker image: {probe.returncode} {probe.stderr.strip()[-300:]}")
         subprocess.run(["/usr/bin/docker", "rmi", "-f", tag], capture_output=True, timeout=120)
     sif = tmp_path / "X.sif"
@@ -161,7 +161,7 @@ def test_learner_path(style: str, lab: LabSettings, docker_client: object, appta
             failures.append(f"apptainer test X.sif: {tested.stderr.strip()[-300:]}")
         probe = run([apptainer_path, "run", str(sif), "python", "/app/src/torch_detect_GPU.py"],
                     tmp_path, log, env, timeout=300)
-        if probe.returncode or "torch" not in probe.stdout:
+        if probe.returncode or "PyTorch version" not in probe.stdout:
             failures.append(f"probe in the SIF: {probe.returncode} {probe.stderr.strip()[-300:]}")
     assert not failures, "\n".join(failures) + f"\n(full log: {log})"
     print(json.dumps({"style": style, "log": str(log)}))
