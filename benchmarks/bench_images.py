@@ -11,9 +11,10 @@ Three final stages are measured: the lesson's (the pixi image), the optimized st
 (`runtime = image`: a runtime image with bash) and `runtime = minimal` (from scratch, with only
 the system libraries the environment links against). The minimal image has no shell to run `du`
 in, so its environment size is the one measured in the optimized image (the same stage copies the
-same folder into both). Its runtime files are also split into glibc and the rest: the lab's
-`python` package borrows libssl3, libffi8, libsqlite3, ... from Debian, which conda-forge
-packages carry inside the environment, so only the glibc part is a real deployment's overhead.
+same folder into both). Its runtime files are also split into glibc and the rest: like a
+conda-forge environment, the lab's packages carry every other library (openssl, libffi, libstdcxx,
+... in `<prefix>/lib`), so the rest should be nothing; whatever shows up there is a library some
+package still takes from the install stage's system.
 
     .venv/bin/python benchmarks/bench_images.py [--environments cpu,gpu] [--rounds 1]
 
@@ -136,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
                 if ws.runtime == "minimal":
                     total, glibc = runtime_file_bytes(client, ws.tag)
                     split.append(f"minimal runtime ({environment}): {total / MB:.1f} MB of system "
-                                 f"libraries, of which glibc {glibc / MB:.1f} MB; the other "
-                                 f"{(total - glibc) / MB:.1f} MB are Debian libraries the lab's "
-                                 "python borrows (conda-forge ships them inside the environment)")
+                                 f"libraries, of which glibc {glibc / MB:.1f} MB and "
+                                 f"{(total - glibc) / MB:.1f} MB others the environment still "
+                                 "takes from the system (conda-forge packages carry them)")
     print(f"## image overhead and cold builds: lab workspace ({lab.mode}), "
           f"{args.rounds} cold build(s) each, median\n")
     print(markdown_table(["style", "env", "cold build s", "image MB", "env MB", "overhead MB",

@@ -10,8 +10,15 @@ and conda can install:
 * ``python 3.11.2`` (linux-64): Debian 12's own python3.11 (the binary and ``lib/python3.11``,
   taken file by file from the Debian packages that ship them) relocated into a prefix, plus a
   ``sitecustomize.py`` that puts ``<prefix>/lib/python3.11/site-packages`` on ``sys.path``
-  (Debian's ``site.py`` only looks at ``dist-packages``). The shared libraries it links against
-  are not packaged: they come from the Debian bookworm base images (base_images.sh).
+  (Debian's ``site.py`` only looks at ``dist-packages``). Its binary and ``lib-dynload`` modules
+  get an RPATH into ``<prefix>/lib`` (``patchelf``), as conda-forge's python has, and it depends
+  on the library packages below, so that it needs nothing from the system but glibc.
+* the shared libraries python, PyTorch and numpy link against (``openssl``, ``libffi``,
+  ``libexpat``, ``libsqlite``, ``bzip2``, ``liblzma``, ``ncurses``, ``readline``, ``libuuid``,
+  ``libnsl``, ``libzlib``, ``libstdcxx``, ``libgcc``, ...), each made from Debian bookworm's own
+  ``.deb`` (``$KIT_LAB_CACHE/debs``, debootstrap's cache, or ``apt-get download`` into it) by
+  putting its shared objects under ``<prefix>/lib`` with an RPATH of ``$ORIGIN``: the environment
+  is then self-contained except for glibc, as a conda-forge one is.
 * ``pytorch 2.13.0`` (linux-64): the CPU PyTorch wheel found on the machine, unpacked into
   ``lib/python3.11/site-packages``, with its pure-Python requirements as ``noarch: python``
   packages built from pinned PyPI wheels (``markupsafe`` and ``numpy`` are linux-64: their
@@ -34,7 +41,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import io
 import json
 import os
 import re
@@ -45,11 +51,11 @@ import tarfile
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-RECIPE_VERSION = "2"
+RECIPE_VERSION = "3"
 MTIME = 1735689600  # 2025-01-01T00:00:00Z: every archive member gets this mtime
 TIMESTAMP_MS = MTIME * 1000
 PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"  # conda's classic prefix placeholder
@@ -80,6 +86,38 @@ TORCH_DEPENDS = [
 # The Debian packages whose files make up the python package.
 DEBIAN_PYTHON_PACKAGES = ["python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib",
                           "python3-distutils", "python3-lib2to3"]
+
+# Debian libraries -> conda packages, named as conda-forge names them: (conda name, Debian
+# packages, conda dependencies). Only the shared objects directly under a package's library
+# folder are taken (no plugin folders such as OpenSSL's engines-3 or krb5's plugins).
+DEBIAN_LIBRARIES: list[tuple[str, list[str], list[str]]] = [
+    ("libgcc", ["libgcc-s1"], []),
+    ("libstdcxx", ["libstdc++6"], ["libgcc"]),
+    ("libzlib", ["zlib1g"], []),
+    ("libexpat", ["libexpat1"], []),
+    ("openssl", ["libssl3"], []),
+    ("libffi", ["libffi8"], []),
+    ("libsqlite", ["libsqlite3-0"], []),
+    ("bzip2", ["libbz2-1.0"], []),
+    ("liblzma", ["liblzma5"], []),
+    ("ncurses", ["libtinfo6", "libncursesw6"], []),
+    ("readline", ["libreadline8"], ["ncurses"]),
+    ("libuuid", ["libuuid1"], []),
+    ("libdb", ["libdb5.3"], []),
+    ("libxcrypt", ["libcrypt1"], []),
+    ("keyutils", ["libkeyutils1"], []),
+    ("krb5", ["libgssapi-krb5-2", "libkrb5-3", "libk5crypto3", "libkrb5support0", "libcom-err2"],
+     ["keyutils"]),
+    ("libtirpc", ["libtirpc3"], ["krb5"]),
+    ("libnsl", ["libnsl2"], ["libtirpc"]),
+]
+PYTHON_DEPENDS = ["libgcc", "libzlib", "libexpat", "openssl", "libffi", "libsqlite", "bzip2",
+                  "liblzma", "ncurses", "readline", "libuuid", "libdb", "libxcrypt", "libnsl"]
+# glibc's libraries: the one part of the system a conda environment still takes from the image.
+GLIBC_SONAMES = {"libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
+                 "libresolv.so.2", "libutil.so.1", "libanl.so.1", "libmvec.so.1",
+                 "ld-linux-x86-64.so.2"}
+MULTIARCH = "x86_64-linux-gnu"
 
 SITECUSTOMIZE = f'''\
 # kit-lab: Debian's python3.11 only searches dist-packages directories. In a conda prefix the
@@ -149,30 +187,35 @@ def _dumps(o: object) -> str:
     return json.dumps(o, indent=2, sort_keys=True) + "\n"
 
 
-def _tar(entries: list[tuple[str, Path]], out: Path) -> None:
-    """Deterministic uncompressed tar of (arcname, path) entries, in the order given."""
-    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tf:
-        for arc, path in entries:
-            st = os.lstat(path)
-            ti = tarfile.TarInfo(arc)
-            ti.mtime = MTIME
-            ti.uid = ti.gid = 0
-            ti.uname = ti.gname = ""
-            if os.path.islink(path):
-                ti.type = tarfile.SYMTYPE
-                ti.linkname = os.readlink(path)
-                ti.mode = 0o777
-                tf.addfile(ti)
-            else:
-                ti.size = st.st_size
-                ti.mode = 0o755 if st.st_mode & 0o111 else 0o644
-                with open(path, "rb") as f:
-                    tf.addfile(ti, f)
-
-
-def _zstd(src: Path, dst: Path) -> None:
-    subprocess.run(["zstd", "-q", "-f", "-T0", "-10", "--no-progress", str(src), "-o", str(dst)],
-                   check=True)
+def _tar_zst(entries: list[tuple[str, Path]], out: Path) -> None:
+    """Deterministic tar of (arcname, path) entries, in the order given, compressed with zstd on
+    the fly (no uncompressed tar on disk: PyTorch's would be 700 MB)."""
+    with open(out, "wb") as sink:
+        zstd = subprocess.Popen(["zstd", "-q", "-T0", "-10", "--no-progress", "-c"],
+                                stdin=subprocess.PIPE, stdout=sink)
+        assert zstd.stdin is not None
+        try:
+            with tarfile.open(fileobj=zstd.stdin, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+                for arc, path in entries:
+                    st = os.lstat(path)
+                    ti = tarfile.TarInfo(arc)
+                    ti.mtime = MTIME
+                    ti.uid = ti.gid = 0
+                    ti.uname = ti.gname = ""
+                    if os.path.islink(path):
+                        ti.type = tarfile.SYMTYPE
+                        ti.linkname = os.readlink(path)
+                        ti.mode = 0o777
+                        tf.addfile(ti)
+                    else:
+                        ti.size = st.st_size
+                        ti.mode = 0o755 if st.st_mode & 0o111 else 0o644
+                        with open(path, "rb") as f:
+                            tf.addfile(ti, f)
+        finally:
+            zstd.stdin.close()
+            if zstd.wait() != 0:
+                raise SystemExit(f"zstd failed writing {out}")
 
 
 def write_package(meta: Meta, payload: Path, out_dir: Path,
@@ -224,10 +267,8 @@ def write_package(meta: Meta, payload: Path, out_dir: Path,
                 "noarch": {"type": "python", "entry_points": meta.entry_points},
                 "package_metadata_version": 1}))
         info_entries = [(f"info/{r}", info / r) for r in _walk(info)]
-        _tar(info_entries, tmp / "info.tar")
-        _tar([(r, payload / r) for r in rels], tmp / "pkg.tar")
-        _zstd(tmp / "info.tar", tmp / "info.tar.zst")
-        _zstd(tmp / "pkg.tar", tmp / "pkg.tar.zst")
+        _tar_zst(info_entries, tmp / "info.tar.zst")
+        _tar_zst([(r, payload / r) for r in rels], tmp / "pkg.tar.zst")
         final = out_dir / f"{meta.stem}.conda"
         part = out_dir / f".{meta.stem}.conda.part"
         with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_STORED) as zf:
@@ -248,6 +289,115 @@ def write_package(meta: Meta, payload: Path, out_dir: Path,
 
 def _safe(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]", "_", s)
+
+
+def _is_elf(path: Path) -> bool:
+    if path.is_symlink() or not path.is_file():
+        return False
+    with open(path, "rb") as f:
+        return f.read(4) == b"\x7fELF"
+
+
+def _patchelf(*args: str) -> str:
+    return subprocess.run(["patchelf", *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def link_to_prefix_lib(stage: Path, files: list[Path] | None = None) -> int:
+    """Append ``$ORIGIN/<path to <prefix>/lib>`` to the RPATH of every ELF file (under ``stage``,
+    or ``files``) that needs a library other than glibc's, as conda-build does: the library
+    packages' files live in ``<prefix>/lib``, never on the system's search path. Returns how many
+    files it changed."""
+    changed = 0
+    for path in sorted(files if files is not None else (stage / r for r in _walk(stage))):
+        if not _is_elf(path):
+            continue
+        needed = set(_patchelf("--print-needed", str(path)).split())
+        if not needed - GLIBC_SONAMES:
+            continue
+        rel = os.path.relpath(stage / "lib", path.parent)
+        ours = "$ORIGIN" if rel == "." else f"$ORIGIN/{rel}"
+        current = [p for p in _patchelf("--print-rpath", str(path)).split(":") if p]
+        if ours in current:
+            continue
+        _patchelf("--set-rpath", ":".join([*current, ours]), str(path))
+        changed += 1
+    return changed
+
+
+def debian_deb(package: str, debs: Path) -> Path:
+    """The newest cached ``.deb`` of a Debian package (debootstrap's cache under the lab cache),
+    downloaded there with ``apt-get download`` when none is cached yet."""
+    def cached() -> list[Path]:
+        return [p for p in debs.glob(f"{package}_*_*.deb") if p.name.split("_")[0] == package]
+    if not cached():
+        debs.mkdir(parents=True, exist_ok=True)
+        log(f"apt-get download {package}")
+        r = subprocess.run(["apt-get", "download", "-q", package], cwd=debs, capture_output=True,
+                           text=True, timeout=300)
+        if r.returncode != 0 or not cached():
+            sys.stderr.write(r.stdout + r.stderr)
+            raise SystemExit(f"apt-get download {package} failed (exit {r.returncode})")
+    newest = cached()[0]
+    for candidate in cached()[1:]:
+        if subprocess.run(["dpkg", "--compare-versions", _deb_version(candidate), "gt",
+                           _deb_version(newest)]).returncode == 0:
+            newest = candidate
+    return newest
+
+
+def _deb_version(deb: Path) -> str:
+    return deb.name.split("_")[1].replace("%3a", ":")
+
+
+def library_version(deb: Path) -> tuple[str, str]:
+    """(conda version, build string) of a Debian package's .deb: the upstream version without
+    epoch and Debian repack suffixes, and the Debian revision in the build string."""
+    full = _deb_version(deb).split(":", 1)[-1]
+    upstream, _, rev = full.rpartition("-") if "-" in full else (full, "", "0")
+    upstream = re.split(r"[+~]|\.dfsg", upstream)[0]
+    return upstream, f"debian_{_safe(rev)}_0"
+
+
+def library_stem(name: str, packages: list[str], debs: Path) -> str:
+    version, build = library_version(debian_deb(packages[0], debs))
+    return f"{name}-{version}-{build}"
+
+
+def recipe_library(name: str, packages: list[str], depends: list[str], debs: Path,
+                   stage: Path) -> tuple[Meta, set[str]]:
+    """A conda package of the shared objects of Debian packages, in ``<prefix>/lib``."""
+    lib = stage / "lib"
+    lib.mkdir()
+    for package in packages:
+        deb = debian_deb(package, debs)
+        with tempfile.TemporaryDirectory(dir=stage.parent) as tmp:
+            subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True)
+            for folder in (Path(tmp) / "lib" / MULTIARCH, Path(tmp) / "usr" / "lib" / MULTIARCH):
+                if not folder.is_dir():
+                    continue
+                for entry in sorted(folder.iterdir()):
+                    if ".so" not in entry.name or (entry.is_dir() and not entry.is_symlink()):
+                        continue
+                    dst = lib / entry.name
+                    if entry.is_symlink():
+                        target = os.readlink(entry)
+                        if "/" in target:
+                            raise SystemExit(f"{deb.name}: link {entry.name} -> {target} leaves the folder")
+                        dst.symlink_to(target)
+                    else:
+                        shutil.copy2(entry, dst)
+    if not any(lib.iterdir()):
+        raise SystemExit(f"{name}: no shared objects in {', '.join(packages)}")
+    for path in sorted(lib.iterdir()):
+        if _is_elf(path):
+            _patchelf("--set-rpath", "$ORIGIN", str(path))  # find each other, as conda-forge's do
+    version, build = library_version(debian_deb(packages[0], debs))
+    meta = Meta(name, version, build, "linux-64", depends=depends,
+                license="LicenseRef-Debian", summary=f"the shared libraries of Debian 12's "
+                f"{', '.join(packages)} {_deb_version(debian_deb(packages[0], debs))}, in "
+                "<prefix>/lib (kit-lab)")
+    return meta, set()
 
 
 def debian_python_version() -> tuple[str, str]:
@@ -299,9 +449,13 @@ def recipe_python(stage: Path) -> tuple[Meta, set[str]]:
     (lib / "site-packages").mkdir(exist_ok=True)
     (lib / "site-packages" / "README.txt").write_text(
         "This directory exists so that 3rd party packages can be installed here.\n")
+    # conda-forge's python finds its libraries through RPATH $ORIGIN/../lib; Debian's has none
+    link_to_prefix_lib(stage, [stage / "bin" / f"python{PY_MM}",
+                               *sorted((lib / "lib-dynload").glob("*.so"))])
     meta = Meta("python", upstream, f"debian_{_safe(rev)}_0", "linux-64", license="Python-2.0",
+                depends=list(PYTHON_DEPENDS),
                 summary=f"Debian 12's python3.11 {upstream}-{rev}, relocated into a conda prefix "
-                        "(kit-lab); needs the Debian bookworm shared libraries of the lab images")
+                        "(kit-lab); needs glibc from the system and nothing else")
     return meta, set()
 
 
@@ -368,9 +522,26 @@ def recipe_wheel(stage: Path, wheel: Path, conda_name: str, version: str, subdir
         p.write_text(body)
         p.chmod(0o755)
         text.add(f"bin/{name}")
+    link_to_prefix_lib(stage)
     meta = Meta(conda_name, version, f"py{PY_MM.replace('.', '')}_kitlab_0", subdir,
-                depends=depends, summary=f"{wheel.name}, repackaged")
+                depends=depends + needed_libraries(stage), summary=f"{wheel.name}, repackaged")
     return meta, text
+
+
+def needed_libraries(stage: Path) -> list[str]:
+    """The library packages (DEBIAN_LIBRARIES) that the ELF files under ``stage`` need and do
+    not bring themselves: a manylinux wheel takes libstdc++ and libgcc_s from the system."""
+    provided = {"libstdc++.so.6": "libstdcxx", "libgcc_s.so.1": "libgcc", "libz.so.1": "libzlib"}
+    own = {Path(r).name for r in _walk(stage)}
+    wanted: set[str] = set()
+    for rel in _walk(stage):
+        if _is_elf(stage / rel):
+            for soname in _patchelf("--print-needed", str(stage / rel)).split():
+                if soname not in own and soname not in GLIBC_SONAMES:
+                    if soname not in provided:
+                        raise SystemExit(f"{rel} needs {soname}, which no lab package provides")
+                    wanted.add(provided[soname])
+    return sorted(wanted)
 
 
 def recipe_torch(stage: Path) -> tuple[Meta, set[str]]:
@@ -452,6 +623,7 @@ def build_channel(cache: Path | None = None, force: bool = False) -> Path:
     wheels = download_wheels(cache / "wheels" / "pypi")
 
     upstream, rev = debian_python_version()
+    debs = cache / "debs"
     recipes: list[tuple[str, str, object]] = [
         # (subdir, file stem, recipe)
         ("linux-64", f"python-{upstream}-debian_{_safe(rev)}_0", recipe_python),
@@ -468,6 +640,9 @@ def build_channel(cache: Path | None = None, force: bool = False) -> Path:
             "cuda-version", "12.9", [], ["cudatoolkit 12.9|12.9.*", "__cuda >=12"],
             summary="empty package constraining the CUDA version, like conda-forge's")),
     ]
+    for name, packages, deps in DEBIAN_LIBRARIES:
+        recipes.append(("linux-64", library_stem(name, packages, debs),
+                        lambda st, n=name, p=packages, d=deps: recipe_library(n, p, d, debs, st)))
     for pypi, ver, conda_name, subdir, deps in WHEELS:
         build = "pyhd_kitlab_0" if subdir == "noarch" else "py311_kitlab_0"
         w = wheels[pypi]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provision the offline lab (see tests/lab/README.md): the single entry point .ci/run calls.
 #
-#   1. Debian packages: docker.io, debootstrap, zstd (apt-get update only when an install needs it)
+#   1. Debian packages: docker.io, debootstrap, zstd, patchelf (apt-get update only when an
+#      install needs it)
 #   2. a Docker daemon (started in the background when `docker info` does not answer)
 #   3. offline mode only (KIT_LAB_MODE=offline, the default):
 #      the local conda channel (channel.py), the locked lab workspaces (workspace.py) and the
@@ -35,6 +36,7 @@ need=()
 if [ "$mode" = offline ]; then
   command -v debootstrap >/dev/null || need+=(debootstrap)
   command -v zstd >/dev/null || need+=(zstd)
+  command -v patchelf >/dev/null || need+=(patchelf)  # channel.py: RPATHs into <prefix>/lib
 fi
 if [ "${#need[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
