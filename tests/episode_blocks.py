@@ -4,6 +4,7 @@ Every ```bash block of `learners/setup.md` and `episodes/*.md` carries a marker 
 above its fence (an HTML comment: the rendered lesson does not show it):
 
     <!-- run: [in=PLACE] [exit=N|nonzero] [output=REGEX] [local-equivalent=NAME[,NAME...]] -->
+    <!-- run: show -->
 
 - `in`: where the block starts: `lesson` (the learner's copy of this lesson's repository),
   `repository` (the learner's own repository, which the setup page fills with `cp -r`),
@@ -16,6 +17,33 @@ above its fence (an HTML comment: the rendered lesson does not show it):
 - `local-equivalent`: the block needs something the offline lab does not have (GitHub, a
   registry, pixi's solver, a GPU, a browser session); each NAME is a documented rewrite in
   `EQUIVALENTS` below, applied to the block's text before it runs.
+
+A block that only shows a file (a `<!-- kit-file: -->` display of a batch script, say) is not a
+command: `<!-- run: show -->` above it says so, and the runner leaves it out. `show` stands alone.
+
+The job episodes (06 HTCondor, 07 Slurm) run against the lab's real schedulers
+(tests/lab/schedulers.sh: single-node Slurm on the host, HTCondor in a sid root's mount
+namespace). `PATH` carries the lab's HTCondor client wrappers (tests/lab/bin/htcondor) when no
+real `condor_submit` is installed; `sbatch` passes the session's environment on, so the batch
+script's `apptainer` is the lab's launcher. The lab's HTCondor sees only the host's /tmp, /work
+and the lab cache, so the session's scratch folder (pytest's basetemp) must lie under one of
+them. Their local equivalents:
+
+- `lab-jobs`: the job files name the SIF the learner built from their workspace in episode 04
+  (`--job-image-kind sif --job-sif <that SIF>`), because the default image (`oras://` of the
+  git HEAD's per-commit tag under the image name of a GitHub `origin`) needs GitHub and a
+  registry; the session's `origin` is a local bare repository.
+- `htcondor-no-gpu`: the lab's pool has no GPU, so a `gpu` environment's `request_gpus` would
+  leave the job idle forever; `condor_submit` gets `-append 'request_gpus = 0'` (the submit
+  file itself is unchanged). The lab's Slurm has a fake `gpu` gres, so its `--gres=gpu:1` and
+  `--nv` run as written (the probe then reports no CUDA device).
+- `lab-job-wait`: a learner waits for the job before reading its output; the block waits for
+  it instead, at most `JOB_WAIT` seconds: `condor_wait -wait` on the job's log, or a poll of
+  `scontrol show job` for Slurm. A job that has not ended by then is removed (`condor_rm`,
+  `scancel`) and the block fails with the scheduler's own account (`condor_q -better-analyze`,
+  `scontrol show job`). The submit command's output is kept (`tee`) to learn the job's id.
+- `lab-job-id`: `<jobid>` in a later block (the number the learner reads off the screen) -> the
+  id of the job the last `lab-job-wait` block submitted.
 
 The blocks are found with Sybil (a kept doc-testing library): its Markdown fence lexer finds the
 blocks, including those indented in list items, and each becomes a Sybil example evaluated by a
@@ -51,6 +79,8 @@ OWNER, REPOSITORY = "learner", "your-repository"
 LEARNER_REPO = Path("path/to/your-repository")      # as the setup page names it, inside `lesson`
 WORKSPACE = "cuda-exercise"
 BLOCK_TIMEOUT = 1500                                 # seconds; a cold CUDA-environment build
+JOB_WAIT = 600                                       # seconds a job may take, queue time included
+LAB_HTCONDOR_BIN = REPO / "tests" / "lab" / "bin" / "htcondor"
 SQUASHFS_ARGS = "-comp gzip -Xcompression-level 1"   # the same speed-up the engine tests use
 
 
@@ -76,11 +106,17 @@ class RunBlock:
 def parse_marker(text: str, where: str) -> dict[str, str]:
     """`key=value` pairs of one marker; unknown keys and values are refused."""
     pairs: dict[str, str] = {}
-    for word in shlex.split(text):
+    words = shlex.split(text)
+    if "show" in words:
+        if words != ["show"]:
+            raise MarkerError(f"{where}: run: marker: `show` (a block that only shows a file) stands "
+                              "alone; remove the other words or the `show`")
+        return {"show": ""}
+    for word in words:
         key, sep, value = word.partition("=")
         if not sep or key not in ("in", "exit", "output", "local-equivalent") or key in pairs:
             raise MarkerError(f"{where}: run: marker: {word!r} is not in=, exit=, output= or local-equivalent= "
-                              "(each at most once); fix the marker")
+                              "(each at most once), nor `show`; fix the marker")
         pairs[key] = value
     if "in" in pairs and pairs["in"] not in PLACES:
         raise MarkerError(f"{where}: run: marker: in={pairs['in']} is not one of {', '.join(PLACES)}")
@@ -110,6 +146,8 @@ class RunBlockParser:
                 raise MarkerError(f"{where}: a shell block without a `<!-- run: ... -->` marker on the "
                                   "line above its fence; add one (see tests/episode_blocks.py)")
             pairs = parse_marker(marker.group("args"), where)
+            if "show" in pairs:
+                continue   # a file on display, not a command
             code = str(region.lexemes["source"])
             status = pairs.get("exit", "0")
             block = RunBlock(page, line, code, pairs.get("in"),
@@ -198,9 +236,12 @@ class LessonSession:
                  "kit": Path(sys.executable).parent / "kit"}
         for name, target in tools.items():
             (self.scratch / "bin" / name).symlink_to(target)
+        # HTCondor's clients: a real install on PATH, else the lab's wrappers (tests/lab/schedulers.sh).
+        htcondor = [] if shutil.which("condor_submit") else [str(LAB_HTCONDOR_BIN)]
         self.env = {
             "HOME": str(self.scratch / "home"), "PATH": os.pathsep.join(
-                [str(self.scratch / "bin"), str(Path(sys.executable).parent), "/usr/sbin", "/usr/bin", "/sbin", "/bin"]),
+                [str(self.scratch / "bin"), *htcondor, str(Path(sys.executable).parent),
+                 "/usr/sbin", "/usr/bin", "/sbin", "/bin"]),
             "LANG": "C.UTF-8", "TMPDIR": str(self.scratch / "tmp"), "DOCKER_BUILDKIT": "1",
             "KIT_LAB_CACHE": str(self.lab_cache), "APPTAINER_MKSQUASHFS_ARGS": SQUASHFS_ARGS,
             "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0",
@@ -281,6 +322,16 @@ class LessonSession:
             time.sleep(0.2)
         self.registry_host = f"127.0.0.1:{port}"
         return self.registry_host
+
+    def job_sif(self) -> Path:
+        """The SIF the learner built from their workspace in episode 04 (`apptainer build
+        <tag>.sif apptainer.def` in the workspace): the image the lab's jobs run."""
+        sifs = sorted((self.repository / WORKSPACE).glob("*.sif"))
+        if not sifs:
+            raise RuntimeError(f"local-equivalent=lab-jobs: no SIF in {self.repository / WORKSPACE}; "
+                               "the blocks of episode 04 build one there (did they fail?)")
+        gpu = [sif for sif in sifs if sif.name.startswith("gpu")]
+        return (gpu or sifs)[0]
 
     def workflow_tag(self) -> str:
         """The tag the generated workflow publishes for the primary environment (kit's plan with
@@ -405,6 +456,76 @@ def private_tmp(script: str, session: LessonSession) -> str:
     return _replace_command(script, r"/tmp/", str(session.scratch / "tmp") + "/", "private-tmp")
 
 
+def lab_jobs(script: str, session: LessonSession) -> str:
+    """`kit generate ... --only htcondor|slurm` -> the job files run the SIF the learner built in
+    episode 04 (`--job-image-kind sif --job-sif PATH`): the default `oras://` image needs the
+    image name of a GitHub `origin` and a registry holding the commit's image."""
+    extra = f" --job-image-kind sif --job-sif {shlex.quote(str(session.job_sif()))}"
+    out, n = re.subn(r"(?m)^(kit generate .*--only (?:htcondor|slurm)\b.*)$", lambda m: m.group(1) + extra, script)
+    if not n:
+        raise MarkerError("local-equivalent=lab-jobs on a block without `kit generate ... --only htcondor|slurm`")
+    return out
+
+
+def htcondor_no_gpu(script: str, session: LessonSession) -> str:
+    """The lab's HTCondor pool has no GPU: `condor_submit` overrides the submit file's GPU request
+    (`-append 'request_gpus = 0'`), which would otherwise keep the job idle forever."""
+    return _replace_command(script, r"^condor_submit ", "condor_submit -append 'request_gpus = 0' ",
+                            "htcondor-no-gpu")
+
+
+HTCONDOR_WAIT = """
+# lab-job-wait: until the job has left the queue, at most {limit} s
+lab_cluster=$(sed -n 's/.*submitted to cluster \\([0-9]*\\)\\..*/\\1/p' "$TMPDIR/lab-submit.out")
+lab_log=$(sed -n 's/^log *= *//p' {file})
+if ! condor_wait -wait {limit} "$lab_log" "$lab_cluster"; then
+    echo "lab-job-wait: job $lab_cluster did not end within {limit} s; removing it" >&2
+    condor_q -better-analyze "$lab_cluster" >&2 || true
+    condor_rm "$lab_cluster" >&2 || true
+    exit 1
+fi
+"""
+
+SLURM_WAIT = """
+# lab-job-wait: until the job has ended, at most {limit} s
+lab_job=$(sed -n 's/^Submitted batch job \\([0-9]*\\).*/\\1/p' "$TMPDIR/lab-submit.out")
+lab_state() {{ scontrol show job "$lab_job" -o | grep -o 'JobState=[A-Z_]*' | cut -d= -f2; }}
+lab_deadline=$((SECONDS + {limit}))
+while case "$(lab_state)" in PENDING|CONFIGURING|RUNNING|COMPLETING|SUSPENDED) true;; *) false;; esac; do
+    if [ "$SECONDS" -ge "$lab_deadline" ]; then
+        echo "lab-job-wait: job $lab_job did not end within {limit} s; cancelling it" >&2
+        scontrol show job "$lab_job" >&2 || true
+        scancel "$lab_job" >&2 || true
+        exit 1
+    fi
+    sleep 1
+done
+[ "$(lab_state)" = COMPLETED ] || {{ echo "lab-job-wait: job $lab_job ended $(lab_state)" >&2; exit 1; }}
+"""
+
+
+def lab_job_wait(script: str, session: LessonSession) -> str:
+    """A learner waits for the job before reading its output: the block waits for it, bounded
+    by `JOB_WAIT`, and removes a job that has not ended by then. The submit command's output is
+    also written to `$TMPDIR/lab-submit.out` (`tee`) for the job's id."""
+    keep = ' | tee "$TMPDIR/lab-submit.out"'
+    submit = re.search(r"(?m)^(condor_submit|sbatch) .*?(\S+)$", script)
+    if submit is None:
+        raise MarkerError("local-equivalent=lab-job-wait on a block without `condor_submit` or `sbatch`")
+    wait = HTCONDOR_WAIT if submit.group(1) == "condor_submit" else SLURM_WAIT
+    kept = script[:submit.end()] + keep + script[submit.end():]
+    return kept.rstrip("\n") + "\n" + wait.format(limit=JOB_WAIT, file=shlex.quote(submit.group(2)))
+
+
+def lab_job_id(script: str, session: LessonSession) -> str:
+    """`<jobid>` (the number the submit command printed, which the learner reads off the screen)
+    -> the id `lab-job-wait` kept from the last submit command's output."""
+    kept = shlex.quote(str(session.scratch / "tmp" / "lab-submit.out"))
+    job = ("$(sed -n -e 's/^Submitted batch job \\([0-9]*\\).*/\\1/p' "
+           f"-e 's/.*submitted to cluster \\([0-9]*\\)\\..*/\\1/p' {kept})")
+    return _replace_command(script, r"<jobid>", job, "lab-job-id")
+
+
 def _replace_command(script: str, pattern: str, replacement: str, name: str) -> str:
     out, n = re.subn(pattern, lambda _m: replacement, script, flags=re.MULTILINE)
     if not n:
@@ -415,8 +536,19 @@ def _replace_command(script: str, pattern: str, replacement: str, name: str) -> 
 EQUIVALENTS: dict[str, Callable[[str, LessonSession], str]] = {
     "lab-lock": lab_lock, "lab-images": lab_images, "git-origin-local": git_origin_local,
     "lesson-clone-local": lesson_clone_local, "dev-lab-version": dev_lab_version, "no-gpu": no_gpu,
-    "local-registry": local_registry, "private-tmp": private_tmp,
+    "local-registry": local_registry, "private-tmp": private_tmp, "lab-jobs": lab_jobs,
+    "htcondor-no-gpu": htcondor_no_gpu, "lab-job-wait": lab_job_wait, "lab-job-id": lab_job_id,
 }
+
+
+def block_schedulers(block: RunBlock) -> tuple[str, ...]:
+    """The lab schedulers a block talks to (the test asks for their fixtures first)."""
+    found = []
+    if re.search(r"(?m)^\s*condor_", block.source):
+        found.append("htcondor")
+    if re.search(r"(?m)^\s*(sbatch|squeue|srun|scontrol|sacct|scancel)\b", block.source):
+        found.append("slurm")
+    return tuple(found)
 
 
 # ------------------------------------------------------------------------------------ helpers
