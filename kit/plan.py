@@ -264,15 +264,17 @@ def _major_minor(version: str) -> tuple[int, ...]:
 
 
 def derive_tag(workspace: Workspace, options: RenderOptions, env: str, cuda: str | None) -> str:
-    """`<env>[-<distro>][-cuda-<version>]`, the CUDA version from the lock's cuda-version."""
+    """`<env>[-<distro>][-cuda-<version>]`, the CUDA version being the environment's requirement
+    (or the --cuda override), never the lock's `cuda-version`: a tag must not change when a
+    learner locks or relocks, or the workflows committed before the lock, the lesson's pull
+    commands and the job files would all name a tag nobody publishes. The exact build is what the
+    per-commit tag (`immutable_tag`) names."""
     parts = [env]
     distro = base_distro(options.base_image)
     if distro:
         parts.append(distro)
     if cuda:
-        locked = workspace.locked(env)
-        pkg = locked.key_packages.get("cuda-version") if locked else None
-        parts.append(f"cuda-{pkg.version if pkg else cuda}")
+        parts.append(f"cuda-{cuda}")
     return "-".join(parts)
 
 

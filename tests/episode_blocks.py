@@ -76,12 +76,12 @@ SHELLS = r"bash|sh|shell"
 MARKER = re.compile(r"^[ \t]*<!--\s*run:(?P<args>[^>]*?)\s*-->[ \t]*$")
 PLACES = ("lesson", "repository", "workspace", "scratch")
 OWNER, REPOSITORY = "learner", "your-repository"
-LEARNER_REPO = Path("path/to/your-repository")      # as the setup page names it, inside `lesson`
+LEARNER_REPO = Path("path/to/your-repository")  # as the setup page names it, inside `lesson`
 WORKSPACE = "cuda-exercise"
-BLOCK_TIMEOUT = 1500                                 # seconds; a cold CUDA-environment build
-JOB_WAIT = 600                                       # seconds a job may take, queue time included
+BLOCK_TIMEOUT = 1500  # seconds; a cold CUDA-environment build
+JOB_WAIT = 600  # seconds a job may take, queue time included
 LAB_HTCONDOR_BIN = REPO / "tests" / "lab" / "bin" / "htcondor"
-SQUASHFS_ARGS = "-comp gzip -Xcompression-level 1"   # the same speed-up the engine tests use
+SQUASHFS_ARGS = "-comp gzip -Xcompression-level 1"  # the same speed-up the engine tests use
 
 
 class MarkerError(ValueError):
@@ -91,11 +91,11 @@ class MarkerError(ValueError):
 @dataclass(frozen=True)
 class RunBlock:
     page: Path
-    line: int               # the fence's line, 1-based
+    line: int  # the fence's line, 1-based
     source: str
-    start: str | None       # a PLACE, or None: where the previous block ended
-    exit: int | None        # None: any non-zero status
-    output: str | None      # a regex the output must match
+    start: str | None  # a PLACE, or None: where the previous block ended
+    exit: int | None  # None: any non-zero status
+    output: str | None  # a regex the output must match
     equivalents: tuple[str, ...]
 
     @property
@@ -109,14 +109,18 @@ def parse_marker(text: str, where: str) -> dict[str, str]:
     words = shlex.split(text)
     if "show" in words:
         if words != ["show"]:
-            raise MarkerError(f"{where}: run: marker: `show` (a block that only shows a file) stands "
-                              "alone; remove the other words or the `show`")
+            raise MarkerError(
+                f"{where}: run: marker: `show` (a block that only shows a file) stands "
+                "alone; remove the other words or the `show`"
+            )
         return {"show": ""}
     for word in words:
         key, sep, value = word.partition("=")
         if not sep or key not in ("in", "exit", "output", "local-equivalent") or key in pairs:
-            raise MarkerError(f"{where}: run: marker: {word!r} is not in=, exit=, output= or local-equivalent= "
-                              "(each at most once), nor `show`; fix the marker")
+            raise MarkerError(
+                f"{where}: run: marker: {word!r} is not in=, exit=, output= or local-equivalent= "
+                "(each at most once), nor `show`; fix the marker"
+            )
         pairs[key] = value
     if "in" in pairs and pairs["in"] not in PLACES:
         raise MarkerError(f"{where}: run: marker: in={pairs['in']} is not one of {', '.join(PLACES)}")
@@ -124,8 +128,10 @@ def parse_marker(text: str, where: str) -> dict[str, str]:
         raise MarkerError(f"{where}: run: marker: exit={pairs['exit']} is not a status or `nonzero`")
     for name in filter(None, pairs.get("local-equivalent", "").split(",")):
         if name not in EQUIVALENTS:
-            raise MarkerError(f"{where}: run: marker: no local equivalent {name!r}; use one of "
-                              f"{', '.join(sorted(EQUIVALENTS))}")
+            raise MarkerError(
+                f"{where}: run: marker: no local equivalent {name!r}; use one of "
+                f"{', '.join(sorted(EQUIVALENTS))}"
+            )
     return pairs
 
 
@@ -140,19 +146,27 @@ class RunBlockParser:
         for region in self.lexer(document):
             line = document.text.count("\n", 0, region.start) + 1
             where = f"{page.relative_to(REPO)}:{line}"
-            before = _skip_kit_markers(document.text[:region.start].rstrip(" \t").splitlines())
+            before = _skip_kit_markers(document.text[: region.start].rstrip(" \t").splitlines())
             marker = MARKER.match(before[-1]) if before else None
             if marker is None:
-                raise MarkerError(f"{where}: a shell block without a `<!-- run: ... -->` marker on the "
-                                  "line above its fence; add one (see tests/episode_blocks.py)")
+                raise MarkerError(
+                    f"{where}: a shell block without a `<!-- run: ... -->` marker on the "
+                    "line above its fence; add one (see tests/episode_blocks.py)"
+                )
             pairs = parse_marker(marker.group("args"), where)
             if "show" in pairs:
-                continue   # a file on display, not a command
+                continue  # a file on display, not a command
             code = str(region.lexemes["source"])
             status = pairs.get("exit", "0")
-            block = RunBlock(page, line, code, pairs.get("in"),
-                             None if status == "nonzero" else int(status), pairs.get("output"),
-                             tuple(filter(None, pairs.get("local-equivalent", "").split(","))))
+            block = RunBlock(
+                page,
+                line,
+                code,
+                pairs.get("in"),
+                None if status == "nonzero" else int(status),
+                pairs.get("output"),
+                tuple(filter(None, pairs.get("local-equivalent", "").split(","))),
+            )
             yield Region(region.start, region.end, block, evaluate_block)
 
 
@@ -181,6 +195,7 @@ def lesson_blocks() -> list[tuple[Document, Example]]:
 
 # ---------------------------------------------------------------------------------- the learner
 
+
 @dataclass
 class Outcome:
     block: RunBlock
@@ -206,7 +221,7 @@ class LessonSession:
     logs: Path
     lab_cache: Path
     env: dict[str, str] = field(default_factory=dict)
-    cwd: dict[Path, Path] = field(default_factory=dict)          # page -> where its last block ended
+    cwd: dict[Path, Path] = field(default_factory=dict)  # page -> where its last block ended
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     registry: subprocess.Popen[bytes] | None = None
     registry_host: str = ""
@@ -221,8 +236,12 @@ class LessonSession:
         return self.lesson / LEARNER_REPO
 
     def place(self, name: str) -> Path:
-        return {"lesson": self.lesson, "repository": self.repository,
-                "workspace": self.repository / WORKSPACE, "scratch": self.scratch}[name]
+        return {
+            "lesson": self.lesson,
+            "repository": self.repository,
+            "workspace": self.repository / WORKSPACE,
+            "scratch": self.scratch,
+        }[name]
 
     # ------------------------------------------------------------------ setting the machine up
     def prepare(self) -> None:
@@ -232,24 +251,40 @@ class LessonSession:
         for sub in ("home", "bin", "tmp"):
             (self.scratch / sub).mkdir(parents=True, exist_ok=True)
         copy_checkout(REPO, self.lesson)
-        tools = {"docker": Path("/usr/bin/docker"), "apptainer": REPO / "tests" / "lab" / "bin" / "apptainer",
-                 "kit": Path(sys.executable).parent / "kit"}
+        tools = {
+            "docker": Path("/usr/bin/docker"),
+            "apptainer": REPO / "tests" / "lab" / "bin" / "apptainer",
+            "kit": Path(sys.executable).parent / "kit",
+        }
         for name, target in tools.items():
             (self.scratch / "bin" / name).symlink_to(target)
         # HTCondor's clients: a real install on PATH, else the lab's wrappers (tests/lab/schedulers.sh).
         htcondor = [] if shutil.which("condor_submit") else [str(LAB_HTCONDOR_BIN)]
         self.env = {
-            "HOME": str(self.scratch / "home"), "PATH": os.pathsep.join(
-                [str(self.scratch / "bin"), *htcondor, str(Path(sys.executable).parent),
-                 "/usr/sbin", "/usr/bin", "/sbin", "/bin"]),
-            "LANG": "C.UTF-8", "TMPDIR": str(self.scratch / "tmp"), "DOCKER_BUILDKIT": "1",
-            "KIT_LAB_CACHE": str(self.lab_cache), "APPTAINER_MKSQUASHFS_ARGS": SQUASHFS_ARGS,
-            "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0",
+            "HOME": str(self.scratch / "home"),
+            "PATH": os.pathsep.join(
+                [
+                    str(self.scratch / "bin"),
+                    *htcondor,
+                    str(Path(sys.executable).parent),
+                    "/usr/sbin",
+                    "/usr/bin",
+                    "/sbin",
+                    "/bin",
+                ]
+            ),
+            "LANG": "C.UTF-8",
+            "TMPDIR": str(self.scratch / "tmp"),
+            "DOCKER_BUILDKIT": "1",
+            "KIT_LAB_CACHE": str(self.lab_cache),
+            "APPTAINER_MKSQUASHFS_ARGS": SQUASHFS_ARGS,
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_TERMINAL_PROMPT": "0",
         }
         self.git(self.scratch, "config", "--global", "user.name", "A Learner")
         self.git(self.scratch, "config", "--global", "user.email", "learner@example.org")
         self.git(self.scratch, "config", "--global", "init.defaultBranch", "main")
-        origin = self.scratch / "origin.git"   # stands in for the learner's GitHub repository
+        origin = self.scratch / "origin.git"  # stands in for the learner's GitHub repository
         self.git(self.scratch, "init", "--bare", "-q", str(origin))
         # "Use this template": a new repository whose first commit holds the template's files.
         shutil.copytree(self.lesson / "template", self.repository, symlinks=True)
@@ -260,8 +295,9 @@ class LessonSession:
         self.git(self.repository, "push", "-q", "-u", "origin", "HEAD")
 
     def git(self, where: Path, *args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=where, env=self.env, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(
+            ["git", *args], cwd=where, env=self.env, capture_output=True, text=True, timeout=120
+        )
         if done.returncode:
             raise RuntimeError(f"git {' '.join(args)} in {where}: {done.stderr.strip()}")
         return done.stdout
@@ -281,15 +317,22 @@ class LessonSession:
         for name in block.equivalents:
             script = EQUIVALENTS[name](script, self)
         state = self.scratch / "tmp" / "cwd"
-        wrapped = (f"trap 'pwd > {shlex.quote(str(state))}' EXIT\nset -euo pipefail\n"
-                   f"cd {shlex.quote(str(start))}\n{script}")
+        wrapped = (
+            f"trap 'pwd > {shlex.quote(str(state))}' EXIT\nset -euo pipefail\n"
+            f"cd {shlex.quote(str(start))}\n{script}"
+        )
         log = self.logs / f"{block.page.stem}-{block.line}.log"
         with log.open("wb") as out:
             out.write(f"# {block.name} in {start}\n{script}\n# ---- output\n".encode())
             out.flush()
-            process = subprocess.Popen(["bash", "-c", wrapped], env=self.env, stdout=out,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                ["bash", "-c", wrapped],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             try:
                 status = process.wait(timeout=BLOCK_TIMEOUT)
             except subprocess.TimeoutExpired:
@@ -310,11 +353,18 @@ class LessonSession:
         binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
         port = free_port()
         config = self.scratch / "registry.yml"
-        config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {self.scratch / 'registry'}\n"
-                          f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n")
+        config.write_text(
+            f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {self.scratch / 'registry'}\n"
+            f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n"
+        )
         with (self.logs / "registry.log").open("wb") as out:
-            self.registry = subprocess.Popen([binary, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, start_new_session=True)
+            self.registry = subprocess.Popen(
+                [binary, "serve", str(config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 30
         while not port_open(port):
             if self.registry.poll() is not None or time.monotonic() > deadline:
@@ -328,8 +378,10 @@ class LessonSession:
         <tag>.sif apptainer.def` in the workspace): the image the lab's jobs run."""
         sifs = sorted((self.repository / WORKSPACE).glob("*.sif"))
         if not sifs:
-            raise RuntimeError(f"local-equivalent=lab-jobs: no SIF in {self.repository / WORKSPACE}; "
-                               "the blocks of episode 04 build one there (did they fail?)")
+            raise RuntimeError(
+                f"local-equivalent=lab-jobs: no SIF in {self.repository / WORKSPACE}; "
+                "the blocks of episode 04 build one there (did they fail?)"
+            )
         gpu = [sif for sif in sifs if sif.name.startswith("gpu")]
         return (gpu or sifs)[0]
 
@@ -348,23 +400,31 @@ class LessonSession:
         tag = self.workflow_tag()
         steps: list[list[str]] = []
         if "docker" not in self.published and ("docker://" in script or "docker pull" in script):
-            steps += [["docker", "tag", "cuda-exercise:gpu", f"{image}:{tag}"],
-                      ["docker", "push", "-q", f"{image}:{tag}"],
-                      ["docker", "rmi", f"{image}:{tag}"]]
+            steps += [
+                ["docker", "tag", "cuda-exercise:gpu", f"{image}:{tag}"],
+                ["docker", "push", "-q", f"{image}:{tag}"],
+                ["docker", "rmi", f"{image}:{tag}"],
+            ]
             self.published.add("docker")
         if "docker" in self.published and "oras://" in script and "oras" not in self.published:
             sifs = sorted(self.repository.glob(f"{WORKSPACE}/*.sif")) + sorted(self.repository.glob("*.sif"))
             if sifs:
-                steps.append(["apptainer", "push", "--no-https", str(sifs[0]), f"oras://{image}:apptainer-{tag}"])
+                steps.append(
+                    ["apptainer", "push", "--no-https", str(sifs[0]), f"oras://{image}:apptainer-{tag}"]
+                )
             self.published.add("oras")
         with (self.logs / "publish.log").open("ab") as out:
             for step in steps:
                 out.write(f"$ {shlex.join(step)}\n".encode())
                 out.flush()
-                done = subprocess.run(step, env=self.env, stdout=out, stderr=subprocess.STDOUT, timeout=BLOCK_TIMEOUT)
+                done = subprocess.run(
+                    step, env=self.env, stdout=out, stderr=subprocess.STDOUT, timeout=BLOCK_TIMEOUT
+                )
                 if done.returncode:
-                    raise RuntimeError(f"publishing for the local registry failed at {shlex.join(step)}; "
-                                       f"see {self.logs / 'publish.log'}")
+                    raise RuntimeError(
+                        f"publishing for the local registry failed at {shlex.join(step)}; "
+                        f"see {self.logs / 'publish.log'}"
+                    )
 
 
 def evaluate_block(example: Example) -> str | None:
@@ -383,6 +443,7 @@ def evaluate_block(example: Example) -> str | None:
 
 # ---------------------------------------------------------------------- the local equivalents
 
+
 def lab_lock(script: str, session: LessonSession) -> str:
     """`pixi lock` -> the lab's locker (tests/lab/learner_lock.py): the manifest's channels point at
     the lab channel and its platforms at linux-64, then py-rattler solves and writes pixi.lock.
@@ -397,8 +458,7 @@ def lab_images(script: str, session: LessonSession) -> str:
     from tests.lab.settings import lab_settings
 
     s = lab_settings()
-    extra = (f" --base-image {s.base_image} --runtime-image {s.runtime_image}"
-             " --bootstrap docker-daemon")
+    extra = f" --base-image {s.base_image} --runtime-image {s.runtime_image} --bootstrap docker-daemon"
     out, n = re.subn(r"(?m)^(kit (?:generate|build) .*)$", lambda m: m.group(1) + extra, script)
     if not n:
         raise MarkerError("local-equivalent=lab-images on a block without `kit generate` or `kit build`")
@@ -421,8 +481,9 @@ def lesson_clone_local(script: str, session: LessonSession) -> str:
         session.git(source, "init", "-q")
         session.git(source, "add", "-A")
         session.git(source, "commit", "-qm", "The lesson as checked out")
-    return _replace_command(script, r"<this lesson's repository URL>", shlex.quote(source.as_uri()),
-                            "lesson-clone-local")
+    return _replace_command(
+        script, r"<this lesson's repository URL>", shlex.quote(source.as_uri()), "lesson-clone-local"
+    )
 
 
 def dev_lab_version(script: str, session: LessonSession) -> str:
@@ -447,7 +508,9 @@ def local_registry(script: str, session: LessonSession) -> str:
     out = script.replace("ghcr.io/<owner>/<repository>", f"{host}/{OWNER}/{REPOSITORY}")
     out = re.sub(r"(?m)^apptainer (build|pull) ", r"apptainer \1 --no-https ", out)
     if out == script:
-        raise MarkerError("local-equivalent=local-registry on a block that names no ghcr.io/<owner>/<repository>")
+        raise MarkerError(
+            "local-equivalent=local-registry on a block that names no ghcr.io/<owner>/<repository>"
+        )
     return out
 
 
@@ -461,17 +524,22 @@ def lab_jobs(script: str, session: LessonSession) -> str:
     episode 04 (`--job-image-kind sif --job-sif PATH`): the default `oras://` image needs the
     image name of a GitHub `origin` and a registry holding the commit's image."""
     extra = f" --job-image-kind sif --job-sif {shlex.quote(str(session.job_sif()))}"
-    out, n = re.subn(r"(?m)^(kit generate .*--only (?:htcondor|slurm)\b.*)$", lambda m: m.group(1) + extra, script)
+    out, n = re.subn(
+        r"(?m)^(kit generate .*--only (?:htcondor|slurm)\b.*)$", lambda m: m.group(1) + extra, script
+    )
     if not n:
-        raise MarkerError("local-equivalent=lab-jobs on a block without `kit generate ... --only htcondor|slurm`")
+        raise MarkerError(
+            "local-equivalent=lab-jobs on a block without `kit generate ... --only htcondor|slurm`"
+        )
     return out
 
 
 def htcondor_no_gpu(script: str, session: LessonSession) -> str:
     """The lab's HTCondor pool has no GPU: `condor_submit` overrides the submit file's GPU request
     (`-append 'request_gpus = 0'`), which would otherwise keep the job idle forever."""
-    return _replace_command(script, r"^condor_submit ", "condor_submit -append 'request_gpus = 0' ",
-                            "htcondor-no-gpu")
+    return _replace_command(
+        script, r"^condor_submit ", "condor_submit -append 'request_gpus = 0' ", "htcondor-no-gpu"
+    )
 
 
 HTCONDOR_WAIT = """
@@ -513,7 +581,7 @@ def lab_job_wait(script: str, session: LessonSession) -> str:
     if submit is None:
         raise MarkerError("local-equivalent=lab-job-wait on a block without `condor_submit` or `sbatch`")
     wait = HTCONDOR_WAIT if submit.group(1) == "condor_submit" else SLURM_WAIT
-    kept = script[:submit.end()] + keep + script[submit.end():]
+    kept = script[: submit.end()] + keep + script[submit.end() :]
     return kept.rstrip("\n") + "\n" + wait.format(limit=JOB_WAIT, file=shlex.quote(submit.group(2)))
 
 
@@ -521,8 +589,10 @@ def lab_job_id(script: str, session: LessonSession) -> str:
     """`<jobid>` (the number the submit command printed, which the learner reads off the screen)
     -> the id `lab-job-wait` kept from the last submit command's output."""
     kept = shlex.quote(str(session.scratch / "tmp" / "lab-submit.out"))
-    job = ("$(sed -n -e 's/^Submitted batch job \\([0-9]*\\).*/\\1/p' "
-           f"-e 's/.*submitted to cluster \\([0-9]*\\)\\..*/\\1/p' {kept})")
+    job = (
+        "$(sed -n -e 's/^Submitted batch job \\([0-9]*\\).*/\\1/p' "
+        f"-e 's/.*submitted to cluster \\([0-9]*\\)\\..*/\\1/p' {kept})"
+    )
     return _replace_command(script, r"<jobid>", job, "lab-job-id")
 
 
@@ -534,10 +604,18 @@ def _replace_command(script: str, pattern: str, replacement: str, name: str) -> 
 
 
 EQUIVALENTS: dict[str, Callable[[str, LessonSession], str]] = {
-    "lab-lock": lab_lock, "lab-images": lab_images, "git-origin-local": git_origin_local,
-    "lesson-clone-local": lesson_clone_local, "dev-lab-version": dev_lab_version, "no-gpu": no_gpu,
-    "local-registry": local_registry, "private-tmp": private_tmp, "lab-jobs": lab_jobs,
-    "htcondor-no-gpu": htcondor_no_gpu, "lab-job-wait": lab_job_wait, "lab-job-id": lab_job_id,
+    "lab-lock": lab_lock,
+    "lab-images": lab_images,
+    "git-origin-local": git_origin_local,
+    "lesson-clone-local": lesson_clone_local,
+    "dev-lab-version": dev_lab_version,
+    "no-gpu": no_gpu,
+    "local-registry": local_registry,
+    "private-tmp": private_tmp,
+    "lab-jobs": lab_jobs,
+    "htcondor-no-gpu": htcondor_no_gpu,
+    "lab-job-wait": lab_job_wait,
+    "lab-job-id": lab_job_id,
 }
 
 
@@ -553,15 +631,24 @@ def block_schedulers(block: RunBlock) -> tuple[str, ...]:
 
 # ------------------------------------------------------------------------------------ helpers
 
+
 def copy_checkout(repo: Path, dest: Path) -> None:
     """The files git would check out (tracked and untracked-but-not-ignored), symlinks kept as
     links, as a clone of the lesson gives a learner."""
-    listed = subprocess.run(["git", "-C", str(repo), "ls-files", "-z", "-co", "--exclude-standard"],
-                            capture_output=True, check=True, timeout=60).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "-C", str(repo), "ls-files", "-z", "-co", "--exclude-standard"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source, target = repo / name, dest / name
         if not source.exists() and not source.is_symlink():
-            continue   # deleted in the working tree
+            continue  # deleted in the working tree
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_symlink():
             target.symlink_to(os.readlink(source))
@@ -569,12 +656,10 @@ def copy_checkout(repo: Path, dest: Path) -> None:
             shutil.copy2(source, target)
 
 
-
 def port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex(("127.0.0.1", port)) == 0
-
 
 
 def iter_names(blocks: Iterable[tuple[Document, Example]]) -> Iterator[str]:

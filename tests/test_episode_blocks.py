@@ -44,7 +44,9 @@ def test_every_shell_block_is_marked() -> None:
     pages = {Path(name.split(":")[0]).name for name in names}
     assert {"setup.md", "02-docker.md", "04-apptainer.md", "06-htcondor.md", "07-slurm.md"} <= pages, pages
     # `<!-- run: show -->`: the batch script on display in episode 07 is not a command.
-    assert not [example.parsed.name for _doc, example in BLOCKS if example.parsed.source.startswith("#!/bin/bash")]
+    assert not [
+        example.parsed.name for _doc, example in BLOCKS if example.parsed.source.startswith("#!/bin/bash")
+    ]
     firsts = {}
     for _doc, example in BLOCKS:
         firsts.setdefault(example.parsed.page, example.parsed)
@@ -66,10 +68,13 @@ def test_marker_errors_name_the_line_and_the_fix() -> None:
 
 
 @pytest.fixture(scope="module")
-def session(lab: LabSettings, docker_client: object, apptainer_path: str,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[LessonSession]:
-    need(shutil.which("docker-registry") is not None or Path("/usr/bin/docker-registry").exists(),
-         "docker-registry is missing (tests/lab/hub.sh installs Debian's)")
+def session(
+    lab: LabSettings, docker_client: object, apptainer_path: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LessonSession]:
+    need(
+        shutil.which("docker-registry") is not None or Path("/usr/bin/docker-registry").exists(),
+        "docker-registry is missing (tests/lab/hub.sh installs Debian's)",
+    )
     if LOGS.exists():
         shutil.rmtree(LOGS)
     learner = LessonSession(tmp_path_factory.mktemp("learner"), LOGS, lab.cache_dir)
@@ -88,7 +93,7 @@ def test_block(index: int, session: LessonSession, request: pytest.FixtureReques
     for earlier in range(index + 1):
         document, example = BLOCKS[earlier]
         for scheduler in block_schedulers(example.parsed):
-            request.getfixturevalue(scheduler)   # the lab's HTCondor or Slurm answers, or need() says why
+            request.getfixturevalue(scheduler)  # the lab's HTCondor or Slurm answers, or need() says why
         if example.parsed.name in session.outcomes:
             continue
         document.namespace["session"] = session
@@ -100,14 +105,18 @@ def test_block(index: int, session: LessonSession, request: pytest.FixtureReques
                 example.evaluate()
             except Exception as error:
                 if failed:
-                    raise AssertionError(f"{error}\n(earlier blocks that failed: {', '.join(failed)})") from error
+                    raise AssertionError(
+                        f"{error}\n(earlier blocks that failed: {', '.join(failed)})"
+                    ) from error
                 raise
 
 
 # --------------------------------------------------------------------- the definition of done
 
-def run(args: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None,
-        timeout: int = 1500) -> subprocess.CompletedProcess[str]:
+
+def run(
+    args: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None, timeout: int = 1500
+) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     with log.open("a") as out:
         out.write(f"$ {' '.join(args)}  (in {cwd}) -> {done.returncode}\n{done.stdout}{done.stderr}\n")
@@ -120,8 +129,9 @@ def run(args: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("style", ["lesson", "optimized"])
-def test_learner_path(style: str, lab: LabSettings, docker_client: object, apptainer_path: str,
-                      tmp_path: Path) -> None:
+def test_learner_path(
+    style: str, lab: LabSettings, docker_client: object, apptainer_path: str, tmp_path: Path
+) -> None:
     """cp -r, lab lock, kit generate, plain docker build, plain apptainer build/test, probes."""
     import os
     import sys
@@ -132,12 +142,28 @@ def test_learner_path(style: str, lab: LabSettings, docker_client: object, appta
     lesson = tmp_path / "lesson"
     copy_checkout(REPO, lesson)
     work = tmp_path / "W"
-    assert run(["cp", "-r", str(lesson / EXAMPLE.relative_to(REPO)), str(work)], tmp_path, log).returncode == 0
+    assert (
+        run(["cp", "-r", str(lesson / EXAMPLE.relative_to(REPO)), str(work)], tmp_path, log).returncode == 0
+    )
     locked = run([sys.executable, str(REPO / "tests" / "lab" / "learner_lock.py"), str(work)], tmp_path, log)
     assert locked.returncode == 0, locked.stderr
-    generated = run([str(Path(sys.executable).parent / "kit"), "generate", str(work), "--style", style,
-                     "--base-image", lab.base_image, "--runtime-image", lab.runtime_image,
-                     "--bootstrap", "docker-daemon"], tmp_path, log)
+    generated = run(
+        [
+            str(Path(sys.executable).parent / "kit"),
+            "generate",
+            str(work),
+            "--style",
+            style,
+            "--base-image",
+            lab.base_image,
+            "--runtime-image",
+            lab.runtime_image,
+            "--bootstrap",
+            "docker-daemon",
+        ],
+        tmp_path,
+        log,
+    )
     assert generated.returncode == 0, generated.stdout + generated.stderr
     env = dict(os.environ, DOCKER_BUILDKIT="1", APPTAINER_MKSQUASHFS_ARGS=SQUASHFS_ARGS)
     tag = f"kit-learner-path:{style}"
@@ -146,21 +172,33 @@ def test_learner_path(style: str, lab: LabSettings, docker_client: object, appta
     if built.returncode:
         failures.append(f"docker build W: {built.stderr.strip().splitlines()[-3:]}")
     else:
-        probe = run(["/usr/bin/docker", "run", "--rm", tag, "python", "/app/src/torch_detect_GPU.py"],
-                    tmp_path, log, env, timeout=300)
+        probe = run(
+            ["/usr/bin/docker", "run", "--rm", tag, "python", "/app/src/torch_detect_GPU.py"],
+            tmp_path,
+            log,
+            env,
+            timeout=300,
+        )
         if probe.returncode or "PyTorch version" not in probe.stdout:
             failures.append(f"probe in the Docker image: {probe.returncode} {probe.stderr.strip()[-300:]}")
         subprocess.run(["/usr/bin/docker", "rmi", "-f", tag], capture_output=True, timeout=120)
     sif = tmp_path / "X.sif"
     app_built = run([apptainer_path, "build", str(sif), str(work / "apptainer.def")], work, log, env)
     if app_built.returncode:
-        failures.append(f"apptainer build X.sif W/apptainer.def: {app_built.stderr.strip().splitlines()[-3:]}")
+        failures.append(
+            f"apptainer build X.sif W/apptainer.def: {app_built.stderr.strip().splitlines()[-3:]}"
+        )
     else:
         tested = run([apptainer_path, "test", str(sif)], tmp_path, log, env, timeout=300)
         if tested.returncode:
             failures.append(f"apptainer test X.sif: {tested.stderr.strip()[-300:]}")
-        probe = run([apptainer_path, "run", str(sif), "python", "/app/src/torch_detect_GPU.py"],
-                    tmp_path, log, env, timeout=300)
+        probe = run(
+            [apptainer_path, "run", str(sif), "python", "/app/src/torch_detect_GPU.py"],
+            tmp_path,
+            log,
+            env,
+            timeout=300,
+        )
         if probe.returncode or "PyTorch version" not in probe.stdout:
             failures.append(f"probe in the SIF: {probe.returncode} {probe.stderr.strip()[-300:]}")
     assert not failures, "\n".join(failures) + f"\n(full log: {log})"

@@ -73,16 +73,16 @@ def test_same_input_same_bytes(real_world: Path) -> None:
     assert first == second
 
 
-def test_tags_come_from_the_lock(real_world: Path) -> None:
+def test_tags_come_from_the_requirement_not_the_lock(real_world: Path) -> None:
     files = render(
         load_workspace(real_world), RenderOptions(environment="gpu", environments=("cpu", "gpu-jax"))
     )
     workflow = yaml.safe_load(files[".github/workflows/docker.yaml"].text)
     matrix = workflow["jobs"]["publish"]["strategy"]["matrix"]["include"]
     assert [(m["environment"], m["cuda"], m["tag"]) for m in matrix] == [
-        ("gpu", "12", "gpu-noble-cuda-12.9"),
+        ("gpu", "12", "gpu-noble-cuda-12"),
         ("cpu", "", "cpu-noble"),
-        ("gpu-jax", "12.6", "gpu-jax-noble-cuda-12.9"),
+        ("gpu-jax", "12.6", "gpu-jax-noble-cuda-12.6"),
     ]
 
 
