@@ -296,3 +296,12 @@ def test_staged_copy_leaves_installed_environments_behind(example: Path, tmp_pat
     assert (root / "pixi.toml").is_file() and (root / "app" / "torch_detect_GPU.py").is_file()
     assert not (root / ".pixi").exists() and not (root / "old.sif").exists()
     assert not (example / "Dockerfile").exists(), "staging never writes into the workspace"
+
+
+def test_the_studio_scratch_folder_goes_with_the_studio(example: Path) -> None:
+    """No leaks: the folder a studio builds in goes with `close()`, or when the kernel exits."""
+    studio = Studio(example, engines=status())
+    folder = studio._scratch()  # noqa: SLF001  (the folder builds write SIFs into)
+    assert folder.is_dir()
+    studio.close()
+    assert not folder.exists()

@@ -9,7 +9,7 @@ they never surface as a traceback in the notebook.
 
 from __future__ import annotations
 
-import tempfile
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -379,9 +379,19 @@ class Studio:
 
     # ------------------------------------------------------------------ job callbacks
 
+    def close(self) -> None:
+        """Remove the studio's scratch folder now and close its widgets. Widgets stay registered
+        with the kernel, so without this the folder goes when the kernel exits."""
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+        self.widget.close()
+
     def _scratch(self) -> Path:
-        if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix="kit-studio-"))
+        if self._workdir is None:  # removed with the studio (or when the kernel exits)
+            from kit.widgets.notebook import temporary_folder
+
+            self._workdir = temporary_folder("kit-studio-", owner=self)
         return self._workdir
 
     def _start_progress(self) -> None:
