@@ -1634,7 +1634,8 @@ def structure(files: dict[str, str]) -> dict[str, Any]:
     sections and YAML keys as for a plain value."""
     import yaml
 
-    from kit.check.parse import dockerfile_instructions, parse_def
+    from kit.deffile import parse_def
+    from kit.dockerfile import instructions as dockerfile_instructions
 
     shape: dict[str, Any] = {}
     for rel, text in files.items():
@@ -1642,7 +1643,7 @@ def structure(files: dict[str, str]) -> dict[str, Any]:
         if rel.endswith("Dockerfile"):
             shape[rel] = (lines, [i.keyword for i in dockerfile_instructions(text)])
         elif rel.endswith(".def"):
-            stages, _ = parse_def(text, rel)
+            stages = parse_def(text).stages
             shape[rel] = (
                 lines,
                 [sorted(s.header) for s in stages],

@@ -12,7 +12,8 @@ from conftest import DATA, EXAMPLE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kit.check.parse import dockerfile_instructions, parse_def
+from kit.deffile import parse_def
+from kit.dockerfile import instructions as dockerfile_instructions
 from kit.errors import OptionsError
 from kit.options import RenderOptions
 from kit.render import FileKind, probe_script_text, render
@@ -185,7 +186,7 @@ def test_any_valid_name_renders_files_that_parse(
             keywords = {i.keyword for i in dockerfile_instructions(f.text)}
             assert keywords <= {"ARG", "FROM", "WORKDIR", "COPY", "ENV", "RUN", "LABEL", "ENTRYPOINT"}
         elif path.endswith("apptainer.def"):
-            assert parse_def(f.text, path)[1] == []
+            assert parse_def(f.text).problems == []
     allowed = set(string.ascii_letters + string.digits + "-_./")
     assert set(subdir) <= allowed
 

@@ -26,9 +26,9 @@ import yaml
 from conftest import DATA, need
 
 from kit import api
-from kit.check.parse import dockerfile_instructions, parse_def
-from kit.deffile import undefined_stage_arguments
+from kit.deffile import parse_def, undefined_stage_arguments
 from kit.discover import find_workspaces
+from kit.dockerfile import instructions as dockerfile_instructions
 from kit.errors import OptionsError
 from kit.options import RenderOptions
 from kit.render import render
@@ -198,7 +198,8 @@ def test_every_def_stage_declares_the_arguments_it_uses(style: str) -> None:
         text = render(load_workspace(SHAPES / shape_name), RenderOptions(style=style, **options))[
             "apptainer.def"
         ].text  # type: ignore[arg-type]
-        stages, problems = parse_def(text, "apptainer.def")
+        parsed = parse_def(text)
+        stages, problems = parsed.stages, parsed.problems
         assert problems == [] and len(stages) == 2
         assert all(stage.arguments_used for stage in stages)
         assert undefined_stage_arguments(stages) == []

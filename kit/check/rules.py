@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from kit import deffile, dockerfile
-from kit.check import parse, schema
+from kit.check import schema
 from kit.check.findings import Finding, Severity
 from kit.check.images import lock_format_rule, runtime_shell_rule
 from kit.check.patterns import (
@@ -473,7 +473,11 @@ def def_parse_rule(ctx: CheckContext) -> list[Finding]:
     """The def file parses: headers, known sections, `%files from` naming an earlier stage."""
     if ctx.text("apptainer.def") is None:
         return []
-    return parse.def_findings(ctx.def_file.problems, ctx.prefix + "apptainer.def")
+    file = ctx.prefix + "apptainer.def"
+    return [
+        Finding("apptainer-def", p.rule, "error", file, p.line, p.message, p.fix)
+        for p in ctx.def_file.problems
+    ]
 
 
 def def_stage_arguments_rule(ctx: CheckContext) -> list[Finding]:
