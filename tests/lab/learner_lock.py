@@ -37,3 +37,6 @@ def lock_in_place(directory: Path, cache: Path | None = None) -> Path:
 if __name__ == "__main__":
     target = Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
     print(f"locked {lock_in_place(target)}")
+    # py-rattler's worker threads can abort the interpreter's teardown (seen once in CI: "Fatal
+    # Python error: PyGILState_Release" after the lock was written); leave as the stand-in does.
+    pixi_standin.exit_now(0)

@@ -306,4 +306,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Leave without the interpreter's teardown, where py-rattler's threads can abort it (see
+    # pixi_standin.exit_now); everything is written by then.
+    pixi_standin.exit_now(main())
