@@ -369,6 +369,13 @@ def sync_lesson(root: Path | str = ".", write: bool = True) -> list[str]:
     return sync_episodes(Path(root), write=write)
 
 
+def make_template(root: Path | str, out: Path | str) -> list[str]:
+    """The learners' template repository, made in `out` from the lesson's example; the paths."""
+    from kit.lesson.template import write_template
+
+    return write_template(Path(root), Path(out))
+
+
 # -- jobs on a cluster (kit.jobs.schedulers) -----------------------------------------------------
 
 

@@ -12,8 +12,8 @@ Three markers, all HTML comments, so Workbench (pandoc) and GitHub render them i
   for example `<!-- kit: `{tag.gpu}` -->`gpu-noble-cuda-12`<!-- /kit -->`.
 
 The files and values are rendered for the embedded example in the lesson style, as a learner's
-repository holds it (`cuda-exercise/`). The same files make up `template/`, the learners'
-template repository. A marker that is not closed, a fence that never ends or an unknown key is
+repository holds it (`cuda-exercise/`); `kit.lesson.template` makes the learners' template
+repository from the same files. A marker that is not closed, a fence that never ends or an unknown key is
 bad input: sync raises `UserError` (exit 2) before it writes anything.
 """
 
@@ -30,9 +30,9 @@ from kit.files import read_text
 from kit.jobs.files import EXAMPLE_COMMIT, EXAMPLE_IMAGE_NAME
 from kit.options import PIXI_VERSION, RenderOptions
 from kit.plan import resolve
-from kit.render import FileKind, render
+from kit.render import render
 from kit.workspace import load_workspace
-from kit.write import STATE_FILE, atomic_write, sha256
+from kit.write import atomic_write
 
 # What episode 2's `kit generate cuda-exercise --env gpu --style lesson` renders.
 LESSON_OPTIONS = RenderOptions(environment="gpu", style="lesson", subdir="cuda-exercise")
@@ -45,13 +45,7 @@ PROSE_GLOBS = (
     "profiles/*.md",
     "index.md",
     "README.md",
-    "template/README.md",
 )
-# The learners' template repository: the example workspace as a repository root, generated files
-# included. Files listed here are written by hand and left alone by sync.
-TEMPLATE = Path("template")
-TEMPLATE_HAND_WRITTEN = ("README.md",)
-DEVCONTAINER_IMAGE = "mcr.microsoft.com/devcontainers/base:ubuntu"
 
 # What the kit's probe prints on a GPU machine: the lesson shows it where no image could be probed.
 EXAMPLE_PROBE_OUTPUT = """\
@@ -363,66 +357,8 @@ def refill_notebook(text: str, lesson: Lesson, where: str) -> str:
     return json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
-def template_files(root: Path, lesson: Lesson) -> dict[str, str]:
-    """The learners' template repository as {path: text}: manifest, app, generated files, state."""
-    workspace = root / EXAMPLE
-    folder = LESSON_OPTIONS.subdir
-    tree = {f"{folder}/pixi.toml": (workspace / "pixi.toml").read_text(encoding="utf-8")}
-    rendered = render(load_workspace(workspace), LESSON_OPTIONS)
-    tree.update({path: f.text for path, f in rendered.items()})
-    for path in sorted((workspace / "app").rglob("*")):
-        if path.is_file():
-            tree[f"{folder}/{path.relative_to(workspace).as_posix()}"] = path.read_text(encoding="utf-8")
-    tree[".devcontainer/devcontainer.json"] = devcontainer_json(folder)
-    managed = {path: sha256(f.text) for path, f in rendered.items() if f.kind is FileKind.MANAGED}
-    tree[STATE_FILE] = json.dumps({"files": dict(sorted(managed.items()))}, indent=2) + "\n"
-    return tree
-
-
-def devcontainer_json(folder: str) -> str:
-    """A Codespace for the learners' repository: Git, Docker (in Docker) and the pixi that the
-    kit's base image carries, so a lock written there is one the image's pixi can read."""
-    config = {
-        "name": folder,
-        "image": DEVCONTAINER_IMAGE,
-        "features": {"ghcr.io/devcontainers/features/docker-in-docker:2": {}},
-        "containerEnv": {"PIXI_VERSION": f"v{PIXI_VERSION}"},
-        "remoteEnv": {"PATH": "${containerEnv:PATH}:/home/vscode/.pixi/bin"},
-        "postCreateCommand": "curl -fsSL https://pixi.sh/install.sh | bash && ~/.pixi/bin/pixi --version",
-        "hostRequirements": {"storage": "32gb"},
-    }
-    return json.dumps(config, indent=2) + "\n"
-
-
-def _template_changes(root: Path, lesson: Lesson) -> tuple[dict[str, str], list[Path]]:
-    """Files of `template/` to write, and the generated files there the kit no longer makes."""
-    base = root / TEMPLATE
-    wanted = template_files(root, lesson)
-    writes: dict[str, str] = {}
-    for path, text in wanted.items():
-        target = base / path
-        if target.is_symlink():
-            raise UserError(
-                "the template holds a symbolic link where the kit writes a file",
-                file=target,
-                field="template",
-                fix="replace the link by a plain file",
-            )
-        if not target.is_file() or target.read_text(encoding="utf-8") != text:
-            writes[path] = text
-    keep = set(wanted) | set(TEMPLATE_HAND_WRITTEN)
-    stale = [p for p in _files_under(base) if p.relative_to(base).as_posix() not in keep]
-    return writes, stale
-
-
-def _files_under(base: Path) -> Iterable[Path]:
-    if not base.is_dir():
-        return []
-    return sorted(p for p in base.rglob("*") if p.is_file() or p.is_symlink())
-
-
 def sync_lesson_files(root: Path, write: bool = True) -> list[str]:
-    """Refill every marked prose file and the template repository; return what changed.
+    """Refill every marked prose file and notebook; return what changed.
 
     Everything is computed before anything is written, so bad input anywhere changes nothing.
     """
@@ -438,17 +374,10 @@ def sync_lesson_files(root: Path, write: bool = True) -> list[str]:
         new = refill_notebook(text, lesson, str(path))
         if new != text:
             pending.append((path, new))
-    writes, stale = _template_changes(root, lesson)
     changed = [str(p.relative_to(root)) for p, _ in pending]
-    changed += [str(TEMPLATE / p) for p in sorted(writes)]
-    changed += [f"{p.relative_to(root)} (removed)" for p in stale]
     if write:
         for path, new in pending:
             atomic_write(path, new)
-        for rel, text in writes.items():
-            atomic_write(root / TEMPLATE / rel, text)
-        for path in stale:
-            path.unlink()
     return changed
 
 
