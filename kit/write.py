@@ -306,29 +306,15 @@ def _change(f: RenderedFile, old: str | None, recorded: Recorded | None, force: 
         return Change(f.path, f.kind, "unchanged", old, old)
     if force:
         return Change(f.path, f.kind, "update", old, f.text)
-    other = recorded is not None and recorded.workspace is not None and recorded.workspace != owner
-    if other:
-        assert recorded is not None
-        return Change(
-            f.path,
-            f.kind,
-            "refused",
-            old,
-            f.text,
-            f"{f.path} belongs to the workspace in {recorded.workspace or './'} of this repository",
-        )
-    if recorded is not None and sha256(old) == recorded.sha256:
+    if recorded is not None and recorded.workspace is not None and recorded.workspace != owner:
+        reason = f"{f.path} belongs to the workspace in {recorded.workspace or './'} of this repository"
+    elif recorded is not None and sha256(old) == recorded.sha256:
         return Change(f.path, f.kind, "update", old, f.text)
-    return Change(
-        f.path,
-        f.kind,
-        "refused",
-        old,
-        f.text,
-        f"{f.path} changed since the kit last wrote it"
-        if recorded
-        else f"{f.path} was not written by the kit",
-    )
+    elif recorded is not None:
+        reason = f"{f.path} changed since the kit last wrote it"
+    else:
+        reason = f"{f.path} was not written by the kit"
+    return Change(f.path, f.kind, "refused", old, f.text, reason)
 
 
 def merge_lines(existing: str, wanted: str) -> str:
