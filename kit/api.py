@@ -210,7 +210,7 @@ def check_rendered(prepared: Prepared) -> list[Finding]:
 def build_args(prepared: Prepared, engine: str = "docker") -> dict[str, str]:
     """The build arguments `engine`'s recipe uses (see `Plan.build_args`), with the commit for
     the optimized Dockerfile's OCI labels."""
-    commit = git_labels(prepared.workspace.root) if engine == "docker" else {}
+    commit = git_labels(prepared.workspace.root) if prepared.plan.labels_with_commit(engine) else {}
     return prepared.plan.build_args(engine, commit)
 
 

@@ -190,3 +190,18 @@ def test_a_printed_value_cannot_leave_its_token(value: str) -> None:
     with pytest.raises(OptionsError):
         jinja_env().from_string('LABEL title="{{ v }}"').render(v=value)
     assert jinja_env().from_string("{{ v }}").render(v="ghcr.io/a/b:gpu-12.9") == "ghcr.io/a/b:gpu-12.9"
+
+
+def test_only_the_optimized_dockerfile_asks_git_for_the_commit() -> None:
+    """REVISION and CREATED label only the optimized Dockerfile's image, so a lesson build or an
+    Apptainer build never runs `git log` (kit.api.build_args asks the plan first)."""
+    from kit.plan import resolve
+
+    workspace = load_workspace(EXAMPLE)
+    lesson = resolve(workspace, RenderOptions(environment="gpu"))
+    optimized = resolve(workspace, RenderOptions(environment="gpu", style="optimized"))
+    assert not lesson.labels_with_commit("docker") and not lesson.labels_with_commit("apptainer")
+    assert optimized.labels_with_commit("docker") and not optimized.labels_with_commit("apptainer")
+    commit = {"REVISION": "a" * 40, "CREATED": "2026-01-01T00:00:00Z"}
+    assert "REVISION" not in lesson.build_args("docker", commit)
+    assert optimized.build_args("docker", commit)["REVISION"] == "a" * 40
