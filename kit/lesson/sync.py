@@ -177,16 +177,16 @@ def fill(template: str, values: dict[str, str], where: str, line: int) -> str:
 
     def one(match: re.Match[str]) -> str:
         key = match.group("key")
-        if key not in values:
-            raise UserError(
-                f"line {line}: the kit has no value {key!r}",
-                file=where,
-                field="kit",
-                fix=f"use one of: {', '.join(sorted(values))}",
-            )
-        return values[key]
+        return _known(values, key, where, "kit", f"line {line}: the kit has no value {key!r}")
 
     return PLACEHOLDER.sub(one, template)
+
+
+def _known(table: dict[str, str], key: str, where: str, field: str, unknown: str) -> str:
+    """`table[key]`; a key the kit does not know is bad input whose fix lists the known ones."""
+    if key not in table:
+        raise UserError(unknown, file=where, field=field, fix=f"use one of: {', '.join(sorted(table))}")
+    return table[key]
 
 
 def refill_inline(line: str, values: dict[str, str], where: str, number: int) -> str:
@@ -228,6 +228,26 @@ def _body(text: str) -> str:
     return text if text.endswith("\n") or not text else text + "\n"
 
 
+def _code_template(lines: list[str], start: int, rest: str, where: str) -> tuple[str, int]:
+    """The template of the kit-code comment opened at `start`, and the index after its `-->`."""
+    if rest.strip():
+        raise UserError(
+            f"line {start + 1}: put the kit-code template on the lines after `<!-- kit-code:`",
+            file=where,
+            field="kit-code",
+            fix="end the marker line after the colon",
+        )
+    close = next((j for j in range(start + 1, len(lines)) if lines[j].strip() == "-->"), None)
+    if close is None:
+        raise UserError(
+            f"line {start + 1}: the kit-code comment is never closed",
+            file=where,
+            field="kit-code",
+            fix="end the template with a line holding only -->",
+        )
+    return "".join(lines[start + 1 : close]).rstrip("\n"), close + 1
+
+
 def refill(markdown: str, files: dict[str, str], where: str, values: dict[str, str] | None = None) -> str:
     """`markdown` with every marked fence body, code template and inline value refilled."""
     values = values or {}
@@ -259,15 +279,8 @@ def refill(markdown: str, files: dict[str, str], where: str, values: dict[str, s
             out.append(lines[i])
             i += 1
             path = file_marker.group("path")
-            if path not in files:
-                raise UserError(
-                    f"the kit renders no {path}",
-                    file=where,
-                    field="kit-file",
-                    fix=f"use one of: {', '.join(sorted(files))}",
-                )
             body = excerpt(
-                files[path],
+                _known(files, path, where, "kit-file", f"the kit renders no {path}"),
                 file_marker.group("start"),
                 file_marker.group("end"),
                 where,
@@ -275,32 +288,10 @@ def refill(markdown: str, files: dict[str, str], where: str, values: dict[str, s
             )
             field = "kit-file"
         else:
-            start = i
-            template: list[str] = []
-            rest = code_marker.group("rest")  # type: ignore[union-attr]
-            if rest.strip():
-                raise UserError(
-                    f"line {i + 1}: put the kit-code template on the lines after `<!-- kit-code:`",
-                    file=where,
-                    field="kit-code",
-                    fix="end the marker line after the colon",
-                )
-            out.append(lines[i])
-            i += 1
-            while i < len(lines) and lines[i].strip() != "-->":
-                template.append(lines[i])
-                out.append(lines[i])
-                i += 1
-            if i >= len(lines):
-                raise UserError(
-                    f"line {start + 1}: the kit-code comment is never closed",
-                    file=where,
-                    field="kit-code",
-                    fix="end the template with a line holding only -->",
-                )
-            out.append(lines[i])
-            i += 1
-            body = fill("".join(template).rstrip("\n"), values, where, start + 1)
+            template, after = _code_template(lines, i, code_marker.group("rest"), where)  # type: ignore[union-attr]
+            out.extend(lines[i:after])
+            body = fill(template, values, where, i + 1)
+            i = after
             field = "kit-code"
         if i >= len(lines) or not FENCE.match(lines[i].strip()):
             raise UserError(
