@@ -478,3 +478,28 @@ def test_sync_refills_a_notebook_cell_byte_for_byte(tmp_path: Path) -> None:
     assert notebook.read_text() != good
     assert sync_lesson_files(root) == ["notebooks/04-apptainer.ipynb"]
     assert notebook.read_text() == good
+
+
+def test_readme_command_lines_are_the_kits() -> None:
+    """Every `kit ...` line of the README's command table names a real command, action and flag,
+    and every `--flag a|b` list is the flag's choices (the parser is what the `kit` script runs)."""
+    import argparse
+
+    from kit.cli import build_parser
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## The `kit` command line", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = [line.split("#", 1)[0] for line in block.splitlines() if line.startswith("kit ")]
+    assert len(lines) >= 9
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for line in lines:
+        words = line.split()
+        parser = sub.choices[words[1]]
+        positional = [a for a in parser._actions if not a.option_strings]
+        if words[1] == "lesson":
+            assert words[2] in positional[0].choices, line
+        flags = {s: a for a in parser._actions for s in a.option_strings}
+        for flag, listed in re.findall(r"(--[a-z-]+)(?: ([a-z-]+(?:\|[a-z-]+)+))?", line):
+            assert flag in flags, (line, flag)
+            if listed:
+                assert set(listed.split("|")) <= set(flags[flag].choices or ()), (line, flag)
