@@ -17,7 +17,7 @@ from typing import Any
 
 from kit import deffile, dockerfile
 from kit.check import schema
-from kit.check.findings import Finding, Severity
+from kit.check.findings import Finding, Problem, Severity
 from kit.check.images import lock_format_rule, runtime_shell_rule
 from kit.check.patterns import (
     bad_dockerignore_patterns,
@@ -251,7 +251,7 @@ def _cuda_findings(
     return [_kit("cuda-override", severity, file, line, message, fix)]
 
 
-def _cuda_problem(required: str | None, env: str, given: str | None) -> tuple[Severity, str, str] | None:
+def _cuda_problem(required: str | None, env: str, given: str | None) -> Problem | None:
     """(severity, message, fix) when the build's CONDA_OVERRIDE_CUDA does not fit the environment."""
     if required and not given:
         return (
