@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kit.build.events import BuildEvent, BuildResult, EventCallback, StepTiming, ignore_event
-from kit.build.process import run_lines
+from kit.build.process import LineRun, run_lines
 from kit.deffile import parse_def
 from kit.errors import BuildError, OptionsError, ToolNotFound
 
@@ -121,6 +121,31 @@ class _Phases:
         return f"{self.phase or 'start of the build'}{where}"
 
 
+@dataclass
+class _Commands:
+    """The apptainer commands of one build (`build`, then `test`) run alike: with the builder's
+    environment, stopped by the same cancel, their lines fed to the phases and kept in one log."""
+
+    env: Mapping[str, str]
+    phases: _Phases
+    cancel: threading.Event | None
+    log: list[str] = field(default_factory=list)
+
+    def run(self, argv: list[str], cwd: Path, what: str, left_behind: str) -> LineRun:
+        """Run one command in `cwd`; `what` and `left_behind` complete its cancel message."""
+        run = run_lines(
+            argv,
+            cwd=cwd,
+            env=self.env,
+            cancel=self.cancel,
+            on_line=self.phases.feed,
+            what=what,
+            left_behind=left_behind,
+        )
+        self.log += run.lines
+        return run
+
+
 def _phase_of(line: str) -> str | None:
     if not line.startswith("INFO:"):
         return None
@@ -177,10 +202,10 @@ class ApptainerBuilder:
         partial.unlink(missing_ok=True)
         stages: list[str | None] = [s.name or None for s in parse_def(definition.read_text()).stages]
         phases = _Phases(stages, emit)
-        log: list[str] = []
+        commands = _Commands(self._env, phases, cancel)
         try:
-            self._run_build(definition, partial, build_args, phases, log, cancel)
-            self._run_test(partial, phases, log, cancel)
+            self._run_build(definition, partial, build_args, commands)
+            self._run_test(partial, commands)
             os.replace(partial, target)
         except BaseException:
             emit(BuildEvent("finished", failed=True, duration=time.monotonic() - started))
@@ -190,32 +215,24 @@ class ApptainerBuilder:
         duration = time.monotonic() - started
         emit(BuildEvent("finished", duration=duration))
         return BuildResult(
-            "apptainer", str(target), (), target.stat().st_size, duration, tuple(phases.timings), tuple(log)
+            "apptainer",
+            str(target),
+            (),
+            target.stat().st_size,
+            duration,
+            tuple(phases.timings),
+            tuple(commands.log),
         )
 
     def _run_build(
-        self,
-        definition: Path,
-        partial: Path,
-        build_args: Mapping[str, str] | None,
-        phases: _Phases,
-        log: list[str],
-        cancel: threading.Event | None,
+        self, definition: Path, partial: Path, build_args: Mapping[str, str] | None, commands: _Commands
     ) -> None:
         argv = [self.apptainer, "build", "--notest"]
         for key, value in (build_args or {}).items():
             argv += ["--build-arg", f"{key}={value}"]
         argv += [str(partial), str(definition)]
-        run = run_lines(
-            argv,
-            cwd=definition.parent,
-            env=self._env,
-            cancel=cancel,
-            on_line=phases.feed,
-            what="Apptainer build",
-            left_behind="no SIF was written",
-        )
-        log += run.lines
+        phases = commands.phases
+        run = commands.run(argv, definition.parent, "Apptainer build", "no SIF was written")
         if run.returncode != 0:
             step = phases.describe()
             phases.finish(failed=True)
@@ -224,20 +241,12 @@ class ApptainerBuilder:
             )
         phases.finish()
 
-    def _run_test(
-        self, partial: Path, phases: _Phases, log: list[str], cancel: threading.Event | None
-    ) -> None:
+    def _run_test(self, partial: Path, commands: _Commands) -> None:
+        phases = commands.phases
         phases.start("%test")
-        run = run_lines(
-            [self.apptainer, "test", str(partial)],
-            cwd=partial.parent,
-            env=self._env,
-            cancel=cancel,
-            on_line=phases.feed,
-            what="Apptainer test",
-            left_behind="the SIF was not kept",
+        run = commands.run(
+            [self.apptainer, "test", str(partial)], partial.parent, "Apptainer test", "the SIF was not kept"
         )
-        log += run.lines
         if run.returncode != 0:
             phases.finish(failed=True)
             raise BuildError(

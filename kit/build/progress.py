@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from kit.build.events import BuildEvent, StepTiming
+from kit.build.events import BuildEvent, EventKind, StepTiming
 
 _VERTEX = re.compile(r"^#(\d+) (.*)$")
 _STEP = re.compile(r"^\[(?:(?P<stage>[^\]\s]+) )?(?P<n>\d+)/(?P<m>\d+)\] (?P<instruction>.*)$")
@@ -39,6 +40,13 @@ class _Step:
     duration: float | None = None
     failed: bool = False
     finished: bool = False
+
+    def event(self, kind: EventKind, **details: Any) -> BuildEvent:
+        """An event about this step: every one names the step the same way (number, total,
+        stage, instruction), so the widgets can match a step's log lines to its start and end."""
+        return BuildEvent(
+            kind, step=self.n, total=self.m, stage=self.stage, instruction=self.instruction, **details
+        )
 
     def timing(self) -> StepTiming:
         return StepTiming(
@@ -82,9 +90,7 @@ class PlainProgressParser:
         )
         self._steps[vertex] = step
         self._order.append(vertex)
-        return BuildEvent(
-            "step_started", step=step.n, total=step.m, stage=step.stage, instruction=step.instruction
-        )
+        return step.event("step_started")
 
     def _update(self, step: _Step, rest: str, line: str) -> list[BuildEvent]:
         done = _DONE.match(rest)
@@ -97,29 +103,10 @@ class PlainProgressParser:
             if rest.startswith("ERROR"):
                 self.failed_step = step.instruction
         else:
-            return [
-                BuildEvent(
-                    "log",
-                    step=step.n,
-                    total=step.m,
-                    stage=step.stage,
-                    instruction=step.instruction,
-                    line=line,
-                )
-            ]
+            return [step.event("log", line=line)]
         step.finished = True
         return [
-            BuildEvent(
-                "step_done",
-                step=step.n,
-                total=step.m,
-                stage=step.stage,
-                instruction=step.instruction,
-                cached=step.cached,
-                duration=step.duration,
-                failed=step.failed,
-                line=line,
-            )
+            step.event("step_done", cached=step.cached, duration=step.duration, failed=step.failed, line=line)
         ]
 
     def timings(self) -> tuple[StepTiming, ...]:

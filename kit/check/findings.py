@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 Severity = Literal["error", "warning", "info", "skipped"]
+# (severity, message, fix): what a rule found wrong, before it is placed at a file and line. Rules
+# whose findings all share one place decide a Problem and build the Finding once.
+Problem = tuple[Severity, str, str]
 
 
 @dataclass(frozen=True)

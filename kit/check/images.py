@@ -193,36 +193,34 @@ def _docker_runtime_shell(ctx: CheckContext) -> list[Finding]:
     scripts = _bash_scripts([i.args + "\n" + "\n".join(i.heredocs) for i in ctx.docker_instructions])
     findings: list[Finding] = []
     for ins in final.instructions:
-        if ins.keyword not in ("ENTRYPOINT", "CMD"):
-            continue
-        form = ins.exec_form
-        if form is None:
-            if lacks_shell(image):
-                findings.append(
-                    _kit(
-                        "runtime-shell",
-                        "error",
-                        file,
-                        ins.line,
-                        f"{ins.keyword} in shell form runs /bin/sh, which {image} does not have",
-                        f'write {ins.keyword} in exec form (["..."]) or {_runtime_fix()}',
-                    )
-                )
-            continue
-        program = form[0] if form else ""
-        if posixpath.basename(program) == "bash" or program in scripts:
-            findings.append(
-                _kit(
-                    "runtime-shell",
-                    "error",
-                    file,
-                    ins.line,
-                    f"{ins.keyword} runs {program}, a bash script, but the final stage's image "
-                    f"{image} has no bash, so the container cannot start",
-                    _runtime_fix(),
-                )
-            )
+        problem = _start_problem(ins, image, scripts)
+        if problem is not None:
+            message, fix = problem
+            findings.append(_kit("runtime-shell", "error", file, ins.line, message, fix))
     return findings
+
+
+def _start_problem(ins: dockerfile.Instruction, image: str, scripts: set[str]) -> tuple[str, str] | None:
+    """(message, fix) when `ins` is an ENTRYPOINT or CMD that needs a shell the final `image`
+    lacks; the caller says where, so the two ways to need one differ only in what they say."""
+    if ins.keyword not in ("ENTRYPOINT", "CMD"):
+        return None
+    form = ins.exec_form
+    if form is None:
+        if lacks_shell(image):
+            return (
+                f"{ins.keyword} in shell form runs /bin/sh, which {image} does not have",
+                f'write {ins.keyword} in exec form (["..."]) or {_runtime_fix()}',
+            )
+        return None
+    program = form[0] if form else ""
+    if posixpath.basename(program) == "bash" or program in scripts:
+        return (
+            f"{ins.keyword} runs {program}, a bash script, but the final stage's image "
+            f"{image} has no bash, so the container cannot start",
+            _runtime_fix(),
+        )
+    return None
 
 
 def _def_runtime_shell(ctx: CheckContext) -> list[Finding]:

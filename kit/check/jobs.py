@@ -13,18 +13,18 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kit.check.findings import Finding
+from kit.check.findings import Finding, Problem, Severity
 from kit.check.rules import CheckContext, _kit, _matrix_entries
 from kit.jobs.files import HTCONDOR_FILE, SLURM_FILE, github_image
 from kit.jobs.files import _git as git_output
 from kit.jobs.schedulers import find_client
 from kit.plan import SIF_TAG_PREFIX
 
-JOB_FILES = (HTCONDOR_FILE, SLURM_FILE)
 ENV_LINE = re.compile(r"^#\s*kit-environment:\s*(\S+)\s*$", re.MULTILINE)
 IMMUTABLE = re.compile(r"^(?P<env>[a-z0-9][a-z0-9-]*)-sha-[0-9a-f]{7,40}$")
 DRY_RUN_TIMEOUT_S = 30
@@ -43,24 +43,37 @@ class JobFile:
 
 def job_rules(ctx: CheckContext) -> list[Finding]:
     findings: list[Finding] = []
-    for name in JOB_FILES:
-        text = ctx.text(name)
+    for kind in JOB_KINDS:
+        text = ctx.text(kind.file)
         if text is None:
             continue
-        path = ctx.prefix + name
-        if name == HTCONDOR_FILE:
-            job, parse_findings = _read_submit_file(ctx, path, text)
-        else:
-            job, parse_findings = _read_batch_script(path, text)
+        path = ctx.prefix + kind.file
+        job, parse_findings = kind.read(ctx, path, text)
         findings += parse_findings
+        if job.image is None:
+            findings.append(_parse_finding(path, None, kind.no_image, _regenerate(kind.scheduler)))
         findings += _image_rule(ctx, job) + _gpu_rule(ctx, job)
     return findings
+
+
+def _parse_finding(
+    path: str, line: int | None, message: str, fix: str, severity: Severity = "error"
+) -> Finding:
+    """A `job-parse` finding: the scheduler would refuse the file, or the kit could read it only
+    partly. Most are errors, so that is the default."""
+    return _kit("job-parse", severity, path, line, message, fix)
+
+
+def _regenerate(*schedulers: str) -> str:
+    """The fix that rewrites the named job files as the kit means them."""
+    return "regenerate with `kit generate " + " ".join(f"--only {s}" for s in schedulers) + "`"
 
 
 # -- HTCondor ----------------------------------------------------------------------------------
 
 
 def _read_submit_file(ctx: CheckContext, path: str, text: str) -> tuple[JobFile, list[Finding]]:
+    """The kit's reading of an HTCondor submit file, and condor_submit's where it is installed."""
     commands, findings = _submit_commands(path, text)
     findings += _condor_dry_run(ctx, path, text)
     image = commands.get("container_image")
@@ -72,24 +85,11 @@ def _read_submit_file(ctx: CheckContext, path: str, text: str) -> tuple[JobFile,
     if commands.get("universe", ("", 0))[0].lower() != "container":
         line = commands.get("universe", ("", None))[1]
         findings.append(
-            _kit(
-                "job-parse",
-                "error",
+            _parse_finding(
                 path,
                 line,
                 "the job is not in the container universe, so HTCondor will not start the image",
                 "set `universe = container`",
-            )
-        )
-    if image is None:
-        findings.append(
-            _kit(
-                "job-parse",
-                "error",
-                path,
-                None,
-                "no container_image: the job has nothing to run the environment in",
-                "regenerate with `kit generate --only htcondor`",
             )
         )
     return JobFile(
@@ -123,9 +123,7 @@ def _submit_commands(path: str, text: str) -> tuple[dict[str, tuple[str, int]], 
         match = re.match(r"^([A-Za-z_+][A-Za-z0-9_.+]*)\s*=\s*(.*)$", line)
         if not match:
             findings.append(
-                _kit(
-                    "job-parse",
-                    "error",
+                _parse_finding(
                     path,
                     number,
                     f"not a submit command: {line[:60]!r}",
@@ -136,9 +134,7 @@ def _submit_commands(path: str, text: str) -> tuple[dict[str, tuple[str, int]], 
         commands[match.group(1).lower()] = (match.group(2).strip(), number)
     if not queued:
         findings.append(
-            _kit(
-                "job-parse",
-                "error",
+            _parse_finding(
                 path,
                 None,
                 "no `queue` statement: condor_submit would submit nothing",
@@ -153,13 +149,12 @@ def _condor_dry_run(ctx: CheckContext, path: str, text: str) -> list[Finding]:
     tool = find_client("htcondor", "condor_submit")
     if tool is None:
         return [
-            _kit(
-                "job-parse",
-                "info",
+            _parse_finding(
                 path,
                 None,
                 "condor_submit is not installed here, so the kit read the submit file itself",
                 "install HTCondor's client tools for the full check",
+                severity="info",
             )
         ]
     with tempfile.TemporaryDirectory(prefix="kit-check-sub-") as tmp:
@@ -180,13 +175,12 @@ def _condor_dry_run(ctx: CheckContext, path: str, text: str) -> list[Finding]:
             )
         except (OSError, subprocess.SubprocessError) as error:
             return [
-                _kit(
-                    "job-parse",
-                    "warning",
+                _parse_finding(
                     path,
                     None,
                     f"condor_submit could not run: {error}",
                     "check HTCondor's client installation",
+                    severity="warning",
                 )
             ]
     if done.returncode == 0:
@@ -197,13 +191,11 @@ def _condor_dry_run(ctx: CheckContext, path: str, text: str) -> list[Finding]:
         if line.strip() and not line.startswith("Submitting job")
     )
     return [
-        _kit(
-            "job-parse",
-            "error",
+        _parse_finding(
             path,
             None,
             f"condor_submit -dry-run refused it: {said[:300]}",
-            "fix the command it names, or regenerate with `kit generate --only htcondor`",
+            f"fix the command it names, or {_regenerate('htcondor')}",
         )
     ]
 
@@ -211,14 +203,13 @@ def _condor_dry_run(ctx: CheckContext, path: str, text: str) -> list[Finding]:
 # -- Slurm -------------------------------------------------------------------------------------
 
 
-def _read_batch_script(path: str, text: str) -> tuple[JobFile, list[Finding]]:
+def _read_batch_script(ctx: CheckContext, path: str, text: str) -> tuple[JobFile, list[Finding]]:
+    """The kit's reading of a Slurm batch script (`ctx` unused: sbatch has no dry run to feed)."""
     findings: list[Finding] = []
     lines = text.splitlines()
     if not lines or not lines[0].startswith("#!"):
         findings.append(
-            _kit(
-                "job-parse",
-                "error",
+            _parse_finding(
                 path,
                 1,
                 "no #! line: sbatch refuses a script without one",
@@ -232,13 +223,12 @@ def _read_batch_script(path: str, text: str) -> tuple[JobFile, list[Finding]]:
         if stripped.startswith("#SBATCH"):
             if seen_command:
                 findings.append(
-                    _kit(
-                        "job-parse",
-                        "warning",
+                    _parse_finding(
                         path,
                         number,
                         "an #SBATCH line after the first command: sbatch ignores it",
                         "move every #SBATCH line above the first command",
+                        severity="warning",
                     )
                 )
             if re.search(r"--(gres=(\S*:)?gpu|gpus(-per-\w+)?=|gpus-per-node)", stripped):
@@ -253,17 +243,6 @@ def _read_batch_script(path: str, text: str) -> tuple[JobFile, list[Finding]]:
     named = pull or sif
     image = named.group(1) if named else None
     image_line = text[: named.start()].count("\n") + 1 if named else None
-    if image is None:
-        findings.append(
-            _kit(
-                "job-parse",
-                "error",
-                path,
-                None,
-                "no SIF=... line: the script names no image to run",
-                "regenerate with `kit generate --only slurm`",
-            )
-        )
     return JobFile(path, _environment(text, image), image, image_line, tuple(gpus)), findings
 
 
@@ -280,15 +259,35 @@ def _bash_syntax(path: str, text: str) -> list[Finding]:
     if done.returncode == 0:
         return []
     return [
-        _kit(
-            "job-parse",
-            "error",
+        _parse_finding(
             path,
             None,
             f"bash -n: {done.stderr.strip()[:200]}",
-            "fix the shell syntax, or regenerate with `kit generate --only slurm`",
+            f"fix the shell syntax, or {_regenerate('slurm')}",
         )
     ]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One scheduler's job file: how the kit reads it, and what a file naming no image lacks.
+    Everything after the reading (the image, the GPUs) is checked alike for both."""
+
+    file: str  # from the workspace root
+    scheduler: str  # as `kit generate --only` names it
+    read: Callable[[CheckContext, str, str], tuple[JobFile, list[Finding]]]  # (ctx, path, text)
+    no_image: str
+
+
+JOB_KINDS = (
+    JobKind(
+        HTCONDOR_FILE,
+        "htcondor",
+        _read_submit_file,
+        "no container_image: the job has nothing to run the environment in",
+    ),
+    JobKind(SLURM_FILE, "slurm", _read_batch_script, "no SIF=... line: the script names no image to run"),
+)
 
 
 # -- what both files must agree on -------------------------------------------------------------
@@ -313,72 +312,66 @@ def _split_reference(image: str) -> tuple[str, str, str]:
 
 
 def _image_rule(ctx: CheckContext, job: JobFile) -> list[Finding]:
-    """A registry reference must name the image and a tag the workflows push."""
+    """A registry reference must name the image and a tag the workflows push. Every finding
+    points at the image line, so `_image_problems` only says what is wrong."""
     if job.image is None:
         return []
-    scheme, name, tag = _split_reference(job.image)
+    return [
+        _kit("job-image", severity, job.path, job.image_line, message, fix)
+        for severity, message, fix in _image_problems(ctx, job.image, job.environment)
+    ]
+
+
+def _image_problems(ctx: CheckContext, image: str, environment: str | None) -> list[Problem]:
+    """(severity, message, fix) for each way `image` differs from what the workflows publish."""
+    scheme, name, tag = _split_reference(image)
     if not scheme:
         return []  # a SIF file on the cluster: nothing published to compare with
     if scheme not in ("docker", "oras"):
         return [
-            _kit(
-                "job-image",
+            (
                 "error",
-                job.path,
-                job.image_line,
                 f"{scheme}:// images are not what the kit's workflows publish",
                 "use docker:// or oras://",
             )
         ]
-    findings: list[Finding] = []
+    problems: list[Problem] = []
     wants_sif = scheme == "oras"
     if wants_sif != tag.startswith(SIF_TAG_PREFIX):
-        findings.append(
-            _kit(
-                "job-image",
+        problems.append(
+            (
                 "error",
-                job.path,
-                job.image_line,
                 f"tag {tag!r} over {scheme}:// is not what the workflows push there (the SIF's tags "
                 f"start with {SIF_TAG_PREFIX!r}, the Docker image's do not)",
-                "regenerate with `kit generate --only htcondor --only slurm`",
+                _regenerate("htcondor", "slurm"),
             )
         )
     bare = tag.removeprefix(SIF_TAG_PREFIX)
     moving = {str(e.get("tag", "")) for e in _matrix_entries(ctx.workflow(ctx.docker_workflow))}
     immutable = IMMUTABLE.match(bare)
-    if immutable and job.environment and immutable.group("env") != job.environment:
-        findings.append(
-            _kit(
-                "job-image",
+    if immutable and environment and immutable.group("env") != environment:
+        problems.append(
+            (
                 "error",
-                job.path,
-                job.image_line,
                 f"the tag {tag!r} is the image of environment "
-                f"{immutable.group('env')!r}, but the file is for {job.environment!r}",
+                f"{immutable.group('env')!r}, but the file is for {environment!r}",
                 "regenerate the job files for one environment",
             )
         )
     elif not immutable:
         if moving and bare not in moving and bare != "latest":
-            findings.append(
-                _kit(
-                    "job-image",
+            problems.append(
+                (
                     "error",
-                    job.path,
-                    job.image_line,
                     f"no workflow pushes the tag {tag!r} (they push "
                     f"{', '.join(sorted(moving))} and <env>-sha-<commit>)",
-                    "regenerate with `kit generate --only htcondor --only slurm`",
+                    _regenerate("htcondor", "slurm"),
                 )
             )
         else:
-            findings.append(
-                _kit(
-                    "job-image",
+            problems.append(
+                (
                     "warning",
-                    job.path,
-                    job.image_line,
                     f"the tag {tag!r} moves with every build: HTCondor caches images "
                     "by name and may run an old copy",
                     "use the per-commit tag <env>-sha-<commit> (kit generate's default)",
@@ -386,17 +379,14 @@ def _image_rule(ctx: CheckContext, job: JobFile) -> list[Finding]:
             )
     published = _published_names(ctx)
     if published and name not in published:
-        findings.append(
-            _kit(
-                "job-image",
+        problems.append(
+            (
                 "error",
-                job.path,
-                job.image_line,
                 f"the workflows publish {', '.join(sorted(published))}, not {name}",
-                "regenerate with `kit generate --only htcondor --only slurm`, or pass --job-image-name",
+                _regenerate("htcondor", "slurm") + ", or pass --job-image-name",
             )
         )
-    return findings
+    return problems
 
 
 def _published_names(ctx: CheckContext) -> set[str]:
@@ -433,29 +423,24 @@ def _collect(node: Any, out: set[str]) -> None:
 
 def _gpu_rule(ctx: CheckContext, job: JobFile) -> list[Finding]:
     """GPUs only for an environment that needs CUDA; a CUDA environment without one is a warning."""
+
+    def whole_job(severity: Severity, message: str, fix: str) -> list[Finding]:
+        """A finding on the job as a whole: no one line of the file is at fault."""
+        return [_kit("job-gpu", severity, job.path, None, message, fix)]
+
     if job.environment is None:
-        return [
-            _kit(
-                "job-gpu",
-                "warning",
-                job.path,
-                None,
-                "cannot tell which environment this job runs, so its GPU requests were not checked",
-                "keep the `# kit-environment: NAME` line the kit writes",
-            )
-        ]
+        return whole_job(
+            "warning",
+            "cannot tell which environment this job runs, so its GPU requests were not checked",
+            "keep the `# kit-environment: NAME` line the kit writes",
+        )
     env = ctx.workspace.environments.get(job.environment)
     if env is None:
-        return [
-            _kit(
-                "job-gpu",
-                "error",
-                job.path,
-                None,
-                f"environment {job.environment!r} is not in the workspace",
-                "regenerate the job files with --env NAME",
-            )
-        ]
+        return whole_job(
+            "error",
+            f"environment {job.environment!r} is not in the workspace",
+            "regenerate the job files with --env NAME",
+        )
     if env.cuda is None:
         return [
             _kit(
@@ -466,19 +451,14 @@ def _gpu_rule(ctx: CheckContext, job: JobFile) -> list[Finding]:
                 f"{what}: environment "
                 f"{job.environment!r} needs no CUDA, so the job would wait for a GPU it "
                 "never uses",
-                "remove the GPU request, or regenerate with `kit generate --only htcondor --only slurm`",
+                f"remove the GPU request, or {_regenerate('htcondor', 'slurm')}",
             )
             for what, line in job.gpu_requests
         ]
     if not job.gpu_requests:
-        return [
-            _kit(
-                "job-gpu",
-                "warning",
-                job.path,
-                None,
-                f"environment {job.environment!r} needs CUDA {env.cuda}, but the job asks for no GPU",
-                "add request_gpus = 1 (HTCondor) or #SBATCH --gres=gpu:1 and --nv (Slurm)",
-            )
-        ]
+        return whole_job(
+            "warning",
+            f"environment {job.environment!r} needs CUDA {env.cuda}, but the job asks for no GPU",
+            "add request_gpus = 1 (HTCondor) or #SBATCH --gres=gpu:1 and --nv (Slurm)",
+        )
     return []

@@ -17,7 +17,7 @@ from typing import Any
 
 from kit import deffile, dockerfile
 from kit.check import schema
-from kit.check.findings import Finding, Severity
+from kit.check.findings import Finding, Problem, Severity
 from kit.check.images import lock_format_rule, runtime_shell_rule
 from kit.check.patterns import (
     bad_dockerignore_patterns,
@@ -242,40 +242,36 @@ def _lock_findings(ctx: CheckContext, env: str, file: str, line: int | None) -> 
 def _cuda_findings(
     required: str | None, env: str, given: str | None, file: str, line: int | None
 ) -> list[Finding]:
+    """At most one `cuda-override` finding for the build at `file:line`: the rule only decides
+    what is wrong (`_cuda_problem`), the place is the same whatever it is."""
+    problem = _cuda_problem(required, env, given)
+    if problem is None:
+        return []
+    severity, message, fix = problem
+    return [_kit("cuda-override", severity, file, line, message, fix)]
+
+
+def _cuda_problem(required: str | None, env: str, given: str | None) -> Problem | None:
+    """(severity, message, fix) when the build's CONDA_OVERRIDE_CUDA does not fit the environment."""
     if required and not given:
-        return [
-            _kit(
-                "cuda-override",
-                "error",
-                file,
-                line,
-                f"environment {env!r} requires CUDA {required} but the build sets no CONDA_OVERRIDE_CUDA",
-                f"set it to {required}",
-            )
-        ]
+        return (
+            "error",
+            f"environment {env!r} requires CUDA {required} but the build sets no CONDA_OVERRIDE_CUDA",
+            f"set it to {required}",
+        )
     if given and not required:
-        return [
-            _kit(
-                "cuda-override",
-                "warning",
-                file,
-                line,
-                f"environment {env!r} has no CUDA requirement but the build sets CONDA_OVERRIDE_CUDA={given}",
-                "drop the override",
-            )
-        ]
+        return (
+            "warning",
+            f"environment {env!r} has no CUDA requirement but the build sets CONDA_OVERRIDE_CUDA={given}",
+            "drop the override",
+        )
     if given and required and _version(given) < _version(required):
-        return [
-            _kit(
-                "cuda-override",
-                "error",
-                file,
-                line,
-                f"CONDA_OVERRIDE_CUDA={given} is older than environment {env!r}'s requirement {required}",
-                f"set it to {required}",
-            )
-        ]
-    return []
+        return (
+            "error",
+            f"CONDA_OVERRIDE_CUDA={given} is older than environment {env!r}'s requirement {required}",
+            f"set it to {required}",
+        )
+    return None
 
 
 def _version(text: str) -> tuple[int, ...]:
