@@ -34,3 +34,10 @@ class Finding:
 
 def errors(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.severity == "error"]
+
+
+def kit_finding(
+    rule: str, severity: Severity, file: str, line: int | None, message: str, fix: str
+) -> Finding:
+    """A finding of the kit's own rules (not a linter's)."""
+    return Finding("kit", rule, severity, file, line, message, fix)

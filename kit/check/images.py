@@ -14,16 +14,12 @@ import re
 from typing import TYPE_CHECKING
 
 from kit import deffile, dockerfile
-from kit.check.findings import Finding, Severity
+from kit.check.findings import Finding, kit_finding
 from kit.options import DEFAULT_BASE_IMAGE, DEFAULT_RUNTIME_IMAGE
 from kit.pixi_versions import LOCK_FORMAT_READ_BY, newest_lock_format
 
 if TYPE_CHECKING:
     from kit.check.rules import CheckContext
-
-
-def _kit(rule: str, severity: Severity, file: str, line: int | None, message: str, fix: str) -> Finding:
-    return Finding("kit", rule, severity, file, line, message, fix)
 
 
 # -- the pixi image and the lock format ---------------------------------------------------------
@@ -74,7 +70,7 @@ def lock_format_rule(ctx: CheckContext) -> list[Finding]:
                 else "re-create the lock with the pixi version the image carries"
             )
         findings.append(
-            _kit(
+            kit_finding(
                 "lock-format",
                 "error",
                 file,
@@ -196,7 +192,7 @@ def _docker_runtime_shell(ctx: CheckContext) -> list[Finding]:
         problem = _start_problem(ins, image, scripts)
         if problem is not None:
             message, fix = problem
-            findings.append(_kit("runtime-shell", "error", file, ins.line, message, fix))
+            findings.append(kit_finding("runtime-shell", "error", file, ins.line, message, fix))
     return findings
 
 
@@ -241,7 +237,7 @@ def _def_runtime_shell(ctx: CheckContext) -> list[Finding]:
                 image = final.image or agent
                 what = f"runs {script}, a bash script" if script else "is a bash script"
                 return [
-                    _kit(
+                    kit_finding(
                         "runtime-shell",
                         "error",
                         ctx.prefix + "apptainer.def",

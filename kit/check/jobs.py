@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kit.check.findings import Finding, Problem, Severity
-from kit.check.rules import CheckContext, _kit, _matrix_entries
+from kit.check.findings import Finding, Problem, Severity, kit_finding
+from kit.check.rules import CheckContext, _matrix_entries
 from kit.jobs.files import HTCONDOR_FILE, SLURM_FILE, github_image
 from kit.jobs.files import _git as git_output
 from kit.jobs.schedulers import find_client
@@ -61,7 +61,7 @@ def _parse_finding(
 ) -> Finding:
     """A `job-parse` finding: the scheduler would refuse the file, or the kit could read it only
     partly. Most are errors, so that is the default."""
-    return _kit("job-parse", severity, path, line, message, fix)
+    return kit_finding("job-parse", severity, path, line, message, fix)
 
 
 def _regenerate(*schedulers: str) -> str:
@@ -317,7 +317,7 @@ def _image_rule(ctx: CheckContext, job: JobFile) -> list[Finding]:
     if job.image is None:
         return []
     return [
-        _kit("job-image", severity, job.path, job.image_line, message, fix)
+        kit_finding("job-image", severity, job.path, job.image_line, message, fix)
         for severity, message, fix in _image_problems(ctx, job.image, job.environment)
     ]
 
@@ -426,7 +426,7 @@ def _gpu_rule(ctx: CheckContext, job: JobFile) -> list[Finding]:
 
     def whole_job(severity: Severity, message: str, fix: str) -> list[Finding]:
         """A finding on the job as a whole: no one line of the file is at fault."""
-        return [_kit("job-gpu", severity, job.path, None, message, fix)]
+        return [kit_finding("job-gpu", severity, job.path, None, message, fix)]
 
     if job.environment is None:
         return whole_job(
@@ -443,7 +443,7 @@ def _gpu_rule(ctx: CheckContext, job: JobFile) -> list[Finding]:
         )
     if env.cuda is None:
         return [
-            _kit(
+            kit_finding(
                 "job-gpu",
                 "error",
                 job.path,

@@ -17,7 +17,7 @@ from typing import Any
 
 from kit import deffile, dockerfile
 from kit.check import schema
-from kit.check.findings import Finding, Problem, Severity
+from kit.check.findings import Finding, Problem, kit_finding
 from kit.check.images import lock_format_rule, runtime_shell_rule
 from kit.check.patterns import (
     bad_dockerignore_patterns,
@@ -110,10 +110,6 @@ def _mapping(value: Any) -> dict[str, Any]:
 Rule = Callable[[CheckContext], list[Finding]]
 
 
-def _kit(rule: str, severity: Severity, file: str, line: int | None, message: str, fix: str) -> Finding:
-    return Finding("kit", rule, severity, file, line, message, fix)
-
-
 # -- which environment and CUDA version each file builds ----------------------------------------
 
 Target = tuple[str, str | None, str, int | None]
@@ -197,7 +193,7 @@ def environment_rules(ctx: CheckContext) -> list[Finding]:
     for env, cuda, file, line in _targets(ctx):
         if env not in ws.environments:
             findings.append(
-                _kit(
+                kit_finding(
                     "env-exists",
                     "error",
                     file,
@@ -216,7 +212,7 @@ def _lock_findings(ctx: CheckContext, env: str, file: str, line: int | None) -> 
     ws = ctx.workspace
     if ws.lock is None:
         return [
-            _kit(
+            kit_finding(
                 "env-locked",
                 "warning",
                 file,
@@ -227,7 +223,7 @@ def _lock_findings(ctx: CheckContext, env: str, file: str, line: int | None) -> 
         ]
     if not ws.is_locked_for_linux(env):
         return [
-            _kit(
+            kit_finding(
                 "env-locked",
                 "error",
                 file,
@@ -248,7 +244,7 @@ def _cuda_findings(
     if problem is None:
         return []
     severity, message, fix = problem
-    return [_kit("cuda-override", severity, file, line, message, fix)]
+    return [kit_finding("cuda-override", severity, file, line, message, fix)]
 
 
 def _cuda_problem(required: str | None, env: str, given: str | None) -> Problem | None:
@@ -305,7 +301,7 @@ def copy_source_rules(ctx: CheckContext) -> list[Finding]:
         if not ctx.exists(rel):
             rule = "app-dir" if _is_app(ctx, rel) else "copy-source"
             findings.append(
-                _kit(
+                kit_finding(
                     rule,
                     "error",
                     file,
@@ -322,7 +318,7 @@ def copy_source_rules(ctx: CheckContext) -> list[Finding]:
             and dockerignore_excludes(ctx.dockerignore, rel)
         ):
             findings.append(
-                _kit(
+                kit_finding(
                     "dockerignore",
                     "error",
                     file,
@@ -348,7 +344,7 @@ def ignore_file_rules(ctx: CheckContext) -> list[Finding]:
     if ctx.text(".dockerignore") is not None:
         for _, why, fix in bad_dockerignore_patterns(ctx.dockerignore):
             findings.append(
-                _kit(
+                kit_finding(
                     "dockerignore-pattern",
                     "error",
                     dockerignore_file,
@@ -359,7 +355,7 @@ def ignore_file_rules(ctx: CheckContext) -> list[Finding]:
             )
         if dockerignore_excludes(ctx.dockerignore, "pixi.lock"):
             findings.append(
-                _kit(
+                kit_finding(
                     "lock-ignored",
                     "error",
                     dockerignore_file,
@@ -372,7 +368,7 @@ def ignore_file_rules(ctx: CheckContext) -> list[Finding]:
     if gitignore is not None:
         for pattern, why in bad_gitignore_patterns(gitignore.splitlines()):
             findings.append(
-                _kit(
+                kit_finding(
                     "gitignore-pattern",
                     "warning",
                     ctx.prefix + ".gitignore",
@@ -383,7 +379,7 @@ def ignore_file_rules(ctx: CheckContext) -> list[Finding]:
             )
         if gitignore_excludes(gitignore, "pixi.lock"):
             findings.append(
-                _kit(
+                kit_finding(
                     "lock-ignored",
                     "error",
                     ctx.prefix + ".gitignore",
@@ -423,7 +419,7 @@ def path_filter_rule(ctx: CheckContext) -> list[Finding]:
             filters = [str(f) for f in filters if isinstance(f, (str, int, float))]
             for pattern, why in bad_path_filters(filters):
                 findings.append(
-                    _kit(
+                    kit_finding(
                         "path-filter-pattern",
                         "error",
                         workflow_path,
@@ -436,7 +432,7 @@ def path_filter_rule(ctx: CheckContext) -> list[Finding]:
                 if not path_filter_matches(filters, path):
                     shown = path.removesuffix(SAMPLE) + "**" if path.endswith(SAMPLE) else path
                     findings.append(
-                        _kit(
+                        kit_finding(
                             "path-filters",
                             "error",
                             workflow_path,
@@ -493,7 +489,7 @@ def def_stage_arguments_rule(ctx: CheckContext) -> list[Finding]:
     findings: list[Finding] = []
     for stage, name, line in deffile.undefined_stage_arguments(ctx.def_stages):
         findings.append(
-            _kit(
+            kit_finding(
                 "stage-arguments",
                 "error",
                 file,
@@ -507,7 +503,7 @@ def def_stage_arguments_rule(ctx: CheckContext) -> list[Finding]:
         values = {s.arguments[name] for s in ctx.def_stages if name in s.arguments}
         if len(values) > 1:
             findings.append(
-                _kit(
+                kit_finding(
                     "stage-arguments",
                     "error",
                     file,
@@ -525,7 +521,7 @@ def cuda_requirement_rule(ctx: CheckContext) -> list[Finding]:
     ws = ctx.workspace
     manifest = ctx.prefix + ws.manifest_path.name
     return [
-        _kit("cuda-requirement", "warning", manifest, None, message, fix)
+        kit_finding("cuda-requirement", "warning", manifest, None, message, fix)
         for _, message, fix in cuda_requirement_gaps(ws.manifest_path, ws.environments, ws.lock)
     ]
 
