@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.check import Finding, check_dir, check_files
+from kit.jobs import schedulers
 from kit.jobs.files import fill_from_git
 from kit.lesson import machine as lesson_machine
 from kit.lesson.machine import MachineItem
@@ -26,7 +27,7 @@ from kit.write import Change, apply_changes, plan_changes
 if TYPE_CHECKING:
     from kit.build.events import BuildResult
     from kit.gpu import ProbeReport
-    from kit.jobs.schedulers import JobStatus, Submitted
+    from kit.jobs.schedulers import Submitted
 
 
 # The file groups `generate(only=...)` takes: docker, apptainer, workflows, htcondor, slurm.
@@ -396,47 +397,16 @@ def scheduler_available(scheduler: str) -> str:
 def submit_job(directory: Path | str, scheduler: str, job_file: str | None = None) -> Submitted:
     """Submit the workspace's job file (default jobs/htcondor.sub or jobs/slurm.sbatch) from the
     workspace folder, as a user would on the cluster's login node."""
-    from kit.jobs import schedulers
-
     return schedulers.submit(scheduler, Path(directory), job_file)  # type: ignore[arg-type]
 
 
-def job_status(job: Submitted) -> JobStatus:
-    from kit.jobs import schedulers
-
-    return schedulers.status(job)
-
-
-def wait_job(
-    job: Submitted,
-    timeout: float,
-    on_status: Callable[[JobStatus], None] | None = None,
-    poll: float = 1.0,
-    stop_when_unplaceable: bool = False,
-) -> JobStatus:
-    """Follow the job until it ends, is held, or `timeout` seconds pass (the last status)."""
-    from kit.jobs import schedulers
-
-    return schedulers.wait(job, timeout, on_status, poll, stop_when_unplaceable)
-
-
-def job_output(job: Submitted) -> str:
-    from kit.jobs import schedulers
-
-    return schedulers.output(job)
-
-
-def cancel_job(job: Submitted) -> None:
-    from kit.jobs import schedulers
-
-    schedulers.cancel(job)
-
-
-def why_idle(job: Submitted) -> str:
-    """The scheduler's own words on why the job has not started."""
-    from kit.jobs import schedulers
-
-    return schedulers.why_idle(job)
+# Following a submitted job is the schedulers module's own API, offered here under the facade's
+# names: the same functions, not wrappers that repeat their signatures.
+job_status = schedulers.status
+wait_job = schedulers.wait
+job_output = schedulers.output
+cancel_job = schedulers.cancel
+why_idle = schedulers.why_idle
 
 
 def hub_link(hub: str, repo: str, *, branch: str | None = None, path: str = "notebooks/studio.ipynb") -> str:

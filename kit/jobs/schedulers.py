@@ -201,12 +201,12 @@ def wait(
     timeout: float,
     on_status: Callable[[JobStatus], None] | None = None,
     poll: float = 1.0,
-    stop_when_idle_with_reason: bool = False,
+    stop_when_unplaceable: bool = False,
 ) -> JobStatus:
     """Poll until the job ends or `timeout` seconds pass; `on_status` sees every change.
 
     Returns the last status: done, or not done when the time ran out (the caller decides what
-    that means). With `stop_when_idle_with_reason`, a job the scheduler says it cannot place
+    that means). With `stop_when_unplaceable`, a job the scheduler says it cannot place
     also ends the wait (a GPU no machine has): it would wait forever.
     """
     deadline = time.monotonic() + timeout
@@ -218,7 +218,7 @@ def wait(
         last = now
         if now.done or now.state == "held":
             return now
-        if stop_when_idle_with_reason and now.state == "idle" and _unplaceable(now):
+        if stop_when_unplaceable and now.state == "idle" and _unplaceable(now):
             return now
         if time.monotonic() >= deadline:
             return now
