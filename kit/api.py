@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.check import Finding, check_dir, check_files
+from kit.deffile import parse_def as parse_def  # re-exported: the notebooks read a def file with it
+from kit.gpu import parse_probe_output as parse_probe_output  # re-exported: and a probe's output
 from kit.jobs import schedulers
 from kit.jobs.files import fill_from_git
 from kit.lesson import machine as lesson_machine
@@ -19,6 +21,7 @@ from kit.lesson.machine import MachineItem
 from kit.makeup import Makeup as Makeup  # re-exported: front ends take the type from the facade
 from kit.options import BuildOptions, RenderOptions
 from kit.plan import Plan, resolve
+from kit.plan import default_environment as default_environment  # re-exported for the form
 from kit.render import GROUPS, RenderedFile, render_plan
 from kit.repo import Location, locate
 from kit.workspace import Workspace, load_workspace
@@ -169,12 +172,30 @@ def generate(
 ) -> GenerateResult:
     """Render and write (unless `dry_run`) the deployment files; refuse to clobber hand edits."""
     prepared = prepare(directory, options, out=out, **fields)
-    files = prepared.render(only)
-    location = prepared.location
-    changes = plan_changes(files, location.root, force, prefix=location.prefix)
+    changes = plan_writes(prepared, only, force=force)
     if not dry_run:
-        apply_changes(changes, location.root, prefix=location.prefix)
+        write_planned(prepared, changes)
     return GenerateResult(prepared.location.root, changes, prepared.workspace.warnings)
+
+
+def plan_writes(prepared: Prepared, only: tuple[str, ...] = (), *, force: bool = False) -> list[Change]:
+    """What writing the rendered files would do, file by file; nothing is touched."""
+    location = prepared.location
+    return plan_changes(prepared.render(only), location.root, force, prefix=location.prefix)
+
+
+def write_planned(prepared: Prepared, changes: list[Change]) -> list[Change]:
+    """Write planned changes, all or nothing (refused ones stop everything); those written."""
+    return apply_changes(changes, prepared.location.root, prefix=prepared.location.prefix)
+
+
+def open_workspace(
+    directory: Path | str, *, out: Path | None = None, subdir: str | None = None
+) -> tuple[Workspace, Location]:
+    """The workspace and where it sits, before any option is checked: what a front end shows
+    while its options are still being edited (the studio opens on invalid ones too)."""
+    ws = load_workspace(directory)
+    return ws, locate(ws.root, out, subdir or None)
 
 
 def check(directory: Path | str, subdir: str | None = None) -> list[Finding]:
@@ -198,7 +219,12 @@ def check(directory: Path | str, subdir: str | None = None) -> list[Finding]:
 
 def check_rendered(prepared: Prepared) -> list[Finding]:
     """Check freshly rendered files before they are written (the widgets' Check button)."""
-    files = {p: f.text for p, f in prepared.render().items()}
+    return check_texts(prepared, {p: f.text for p, f in prepared.render().items()})
+
+
+def check_texts(prepared: Prepared, files: dict[str, str]) -> list[Finding]:
+    """Check files given as text ({path from the repository root: text}) as `kit check` would
+    on disk: a colleague's workflow in a notebook, or the freshly rendered files."""
     plan = prepared.plan
     return check_files(
         prepared.workspace, files, prepared.location.prefix, (plan.docker_workflow, plan.apptainer_workflow)

@@ -12,8 +12,8 @@ from typing import Any
 
 import ipywidgets as w  # type: ignore[import-untyped]  # ships no type information
 
+from kit import api
 from kit.options import BuildOptions, OptionSpec, RenderOptions, default_of, schema
-from kit.plan import default_environment
 from kit.workspace import Workspace
 
 # Rendering options, then the build's: every field of the schema has a widget.
@@ -43,7 +43,7 @@ class OptionsForm:
         for name, _default, spec in SCHEMA:
             self._controls[name] = self._widget(name, spec, self._defaults[name])
             self._controls[name].add_class(css_class(name))
-        self.environment.value = default_environment(workspace)
+        self.environment.value = api.default_environment(workspace)
         self._update_cuda_placeholder()
         self.environment.observe(lambda _: self._update_cuda_placeholder(), names="value")
         for name, value in (initial or {}).items():

@@ -196,6 +196,12 @@ def findings(found: Iterable[Finding]) -> HTML:
     return HTML(html.findings_table(list(found)))
 
 
+def example_probe_report() -> ProbeReport:
+    """What the kit's probe reports on a GPU machine (the episodes' example), for where no image
+    could be probed."""
+    return api.parse_probe_output(EXAMPLE_PROBE_OUTPUT)
+
+
 def probe_report(report: ProbeReport) -> HTML:
     return HTML(html.probe_table(report))
 
@@ -277,6 +283,7 @@ def remove_scratch(path: Path | str) -> None:
 
 __all__ = [
     "EXAMPLE_PROBE_OUTPUT",
+    "example_probe_report",
     "HTML",
     "KERNEL",
     "BuildNotPossible",

@@ -17,7 +17,6 @@ from kit.build import BuildResult, EngineStatus, EventCallback
 from kit.errors import BuildNotPossible
 from kit.gpu import GpuMode, ProbeReport
 from kit.options import RenderOptions, default_of, schema
-from kit.plan import default_environment
 from kit.workspace import Workspace
 
 BuildMode = Literal["auto", "never", "require"]
@@ -59,7 +58,7 @@ def workspace_blockers(workspace: Workspace, environment: str | None) -> list[st
     """Why this workspace cannot be built with `pixi install --locked` (empty when it can)."""
     if workspace.lock is None:
         return [NO_LOCK_REASON]
-    env = environment or default_environment(workspace)
+    env = environment or api.default_environment(workspace)
     if not workspace.is_locked_for_linux(env):
         return [
             f"environment {env!r} is not locked for linux-64: add linux-64 to the "

@@ -23,7 +23,6 @@ from kit.check.findings import Finding
 from kit.errors import BuildCancelled, KitError
 from kit.gpu import ProbeReport
 from kit.render import RenderedFile
-from kit.repo import locate
 from kit.widgets import html
 from kit.widgets.form import FIELDS, OptionsForm
 from kit.widgets.jobs import Job, LogBuffer
@@ -35,8 +34,7 @@ from kit.widgets.pipeline import (
     probe_result,
     workspace_blockers,
 )
-from kit.workspace import load_workspace
-from kit.write import Change, apply_changes, plan_changes
+from kit.write import Change
 
 T = TypeVar("T")
 
@@ -63,9 +61,8 @@ class Studio:
         self.directory = Path(workspace)
         self.out = out
         # Loaded and located without the options, so invalid ones still open the studio.
-        self.workspace = load_workspace(self.directory)
+        self.workspace, location = api.open_workspace(self.directory, out=out, subdir=options.get("subdir"))
         self.summary_data = api.summarize(self.workspace)
-        location = locate(self.workspace.root, out, options.get("subdir"))
         self.engines = engines if engines is not None else _engine_status()
         self._builder: Builder = builder or api.build_prepared
         self._prober: Prober = prober or probe_result
@@ -178,7 +175,7 @@ class Studio:
         try:
             self.prepared = api.prepare(self.directory, out=self.out, **self.options())
             self.files = self.prepared.render()
-            self.changes = plan_changes(self.files, self.prepared.location.root)
+            self.changes = api.plan_writes(self.prepared)
         except KitError as error:
             self.prepared, self.files, self.changes = None, {}, []
             self._say(str(error), error=True)
@@ -298,7 +295,7 @@ class Studio:
         assert self.prepared is not None
         root = self.prepared.location.root
         try:
-            written = apply_changes(plan_changes(self.files, root, force), root)
+            written = api.write_planned(self.prepared, api.plan_writes(self.prepared, force=force))
         except (KitError, OSError) as error:
             self._say(str(error), error=True)
             return []
