@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kit.check import Finding, check_dir, check_files
 from kit.deffile import parse_def as parse_def  # re-exported: the notebooks read a def file with it
+from kit.gpu import GPU_MODES as GPU_MODES  # re-exported: the probe's GPU modes, for the CLI
 from kit.gpu import parse_probe_output as parse_probe_output  # re-exported: and a probe's output
 from kit.jobs import schedulers
 from kit.jobs.files import fill_from_git

@@ -22,7 +22,7 @@ if __name__ == "__main__" or Path(sys.argv[0]).name == "kit":
 
 from kit import api  # noqa: E402  (after the start-up signal handlers)
 from kit.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, KitError, UserError  # noqa: E402
-from kit.options import BuildOptions, RenderOptions, default_of, schema  # noqa: E402
+from kit.options import ENGINES, BuildOptions, RenderOptions, default_of, schema  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("check", cmd_check, "lint the deployment files and run the kit's own checks")
     p.add_argument("dir", type=Path)
-    p.add_argument("--subdir", help="the workspace folder inside its git repository (default: detected)")
+    _schema_flags(p, RenderOptions, only=("subdir",))
 
     p = command("build", cmd_build, "build the image with a real engine (Docker with BuildKit, or Apptainer)")
     p.add_argument("dir", type=Path)
@@ -140,11 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", help="Docker image reference, or a .sif path for Apptainer")
     p.add_argument(
         "--engine",
-        choices=("docker", "apptainer"),
+        choices=ENGINES,
         default=None,
         help="default: apptainer for a .sif path, else docker",
     )
-    p.add_argument("--gpu", choices=("auto", "require", "never"), default="auto")
+    p.add_argument(
+        "--gpu",
+        choices=api.GPU_MODES,
+        default="auto",
+        help="require: exit 1 when no GPU is found; never: run without GPUs",
+    )
 
     p = command(
         "lesson",
@@ -167,9 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _schema_flags(p: argparse.ArgumentParser, cls: type[Any]) -> None:
-    """One flag per schema field (kit.options): the only place flags for options are made."""
+def _schema_flags(p: argparse.ArgumentParser, cls: type[Any], only: tuple[str, ...] = ()) -> None:
+    """One flag per schema field (kit.options), or per field named in `only`: the only place
+    flags for options are made."""
     for f, spec in schema(cls):
+        if only and f.name not in only:
+            continue
         dest = f.name
         if spec.widget == "bool":
             p.add_argument(spec.flag, dest=dest, action="store_true", default=None, help=spec.help)

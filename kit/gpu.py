@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from kit.errors import EngineUnavailable, OptionsError, ProbeError
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from docker.models.containers import Container
 
 GpuMode = Literal["auto", "require", "never"]
+GPU_MODES: tuple[str, ...] = get_args(GpuMode)
 
 PROBE_NAME = "torch_detect_GPU.py"
 IMAGE_PROBE_PATH = "/app/src/" + PROBE_NAME
