@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,23 @@ def need(condition: bool, reason: str) -> None:
     if in_ci():
         pytest.fail(f"CI=true and {reason}")
     pytest.skip(reason)
+
+
+def run_command(
+    argv: list[str], *, cwd: Path | None = None, timeout: float = 120, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A command as a user types it, for tests to judge: output captured as text, a failure
+    returned (never raised) so the assertion can show its output, and always bounded."""
+    return subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def kit_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 120, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The `kit` command line in a process of its own (`python -m kit.cli ARGS`), as a user runs it."""
+    return run_command([sys.executable, "-m", "kit.cli", *args], cwd=cwd, timeout=timeout, env=env)
 
 
 @pytest.fixture

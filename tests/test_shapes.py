@@ -16,14 +16,13 @@ import json
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import DATA, need
+from conftest import DATA, kit_cli, need
 
 from kit import api
 from kit.deffile import parse_def, undefined_stage_arguments
@@ -42,15 +41,8 @@ LIMIT_S = 600
 
 
 def kit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """The `kit` command line, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "kit.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=LIMIT_S,
-        check=False,
-        cwd=cwd,
-    )
+    """The `kit` command line, as a user runs it, with this module's longer limit."""
+    return kit_cli(*args, cwd=cwd, timeout=LIMIT_S)
 
 
 def push_paths(workflow_text: str) -> list[str]:
