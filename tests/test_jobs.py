@@ -53,9 +53,14 @@ def generate(workspace: Path, *args: str) -> dict[str, str]:
     return {c["path"]: (root / c["path"]).read_text() for c in body["result"]["changes"]}
 
 
+def generate_jobs(clone: Path, *flags: str) -> dict[str, str]:
+    """The two job files of the clone's workspace, with ``flags`` for `kit generate`."""
+    return generate(clone / "cuda-exercise", *JOB_FILES, *flags)
+
+
 def test_generate_writes_both_job_files_with_the_commit_tag(clone: Path) -> None:
     head = git(clone, "rev-parse", "HEAD")[:7]
-    files = generate(clone / "cuda-exercise", *JOB_FILES)
+    files = generate_jobs(clone)
     assert sorted(files) == [
         "cuda-exercise/jobs/htcondor.sub",
         "cuda-exercise/jobs/inputs.txt",
@@ -81,11 +86,10 @@ def test_generate_writes_both_job_files_with_the_commit_tag(clone: Path) -> None
 
 
 def test_a_cpu_environment_asks_for_no_gpu(clone: Path) -> None:
-    files = generate(
-        clone / "cuda-exercise",
+    files = generate_jobs(
+        clone,
         "--env",
         "cpu",
-        *JOB_FILES,
         "--job-image-kind",
         "docker",
         "--job-modules",
@@ -100,9 +104,8 @@ def test_a_cpu_environment_asks_for_no_gpu(clone: Path) -> None:
 
 
 def test_a_moving_tag_and_a_local_sif(clone: Path) -> None:
-    files = generate(
-        clone / "cuda-exercise",
-        *JOB_FILES,
+    files = generate_jobs(
+        clone,
         "--job-reference",
         "tag",
         "--job-image-kind",
