@@ -43,22 +43,20 @@ TORCH_PYTHON = os.environ.get("KIT_TEST_TORCH_PYTHON") or (
 
 # ---------------------------------------------------------------- parser, on every fixture form
 
+# The same two machines reported in both of the kit's forms: what the text and the JSON agree
+# on is written once (the JSON form also reports nccl, and cupy's absence).
+TORCH_CPU: dict[str, object] = dict(
+    torch_version="2.13.0+cpu", cuda_available=False, device_count=0, mps_available=False
+)
+JAX_CPU: dict[str, object] = dict(torch_missing=True, framework_missing=False, has_gpu=False)
+JAX_CPU_SEEN = (
+    FrameworkReport("torch", error="No module named 'torch'"),
+    FrameworkReport("jax", "0.10.2", 0, ("cpu:0 cpu",)),
+)
+
 EXPECTED: dict[str, dict[str, object]] = {
-    "kit_text_torch2.13.0_cpu.txt": dict(
-        torch_version="2.13.0+cpu",
-        cuda_available=False,
-        device_count=0,
-        mps_available=False,
-        source_format="kit-text",
-    ),
-    "kit_json_torch2.13.0_cpu.json": dict(
-        torch_version="2.13.0+cpu",
-        cuda_available=False,
-        device_count=0,
-        mps_available=False,
-        nccl=None,
-        source_format="kit-json",
-    ),
+    "kit_text_torch2.13.0_cpu.txt": dict(TORCH_CPU, source_format="kit-text"),
+    "kit_json_torch2.13.0_cpu.json": dict(TORCH_CPU, nccl=None, source_format="kit-json"),
     "kit_text_torch_missing.txt": dict(torch_missing=True, error="No module named 'torch'"),
     "kit_json_torch_missing.json": dict(torch_missing=True, error="No module named 'torch'"),
     "lesson_850cc8c_cuda_gpu.txt": dict(
@@ -81,26 +79,11 @@ EXPECTED: dict[str, dict[str, object]] = {
         device_count=2, cuda_available=True, device_index=0, device_name="NVIDIA A100-SXM4-40GB"
     ),
     "lesson_48b58d2_cuda_no_gpu.txt": dict(device_count=0, cuda_available=False),
-    "kit_text_jax0.10.2_cpu_no_torch.txt": dict(
-        torch_missing=True,
-        framework_missing=False,
-        has_gpu=False,
-        source_format="kit-text",
-        frameworks=(
-            FrameworkReport("torch", error="No module named 'torch'"),
-            FrameworkReport("jax", "0.10.2", 0, ("cpu:0 cpu",)),
-        ),
-    ),
+    "kit_text_jax0.10.2_cpu_no_torch.txt": dict(JAX_CPU, source_format="kit-text", frameworks=JAX_CPU_SEEN),
     "kit_json_jax0.10.2_cpu_no_torch.json": dict(
-        torch_missing=True,
-        framework_missing=False,
-        has_gpu=False,
+        JAX_CPU,
         source_format="kit-json",
-        frameworks=(
-            FrameworkReport("torch", error="No module named 'torch'"),
-            FrameworkReport("jax", "0.10.2", 0, ("cpu:0 cpu",)),
-            FrameworkReport("cupy", error="No module named 'cupy'"),
-        ),
+        frameworks=(*JAX_CPU_SEEN, FrameworkReport("cupy", error="No module named 'cupy'")),
     ),
     "kit_json_no_framework.json": dict(
         torch_missing=True, framework_missing=True, error="No module named 'torch'"
