@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import need
+from conftest import need, run_command
 
 from kit.cli import main
 from kit.errors import EngineUnavailable, OptionsError, ProbeError
@@ -158,10 +158,11 @@ def test_parser_refuses_what_is_not_a_report(text: str) -> None:
 # ---------------------------------------------------------------- the script, run for real
 
 
-def _run_script(python: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [python, str(SCRIPT), *args], capture_output=True, text=True, timeout=120, check=False
-    )
+def _run_script(
+    python: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The probe script as a job runs it (``env``: e.g. a PYTHONPATH with stand-in frameworks)."""
+    return run_command([python, str(SCRIPT), *args], env=env)
 
 
 @pytest.mark.parametrize("args", [(), ("--json",)])
@@ -213,17 +214,8 @@ def _site(tmp_path: Path, **modules: str) -> dict[str, str]:
 
 def test_script_reports_jax_and_cupy_gpus_without_torch(tmp_path: Path) -> None:
     env = _site(tmp_path, jax=FAKE_JAX, cupy=FAKE_CUPY)
-    as_text = subprocess.run(
-        [sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    as_json = subprocess.run(
-        [sys.executable, str(SCRIPT), "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    as_text = _run_script(sys.executable, env=env)
+    as_json = _run_script(sys.executable, "--json", env=env)
     assert as_text.returncode == as_json.returncode == 0, as_text.stderr + as_json.stderr
     assert "JAX devices: gpu:0 NVIDIA H200, gpu:1 NVIDIA H200" in as_text.stdout
     from_text, from_json = parse_probe_output(as_text.stdout), parse_probe_output(as_json.stdout)
@@ -237,14 +229,7 @@ def test_script_reports_jax_and_cupy_gpus_without_torch(tmp_path: Path) -> None:
 
 def test_a_framework_that_fails_to_import_is_not_installed(tmp_path: Path) -> None:
     env = _site(tmp_path, cupy=BROKEN_CUPY)
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _run_script(sys.executable, "--json", env=env)
     assert done.returncode == EXIT_NO_FRAMEWORK
     entry = json.loads(done.stdout)["frameworks"]["cupy"]
     assert entry == {"installed": False, "error": "RuntimeError: CUDA driver library not found"}
