@@ -985,38 +985,31 @@ def finish(process: subprocess.Popen[str], timeout: float = 30) -> Run:
     return Run(process.returncode, out, err)
 
 
+def signal_when(process: subprocess.Popen[str], reached: Callable[[], object], sig: int) -> Run:
+    """Send `sig` once `reached()` returns (the kit is at the moment under test) and collect the
+    run; the process never outlives the test, whatever fails."""
+    try:
+        reached()
+        process.send_signal(sig)
+        return finish(process)
+    finally:
+        process.kill()
+
+
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 @pytest.mark.parametrize("module", ["jinja2", "rattler", "kit.render"])
 def test_signal_early_in_start_up(tree: Path, sig: int, code: int, module: str) -> None:
     """Ctrl-C (or kill) while the kit is still importing: one line, 130/143, no traceback."""
     process = start("generate", tree / "repo")
-    try:
-        wait_for_import(process, module)
-        process.send_signal(sig)
-        run = finish(process)
-    finally:
-        process.kill()
-    one_line(run, code)
+    one_line(signal_when(process, lambda: wait_for_import(process, module), sig), code)
     assert temps(tree) == []
 
 
 def test_ctrl_c_through_the_kit_entry_point(tree: Path) -> None:
     entry = Path(sys.executable).parent / "kit"
     need(entry.exists(), f"{entry} is not installed (./dev setup)")
-    process = subprocess.Popen(
-        [sys.executable, "-X", "importtime", str(entry), "inspect", str(tree / "repo")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    )
-    try:
-        wait_for_import(process, "jinja2")
-        process.send_signal(signal.SIGINT)
-        run = finish(process)
-    finally:
-        process.kill()
-    one_line(run, 130)
+    process = start("inspect", tree / "repo", executable=[sys.executable, "-X", "importtime", str(entry)])
+    one_line(signal_when(process, lambda: wait_for_import(process, "jinja2"), signal.SIGINT), 130)
 
 
 def hold_lock(folder: Path) -> int:
@@ -1050,12 +1043,7 @@ def test_signal_while_waiting_to_write(tree: Path, sig: int, code: int) -> None:
     fd = hold_lock(repo)
     try:
         process = start("generate", repo, executable=KIT)
-        try:
-            wait_until_waiting(process, repo)
-            process.send_signal(sig)
-            run = finish(process)
-        finally:
-            process.kill()
+        run = signal_when(process, lambda: wait_until_waiting(process, repo), sig)
     finally:
         os.close(fd)
     one_line(run, code)
@@ -1676,18 +1664,6 @@ def generate_into(
     return run, files, outside
 
 
-def assert_invariants(run: Run, outside: set[str], files: dict[str, str], baseline: dict[str, Any]) -> None:
-    assert outside == set(), outside
-    assert "Traceback" not in run.out + run.err
-    assert run.code in (0, 2), run
-    if run.code == 2:
-        one_line(run, 2)
-        assert files == {}, "a refusal writes nothing"
-        return
-    assert "\x1b" not in run.out + run.err
-    assert structure(files) == baseline
-
-
 _BASELINES: dict[tuple[str, ...], dict[str, Any]] = {}
 
 
@@ -1699,14 +1675,27 @@ def baseline(capsys: pytest.CaptureFixture[str], *flags: str) -> dict[str, Any]:
     return _BASELINES[flags]
 
 
+def assert_manifest_holds(capsys: pytest.CaptureFixture[str], text: str, *flags: str) -> None:
+    """Manifest `text` generated with `flags`: nothing changes outside --out, and the kit either
+    refuses in one line having written nothing, or writes files with the same structure as the
+    plain manifest's, and never a terminal escape."""
+    shape = baseline(capsys, *flags)
+    run, files, outside = generate_into(capsys, text, *flags)
+    assert outside == set(), outside
+    assert "Traceback" not in run.out + run.err
+    assert run.code in (0, 2), run
+    if run.code == 2:
+        one_line(run, 2)
+        assert files == {}, "a refusal writes nothing"
+        return
+    assert "\x1b" not in run.out + run.err
+    assert structure(files) == shape
+
+
 @PROPERTY
 @given(name=nasty_text, style=st.sampled_from(["lesson", "optimized"]))
 def test_property_workspace_name(capsys: pytest.CaptureFixture[str], name: str, style: str) -> None:
-    shape = baseline(capsys, "--style", style, "--env", "gpu")
-    run, files, outside = generate_into(
-        capsys, manifest(name=toml_str(name)), "--style", style, "--env", "gpu"
-    )
-    assert_invariants(run, outside, files, shape)
+    assert_manifest_holds(capsys, manifest(name=toml_str(name)), "--style", style, "--env", "gpu")
 
 
 @PROPERTY
@@ -1715,11 +1704,7 @@ def test_property_workspace_name(capsys: pytest.CaptureFixture[str], name: str, 
     style=st.sampled_from(["lesson", "optimized"]),
 )
 def test_property_cuda_requirement(capsys: pytest.CaptureFixture[str], cuda: str, style: str) -> None:
-    shape = baseline(capsys, "--style", style, "--env", "gpu")
-    run, files, outside = generate_into(
-        capsys, manifest(cuda=toml_str(cuda)), "--style", style, "--env", "gpu"
-    )
-    assert_invariants(run, outside, files, shape)
+    assert_manifest_holds(capsys, manifest(cuda=toml_str(cuda)), "--style", style, "--env", "gpu")
 
 
 @PROPERTY
@@ -1727,12 +1712,10 @@ def test_property_cuda_requirement(capsys: pytest.CaptureFixture[str], cuda: str
 def test_property_channels_and_platforms(
     capsys: pytest.CaptureFixture[str], channel: str, platform: str
 ) -> None:
-    shape = baseline(capsys, "--env", "gpu")
     text = manifest(
         channels=toml_str_list(channel or "c"), platforms=toml_str_list("linux-64", platform or "p")
     )
-    run, files, outside = generate_into(capsys, text, "--env", "gpu")
-    assert_invariants(run, outside, files, shape)
+    assert_manifest_holds(capsys, text, "--env", "gpu")
 
 
 OPTION_FLAGS = [
