@@ -210,7 +210,7 @@ def check_rendered(prepared: Prepared) -> list[Finding]:
 def build_args(prepared: Prepared, engine: str = "docker") -> dict[str, str]:
     """The build arguments `engine`'s recipe uses (see `Plan.build_args`), with the commit for
     the optimized Dockerfile's OCI labels."""
-    commit = git_labels(prepared.workspace.root) if engine == "docker" else {}
+    commit = git_labels(prepared.workspace.root) if prepared.plan.labels_with_commit(engine) else {}
     return prepared.plan.build_args(engine, commit)
 
 
@@ -367,6 +367,13 @@ def sync_lesson(root: Path | str = ".", write: bool = True) -> list[str]:
     from kit.lesson.sync import sync_episodes
 
     return sync_episodes(Path(root), write=write)
+
+
+def make_template(root: Path | str, out: Path | str) -> list[str]:
+    """The learners' template repository, made in `out` from the lesson's example; the paths."""
+    from kit.lesson.template import write_template
+
+    return write_template(Path(root), Path(out))
 
 
 # -- jobs on a cluster (kit.jobs.schedulers) -----------------------------------------------------

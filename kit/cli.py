@@ -149,17 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "lesson",
         cmd_lesson,
-        "instructor tools: check this machine, sync the episodes' code, "
-        "or print a JupyterHub (nbgitpuller) link",
+        "instructor tools: check this machine, sync the episodes' code, make the learners' "
+        "template repository, print a JupyterHub (nbgitpuller) link, or preview the site",
     )
-    p.add_argument("action", choices=("check", "sync", "link", "preview"))
+    p.add_argument("action", choices=("check", "sync", "template", "link", "preview"))
     p.add_argument("--root", type=Path, default=Path("."), help="the lesson repository (default: .)")
     p.add_argument("--hub", help="link: the JupyterHub's URL, e.g. https://hub.example.org")
     p.add_argument("--repo", help="link: the lesson repository's URL the hub clones")
     p.add_argument("--branch", help="link: the branch to pull (default: the repository's default)")
     p.add_argument("--path", default="notebooks/studio.ipynb", help="link: the notebook to open")
     p.add_argument(
-        "--out", type=Path, help="preview: the folder for the HTML pages (default: ROOT/site-preview)"
+        "--out",
+        type=Path,
+        help="preview: the folder for the HTML pages (default: ROOT/site-preview); "
+        "template: the new folder for the learners' template repository (required)",
     )
     return parser
 
@@ -332,6 +335,21 @@ def cmd_lesson(args: argparse.Namespace) -> int:
     if args.action == "preview":
         pages = api.preview_site(args.root, args.out or args.root / "site-preview")
         _emit(args, {"written": pages}, "\n".join(f"wrote {p}" for p in pages))
+        return EXIT_OK
+    if args.action == "template":
+        if args.out is None:
+            raise UsageError(
+                "lesson template needs --out",
+                field="out",
+                fix="name the new folder for the template repository, e.g. --out ../cuda-exercise-template",
+            )
+        written = api.make_template(args.root, args.out)
+        _emit(
+            args,
+            {"out": str(args.out), "written": written},
+            f"made the template repository in {args.out} ({len(written)} files); push it to a new "
+            "repository and mark that as a template",
+        )
         return EXIT_OK
     if args.action == "sync":
         changed = api.sync_lesson(args.root)

@@ -38,46 +38,21 @@ def describe_kind(mode: int) -> str:
     return next((words for test, words in kinds if test(mode)), "not a regular file")
 
 
-def check_regular(
-    path: Path,
-    *,
-    limit: int,
-    field: str | None = None,
-    error: type[UserError] = UserError,
-    follow: bool = False,
-) -> os.stat_result:
-    """`lstat` (or `stat` when `follow`) `path` and refuse anything but a regular file within `limit`.
-
-    Used before a path is handed to a library that opens it itself (py-rattler reads pixi.lock),
-    so that library never sees a FIFO, a device or a file too big to hold.
-    """
-    try:
-        info = path.stat() if follow else path.lstat()
-    except FileNotFoundError:
-        raise error(
-            "does not exist", file=path, field=field, fix="create it, or pass the right folder"
-        ) from None
-    except OSError as exc:
-        raise error(
-            f"cannot be read: {exc.strerror or exc}",
-            file=path,
-            field=field,
-            fix="check the path and its permissions",
-        ) from None
-    _refuse_odd(path, info, limit, field, error)
-    return info
+def _unreadable(path: Path, exc: OSError, field: str | None, error: type[UserError]) -> UserError:
+    """An `OSError` on opening or reading, in words (the same whichever step it came from)."""
+    return error(
+        f"cannot be read: {exc.strerror or exc}",
+        file=path,
+        field=field,
+        fix="check the path and its permissions",
+    )
 
 
 def _refuse_odd(
     path: Path, info: os.stat_result, limit: int, field: str | None, error: type[UserError]
 ) -> None:
-    if stat.S_ISLNK(info.st_mode):
-        raise error(
-            "is a symbolic link; the kit reads and writes only regular files here",
-            file=path,
-            field=field,
-            fix="replace the link with a regular file",
-        )
+    """Anything but a regular file within `limit`; `info` comes from `fstat` on the open file, so a
+    link (refused by `O_NOFOLLOW`, or followed on purpose) never reaches here."""
     if not stat.S_ISREG(info.st_mode):
         raise error(
             f"is {describe_kind(info.st_mode)}, not a regular file",
@@ -119,12 +94,7 @@ def read_bytes(
                 field=field,
                 fix="replace the link with a regular file",
             ) from None
-        raise error(
-            f"cannot be read: {exc.strerror or exc}",
-            file=path,
-            field=field,
-            fix="check the path and its permissions",
-        ) from None
+        raise _unreadable(path, exc, field, error) from None
     try:
         _refuse_odd(path, os.fstat(fd), limit, field, error)
         chunks: list[bytes] = []
@@ -144,12 +114,7 @@ def read_bytes(
             )
         return b"".join(chunks)
     except OSError as exc:
-        raise error(
-            f"cannot be read: {exc.strerror or exc}",
-            file=path,
-            field=field,
-            fix="check the path and its permissions",
-        ) from None
+        raise _unreadable(path, exc, field, error) from None
     finally:
         os.close(fd)
 

@@ -372,9 +372,13 @@ def docker_has_nvidia_runtime(client: DockerClient) -> bool:
 
 @contextmanager
 def packaged_probe() -> Iterator[Path]:
-    """The probe script as a real file (the package may live in a zip)."""
+    """The probe script as a real file (the package may live in a zip).
+
+    In a checkout, kit/probe/ links to the example's copy (one probe, not two to keep equal);
+    the link is resolved so that what is copied or mounted into a container is the file itself.
+    """
     with resources.as_file(resources.files("kit") / "probe" / PROBE_NAME) as path:
-        yield path
+        yield path.resolve()
 
 
 def _check_mode(gpu: str) -> None:

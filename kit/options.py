@@ -14,8 +14,9 @@ workspace (does the environment exist, is the CUDA override high enough) live in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import MISSING, Field, dataclass, field, fields
+import re
+from collections.abc import Callable
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import Any, Literal, get_args
 
 from kit import names
@@ -67,7 +68,8 @@ class OptionSpec:
     help: str
     flag: str  # the CLI flag, e.g. "--base-image"
     label: str  # the widget's description
-    check: Callable[[Any, str], object] | None = None  # shape check, raises OptionsError
+    # Shape check, raises OptionsError. Not run on an empty value where the default is empty too.
+    check: Callable[[Any, str], object] | None = None
     choices: tuple[str, ...] = ()
     widget: str = "text"  # text | choice | toggle | environment | environments | bool
     placeholder: str = ""
@@ -77,28 +79,37 @@ class OptionSpec:
 
 def option(
     default: Any,
-    *,
     help: str,
-    flag: str,
-    label: str,
+    *,
+    flag: str = "",
+    label: str = "",
     check: Callable[[Any, str], object] | None = None,
     choices: tuple[str, ...] = (),
-    widget: str = "text",
+    widget: str = "",
     placeholder: str = "",
     on_command_line: bool = True,
 ) -> Any:
-    """A schema field: its default and its `OptionSpec`."""
+    """A schema field: its default and its `OptionSpec`.
+
+    Most of a spec follows from the field, so that a field says only what is particular to it:
+    the flag and the label come from the field's name (`schema` fills them in, as only it knows
+    the name), choices make a drop-down and a boolean a checkbox unless `widget` says otherwise,
+    and an empty default's placeholder is the "(default: ...)" its help gives.
+    """
+    widget = widget or ("choice" if choices else "bool" if isinstance(default, bool) else "text")
+    # An empty text box shows what the kit decides instead, as the help says it.
+    said = re.search(r"\(default: ([^)]*)\)", help)
+    placeholder = placeholder or (said.group(1) if said and not default else "")
     spec = OptionSpec(help, flag, label, check, choices, widget, placeholder, on_command_line)
     return field(default=default, metadata={"option": spec})
 
 
-def _optional(check: Callable[[str, str], object]) -> Callable[[Any, str], object]:
-    """A check that lets the empty value (the kit's default) through."""
+def job_option(default: str, help: str, **spec: Any) -> Any:
+    """A job-file setting (`kit generate --only htcondor|slurm`, see kit.jobs.files).
 
-    def checked(value: Any, field_name: str) -> object:
-        return check(value, field_name) if value else value
-
-    return checked
+    A build does not read these, so printed `kit build` lines leave them out.
+    """
+    return option(default, help, on_command_line=False, **spec)
 
 
 def _env_names(values: tuple[str, ...], field_name: str) -> object:
@@ -127,16 +138,14 @@ class RenderOptions:
 
     environment: str | None = option(
         None,
-        help="environment to build (default: the first CUDA one)",
+        "environment to build (default: the first CUDA one)",
         flag="--env",
-        label="environment",
-        check=_optional(names.environment_name),
+        check=names.environment_name,
         widget="environment",
     )
     environments: tuple[str, ...] = option(
         (),
-        help="an environment the workflows build (repeatable; default: every container "
-        "environment, --env first)",
+        "an environment the workflows build (repeatable; default: every container environment, --env first)",
         flag="--matrix",
         label="matrix (none: all)",
         check=_env_names,
@@ -144,52 +153,31 @@ class RenderOptions:
     )
     cuda: str | None = option(
         None,
-        help="CUDA version for CONDA_OVERRIDE_CUDA (default: the requirement)",
-        flag="--cuda",
+        "CUDA version for CONDA_OVERRIDE_CUDA (default: the requirement)",
         label="CUDA version",
-        check=_optional(names.cuda_version),
+        check=names.cuda_version,
     )
     style: Style = option(
         "lesson",
-        help="lesson: the recipe the episodes teach; optimized: what you would ship",
-        flag="--style",
-        label="style",
+        "lesson: the recipe the episodes teach; optimized: what you would ship",
         choices=STYLES,
         widget="toggle",
     )
     base_image: str = option(
-        DEFAULT_BASE_IMAGE,
-        help="image with pixi for the install stage",
-        flag="--base-image",
-        label="base image",
-        check=names.image_reference,
+        DEFAULT_BASE_IMAGE, "image with pixi for the install stage", check=names.image_reference
     )
     runtime_image: str = option(
-        DEFAULT_RUNTIME_IMAGE,
-        help="image for the optimized final stage",
-        flag="--runtime-image",
-        label="runtime image",
-        check=names.image_reference,
+        DEFAULT_RUNTIME_IMAGE, "image for the optimized final stage", check=names.image_reference
     )
     image_name: str = option(
         "",
-        help="image name in workflows (default: ghcr.io/<owner>/<repo>)",
-        flag="--image-name",
-        label="image name",
-        check=_optional(names.image_reference),
-        placeholder="ghcr.io/<owner>/<repository>",
+        "image name in workflows (default: ghcr.io/<owner>/<repo>)",
+        check=names.image_reference,
     )
-    registry: str = option(
-        DEFAULT_REGISTRY,
-        help="registry the workflows publish to",
-        flag="--registry",
-        label="registry",
-        check=_registry,
-    )
+    registry: str = option(DEFAULT_REGISTRY, "registry the workflows publish to", check=_registry)
     subdir: str = option(
         "",
-        help="the workspace folder inside its git repository (default: detected)",
-        flag="--subdir",
+        "the workspace folder inside its git repository (default: detected)",
         label="subdirectory",
         check=names.relative_path,
         placeholder="(repository root)",
@@ -197,158 +185,81 @@ class RenderOptions:
     )
     app_dir: str = option(
         "app",
-        help="folder copied to /app/src ('' for none; default: app)",
-        flag="--app-dir",
-        label="app dir",
+        "folder copied to /app/src ('' for none; default: app)",
         check=names.relative_path,
         placeholder="(no code copied)",
     )
     tags: tuple[str, ...] = option(
-        (),
-        help="an image tag (repeatable; default: derived from the lock)",
-        flag="--tags",
-        label="tags",
-        check=_tags,
+        (), "an image tag (repeatable; default: derived from the lock)", check=_tags
     )
     bootstrap: Bootstrap = option(
-        "docker",
-        help="Apptainer bootstrap agent",
-        flag="--bootstrap",
-        label="Apptainer bootstrap",
-        choices=BOOTSTRAPS,
-        widget="choice",
+        "docker", "Apptainer bootstrap agent", label="Apptainer bootstrap", choices=BOOTSTRAPS
     )
     bootstrap_source: str = option(
         "",
-        help="archive or SIF for offline bootstrap agents",
-        flag="--bootstrap-source",
-        label="bootstrap source",
-        check=_optional(_bootstrap_source),
+        "archive or SIF for offline bootstrap agents",
+        check=_bootstrap_source,
         placeholder="archive or SIF (offline agents)",
     )
-    keep_pixi: bool = option(
-        False,
-        help="optimized style: keep pixi in the final image for `pixi run`",
-        flag="--keep-pixi",
-        label="keep pixi",
-        widget="bool",
-    )
+    keep_pixi: bool = option(False, "optimized style: keep pixi in the final image for `pixi run`")
     runtime: Runtime = option(
         "image",
-        help="optimized style, final stage: image (runtime image with bash), no-shell "
-        "(runtime image without a shell; activation set with ENV), minimal (from scratch: only "
-        "the system libraries the environment links against)",
-        flag="--runtime",
-        label="runtime",
+        "optimized style, final stage: image (runtime image with bash), no-shell (runtime image "
+        "without a shell; activation set with ENV), minimal (from scratch: only the system "
+        "libraries the environment links against)",
         choices=RUNTIMES,
-        widget="choice",
     )
     # -- job files (kit generate --only htcondor / --only slurm; see kit.jobs.files) ----------
-    # Not on printed `kit build` lines: a build does not read them.
-    job_image_kind: JobImageKind = option(
+    job_image_kind: JobImageKind = job_option(
         "oras",
-        help="what jobs run: oras (the SIF the Apptainer workflow publishes), docker (the "
-        "Docker image) or sif (a SIF file on the cluster)",
-        flag="--job-image-kind",
+        "what jobs run: oras (the SIF the Apptainer workflow publishes), docker (the Docker image) "
+        "or sif (a SIF file on the cluster)",
         label="job image",
         choices=JOB_IMAGE_KINDS,
         widget="toggle",
-        on_command_line=False,
     )
-    job_reference: JobReference = option(
+    job_reference: JobReference = job_option(
         "commit",
-        help="commit: the immutable <env>-sha-<short> tag of one commit; tag: the moving tag",
-        flag="--job-reference",
+        "commit: the immutable <env>-sha-<short> tag of one commit; tag: the moving tag",
         label="job image tag",
         choices=JOB_REFERENCES,
         widget="toggle",
-        on_command_line=False,
     )
-    job_commit: str = option(
+    job_commit: str = job_option(
         "",
-        help="the commit whose image jobs run (default: the repository's HEAD)",
-        flag="--job-commit",
-        label="job commit",
-        check=_optional(shapes.commit),
-        placeholder="(HEAD)",
-        on_command_line=False,
+        "the commit whose image jobs run (default: the repository's HEAD)",
+        check=shapes.commit,
     )
-    job_image_name: str = option(
+    job_image_name: str = job_option(
         "",
-        help="the published image jobs run (default: --image-name, else ghcr.io/<owner>/<repo> "
-        "from the git remote origin)",
-        flag="--job-image-name",
-        label="job image name",
-        check=_optional(names.image_reference),
+        "the published image jobs run (default: --image-name, else ghcr.io/<owner>/<repo> from "
+        "the git remote origin)",
+        check=names.image_reference,
         placeholder="ghcr.io/<owner>/<repository>",
-        on_command_line=False,
     )
-    job_sif: str = option(
+    job_sif: str = job_option(
         "",
-        help="the SIF file on the cluster (default: <tag>.sif where you submit)",
-        flag="--job-sif",
+        "the SIF file on the cluster (default: <tag>.sif where you submit)",
         label="job SIF",
-        check=_optional(shapes.sif_path),
-        placeholder="<tag>.sif",
-        on_command_line=False,
+        check=shapes.sif_path,
     )
-    job_command: str = option(
+    job_command: str = job_option(
         "",
-        help="the command jobs run in the image (default: the GPU probe)",
-        flag="--job-command",
-        label="job command",
-        check=_optional(shapes.command),
-        placeholder="python /app/src/...",
-        on_command_line=False,
+        "the command jobs run in the image (default: the GPU probe)",
+        check=shapes.command,
     )
-    job_cpus: str = option(
-        "1",
-        help="CPUs per job",
-        flag="--job-cpus",
-        label="job CPUs",
-        check=shapes.count,
-        on_command_line=False,
+    job_cpus: str = job_option("1", "CPUs per job", label="job CPUs", check=shapes.count)
+    job_gpus: str = job_option(
+        "1", "GPUs per job (CUDA environments only)", label="job GPUs", check=shapes.count
     )
-    job_gpus: str = option(
-        "1",
-        help="GPUs per job (CUDA environments only)",
-        flag="--job-gpus",
-        label="job GPUs",
-        check=shapes.count,
-        on_command_line=False,
-    )
-    job_memory: str = option(
-        "4GB",
-        help="memory per job (MB, GB or TB)",
-        flag="--job-memory",
-        label="job memory",
-        check=shapes.size,
-        on_command_line=False,
-    )
-    job_disk: str = option(
-        "10GB",
-        help="HTCondor: scratch disk per job, image included",
-        flag="--job-disk",
-        label="job disk",
-        check=shapes.size,
-        on_command_line=False,
-    )
-    job_time: str = option(
-        "01:00:00",
-        help="Slurm: wall-clock limit [days-]HH:MM:SS",
-        flag="--job-time",
-        label="job time",
-        check=shapes.wall_time,
-        on_command_line=False,
-    )
-    job_modules: str = option(
+    job_memory: str = job_option("4GB", "memory per job (MB, GB or TB)", check=shapes.size)
+    job_disk: str = job_option("10GB", "HTCondor: scratch disk per job, image included", check=shapes.size)
+    job_time: str = job_option("01:00:00", "Slurm: wall-clock limit [days-]HH:MM:SS", check=shapes.wall_time)
+    job_modules: str = job_option(
         "",
-        help="Slurm: environment modules to load first, separated by spaces",
-        flag="--job-modules",
-        label="job modules",
-        check=_optional(shapes.modules),
+        "Slurm: environment modules to load first, separated by spaces",
+        check=shapes.modules,
         placeholder="(none)",
-        on_command_line=False,
     )
 
     def __post_init__(self) -> None:
@@ -359,30 +270,27 @@ class RenderOptions:
 class BuildOptions:
     """How a build runs, beside what it renders."""
 
-    engine: Engine = option(
-        "docker",
-        help="the container engine",
-        flag="--engine",
-        label="engine",
-        choices=ENGINES,
-        widget="toggle",
-    )
-    tag: str | None = option(
-        None,
-        help="image tag (Docker) or SIF name stem (Apptainer)",
-        flag="--tag",
-        label="tag",
-        check=_optional(names.tag),
-    )
+    engine: Engine = option("docker", "the container engine", choices=ENGINES, widget="toggle")
+    tag: str | None = option(None, "image tag (Docker) or SIF name stem (Apptainer)", check=names.tag)
 
     def __post_init__(self) -> None:
         check_fields(self)
 
 
-def schema(cls: type[Any]) -> Iterator[tuple[Field[Any], OptionSpec]]:
-    """The fields of an options class with their specs, in declaration order."""
-    for f in fields(cls):
-        yield f, f.metadata["option"]
+def schema(cls: type[Any]) -> tuple[tuple[Field[Any], OptionSpec], ...]:
+    """The fields of an options class with their whole specs, in declaration order."""
+    return tuple(
+        (
+            f,
+            replace(
+                spec,
+                flag=spec.flag or "--" + f.name.replace("_", "-"),
+                label=spec.label or f.name.replace("_", " "),
+            ),
+        )
+        for f in fields(cls)
+        for spec in [f.metadata["option"]]
+    )
 
 
 def default_of(f: Field[Any]) -> Any:
@@ -411,7 +319,8 @@ def check_fields(obj: Any) -> None:
                 field=f.name,
                 fix=f"use one of: {', '.join(spec.choices)}",
             )
-        if spec.check is not None:
+        # Where the default is empty (None, "", ()), empty means "the kit decides": nothing to check.
+        if spec.check is not None and (value or default):
             spec.check(value, f.name)
 
 

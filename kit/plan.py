@@ -95,6 +95,11 @@ class Plan:
     def minimal(self) -> bool:
         return self.options.style == "optimized" and self.options.runtime == "minimal"
 
+    def labels_with_commit(self, engine: str) -> bool:
+        """Only the optimized Dockerfile labels its image with the commit (REVISION, CREATED), so
+        only its builds need git asked for them."""
+        return engine == "docker" and self.options.style == "optimized"
+
     def build_args(self, engine: str, commit: Mapping[str, str] | None = None) -> dict[str, str]:
         """The build arguments `engine`'s recipe declares, and only those: Apptainer stops on
         an argument its def never uses. ENVIRONMENT always; CUDA_VERSION for a CUDA
@@ -107,7 +112,7 @@ class Plan:
         args = {"ENVIRONMENT": self.primary.name}
         if self.primary.cuda:
             args["CUDA_VERSION"] = self.primary.cuda
-        if engine == "docker" and self.options.style == "optimized" and commit:
+        if self.labels_with_commit(engine) and commit:
             args.update({k: commit[k] for k in ("REVISION", "CREATED") if commit.get(k)})
         return args
 

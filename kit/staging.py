@@ -24,7 +24,7 @@ import stat
 import warnings
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from docker.utils.build import PatternMatcher
 
@@ -225,12 +225,7 @@ def copy_context(source: Path, dest: Path, admits: Admits) -> None:
         try:
             entries = sorted(os.scandir(top / folder if folder else top), key=lambda e: e.name)
         except OSError as exc:
-            raise UserError(
-                f"cannot be read: {exc.strerror}",
-                file=top / folder,
-                field="context",
-                fix="make it readable, or exclude it in .dockerignore",
-            ) from None
+            raise _uncopiable(top / folder, "read", exc) from None
         for entry in entries:
             rel = f"{folder}/{entry.name}" if folder else entry.name
             if any(fnmatch.fnmatch(entry.name, skip) for skip in STAGING_SKIP):
@@ -238,12 +233,7 @@ def copy_context(source: Path, dest: Path, admits: Admits) -> None:
             try:
                 info = entry.stat(follow_symlinks=False)
             except OSError as exc:
-                raise UserError(
-                    f"cannot be read: {exc.strerror}",
-                    file=top / rel,
-                    field="context",
-                    fix="make it readable, or exclude it in .dockerignore",
-                ) from None
+                raise _uncopiable(top / rel, "read", exc) from None
             is_dir = stat.S_ISDIR(info.st_mode)
             if not admits(rel, is_dir):
                 continue
@@ -257,13 +247,19 @@ def copy_context(source: Path, dest: Path, admits: Admits) -> None:
                 try:
                     shutil.copy2(top / rel, target, follow_symlinks=False)
                 except OSError as exc:
-                    raise UserError(
-                        f"cannot be copied: {exc.strerror}",
-                        file=top / rel,
-                        field="context",
-                        fix="make it readable, or exclude it in .dockerignore",
-                    ) from None
+                    raise _uncopiable(top / rel, "copied", exc) from None
             # FIFOs, sockets and devices never go into a build context
+
+
+def _uncopiable(path: Path, step: Literal["read", "copied"], exc: OSError) -> UserError:
+    """Whatever step of the copy failed on `path` (listing, stat, copying), the way out is the same:
+    make it readable or leave it out of the context."""
+    return UserError(
+        f"cannot be {step}: {exc.strerror}",
+        file=path,
+        field="context",
+        fix="make it readable, or exclude it in .dockerignore",
+    )
 
 
 def _copy_link(top: Path, rel: str, target: Path) -> None:

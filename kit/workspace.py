@@ -14,7 +14,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import rattler
 
@@ -27,6 +27,7 @@ LINUX = "linux-64"
 DEFAULT_ENV = "default"
 # Locked packages whose versions name an image (python 3.13, pytorch's cuda129 build, CUDA 12.9).
 IMAGE_NAMING_PACKAGES = ("python", "pytorch", "cuda-version", "jax", "jaxlib")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -221,26 +222,22 @@ def _workspace_table(table: dict[str, Any], path: Path) -> dict[str, Any]:
     )
 
 
-def _string(value: Any, path: Path, field_name: str) -> str:
-    if not isinstance(value, str):
+def _must_be(value: Any, kind: type[_T], words: str, path: Path, field_name: str, fix: str) -> _T:
+    """`value` when it is a `kind`; else the refusal every manifest field of the wrong TOML type
+    gets: "must be <words>, not <the type it has>", with the field and the fix."""
+    if not isinstance(value, kind):
         raise WorkspaceError(
-            f"must be a string, not {type(value).__name__}",
-            file=path,
-            field=field_name,
-            fix="quote the value",
+            f"must be {words}, not {type(value).__name__}", file=path, field=field_name, fix=fix
         )
     return value
+
+
+def _string(value: Any, path: Path, field_name: str) -> str:
+    return _must_be(value, str, "a string", path, field_name, "quote the value")
 
 
 def _list(value: Any, path: Path, field_name: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise WorkspaceError(
-            f"must be a list, not {type(value).__name__}",
-            file=path,
-            field=field_name,
-            fix='write it as ["a", "b"]',
-        )
-    return value
+    return _must_be(value, list, "a list", path, field_name, 'write it as ["a", "b"]')
 
 
 # Every manifest value the kit prints, renders or names an image after is checked here, where it
@@ -350,13 +347,14 @@ def _environments(table: dict[str, Any], path: Path) -> dict[str, Environment]:
             fix="write features as [feature.NAME.dependencies]",
         )
     for feature_name, feature in features.items():
-        if not isinstance(feature, dict):
-            raise WorkspaceError(
-                f"must be a table, not {type(feature).__name__}",
-                file=path,
-                field=f"feature.{feature_name}",
-                fix="write it as [feature.NAME.dependencies] and so on",
-            )
+        _must_be(
+            feature,
+            dict,
+            "a table",
+            path,
+            f"feature.{feature_name}",
+            "write it as [feature.NAME.dependencies] and so on",
+        )
     default_reqs = _feature_requirements(table, path, "")
     declared = table.get("environments", {})
     if not isinstance(declared, dict):
@@ -425,13 +423,7 @@ def _tasks(table: dict[str, Any], path: Path) -> tuple[str, ...]:
         if isinstance(feature, dict)
     ]
     for field_name, tasks in sources:
-        if not isinstance(tasks, dict):
-            raise WorkspaceError(
-                f"must be a table, not {type(tasks).__name__}",
-                file=path,
-                field=field_name,
-                fix='write tasks as NAME = "command"',
-            )
+        _must_be(tasks, dict, "a table", path, field_name, 'write tasks as NAME = "command"')
         found.update(str(name) for name in tasks)
     return tuple(sorted(found))
 

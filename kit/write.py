@@ -30,7 +30,7 @@ import re
 import secrets
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -233,6 +233,46 @@ def _walk_folders(root: Path, rel: str) -> Iterator[Path]:
         yield here
 
 
+@dataclass(frozen=True)
+class _Need:
+    """What the kit needs to find at a path it writes to or through, and how it refuses anything
+    else: one place for the words, so the plan and the write (which checks again, by descriptor,
+    in case the path was swapped meanwhile) refuse alike."""
+
+    accepts: Callable[[int], bool]  # a `stat.S_IS*` test on the mode
+    otherwise: str  # what the refusal says after "is <its kind>, "
+    link_fix: str
+
+
+_FOLDER = _Need(
+    stat.S_ISDIR,
+    "but the kit needs a folder here",
+    "replace the link with a real folder, or generate with --out into another folder",
+)
+_FILE = _Need(
+    stat.S_ISREG, "not a file the kit can replace", "replace the link with a regular file (or remove it)"
+)
+
+
+def _link_refused(path: Path, fix: str) -> UserError:
+    return UserError(
+        "is a symbolic link; the kit never writes through a link", file=path, field="path", fix=fix
+    )
+
+
+def _refuse_unless(need: _Need, path: Path, mode: int) -> None:
+    """Raise the refusal for `path` (of `mode`, from lstat or fstat) unless it is what `need` says."""
+    if stat.S_ISLNK(mode):
+        raise _link_refused(path, need.link_fix)
+    if not need.accepts(mode):
+        raise UserError(
+            f"is {describe_kind(mode)}, {need.otherwise}",
+            file=path,
+            field="path",
+            fix="move it away, or generate with --out",
+        )
+
+
 def _read_existing(root: Path, rel: str, seed: bool) -> str | None:
     """The current text at `rel`, None when nothing is there; refuses links and odd files."""
     for folder in _walk_folders(root, rel):
@@ -244,40 +284,13 @@ def _read_existing(root: Path, rel: str, seed: bool) -> str | None:
             raise UserError(
                 f"cannot be read: {exc.strerror}", file=folder, field="path", fix="check its permissions"
             ) from None
-        if stat.S_ISLNK(info.st_mode):
-            raise UserError(
-                "is a symbolic link; the kit never writes through a link",
-                file=folder,
-                field="path",
-                fix="replace the link with a real folder, or generate with --out into another folder",
-            )
-        if not stat.S_ISDIR(info.st_mode):
-            raise UserError(
-                f"is {describe_kind(info.st_mode)}, but the kit needs a folder here",
-                file=folder,
-                field="path",
-                fix="move it away, or generate with --out",
-            )
+        _refuse_unless(_FOLDER, folder, info.st_mode)
     target = root / rel
     if seed:  # seeds are only created: anything already there (even a link) is left alone
         return "" if os.path.lexists(target) else None
     if not os.path.lexists(target):
         return None
-    info = target.lstat()
-    if stat.S_ISLNK(info.st_mode):
-        raise UserError(
-            "is a symbolic link; the kit never writes through a link",
-            file=target,
-            field="path",
-            fix="replace the link with a regular file (or remove it)",
-        )
-    if not stat.S_ISREG(info.st_mode):
-        raise UserError(
-            f"is {describe_kind(info.st_mode)}, not a file the kit can replace",
-            file=target,
-            field="path",
-            fix="move it away, or generate with --out",
-        )
+    _refuse_unless(_FILE, target, target.lstat().st_mode)
     return read_text(target, limit=TEXT_LIMIT, field="path")
 
 
@@ -293,29 +306,15 @@ def _change(f: RenderedFile, old: str | None, recorded: Recorded | None, force: 
         return Change(f.path, f.kind, "unchanged", old, old)
     if force:
         return Change(f.path, f.kind, "update", old, f.text)
-    other = recorded is not None and recorded.workspace is not None and recorded.workspace != owner
-    if other:
-        assert recorded is not None
-        return Change(
-            f.path,
-            f.kind,
-            "refused",
-            old,
-            f.text,
-            f"{f.path} belongs to the workspace in {recorded.workspace or './'} of this repository",
-        )
-    if recorded is not None and sha256(old) == recorded.sha256:
+    if recorded is not None and recorded.workspace is not None and recorded.workspace != owner:
+        reason = f"{f.path} belongs to the workspace in {recorded.workspace or './'} of this repository"
+    elif recorded is not None and sha256(old) == recorded.sha256:
         return Change(f.path, f.kind, "update", old, f.text)
-    return Change(
-        f.path,
-        f.kind,
-        "refused",
-        old,
-        f.text,
-        f"{f.path} changed since the kit last wrote it"
-        if recorded
-        else f"{f.path} was not written by the kit",
-    )
+    elif recorded is not None:
+        reason = f"{f.path} changed since the kit last wrote it"
+    else:
+        reason = f"{f.path} was not written by the kit"
+    return Change(f.path, f.kind, "refused", old, f.text, reason)
 
 
 def merge_lines(existing: str, wanted: str) -> str:
@@ -590,22 +589,11 @@ def _expect(dir_fd: int, name: str, old: str | None, new: str, shown: Path) -> b
         ) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise UserError(
-                "is a symbolic link; the kit never writes through a link",
-                file=shown,
-                field="path",
-                fix="replace the link with a regular file",
-            ) from None
+            raise _link_refused(shown, "replace the link with a regular file") from None
         raise
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise UserError(
-                f"is {describe_kind(info.st_mode)}, not a file the kit can replace",
-                file=shown,
-                field="path",
-                fix="move it away, or generate with --out",
-            )
+        _refuse_unless(_FILE, shown, info.st_mode)  # never a link: opened with O_NOFOLLOW
         data = b""
         while info.st_size <= TEXT_LIMIT and len(data) <= TEXT_LIMIT:
             chunk = os.read(fd, TEXT_LIMIT + 1 - len(data))

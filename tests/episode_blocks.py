@@ -286,8 +286,17 @@ class LessonSession:
         self.git(self.scratch, "config", "--global", "init.defaultBranch", "main")
         origin = self.scratch / "origin.git"  # stands in for the learner's GitHub repository
         self.git(self.scratch, "init", "--bare", "-q", str(origin))
-        # "Use this template": a new repository whose first commit holds the template's files.
-        shutil.copytree(self.lesson / "template", self.repository, symlinks=True)
+        # The instructor makes the template repository from the lesson (instructor notes), and
+        # "Use this template" gives the learner a new repository whose first commit holds it.
+        made = subprocess.run(
+            ["kit", "lesson", "template", "--out", str(self.repository)],
+            cwd=self.lesson,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert made.returncode == 0, made.stderr
         self.git(self.repository, "init", "-q")
         self.git(self.repository, "add", "-A")
         self.git(self.repository, "commit", "-qm", "Initial commit")

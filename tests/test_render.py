@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import string
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import yaml
 from conftest import DATA, EXAMPLE
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from syrupy.assertion import SnapshotAssertion
 
 from kit.deffile import parse_def
 from kit.dockerfile import instructions as dockerfile_instructions
@@ -19,7 +19,6 @@ from kit.options import RenderOptions
 from kit.render import FileKind, probe_script_text, render
 from kit.workspace import load_workspace
 
-GOLDEN = DATA / "golden"
 SHAPES = DATA / "shapes"
 # Golden cases on a workspace shape (tests/data/shapes/) instead of the example.
 SHAPE_CASES = {
@@ -47,23 +46,15 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted([*CASES, *SHAPE_CASES]))
-def test_golden(case: str) -> None:
-    """Checked by eye once; regenerate with KIT_UPDATE_GOLDEN=1 and review the diff."""
+def test_golden(case: str, snapshot: SnapshotAssertion) -> None:
+    """Every rendered file of each case, as reviewed: `./dev test tests/test_render.py
+    --snapshot-update` rewrites tests/__snapshots__/test_render.ambr, and its diff is the review."""
     folder, options = SHAPE_CASES.get(case, (EXAMPLE, CASES.get(case)))
     assert options is not None
     rendered = render(load_workspace(folder), options)
     seeds = {p: f for p, f in rendered.items() if f.kind is FileKind.SEED}
     assert all(f.text == probe_script_text() for f in seeds.values())  # the packaged probe, as is
-    files = {p: f for p, f in rendered.items() if p not in seeds}
-    root = GOLDEN / case
-    if os.environ.get("KIT_UPDATE_GOLDEN") == "1":
-        for path, f in files.items():
-            (root / path).parent.mkdir(parents=True, exist_ok=True)
-            (root / path).write_text(f.text)
-    expected = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-    assert sorted(files) == expected
-    for path, f in files.items():
-        assert f.text == (root / path).read_text(), f"{case}/{path} drifted"
+    assert {p: f.text for p, f in sorted(rendered.items()) if p not in seeds} == snapshot
 
 
 def test_same_input_same_bytes(real_world: Path) -> None:
@@ -199,3 +190,18 @@ def test_a_printed_value_cannot_leave_its_token(value: str) -> None:
     with pytest.raises(OptionsError):
         jinja_env().from_string('LABEL title="{{ v }}"').render(v=value)
     assert jinja_env().from_string("{{ v }}").render(v="ghcr.io/a/b:gpu-12.9") == "ghcr.io/a/b:gpu-12.9"
+
+
+def test_only_the_optimized_dockerfile_asks_git_for_the_commit() -> None:
+    """REVISION and CREATED label only the optimized Dockerfile's image, so a lesson build or an
+    Apptainer build never runs `git log` (kit.api.build_args asks the plan first)."""
+    from kit.plan import resolve
+
+    workspace = load_workspace(EXAMPLE)
+    lesson = resolve(workspace, RenderOptions(environment="gpu"))
+    optimized = resolve(workspace, RenderOptions(environment="gpu", style="optimized"))
+    assert not lesson.labels_with_commit("docker") and not lesson.labels_with_commit("apptainer")
+    assert optimized.labels_with_commit("docker") and not optimized.labels_with_commit("apptainer")
+    commit = {"REVISION": "a" * 40, "CREATED": "2026-01-01T00:00:00Z"}
+    assert "REVISION" not in lesson.build_args("docker", commit)
+    assert optimized.build_args("docker", commit)["REVISION"] == "a" * 40

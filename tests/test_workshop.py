@@ -19,20 +19,20 @@ import pytest
 from conftest import REPO
 
 from kit.errors import UserError
-from kit.lesson import (
+from kit.lesson.sync import (
     FILE_MARKER,
     PLACEHOLDER_PREFIX,
     config_placeholders,
     excerpt,
     lesson_files,
     lesson_values,
-    load_lesson,
     prose_files,
     refill,
     sync_lesson_files,
-    template_files,
     unmarked_values,
 )
+from kit.lesson.template import README as TEMPLATE_README
+from kit.lesson.template import template_files
 from kit.options import PIXI_VERSION
 
 EPISODES = sorted((REPO / "episodes").glob("[0-9][0-9]-*.md"))
@@ -44,12 +44,25 @@ DISTINCT = ("tag.", "sha.", "oras.", "image.base", "command.generate")
 def all_prose() -> dict[str, str]:
     """Every prose text sync looks after: Markdown files and the notebooks' Markdown cells."""
     texts = {str(p.relative_to(REPO)): p.read_text(encoding="utf-8") for p in prose_files(REPO)}
+    texts["the template's README"] = TEMPLATE_README.read_text(encoding="utf-8")
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         for i, cell in enumerate(nb.cells):
             if cell.cell_type == "markdown":
                 texts[f"{path.relative_to(REPO)} cell {i}"] = cell.source
     return texts
+
+
+def kit_lesson(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """`kit lesson ...` as an instructor types it."""
+    return subprocess.run(
+        [sys.executable, "-m", "kit.cli", "lesson", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 # -- prose values from the kit ----------------------------------------------------------------
@@ -125,7 +138,7 @@ def test_bad_markers_are_bad_input(text: str, field: str) -> None:
 def lesson_copy(tmp_path: Path) -> Path:
     """The parts of the lesson that sync reads, copied (links followed) into `tmp_path`."""
     root = tmp_path / "lesson"
-    for name in ("episodes", "learners", "instructors", "profiles", "notebooks", "template"):
+    for name in ("episodes", "learners", "instructors", "profiles", "notebooks"):
         shutil.copytree(REPO / name, root / name)
     shutil.copytree(REPO / "examples", root / "examples", symlinks=False)
     for name in ("index.md", "config.yaml"):
@@ -323,15 +336,11 @@ def test_config_has_placeholders_not_invented_values() -> None:
     assert {k for k, _ in config_placeholders(REPO)} == {"source", "contact", "template"}
 
 
-def test_lesson_check_reminds_the_instructor(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "kit.cli", "lesson", "check", "--root", str(REPO), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def test_lesson_check_reports_every_item_and_reminds_the_instructor(tmp_path: Path) -> None:
+    result = kit_lesson("check", "--root", str(REPO), "--json")
     items = {i["name"]: i for i in json.loads(result.stdout)["result"]["items"]}
+    assert {"example workspace locked", "hadolint", "zizmor", "check-jsonschema"} <= set(items)
+    assert all(i["status"] == "ok" or i["fix"] for i in items.values())
     for key in ("source", "contact", "template"):
         item = items[f"config.yaml {key}"]
         assert item["status"] == "warning" and key in item["fix"]
@@ -343,28 +352,61 @@ def test_lesson_check_reminds_the_instructor(tmp_path: Path) -> None:
 # -- the learners' template repository and the browser routes -----------------------------------
 
 
-def test_template_is_the_example_as_a_repository_root() -> None:
-    lesson = load_lesson(REPO)
-    tree = template_files(REPO, lesson)
-    template = REPO / "template"
+def test_template_is_the_example_as_a_repository_root(tmp_path: Path) -> None:
+    done = kit_lesson("template", "--out", str(tmp_path / "cuda-template"))
+    assert done.returncode == 0, done.stderr
+    template = tmp_path / "cuda-template"
+    tree = template_files(REPO)
+    made = sorted(p.relative_to(template).as_posix() for p in template.rglob("*") if p.is_file())
+    assert made == sorted(tree)
     for path, text in tree.items():
-        target = template / path
-        assert target.is_file() and not target.is_symlink(), path
-        assert target.read_text() == text, path
+        assert (template / path).read_text() == text, path
     assert ".github/workflows/docker.yaml" in tree and "cuda-exercise/Dockerfile" in tree
     assert "cuda-exercise/pixi.lock" not in tree
-    assert "torch" in (template / "cuda-exercise" / "app" / "torch_detect_GPU.py").read_text()
+    example = REPO / "examples" / "cuda-exercise"
+    assert tree["cuda-exercise/pixi.toml"] == (example / "pixi.toml").read_text()
+    probe = "cuda-exercise/app/torch_detect_GPU.py"
+    assert tree[probe] == (example / "app" / "torch_detect_GPU.py").read_text()
+    assert tree[".github/workflows/docker.yaml"] == lesson_files(REPO)[".github/workflows/docker.yaml"]
     state = json.loads((template / ".kit-state.json").read_text())
     assert "cuda-exercise/Dockerfile" in state["files"]
+    # The README quotes the lesson's values, filled when the template is made.
+    values = lesson_values(REPO)
+    assert values["tag.gpu"] in tree["README.md"] and values["pixi.version"] in tree["README.md"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".kit-tmp")]
+
+
+def test_template_goes_only_into_a_new_or_empty_folder(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert kit_lesson("template", "--out", str(empty)).returncode == 0
+    assert (empty / "cuda-exercise" / "Dockerfile").is_file()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "file").write_text("mine\n")
+    for out, field in (
+        (empty, "out"),  # not empty any more
+        (tmp_path / "link", "out"),
+        (tmp_path / "file", "out"),
+        (tmp_path / "no" / "parent", "out"),
+    ):
+        done = kit_lesson("template", "--out", str(out))
+        assert done.returncode == 2, (out, done.stderr)
+        assert done.stderr.count("\n") == 1 and f"[{field}]" in done.stderr and "fix:" in done.stderr
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+    assert (tmp_path / "file").read_text() == "mine\n"
+    done = kit_lesson("template")
+    assert done.returncode == 2 and "--out" in done.stderr and "Traceback" not in done.stderr
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".kit-tmp")]
 
 
 def test_devcontainers_carry_the_kits_pixi() -> None:
-    for path in (
-        REPO / ".devcontainer" / "devcontainer.json",
-        REPO / "template" / ".devcontainer" / "devcontainer.json",
+    for where, text in (
+        ("lesson", (REPO / ".devcontainer" / "devcontainer.json").read_text()),
+        ("template", template_files(REPO)[".devcontainer/devcontainer.json"]),
     ):
-        config = json.loads(path.read_text())
-        assert config["containerEnv"]["PIXI_VERSION"] == f"v{PIXI_VERSION}", path
+        config = json.loads(text)
+        assert config["containerEnv"]["PIXI_VERSION"] == f"v{PIXI_VERSION}", where
         assert "pixi.sh/install.sh" in config["postCreateCommand"]
         assert "docker-in-docker" in "".join(config["features"])
 
@@ -436,3 +478,28 @@ def test_sync_refills_a_notebook_cell_byte_for_byte(tmp_path: Path) -> None:
     assert notebook.read_text() != good
     assert sync_lesson_files(root) == ["notebooks/04-apptainer.ipynb"]
     assert notebook.read_text() == good
+
+
+def test_readme_command_lines_are_the_kits() -> None:
+    """Every `kit ...` line of the README's command table names a real command, action and flag,
+    and every `--flag a|b` list is the flag's choices (the parser is what the `kit` script runs)."""
+    import argparse
+
+    from kit.cli import build_parser
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## The `kit` command line", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = [line.split("#", 1)[0] for line in block.splitlines() if line.startswith("kit ")]
+    assert len(lines) >= 9
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for line in lines:
+        words = line.split()
+        parser = sub.choices[words[1]]
+        positional = [a for a in parser._actions if not a.option_strings]
+        if words[1] == "lesson":
+            assert words[2] in positional[0].choices, line
+        flags = {s: a for a in parser._actions for s in a.option_strings}
+        for flag, listed in re.findall(r"(--[a-z-]+)(?: ([a-z-]+(?:\|[a-z-]+)+))?", line):
+            assert flag in flags, (line, flag)
+            if listed:
+                assert set(listed.split("|")) <= set(flags[flag].choices or ()), (line, flag)

@@ -46,7 +46,7 @@ def machine_report(root: Path | str = ".") -> list[MachineItem]:
                 MachineItem(
                     "lesson in step with kit",
                     "warning" if stale else "ok",
-                    ", ".join(stale) or "episodes and template/ match the kit",
+                    ", ".join(stale) or "episodes and notebooks match the kit",
                     "run `kit lesson sync` and commit" if stale else "",
                 )
             )

@@ -12,8 +12,8 @@ Three markers, all HTML comments, so Workbench (pandoc) and GitHub render them i
   for example `<!-- kit: `{tag.gpu}` -->`gpu-noble-cuda-12`<!-- /kit -->`.
 
 The files and values are rendered for the embedded example in the lesson style, as a learner's
-repository holds it (`cuda-exercise/`). The same files make up `template/`, the learners'
-template repository. A marker that is not closed, a fence that never ends or an unknown key is
+repository holds it (`cuda-exercise/`); `kit.lesson.template` makes the learners' template
+repository from the same files. A marker that is not closed, a fence that never ends or an unknown key is
 bad input: sync raises `UserError` (exit 2) before it writes anything.
 """
 
@@ -30,9 +30,9 @@ from kit.files import read_text
 from kit.jobs.files import EXAMPLE_COMMIT, EXAMPLE_IMAGE_NAME
 from kit.options import PIXI_VERSION, RenderOptions
 from kit.plan import resolve
-from kit.render import FileKind, render
+from kit.render import render
 from kit.workspace import load_workspace
-from kit.write import STATE_FILE, atomic_write, sha256
+from kit.write import atomic_write
 
 # What episode 2's `kit generate cuda-exercise --env gpu --style lesson` renders.
 LESSON_OPTIONS = RenderOptions(environment="gpu", style="lesson", subdir="cuda-exercise")
@@ -45,13 +45,7 @@ PROSE_GLOBS = (
     "profiles/*.md",
     "index.md",
     "README.md",
-    "template/README.md",
 )
-# The learners' template repository: the example workspace as a repository root, generated files
-# included. Files listed here are written by hand and left alone by sync.
-TEMPLATE = Path("template")
-TEMPLATE_HAND_WRITTEN = ("README.md",)
-DEVCONTAINER_IMAGE = "mcr.microsoft.com/devcontainers/base:ubuntu"
 
 # What the kit's probe prints on a GPU machine: the lesson shows it where no image could be probed.
 EXAMPLE_PROBE_OUTPUT = """\
@@ -183,16 +177,16 @@ def fill(template: str, values: dict[str, str], where: str, line: int) -> str:
 
     def one(match: re.Match[str]) -> str:
         key = match.group("key")
-        if key not in values:
-            raise UserError(
-                f"line {line}: the kit has no value {key!r}",
-                file=where,
-                field="kit",
-                fix=f"use one of: {', '.join(sorted(values))}",
-            )
-        return values[key]
+        return _known(values, key, where, "kit", f"line {line}: the kit has no value {key!r}")
 
     return PLACEHOLDER.sub(one, template)
+
+
+def _known(table: dict[str, str], key: str, where: str, field: str, unknown: str) -> str:
+    """`table[key]`; a key the kit does not know is bad input whose fix lists the known ones."""
+    if key not in table:
+        raise UserError(unknown, file=where, field=field, fix=f"use one of: {', '.join(sorted(table))}")
+    return table[key]
 
 
 def refill_inline(line: str, values: dict[str, str], where: str, number: int) -> str:
@@ -234,6 +228,26 @@ def _body(text: str) -> str:
     return text if text.endswith("\n") or not text else text + "\n"
 
 
+def _code_template(lines: list[str], start: int, rest: str, where: str) -> tuple[str, int]:
+    """The template of the kit-code comment opened at `start`, and the index after its `-->`."""
+    if rest.strip():
+        raise UserError(
+            f"line {start + 1}: put the kit-code template on the lines after `<!-- kit-code:`",
+            file=where,
+            field="kit-code",
+            fix="end the marker line after the colon",
+        )
+    close = next((j for j in range(start + 1, len(lines)) if lines[j].strip() == "-->"), None)
+    if close is None:
+        raise UserError(
+            f"line {start + 1}: the kit-code comment is never closed",
+            file=where,
+            field="kit-code",
+            fix="end the template with a line holding only -->",
+        )
+    return "".join(lines[start + 1 : close]).rstrip("\n"), close + 1
+
+
 def refill(markdown: str, files: dict[str, str], where: str, values: dict[str, str] | None = None) -> str:
     """`markdown` with every marked fence body, code template and inline value refilled."""
     values = values or {}
@@ -265,15 +279,8 @@ def refill(markdown: str, files: dict[str, str], where: str, values: dict[str, s
             out.append(lines[i])
             i += 1
             path = file_marker.group("path")
-            if path not in files:
-                raise UserError(
-                    f"the kit renders no {path}",
-                    file=where,
-                    field="kit-file",
-                    fix=f"use one of: {', '.join(sorted(files))}",
-                )
             body = excerpt(
-                files[path],
+                _known(files, path, where, "kit-file", f"the kit renders no {path}"),
                 file_marker.group("start"),
                 file_marker.group("end"),
                 where,
@@ -281,32 +288,10 @@ def refill(markdown: str, files: dict[str, str], where: str, values: dict[str, s
             )
             field = "kit-file"
         else:
-            start = i
-            template: list[str] = []
-            rest = code_marker.group("rest")  # type: ignore[union-attr]
-            if rest.strip():
-                raise UserError(
-                    f"line {i + 1}: put the kit-code template on the lines after `<!-- kit-code:`",
-                    file=where,
-                    field="kit-code",
-                    fix="end the marker line after the colon",
-                )
-            out.append(lines[i])
-            i += 1
-            while i < len(lines) and lines[i].strip() != "-->":
-                template.append(lines[i])
-                out.append(lines[i])
-                i += 1
-            if i >= len(lines):
-                raise UserError(
-                    f"line {start + 1}: the kit-code comment is never closed",
-                    file=where,
-                    field="kit-code",
-                    fix="end the template with a line holding only -->",
-                )
-            out.append(lines[i])
-            i += 1
-            body = fill("".join(template).rstrip("\n"), values, where, start + 1)
+            template, after = _code_template(lines, i, code_marker.group("rest"), where)  # type: ignore[union-attr]
+            out.extend(lines[i:after])
+            body = fill(template, values, where, i + 1)
+            i = after
             field = "kit-code"
         if i >= len(lines) or not FENCE.match(lines[i].strip()):
             raise UserError(
@@ -363,66 +348,8 @@ def refill_notebook(text: str, lesson: Lesson, where: str) -> str:
     return json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
-def template_files(root: Path, lesson: Lesson) -> dict[str, str]:
-    """The learners' template repository as {path: text}: manifest, app, generated files, state."""
-    workspace = root / EXAMPLE
-    folder = LESSON_OPTIONS.subdir
-    tree = {f"{folder}/pixi.toml": (workspace / "pixi.toml").read_text(encoding="utf-8")}
-    rendered = render(load_workspace(workspace), LESSON_OPTIONS)
-    tree.update({path: f.text for path, f in rendered.items()})
-    for path in sorted((workspace / "app").rglob("*")):
-        if path.is_file():
-            tree[f"{folder}/{path.relative_to(workspace).as_posix()}"] = path.read_text(encoding="utf-8")
-    tree[".devcontainer/devcontainer.json"] = devcontainer_json(folder)
-    managed = {path: sha256(f.text) for path, f in rendered.items() if f.kind is FileKind.MANAGED}
-    tree[STATE_FILE] = json.dumps({"files": dict(sorted(managed.items()))}, indent=2) + "\n"
-    return tree
-
-
-def devcontainer_json(folder: str) -> str:
-    """A Codespace for the learners' repository: Git, Docker (in Docker) and the pixi that the
-    kit's base image carries, so a lock written there is one the image's pixi can read."""
-    config = {
-        "name": folder,
-        "image": DEVCONTAINER_IMAGE,
-        "features": {"ghcr.io/devcontainers/features/docker-in-docker:2": {}},
-        "containerEnv": {"PIXI_VERSION": f"v{PIXI_VERSION}"},
-        "remoteEnv": {"PATH": "${containerEnv:PATH}:/home/vscode/.pixi/bin"},
-        "postCreateCommand": "curl -fsSL https://pixi.sh/install.sh | bash && ~/.pixi/bin/pixi --version",
-        "hostRequirements": {"storage": "32gb"},
-    }
-    return json.dumps(config, indent=2) + "\n"
-
-
-def _template_changes(root: Path, lesson: Lesson) -> tuple[dict[str, str], list[Path]]:
-    """Files of `template/` to write, and the generated files there the kit no longer makes."""
-    base = root / TEMPLATE
-    wanted = template_files(root, lesson)
-    writes: dict[str, str] = {}
-    for path, text in wanted.items():
-        target = base / path
-        if target.is_symlink():
-            raise UserError(
-                "the template holds a symbolic link where the kit writes a file",
-                file=target,
-                field="template",
-                fix="replace the link by a plain file",
-            )
-        if not target.is_file() or target.read_text(encoding="utf-8") != text:
-            writes[path] = text
-    keep = set(wanted) | set(TEMPLATE_HAND_WRITTEN)
-    stale = [p for p in _files_under(base) if p.relative_to(base).as_posix() not in keep]
-    return writes, stale
-
-
-def _files_under(base: Path) -> Iterable[Path]:
-    if not base.is_dir():
-        return []
-    return sorted(p for p in base.rglob("*") if p.is_file() or p.is_symlink())
-
-
 def sync_lesson_files(root: Path, write: bool = True) -> list[str]:
-    """Refill every marked prose file and the template repository; return what changed.
+    """Refill every marked prose file and notebook; return what changed.
 
     Everything is computed before anything is written, so bad input anywhere changes nothing.
     """
@@ -438,17 +365,10 @@ def sync_lesson_files(root: Path, write: bool = True) -> list[str]:
         new = refill_notebook(text, lesson, str(path))
         if new != text:
             pending.append((path, new))
-    writes, stale = _template_changes(root, lesson)
     changed = [str(p.relative_to(root)) for p, _ in pending]
-    changed += [str(TEMPLATE / p) for p in sorted(writes)]
-    changed += [f"{p.relative_to(root)} (removed)" for p in stale]
     if write:
         for path, new in pending:
             atomic_write(path, new)
-        for rel, text in writes.items():
-            atomic_write(root / TEMPLATE / rel, text)
-        for path in stale:
-            path.unlink()
     return changed
 
 

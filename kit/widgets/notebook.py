@@ -26,7 +26,7 @@ from kit.build import BuildEvent, BuildResult, EngineStatus
 from kit.check.findings import Finding
 from kit.errors import BuildNotPossible, KitError, ProbeError
 from kit.gpu import GpuMode, ProbeReport
-from kit.lesson import EXAMPLE_PROBE_OUTPUT
+from kit.lesson.sync import EXAMPLE_PROBE_OUTPUT
 from kit.render import RenderedFile
 from kit.widgets import html
 from kit.widgets.pipeline import (
