@@ -12,11 +12,11 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -33,17 +33,19 @@ DEFAULT_VARIANTS: tuple[Variant, ...] = (("lesson", "image"), ("optimized", "ima
 RUN_ID = str(os.getpid())
 
 
-def lab_or_reason() -> tuple[LabSettings | None, str]:
-    """The lab's settings, or why the engine benchmarks cannot run here."""
+def lab_and_docker() -> tuple[LabSettings, Any] | None:
+    """The lab's settings and a Docker client, or None once it has printed why the engine
+    benchmarks cannot run here (a skip, not a failure: they are run by hand)."""
     settings = lab_settings()
     gaps = missing(settings)
     if gaps:
-        return None, "the lab is not provisioned: " + "; ".join(gaps)
+        print("skipped: the lab is not provisioned: " + "; ".join(gaps))
+        return None
     try:
-        connect_docker()
+        return settings, connect_docker()
     except KitError as error:
-        return None, str(error)
-    return settings, ""
+        print(f"skipped: {error}")
+        return None
 
 
 def render_options(lab: LabSettings, style: str, environment: str, runtime: str = "image") -> dict[str, Any]:
@@ -139,10 +141,14 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def report_failure(error: KitError) -> int:
-    """A failed build in a benchmark: the kit's message and the log tail, exit status 1."""
-    print(f"failed: {error}")
-    tail = getattr(error, "log_tail", None)
-    if tail is not None and tail.lines:
-        print("\n".join("    " + line for line in tail.lines[-15:]))
-    return 1
+def run_benchmark(main: Callable[[], int]) -> NoReturn:
+    """A benchmark's entry point: its exit status, or for a failed build the kit's message and
+    the log tail with exit status 1 (the user sees why, not a traceback)."""
+    try:
+        raise SystemExit(main())
+    except KitError as error:
+        print(f"failed: {error}")
+        tail = getattr(error, "log_tail", None)
+        if tail is not None and tail.lines:
+            print("\n".join("    " + line for line in tail.lines[-15:]))
+        raise SystemExit(1) from None

@@ -35,13 +35,11 @@ from _lab import (
     BenchWorkspace,
     bench_workspaces,
     drop_replaced,
-    lab_or_reason,
+    lab_and_docker,
     markdown_table,
-    report_failure,
+    run_benchmark,
 )
 
-from kit.build import connect_docker
-from kit.errors import KitError
 from tests.lab.settings import LabSettings
 
 MB = 1e6
@@ -143,11 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--environments", default="cpu")
     parser.add_argument("--rounds", type=int, default=1, help="cold builds per image")
     args = parser.parse_args(argv)
-    lab, reason = lab_or_reason()
-    if lab is None:
-        print(f"skipped: {reason}")
+    ready = lab_and_docker()
+    if ready is None:
         return 0
-    client = connect_docker()
+    lab, client = ready
     facts: list[ImageFacts] = []
     split: list[str] = []
     for environment in args.environments.split(","):
@@ -194,7 +191,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except KitError as error:
-        raise SystemExit(report_failure(error)) from None
+    run_benchmark(main)

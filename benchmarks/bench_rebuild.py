@@ -23,13 +23,10 @@ from _lab import (
     BenchWorkspace,
     bench_workspaces,
     drop_replaced,
-    lab_or_reason,
+    lab_and_docker,
     markdown_table,
-    report_failure,
+    run_benchmark,
 )
-
-from kit.build import connect_docker
-from kit.errors import KitError
 
 
 def edit_app(ws: BenchWorkspace, round_no: int) -> None:
@@ -44,11 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
-    lab, reason = lab_or_reason()
-    if lab is None:
-        print(f"skipped: {reason}")
+    ready = lab_and_docker()
+    if ready is None:
         return 0
-    client = connect_docker()
+    lab, client = ready
     cold: dict[str, float] = {}
     rebuilds: dict[str, list[float]] = {}
     cached: dict[str, str] = {}
@@ -94,7 +90,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except KitError as error:
-        raise SystemExit(report_failure(error)) from None
+    run_benchmark(main)

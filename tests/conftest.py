@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,17 @@ EXAMPLE = REPO / "examples" / "cuda-exercise"
 REAL_WORLD = REPO.parent / "shared" / "fixtures" / "real-world" / "nvidia-gpu-ml-library-test"
 DATA = Path(__file__).resolve().parent / "data"
 OUTPUT = REPO / "test-output"
+
+# The one conda package (noarch, tiny) of the lock files tests write by hand: its URL and its
+# `packages:` record, as pixi writes them.
+TZDATA_URL = "https://conda.anaconda.org/conda-forge/noarch/tzdata-2025b-h78e105d_0.conda"
+TZDATA_RECORD = f"""- conda: {TZDATA_URL}
+  sha256: 5aaa366385d716557e365f0a4e9c3fca43ba196872abbbe3d56bb610d131e192
+  md5: 4222072737ccff51314b5ece9c7d6f5a
+  license: LicenseRef-Public-Domain
+  size: 122968
+  timestamp: 1742727099393
+"""
 
 sys.path.insert(0, str(REPO))  # `tests.lab` for the offline lab
 
@@ -34,6 +46,23 @@ def need(condition: bool, reason: str) -> None:
     if in_ci():
         pytest.fail(f"CI=true and {reason}")
     pytest.skip(reason)
+
+
+def run_command(
+    argv: list[str], *, cwd: Path | None = None, timeout: float = 120, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A command as a user types it, for tests to judge: output captured as text, a failure
+    returned (never raised) so the assertion can show its output, and always bounded."""
+    return subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def kit_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 120, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The `kit` command line in a process of its own (`python -m kit.cli ARGS`), as a user runs it."""
+    return run_command([sys.executable, "-m", "kit.cli", *args], cwd=cwd, timeout=timeout, env=env)
 
 
 @pytest.fixture
@@ -109,6 +138,20 @@ def lab() -> LabSettings:
     gaps = missing(settings)
     need(not gaps, "the lab is not provisioned: " + "; ".join(gaps))
     return settings
+
+
+def lab_image_flags(lab: LabSettings, *, base_image: str | None = None) -> list[str]:
+    """`kit generate`/`kit build` flags that point the files at the lab's own images, so that
+    nothing is pulled: the pixi image (or ``base_image``, a test's variant of it), the runtime
+    image, and Apptainer bootstrapping from the Docker daemon that holds them."""
+    return [
+        "--base-image",
+        base_image or lab.base_image,
+        "--runtime-image",
+        lab.runtime_image,
+        "--bootstrap",
+        "docker-daemon",
+    ]
 
 
 @dataclass(frozen=True)
@@ -197,23 +240,8 @@ def lab_sif(
     given = os.environ.get("KIT_LAB_JOB_SIF")
     if given and Path(given).is_file():
         return Path(given)
-    from test_engines import SQUASHFS_ARGS, build_in_lab
+    from test_engines import build_lab_sif
 
-    from tests.lab.settings import copy_workspace
-
-    root = tmp_path_factory.mktemp("scheduler-sif")
-    workspace = copy_workspace(root / "workspace", lab)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("APPTAINER_MKSQUASHFS_ARGS", SQUASHFS_ARGS)
-        built = build_in_lab(
-            lab,
-            workspace,
-            engine="apptainer",
-            style="optimized",
-            environment="cpu",
-            sif_dir=root / "sif",
-            bootstrap="docker-daemon",
-        )
-    sif = Path(built.image)
+    sif = Path(build_lab_sif(lab, tmp_path_factory.mktemp("scheduler-sif"), "optimized").image)
     assert sif.is_file()
     return sif

@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,22 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+@contextmanager
+def chromium_page(width: int, height: int) -> Iterator[Any]:
+    """A page of the width and height given in Debian's headless Chromium, launched the one way
+    the browser tests launch it (no sandbox, no GPU, nothing fetched in the background), and
+    closed however the test ends."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()
+
 
 # User settings for the throw-away lab: no news toast or update check (no network, nothing over
 # the studio in the screenshot), no autosave (the test never writes outputs
@@ -389,29 +406,22 @@ def drive_studio(page: Any, lab: Lab) -> dict[str, Any]:
 @pytest.mark.timeout(240)
 def test_studio_in_jupyterlab(lab: Lab) -> None:
     assert (NOTEBOOKS / NOTEBOOK).is_file(), f"{NOTEBOOKS / NOTEBOOK} is missing"
-    from playwright.sync_api import sync_playwright
-
     shot = SHOTS / "studio.png"
     shot.unlink(missing_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    with chromium_page(1400, 2400) as page:
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            seen = drive_studio(page, lab)
+        except BaseException:
             try:
-                seen = drive_studio(page, lab)
-            except BaseException:
-                try:
-                    page.screenshot(path=str(SHOTS / "failure.png"))
-                    print(f"screenshot: {SHOTS / 'failure.png'}")
-                finally:
-                    print(f"JupyterLab log:\n{lab.log_tail()}")
-                raise
-            studio = page.locator(STUDIO).first
-            studio.evaluate("e => e.scrollIntoView({block: 'start'})")  # its top below the toolbar
-            studio.screenshot(path=str(shot))
-            page.screenshot(path=str(SHOTS / "lab.png"))
-        finally:
-            browser.close()
+                page.screenshot(path=str(SHOTS / "failure.png"))
+                print(f"screenshot: {SHOTS / 'failure.png'}")
+            finally:
+                print(f"JupyterLab log:\n{lab.log_tail()}")
+            raise
+        studio = page.locator(STUDIO).first
+        studio.evaluate("e => e.scrollIntoView({block: 'start'})")  # its top below the toolbar
+        studio.screenshot(path=str(shot))
+        page.screenshot(path=str(SHOTS / "lab.png"))
     print(json.dumps(seen))
     assert shot.stat().st_size > 10_000, "the screenshot is suspiciously small"
     # Autosave is off and nothing presses Save: the repository's notebook must stay as it was.

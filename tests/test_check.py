@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import need
+from conftest import TZDATA_RECORD, TZDATA_URL, need
 
 from kit.api import check, generate, prepare
 from kit.check import check_files, linters, schema
@@ -38,7 +38,7 @@ platforms = ["linux-64"]
 [dependencies]
 tzdata = "*"
 """
-V7_LOCK = """version: 7
+V7_LOCK = f"""version: 7
 platforms:
 - name: linux-64
 environments:
@@ -47,15 +47,9 @@ environments:
     - url: https://conda.anaconda.org/conda-forge/
     packages:
       linux-64:
-      - conda: https://conda.anaconda.org/conda-forge/noarch/tzdata-2025b-h78e105d_0.conda
+      - conda: {TZDATA_URL}
 packages:
-- conda: https://conda.anaconda.org/conda-forge/noarch/tzdata-2025b-h78e105d_0.conda
-  sha256: 5aaa366385d716557e365f0a4e9c3fca43ba196872abbbe3d56bb610d131e192
-  md5: 4222072737ccff51314b5ece9c7d6f5a
-  license: LicenseRef-Public-Domain
-  size: 122968
-  timestamp: 1742727099393
-"""
+{TZDATA_RECORD}"""
 
 
 def linters_present() -> None:

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, REPO
-
-
-def kit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kit.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
+from conftest import EXAMPLE, REPO, TZDATA_RECORD, TZDATA_URL
+from conftest import kit_cli as kit
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -95,22 +84,16 @@ def write_workspace(root: Path, manifest: str | None = None, lock: str | None = 
 
 
 GOOD = (EXAMPLE / "pixi.toml").read_text()
-LINUXLESS_LOCK = """version: 6
+LINUXLESS_LOCK = f"""version: 6
 environments:
   gpu:
     channels:
     - url: https://conda.anaconda.org/conda-forge/
     packages:
       osx-arm64:
-      - conda: https://conda.anaconda.org/conda-forge/noarch/tzdata-2025b-h78e105d_0.conda
+      - conda: {TZDATA_URL}
 packages:
-- conda: https://conda.anaconda.org/conda-forge/noarch/tzdata-2025b-h78e105d_0.conda
-  sha256: 5aaa366385d716557e365f0a4e9c3fca43ba196872abbbe3d56bb610d131e192
-  md5: 4222072737ccff51314b5ece9c7d6f5a
-  license: LicenseRef-Public-Domain
-  size: 122968
-  timestamp: 1742727099393
-"""
+{TZDATA_RECORD}"""
 CORPUS = {
     "malformed-toml": (dict(manifest="[workspace\n"), [], "pixi.toml [toml]"),
     "no-workspace-table": (dict(manifest="[dependencies]\n"), [], "pixi.toml [workspace]"),

@@ -104,6 +104,25 @@ def build_in_lab(
     return Built(style, environment, image, result, tuple(events), args)
 
 
+def build_lab_sif(lab: LabSettings, root: Path, style: str) -> Built:
+    """The lab workspace's cpu environment, copied under ``root``, built into a SIF in
+    ``root/sif`` (which the builder makes) by the kit: from the lab's pixi image through the
+    Docker socket (``Bootstrap: docker-daemon``), so nothing is pulled and nothing is exported,
+    and with a fast squashfs compression (the tests time nothing, they wait)."""
+    workspace = copy_workspace(root / "workspace", lab)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("APPTAINER_MKSQUASHFS_ARGS", SQUASHFS_ARGS)
+        return build_in_lab(
+            lab,
+            workspace,
+            engine="apptainer",
+            style=style,
+            environment="cpu",
+            sif_dir=root / "sif",
+            bootstrap="docker-daemon",
+        )
+
+
 def remove_tag(client: Any, tag: str) -> None:
     """Untag (and so remove) an image made here; never by id, which could drop others' tags."""
     from docker.errors import ImageNotFound
@@ -248,19 +267,7 @@ def sif_built(
     Docker socket (``Bootstrap: docker-daemon``): nothing is pulled, nothing is exported.
     ``sif_dir`` does not exist yet: the builder makes it."""
     style = str(request.param)
-    root = tmp_path_factory.mktemp(f"apptainer-{style}")
-    workspace = copy_workspace(root / "workspace", lab)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("APPTAINER_MKSQUASHFS_ARGS", SQUASHFS_ARGS)
-        built = build_in_lab(
-            lab,
-            workspace,
-            engine="apptainer",
-            style=style,
-            environment="cpu",
-            sif_dir=root / "sif",
-            bootstrap="docker-daemon",
-        )
+    built = build_lab_sif(lab, tmp_path_factory.mktemp(f"apptainer-{style}"), style)
     yield built
     Path(built.image).unlink(missing_ok=True)
 

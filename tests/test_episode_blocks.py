@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, OUTPUT, REPO, need
+from conftest import EXAMPLE, OUTPUT, REPO, lab_image_flags, need
 from episode_blocks import (
     SQUASHFS_ARGS,
     LessonSession,
@@ -123,6 +123,15 @@ def run(
     return done
 
 
+def probe_failures(where: str, runner: list[str], cwd: Path, log: Path, env: dict[str, str]) -> list[str]:
+    """The example's GPU probe run in an image (``runner``: the engine's command up to the
+    image); what went wrong, for the learner path's list of failures (empty when it reported)."""
+    probe = run([*runner, "python", "/app/src/torch_detect_GPU.py"], cwd, log, env, timeout=300)
+    if probe.returncode or "PyTorch version" not in probe.stdout:
+        return [f"probe in {where}: {probe.returncode} {probe.stderr.strip()[-300:]}"]
+    return []
+
+
 @pytest.mark.episode_blocks
 @pytest.mark.docker
 @pytest.mark.apptainer
@@ -154,12 +163,7 @@ def test_learner_path(
             str(work),
             "--style",
             style,
-            "--base-image",
-            lab.base_image,
-            "--runtime-image",
-            lab.runtime_image,
-            "--bootstrap",
-            "docker-daemon",
+            *lab_image_flags(lab),
         ],
         tmp_path,
         log,
@@ -172,15 +176,9 @@ def test_learner_path(
     if built.returncode:
         failures.append(f"docker build W: {built.stderr.strip().splitlines()[-3:]}")
     else:
-        probe = run(
-            ["/usr/bin/docker", "run", "--rm", tag, "python", "/app/src/torch_detect_GPU.py"],
-            tmp_path,
-            log,
-            env,
-            timeout=300,
+        failures += probe_failures(
+            "the Docker image", ["/usr/bin/docker", "run", "--rm", tag], tmp_path, log, env
         )
-        if probe.returncode or "PyTorch version" not in probe.stdout:
-            failures.append(f"probe in the Docker image: {probe.returncode} {probe.stderr.strip()[-300:]}")
         subprocess.run(["/usr/bin/docker", "rmi", "-f", tag], capture_output=True, timeout=120)
     sif = tmp_path / "X.sif"
     app_built = run([apptainer_path, "build", str(sif), str(work / "apptainer.def")], work, log, env)
@@ -192,14 +190,6 @@ def test_learner_path(
         tested = run([apptainer_path, "test", str(sif)], tmp_path, log, env, timeout=300)
         if tested.returncode:
             failures.append(f"apptainer test X.sif: {tested.stderr.strip()[-300:]}")
-        probe = run(
-            [apptainer_path, "run", str(sif), "python", "/app/src/torch_detect_GPU.py"],
-            tmp_path,
-            log,
-            env,
-            timeout=300,
-        )
-        if probe.returncode or "PyTorch version" not in probe.stdout:
-            failures.append(f"probe in the SIF: {probe.returncode} {probe.stderr.strip()[-300:]}")
+        failures += probe_failures("the SIF", [apptainer_path, "run", str(sif)], tmp_path, log, env)
     assert not failures, "\n".join(failures) + f"\n(full log: {log})"
     print(json.dumps({"style": style, "log": str(log)}))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import need
+from conftest import need, run_command
 
 from kit.cli import main
 from kit.errors import EngineUnavailable, OptionsError, ProbeError
@@ -43,22 +43,20 @@ TORCH_PYTHON = os.environ.get("KIT_TEST_TORCH_PYTHON") or (
 
 # ---------------------------------------------------------------- parser, on every fixture form
 
+# The same two machines reported in both of the kit's forms: what the text and the JSON agree
+# on is written once (the JSON form also reports nccl, and cupy's absence).
+TORCH_CPU: dict[str, object] = dict(
+    torch_version="2.13.0+cpu", cuda_available=False, device_count=0, mps_available=False
+)
+JAX_CPU: dict[str, object] = dict(torch_missing=True, framework_missing=False, has_gpu=False)
+JAX_CPU_SEEN = (
+    FrameworkReport("torch", error="No module named 'torch'"),
+    FrameworkReport("jax", "0.10.2", 0, ("cpu:0 cpu",)),
+)
+
 EXPECTED: dict[str, dict[str, object]] = {
-    "kit_text_torch2.13.0_cpu.txt": dict(
-        torch_version="2.13.0+cpu",
-        cuda_available=False,
-        device_count=0,
-        mps_available=False,
-        source_format="kit-text",
-    ),
-    "kit_json_torch2.13.0_cpu.json": dict(
-        torch_version="2.13.0+cpu",
-        cuda_available=False,
-        device_count=0,
-        mps_available=False,
-        nccl=None,
-        source_format="kit-json",
-    ),
+    "kit_text_torch2.13.0_cpu.txt": dict(TORCH_CPU, source_format="kit-text"),
+    "kit_json_torch2.13.0_cpu.json": dict(TORCH_CPU, nccl=None, source_format="kit-json"),
     "kit_text_torch_missing.txt": dict(torch_missing=True, error="No module named 'torch'"),
     "kit_json_torch_missing.json": dict(torch_missing=True, error="No module named 'torch'"),
     "lesson_850cc8c_cuda_gpu.txt": dict(
@@ -81,26 +79,11 @@ EXPECTED: dict[str, dict[str, object]] = {
         device_count=2, cuda_available=True, device_index=0, device_name="NVIDIA A100-SXM4-40GB"
     ),
     "lesson_48b58d2_cuda_no_gpu.txt": dict(device_count=0, cuda_available=False),
-    "kit_text_jax0.10.2_cpu_no_torch.txt": dict(
-        torch_missing=True,
-        framework_missing=False,
-        has_gpu=False,
-        source_format="kit-text",
-        frameworks=(
-            FrameworkReport("torch", error="No module named 'torch'"),
-            FrameworkReport("jax", "0.10.2", 0, ("cpu:0 cpu",)),
-        ),
-    ),
+    "kit_text_jax0.10.2_cpu_no_torch.txt": dict(JAX_CPU, source_format="kit-text", frameworks=JAX_CPU_SEEN),
     "kit_json_jax0.10.2_cpu_no_torch.json": dict(
-        torch_missing=True,
-        framework_missing=False,
-        has_gpu=False,
+        JAX_CPU,
         source_format="kit-json",
-        frameworks=(
-            FrameworkReport("torch", error="No module named 'torch'"),
-            FrameworkReport("jax", "0.10.2", 0, ("cpu:0 cpu",)),
-            FrameworkReport("cupy", error="No module named 'cupy'"),
-        ),
+        frameworks=(*JAX_CPU_SEEN, FrameworkReport("cupy", error="No module named 'cupy'")),
     ),
     "kit_json_no_framework.json": dict(
         torch_missing=True, framework_missing=True, error="No module named 'torch'"
@@ -175,10 +158,11 @@ def test_parser_refuses_what_is_not_a_report(text: str) -> None:
 # ---------------------------------------------------------------- the script, run for real
 
 
-def _run_script(python: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [python, str(SCRIPT), *args], capture_output=True, text=True, timeout=120, check=False
-    )
+def _run_script(
+    python: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The probe script as a job runs it (``env``: e.g. a PYTHONPATH with stand-in frameworks)."""
+    return run_command([python, str(SCRIPT), *args], env=env)
 
 
 @pytest.mark.parametrize("args", [(), ("--json",)])
@@ -231,17 +215,8 @@ def _site(tmp_path: Path, **modules: str) -> dict[str, str]:
 
 def test_script_reports_jax_and_cupy_gpus_without_torch(tmp_path: Path) -> None:
     env = _site(tmp_path, jax=FAKE_JAX, cupy=FAKE_CUPY)
-    as_text = subprocess.run(
-        [sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    as_json = subprocess.run(
-        [sys.executable, str(SCRIPT), "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    as_text = _run_script(sys.executable, env=env)
+    as_json = _run_script(sys.executable, "--json", env=env)
     assert as_text.returncode == as_json.returncode == 0, as_text.stderr + as_json.stderr
     assert "JAX devices: gpu:0 NVIDIA H200, gpu:1 NVIDIA H200" in as_text.stdout
     from_text, from_json = parse_probe_output(as_text.stdout), parse_probe_output(as_json.stdout)
@@ -255,14 +230,7 @@ def test_script_reports_jax_and_cupy_gpus_without_torch(tmp_path: Path) -> None:
 
 def test_a_framework_that_fails_to_import_is_not_installed(tmp_path: Path) -> None:
     env = _site(tmp_path, cupy=BROKEN_CUPY)
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _run_script(sys.executable, "--json", env=env)
     assert done.returncode == EXIT_NO_FRAMEWORK
     entry = json.loads(done.stdout)["frameworks"]["cupy"]
     assert entry == {"installed": False, "error": "RuntimeError: CUDA driver library not found"}

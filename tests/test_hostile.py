@@ -985,38 +985,31 @@ def finish(process: subprocess.Popen[str], timeout: float = 30) -> Run:
     return Run(process.returncode, out, err)
 
 
+def signal_when(process: subprocess.Popen[str], reached: Callable[[], object], sig: int) -> Run:
+    """Send `sig` once `reached()` returns (the kit is at the moment under test) and collect the
+    run; the process never outlives the test, whatever fails."""
+    try:
+        reached()
+        process.send_signal(sig)
+        return finish(process)
+    finally:
+        process.kill()
+
+
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 @pytest.mark.parametrize("module", ["jinja2", "rattler", "kit.render"])
 def test_signal_early_in_start_up(tree: Path, sig: int, code: int, module: str) -> None:
     """Ctrl-C (or kill) while the kit is still importing: one line, 130/143, no traceback."""
     process = start("generate", tree / "repo")
-    try:
-        wait_for_import(process, module)
-        process.send_signal(sig)
-        run = finish(process)
-    finally:
-        process.kill()
-    one_line(run, code)
+    one_line(signal_when(process, lambda: wait_for_import(process, module), sig), code)
     assert temps(tree) == []
 
 
 def test_ctrl_c_through_the_kit_entry_point(tree: Path) -> None:
     entry = Path(sys.executable).parent / "kit"
     need(entry.exists(), f"{entry} is not installed (./dev setup)")
-    process = subprocess.Popen(
-        [sys.executable, "-X", "importtime", str(entry), "inspect", str(tree / "repo")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    )
-    try:
-        wait_for_import(process, "jinja2")
-        process.send_signal(signal.SIGINT)
-        run = finish(process)
-    finally:
-        process.kill()
-    one_line(run, 130)
+    process = start("inspect", tree / "repo", executable=[sys.executable, "-X", "importtime", str(entry)])
+    one_line(signal_when(process, lambda: wait_for_import(process, "jinja2"), signal.SIGINT), 130)
 
 
 def hold_lock(folder: Path) -> int:
@@ -1050,16 +1043,25 @@ def test_signal_while_waiting_to_write(tree: Path, sig: int, code: int) -> None:
     fd = hold_lock(repo)
     try:
         process = start("generate", repo, executable=KIT)
-        try:
-            wait_until_waiting(process, repo)
-            process.send_signal(sig)
-            run = finish(process)
-        finally:
-            process.kill()
+        run = signal_when(process, lambda: wait_until_waiting(process, repo), sig)
     finally:
         os.close(fd)
     one_line(run, code)
     assert changed(before, snapshot(tree)) == set()
+
+
+def interrupted_script(script: str, repo: Path, sig: int) -> Run:
+    """`python -c SCRIPT REPO SIGNAL`: the kit run in a process of its own by a script that patches
+    one step to send the process SIGNAL at a chosen moment (a signal lands there every time)."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(repo), str(int(sig))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=ENV,
+        check=False,
+    )
+    return Run(done.returncode, done.stdout, done.stderr)
 
 
 SIGNAL_MID_WRITE = """
@@ -1084,15 +1086,7 @@ def test_signal_while_staging_leaves_nothing(tree: Path, sig: int, code: int) ->
     """SIGINT/SIGTERM with three files staged: the temporary files go, nothing else changes."""
     repo = tree / "repo"
     before = snapshot(tree)
-    done = subprocess.run(
-        [sys.executable, "-c", SIGNAL_MID_WRITE, str(repo), str(int(sig))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=ENV,
-        check=False,
-    )
-    one_line(Run(done.returncode, done.stdout, done.stderr), code)
+    one_line(interrupted_script(SIGNAL_MID_WRITE, repo, sig), code)
     assert changed(before, snapshot(tree)) == set()
 
 
@@ -1117,15 +1111,7 @@ def test_signal_while_renaming_waits_for_the_last_rename(
 ) -> None:
     """A signal between two renames is held back until every file (and the state) is in place."""
     repo = tree / "repo"
-    done = subprocess.run(
-        [sys.executable, "-c", SIGNAL_MID_RENAME, str(repo), str(int(sig))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=ENV,
-        check=False,
-    )
-    one_line(Run(done.returncode, done.stdout, done.stderr), code)
+    one_line(interrupted_script(SIGNAL_MID_RENAME, repo, sig), code)
     assert temps(tree) == []
     assert (repo / ".kit-state.json").is_file() and (repo / "apptainer.def").is_file()
     again = kit(capsys, "generate", repo, "--json")
@@ -1141,15 +1127,7 @@ def test_kill_9_mid_write_then_the_next_run_recovers(capsys: pytest.CaptureFixtu
     """kill -9 between renames leaves temporary files; the next run removes them and does not take
     them (or the files already renamed) for the user's edits."""
     repo = tree / "repo"
-    done = subprocess.run(
-        [sys.executable, "-c", KILL_MID_RENAME, str(repo), "9"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=ENV,
-        check=False,
-    )
-    assert done.returncode == -signal.SIGKILL
+    assert interrupted_script(KILL_MID_RENAME, repo, signal.SIGKILL).code == -signal.SIGKILL
     assert temps(tree), "the killed run left its temporary files"
     run = kit(capsys, "generate", repo)
     assert run.code == 0 and "refused" not in run.out, run
@@ -1210,17 +1188,30 @@ def test_sigterm_ends_child_processes(tmp_path: Path) -> None:
 # == concurrency ==========================================================================================================
 
 
+def assert_race_left_a_sound_state(runs: list[Run], scratch: Path, repo: Path) -> dict[str, Any]:
+    """Runs that raced each other: each either wrote or refused in one line (no traceback), at
+    least one wrote, no temporary file is left under ``scratch``, and every file the repository's
+    state records holds exactly the content recorded. The recorded files, for more checks."""
+    import hashlib
+
+    assert all(r.code in (0, 2) and "Traceback" not in r.err for r in runs), runs
+    assert any(r.code == 0 for r in runs)
+    for r in runs:
+        if r.code == 2:
+            one_line(r, 2)
+    assert temps(scratch) == []
+    files: dict[str, Any] = json.loads((repo / ".kit-state.json").read_text())["files"]
+    for path, record in files.items():
+        assert hashlib.sha256((repo / path).read_bytes()).hexdigest() == record["sha256"], path
+    return files
+
+
 def test_parallel_identical_runs(tree: Path) -> None:
     repo = tree / "repo"
     processes = [start("generate", repo, executable=KIT) for _ in range(4)]
     runs = [finish(p, timeout=120) for p in processes]
-    assert all(r.code == 0 and "Traceback" not in r.err for r in runs), runs
-    assert temps(tree) == []
-    state = json.loads((repo / ".kit-state.json").read_text())["files"]
-    import hashlib
-
-    for path, record in state.items():
-        assert hashlib.sha256((repo / path).read_bytes()).hexdigest() == record["sha256"], path
+    assert all(r.code == 0 for r in runs), runs
+    assert_race_left_a_sound_state(runs, tree, repo)
 
 
 def test_parallel_runs_with_different_options(tree: Path) -> None:
@@ -1230,17 +1221,7 @@ def test_parallel_runs_with_different_options(tree: Path) -> None:
         for style in ("lesson", "optimized", "lesson", "optimized")
     ]
     runs = [finish(p, timeout=120) for p in processes]
-    assert all(r.code in (0, 2) and "Traceback" not in r.err for r in runs), runs
-    assert any(r.code == 0 for r in runs)
-    for r in runs:
-        if r.code == 2:
-            one_line(r, 2)
-    assert temps(tree) == []
-    import hashlib
-
-    state = json.loads((repo / ".kit-state.json").read_text())["files"]
-    for path, record in state.items():
-        assert hashlib.sha256((repo / path).read_bytes()).hexdigest() == record["sha256"], path
+    assert_race_left_a_sound_state(runs, tree, repo)
 
 
 def test_a_held_lock_delays_but_does_not_fail(tree: Path) -> None:
@@ -1258,15 +1239,10 @@ def test_a_held_lock_delays_but_does_not_fail(tree: Path) -> None:
 def test_two_workspaces_in_parallel(tmp_path: Path) -> None:
     repo, a, b = two_workspaces(tmp_path)
     runs = [finish(p, timeout=120) for p in [start("generate", ws, executable=KIT) for ws in (a, b)]]
-    assert all(r.code in (0, 2) and "Traceback" not in r.err for r in runs), runs
-    assert temps(tmp_path) == []
-    files = json.loads((repo / ".kit-state.json").read_text())["files"]
+    files = assert_race_left_a_sound_state(runs, tmp_path, repo)
     for name, run in zip("ab", runs, strict=True):
-        if run.code == 0:
+        if run.code == 0:  # else it planned before the other wrote: refused, one line
             assert f"{name}/Dockerfile" in files
-        else:  # it planned before the other wrote: refused, one line
-            one_line(run, 2)
-    assert any(run.code == 0 for run in runs)
 
 
 # == staging (the build context) =============================================================================
@@ -1688,18 +1664,6 @@ def generate_into(
     return run, files, outside
 
 
-def assert_invariants(run: Run, outside: set[str], files: dict[str, str], baseline: dict[str, Any]) -> None:
-    assert outside == set(), outside
-    assert "Traceback" not in run.out + run.err
-    assert run.code in (0, 2), run
-    if run.code == 2:
-        one_line(run, 2)
-        assert files == {}, "a refusal writes nothing"
-        return
-    assert "\x1b" not in run.out + run.err
-    assert structure(files) == baseline
-
-
 _BASELINES: dict[tuple[str, ...], dict[str, Any]] = {}
 
 
@@ -1711,14 +1675,27 @@ def baseline(capsys: pytest.CaptureFixture[str], *flags: str) -> dict[str, Any]:
     return _BASELINES[flags]
 
 
+def assert_manifest_holds(capsys: pytest.CaptureFixture[str], text: str, *flags: str) -> None:
+    """Manifest `text` generated with `flags`: nothing changes outside --out, and the kit either
+    refuses in one line having written nothing, or writes files with the same structure as the
+    plain manifest's, and never a terminal escape."""
+    shape = baseline(capsys, *flags)
+    run, files, outside = generate_into(capsys, text, *flags)
+    assert outside == set(), outside
+    assert "Traceback" not in run.out + run.err
+    assert run.code in (0, 2), run
+    if run.code == 2:
+        one_line(run, 2)
+        assert files == {}, "a refusal writes nothing"
+        return
+    assert "\x1b" not in run.out + run.err
+    assert structure(files) == shape
+
+
 @PROPERTY
 @given(name=nasty_text, style=st.sampled_from(["lesson", "optimized"]))
 def test_property_workspace_name(capsys: pytest.CaptureFixture[str], name: str, style: str) -> None:
-    shape = baseline(capsys, "--style", style, "--env", "gpu")
-    run, files, outside = generate_into(
-        capsys, manifest(name=toml_str(name)), "--style", style, "--env", "gpu"
-    )
-    assert_invariants(run, outside, files, shape)
+    assert_manifest_holds(capsys, manifest(name=toml_str(name)), "--style", style, "--env", "gpu")
 
 
 @PROPERTY
@@ -1727,11 +1704,7 @@ def test_property_workspace_name(capsys: pytest.CaptureFixture[str], name: str, 
     style=st.sampled_from(["lesson", "optimized"]),
 )
 def test_property_cuda_requirement(capsys: pytest.CaptureFixture[str], cuda: str, style: str) -> None:
-    shape = baseline(capsys, "--style", style, "--env", "gpu")
-    run, files, outside = generate_into(
-        capsys, manifest(cuda=toml_str(cuda)), "--style", style, "--env", "gpu"
-    )
-    assert_invariants(run, outside, files, shape)
+    assert_manifest_holds(capsys, manifest(cuda=toml_str(cuda)), "--style", style, "--env", "gpu")
 
 
 @PROPERTY
@@ -1739,12 +1712,10 @@ def test_property_cuda_requirement(capsys: pytest.CaptureFixture[str], cuda: str
 def test_property_channels_and_platforms(
     capsys: pytest.CaptureFixture[str], channel: str, platform: str
 ) -> None:
-    shape = baseline(capsys, "--env", "gpu")
     text = manifest(
         channels=toml_str_list(channel or "c"), platforms=toml_str_list("linux-64", platform or "p")
     )
-    run, files, outside = generate_into(capsys, text, "--env", "gpu")
-    assert_invariants(run, outside, files, shape)
+    assert_manifest_holds(capsys, text, "--env", "gpu")
 
 
 OPTION_FLAGS = [

@@ -241,12 +241,10 @@ def lesson_repository(tmp_path: Path) -> Path:
 @pytest.mark.slow
 @pytest.mark.timeout(420)
 def test_hub_pulls_the_lesson_and_opens_the_studio(hub: Hub, lesson_repository: Path) -> None:
-    from playwright.sync_api import sync_playwright
     from test_browser import (
-        CHROMIUM,
-        CHROMIUM_ARGS,
         STUDIO_RENDER,
         KernelFrames,
+        chromium_page,
         close_left_sidebar,
         run_all_cells,
         wait_for_kernel,
@@ -259,31 +257,26 @@ def test_hub_pulls_the_lesson_and_opens_the_studio(hub: Hub, lesson_repository: 
     target = f"/user/{USER}/lab/tree/{LESSON_FOLDER}/notebooks/studio.ipynb"
     shot = SHOTS / "studio-on-hub.png"
     shot.unlink(missing_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    with chromium_page(1400, 2000) as page:
+        frames = KernelFrames(page)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 2000})
-            frames = KernelFrames(page)
-            try:
-                page.goto(link, wait_until="domcontentloaded", timeout=60_000)
-                page.locator("input[name=username]").fill(USER)
-                page.locator("input[name=password]").fill(hub.password)
-                page.locator("input[type=submit], button[type=submit]").first.click()
-                page.wait_for_url(f"**{target}", timeout=PULL_AND_OPEN * 1000)
-                page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(
-                    state="visible", timeout=PULL_AND_OPEN * 1000
-                )
-                wait_for_kernel(page, frames, 90)
-                close_left_sidebar(page)
-                run_all_cells(page)
-                wait_for_studio(page, STUDIO_RENDER)
-            except BaseException:
-                page.screenshot(path=str(SHOTS / "failure.png"))
-                print(f"screenshot: {SHOTS / 'failure.png'}\nhub log:\n{hub.log_tail()}")
-                raise
-            page.locator(".kit-studio").first.screenshot(path=str(shot))
-        finally:
-            browser.close()
+            page.goto(link, wait_until="domcontentloaded", timeout=60_000)
+            page.locator("input[name=username]").fill(USER)
+            page.locator("input[name=password]").fill(hub.password)
+            page.locator("input[type=submit], button[type=submit]").first.click()
+            page.wait_for_url(f"**{target}", timeout=PULL_AND_OPEN * 1000)
+            page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(
+                state="visible", timeout=PULL_AND_OPEN * 1000
+            )
+            wait_for_kernel(page, frames, 90)
+            close_left_sidebar(page)
+            run_all_cells(page)
+            wait_for_studio(page, STUDIO_RENDER)
+        except BaseException:
+            page.screenshot(path=str(SHOTS / "failure.png"))
+            print(f"screenshot: {SHOTS / 'failure.png'}\nhub log:\n{hub.log_tail()}")
+            raise
+        page.locator(".kit-studio").first.screenshot(path=str(shot))
     pulled = hub.home / LESSON_FOLDER
     assert (pulled / "notebooks" / "studio.ipynb").is_file(), "nbgitpuller did not clone the lesson"
     head = subprocess.run(

@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import EXAMPLE
+from conftest import kit_cli as kit
 
 REMOTE = "https://github.com/Some-Lab/Cuda-Lesson.git"
-
-
-def kit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kit.cli", *args], capture_output=True, text=True, timeout=120, cwd=cwd
-    )
+# `kit generate`'s flags for the two job files (and nothing else), as the episodes type them.
+JOB_FILES = ("--only", "htcondor", "--only", "slurm")
 
 
 def git(repo: Path, *args: str) -> str:
@@ -57,9 +53,14 @@ def generate(workspace: Path, *args: str) -> dict[str, str]:
     return {c["path"]: (root / c["path"]).read_text() for c in body["result"]["changes"]}
 
 
+def generate_jobs(clone: Path, *flags: str) -> dict[str, str]:
+    """The two job files of the clone's workspace, with ``flags`` for `kit generate`."""
+    return generate(clone / "cuda-exercise", *JOB_FILES, *flags)
+
+
 def test_generate_writes_both_job_files_with_the_commit_tag(clone: Path) -> None:
     head = git(clone, "rev-parse", "HEAD")[:7]
-    files = generate(clone / "cuda-exercise", "--only", "htcondor", "--only", "slurm")
+    files = generate_jobs(clone)
     assert sorted(files) == [
         "cuda-exercise/jobs/htcondor.sub",
         "cuda-exercise/jobs/inputs.txt",
@@ -85,14 +86,10 @@ def test_generate_writes_both_job_files_with_the_commit_tag(clone: Path) -> None
 
 
 def test_a_cpu_environment_asks_for_no_gpu(clone: Path) -> None:
-    files = generate(
-        clone / "cuda-exercise",
+    files = generate_jobs(
+        clone,
         "--env",
         "cpu",
-        "--only",
-        "htcondor",
-        "--only",
-        "slurm",
         "--job-image-kind",
         "docker",
         "--job-modules",
@@ -107,12 +104,8 @@ def test_a_cpu_environment_asks_for_no_gpu(clone: Path) -> None:
 
 
 def test_a_moving_tag_and_a_local_sif(clone: Path) -> None:
-    files = generate(
-        clone / "cuda-exercise",
-        "--only",
-        "htcondor",
-        "--only",
-        "slurm",
+    files = generate_jobs(
+        clone,
         "--job-reference",
         "tag",
         "--job-image-kind",
@@ -190,13 +183,7 @@ def test_outside_git_the_job_files_say_what_is_missing(tmp_path: Path) -> None:
 def job_findings(workspace: Path, env: dict[str, str] | None = None) -> list[dict[str, object]]:
     import os
 
-    done = subprocess.run(
-        [sys.executable, "-m", "kit.cli", "check", str(workspace), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-    )
+    done = kit("check", str(workspace), "--json", timeout=300, env={**os.environ, **(env or {})})
     assert done.returncode in (0, 1), done.stdout + done.stderr
     findings = json.loads(done.stdout)["result"]["findings"]
     return [f for f in findings if str(f["rule"]).startswith("job-")]
@@ -207,7 +194,7 @@ def with_jobs(clone: Path) -> Path:
     """The clone with every generated file, job files included (the gpu environment)."""
     workspace = clone / "cuda-exercise"
     generate(workspace)
-    generate(workspace, "--only", "htcondor", "--only", "slurm")
+    generate(workspace, *JOB_FILES)
     return workspace
 
 
@@ -216,7 +203,7 @@ def test_check_passes_the_generated_job_files(with_jobs: Path) -> None:
 
 
 def test_check_refuses_a_gpu_request_for_a_cpu_environment(with_jobs: Path) -> None:
-    generate(with_jobs, "--env", "cpu", "--only", "htcondor", "--only", "slurm", "--force")
+    generate(with_jobs, "--env", "cpu", *JOB_FILES, "--force")
     sub = with_jobs / "jobs/htcondor.sub"
     sub.write_text(sub.read_text().replace("request_disk", "request_gpus = 1\nrequest_disk"))
     sbatch = with_jobs / "jobs/slurm.sbatch"

@@ -16,14 +16,13 @@ import json
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import DATA, need
+from conftest import DATA, kit_cli, lab_image_flags, need
 
 from kit import api
 from kit.deffile import parse_def, undefined_stage_arguments
@@ -42,15 +41,8 @@ LIMIT_S = 600
 
 
 def kit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """The `kit` command line, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "kit.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=LIMIT_S,
-        check=False,
-        cwd=cwd,
-    )
+    """The `kit` command line, as a user runs it, with this module's longer limit."""
+    return kit_cli(*args, cwd=cwd, timeout=LIMIT_S)
 
 
 def push_paths(workflow_text: str) -> list[str]:
@@ -274,19 +266,9 @@ def test_cuda_packages_without_a_requirement_are_reported(tmp_path: Path) -> Non
 # ---------------------------------------------------------------- the lab: plain engine commands
 
 
-def generate_for_lab(ws: Path, lab: LabSettings, *extra: str) -> None:
-    done = kit(
-        "generate",
-        str(ws),
-        "--base-image",
-        lab.base_image,
-        "--runtime-image",
-        lab.runtime_image,
-        "--bootstrap",
-        "docker-daemon",
-        "--force",
-        *extra,
-    )
+def generate_for_lab(ws: Path, lab: LabSettings, *extra: str, base_image: str | None = None) -> None:
+    """`kit generate` against the lab's images (``base_image``: a variant of the pixi image)."""
+    done = kit("generate", str(ws), *lab_image_flags(lab, base_image=base_image), "--force", *extra)
     assert done.returncode == 0, done.stderr
 
 
@@ -419,12 +401,7 @@ def test_kit_build_apptainer_in_a_repository_with_commits(
         "optimized",
         "--tag",
         "commit",
-        "--base-image",
-        lab.base_image,
-        "--runtime-image",
-        lab.runtime_image,
-        "--bootstrap",
-        "docker-daemon",
+        *lab_image_flags(lab),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert (ws / "commit.sif").is_file()
@@ -460,17 +437,7 @@ def test_failing_shell_hook_fails_the_docker_build(
     lab: LabSettings, broken_hook_image: str, images: list[str], tmp_path: Path, style: str
 ) -> None:
     ws = shape("pixi-toml", tmp_path)
-    done = kit(
-        "generate",
-        str(ws),
-        "--style",
-        style,
-        "--base-image",
-        broken_hook_image,
-        "--runtime-image",
-        lab.runtime_image,
-    )
-    assert done.returncode == 0, done.stderr
+    generate_for_lab(ws, lab, "--style", style, base_image=broken_hook_image)
     tag = f"kit-test-shapes/hook:{style}-{RUN_ID}"
     images.append(tag)
     built = docker_build(lab, ws, tag)
@@ -483,19 +450,7 @@ def test_failing_shell_hook_fails_the_apptainer_build(
     lab: LabSettings, broken_hook_image: str, apptainer_path: str, tmp_path: Path, style: str
 ) -> None:
     ws = shape("pixi-toml", tmp_path)
-    done = kit(
-        "generate",
-        str(ws),
-        "--style",
-        style,
-        "--base-image",
-        broken_hook_image,
-        "--runtime-image",
-        lab.runtime_image,
-        "--bootstrap",
-        "docker-daemon",
-    )
-    assert done.returncode == 0, done.stderr
+    generate_for_lab(ws, lab, "--style", style, base_image=broken_hook_image)
     built = subprocess.run(
         [apptainer_path, "build", str(tmp_path / "x.sif"), "apptainer.def"],
         cwd=ws,

@@ -82,28 +82,22 @@ def test_bad_output_folder_is_refused(tmp_path: Path) -> None:
 def test_episode_screenshot(site: Path) -> None:
     need(CHROMIUM.exists(), f"{CHROMIUM} is missing (run tests/lab/browser.sh)")
     need(importlib.util.find_spec("playwright") is not None, "Playwright's Python package is missing")
-    from playwright.sync_api import sync_playwright
-    from test_browser import CHROMIUM_ARGS
+    from test_browser import chromium_page
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     shot = SHOTS / "02-docker.png"
     shot.unlink(missing_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 1400})
-            page.goto((site / "02-docker.html").as_uri())
-            challenge = page.locator("div.challenge").first
-            challenge.wait_for(state="visible", timeout=10_000)
-            # the stylesheet applies: a challenge has its coloured left border
-            border = challenge.evaluate("e => getComputedStyle(e).borderLeftWidth")
-            assert border == "6px", border
-            solution = page.locator("details.solution").first
-            assert solution.evaluate("e => e.open") is False
-            solution.locator("summary").click()
-            assert solution.evaluate("e => e.open") is True
-            solution.scroll_into_view_if_needed()
-            page.screenshot(path=str(shot), full_page=False)
-        finally:
-            browser.close()
+    with chromium_page(1100, 1400) as page:
+        page.goto((site / "02-docker.html").as_uri())
+        challenge = page.locator("div.challenge").first
+        challenge.wait_for(state="visible", timeout=10_000)
+        # the stylesheet applies: a challenge has its coloured left border
+        border = challenge.evaluate("e => getComputedStyle(e).borderLeftWidth")
+        assert border == "6px", border
+        solution = page.locator("details.solution").first
+        assert solution.evaluate("e => e.open") is False
+        solution.locator("summary").click()
+        assert solution.evaluate("e => e.open") is True
+        solution.scroll_into_view_if_needed()
+        page.screenshot(path=str(shot), full_page=False)
     assert shot.stat().st_size > 20_000

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import EXAMPLE, need
+from conftest import EXAMPLE, need, run_command
 
 from kit.actions import ACTIONS, APPTAINER
 from kit.check.linters import find_tool
@@ -64,14 +64,7 @@ def test_zizmor_finds_nothing(generated: tuple[Path, Path], style: str, persona:
     root, workspace = generated
     zizmor = _linter("zizmor")
     assert main(["generate", str(workspace), "--style", style]) == 0
-    done = subprocess.run(
-        [zizmor, "--offline", "--persona", persona, "--format", "json", *WORKFLOWS],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_command([zizmor, "--offline", "--persona", persona, "--format", "json", *WORKFLOWS], cwd=root)
     findings = json.loads(done.stdout or "null")
     assert findings == [], done.stdout + done.stderr
     assert done.returncode == 0, done.stderr
@@ -82,14 +75,7 @@ def test_workflow_schema_accepts_them(generated: tuple[Path, Path], style: str) 
     root, workspace = generated
     checker = _linter("check-jsonschema")
     assert main(["generate", str(workspace), "--style", style]) == 0
-    done = subprocess.run(
-        [checker, "--builtin-schema", "vendor.github-workflows", *WORKFLOWS],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_command([checker, "--builtin-schema", "vendor.github-workflows", *WORKFLOWS], cwd=root)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -197,14 +183,7 @@ def _run_with_stubs(
     """The step as the runner runs it (`bash -e`), with the named commands replaced by functions."""
     path = tmp_path / "step.sh"
     path.write_text(stubs + "\n" + script)
-    return subprocess.run(
-        ["bash", "-e", str(path)],
-        env={"PATH": "/usr/bin:/bin", **env},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    return run_command(["bash", "-e", str(path)], env={"PATH": "/usr/bin:/bin", **env}, timeout=30)
 
 
 def _fake_download(content: str) -> str:

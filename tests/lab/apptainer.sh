@@ -18,6 +18,7 @@
 #   apptainer.lock             serialises concurrent provisioning
 set -euo pipefail
 
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${KIT_LAB_CACHE:-/var/cache/kit-lab}
 ROOT=$CACHE/apptainer-root
 STEP_TIMEOUT=${KIT_LAB_TIMEOUT:-900}
@@ -28,6 +29,8 @@ STAMP="v2 sid minbase include=$INCLUDE user=$LAB_USER"
 
 log() { printf '[apptainer.sh] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=tests/lab/rootfs_cache.sh
+. "$here/rootfs_cache.sh"
 
 [ "$(id -u)" = 0 ] || die "must run as root (it runs debootstrap, apt-get and mounts)"
 
@@ -67,18 +70,7 @@ exec 9>"$CACHE/apptainer.lock"
 log "waiting for $CACHE/apptainer.lock"
 timeout "$STEP_TIMEOUT" flock 9 || die "could not take $CACHE/apptainer.lock within ${STEP_TIMEOUT}s"
 
-if command -v zstd >/dev/null 2>&1; then
-    TARBALL=$CACHE/apptainer-root.tar.zst
-    COMPRESS=(zstd -T0 -3 -q)
-    DECOMPRESS=(zstd -d -q -c)
-else
-    TARBALL=$CACHE/apptainer-root.tar.gz
-    COMPRESS=(gzip -1)
-    DECOMPRESS=(gzip -d -c)
-fi
-
-tree_ok() { [ -f "$ROOT/.kit-lab-ready" ] && [ "$(cat "$ROOT/.kit-lab-ready")" = "$STAMP" ]; }
-tarball_ok() { [ -f "$TARBALL" ] && [ -f "$TARBALL.stamp" ] && [ "$(cat "$TARBALL.stamp")" = "$STAMP" ]; }
+rootfs_tarball "$CACHE" apptainer-root
 
 # Keep the tree: debootstrap, then the user. Runs in a fresh directory next to ROOT, which is
 # moved into place only when complete, so an interrupted run leaves nothing half-built at ROOT.
@@ -116,25 +108,7 @@ build_tree() {
     mv "$new" "$ROOT"
 }
 
-if tree_ok; then
-    log "sid root present: $ROOT"
-elif tarball_ok; then
-    log "restoring the sid root from $TARBALL"
-    rm -rf "$ROOT.new" && mkdir -p "$ROOT.new"
-    timeout "$STEP_TIMEOUT" "${DECOMPRESS[@]}" "$TARBALL" | tar -C "$ROOT.new" --numeric-owner -xpf -
-    rm -rf "$ROOT" && mv "$ROOT.new" "$ROOT"
-    tree_ok || die "restored tree has the wrong stamp"
-else
-    build_tree
-fi
-
-if ! tarball_ok; then
-    log "writing $TARBALL"
-    rm -f "$TARBALL.stamp"
-    timeout "$STEP_TIMEOUT" tar -C "$ROOT" --numeric-owner -cpf - . | "${COMPRESS[@]}" >"$TARBALL.tmp"
-    mv "$TARBALL.tmp" "$TARBALL"
-    printf '%s\n' "$STAMP" >"$TARBALL.stamp"
-fi
+rootfs_provision "sid root" "$ROOT" .kit-lab-ready "$STAMP" build_tree
 
 # What the wrapper relies on from the host kernel: user namespaces (apptainer runs unprivileged)
 # and FUSE (it mounts a .sif with squashfuse).
@@ -143,7 +117,6 @@ if [ "$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || echo 0)" = 0 ]; th
 fi
 [ -c /dev/fuse ] || log "warning: no /dev/fuse: 'apptainer exec/run/test' on a .sif will fail"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 log "checking: $here/bin/apptainer --version"
 ver=$(KIT_LAB_CACHE=$CACHE timeout 120 "$here/bin/apptainer" --version) || die "the wrapper could not run apptainer"
 log "ok: $ver (provisioned in $((SECONDS - started)) s)"

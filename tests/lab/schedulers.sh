@@ -35,6 +35,8 @@ APT_OPTS=(-o DPkg::Lock::Timeout=300 -o Acquire::Retries=3)
 
 log() { printf '[schedulers.sh %3ds] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=tests/lab/rootfs_cache.sh
+. "$here/rootfs_cache.sh"
 
 # --------------------------------------------------------------------------- helpers
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -153,13 +155,7 @@ slurm_start() {
 }
 
 # =========================================================================== HTCondor (sid root)
-if command -v zstd >/dev/null 2>&1; then
-    TARBALL=$CACHE/condor-root.tar.zst; COMPRESS=(zstd -T0 -3 -q); DECOMPRESS=(zstd -d -q -c)
-else
-    TARBALL=$CACHE/condor-root.tar.gz; COMPRESS=(gzip -1); DECOMPRESS=(gzip -d -c)
-fi
-condor_tree_ok() { [ -f "$CONDOR_ROOT/.kit-lab-condor" ] && [ "$(cat "$CONDOR_ROOT/.kit-lab-condor")" = "$CONDOR_STAMP" ]; }
-condor_tarball_ok() { [ -f "$TARBALL.stamp" ] && [ "$(cat "$TARBALL.stamp")" = "$CONDOR_STAMP" ] && [ -f "$TARBALL" ]; }
+rootfs_tarball "$CACHE" condor-root
 
 # Run a command as root inside ROOT, entered with pivot_root in a private mount namespace.
 # Used for apt-get (a chroot would do) and for building exit_37.sif (apptainer needs pivot_root).
@@ -223,24 +219,7 @@ EOF
 }
 
 condor_provision() {
-    if condor_tree_ok; then
-        log "condor root present: $CONDOR_ROOT"
-    elif condor_tarball_ok; then
-        log "restoring the condor root from $TARBALL"
-        rm -rf "$CONDOR_ROOT.new" && mkdir -p "$CONDOR_ROOT.new"
-        timeout "$STEP_TIMEOUT" "${DECOMPRESS[@]}" "$TARBALL" | tar -C "$CONDOR_ROOT.new" --numeric-owner -xpf -
-        rm -rf "$CONDOR_ROOT" && mv "$CONDOR_ROOT.new" "$CONDOR_ROOT"
-        condor_tree_ok || die "restored condor root has the wrong stamp"
-    else
-        condor_build_tree
-    fi
-    if ! condor_tarball_ok; then
-        log "writing $TARBALL"
-        rm -f "$TARBALL.stamp"
-        timeout "$STEP_TIMEOUT" tar -C "$CONDOR_ROOT" --numeric-owner -cpf - . | "${COMPRESS[@]}" >"$TARBALL.tmp"
-        mv "$TARBALL.tmp" "$TARBALL"
-        printf '%s\n' "$CONDOR_STAMP" >"$TARBALL.stamp"
-    fi
+    rootfs_provision "condor root" "$CONDOR_ROOT" .kit-lab-condor "$CONDOR_STAMP" condor_build_tree
 }
 
 condor_ready() {
