@@ -288,6 +288,7 @@ class LessonSession:
         self.git(self.scratch, "init", "--bare", "-q", str(origin))
         # The instructor makes the template repository from the lesson (instructor notes), and
         # "Use this template" gives the learner a new repository whose first commit holds it.
+        self.repository.parent.mkdir(parents=True, exist_ok=True)
         made = subprocess.run(
             ["kit", "lesson", "template", "--out", str(self.repository)],
             cwd=self.lesson,
