@@ -14,7 +14,6 @@ folders with an `__init__.py`), top-level modules named after the project, the f
 
 from __future__ import annotations
 
-import tomllib
 from typing import Any
 
 from kit.workspace import Workspace
@@ -25,7 +24,7 @@ NEVER = frozenset({".pixi", ".git", ".github", "tests", "test", "docs", "app", "
 
 def installs_project(workspace: Workspace, environments: tuple[str, ...]) -> bool:
     """Whether any of `environments` has a PyPI dependency on the workspace itself (path ".")."""
-    table = _pixi_table(workspace)
+    table = workspace.pixi_table
     features = table.get("feature", {}) if isinstance(table.get("feature"), dict) else {}
     for env in environments:
         for feature in workspace.environments[env].features:
@@ -39,7 +38,7 @@ def project_sources(workspace: Workspace, app_dir: str) -> tuple[str, ...]:
     """The project's own files the install needs (see the module docstring), sorted, folders
     with a trailing '/'; the manifest and the lock are not included, nor the application folder."""
     root = workspace.root
-    project = _project_table(workspace)
+    project = workspace.project_table
     found: set[str] = set()
     if (root / "src").is_dir():
         found.add("src/")
@@ -81,25 +80,3 @@ def _has_self_dependency(feature: dict[str, Any]) -> bool:
                 if "path" in spec:
                     return True
     return False
-
-
-def _read(workspace: Workspace) -> dict[str, Any]:
-    try:
-        return tomllib.loads(workspace.manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return {}  # load_workspace read it a moment ago and reported any error then
-
-
-def _pixi_table(workspace: Workspace) -> dict[str, Any]:
-    data = _read(workspace)
-    if workspace.manifest_path.name == "pyproject.toml":
-        pixi = data.get("tool", {}).get("pixi", {})
-        return pixi if isinstance(pixi, dict) else {}
-    return data
-
-
-def _project_table(workspace: Workspace) -> dict[str, Any]:
-    if workspace.manifest_path.name != "pyproject.toml":
-        return {}
-    project = _read(workspace).get("project", {})
-    return project if isinstance(project, dict) else {}

@@ -84,6 +84,10 @@ class Workspace:
     tasks: tuple[str, ...]
     lock: Lock | None
     warnings: tuple[str, ...] = ()
+    # The manifest's tables as read (through the bounded reader), for what the install stage
+    # needs beyond environments (kit.sources): the pixi table and, in a pyproject, `[project]`.
+    pixi_table: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    project_table: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def environment(self, name: str) -> Environment:
         """The named environment, or an error listing the ones that exist."""
@@ -122,7 +126,9 @@ def load_workspace(directory: Path | str) -> Workspace:
         raise WorkspaceError(
             "is not a readable directory", file=root, fix="pass the folder that holds pixi.toml"
         )
-    manifest_path, table, project_name = _read_manifest(root)
+    manifest_path, table, project = _read_manifest(root)
+    project_name = project.get("name")
+    project_name = project_name if isinstance(project_name, str) and project_name else None
     warnings: list[str] = []
     lock = _read_lock(root / "pixi.lock")
     if lock is None:
@@ -158,27 +164,28 @@ def load_workspace(directory: Path | str) -> Workspace:
         tasks=tasks,
         lock=lock,
         warnings=tuple(warnings),
+        pixi_table=table,
+        project_table=project,
     )
 
 
 # -- manifest -----------------------------------------------------------------------------------
 
 
-def _read_manifest(root: Path) -> tuple[Path, dict[str, Any], str | None]:
-    """The manifest, its pixi table, and (pyproject.toml) `[project].name`, the name pixi falls
-    back to when `[tool.pixi.workspace]` has none."""
+def _read_manifest(root: Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """The manifest, its pixi table, and (pyproject.toml) its `[project]` table: the name pixi
+    falls back to when `[tool.pixi.workspace]` has none, and what a build backend reads."""
     pixi_toml = root / "pixi.toml"
     pyproject = root / "pyproject.toml"
     if os.path.lexists(pixi_toml):  # a folder, FIFO or device there is an error, not "no manifest"
-        return pixi_toml, _parse_toml(pixi_toml), None
+        return pixi_toml, _parse_toml(pixi_toml), {}
     if os.path.lexists(pyproject):
         data = _parse_toml(pyproject)
         tool = data.get("tool")
         pixi = tool.get("pixi") if isinstance(tool, dict) else None
         if isinstance(pixi, dict):
             project = data.get("project")
-            name = project.get("name") if isinstance(project, dict) else None
-            return pyproject, pixi, name if isinstance(name, str) and name else None
+            return pyproject, pixi, project if isinstance(project, dict) else {}
         raise WorkspaceError(
             "has no [tool.pixi] table",
             file=pyproject,
