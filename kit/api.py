@@ -146,11 +146,12 @@ def prepare(
     base = options or RenderOptions()
     opts = replace(base, **fields) if fields else base
     ws = load_workspace(directory)
-    location = locate(ws.root, out, opts.subdir or None)
-    opts = replace(opts, subdir=location.subdir)
+    home = locate(ws.root, None, opts.subdir or None)  # checks a given subdir against the real place
+    location = home if out is None else locate(ws.root, out, home.subdir)
+    opts = replace(opts, subdir=home.subdir)
     opts = fill_from_git(opts, ws.root)  # the job files' commit and image name (kit.jobs.files)
     # Every workspace of the repository (not of --out): with several, each gets its own workflows.
-    neighbours = find_workspaces(locate(ws.root, None, opts.subdir or None).root)
+    neighbours = find_workspaces(home.root)
     return Prepared(ws, location, opts, resolve(ws, opts, neighbours))
 
 
@@ -416,8 +417,6 @@ def job_files(
 
 def scheduler_available(scheduler: str) -> str:
     """'' when `scheduler` (htcondor or slurm) answers here, else why not, in one line."""
-    from kit.jobs import schedulers
-
     return schedulers.available(scheduler)  # type: ignore[arg-type]
 
 
