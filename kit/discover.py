@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from pathlib import Path
+
+from kit.errors import WorkspaceError
+from kit.workspace import parse_manifest_toml
 
 # Folders never searched: pixi's own environments, VCS data, caches, build outputs.
 SKIPPED_DIRS = frozenset({"node_modules", "__pycache__", "site-packages", "build", "dist", "venv"})
@@ -27,8 +29,8 @@ def is_workspace(folder: Path) -> bool:
     if not pyproject.is_file():
         return False
     try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        data = parse_manifest_toml(pyproject)
+    except WorkspaceError:  # unreadable, huge or not TOML: not a workspace to generate for
         return False
     tool = data.get("tool")
     return isinstance(tool, dict) and isinstance(tool.get("pixi"), dict)

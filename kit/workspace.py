@@ -178,9 +178,9 @@ def _read_manifest(root: Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
     pixi_toml = root / "pixi.toml"
     pyproject = root / "pyproject.toml"
     if os.path.lexists(pixi_toml):  # a folder, FIFO or device there is an error, not "no manifest"
-        return pixi_toml, _parse_toml(pixi_toml), {}
+        return pixi_toml, parse_manifest_toml(pixi_toml), {}
     if os.path.lexists(pyproject):
-        data = _parse_toml(pyproject)
+        data = parse_manifest_toml(pyproject)
         tool = data.get("tool")
         pixi = tool.get("pixi") if isinstance(tool, dict) else None
         if isinstance(pixi, dict):
@@ -200,7 +200,9 @@ def _read_manifest(root: Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
     )
 
 
-def _parse_toml(path: Path) -> dict[str, Any]:
+def parse_manifest_toml(path: Path) -> dict[str, Any]:
+    """A manifest's TOML through the bounded reader; too big, not UTF-8, not TOML or nested too
+    deeply for the parser is a WorkspaceError naming the file."""
     text = read_text(path, limit=MANIFEST_LIMIT, field="toml", error=WorkspaceError, follow=True)
     try:
         return tomllib.loads(text)

@@ -454,6 +454,31 @@ def test_subdir_of_a_nested_workspace(capsys: pytest.CaptureFixture[str], tmp_pa
     ), touched
 
 
+@pytest.mark.parametrize(
+    "pyproject",
+    [
+        b"x = " + b"[" * 100_000 + b"]" * 100_000 + b"\n",  # deeper than the TOML parser recurses
+        b"\xff\xfe not utf-8\n",
+        b"[tool.pixi\n",
+    ],
+    ids=["nested-100000-deep", "not-utf-8", "not-toml"],
+)
+def test_a_hostile_pyproject_elsewhere_in_the_repository(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, pyproject: bytes
+) -> None:
+    """Looking for a repository's other workspaces reads every pyproject.toml below the root: a
+    bad one there is not a workspace, and neither generate nor check on the root trips on it."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    workspace(repo / "ws")
+    (repo / "vendored").mkdir()
+    (repo / "vendored" / "pyproject.toml").write_bytes(pyproject)
+    generated = kit(capsys, "generate", repo / "ws")
+    assert generated.code == 0 and "Traceback" not in generated.err, generated
+    checked = kit(capsys, "check", repo)
+    assert "Traceback" not in checked.err and "vendored" not in checked.out, checked
+
+
 SYMLINKED = [
     "app",
     ".github",
