@@ -48,6 +48,7 @@ GITHUB = ".github/"
 LOCK_WAIT_S = 30.0
 Action = Literal["create", "update", "append", "unchanged", "refused"]
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_EDITED_FIX = "review with --diff, then re-run with --force to replace, or move your edits into the options"
 _STATE_FIX = (
     f"delete {STATE_FILE} (the kit then treats the files it finds as hand-edited) or "
     "re-run with --force to rebuild it"
@@ -62,6 +63,7 @@ class Change:
     old: str | None
     new: str
     reason: str = ""  # why a change is refused, in words
+    fix: str = ""  # and what to do about it (decided with the reason, in `_change`)
 
     @property
     def writes(self) -> bool:
@@ -306,15 +308,17 @@ def _change(f: RenderedFile, old: str | None, recorded: Recorded | None, force: 
         return Change(f.path, f.kind, "unchanged", old, old)
     if force:
         return Change(f.path, f.kind, "update", old, f.text)
+    fix = _EDITED_FIX
     if recorded is not None and recorded.workspace is not None and recorded.workspace != owner:
         reason = f"{f.path} belongs to the workspace in {recorded.workspace or './'} of this repository"
+        fix = "give this workspace its own workflow names, or re-run with --force to take the file over"
     elif recorded is not None and sha256(old) == recorded.sha256:
         return Change(f.path, f.kind, "update", old, f.text)
     elif recorded is not None:
         reason = f"{f.path} changed since the kit last wrote it"
     else:
         reason = f"{f.path} was not written by the kit"
-    return Change(f.path, f.kind, "refused", old, f.text, reason)
+    return Change(f.path, f.kind, "refused", old, f.text, reason, fix)
 
 
 def merge_lines(existing: str, wanted: str) -> str:
@@ -342,17 +346,11 @@ def apply_changes(changes: list[Change], root: Path, *, prefix: str | None = Non
     if refused:
         first = refused[0]
         more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
-        other_workspace = "belongs to the workspace" in first.reason
         raise OverwriteRefused(
             (first.reason or f"{first.path} changed since the kit last wrote it") + more,
             file=root / first.path,
             field="overwrite",
-            fix=(
-                "give this workspace its own workflow names, or re-run with --force to take the file over"
-                if other_workspace
-                else "review with --diff, then re-run with --force to replace, or move your edits "
-                "into the options"
-            ),
+            fix=first.fix or _EDITED_FIX,
         )
     owner = prefix if prefix is not None else _prefix_of(changes)
     written = [c for c in changes if c.writes]
