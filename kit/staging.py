@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Literal
 from docker.utils.build import PatternMatcher
 
 from kit.errors import UserError
-from kit.files import TEXT_LIMIT, read_optional_text
+from kit.files import TEXT_LIMIT, read_optional_text, read_text
 from kit.render import FileKind, RenderedFile
 from kit.write import TEMP_PREFIX, merge_lines
 
@@ -43,8 +43,8 @@ Admits = Callable[[str, bool], bool]  # (relative path, is a folder) -> copy it 
 def copy_workspace(source: Path | str, dest: Path | str) -> Path:
     """Copy a workspace folder to `dest` (replaced if present), without `.pixi/`, `.git/` or SIFs.
 
-    This is the notebooks' scratch copy, a learner's own working copy: links are followed (the
-    example's probe is a link into the kit), and one that cannot be followed is an error."""
+    This is the notebooks' scratch copy, a learner's own working copy: links are followed, and
+    one that cannot be followed is an error."""
     dest = Path(dest)
     try:
         if dest.exists():
@@ -189,14 +189,12 @@ def stage_build_context(prepared: Prepared, dest: Path, engine: str = "docker") 
     copy_context(source, Path(dest), admits)
     for rel, f in overlay.items():
         target = Path(dest) / rel
-        existing = (
-            target.read_text(encoding="utf-8") if target.is_file() and not target.is_symlink() else None
-        )
-        if f.kind is FileKind.SEED and os.path.lexists(target):
+        if f.kind is FileKind.SEED and (os.path.lexists(target) or not admits(rel, False)):
             continue
-        if f.kind is FileKind.SEED and not admits(rel, False):
-            continue
-        text = merge_lines(existing or "", f.text) if f.kind is FileKind.LINES else f.text
+        text = f.text
+        if f.kind is FileKind.LINES:  # the workspace's own .gitignore, with the lines it lacks
+            own = target.is_file() and not target.is_symlink()
+            text = merge_lines(read_text(target, field=rel) if own else "", f.text)
         if os.path.lexists(target) and (target.is_symlink() or not target.is_file()):
             _remove(target)
         target.parent.mkdir(parents=True, exist_ok=True)
