@@ -393,9 +393,9 @@ def format_machine_report(items: list[MachineItem]) -> str:
 
 def sync_lesson(root: Path | str = ".", write: bool = True) -> list[str]:
     """Refill the lesson's generated blocks and values from the kit's own output; what changed."""
-    from kit.lesson.sync import sync_episodes
+    from kit.lesson.sync import sync_lesson_files
 
-    return sync_episodes(Path(root), write=write)
+    return sync_lesson_files(Path(root), write=write)
 
 
 def make_template(root: Path | str, out: Path | str) -> list[str]:

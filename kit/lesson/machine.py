@@ -1,6 +1,6 @@
 """The instructor's check before a workshop: what works on this machine, each item with its fix.
 
-It looks at a lesson repository (its example workspace, episodes, template and `config.yaml`)
+It looks at a lesson repository (its example workspace, episodes, notebooks and `config.yaml`)
 and at this machine (linters, engines, GPU), so it lives with the lesson tools, not the facade.
 """
 

@@ -372,11 +372,6 @@ def sync_lesson_files(root: Path, write: bool = True) -> list[str]:
     return changed
 
 
-def sync_episodes(root: Path, write: bool = True) -> list[str]:
-    """Kept for callers of the first version: the same as `sync_lesson_files`."""
-    return sync_lesson_files(root, write)
-
-
 def unmarked_values(markdown: str, values: Iterable[str]) -> list[str]:
     """Kit-derived values that occur in `markdown` outside every marker (drift waiting to happen).
 
