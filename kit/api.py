@@ -30,6 +30,7 @@ from kit.write import Change, apply_changes, plan_changes
 
 if TYPE_CHECKING:
     from kit.build.events import BuildResult
+    from kit.build.status import EngineStatus
     from kit.gpu import ProbeReport
     from kit.jobs.schedulers import Submitted
 
@@ -328,6 +329,21 @@ def build(
     how = build or BuildOptions()
     prepared = prepare(directory, options, **fields)
     return build_prepared(prepared, how.engine, sif_dir or prepared.workspace.root, on_event, cancel, how.tag)
+
+
+def copy_workspace(source: Path | str, dest: Path | str) -> Path:
+    """A working copy of a workspace in `dest` (the notebooks' scratch copy), links followed,
+    without `.pixi/`, `.git/` or SIFs (kit.staging imports Docker's SDK, so only when asked)."""
+    from kit.staging import copy_workspace as copy
+
+    return copy(source, dest)
+
+
+def engine_status() -> EngineStatus:
+    """Which engines can build here, and why not (a few seconds: it asks Docker and Apptainer)."""
+    from kit.build import engine_status as status
+
+    return status()
 
 
 def probe(image: str, *, engine: str | None = None, gpu: str = "auto") -> ProbeReport:

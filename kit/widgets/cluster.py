@@ -15,10 +15,10 @@ from typing import Any
 
 from kit import api
 from kit.errors import KitError
-from kit.gpu import ProbeReport, parse_probe_output
+from kit.gpu import ProbeReport
 from kit.jobs.files import EXAMPLE_COMMIT, EXAMPLE_IMAGE_NAME
 from kit.jobs.schedulers import JobStatus, Submitted
-from kit.widgets.notebook import EXAMPLE_PROBE_OUTPUT, HTML
+from kit.widgets.notebook import HTML, example_probe_report
 
 SUBMIT_MODES = ("auto", "never", "require")
 COMMANDS = {
@@ -128,10 +128,10 @@ def output_report(job: Submitted | None) -> ProbeReport:
     """The probe report in the job's output, or the episode's example when no job ran here."""
     if job is None:
         print("No job ran here. On a GPU node the output reads like this:")
-        return parse_probe_output(EXAMPLE_PROBE_OUTPUT)
+        return example_probe_report()
     text = api.job_output(job)
     print(text)
-    return parse_probe_output(text)
+    return api.parse_probe_output(text)
 
 
 __all__ = ["COMMANDS", "decide_submit", "job_options", "output_report", "timeline", "watch"]

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from kit import api, staging
+from kit import api
 from kit.build import BuildEvent, BuildResult, EngineStatus
 from kit.check.findings import Finding
 from kit.errors import BuildNotPossible, KitError, ProbeError
@@ -84,7 +84,7 @@ def scratch_copy(workspace: Path | str, owner: object = KERNEL) -> Path:
     as long as `owner` (the kernel by default)."""
     source = Path(workspace)
     root = temporary_folder(SCRATCH_PREFIX, owner)
-    return staging.copy_workspace(source, root / source.resolve().name)
+    return api.copy_workspace(source, root / source.resolve().name)
 
 
 def has_lock(prepared: api.Prepared) -> bool:
@@ -208,9 +208,7 @@ def probe_report(report: ProbeReport) -> HTML:
 
 def engines() -> EngineStatus:
     """What can build here (a few seconds: it asks the Docker daemon and Apptainer)."""
-    from kit.build import engine_status
-
-    return engine_status()
+    return api.engine_status()
 
 
 def build_step(

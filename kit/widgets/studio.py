@@ -63,7 +63,7 @@ class Studio:
         # Loaded and located without the options, so invalid ones still open the studio.
         self.workspace, location = api.open_workspace(self.directory, out=out, subdir=options.get("subdir"))
         self.summary_data = api.summarize(self.workspace)
-        self.engines = engines if engines is not None else _engine_status()
+        self.engines = engines if engines is not None else api.engine_status()
         self._builder: Builder = builder or api.build_prepared
         self._prober: Prober = prober or probe_result
         self._workdir = workdir
@@ -440,12 +440,6 @@ def _error_text(error: BaseException | None, what: str) -> str:
     if isinstance(error, KitError):
         return str(error)
     return f"The {what} failed unexpectedly: {type(error).__name__}: {error}"
-
-
-def _engine_status() -> EngineStatus:
-    from kit.build import engine_status
-
-    return engine_status()
 
 
 def _css(widget: Any, css_class: str) -> Any:
