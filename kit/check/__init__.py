@@ -9,11 +9,12 @@ import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 
 from kit.check.findings import Finding, Severity, errors
 from kit.check.jobs import job_rules
 from kit.check.linters import LINTERS, collect, one_line, start_linters
-from kit.check.rules import RULES, CheckContext
+from kit.check.rules import RULES, CheckContext, Rule
 from kit.errors import UserError
 from kit.files import MiB, read_optional_text
 from kit.workspace import Workspace
@@ -31,7 +32,8 @@ DEPLOYMENT_FILES = (
     "jobs/slurm.sbatch",
 )
 WORKFLOW_FILES: tuple[str, str] = (".github/workflows/docker.yaml", ".github/workflows/apptainer.yaml")
-RULES.setdefault("jobs", job_rules)  # the job files' rules live in kit.check.jobs
+# The kit's own rules: kit.check.rules's, and the job files' (kit.check.jobs imports rules).
+ALL_RULES: Mapping[str, Rule] = MappingProxyType({**RULES, "jobs": job_rules})
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2, "skipped": 3}
 MAX_FILE_BYTES = 1 * MiB  # a deployment file is a few KiB; the linters need not see more
 
@@ -95,7 +97,7 @@ def _ordered(findings: list[Finding]) -> list[Finding]:
 
 def _run_rules(ctx: CheckContext) -> list[Finding]:
     findings: list[Finding] = []
-    for name, rule in RULES.items():
+    for name, rule in ALL_RULES.items():
         try:
             findings.extend(rule(ctx))
         except Exception as error:  # a rule's own bug must not hide every other finding
