@@ -39,7 +39,6 @@ PROBE_NAME = "torch_detect_GPU.py"
 IMAGE_PROBE_PATH = "/app/src/" + PROBE_NAME
 MOUNTED_PROBE_DIR = "/opt/kit-probe"
 EXIT_NO_FRAMEWORK = 3  # the script's status when none of PyTorch, JAX, CuPy imports
-EXIT_TORCH_MISSING = EXIT_NO_FRAMEWORK  # its name when PyTorch was the only framework probed
 FRAMEWORK_LABELS = {"torch": "PyTorch", "jax": "JAX", "cupy": "CuPy"}
 PROBE_TIMEOUT_S = 300
 

@@ -23,7 +23,6 @@ from kit.cli import main
 from kit.errors import EngineUnavailable, OptionsError, ProbeError
 from kit.gpu import (
     EXIT_NO_FRAMEWORK,
-    EXIT_TORCH_MISSING,
     FrameworkReport,
     ProbeReport,
     packaged_probe,
@@ -168,7 +167,7 @@ def _run_script(
 @pytest.mark.parametrize("args", [(), ("--json",)])
 def test_script_without_torch_says_so_and_exits_3(args: tuple[str, ...]) -> None:
     done = _run_script(sys.executable, *args)
-    assert done.returncode == EXIT_TORCH_MISSING
+    assert done.returncode == EXIT_NO_FRAMEWORK
     report = parse_probe_output(done.stdout)
     assert report.torch_missing and "torch" in (report.error or "")
 
