@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,11 +22,28 @@ if __name__ == "__main__" or Path(sys.argv[0]).name == "kit":
     interrupts.quiet_startup()  # a Ctrl-C while the imports below load: one line, exit 130
 
 from kit import api  # noqa: E402  (after the start-up signal handlers)
-from kit.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, KitError, UserError  # noqa: E402
+from kit.errors import (  # noqa: E402
+    EXIT_BAD_INPUT,
+    EXIT_BROKEN_PIPE,
+    EXIT_FINDINGS,
+    EXIT_OK,
+    KitError,
+    UserError,
+)
 from kit.options import ENGINES, BuildOptions, RenderOptions, default_of, schema  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`kit ... | head`): stop quietly, as other command-line tools do,
+        # and point stdout at /dev/null so that the interpreter's final flush is quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in raw
     with interrupts.handled(), handle_errors(as_json) as outcome:

@@ -13,6 +13,7 @@ from pathlib import Path
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 128 + 13  # the reader of our output went away, as a shell reports SIGPIPE
 
 
 class KitError(Exception):

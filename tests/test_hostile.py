@@ -1794,3 +1794,33 @@ def test_a_file_another_workspace_wrote_is_refused_with_its_own_fix(tmp_path: Pa
         apply_changes([change], tmp_path, prefix="b/")
     assert "own workflow names" in (refused.value.fix or "")
     assert (tmp_path / workflow).read_text() == "name: a\n"
+
+
+@pytest.mark.parametrize("json_flag", [(), ("--json",)], ids=["text", "json"])
+def test_a_reader_that_went_away_ends_the_kit_quietly(json_flag: tuple[str, ...]) -> None:
+    """`kit ... | head` where head has stopped reading: no BrokenPipeError traceback, the exit
+    status a shell gives a process ended by SIGPIPE."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will ever read what the kit prints
+    try:
+        done = subprocess.run(
+            [*KIT, "inspect", str(REPO / "examples" / "cuda-exercise"), *json_flag],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141 and done.stderr == "", done
+
+
+def test_lesson_commands_outside_the_lesson_say_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for action in (("sync",), ("template", "--out", str(tmp_path / "t"))):
+        run = kit(capsys, "lesson", *action, "--root", tmp_path)
+        one_line(run, 2, "[root]")
+    assert not (tmp_path / "t").exists()

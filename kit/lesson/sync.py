@@ -128,6 +128,14 @@ def lesson_values(root: Path, files: dict[str, str] | None = None) -> dict[str, 
 
 
 def load_lesson(root: Path) -> Lesson:
+    """The lesson's rendered files and values; `root` must be the lesson repository."""
+    if not (Path(root) / EXAMPLE).is_dir():
+        raise UserError(
+            f"is not the lesson repository: it has no {EXAMPLE}",
+            file=root,
+            field="root",
+            fix="run in your copy of the lesson, or pass --root with its folder",
+        )
     files = lesson_files(root)
     return Lesson(files, lesson_values(root, files))
 
