@@ -149,11 +149,31 @@ def prepare(
     ws = load_workspace(directory)
     home = locate(ws.root, None, opts.subdir or None)  # checks a given subdir against the real place
     location = home if out is None else locate(ws.root, out, home.subdir)
+    if not opts.subdir:
+        _check_detected_subdir(home.subdir)
     opts = replace(opts, subdir=home.subdir)
     opts = fill_from_git(opts, ws.root)  # the job files' commit and image name (kit.jobs.files)
     # Every workspace of the repository (not of --out): with several, each gets its own workflows.
     neighbours = find_workspaces(home.root)
     return Prepared(ws, location, opts, resolve(ws, opts, neighbours))
+
+
+def _check_detected_subdir(subdir: str) -> None:
+    """The workspace's folder from the repository root, as found (not given): it goes into
+    workflow paths and build contexts, so it must have the shape a given `--subdir` has; say
+    that the folder itself is the problem, since the user passed no subdir."""
+    from kit.errors import OptionsError
+    from kit.names import relative_path
+
+    try:
+        relative_path(subdir, "subdir")
+    except OptionsError:
+        raise OptionsError(
+            f"the workspace's folder {subdir!r} (from the repository root) has characters the kit "
+            "does not put into workflow paths",
+            field="subdir",
+            fix="rename the folders on the way to letters, digits, '.', '_' and '-'",
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -1824,3 +1824,19 @@ def test_lesson_commands_outside_the_lesson_say_so(
         run = kit(capsys, "lesson", *action, "--root", tmp_path)
         one_line(run, 2, "[root]")
     assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("folder", ["my ws", "a;b", "x/$(id)"])
+def test_a_workspace_folder_the_workflows_cannot_name(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, folder: str
+) -> None:
+    """No --subdir given, but the folder found from the repository root cannot go into workflow
+    paths: one line that blames the folder (not a flag the user never passed), nothing written."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    ws = workspace(repo / folder)
+    before = snapshot(tmp_path)
+    run = kit(capsys, "generate", ws)
+    one_line(run, 2, "the workspace's folder")
+    assert "[subdir]" in run.err and "rename" in run.err
+    assert not changed(before, snapshot(tmp_path))
