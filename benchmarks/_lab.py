@@ -21,9 +21,10 @@ from typing import Any, NoReturn
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kit import api, staging  # noqa: E402
-from kit.build import BuildResult, DockerBuilder, connect_docker  # noqa: E402
-from kit.errors import KitError  # noqa: E402
+from kit import api  # noqa: E402
+from kit.base.errors import KitError  # noqa: E402
+from kit.engines import BuildResult, DockerBuilder, connect_docker  # noqa: E402
+from kit.output import staging  # noqa: E402
 from tests.lab.settings import LabSettings, copy_workspace, lab_settings, missing  # noqa: E402
 
 STYLES = ("lesson", "optimized")

@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from kit import api  # noqa: E402
 from kit.check import LINTERS, linters  # noqa: E402
 from kit.check.rules import RULES, CheckContext  # noqa: E402
-from kit.workspace import load_workspace  # noqa: E402
+from kit.model.workspace import load_workspace  # noqa: E402
 
 REAL_WORLD = REPO.parent / "shared" / "fixtures" / "real-world" / "nvidia-gpu-ml-library-test"
 STYLES = ("lesson", "optimized")

@@ -1,7 +1,7 @@
 """pixi-deploy-kit: read a Pixi workspace, render, check, build and probe its containers.
 
 `kit.api` is the facade (inspect, generate, check, build, probe); the modules named after each
-concern (`kit.workspace`, `kit.render`, `kit.check`, `kit.build`, `kit.gpu`) hold the parts.
+concern (`kit.model.workspace`, `kit.output.render`, `kit.check`, `kit.engines`, `kit.engines.gpu`) hold the parts.
 Only names that do not shadow those modules are re-exported here. They load on first use, so
 `import kit.cli` (the `kit` command) starts without Jinja, py-rattler or the Docker SDK and can
 install its signal handlers first.
@@ -14,19 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kit.api import generate, inspect, prepare
-    from kit.errors import KitError, UserError
-    from kit.options import RenderOptions
-    from kit.workspace import load_workspace
+    from kit.base.errors import KitError, UserError
+    from kit.decide.options import RenderOptions
+    from kit.model.workspace import load_workspace
 
 __all__ = ["KitError", "RenderOptions", "UserError", "generate", "inspect", "load_workspace", "prepare"]
 _WHERE = {
-    "KitError": "kit.errors",
-    "UserError": "kit.errors",
-    "RenderOptions": "kit.options",
+    "KitError": "kit.base.errors",
+    "UserError": "kit.base.errors",
+    "RenderOptions": "kit.decide.options",
     "generate": "kit.api",
     "inspect": "kit.api",
     "prepare": "kit.api",
-    "load_workspace": "kit.workspace",
+    "load_workspace": "kit.model.workspace",
 }
 
 

@@ -11,28 +11,28 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kit import schedulers
 from kit.check import Finding, check_dir, check_files
-from kit.deffile import parse_def as parse_def  # re-exported: the notebooks read a def file with it
-from kit.gpu import GPU_MODES as GPU_MODES  # re-exported: the probe's GPU modes, for the CLI
-from kit.gpu import parse_probe_output as parse_probe_output  # re-exported: and a probe's output
-from kit.jobs import schedulers
-from kit.jobs.files import fill_from_git
+from kit.decide.options import BuildOptions, RenderOptions
+from kit.decide.plan import Plan, resolve
+from kit.decide.plan import default_environment as default_environment  # re-exported for the form
+from kit.engines.gpu import GPU_MODES as GPU_MODES  # re-exported: the probe's GPU modes, for the CLI
+from kit.engines.gpu import parse_probe_output as parse_probe_output  # re-exported: and a probe's output
+from kit.engines.makeup import Makeup as Makeup  # re-exported: front ends take the type from the facade
 from kit.lesson import machine as lesson_machine
 from kit.lesson.machine import MachineItem
-from kit.makeup import Makeup as Makeup  # re-exported: front ends take the type from the facade
-from kit.options import BuildOptions, RenderOptions
-from kit.plan import Plan, resolve
-from kit.plan import default_environment as default_environment  # re-exported for the form
-from kit.render import GROUPS, RenderedFile, render_plan
-from kit.repo import Location, locate
-from kit.workspace import Workspace, load_workspace
-from kit.write import Change, apply_changes, plan_changes
+from kit.model.deffile import parse_def as parse_def  # re-exported: the notebooks read a def file with it
+from kit.model.repo import Location, locate
+from kit.model.workspace import Workspace, load_workspace
+from kit.output.jobfiles import fill_from_git
+from kit.output.render import GROUPS, RenderedFile, render_plan
+from kit.output.write import Change, apply_changes, plan_changes
 
 if TYPE_CHECKING:
-    from kit.build.events import BuildResult
-    from kit.build.status import EngineStatus
-    from kit.gpu import ProbeReport
-    from kit.jobs.schedulers import Submitted
+    from kit.engines.events import BuildResult
+    from kit.engines.gpu import ProbeReport
+    from kit.engines.status import EngineStatus
+    from kit.schedulers import Submitted
 
 
 # The file groups `generate(only=...)` takes: docker, apptainer, workflows, htcondor, slurm.
@@ -142,7 +142,7 @@ def prepare(
     `fields` are option fields by name (as the notebooks write them); they are checked like
     any other options, by `RenderOptions` itself. An empty `subdir` means "detect it".
     """
-    from kit.discover import find_workspaces
+    from kit.model.discover import find_workspaces
 
     base = options or RenderOptions()
     opts = replace(base, **fields) if fields else base
@@ -152,7 +152,7 @@ def prepare(
     if not opts.subdir:
         _check_detected_subdir(home.subdir)
     opts = replace(opts, subdir=home.subdir)
-    opts = fill_from_git(opts, ws.root)  # the job files' commit and image name (kit.jobs.files)
+    opts = fill_from_git(opts, ws.root)  # the job files' commit and image name (kit.output.jobfiles)
     # Every workspace of the repository (not of --out): with several, each gets its own workflows.
     neighbours = find_workspaces(home.root)
     return Prepared(ws, location, opts, resolve(ws, opts, neighbours))
@@ -162,8 +162,8 @@ def _check_detected_subdir(subdir: str) -> None:
     """The workspace's folder from the repository root, as found (not given): it goes into
     workflow paths and build contexts, so it must have the shape a given `--subdir` has; say
     that the folder itself is the problem, since the user passed no subdir."""
-    from kit.errors import OptionsError
-    from kit.names import relative_path
+    from kit.base.errors import OptionsError
+    from kit.base.names import relative_path
 
     try:
         relative_path(subdir, "subdir")
@@ -224,7 +224,7 @@ def open_workspace(
 def check(directory: Path | str, subdir: str | None = None) -> list[Finding]:
     """Check the deployment files on disk for the workspace in `directory`; for a folder with no
     manifest (a repository root), for every workspace found below it."""
-    from kit.discover import find_workspaces, is_workspace, slug_in, workflow_files
+    from kit.model.discover import find_workspaces, is_workspace, slug_in, workflow_files
 
     folder = Path(directory)
     if folder.is_dir() and not is_workspace(folder) and subdir is None:
@@ -314,8 +314,8 @@ def build_prepared(
     """
     import tempfile
 
-    from kit.build import BuildRequest, get_engine
-    from kit.staging import stage_build_context
+    from kit.engines import BuildRequest, get_engine
+    from kit.output.staging import stage_build_context
 
     chosen = get_engine(engine)
     if tag is not None:
@@ -353,22 +353,22 @@ def build(
 
 def copy_workspace(source: Path | str, dest: Path | str) -> Path:
     """A working copy of a workspace in `dest` (the notebooks' scratch copy), links followed,
-    without `.pixi/`, `.git/` or SIFs (kit.staging imports Docker's SDK, so only when asked)."""
-    from kit.staging import copy_workspace as copy
+    without `.pixi/`, `.git/` or SIFs (kit.output.staging imports Docker's SDK, so only when asked)."""
+    from kit.output.staging import copy_workspace as copy
 
     return copy(source, dest)
 
 
 def engine_status() -> EngineStatus:
     """Which engines can build here, and why not (a few seconds: it asks Docker and Apptainer)."""
-    from kit.build import engine_status as status
+    from kit.engines import engine_status as status
 
     return status()
 
 
 def probe(image: str, *, engine: str | None = None, gpu: str = "auto") -> ProbeReport:
     """Run the GPU probe in a built image (a .sif path means Apptainer unless told otherwise)."""
-    from kit.build import get_engine
+    from kit.engines import get_engine
 
     chosen = engine or ("apptainer" if image.endswith(".sif") else "docker")
     return get_engine(chosen).probe(image, gpu=gpu)  # type: ignore[arg-type]
@@ -383,19 +383,19 @@ def format_build(result: BuildResult) -> str:
 
 
 def image_makeup(result: BuildResult, *, base_image: str | None = None, label: str = "") -> Makeup:
-    """What a built image is made of: runtime, environment, app and overhead (kit.makeup).
+    """What a built image is made of: runtime, environment, app and overhead (kit.engines.makeup).
 
     Never fails for want of an engine: without one, the make-up is just the size the build
     reported, as `other`. `base_image` names the final stage's base when the log does not.
     """
-    from kit.makeup import of_build
+    from kit.engines.makeup import of_build
 
     return of_build(result, base_image=base_image, label=label)
 
 
 def format_makeup(makeups: Makeup | Sequence[Makeup], *, ascii_only: bool = False) -> str:
     """One or more make-ups as text bars on one scale, with their parts in MB."""
-    from kit.makeup import format_side_by_side
+    from kit.engines.makeup import format_side_by_side
 
     shown = [makeups] if isinstance(makeups, Makeup) else list(makeups)
     return format_side_by_side(shown, ascii_only=ascii_only)
@@ -403,7 +403,7 @@ def format_makeup(makeups: Makeup | Sequence[Makeup], *, ascii_only: bool = Fals
 
 def makeup_dict(makeup: Makeup) -> dict[str, Any]:
     """A make-up as `--json` shows it: the parts by name, in bytes."""
-    from kit.makeup import to_dict
+    from kit.engines.makeup import to_dict
 
     return to_dict(makeup)
 
@@ -441,7 +441,7 @@ def make_template(root: Path | str, out: Path | str) -> list[str]:
     return write_template(Path(root), Path(out))
 
 
-# -- jobs on a cluster (kit.jobs.schedulers) -----------------------------------------------------
+# -- jobs on a cluster (kit.schedulers) -----------------------------------------------------
 
 
 def job_files(

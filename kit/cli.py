@@ -16,13 +16,13 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from kit import interrupts
+from kit.base import interrupts
 
 if __name__ == "__main__" or Path(sys.argv[0]).name == "kit":
     interrupts.quiet_startup()  # a Ctrl-C while the imports below load: one line, exit 130
 
 from kit import api  # noqa: E402  (after the start-up signal handlers)
-from kit.errors import (  # noqa: E402
+from kit.base.errors import (  # noqa: E402
     EXIT_BAD_INPUT,
     EXIT_BROKEN_PIPE,
     EXIT_FINDINGS,
@@ -30,7 +30,7 @@ from kit.errors import (  # noqa: E402
     KitError,
     UserError,
 )
-from kit.options import ENGINES, BuildOptions, RenderOptions, default_of, schema  # noqa: E402
+from kit.decide.options import ENGINES, BuildOptions, RenderOptions, default_of, schema  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _schema_flags(p: argparse.ArgumentParser, cls: type[Any], only: tuple[str, ...] = ()) -> None:
-    """One flag per schema field (kit.options), or per field named in `only`: the only place
+    """One flag per schema field (kit.decide.options), or per field named in `only`: the only place
     flags for options are made."""
     for f, spec in schema(cls):
         if only and f.name not in only:

@@ -173,8 +173,8 @@ def lab_workspace(lab: LabSettings, tmp_path: Path) -> LabWorkspace:
 @pytest.fixture(scope="session")
 def docker_client() -> Any:
     """A pinged Docker SDK client and a BuildKit-capable CLI, or `need()` says which is missing."""
-    from kit.build import connect_docker, find_docker_cli
-    from kit.errors import EngineUnavailable, ToolNotFound
+    from kit.base.errors import EngineUnavailable, ToolNotFound
+    from kit.engines import connect_docker, find_docker_cli
 
     try:
         client = connect_docker()
@@ -187,8 +187,8 @@ def docker_client() -> Any:
 @pytest.fixture(scope="session")
 def apptainer_path() -> str:
     """The apptainer the kit finds (KIT_APPTAINER or PATH), or `need()` says how to get one."""
-    from kit.build import find_apptainer
-    from kit.errors import ToolNotFound
+    from kit.base.errors import ToolNotFound
+    from kit.engines import find_apptainer
 
     try:
         return find_apptainer()

@@ -1,4 +1,4 @@
-"""kit.build: the BuildKit log parser on captured logs, docker client discovery against the real
+"""kit.engines: the BuildKit log parser on captured logs, docker client discovery against the real
 binaries on this machine, def header rewriting, and real builds with Docker and Apptainer.
 
 The logs under tests/data/buildkit/ were captured from Debian's docker 20.10 client
@@ -19,7 +19,14 @@ from conftest import need
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kit.build import (
+from kit.base.errors import (
+    BuildCancelled,
+    BuildError,
+    EngineUnavailable,
+    OptionsError,
+    ToolNotFound,
+)
+from kit.engines import (
     ApptainerBuilder,
     BuildEvent,
     DockerBuilder,
@@ -28,15 +35,8 @@ from kit.build import (
     find_docker_cli,
     get_engine,
 )
-from kit.build.docker_cli import BUILDX_MISSING, inspect_cli
-from kit.build.progress import PlainProgressParser
-from kit.errors import (
-    BuildCancelled,
-    BuildError,
-    EngineUnavailable,
-    OptionsError,
-    ToolNotFound,
-)
+from kit.engines.docker_cli import BUILDX_MISSING, inspect_cli
+from kit.engines.progress import PlainProgressParser
 
 LOGS = Path(__file__).parent / "data" / "buildkit"
 DOCKER_28 = "/usr/local/bin/docker"
@@ -265,8 +265,8 @@ def test_docker_cancel_stops_the_build_and_tags_nothing(
 
 CTRL_C_CHILD = """
 import sys
-from kit.build import DockerBuilder
-from kit.errors import BuildCancelled
+from kit.engines import DockerBuilder
+from kit.base.errors import BuildCancelled
 try:
     DockerBuilder().build(sys.argv[1], tags=["kit-test/build-ctrl-c:1"], no_cache=True,
           on_event=lambda e: print(e.line, flush=True) if "start" in e.line else None)

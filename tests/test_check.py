@@ -13,17 +13,17 @@ import pytest
 from conftest import TZDATA_RECORD, TZDATA_URL, need
 
 from kit.api import check, generate, prepare
+from kit.base.errors import UserError
 from kit.check import check_files, linters, schema
 from kit.check.findings import Finding
 from kit.check.linters import find_tool
 from kit.check.patterns import dockerignore_excludes, gitignore_excludes, path_filter_matches
 from kit.cli import main
-from kit.deffile import def_arguments_used, parse_def
-from kit.dockerfile import copy_sources, dockerfile_args_used, instructions
-from kit.errors import UserError
-from kit.options import PIXI_VERSION
-from kit.pixi_versions import newest_lock_format
-from kit.workspace import load_workspace
+from kit.decide.options import PIXI_VERSION
+from kit.model.deffile import def_arguments_used, parse_def
+from kit.model.dockerfile import copy_sources, dockerfile_args_used, instructions
+from kit.model.pixi_versions import newest_lock_format
+from kit.model.workspace import load_workspace
 
 LINTERS = ("hadolint", "zizmor", "check-jsonschema")
 OLD_PIXI_IMAGE = "ghcr.io/prefix-dev/pixi:0.55.0-noble"  # reads lock format v6 only
@@ -522,7 +522,7 @@ def test_dockerignore_semantics(patterns: list[str], path: str, excluded: bool) 
     ],
 )
 def test_check_and_staging_agree_on_dockerignore(patterns: list[str], path: str) -> None:
-    from kit.staging import docker_admits, dockerignore_matcher
+    from kit.output.staging import docker_admits, dockerignore_matcher
 
     staged = docker_admits(dockerignore_matcher("\n".join(patterns)))(path, False)
     assert dockerignore_excludes(patterns, path) is not staged

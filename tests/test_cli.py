@@ -217,7 +217,7 @@ def test_every_command_has_the_same_json_shape(real_world: Path) -> None:
 def test_flags_come_from_the_option_schema() -> None:
     """Every option field has its flag on generate and build; nothing else lists options."""
     from kit.cli import build_parser
-    from kit.options import BuildOptions, RenderOptions, schema
+    from kit.decide.options import BuildOptions, RenderOptions, schema
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "==SUPPRESS==" or a.choices)  # noqa: SLF001

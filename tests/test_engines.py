@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 
 from kit import api
-from kit.build import BuildEvent, BuildResult
-from kit.gpu import docker_has_nvidia_runtime, host_has_nvidia_driver
-from kit.options import BuildOptions
+from kit.decide.options import BuildOptions
+from kit.engines import BuildEvent, BuildResult
+from kit.engines.gpu import docker_has_nvidia_runtime, host_has_nvidia_driver
 from tests.lab.settings import LabSettings, copy_workspace
 
 STYLES = ("lesson", "optimized")

@@ -25,10 +25,11 @@ from typing import Any
 import pytest
 from conftest import LabWorkspace, need
 
-from kit import api, staging
-from kit.build import BuildEvent, DockerBuilder
-from kit.errors import BuildCancelled, BuildError, EngineUnavailable, KitError
-from kit.gpu import docker_has_nvidia_runtime, host_has_nvidia_driver
+from kit import api
+from kit.base.errors import BuildCancelled, BuildError, EngineUnavailable, KitError
+from kit.engines import BuildEvent, DockerBuilder
+from kit.engines.gpu import docker_has_nvidia_runtime, host_has_nvidia_driver
+from kit.output import staging
 from tests.lab.settings import LabSettings
 
 RUN_ID = str(os.getpid())

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from conftest import need, run_command
 
+from kit.base.errors import EngineUnavailable, OptionsError, ProbeError
 from kit.cli import main
-from kit.errors import EngineUnavailable, OptionsError, ProbeError
-from kit.gpu import (
+from kit.engines.gpu import (
     EXIT_NO_FRAMEWORK,
     FrameworkReport,
     ProbeReport,
@@ -264,7 +264,7 @@ def test_problem_says_when_the_run_fails(report: ProbeReport, require_gpu: bool,
 
 
 def test_unknown_gpu_mode_is_bad_input() -> None:
-    from kit.gpu import probe_docker
+    from kit.engines.gpu import probe_docker
 
     with pytest.raises(OptionsError) as caught:
         probe_docker("any", gpu="sometimes")  # type: ignore[arg-type]
@@ -316,7 +316,7 @@ def python_image(docker_client: Any) -> Iterator[str]:
 def test_probe_docker_mounts_the_script_and_reports_missing_torch(
     python_image: str, docker_client: Any
 ) -> None:
-    from kit.gpu import docker_has_nvidia_runtime, probe_docker
+    from kit.engines.gpu import docker_has_nvidia_runtime, probe_docker
 
     client = docker_client
     before = {c.id for c in client.containers.list(all=True)}
@@ -330,7 +330,7 @@ def test_probe_docker_mounts_the_script_and_reports_missing_torch(
 
 @pytest.mark.docker
 def test_probe_docker_require_without_runtime_is_refused(python_image: str, docker_client: Any) -> None:
-    from kit.gpu import docker_has_nvidia_runtime, probe_docker
+    from kit.engines.gpu import docker_has_nvidia_runtime, probe_docker
 
     client = docker_client
     need(not docker_has_nvidia_runtime(client), "this daemon has the NVIDIA runtime (nothing to refuse)")
@@ -339,7 +339,7 @@ def test_probe_docker_require_without_runtime_is_refused(python_image: str, dock
 
 
 def _image_with_probe(tmp_path: Path, base: str, tag: str, script: str) -> str:
-    from kit.build import DockerBuilder
+    from kit.engines import DockerBuilder
 
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "torch_detect_GPU.py").write_text(script)
@@ -350,7 +350,7 @@ def _image_with_probe(tmp_path: Path, base: str, tag: str, script: str) -> str:
 
 @pytest.mark.docker
 def test_probe_docker_prefers_the_image_copy(python_image: str, tmp_path: Path, docker_client: Any) -> None:
-    from kit.gpu import probe_docker
+    from kit.engines.gpu import probe_docker
 
     lesson = (DATA / "lesson_850cc8c_cuda_no_gpu.txt").read_text()
     tag = _image_with_probe(tmp_path, python_image, "kit-test/probe-lesson:1", f"print({lesson!r}, end='')\n")
@@ -367,7 +367,7 @@ def test_probe_docker_prefers_the_image_copy(python_image: str, tmp_path: Path, 
 def test_probe_docker_failure_raises_with_output(
     python_image: str, tmp_path: Path, docker_client: Any
 ) -> None:
-    from kit.gpu import probe_docker
+    from kit.engines.gpu import probe_docker
 
     tag = _image_with_probe(
         tmp_path,
@@ -403,8 +403,8 @@ def test_cli_probe_fails_when_the_image_has_no_framework(
 def test_cli_probe_passes_with_jax_and_fails_when_a_gpu_is_required(
     python_image: str, tmp_path: Path, docker_client: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from kit.build import DockerBuilder
-    from kit.gpu import docker_has_nvidia_runtime
+    from kit.engines import DockerBuilder
+    from kit.engines.gpu import docker_has_nvidia_runtime
 
     site = tmp_path / "site"
     site.mkdir()
@@ -437,8 +437,8 @@ def test_cli_probe_passes_with_jax_and_fails_when_a_gpu_is_required(
 def test_probe_apptainer_reports_missing_torch(
     python_image: str, tmp_path: Path, docker_client: Any, apptainer_path: str
 ) -> None:
-    from kit.build import ApptainerBuilder
-    from kit.gpu import probe_apptainer
+    from kit.engines import ApptainerBuilder
+    from kit.engines.gpu import probe_apptainer
 
     client = docker_client
     with (tmp_path / "base.tar").open("wb") as tar:

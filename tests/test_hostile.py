@@ -1022,7 +1022,7 @@ def signal_when(process: subprocess.Popen[str], reached: Callable[[], object], s
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-@pytest.mark.parametrize("module", ["jinja2", "rattler", "kit.render"])
+@pytest.mark.parametrize("module", ["jinja2", "rattler", "kit.output.render"])
 def test_signal_early_in_start_up(tree: Path, sig: int, code: int, module: str) -> None:
     """Ctrl-C (or kill) while the kit is still importing: one line, 130/143, no traceback."""
     process = start("generate", tree / "repo")
@@ -1091,7 +1091,7 @@ def interrupted_script(script: str, repo: Path, sig: int) -> Run:
 
 SIGNAL_MID_WRITE = """
 import os, signal, sys
-import kit.write as w
+import kit.output.write as w
 real = w._stage
 count = [0]
 def stage(*args, **kwargs):
@@ -1173,8 +1173,8 @@ def test_stale_temporary_files_are_not_edits(capsys: pytest.CaptureFixture[str],
 
 TERM_A_CHILD = """
 import sys
-from kit import interrupts
-from kit.build.process import run_lines
+from kit.base import interrupts
+from kit.engines.process import run_lines
 with interrupts.handled():
     try:
         run_lines(["sleep", "600"], on_line=print)
@@ -1274,7 +1274,8 @@ def test_two_workspaces_in_parallel(tmp_path: Path) -> None:
 
 
 def stage(ws: Path, dest: Path, engine: str = "docker", **options: Any) -> Path:
-    from kit import api, staging
+    from kit import api
+    from kit.output import staging
 
     return staging.stage_build_context(api.prepare(ws, **options), dest, engine)
 
@@ -1408,8 +1409,8 @@ def test_staging_leaves_temporary_and_state_files_behind(
 
 @pytest.mark.parametrize("pattern", ["[z-a]", "app/[", "[abc", "!data/[9-0]*"])
 def test_bad_glob_class_in_dockerignore(pattern: str) -> None:
-    from kit.errors import UserError
-    from kit.staging import dockerignore_matcher
+    from kit.base.errors import UserError
+    from kit.output.staging import dockerignore_matcher
 
     with pytest.raises(UserError, match="pattern"):
         dockerignore_matcher(f"*\n!pixi.toml\n{pattern}\n")
@@ -1431,7 +1432,7 @@ def test_bad_glob_class_in_dockerignore(pattern: str) -> None:
     ],
 )
 def test_dockerignore_matches_like_docker(pattern: str, path: str, excluded: bool) -> None:
-    from kit.staging import dockerignore_matcher
+    from kit.output.staging import dockerignore_matcher
 
     assert dockerignore_matcher(pattern).matches(path) is excluded
 
@@ -1635,8 +1636,8 @@ def structure(files: dict[str, str]) -> dict[str, Any]:
     sections and YAML keys as for a plain value."""
     import yaml
 
-    from kit.deffile import parse_def
-    from kit.dockerfile import instructions as dockerfile_instructions
+    from kit.model.deffile import parse_def
+    from kit.model.dockerfile import instructions as dockerfile_instructions
 
     shape: dict[str, Any] = {}
     for rel, text in files.items():
@@ -1778,9 +1779,9 @@ def test_property_option_values(capsys: pytest.CaptureFixture[str], flag: str, v
 def test_a_file_another_workspace_wrote_is_refused_with_its_own_fix(tmp_path: Path) -> None:
     """The state file says workspace `a/` wrote the workflow; `b/` rendering the same path is
     refused, and the fix names the way out that fits (own workflow names), not the hand-edit one."""
-    from kit.errors import OverwriteRefused
-    from kit.render import FileKind, RenderedFile
-    from kit.write import STATE_FILE, apply_changes, plan_changes, sha256
+    from kit.base.errors import OverwriteRefused
+    from kit.output.render import FileKind, RenderedFile
+    from kit.output.write import STATE_FILE, apply_changes, plan_changes, sha256
 
     workflow = ".github/workflows/docker.yaml"
     (tmp_path / ".github" / "workflows").mkdir(parents=True)

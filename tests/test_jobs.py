@@ -253,7 +253,7 @@ def test_check_runs_condor_submit_dry_run(with_jobs: Path) -> None:
     """With HTCondor's client at hand, its own parser judges the submit file."""
     from conftest import LAB_HTCONDOR_BIN, need
 
-    from kit.jobs.schedulers import find_client
+    from kit.schedulers import find_client
 
     env = {} if find_client("htcondor", "condor_submit") else {"KIT_HTCONDOR_BIN": str(LAB_HTCONDOR_BIN)}
     with pytest.MonkeyPatch.context() as patch:
@@ -277,7 +277,7 @@ def test_no_scheduler_here_says_so_and_what_to_run(
     scheduler: str, clone: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from kit import api
-    from kit.errors import SchedulerUnavailable
+    from kit.base.errors import SchedulerUnavailable
 
     workspace = clone / "cuda-exercise"
     generate(workspace, "--only", scheduler)

@@ -33,7 +33,7 @@ def test_lesson_renders_the_learners_layout() -> None:
 
 
 def test_example_carries_the_packaged_probe_in_app() -> None:
-    from kit.render import probe_script_text
+    from kit.output.render import probe_script_text
 
     probe = REPO / "examples" / "cuda-exercise" / "app" / "torch_detect_GPU.py"
     assert probe.read_text() == probe_script_text()

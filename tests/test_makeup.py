@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from kit import api
-from kit.build import BuildResult
-from kit.makeup import (
+from kit.engines import BuildResult
+from kit.engines.makeup import (
     PART_KINDS,
     Makeup,
     base_candidates,

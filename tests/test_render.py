@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from syrupy.assertion import SnapshotAssertion
 
-from kit.deffile import parse_def
-from kit.dockerfile import instructions as dockerfile_instructions
-from kit.errors import OptionsError
-from kit.options import RenderOptions
-from kit.render import FileKind, probe_script_text, render
-from kit.workspace import load_workspace
+from kit.base.errors import OptionsError
+from kit.decide.options import RenderOptions
+from kit.model.deffile import parse_def
+from kit.model.dockerfile import instructions as dockerfile_instructions
+from kit.model.workspace import load_workspace
+from kit.output.render import FileKind, probe_script_text, render
 
 SHAPES = DATA / "shapes"
 # Golden cases on a workspace shape (tests/data/shapes/) instead of the example.
@@ -185,7 +185,7 @@ def test_any_valid_name_renders_files_that_parse(
 @pytest.mark.parametrize("value", ["a\nRUN id", 'x"', "x'", "a\\b", "a;b", "a|b", "`id`", "a\rb", "\x1b[31m"])
 def test_a_printed_value_cannot_leave_its_token(value: str) -> None:
     """The second wall: even a value that slipped past validation cannot reach a recipe."""
-    from kit.render import jinja_env
+    from kit.output.render import jinja_env
 
     with pytest.raises(OptionsError):
         jinja_env().from_string('LABEL title="{{ v }}"').render(v=value)
@@ -195,7 +195,7 @@ def test_a_printed_value_cannot_leave_its_token(value: str) -> None:
 def test_only_the_optimized_dockerfile_asks_git_for_the_commit() -> None:
     """REVISION and CREATED label only the optimized Dockerfile's image, so a lesson build or an
     Apptainer build never runs `git log` (kit.api.build_args asks the plan first)."""
-    from kit.plan import resolve
+    from kit.decide.plan import resolve
 
     workspace = load_workspace(EXAMPLE)
     lesson = resolve(workspace, RenderOptions(environment="gpu"))

@@ -17,9 +17,9 @@ import pytest
 from conftest import REPO, kit_cli
 
 from kit import api
-from kit.errors import SchedulerError
-from kit.gpu import parse_probe_output
-from kit.jobs.schedulers import JobStatus, Submitted
+from kit.base.errors import SchedulerError
+from kit.engines.gpu import parse_probe_output
+from kit.schedulers import JobStatus, Submitted
 from tests.lab.settings import LabSettings, copy_workspace
 
 JOB_LIMIT_S = 300

@@ -25,13 +25,13 @@ import yaml
 from conftest import DATA, kit_cli, lab_image_flags, need
 
 from kit import api
-from kit.deffile import parse_def, undefined_stage_arguments
-from kit.discover import find_workspaces
-from kit.dockerfile import instructions as dockerfile_instructions
-from kit.errors import OptionsError
-from kit.options import RenderOptions
-from kit.render import render
-from kit.workspace import load_workspace
+from kit.base.errors import OptionsError
+from kit.decide.options import RenderOptions
+from kit.model.deffile import parse_def, undefined_stage_arguments
+from kit.model.discover import find_workspaces
+from kit.model.dockerfile import instructions as dockerfile_instructions
+from kit.model.workspace import load_workspace
+from kit.output.render import render
 from tests.lab.settings import LabSettings
 
 SHAPES = DATA / "shapes"
@@ -482,7 +482,7 @@ def test_minimal_runtime_runs_pytorch_without_a_shell(
         runtime_image=lab.runtime_image,
         image_name="kit-test-shapes/minimal",
     )
-    from kit.options import BuildOptions
+    from kit.decide.options import BuildOptions
 
     result = api.build(lab_workspace.root, options, build=BuildOptions(tag=tag))
     image = result.tags[0]

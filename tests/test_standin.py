@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from conftest import REAL_WORLD, need
 
-from kit.options import DEFAULT_BASE_IMAGE, PIXI_VERSION
-from kit.pixi_versions import newest_lock_format, pixi_version_of_image
+from kit.decide.options import DEFAULT_BASE_IMAGE, PIXI_VERSION
+from kit.model.pixi_versions import newest_lock_format, pixi_version_of_image
 from tests.lab import pixi_standin
 from tests.lab.settings import CONNECTED_BASE_IMAGE, OLD_PIXI_VERSION, LabSettings, standin_images
 from tests.lab.workspace import lab_manifest, to_v6

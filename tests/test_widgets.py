@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from kit.build import BuildEvent, BuildResult, Capability, EngineStatus, EventCallback
-from kit.errors import BuildCancelled
-from kit.gpu import ProbeReport
+from kit.base.errors import BuildCancelled
+from kit.engines import BuildEvent, BuildResult, Capability, EngineStatus, EventCallback
+from kit.engines.gpu import ProbeReport
 from kit.widgets import Studio
 from kit.widgets.pipeline import NO_LOCK_REASON
 from tests.lab.settings import LabSettings
 
 
 def status(docker: bool = False, apptainer: bool = False) -> EngineStatus:
-    """An engine report as `kit.build.engine_status()` would give it, chosen by the test."""
+    """An engine report as `kit.engines.engine_status()` would give it, chosen by the test."""
     return EngineStatus(
         (
             Capability(
@@ -261,7 +261,7 @@ def test_a_real_build_and_probe_through_the_studio(tmp_path: Path, lab: LabSetti
 
 
 def test_build_modes() -> None:
-    from kit.errors import BuildNotPossible
+    from kit.base.errors import BuildNotPossible
     from kit.widgets.pipeline import decide_build
 
     assert decide_build("auto", [], "docker").go
@@ -287,7 +287,8 @@ def test_notebook_build_step_says_why_it_skips(example: Path, capsys: pytest.Cap
 
 
 def test_staged_copy_leaves_installed_environments_behind(example: Path, tmp_path: Path) -> None:
-    from kit import api, staging
+    from kit import api
+    from kit.output import staging
 
     (example / ".pixi" / "envs" / "gpu").mkdir(parents=True)
     (example / "old.sif").write_text("image")

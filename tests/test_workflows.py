@@ -19,14 +19,14 @@ import pytest
 import yaml
 from conftest import EXAMPLE, need, run_command
 
-from kit.actions import ACTIONS, APPTAINER
+from kit.base.errors import OptionsError
 from kit.check.linters import find_tool
 from kit.cli import main
-from kit.errors import OptionsError
-from kit.options import RenderOptions
-from kit.plan import immutable_tag, published_tag
-from kit.render import render
-from kit.workspace import load_workspace
+from kit.decide.actions import ACTIONS, APPTAINER
+from kit.decide.options import RenderOptions
+from kit.decide.plan import immutable_tag, published_tag
+from kit.model.workspace import load_workspace
+from kit.output.render import render
 
 WORKFLOWS = (".github/workflows/docker.yaml", ".github/workflows/apptainer.yaml")
 PR_ONLY = "github.event_name == 'pull_request'"
@@ -132,7 +132,7 @@ def test_every_action_is_a_pinned_current_major() -> None:
         assert re.fullmatch(r"[0-9a-f]{40}", action.sha), action.repo
         assert re.fullmatch(r"v\d+\.\d+\.\d+", action.version), action.repo
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", action.verified), action.repo
-    # The node24 majors (each checked in the action's own repository; see kit/actions.py).
+    # The node24 majors (each checked in the action's own repository; see kit/decide/actions.py).
     majors = {a.repo: int(a.version[1:].split(".")[0]) for a in ACTIONS.values()}
     assert majors == {
         "actions/checkout": 7,
@@ -219,7 +219,7 @@ def test_apptainer_download_with_the_right_digest_is_installed(tmp_path: Path) -
     assert f"sudo apt-get install -y {deb}" in done.stdout and "apptainer --version" in done.stdout
 
 
-# ---------------------------------------------------------------- immutable tags (kit.plan's rule)
+# ---------------------------------------------------------------- immutable tags (kit.decide.plan's rule)
 
 
 def test_sif_is_pushed_under_its_moving_tag_and_its_commit_tag(tmp_path: Path) -> None:

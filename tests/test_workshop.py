@@ -18,7 +18,8 @@ import nbformat
 import pytest
 from conftest import REPO
 
-from kit.errors import UserError
+from kit.base.errors import UserError
+from kit.decide.options import PIXI_VERSION
 from kit.lesson.sync import (
     FILE_MARKER,
     PLACEHOLDER_PREFIX,
@@ -33,7 +34,6 @@ from kit.lesson.sync import (
 )
 from kit.lesson.template import README as TEMPLATE_README
 from kit.lesson.template import template_files
-from kit.options import PIXI_VERSION
 
 EPISODES = sorted((REPO / "episodes").glob("[0-9][0-9]-*.md"))
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -250,9 +250,9 @@ def test_notebook_02_says_the_cpu_dockerfile_keeps_the_override() -> None:
 
 
 def lesson_files_for(environment: str) -> dict[str, str]:
-    from kit.options import RenderOptions
-    from kit.render import render
-    from kit.workspace import load_workspace
+    from kit.decide.options import RenderOptions
+    from kit.model.workspace import load_workspace
+    from kit.output.render import render
 
     options = RenderOptions(environment=environment, style="lesson", subdir="cuda-exercise")
     return {

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kit.errors import WorkspaceError
-from kit.workspace import load_workspace
+from kit.base.errors import WorkspaceError
+from kit.model.workspace import load_workspace
 
 
 def write(dir_: Path, name: str, text: str) -> Path:

@@ -11,13 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 
+from kit.base.errors import UserError
+from kit.base.files import MiB, read_optional_text
 from kit.check.findings import Finding, Severity, errors
 from kit.check.jobs import job_rules
 from kit.check.linters import LINTERS, collect, one_line, start_linters
 from kit.check.rules import RULES, CheckContext, Rule
-from kit.errors import UserError
-from kit.files import MiB, read_optional_text
-from kit.workspace import Workspace
+from kit.model.workspace import Workspace
 
 __all__ = ["Finding", "Severity", "check_files", "check_dir", "errors", "DEPLOYMENT_FILES", "LINTERS"]
 
@@ -133,7 +133,7 @@ def read_deployment_files(
     workspace: Workspace, repo_root: Path, prefix: str, workflows: tuple[str, str] = WORKFLOW_FILES
 ) -> tuple[dict[str, str], list[Finding]]:
     """The deployment files on disk by path from the repository root, and a finding for each
-    one that is there but cannot be read as text (through `kit.files`: regular files only,
+    one that is there but cannot be read as text (through `kit.base.files`: regular files only,
     never through a final link, never blocking on a FIFO, bounded, strict UTF-8)."""
     out: dict[str, str] = {}
     refused: list[Finding] = []

@@ -13,10 +13,10 @@ import posixpath
 import re
 from typing import TYPE_CHECKING
 
-from kit import deffile, dockerfile
 from kit.check.findings import Finding, kit_finding
-from kit.options import DEFAULT_BASE_IMAGE, DEFAULT_RUNTIME_IMAGE
-from kit.pixi_versions import LOCK_FORMAT_READ_BY, newest_lock_format
+from kit.decide.options import DEFAULT_BASE_IMAGE, DEFAULT_RUNTIME_IMAGE
+from kit.model import deffile, dockerfile
+from kit.model.pixi_versions import LOCK_FORMAT_READ_BY, newest_lock_format
 
 if TYPE_CHECKING:
     from kit.check.rules import CheckContext

@@ -20,10 +20,10 @@ from typing import Any
 
 from kit.check.findings import Finding, Problem, Severity, kit_finding
 from kit.check.rules import CheckContext, _matrix_entries
-from kit.jobs.files import HTCONDOR_FILE, SLURM_FILE, github_image
-from kit.jobs.files import _git as git_output
-from kit.jobs.schedulers import find_client
-from kit.plan import SIF_TAG_PREFIX
+from kit.decide.plan import SIF_TAG_PREFIX
+from kit.output.jobfiles import HTCONDOR_FILE, SLURM_FILE, github_image
+from kit.output.jobfiles import _git as git_output
+from kit.schedulers import find_client
 
 ENV_LINE = re.compile(r"^#\s*kit-environment:\s*(\S+)\s*$", re.MULTILINE)
 IMMUTABLE = re.compile(r"^(?P<env>[a-z0-9][a-z0-9-]*)-sha-[0-9a-f]{7,40}$")

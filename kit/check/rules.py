@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from kit import deffile, dockerfile
 from kit.check import schema
 from kit.check.findings import Finding, Problem, kit_finding
 from kit.check.images import lock_format_rule, runtime_shell_rule
@@ -28,7 +27,8 @@ from kit.check.patterns import (
     path_filter_matches,
     read_dockerignore,
 )
-from kit.workspace import LINUX, Workspace, cuda_requirement_gaps
+from kit.model import deffile, dockerfile
+from kit.model.workspace import LINUX, Workspace, cuda_requirement_gaps
 
 DOCKER_WORKFLOW = ".github/workflows/docker.yaml"
 APPTAINER_WORKFLOW = ".github/workflows/apptainer.yaml"

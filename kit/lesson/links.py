@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, urlencode, urlsplit
 
-from kit.errors import OptionsError
+from kit.base.errors import OptionsError
 
 DEFAULT_NOTEBOOK = "notebooks/studio.ipynb"
 HUB_SCHEMES = ("https", "http")

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kit.errors import UserError
+from kit.base.errors import UserError
 from kit.lesson.sync import EXAMPLE, config_placeholders, sync_lesson_files
-from kit.workspace import load_workspace
+from kit.model.workspace import load_workspace
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,8 @@ class MachineItem:
 
 def machine_report(root: Path | str = ".") -> list[MachineItem]:
     """What works on this machine before a workshop: lock, linters, engines, GPU, with fixes."""
-    from kit.build import engine_status
     from kit.check.linters import INSTALL_HINT, find_tool
+    from kit.engines import engine_status
 
     items: list[MachineItem] = []
     example = Path(root) / EXAMPLE

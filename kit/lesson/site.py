@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from kit.errors import KitError, ToolNotFound, UserError
-from kit.write import atomic_write
+from kit.base.errors import KitError, ToolNotFound, UserError
+from kit.output.write import atomic_write
 
 STYLESHEET = "kit-preview.css"
 PAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.md$")

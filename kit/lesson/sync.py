@@ -25,14 +25,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from kit.errors import KitError, UserError
-from kit.files import read_text
-from kit.jobs.files import EXAMPLE_COMMIT, EXAMPLE_IMAGE_NAME
-from kit.options import PIXI_VERSION, RenderOptions
-from kit.plan import resolve
-from kit.render import render
-from kit.workspace import load_workspace
-from kit.write import atomic_write
+from kit.base.errors import KitError, UserError
+from kit.base.files import read_text
+from kit.decide.options import PIXI_VERSION, RenderOptions
+from kit.decide.plan import resolve
+from kit.model.workspace import load_workspace
+from kit.output.jobfiles import EXAMPLE_COMMIT, EXAMPLE_IMAGE_NAME
+from kit.output.render import render
+from kit.output.write import atomic_write
 
 # What episode 2's `kit generate cuda-exercise --env gpu --style lesson` renders.
 LESSON_OPTIONS = RenderOptions(environment="gpu", style="lesson", subdir="cuda-exercise")

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from kit import api
-from kit.errors import KitError
-from kit.gpu import ProbeReport
-from kit.jobs.files import EXAMPLE_COMMIT, EXAMPLE_IMAGE_NAME
-from kit.jobs.schedulers import JobStatus, Submitted
+from kit.base.errors import KitError
+from kit.engines.gpu import ProbeReport
+from kit.output.jobfiles import EXAMPLE_COMMIT, EXAMPLE_IMAGE_NAME
+from kit.schedulers import JobStatus, Submitted
 from kit.widgets.notebook import HTML, example_probe_report
 
 SUBMIT_MODES = ("auto", "never", "require")

@@ -13,8 +13,8 @@ from typing import Any
 import ipywidgets as w  # type: ignore[import-untyped]  # ships no type information
 
 from kit import api
-from kit.options import BuildOptions, OptionSpec, RenderOptions, default_of, schema
-from kit.workspace import Workspace
+from kit.decide.options import BuildOptions, OptionSpec, RenderOptions, default_of, schema
+from kit.model.workspace import Workspace
 
 # Rendering options, then the build's: every field of the schema has a widget.
 SCHEMA: tuple[tuple[str, Any, OptionSpec], ...] = tuple(
@@ -33,7 +33,7 @@ def css_class(name: str) -> str:
 
 
 class OptionsForm:
-    """A widget for every option of the schema (`kit.options`), plus the build engine."""
+    """A widget for every option of the schema (`kit.decide.options`), plus the build engine."""
 
     def __init__(self, workspace: Workspace, subdir: str, initial: Mapping[str, Any] | None = None) -> None:
         self.workspace = workspace

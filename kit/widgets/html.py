@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from kit.api import Makeup, Summary
 from kit.check.findings import Finding
-from kit.gpu import ProbeReport
-from kit.write import Change
+from kit.engines.gpu import ProbeReport
+from kit.output.write import Change
 
 if TYPE_CHECKING:
-    from kit.build.events import BuildResult
+    from kit.engines.events import BuildResult
 
 # Pygments lexer names for RenderedFile.language; "singularity" has a lexer of its own.
 _LEXERS = {

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from kit import api
-from kit.build import BuildEvent, BuildResult, EngineStatus
+from kit.base.errors import BuildNotPossible, KitError, ProbeError
 from kit.check.findings import Finding
-from kit.errors import BuildNotPossible, KitError, ProbeError
-from kit.gpu import GpuMode, ProbeReport
+from kit.engines import BuildEvent, BuildResult, EngineStatus
+from kit.engines.gpu import GpuMode, ProbeReport
 from kit.lesson.sync import EXAMPLE_PROBE_OUTPUT
-from kit.render import RenderedFile
+from kit.output.render import RenderedFile
 from kit.widgets import html
 from kit.widgets.pipeline import (
     NO_LOCK_REASON,

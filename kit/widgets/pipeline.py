@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Literal
 
 from kit import api
-from kit.build import BuildResult, EngineStatus, EventCallback
-from kit.errors import BuildNotPossible
-from kit.gpu import GpuMode, ProbeReport
-from kit.options import RenderOptions, default_of, schema
-from kit.workspace import Workspace
+from kit.base.errors import BuildNotPossible
+from kit.decide.options import RenderOptions, default_of, schema
+from kit.engines import BuildResult, EngineStatus, EventCallback
+from kit.engines.gpu import GpuMode, ProbeReport
+from kit.model.workspace import Workspace
 
 BuildMode = Literal["auto", "never", "require"]
 BUILD_MODES: tuple[str, ...] = ("auto", "never", "require")
@@ -37,7 +37,7 @@ class BuildDecision:
 
 def probe_result(result: BuildResult, gpu: GpuMode = "auto") -> ProbeReport:
     """Run the GPU probe in what a build produced (a Docker tag or a SIF)."""
-    from kit.gpu import probe_apptainer, probe_docker
+    from kit.engines.gpu import probe_apptainer, probe_docker
 
     if result.engine == "apptainer":
         return probe_apptainer(result.artifact, gpu=gpu)

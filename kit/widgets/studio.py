@@ -3,7 +3,7 @@
 `Studio(path).widget` works in any notebook. The class keeps the widgets and the kit apart:
 every button calls a plain method (`on_write`, `on_check`, `on_build`, `on_probe`, ...) and
 every option goes through `set_option`, so tests drive the same code paths a learner's clicks
-do, without a browser. Errors the learner can fix (`kit.errors.KitError`) become one red line;
+do, without a browser. Errors the learner can fix (`kit.base.errors.KitError`) become one red line;
 they never surface as a traceback in the notebook.
 """
 
@@ -18,11 +18,12 @@ from typing import Any, TypeVar
 import ipywidgets as w  # type: ignore[import-untyped]  # ships no type information
 
 from kit import api
-from kit.build import BuildEvent, BuildResult, EngineStatus
+from kit.base.errors import BuildCancelled, KitError
 from kit.check.findings import Finding
-from kit.errors import BuildCancelled, KitError
-from kit.gpu import ProbeReport
-from kit.render import RenderedFile
+from kit.engines import BuildEvent, BuildResult, EngineStatus
+from kit.engines.gpu import ProbeReport
+from kit.output.render import RenderedFile
+from kit.output.write import Change
 from kit.widgets import html
 from kit.widgets.form import FIELDS, OptionsForm
 from kit.widgets.jobs import Job, LogBuffer
@@ -34,7 +35,6 @@ from kit.widgets.pipeline import (
     probe_result,
     workspace_blockers,
 )
-from kit.write import Change
 
 T = TypeVar("T")
 
@@ -43,7 +43,7 @@ class Studio:
     """An interactive panel for one Pixi workspace.
 
     `out` redirects Write (default: the workspace's repository). `engines` replaces the probe
-    of Docker/Apptainer (`kit.build.engine_status()`), `builder` and `prober` replace the real
+    of Docker/Apptainer (`kit.engines.engine_status()`), `builder` and `prober` replace the real
     build and probe: all three exist so tests and demos can run without an engine.
     """
 

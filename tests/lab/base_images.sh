@@ -6,7 +6,7 @@
 #   kit-lab/pixi:bookworm     the same plus Debian's python3, the lab conda channel at
 #                             /opt/kit-lab/channel and /usr/local/bin/pixi: the py-rattler based
 #                             STAND-IN for the real pixi binary (tests/lab/pixi_standin.py),
-#                             emulating the pixi the kit pins (kit/options.py PIXI_VERSION)
+#                             emulating the pixi the kit pins (kit/decide/options.py PIXI_VERSION)
 #   kit-lab/pixi:bookworm-0.55.0  the same stand-in emulating pixi 0.55.0 (reads lock format 6
 #                             only), for the tests that try each lock format against each pin
 #
@@ -28,7 +28,7 @@ runtime_tag="kit-lab/runtime:bookworm"
 pixi_repo="${KIT_LAB_PIXI_REPO:-kit-lab/pixi}"
 pixi_tag="$pixi_repo:$suite"
 old_pixi="${KIT_LAB_OLD_PIXI:-0.55.0}"
-pinned_pixi="$(cd "$repo" && "$py" -c 'from kit.options import PIXI_VERSION; print(PIXI_VERSION)')"
+pinned_pixi="$(cd "$repo" && "$py" -c 'from kit.decide.options import PIXI_VERSION; print(PIXI_VERSION)')"
 # Shared libraries used by Debian's python3.11 and its lib-dynload modules (see README.md).
 pylibs="libexpat1,zlib1g,libssl3,libffi8,libsqlite3-0,libbz2-1.0,liblzma5,libncursesw6,libreadline8,libuuid1,libdb5.3,libnsl2,libtirpc3,libcrypt1,ca-certificates"
 

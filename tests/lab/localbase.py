@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kit.errors import BuildError
+from kit.base.errors import BuildError
 
 if TYPE_CHECKING:
     from docker import DockerClient

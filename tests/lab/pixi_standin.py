@@ -48,13 +48,13 @@ EMULATED_SHELLS = ("bash",)
 
 
 def _pixi_versions() -> Any:
-    """kit/pixi_versions.py: the one table of which pixi reads which lock format.
+    """kit/model/pixi_versions.py: the one table of which pixi reads which lock format.
 
     On the host it is the kit's module; in the image base_images.sh copies the same file next to
     the stand-in (the image has no kit installed).
     """
     try:
-        from kit import pixi_versions
+        from kit.model import pixi_versions
 
         return pixi_versions
     except ImportError:
@@ -74,7 +74,7 @@ def emulated_version() -> str:
         found = EMULATES_FILE.read_text().strip()
     if not found:
         try:
-            from kit.options import PIXI_VERSION
+            from kit.decide.options import PIXI_VERSION
 
             found = PIXI_VERSION
         except ImportError:

@@ -7,7 +7,7 @@ ONE switch, the environment variable ``KIT_LAB_MODE``:
   runtime image ``kit-lab/runtime:bookworm`` and the lab-locked copy of ``examples/cuda-exercise``
   under ``$KIT_LAB_CACHE/workspace``.
 * ``connected``: the real thing, for a machine that reaches ghcr.io and conda-forge: base image
-  the kit's pinned pixi image (``kit.options.DEFAULT_BASE_IMAGE``), runtime image ``ubuntu:24.04`` and
+  the kit's pinned pixi image (``kit.decide.options.DEFAULT_BASE_IMAGE``), runtime image ``ubuntu:24.04`` and
   ``examples/cuda-exercise`` itself (locked there by a real ``pixi lock``).
 
 ``KIT_LAB_CACHE`` (default ``/var/cache/kit-lab``) only says where the lab's files live.
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from kit.options import DEFAULT_BASE_IMAGE, PIXI_VERSION
+from kit.decide.options import DEFAULT_BASE_IMAGE, PIXI_VERSION
 
 Mode = Literal["offline", "connected"]
 MODES: tuple[Mode, ...] = ("offline", "connected")
@@ -38,7 +38,7 @@ OFFLINE_PIXI_REPO = "kit-lab/pixi"  # KIT_LAB_PIXI_REPO overrides it (base_image
 OFFLINE_BASE_IMAGE = f"{OFFLINE_PIXI_REPO}:bookworm"
 OLD_PIXI_VERSION = "0.55.0"  # the old pin: reads lock format 6 only
 OFFLINE_RUNTIME_IMAGE = "kit-lab/runtime:bookworm"
-CONNECTED_BASE_IMAGE = DEFAULT_BASE_IMAGE  # the kit's pin: one place (kit/options.py)
+CONNECTED_BASE_IMAGE = DEFAULT_BASE_IMAGE  # the kit's pin: one place (kit/decide/options.py)
 CONNECTED_RUNTIME_IMAGE = "ubuntu:24.04"
 
 _HINT = "run tests/lab/provision.sh"

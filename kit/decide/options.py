@@ -1,0 +1,330 @@
+"""The one option schema: every choice a user makes, with how it is shown, typed and checked.
+
+`RenderOptions` (what shapes the rendered files) and `BuildOptions` (how a build runs) are the
+only lists of options. Each field carries an `OptionSpec` in its metadata; the CLI flags
+(`kit.cli`), the studio's form (`kit.widgets.form`) and the printed command lines
+(`kit.widgets.pipeline.build_commands`) are all generated from it, so an option added here
+reaches every front end and cannot be forgotten by one.
+
+Every value is checked for type and shape when the object is made (`__post_init__`): that is the
+single point where options enter, whichever front end they came from. Checks that need the
+workspace (does the environment exist, is the CUDA override high enough) live in
+`kit.decide.plan.resolve()`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
+from typing import Any, Literal, get_args
+
+from kit.base import names
+from kit.base.errors import OptionsError
+from kit.decide import jobshapes as shapes
+
+Style = Literal["lesson", "optimized"]
+Bootstrap = Literal["docker", "docker-daemon", "docker-archive", "oci-archive", "localimage"]
+Engine = Literal["docker", "apptainer"]
+# The optimized style's final stage: `image` is runtime_image with bash (an entrypoint script runs
+# pixi's whole activation); `no-shell` is a runtime_image without a shell (distroless): the
+# activation is set with ENV; `minimal` starts from scratch with only the system libraries the
+# environment links against (and, for Apptainer, which needs /bin/sh, bash).
+Runtime = Literal["image", "no-shell", "minimal"]
+JobImageKind = Literal["oras", "docker", "sif"]
+JobReference = Literal["commit", "tag"]
+JOB_IMAGE_KINDS: tuple[str, ...] = get_args(JobImageKind)
+JOB_REFERENCES: tuple[str, ...] = get_args(JobReference)
+STYLES: tuple[str, ...] = get_args(Style)
+BOOTSTRAPS: tuple[str, ...] = get_args(Bootstrap)
+ENGINES: tuple[str, ...] = get_args(Engine)
+RUNTIMES: tuple[str, ...] = get_args(Runtime)
+
+# The pixi the rendered recipes start from. It must read the lock format a current pixi writes:
+# pixi >= 0.68 writes format 7, which 0.67 and older refuse (see kit.model.pixi_versions).
+# 0.70.2 verified as a released image: prefix-dev/pixi-docker commit 8e3c95e ("Bump pixi version
+# to v0.70.2", Dockerfile `ARG PIXI_VERSION=0.70.2`), its git tag 0.70.2 (pushed by the release
+# job, which runs only after the images were pushed), and .github/workflows/build.yml there
+# building `ubuntu:noble` with the tag pattern `{{version}}-noble`.
+# Why not newer: pixi 0.71.0 (prefix-dev/pixi #6178, "Rich Platform support") turns a legacy
+# `[system-requirements]` table into synthesised platforms (`linux-64-cuda-12`) and locks the
+# environments that use them under those platforms, with their virtual packages (0.76.1 names
+# them `p1`, `p2`, ... in pixi.lock): a lock shape the kit's reader and the lab's stand-in do not
+# follow yet. 0.70.2 is the
+# newest release that reads format 7 and still locks every environment under its conda subdir.
+PIXI_VERSION = "0.70.2"
+DEFAULT_BASE_IMAGE = f"ghcr.io/prefix-dev/pixi:{PIXI_VERSION}-noble"
+# The final stage of the optimized style needs no pixi: the same distribution as the base image.
+DEFAULT_RUNTIME_IMAGE = "ubuntu:24.04"
+DEFAULT_REGISTRY = "ghcr.io"
+DISTRO_CODENAMES = ("noble", "jammy", "focal", "bookworm", "bullseye", "trixie", "alpine")
+PROBE_SCRIPT = "torch_detect_GPU.py"
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """How one option is offered and checked: the metadata of a schema field."""
+
+    help: str
+    flag: str  # the CLI flag, e.g. "--base-image"
+    label: str  # the widget's description
+    # Shape check, raises OptionsError. Not run on an empty value where the default is empty too.
+    check: Callable[[Any, str], object] | None = None
+    choices: tuple[str, ...] = ()
+    widget: str = "text"  # text | choice | toggle | environment | environments | bool
+    placeholder: str = ""
+    # Whether `build_commands` prints it (the folder argument already says where the workspace is).
+    on_command_line: bool = True
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    flag: str = "",
+    label: str = "",
+    check: Callable[[Any, str], object] | None = None,
+    choices: tuple[str, ...] = (),
+    widget: str = "",
+    placeholder: str = "",
+    on_command_line: bool = True,
+) -> Any:
+    """A schema field: its default and its `OptionSpec`.
+
+    Most of a spec follows from the field, so that a field says only what is particular to it:
+    the flag and the label come from the field's name (`schema` fills them in, as only it knows
+    the name), choices make a drop-down and a boolean a checkbox unless `widget` says otherwise,
+    and an empty default's placeholder is the "(default: ...)" its help gives.
+    """
+    widget = widget or ("choice" if choices else "bool" if isinstance(default, bool) else "text")
+    # An empty text box shows what the kit decides instead, as the help says it.
+    said = re.search(r"\(default: ([^)]*)\)", help)
+    placeholder = placeholder or (said.group(1) if said and not default else "")
+    spec = OptionSpec(help, flag, label, check, choices, widget, placeholder, on_command_line)
+    return field(default=default, metadata={"option": spec})
+
+
+def job_option(default: str, help: str, **spec: Any) -> Any:
+    """A job-file setting (`kit generate --only htcondor|slurm`, see kit.output.jobfiles).
+
+    A build does not read these, so printed `kit build` lines leave them out.
+    """
+    return option(default, help, on_command_line=False, **spec)
+
+
+def _env_names(values: tuple[str, ...], field_name: str) -> object:
+    return [names.environment_name(v, field_name) for v in values]
+
+
+def _tags(values: tuple[str, ...], field_name: str) -> object:
+    return [names.tag(v, field_name) for v in values]
+
+
+def _registry(value: str, field_name: str) -> object:
+    if not names.REGISTRY_HOST.match(value):
+        raise OptionsError(
+            f"registry {value!r} is not a host name", field=field_name, fix="use a host such as 'ghcr.io'"
+        )
+    return value
+
+
+def _bootstrap_source(value: str, field_name: str) -> object:
+    return names.file_path(value, field_name)
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Every choice that shapes the rendered files. Defaults follow the lesson."""
+
+    environment: str | None = option(
+        None,
+        "environment to build (default: the first CUDA one)",
+        flag="--env",
+        check=names.environment_name,
+        widget="environment",
+    )
+    environments: tuple[str, ...] = option(
+        (),
+        "an environment the workflows build (repeatable; default: every container environment, --env first)",
+        flag="--matrix",
+        label="matrix (none: all)",
+        check=_env_names,
+        widget="environments",
+    )
+    cuda: str | None = option(
+        None,
+        "CUDA version for CONDA_OVERRIDE_CUDA (default: the requirement)",
+        label="CUDA version",
+        check=names.cuda_version,
+    )
+    style: Style = option(
+        "lesson",
+        "lesson: the recipe the episodes teach; optimized: what you would ship",
+        choices=STYLES,
+        widget="toggle",
+    )
+    base_image: str = option(
+        DEFAULT_BASE_IMAGE, "image with pixi for the install stage", check=names.image_reference
+    )
+    runtime_image: str = option(
+        DEFAULT_RUNTIME_IMAGE, "image for the optimized final stage", check=names.image_reference
+    )
+    image_name: str = option(
+        "",
+        "image name in workflows (default: ghcr.io/<owner>/<repo>)",
+        check=names.image_reference,
+    )
+    registry: str = option(DEFAULT_REGISTRY, "registry the workflows publish to", check=_registry)
+    subdir: str = option(
+        "",
+        "the workspace folder inside its git repository (default: detected)",
+        label="subdirectory",
+        check=names.relative_path,
+        placeholder="(repository root)",
+        on_command_line=False,
+    )
+    app_dir: str = option(
+        "app",
+        "folder copied to /app/src ('' for none; default: app)",
+        check=names.relative_path,
+        placeholder="(no code copied)",
+    )
+    tags: tuple[str, ...] = option(
+        (), "an image tag (repeatable; default: derived from the lock)", check=_tags
+    )
+    bootstrap: Bootstrap = option(
+        "docker", "Apptainer bootstrap agent", label="Apptainer bootstrap", choices=BOOTSTRAPS
+    )
+    bootstrap_source: str = option(
+        "",
+        "archive or SIF for offline bootstrap agents",
+        check=_bootstrap_source,
+        placeholder="archive or SIF (offline agents)",
+    )
+    keep_pixi: bool = option(False, "optimized style: keep pixi in the final image for `pixi run`")
+    runtime: Runtime = option(
+        "image",
+        "optimized style, final stage: image (runtime image with bash), no-shell (runtime image "
+        "without a shell; activation set with ENV), minimal (from scratch: only the system "
+        "libraries the environment links against)",
+        choices=RUNTIMES,
+    )
+    # -- job files (kit generate --only htcondor / --only slurm; see kit.output.jobfiles) ----------
+    job_image_kind: JobImageKind = job_option(
+        "oras",
+        "what jobs run: oras (the SIF the Apptainer workflow publishes), docker (the Docker image) "
+        "or sif (a SIF file on the cluster)",
+        label="job image",
+        choices=JOB_IMAGE_KINDS,
+        widget="toggle",
+    )
+    job_reference: JobReference = job_option(
+        "commit",
+        "commit: the immutable <env>-sha-<short> tag of one commit; tag: the moving tag",
+        label="job image tag",
+        choices=JOB_REFERENCES,
+        widget="toggle",
+    )
+    job_commit: str = job_option(
+        "",
+        "the commit whose image jobs run (default: the repository's HEAD)",
+        check=shapes.commit,
+    )
+    job_image_name: str = job_option(
+        "",
+        "the published image jobs run (default: --image-name, else ghcr.io/<owner>/<repo> from "
+        "the git remote origin)",
+        check=names.image_reference,
+        placeholder="ghcr.io/<owner>/<repository>",
+    )
+    job_sif: str = job_option(
+        "",
+        "the SIF file on the cluster (default: <tag>.sif where you submit)",
+        label="job SIF",
+        check=shapes.sif_path,
+    )
+    job_command: str = job_option(
+        "",
+        "the command jobs run in the image (default: the GPU probe)",
+        check=shapes.command,
+    )
+    job_cpus: str = job_option("1", "CPUs per job", label="job CPUs", check=shapes.count)
+    job_gpus: str = job_option(
+        "1", "GPUs per job (CUDA environments only)", label="job GPUs", check=shapes.count
+    )
+    job_memory: str = job_option("4GB", "memory per job (MB, GB or TB)", check=shapes.size)
+    job_disk: str = job_option("10GB", "HTCondor: scratch disk per job, image included", check=shapes.size)
+    job_time: str = job_option("01:00:00", "Slurm: wall-clock limit [days-]HH:MM:SS", check=shapes.wall_time)
+    job_modules: str = job_option(
+        "",
+        "Slurm: environment modules to load first, separated by spaces",
+        check=shapes.modules,
+        placeholder="(none)",
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How a build runs, beside what it renders."""
+
+    engine: Engine = option("docker", "the container engine", choices=ENGINES, widget="toggle")
+    tag: str | None = option(None, "image tag (Docker) or SIF name stem (Apptainer)", check=names.tag)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+def schema(cls: type[Any]) -> tuple[tuple[Field[Any], OptionSpec], ...]:
+    """The fields of an options class with their whole specs, in declaration order."""
+    return tuple(
+        (
+            f,
+            replace(
+                spec,
+                flag=spec.flag or "--" + f.name.replace("_", "-"),
+                label=spec.label or f.name.replace("_", " "),
+            ),
+        )
+        for f in fields(cls)
+        for spec in [f.metadata["option"]]
+    )
+
+
+def default_of(f: Field[Any]) -> Any:
+    return None if f.default is MISSING else f.default
+
+
+def check_fields(obj: Any) -> None:
+    """Type and shape of every field; lists become tuples (the widgets hand lists in)."""
+    for f, spec in schema(type(obj)):
+        value = getattr(obj, f.name)
+        default = default_of(f)
+        if isinstance(default, tuple):
+            if isinstance(value, list):
+                value = tuple(value)
+                object.__setattr__(obj, f.name, value)
+            if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+                raise _wrong_type(f.name, value, "a list of strings")
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise _wrong_type(f.name, value, "true or false")
+        elif not (isinstance(value, str) or (value is None and default is None)):
+            raise _wrong_type(f.name, value, "a string")
+        if spec.choices and value not in spec.choices:
+            raise OptionsError(
+                f"{f.name.replace('_', ' ')} {value!r} is unknown",
+                field=f.name,
+                fix=f"use one of: {', '.join(spec.choices)}",
+            )
+        # Where the default is empty (None, "", ()), empty means "the kit decides": nothing to check.
+        if spec.check is not None and (value or default):
+            spec.check(value, f.name)
+
+
+def _wrong_type(name: str, value: Any, wanted: str) -> OptionsError:
+    return OptionsError(
+        f"{name} must be {wanted}, not {type(value).__name__}", field=name, fix=f"give {name} as {wanted}"
+    )

@@ -1,0 +1,323 @@
+"""The plan: the options checked against one workspace, and every fact the templates print.
+
+`resolve()` turns `RenderOptions` (what a user chose) and a `Workspace` (what the manifest and the
+lock say) into a `Plan`: CUDA version per environment, tags, paths, path filters. Templates
+contain no decisions that are not in the plan, so a test of the plan is a test of every file.
+It runs once per `Prepared` (see `kit.api.prepare`); everything downstream reads the plan.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from kit.base import names
+from kit.base.errors import OptionsError
+from kit.decide.options import DISTRO_CODENAMES, ENGINES, RenderOptions
+from kit.model.discover import slug_in, workflow_files
+from kit.model.sources import installs_project, project_sources
+from kit.model.workspace import LINUX, Workspace
+
+# Runtime images known to have no shell: the entrypoint script of `runtime = "image"` cannot start.
+SHELL_LESS_IMAGES = re.compile(r"^(scratch$|gcr\.io/distroless/|cgr\.dev/chainguard/static)")
+# The tags the workflows push, beside the descriptive one (`gpu-noble-cuda-12.9`, which moves to
+# each new build): one per commit that is never moved. A scheduler that caches images by name
+# (HTCondor does) never pulls a reused tag again, so job files should name the immutable one.
+# docker/metadata-action's `type=sha` writes the first SHORT_SHA_LENGTH hex digits of the commit.
+# The SIF goes to the same repository over ORAS, so its tags carry SIF_TAG_PREFIX to stay apart
+# from the Docker image's.
+SHORT_SHA_LENGTH = 7
+IMMUTABLE_TAG = "{environment}-sha-{short_sha}"
+SIF_TAG_PREFIX = "apptainer-"
+ImageKind = Literal["docker", "apptainer"]
+
+
+@dataclass(frozen=True)
+class EnvPlan:
+    """One container environment: what the workflow matrix and the build args carry."""
+
+    name: str
+    cuda: str | None
+    tag: str
+    latest: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    options: RenderOptions
+    workspace_name: str
+    primary: EnvPlan
+    matrix: tuple[EnvPlan, ...]
+    any_cuda: bool
+    prefix: str  # subdir + "/" or ""
+    app_dir: str
+    image_name: str
+    manifest: str = "pixi.toml"  # or pyproject.toml ([tool.pixi])
+    # Files of the project itself the install needs (an environment installs the workspace's own
+    # package: a PyPI dependency with path "."); () when none does.
+    project_sources: tuple[str, ...] = ()
+    # "" when the workspace is alone in its repository; else the suffix of its workflow files.
+    workflow_slug: str = ""
+    docker_paths: tuple[str, ...] = field(default=())
+    apptainer_paths: tuple[str, ...] = field(default=())
+
+    @property
+    def context(self) -> str:
+        return self.prefix.rstrip("/") or "."
+
+    @property
+    def docker_workflow(self) -> str:
+        """`.github/workflows/docker.yaml`, or `docker-<slug>.yaml` beside other workspaces."""
+        return workflow_files(self.workflow_slug)[0]
+
+    @property
+    def apptainer_workflow(self) -> str:
+        return workflow_files(self.workflow_slug)[1]
+
+    @property
+    def workflow_label(self) -> str:
+        """Appended to the workflows' names, which must differ: the concurrency group uses them."""
+        return f" ({self.workflow_slug})" if self.workflow_slug else ""
+
+    @property
+    def install_inputs(self) -> tuple[str, ...]:
+        """What the install stage copies in: the manifest, the lock, the project's own files."""
+        return (self.manifest, "pixi.lock", *self.project_sources)
+
+    @property
+    def env_activation(self) -> bool:
+        """The final stage carries the activation as ENV (no shell at run time in Docker)."""
+        return self.options.style == "optimized" and self.options.runtime != "image"
+
+    @property
+    def minimal(self) -> bool:
+        return self.options.style == "optimized" and self.options.runtime == "minimal"
+
+    def labels_with_commit(self, engine: str) -> bool:
+        """Only the optimized Dockerfile labels its image with the commit (REVISION, CREATED), so
+        only its builds need git asked for them."""
+        return engine == "docker" and self.options.style == "optimized"
+
+    def build_args(self, engine: str, commit: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The build arguments `engine`'s recipe declares, and only those: Apptainer stops on
+        an argument its def never uses. ENVIRONMENT always; CUDA_VERSION for a CUDA
+        environment (a CPU one keeps the empty default); REVISION and CREATED (`commit`, from
+        git) for the optimized Dockerfile's OCI labels."""
+        if engine not in ENGINES:
+            raise OptionsError(
+                f"engine {engine!r} is unknown", field="engine", fix=f"use one of: {', '.join(ENGINES)}"
+            )
+        args = {"ENVIRONMENT": self.primary.name}
+        if self.primary.cuda:
+            args["CUDA_VERSION"] = self.primary.cuda
+        if self.labels_with_commit(engine) and commit:
+            args.update({k: commit[k] for k in ("REVISION", "CREATED") if commit.get(k)})
+        return args
+
+
+def immutable_tag(environment: str, commit: str, kind: ImageKind = "docker") -> str:
+    """The per-commit tag the workflows push for `environment` at `commit` (a hex commit id).
+
+    `docker` gives `<env>-sha-<short>` (the Docker image), `apptainer` gives
+    `apptainer-<env>-sha-<short>` (the SIF pushed over ORAS to the same repository).
+    """
+    if not re.fullmatch(rf"[0-9a-f]{{{SHORT_SHA_LENGTH},40}}", commit):
+        raise OptionsError(
+            f"commit {commit!r} is not a hex commit id",
+            field="commit",
+            fix=f"use `git rev-parse HEAD` (at least {SHORT_SHA_LENGTH} hex digits)",
+        )
+    tag = IMMUTABLE_TAG.format(environment=environment, short_sha=commit[:SHORT_SHA_LENGTH])
+    return names.tag(SIF_TAG_PREFIX + tag if kind == "apptainer" else tag)
+
+
+def published_tag(tag: str, kind: ImageKind = "docker") -> str:
+    """The moving tag as pushed: the Docker image's as is, the SIF's with SIF_TAG_PREFIX."""
+    return SIF_TAG_PREFIX + tag if kind == "apptainer" else tag
+
+
+def resolve(
+    workspace: Workspace, options: RenderOptions, repository_workspaces: tuple[str, ...] = ()
+) -> Plan:
+    """Check `options` against `workspace` and derive everything the templates need.
+
+    `repository_workspaces` lists every workspace folder in the repository (see
+    `kit.model.discover.find_workspaces`); with more than one, this workspace's workflows get names
+    of their own.
+    """
+    # Types and shapes were checked when `options` was made (kit.decide.options); what is left here
+    # needs the workspace, or several options together.
+    _check_runtime(options)
+    subdir = names.relative_path(options.subdir, "subdir")
+    app_dir = names.relative_path(options.app_dir, "app_dir")
+    _check_bootstrap(options)
+    primary_name = options.environment or default_environment(workspace)
+    workspace.environment(primary_name)
+    selected = _unique((primary_name, *(options.environments or workspace.container_environments)))
+    envs = tuple(_env_plan(workspace, options, name, index == 0) for index, name in enumerate(selected))
+    _check_lock_covers_linux(workspace, selected)
+    prefix = f"{subdir}/" if subdir else ""
+    sources = project_sources(workspace, app_dir) if installs_project(workspace, selected) else ()
+    if "src/" in sources and app_dir:
+        raise OptionsError(
+            "the project's src/ folder and the application code would both land in /app/src",
+            field="app_dir",
+            fix="pass --app-dir '' (the project is installed from src/ anyway)",
+        )
+    plan = Plan(
+        options=options,
+        workspace_name=workspace.name,
+        primary=envs[0],
+        matrix=envs,
+        any_cuda=any(e.cuda for e in envs),
+        prefix=prefix,
+        app_dir=app_dir,
+        image_name=options.image_name,
+        manifest=workspace.manifest_path.name,
+        project_sources=sources,
+        workflow_slug=slug_in(repository_workspaces, subdir, workspace.name),
+    )
+    # The lesson's def copies .gitignore into the image, so a change to it must rebuild.
+    def_inputs = ("apptainer.def", ".gitignore") if options.style == "lesson" else ("apptainer.def",)
+    return replace(
+        plan,
+        docker_paths=_paths(plan, ("Dockerfile", ".dockerignore"), plan.docker_workflow),
+        apptainer_paths=_paths(plan, def_inputs, plan.apptainer_workflow),
+    )
+
+
+def _check_runtime(options: RenderOptions) -> None:
+    if options.runtime != "image" and options.style != "optimized":
+        raise OptionsError(
+            f"runtime {options.runtime!r} needs the optimized style (the lesson's "
+            "final stage is the pixi image)",
+            field="runtime",
+            fix="add --style optimized, or drop --runtime",
+        )
+    if options.runtime != "image" and options.keep_pixi:
+        raise OptionsError(
+            "keep_pixi needs a final stage from the pixi image",
+            field="keep_pixi",
+            fix="drop --keep-pixi, or use --runtime image",
+        )
+    if (
+        options.runtime == "image"
+        and options.style == "optimized"
+        and not options.keep_pixi
+        and SHELL_LESS_IMAGES.match(options.runtime_image)
+    ):
+        raise OptionsError(
+            f"runtime image {options.runtime_image!r} has no shell, so the "
+            "entrypoint script that activates the environment cannot start",
+            field="runtime_image",
+            fix="add --runtime no-shell (activation set with ENV), or use --runtime minimal",
+        )
+
+
+def _check_bootstrap(options: RenderOptions) -> None:
+    needs_path = options.bootstrap in ("docker-archive", "oci-archive", "localimage")
+    if needs_path and not options.bootstrap_source:
+        raise OptionsError(
+            f"bootstrap agent {options.bootstrap} needs a file to start from",
+            field="bootstrap_source",
+            fix="pass the archive or SIF path",
+        )
+
+
+def default_environment(workspace: Workspace) -> str:
+    """The first container environment with a CUDA requirement, else the first one."""
+    candidates = workspace.container_environments
+    with_cuda = [n for n in candidates if workspace.environments[n].cuda]
+    return (with_cuda or list(candidates))[0]
+
+
+def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def _env_plan(workspace: Workspace, options: RenderOptions, name: str, primary: bool) -> EnvPlan:
+    env = workspace.environment(name)
+    cuda = env.cuda
+    if primary and options.cuda is not None:
+        cuda = _checked_cuda_override(name, env.cuda, options.cuda)
+    tag = options.tags[0] if primary and options.tags else derive_tag(workspace, options, name, cuda)
+    names.tag(tag)
+    return EnvPlan(name=name, cuda=cuda, tag=tag, latest=primary)
+
+
+def _checked_cuda_override(env: str, required: str | None, given: str) -> str:
+    names.cuda_version(given)
+    if required is None:
+        raise OptionsError(
+            f"environment {env!r} has no CUDA requirement, so it takes no CUDA override",
+            field="cuda",
+            fix="drop --cuda, or pick a CUDA environment",
+        )
+    if _major_minor(given) < _major_minor(required):
+        raise OptionsError(
+            f"CUDA {given} is older than the environment's requirement {required}",
+            field="cuda",
+            fix=f"use {required} or newer",
+        )
+    return given
+
+
+def _major_minor(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def derive_tag(workspace: Workspace, options: RenderOptions, env: str, cuda: str | None) -> str:
+    """`<env>[-<distro>][-cuda-<version>]`, the CUDA version being the environment's requirement
+    (or the --cuda override), never the lock's `cuda-version`: a tag must not change when a
+    learner locks or relocks, or the workflows committed before the lock, the lesson's pull
+    commands and the job files would all name a tag nobody publishes. The exact build is what the
+    per-commit tag (`immutable_tag`) names."""
+    parts = [env]
+    distro = base_distro(options.base_image)
+    if distro:
+        parts.append(distro)
+    if cuda:
+        parts.append(f"cuda-{cuda}")
+    return "-".join(parts)
+
+
+def base_distro(image: str) -> str:
+    tag_part = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
+    return next((c for c in DISTRO_CODENAMES if c in tag_part), "")
+
+
+def _check_lock_covers_linux(workspace: Workspace, selected: tuple[str, ...]) -> None:
+    """A lock that exists must cover linux-64 for every selected environment (no lock: a warning)."""
+    if workspace.lock is None:
+        return
+    for name in selected:
+        locked = workspace.locked(name)
+        if locked is None:
+            raise OptionsError(
+                f"environment {name!r} is not in the lock file",
+                file=workspace.lock.path,
+                field=f"environments.{name}",
+                fix="run `pixi lock` and commit pixi.lock",
+            )
+        if LINUX not in locked.platforms:
+            raise OptionsError(
+                f"environment {name!r} is not locked for {LINUX} (locked: "
+                f"{', '.join(locked.platforms) or 'none'})",
+                file=workspace.lock.path,
+                field=f"environments.{name}.packages",
+                fix=f"add {LINUX} to [workspace] platforms, then run `pixi lock`",
+            )
+
+
+def _paths(plan: Plan, recipe_files: tuple[str, ...], workflow: str) -> tuple[str, ...]:
+    """Workflow path filters: every file the build reads, plus the workflow itself."""
+    p = plan.prefix
+    paths = [f"{p}{plan.manifest}", f"{p}pixi.lock", *(f"{p}{name}" for name in recipe_files)]
+    for source in plan.project_sources:
+        paths.append(f"{p}{source}**" if source.endswith("/") else f"{p}{source}")
+    if plan.app_dir:
+        paths.append(f"{p}{plan.app_dir}/**")
+    paths.append(workflow)
+    return tuple(paths)

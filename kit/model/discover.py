@@ -1,0 +1,81 @@
+"""Find the Pixi workspaces in a repository, so that each gets workflow files of its own.
+
+One repository often holds several workspaces (a folder per variant). Their recipes live in their
+own folders, but GitHub reads every workflow from the one `.github/workflows/` at the root: two
+workspaces rendered to the same `docker.yaml` would replace each other's CI without a word. So
+the kit looks at the whole repository first and, when it holds more than one workspace, names
+each workspace's workflows after its folder (`docker-<slug>.yaml`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from kit.base.errors import WorkspaceError
+from kit.model.workspace import parse_manifest_toml
+
+# Folders never searched: pixi's own environments, VCS data, caches, build outputs.
+SKIPPED_DIRS = frozenset({"node_modules", "__pycache__", "site-packages", "build", "dist", "venv"})
+MAX_DEPTH = 4
+
+
+def is_workspace(folder: Path) -> bool:
+    """A folder with a `pixi.toml`, or a `pyproject.toml` that has a `[tool.pixi]` table."""
+    if (folder / "pixi.toml").is_file():
+        return True
+    pyproject = folder / "pyproject.toml"
+    if not pyproject.is_file():
+        return False
+    try:
+        data = parse_manifest_toml(pyproject)
+    except WorkspaceError:  # unreadable, huge or not TOML: not a workspace to generate for
+        return False
+    tool = data.get("tool")
+    return isinstance(tool, dict) and isinstance(tool.get("pixi"), dict)
+
+
+def find_workspaces(root: Path) -> tuple[str, ...]:
+    """Every workspace folder under `root`, as a POSIX path from it ("" for `root` itself),
+    sorted. Hidden folders, symlinked folders and build/cache folders are not searched, nor
+    anything below a depth of 4 or inside another workspace's `.pixi/`."""
+    root = Path(root)
+    found: list[str] = []
+    if not root.is_dir():
+        return ()
+    for current, dirs, _files in os.walk(root, followlinks=False):
+        here = Path(current)
+        rel = here.relative_to(root)
+        depth = len(rel.parts)
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and d not in SKIPPED_DIRS
+            and not (here / d).is_symlink()
+            and depth < MAX_DEPTH
+        )
+        if is_workspace(here):
+            found.append("" if depth == 0 else rel.as_posix())
+    return tuple(sorted(found))
+
+
+def workflow_slug(subdir: str, workspace_name: str) -> str:
+    """The suffix a workspace's workflows get when the repository holds several: its folder
+    (`variants/gpu` -> `variants-gpu`), or its name for a workspace at the root."""
+    source = subdir or workspace_name
+    slug = re.sub(r"[^a-z0-9]+", "-", source.lower()).strip("-")
+    return slug or "root"
+
+
+def workflow_files(slug: str) -> tuple[str, str]:
+    """The Docker and Apptainer workflow paths for a workspace with this slug ("" when alone)."""
+    suffix = f"-{slug}" if slug else ""
+    return (f".github/workflows/docker{suffix}.yaml", f".github/workflows/apptainer{suffix}.yaml")
+
+
+def slug_in(repository_workspaces: tuple[str, ...], subdir: str, workspace_name: str) -> str:
+    """This workspace's workflow slug: "" when it is the repository's only workspace."""
+    others = [d for d in repository_workspaces if d != subdir]
+    return workflow_slug(subdir, workspace_name) if others else ""

@@ -1,0 +1,173 @@
+"""What the job templates print: the image a job runs, its resources, and where its files go.
+
+`job_plan()` turns a resolved `Plan` into a `JobPlan` for the plan's primary environment. The
+image is by default the immutable per-commit reference the workflows push
+(`<env>-sha-<short>`, see `kit.decide.plan.immutable_tag`): HTCondor caches container images by name
+and never pulls a reused tag again, and a rerun months later should run the same bits.
+
+Job files name a published image, so they need two facts the other files do not: the image's
+full name (the workflows can leave it to `${{ github.repository }}`) and the commit. Both come
+from the options, which `fill_from_git()` completes from the repository when the user gave none.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from kit.base import names
+from kit.base.errors import OptionsError
+from kit.decide.options import PROBE_SCRIPT, RenderOptions
+from kit.decide.plan import ImageKind, Plan, immutable_tag, published_tag
+
+HTCONDOR_FILE = "jobs/htcondor.sub"
+INPUTS_FILE = "jobs/inputs.txt"
+SLURM_FILE = "jobs/slurm.sbatch"
+# The example list of inputs the submit file queues over: one job per line, each line a file
+# sent with its job. pixi.toml is in every workspace, so the example runs anywhere.
+EXAMPLE_INPUTS = ("pixi.toml",)
+ENTRYPOINT = "/app/entrypoint.sh"  # both styles' images: activates the environment, then execs
+# What the lesson's pages and notebooks show where a learner's own repository would give the
+# values: an image name to replace with `ghcr.io/<you>/<repository>`, and a commit id.
+EXAMPLE_IMAGE_NAME = "ghcr.io/your-name/cuda-lesson"
+EXAMPLE_COMMIT = "3f2c1ab9d0e4c5b6a7f8e9d0c1b2a3f4e5d6c7b8"
+GITHUB_REMOTE = re.compile(
+    r"^(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)"
+    r"([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$"
+)
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """Every value the two job templates print, each already shape-checked."""
+
+    environment: str
+    cuda: str | None  # the environment's CUDA requirement: GPUs are requested only then
+    cuda_minimum: str  # as HTCondor's gpus_minimum_runtime wants it: MAJOR.MINOR
+    name: str  # the job name (Slurm) and the output files' stem
+    image_kind: str  # oras | docker | sif
+    container_image: str  # HTCondor: oras://..., docker://... or the SIF path
+    sif: str  # Slurm: the SIF apptainer exec runs
+    pull: str  # Slurm: the reference to pull the SIF from ("" for a local SIF)
+    tag: str  # the tag in the reference ("" for a local SIF)
+    immutable: bool  # whether that tag belongs to one commit
+    command: str
+    cpus: str
+    gpus: str
+    memory: str  # HTCondor: 4GB
+    slurm_memory: str  # Slurm: 4G
+    disk: str
+    time: str
+    modules: str
+    inputs: tuple[str, ...] = EXAMPLE_INPUTS
+
+
+def job_plan(plan: Plan) -> JobPlan:
+    """The job files' values for `plan`'s primary environment; OptionsError names what is missing."""
+    o = plan.options
+    env = plan.primary
+    kind = o.job_image_kind
+    pull = tag = ""
+    if kind == "sif":
+        container_image = sif = o.job_sif or f"{_tag(plan, 'docker')}.sif"
+    else:
+        image_name = o.job_image_name or o.image_name
+        if not image_name:
+            raise OptionsError(
+                "the job files need the published image's name, and the git remote "
+                "'origin' is not a GitHub repository",
+                field="job_image_name",
+                fix="pass --job-image-name ghcr.io/OWNER/REPOSITORY",
+            )
+        tag = _tag(plan, "apptainer" if kind == "oras" else "docker")
+        names.image_reference(f"{image_name}:{tag}", "job_image_name")
+        container_image = pull = f"{kind}://{image_name}:{tag}"
+        sif = o.job_sif or f"{tag}.sif"
+    default_command = f"python /app/src/{PROBE_SCRIPT}" if plan.app_dir else "python --version"
+    return JobPlan(
+        environment=env.name,
+        cuda=env.cuda,
+        cuda_minimum=_major_minor(env.cuda) if env.cuda else "",
+        name=job_name(plan.workspace_name, env.name),
+        image_kind=kind,
+        container_image=container_image,
+        sif=sif,
+        pull=pull,
+        tag=tag,
+        immutable=o.job_reference == "commit" and kind != "sif",
+        command=o.job_command or default_command,
+        cpus=o.job_cpus,
+        gpus=o.job_gpus,
+        memory=o.job_memory,
+        slurm_memory=o.job_memory[:-1],
+        disk=o.job_disk,
+        time=o.job_time,
+        modules=o.job_modules,
+    )
+
+
+def _tag(plan: Plan, kind: ImageKind) -> str:
+    """The tag jobs name: the commit's immutable one (default), or the moving one."""
+    o = plan.options
+    if o.job_reference == "tag":
+        return published_tag(plan.primary.tag, kind)
+    if not o.job_commit:
+        raise OptionsError(
+            "no commit to name the image by: the workspace is not in a git repository with commits",
+            field="job_commit",
+            fix="commit and push first, pass --job-commit SHA, or use --job-reference tag",
+        )
+    return immutable_tag(plan.primary.name, o.job_commit, kind)
+
+
+def job_name(workspace: str, environment: str) -> str:
+    """`<workspace>-<environment>`, lower case, with only letters, digits, '.', '_' and '-'."""
+    stem = re.sub(r"[^a-z0-9._-]+", "-", workspace.lower()).strip("-._") or "pixi"
+    return f"{stem[:40]}-{environment}"
+
+
+def _major_minor(cuda: str) -> str:
+    parts = cuda.split(".")
+    return f"{parts[0]}.{parts[1] if len(parts) > 1 else '0'}"
+
+
+# -- the facts only the repository knows ---------------------------------------------------------
+
+
+def fill_from_git(options: RenderOptions, directory: Path) -> RenderOptions:
+    """`options` with `job_commit` (HEAD) and `job_image_name` (from a GitHub remote 'origin')
+    filled in where the user left them empty and the repository knows them."""
+    commit, image = options.job_commit, options.job_image_name
+    if not commit:
+        head = _git(directory, "rev-parse", "--verify", "--quiet", "HEAD")
+        commit = head if re.fullmatch(r"[0-9a-f]{40}", head) else ""
+    if not image and not options.image_name:
+        image = github_image(_git(directory, "remote", "get-url", "origin"), options.registry)
+    if (commit, image) == (options.job_commit, options.job_image_name):
+        return options
+    return replace(options, job_commit=commit, job_image_name=image)
+
+
+def github_image(remote: str, registry: str) -> str:
+    """`<registry>/<owner>/<repo>` in lower case for a GitHub remote URL, else ''. Lower case
+    because registries refuse upper case, as the workflows' `${IMAGE,,}` knows."""
+    match = GITHUB_REMOTE.match(remote.strip())
+    if not match:
+        return ""
+    image = f"{registry}/{match.group(1)}/{match.group(2)}".lower()
+    try:
+        return names.image_reference(image, "job_image_name")
+    except OptionsError:
+        return ""
+
+
+def _git(directory: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
