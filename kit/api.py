@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from kit import schedulers
 from kit.check import Finding, check_dir, check_files
 from kit.decide.options import BuildOptions, RenderOptions
-from kit.decide.plan import Plan, resolve
 from kit.decide.plan import default_environment as default_environment  # re-exported for the form
+from kit.decide.plan import resolve
 from kit.engines.gpu import GPU_MODES as GPU_MODES  # re-exported: the probe's GPU modes, for the CLI
 from kit.engines.gpu import parse_probe_output as parse_probe_output  # re-exported: and a probe's output
 from kit.engines.makeup import Makeup as Makeup  # re-exported: front ends take the type from the facade
@@ -25,7 +25,8 @@ from kit.model.deffile import parse_def as parse_def  # re-exported: the noteboo
 from kit.model.repo import Location, locate
 from kit.model.workspace import Workspace, load_workspace
 from kit.output.jobfiles import fill_from_git
-from kit.output.render import GROUPS, RenderedFile, render_plan
+from kit.output.prepared import Prepared as Prepared  # re-exported: what prepare() returns
+from kit.output.render import GROUPS, RenderedFile
 from kit.output.write import Change, apply_changes, plan_changes
 
 if TYPE_CHECKING:
@@ -118,20 +119,6 @@ def format_summary(s: Summary) -> str:
             lines.append(f"      {name} {version}")
     lines.extend(f"warning: {w}" for w in s.warnings)
     return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A workspace, where it sits, the options, and the plan resolved from them: made once by
-    `prepare()` and passed down, so nothing downstream resolves again."""
-
-    workspace: Workspace
-    location: Location
-    options: RenderOptions
-    plan: Plan
-
-    def render(self, only: tuple[str, ...] = ()) -> dict[str, RenderedFile]:
-        return render_plan(self.plan, only)
 
 
 def prepare(

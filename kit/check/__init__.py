@@ -13,10 +13,11 @@ from types import MappingProxyType
 
 from kit.base.errors import UserError
 from kit.base.files import MiB, read_optional_text
+from kit.check.context import CheckContext, Rule
 from kit.check.findings import Finding, Severity, errors
 from kit.check.jobs import job_rules
 from kit.check.linters import LINTERS, collect, one_line, start_linters
-from kit.check.rules import RULES, CheckContext, Rule
+from kit.check.rules import RULES
 from kit.model.workspace import Workspace
 
 __all__ = ["Finding", "Severity", "check_files", "check_dir", "errors", "DEPLOYMENT_FILES", "LINTERS"]

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import TYPE_CHECKING
 
+from kit.check.context import CheckContext
 from kit.check.findings import Finding, kit_finding
 from kit.decide.options import DEFAULT_BASE_IMAGE, DEFAULT_RUNTIME_IMAGE
 from kit.model import deffile, dockerfile
 from kit.model.pixi_versions import LOCK_FORMAT_READ_BY, newest_lock_format
-
-if TYPE_CHECKING:
-    from kit.check.rules import CheckContext
-
 
 # -- the pixi image and the lock format ---------------------------------------------------------
 

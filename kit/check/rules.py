@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
 
-from kit.check import schema
+from kit.check.context import CheckContext, Rule, mapping, matrix_entries
 from kit.check.findings import Finding, Problem, kit_finding
 from kit.check.images import lock_format_rule, runtime_shell_rule
 from kit.check.patterns import (
@@ -25,90 +21,9 @@ from kit.check.patterns import (
     dockerignore_excludes,
     gitignore_excludes,
     path_filter_matches,
-    read_dockerignore,
 )
 from kit.model import deffile, dockerfile
-from kit.model.workspace import LINUX, Workspace, cuda_requirement_gaps
-
-DOCKER_WORKFLOW = ".github/workflows/docker.yaml"
-APPTAINER_WORKFLOW = ".github/workflows/apptainer.yaml"
-
-
-@dataclass
-class CheckContext:
-    workspace: Workspace
-    prefix: str  # the workspace folder from the repository root, "" or "x/"
-    files: dict[str, str]  # deployment files by path from the repository root
-    findings: list[Finding] = field(default_factory=list)
-    # This workspace's workflows (named after its folder when the repository holds several).
-    docker_workflow: str = DOCKER_WORKFLOW
-    apptainer_workflow: str = APPTAINER_WORKFLOW
-
-    def text(self, name: str) -> str | None:
-        return self.files.get(self.prefix + name)
-
-    def exists(self, relpath: str) -> bool:
-        """Whether a path in the workspace exists on disk or among the files about to be written."""
-        rel = relpath.strip("/")
-        if rel in ("", "."):
-            return True
-        try:
-            if (self.workspace.root / rel).exists():
-                return True
-        except (OSError, ValueError):
-            return False
-        full = self.prefix + rel
-        return any(p == full or p.startswith(full + "/") for p in self.files)
-
-    @cached_property
-    def docker_instructions(self) -> list[dockerfile.Instruction]:
-        return dockerfile.instructions(self.text("Dockerfile") or "")
-
-    @cached_property
-    def docker_stages(self) -> list[dockerfile.Stage]:
-        return dockerfile.stages(self.docker_instructions)
-
-    @cached_property
-    def docker_args(self) -> dict[str, str]:
-        return dockerfile.arg_defaults(self.docker_instructions)
-
-    @cached_property
-    def def_file(self) -> deffile.DefFile:
-        return deffile.parse_def(self.text("apptainer.def") or "")
-
-    @property
-    def def_stages(self) -> list[deffile.DefStage]:
-        return self.def_file.stages
-
-    @cached_property
-    def dockerignore(self) -> list[str]:
-        return read_dockerignore(self.text(".dockerignore") or "")
-
-    def workflow(self, path: str) -> dict[str, Any]:
-        """The workflow as a mapping with string keys ({} when absent, unreadable or not a mapping;
-        the schema check reports why)."""
-        if path not in self._workflows:
-            self._workflows[path] = _read_workflow(self.files.get(path))
-        return self._workflows[path]
-
-    @cached_property
-    def _workflows(self) -> dict[str, dict[str, Any]]:
-        return {}
-
-
-def _read_workflow(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    data, _ = schema.load_workflow(text)  # bounded; the schema check reports why it is None
-    return data if isinstance(data, dict) else {}
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-Rule = Callable[[CheckContext], list[Finding]]
-
+from kit.model.workspace import LINUX, cuda_requirement_gaps
 
 # -- which environment and CUDA version each file builds ----------------------------------------
 
@@ -156,7 +71,7 @@ def _workflow_targets(ctx: CheckContext) -> list[Target]:
     return [
         (str(entry.get("environment", "")), str(entry.get("cuda", "") or "") or None, path, None)
         for path in (ctx.docker_workflow, ctx.apptainer_workflow)
-        for entry in _matrix_entries(ctx.workflow(path))
+        for entry in matrix_entries(ctx.workflow(path))
         if "environment" in entry
     ]
 
@@ -171,19 +86,6 @@ def _override(text: str, args: dict[str, str]) -> str | None:
         return None
     value = match.group(1)
     return (args.get("CUDA_VERSION") or None) if "CUDA_VERSION" in value else (value or None)
-
-
-def _matrix_entries(workflow: dict[str, Any]) -> list[dict[str, Any]]:
-    """The `include` entries of every job's matrix. A matrix given as an expression
-    (`${{ fromJSON(vars.MATRIX) }}`) is only known at run time: it contributes nothing."""
-    entries: list[dict[str, Any]] = []
-    for job in _mapping(workflow.get("jobs")).values():
-        matrix = _mapping(_mapping(_mapping(job).get("strategy")).get("matrix"))
-        include = matrix.get("include")
-        if isinstance(include, list):
-            # A build job and a publish job share one matrix: count each entry once.
-            entries.extend(e for e in include if isinstance(e, dict) and e not in entries)
-    return entries
 
 
 def environment_rules(ctx: CheckContext) -> list[Finding]:
@@ -404,7 +306,7 @@ def path_filter_rule(ctx: CheckContext) -> list[Finding]:
         workflow = ctx.workflow(workflow_path)
         if not workflow:
             continue
-        triggers = _mapping(workflow.get("on"))
+        triggers = mapping(workflow.get("on"))
         read = {ctx.prefix + recipe, ctx.prefix + manifest, ctx.prefix + "pixi.lock"}
         if ignore:
             read.add(ctx.prefix + ignore)
@@ -413,7 +315,7 @@ def path_filter_rule(ctx: CheckContext) -> list[Finding]:
             if file.endswith(recipe) and rel not in ("", ".") and not any(c in rel for c in "$*?[{"):
                 read.add(ctx.prefix + _sample(ctx, rel))
         for event in ("push", "pull_request"):
-            filters = _mapping(triggers.get(event)).get("paths")
+            filters = mapping(triggers.get(event)).get("paths")
             if not isinstance(filters, list) or not filters:
                 continue
             filters = [str(f) for f in filters if isinstance(f, (str, int, float))]
