@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from kit.check.findings import Finding, Problem, Severity, kit_finding
-from kit.check.rules import CheckContext, _matrix_entries
+from kit.check.rules import CheckContext
+from kit.check.workflow import matrix_entries
 from kit.decide.plan import SIF_TAG_PREFIX
 from kit.output.jobfiles import HTCONDOR_FILE, SLURM_FILE, github_image
 from kit.output.jobfiles import _git as git_output
@@ -347,7 +348,7 @@ def _image_problems(ctx: CheckContext, image: str, environment: str | None) -> l
             )
         )
     bare = tag.removeprefix(SIF_TAG_PREFIX)
-    moving = {str(e.get("tag", "")) for e in _matrix_entries(ctx.workflow(ctx.docker_workflow))}
+    moving = {str(e.get("tag", "")) for e in matrix_entries(ctx.workflow(ctx.docker_workflow))}
     immutable = IMMUTABLE.match(bare)
     if immutable and environment and immutable.group("env") != environment:
         problems.append(

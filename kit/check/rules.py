@@ -27,6 +27,7 @@ from kit.check.patterns import (
     path_filter_matches,
     read_dockerignore,
 )
+from kit.check.workflow import as_mapping, matrix_entries
 from kit.model import deffile, dockerfile
 from kit.model.workspace import LINUX, Workspace, cuda_requirement_gaps
 
@@ -103,10 +104,6 @@ def _read_workflow(text: str | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 Rule = Callable[[CheckContext], list[Finding]]
 
 
@@ -156,7 +153,7 @@ def _workflow_targets(ctx: CheckContext) -> list[Target]:
     return [
         (str(entry.get("environment", "")), str(entry.get("cuda", "") or "") or None, path, None)
         for path in (ctx.docker_workflow, ctx.apptainer_workflow)
-        for entry in _matrix_entries(ctx.workflow(path))
+        for entry in matrix_entries(ctx.workflow(path))
         if "environment" in entry
     ]
 
@@ -171,19 +168,6 @@ def _override(text: str, args: dict[str, str]) -> str | None:
         return None
     value = match.group(1)
     return (args.get("CUDA_VERSION") or None) if "CUDA_VERSION" in value else (value or None)
-
-
-def _matrix_entries(workflow: dict[str, Any]) -> list[dict[str, Any]]:
-    """The `include` entries of every job's matrix. A matrix given as an expression
-    (`${{ fromJSON(vars.MATRIX) }}`) is only known at run time: it contributes nothing."""
-    entries: list[dict[str, Any]] = []
-    for job in _mapping(workflow.get("jobs")).values():
-        matrix = _mapping(_mapping(_mapping(job).get("strategy")).get("matrix"))
-        include = matrix.get("include")
-        if isinstance(include, list):
-            # A build job and a publish job share one matrix: count each entry once.
-            entries.extend(e for e in include if isinstance(e, dict) and e not in entries)
-    return entries
 
 
 def environment_rules(ctx: CheckContext) -> list[Finding]:
@@ -404,7 +388,7 @@ def path_filter_rule(ctx: CheckContext) -> list[Finding]:
         workflow = ctx.workflow(workflow_path)
         if not workflow:
             continue
-        triggers = _mapping(workflow.get("on"))
+        triggers = as_mapping(workflow.get("on"))
         read = {ctx.prefix + recipe, ctx.prefix + manifest, ctx.prefix + "pixi.lock"}
         if ignore:
             read.add(ctx.prefix + ignore)
@@ -413,7 +397,7 @@ def path_filter_rule(ctx: CheckContext) -> list[Finding]:
             if file.endswith(recipe) and rel not in ("", ".") and not any(c in rel for c in "$*?[{"):
                 read.add(ctx.prefix + _sample(ctx, rel))
         for event in ("push", "pull_request"):
-            filters = _mapping(triggers.get(event)).get("paths")
+            filters = as_mapping(triggers.get(event)).get("paths")
             if not isinstance(filters, list) or not filters:
                 continue
             filters = [str(f) for f in filters if isinstance(f, (str, int, float))]
