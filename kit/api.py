@@ -28,6 +28,7 @@ from kit.output.jobfiles import fill_from_git
 from kit.output.prepared import Prepared as Prepared  # re-exported: what prepare() returns
 from kit.output.render import GROUPS, RenderedFile
 from kit.output.write import Change, apply_changes, plan_changes
+from kit.schedulers import scheduler_names
 
 if TYPE_CHECKING:
     from kit.engines.events import BuildResult
@@ -431,22 +432,21 @@ def make_template(root: Path | str, out: Path | str) -> list[str]:
 # -- jobs on a cluster (kit.schedulers) -----------------------------------------------------
 
 
-def job_files(
-    prepared: Prepared, schedulers: tuple[str, ...] = ("htcondor", "slurm")
-) -> dict[str, RenderedFile]:
-    """The job files for `prepared` (what the studio's Jobs tab and the notebooks show)."""
+def job_files(prepared: Prepared, schedulers: tuple[str, ...] = scheduler_names()) -> dict[str, RenderedFile]:
+    """The job files for `prepared` (what the studio's Jobs tab and the notebooks show); by
+    default every scheduler's (htcondor, slurm)."""
     return prepared.render(schedulers)
 
 
 def scheduler_available(scheduler: str) -> str:
     """'' when `scheduler` (htcondor or slurm) answers here, else why not, in one line."""
-    return schedulers.available(scheduler)  # type: ignore[arg-type]
+    return schedulers.available(scheduler)
 
 
 def submit_job(directory: Path | str, scheduler: str, job_file: str | None = None) -> Submitted:
-    """Submit the workspace's job file (default jobs/htcondor.sub or jobs/slurm.sbatch) from the
-    workspace folder, as a user would on the cluster's login node."""
-    return schedulers.submit(scheduler, Path(directory), job_file)  # type: ignore[arg-type]
+    """Submit the workspace's job file (default: the scheduler's own, jobs/htcondor.sub or
+    jobs/slurm.sbatch) from the workspace folder, as a user would on the cluster's login node."""
+    return schedulers.submit(scheduler, Path(directory), job_file)
 
 
 # Following a submitted job is the schedulers module's own API, offered here under the facade's

@@ -5,6 +5,10 @@ removed while it runs; each time the kit reports the scheduler's own words.
 
 Files are made the way a user makes them (`kit generate --only htcondor --only slurm`), jobs are
 submitted through `kit.api` (what the notebooks call), and every wait is bounded.
+
+The last section needs no scheduler: the registry of schedulers, each scheduler's reading of its
+job file, and the verbs driven through stand-in clients (small shell scripts in the folder
+`KIT_HTCONDOR_BIN` / `KIT_SLURM_BIN` names) that print what the real clients print.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ import pytest
 from conftest import REPO, kit_cli
 
 from kit import api
-from kit.base.errors import SchedulerError
+from kit.base.errors import SchedulerError, SchedulerUnavailable
 from kit.engines.gpu import parse_probe_output
-from kit.schedulers import JobStatus, Submitted
+from kit.schedulers import SCHEDULERS, JobStatus, Scheduler, Submitted, get_scheduler, scheduler_names
 from tests.lab.settings import LabSettings, copy_workspace
 
 JOB_LIMIT_S = 300
@@ -202,3 +206,222 @@ def wait_until_running(job: Submitted) -> None:
         assert state == "idle", state
         time.sleep(0.5)
     pytest.fail("the job never started")
+
+
+# ---------------------------------------------------------------- the registry (no scheduler needed)
+
+
+def test_the_table_names_each_scheduler_once_in_the_order_front_ends_list_them() -> None:
+    assert scheduler_names() == ("htcondor", "slurm")
+    assert all(isinstance(s, Scheduler) and s.name == name for name, s in SCHEDULERS.items())
+    with pytest.raises(TypeError):
+        SCHEDULERS["pbs"] = SCHEDULERS["slurm"]  # type: ignore[index]
+    paths = [f.path for s in SCHEDULERS.values() for f in s.files]
+    keys = [f.key for s in SCHEDULERS.values() for f in s.files]
+    assert len(set(paths)) == len(paths) and len(set(keys)) == len(keys)
+
+
+@pytest.mark.parametrize("name", ["htcondor", "slurm"])
+def test_each_scheduler_owns_its_files_templates_and_commands(name: str) -> None:
+    scheduler = get_scheduler(name)
+    templates = REPO / "kit" / "templates"
+    assert all((templates / f.template).is_file() for f in scheduler.files)
+    assert scheduler.files[0].key == name  # the job templates call the submitted file by its name
+    assert (
+        scheduler.submit_command
+        == {"htcondor": "condor_submit jobs/htcondor.sub", "slurm": "sbatch jobs/slurm.sbatch"}[name]
+    )
+    commands = scheduler.login_commands("demo-gpu")
+    assert commands[0] == scheduler.submit_command and any("demo-gpu" in c for c in commands[1:])
+    assert scheduler.bin_variable == f"KIT_{name.upper()}_BIN"
+
+
+def test_an_unknown_scheduler_is_refused_naming_the_ones_there_are(tmp_path: Path) -> None:
+    with pytest.raises(SchedulerError) as refused:
+        get_scheduler("pbs")
+    assert str(refused.value) == "scheduler 'pbs' is unknown: use one of: htcondor, slurm"
+    with pytest.raises(SchedulerError, match="scheduler 'pbs' is unknown"):
+        api.submit_job(tmp_path, "pbs")
+    assert api.scheduler_available("pbs") == "scheduler 'pbs' is unknown: use one of: htcondor, slurm"
+
+
+@pytest.mark.parametrize("name", ["htcondor", "slurm"])
+def test_generate_only_a_scheduler_renders_exactly_its_files(name: str) -> None:
+    from kit.decide.options import RenderOptions
+    from kit.model.workspace import load_workspace
+    from kit.output.render import GROUPS, render
+
+    options = RenderOptions(
+        job_commit="3f2c1ab9d0e4c5b6a7f8e9d0c1b2a3f4e5d6c7b8", job_image_name="ghcr.io/a/b"
+    )
+    files = render(load_workspace(REPO / "examples" / "cuda-exercise"), options, only=(name,))
+    scheduler = get_scheduler(name)
+    assert sorted(files) == sorted(f.path for f in scheduler.files)
+    assert GROUPS[name] == scheduler.file_names
+    assert f"{scheduler.submit_command}\n" in files[scheduler.job_file].text
+
+
+# ---------------------------------------------------------------- each scheduler reads its job file
+
+
+def stand_in_clients(folder: Path, **scripts: str) -> Path:
+    """A folder of shell scripts, one per client, each printing what the real one would."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, body in scripts.items():
+        path = folder / name
+        path.write_text("#!/bin/sh\n" + body, encoding="utf-8")
+        path.chmod(0o755)
+    return folder
+
+
+SUBMIT_FILE = """# kit-environment: gpu
+universe = container
+container_image = docker://ghcr.io/a/b:gpu-sha-3f2c1ab
+request_gpus = 1
+queue input from jobs/inputs.txt
+"""
+
+
+def test_htcondor_reads_a_submit_file_without_its_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KIT_HTCONDOR_BIN", str(stand_in_clients(tmp_path / "bin")))
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    reading = get_scheduler("htcondor").read_job_file({"jobs/htcondor.sub": SUBMIT_FILE})
+    assert (reading.image, reading.image_line) == ("docker://ghcr.io/a/b:gpu-sha-3f2c1ab", 3)
+    assert reading.gpu_requests == (("request_gpus", 4),)
+    assert [(r.severity, r.message) for r in reading.remarks] == [
+        ("info", "condor_submit is not installed here, so the kit read the submit file itself")
+    ]
+    broken = get_scheduler("htcondor").read_job_file(
+        {"jobs/htcondor.sub": "universe = vanilla\nnot a command\n"}
+    )
+    assert [(r.line, r.message) for r in broken.remarks if r.severity == "error"] == [
+        (2, "not a submit command: 'not a command'"),
+        (None, "no `queue` statement: condor_submit would submit nothing"),
+        (1, "the job is not in the container universe, so HTCondor will not start the image"),
+        (None, "no container_image: the job has nothing to run the environment in"),
+    ]
+
+
+def test_htcondor_dry_run_sees_the_inputs_beside_the_submit_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """condor_submit -dry-run runs on a copy holding every file of the scheduler that is here."""
+    bin_dir = stand_in_clients(
+        tmp_path / "bin", condor_submit='echo "ERROR: $(cat jobs/inputs.txt)" >&2\nexit 1\n'
+    )
+    monkeypatch.setenv("KIT_HTCONDOR_BIN", str(bin_dir))
+    reading = get_scheduler("htcondor").read_job_file(
+        {"jobs/htcondor.sub": SUBMIT_FILE, "jobs/inputs.txt": "pixi.toml\n"}
+    )
+    assert [(r.severity, r.message, r.fix) for r in reading.remarks] == [
+        (
+            "error",
+            "condor_submit -dry-run refused it: ERROR: pixi.toml",
+            "fix the command it names, or regenerate with `kit generate --only htcondor`",
+        )
+    ]
+
+
+def test_slurm_reads_a_batch_script() -> None:
+    script = 'echo first\n#SBATCH --gres=gpu:1\nSIF=/data/b.sif\napptainer exec --nv "$SIF" python\n'
+    reading = get_scheduler("slurm").read_job_file({"jobs/slurm.sbatch": script})
+    assert (reading.image, reading.image_line) == ("/data/b.sif", 3)
+    assert reading.gpu_requests == (("#SBATCH GPU request", 2), ("apptainer --nv", 4))
+    assert [(r.severity, r.line, r.message) for r in reading.remarks] == [
+        ("error", 1, "no #! line: sbatch refuses a script without one"),
+        ("warning", 2, "an #SBATCH line after the first command: sbatch ignores it"),
+    ]
+    empty = get_scheduler("slurm").read_job_file({"jobs/slurm.sbatch": "#!/bin/bash\n"})
+    assert [(r.message, r.fix) for r in empty.remarks] == [
+        ("no SIF=... line: the script names no image to run", "regenerate with `kit generate --only slurm`")
+    ]
+
+
+# ---------------------------------------------------------------- the verbs, through stand-in clients
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A workspace folder holding both job files (the stand-in clients never read them)."""
+    folder = tmp_path / "workspace"
+    (folder / "jobs").mkdir(parents=True)
+    for name in ("htcondor.sub", "slurm.sbatch"):
+        (folder / "jobs" / name).write_text("# a job\n", encoding="utf-8")
+    return folder
+
+
+def test_htcondor_verbs(workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ads = '[{"ClusterId": 7, "ProcId": 0, "JobStatus": 1, "LastRejMatchReason": "no successful match recorded"}]'
+    bin_dir = stand_in_clients(
+        tmp_path / "bin",
+        condor_submit='[ "$1" = -terse ] && echo "7.0 - 7.0"\n',
+        condor_q=f"""case "$1" in
+  -totals) echo "Total for query: 0 jobs" ;;
+  -better-analyze) printf 'Job 7.000 defines RequestGPUs = 1\\nno successful match recorded\\nnothing else\\n' ;;
+  *) echo '{ads}' ;;
+esac
+""",
+        condor_rm=f'echo "$@" > {tmp_path}/removed\n',
+    )
+    monkeypatch.setenv("KIT_HTCONDOR_BIN", str(bin_dir))
+    assert api.scheduler_available("htcondor") == ""
+    job = api.submit_job(workdir, "htcondor")
+    assert job == Submitted("htcondor", "7", workdir.resolve())
+    assert api.job_status(job) == JobStatus("htcondor", "7", "idle", "no successful match recorded")
+    assert api.wait_job(job, 30, stop_when_unplaceable=True).state == "idle"  # returns at once: unplaceable
+    assert api.why_idle(job) == "Job 7.000 defines RequestGPUs = 1 no successful match recorded"
+    api.cancel_job(job)
+    assert (tmp_path / "removed").read_text() == "7\n"
+
+
+def test_slurm_verbs(workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "demo-42.out"
+    out.write_text("hello from the job\n", encoding="utf-8")
+    bin_dir = stand_in_clients(
+        tmp_path / "bin",
+        sinfo="echo gpu\n",
+        sbatch='[ "$1" = --parsable ] && echo "42;cluster"\n',
+        scontrol=f'echo "JobId=42 JobName=demo JobState=COMPLETED Reason=None ExitCode=0:0 StdOut={out}"\n',
+        scancel=f'echo "$@" > {tmp_path}/cancelled\n',
+    )
+    monkeypatch.setenv("KIT_SLURM_BIN", str(bin_dir))
+    assert api.scheduler_available("slurm") == ""
+    job = api.submit_job(workdir, "slurm")
+    assert job == Submitted("slurm", "42", workdir.resolve())
+    final = api.wait_job(job, 30)
+    assert final == JobStatus("slurm", "42", "completed", "", 0, (str(out),))
+    assert final.summary() == "slurm job 42: completed (exit 0)"
+    assert api.job_output(job) == "hello from the job\n"
+    assert api.why_idle(job) == ""
+    api.cancel_job(job)
+    assert (tmp_path / "cancelled").read_text() == "42\n"
+
+
+@pytest.mark.parametrize("name", ["htcondor", "slurm"])
+def test_a_scheduler_that_cannot_reach_its_pool_says_what_to_run_instead(
+    name: str, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scheduler = get_scheduler(name)
+    refuse = 'echo "Failed to connect to the controller" >&2\nexit 1\n'
+    clients = {scheduler.answer[0]: refuse, scheduler.submit_client: refuse}
+    monkeypatch.setenv(scheduler.bin_variable, str(stand_in_clients(tmp_path / "bin", **clients)))
+    why = api.scheduler_available(name)
+    assert why.startswith(f"no {scheduler.title} scheduler is reachable from here (Failed to connect")
+    assert (
+        f"{scheduler.article} {scheduler.title} login node and run `{scheduler.submit_command}` there" in why
+    )
+    with pytest.raises(SchedulerError) as refused:  # a refused submission, in the client's own words
+        api.submit_job(workdir, name)
+    assert not isinstance(refused.value, SchedulerUnavailable)
+    assert str(refused.value) == f"{name} refused {scheduler.job_file}: Failed to connect to the controller"
+
+
+def test_a_missing_job_file_says_to_generate_it(workdir: Path) -> None:
+    with pytest.raises(SchedulerError) as missing:
+        api.submit_job(workdir, "slurm", "jobs/other.sbatch")
+    assert str(missing.value) == (
+        f"{workdir.resolve()}/jobs/other.sbatch does not exist: "
+        f"run `kit generate {workdir.resolve()} --only slurm` first"
+    )

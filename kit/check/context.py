@@ -88,21 +88,4 @@ def read_workflow(text: str | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 Rule = Callable[[CheckContext], list[Finding]]
-
-
-def matrix_entries(workflow: dict[str, Any]) -> list[dict[str, Any]]:
-    """The `include` entries of every job's matrix. A matrix given as an expression
-    (`${{ fromJSON(vars.MATRIX) }}`) is only known at run time: it contributes nothing."""
-    entries: list[dict[str, Any]] = []
-    for job in mapping(workflow.get("jobs")).values():
-        matrix = mapping(mapping(mapping(job).get("strategy")).get("matrix"))
-        include = matrix.get("include")
-        if isinstance(include, list):
-            # A build job and a publish job share one matrix: count each entry once.
-            entries.extend(e for e in include if isinstance(e, dict) and e not in entries)
-    return entries

@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from kit.check.context import CheckContext, Rule, mapping, matrix_entries
+from kit.check.context import CheckContext, Rule
 from kit.check.findings import Finding, Problem, kit_finding
 from kit.check.images import lock_format_rule, runtime_shell_rule
 from kit.check.patterns import (
@@ -22,6 +22,7 @@ from kit.check.patterns import (
     gitignore_excludes,
     path_filter_matches,
 )
+from kit.check.workflow import as_mapping, matrix_entries
 from kit.model import deffile, dockerfile
 from kit.model.workspace import LINUX, cuda_requirement_gaps
 
@@ -306,7 +307,7 @@ def path_filter_rule(ctx: CheckContext) -> list[Finding]:
         workflow = ctx.workflow(workflow_path)
         if not workflow:
             continue
-        triggers = mapping(workflow.get("on"))
+        triggers = as_mapping(workflow.get("on"))
         read = {ctx.prefix + recipe, ctx.prefix + manifest, ctx.prefix + "pixi.lock"}
         if ignore:
             read.add(ctx.prefix + ignore)
@@ -315,7 +316,7 @@ def path_filter_rule(ctx: CheckContext) -> list[Finding]:
             if file.endswith(recipe) and rel not in ("", ".") and not any(c in rel for c in "$*?[{"):
                 read.add(ctx.prefix + _sample(ctx, rel))
         for event in ("push", "pull_request"):
-            filters = mapping(triggers.get(event)).get("paths")
+            filters = as_mapping(triggers.get(event)).get("paths")
             if not isinstance(filters, list) or not filters:
                 continue
             filters = [str(f) for f in filters if isinstance(f, (str, int, float))]

@@ -33,6 +33,7 @@ from kit.model.workspace import load_workspace
 from kit.output.jobfiles import EXAMPLE_COMMIT, EXAMPLE_IMAGE_NAME
 from kit.output.render import render
 from kit.output.write import atomic_write
+from kit.schedulers import scheduler_names
 
 # What episode 2's `kit generate cuda-exercise --env gpu --style lesson` renders.
 LESSON_OPTIONS = RenderOptions(environment="gpu", style="lesson", subdir="cuda-exercise")
@@ -86,7 +87,7 @@ LESSON_JOB_OPTIONS = replace(LESSON_OPTIONS, job_commit=EXAMPLE_COMMIT, job_imag
 def lesson_files(root: Path) -> dict[str, str]:
     workspace = load_workspace(root / EXAMPLE)
     files = {path: f.text for path, f in render(workspace, LESSON_OPTIONS).items()}
-    jobs = render(workspace, LESSON_JOB_OPTIONS, only=("htcondor", "slurm"))
+    jobs = render(workspace, LESSON_JOB_OPTIONS, only=scheduler_names())
     return {**files, **{path: f.text for path, f in jobs.items()}}
 
 

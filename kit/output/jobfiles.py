@@ -22,11 +22,9 @@ from kit.base.errors import OptionsError
 from kit.decide.options import PROBE_SCRIPT, RenderOptions
 from kit.decide.plan import ImageKind, Plan, immutable_tag, published_tag
 
-HTCONDOR_FILE = "jobs/htcondor.sub"
-INPUTS_FILE = "jobs/inputs.txt"
-SLURM_FILE = "jobs/slurm.sbatch"
-# The example list of inputs the submit file queues over: one job per line, each line a file
-# sent with its job. pixi.toml is in every workspace, so the example runs anywhere.
+# The job files' names and templates are their schedulers' (kit.schedulers). The example list of
+# inputs the submit file queues over: one job per line, each line a file sent with its job.
+# pixi.toml is in every workspace, so the example runs anywhere.
 EXAMPLE_INPUTS = ("pixi.toml",)
 ENTRYPOINT = "/app/entrypoint.sh"  # both styles' images: activates the environment, then execs
 # What the lesson's pages and notebooks show where a learner's own repository would give the

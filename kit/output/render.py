@@ -22,6 +22,7 @@ from kit.decide.actions import ACTIONS, APPTAINER
 from kit.decide.options import PROBE_SCRIPT, RenderOptions
 from kit.decide.plan import Plan, resolve
 from kit.model.workspace import Workspace
+from kit.schedulers import SCHEDULERS, job_file_keys, scheduler_names
 
 
 class FileKind(str, Enum):  # noqa: UP042  (str() and JSON of the values stay as they were)
@@ -44,12 +45,12 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "docker": ("Dockerfile", ".dockerignore"),
     "apptainer": ("apptainer.def",),
     "workflows": (),  # everything under .github/workflows/ (names depend on the repository)
-    "htcondor": ("htcondor.sub", "inputs.txt"),
-    "slurm": ("slurm.sbatch",),
+    # Each scheduler's files (htcondor, slurm), as its entry in kit.schedulers names them.
+    **{s.name: s.file_names for s in SCHEDULERS.values()},
 }
 WORKFLOW_DIR = ".github/workflows/"
 # Rendered only when `only` names them: they name a published image (see kit.output.jobfiles).
-JOB_GROUPS = ("htcondor", "slurm")
+JOB_GROUPS = scheduler_names()
 
 
 # What no value printed into a recipe may hold: line breaks and other control characters (a new
@@ -105,34 +106,20 @@ def render_plan(plan: Plan, only: tuple[str, ...] = ()) -> dict[str, RenderedFil
 
 
 def _job_files(plan: Plan, groups: tuple[str, ...]) -> list[RenderedFile]:
-    """The HTCondor submit file (with its list of inputs) and the Slurm batch script."""
+    """The files of each scheduler named in `groups` (an HTCondor submit file with its list of
+    inputs, a Slurm batch script), each printed by the template its scheduler names."""
     if not groups:
         return []
     from kit.output import jobfiles
 
-    context = {
-        "job": jobfiles.job_plan(plan),
-        "entrypoint": jobfiles.ENTRYPOINT,
-        "files": {
-            "htcondor": jobfiles.HTCONDOR_FILE,
-            "inputs": jobfiles.INPUTS_FILE,
-            "slurm": jobfiles.SLURM_FILE,
-        },
-    }
+    context = {"job": jobfiles.job_plan(plan), "entrypoint": jobfiles.ENTRYPOINT, "files": job_file_keys()}
     p = plan.prefix
-    out = []
-    if "htcondor" in groups:
-        out += [
-            RenderedFile(p + jobfiles.HTCONDOR_FILE, _job_template("jobs/htcondor.sub.j2", context)),
-            RenderedFile(p + jobfiles.INPUTS_FILE, _job_template("jobs/inputs.txt.j2", context)),
-        ]
-    if "slurm" in groups:
-        out.append(
-            RenderedFile(
-                p + jobfiles.SLURM_FILE, _job_template("jobs/slurm.sbatch.j2", context), language="bash"
-            )
-        )
-    return out
+    return [
+        RenderedFile(p + f.path, _job_template(f.template, context), language=f.language)
+        for scheduler in SCHEDULERS.values()
+        if scheduler.name in groups
+        for f in scheduler.files
+    ]
 
 
 def _job_template(name: str, context: dict[str, object]) -> str:

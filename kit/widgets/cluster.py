@@ -17,25 +17,14 @@ from kit import api
 from kit.base.errors import KitError
 from kit.engines.gpu import ProbeReport
 from kit.output.jobfiles import EXAMPLE_COMMIT, EXAMPLE_IMAGE_NAME
-from kit.schedulers import JobStatus, Submitted
+from kit.schedulers import SCHEDULERS, JobStatus, Submitted
 from kit.widgets.notebook import HTML, example_probe_report
 
 SUBMIT_MODES = ("auto", "never", "require")
-COMMANDS = {
-    "htcondor": [
-        "condor_submit jobs/htcondor.sub",
-        "condor_q",
-        "condor_q -better-analyze <ID>",
-        "condor_wait -wait 600 cuda-exercise-gpu.log",
-        "cat cuda-exercise-gpu-<ID>.0.out",
-    ],
-    "slurm": [
-        "sbatch jobs/slurm.sbatch",
-        "squeue --me",
-        "scontrol show job <ID>",
-        "cat cuda-exercise-gpu-<ID>.out",
-    ],
-}
+# The name the lesson's example job gets (kit.output.jobfiles.job_name: workspace-environment).
+EXAMPLE_JOB = "cuda-exercise-gpu"
+# What to run on a login node instead, by scheduler: submit, then follow the job by hand.
+COMMANDS = {name: list(s.login_commands(EXAMPLE_JOB)) for name, s in SCHEDULERS.items()}
 STATE_COLOURS = {
     "idle": "#8a6d00",
     "running": "#1f5fa8",

@@ -1,0 +1,263 @@
+"""HTCondor: the submit file (jobs/htcondor.sub) with its list of inputs, and its clients.
+
+Driven through `condor_submit`, `condor_q -json`, `condor_history -json`,
+`condor_q -better-analyze` and `condor_rm`. Why not the `htcondor` Python bindings: a client must
+run where the pool's files and user are (the lab's pool lives in its own mount namespace, entered
+through tests/lab/bin/htcondor/), the command-line clients are what a cluster's login node always
+has, and their JSON output is as exact as the bindings' ads for the few attributes read here.
+
+The checks read a submit file with `condor_submit -dry-run`, which needs no running pool, where
+the client is installed, and with the kit's own reading of the submit language in any case, so
+a laptop without HTCondor still gets the image and GPU checks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kit.schedulers.base import (
+    JobReading,
+    JobStatus,
+    Remark,
+    Scheduler,
+    SchedulerFile,
+    State,
+    Submitted,
+    regenerate,
+)
+
+SUBMIT_FILE = "jobs/htcondor.sub"
+INPUTS_FILE = "jobs/inputs.txt"
+DRY_RUN_TIMEOUT_S = 30
+# HTCondor's JobStatus numbers.
+CONDOR_STATES: dict[int, State] = {
+    1: "idle",
+    2: "running",
+    3: "removed",
+    4: "completed",
+    5: "held",
+    6: "running",
+    7: "idle",
+}
+CONDOR_ATTRS = "ClusterId,ProcId,JobStatus,HoldReason,ExitCode,ExitBySignal,ExitSignal,Out,Iwd,RemoveReason,LastRejMatchReason"
+
+
+@dataclass(frozen=True)
+class HTCondor(Scheduler):
+    """An HTCondor pool: a cluster of one process per line of the inputs file."""
+
+    def status(self, job: Submitted) -> JobStatus:
+        ads = self._ads(job)
+        if not ads:
+            return JobStatus(self.name, job.job_id, "unknown", "the schedd knows no such job")
+        states = [CONDOR_STATES.get(int(ad.get("JobStatus", 0)), "unknown") for ad in ads]
+        outs = tuple(str(Path(ad.get("Iwd", "")) / ad["Out"]) if "Out" in ad else "" for ad in ads)
+        codes = [int(ad["ExitCode"]) for ad in ads if isinstance(ad.get("ExitCode"), int)]
+        exit_code = max(codes) if codes else None
+        reason = ""
+        order: tuple[State, ...] = ("held", "running", "idle", "removed", "failed", "completed")
+        state: State = next((s for s in order if s in states), "unknown")
+        held = [ad for ad in ads if ad.get("HoldReason")]
+        if state == "held" and held:
+            reason = str(held[0]["HoldReason"])
+        elif state == "removed":
+            reason = str(next((ad.get("RemoveReason") for ad in ads if ad.get("RemoveReason")), ""))
+        elif state == "idle":
+            reason = str(
+                next((ad.get("LastRejMatchReason") for ad in ads if ad.get("LastRejMatchReason")), "")
+            )
+        if state == "completed":
+            if any(ad.get("ExitBySignal") for ad in ads):
+                state, reason = "failed", f"killed by signal {ads[0].get('ExitSignal')}"
+            elif exit_code:
+                state = "failed"
+        return JobStatus(self.name, job.job_id, state, reason, exit_code, tuple(o for o in outs if o))
+
+    def _ads(self, job: Submitted) -> list[dict[str, Any]]:
+        """The job's ads, one per process: from the queue, else from the history."""
+        ads: list[dict[str, Any]] = []
+        for argv in (
+            ["condor_q", job.job_id, "-json", "-attributes", CONDOR_ATTRS],
+            ["condor_history", job.job_id, "-json", "-attributes", CONDOR_ATTRS],
+        ):
+            done = self.run(argv)
+            text = done.stdout.strip()
+            ads = json.loads(text) if text.startswith("[") else []
+            if ads:
+                break
+        return sorted(ads, key=lambda ad: int(ad.get("ProcId", 0)))
+
+    def why_idle(self, job: Submitted) -> str:
+        """The lines of `condor_q -better-analyze` that say why the job matches no machine."""
+        done = self.run(["condor_q", "-better-analyze", job.job_id], check=False)
+        return analysis(done.stdout)
+
+    def read_job_file(self, files: Mapping[str, str]) -> JobReading:
+        """The kit's reading of the submit file, and condor_submit's where it is installed."""
+        text = files[self.job_file]
+        commands, remarks = submit_commands(text)
+        remarks += self._dry_run(files)
+        image = commands.get("container_image")
+        gpus = [
+            ("request_gpus", line)
+            for key, (value, line) in commands.items()
+            if key == "request_gpus" and value.strip() not in ("", "0")
+        ]
+        if commands.get("universe", ("", 0))[0].lower() != "container":
+            remarks.append(
+                Remark(
+                    commands.get("universe", ("", None))[1],
+                    "the job is not in the container universe, so HTCondor will not start the image",
+                    "set `universe = container`",
+                )
+            )
+        if image is None:
+            remarks.append(
+                Remark(
+                    None,
+                    "no container_image: the job has nothing to run the environment in",
+                    regenerate(self.name),
+                )
+            )
+        return JobReading(
+            image[0] if image else None, image[1] if image else None, tuple(gpus), tuple(remarks)
+        )
+
+    def _dry_run(self, files: Mapping[str, str]) -> list[Remark]:
+        """`condor_submit -dry-run` on a copy of the files, when HTCondor's client is installed."""
+        tool = self.find_client(self.submit_client)
+        if tool is None:
+            return [
+                Remark(
+                    None,
+                    "condor_submit is not installed here, so the kit read the submit file itself",
+                    "install HTCondor's client tools for the full check",
+                    severity="info",
+                )
+            ]
+        with tempfile.TemporaryDirectory(prefix="kit-check-sub-") as tmp:
+            root = Path(tmp)
+            for f in self.files:
+                if f.path in files:
+                    (root / f.path).parent.mkdir(parents=True, exist_ok=True)
+                    (root / f.path).write_text(files[f.path], encoding="utf-8")
+            try:
+                done = subprocess.run(
+                    [tool, "-dry-run", "-", self.job_file],
+                    cwd=root,
+                    capture_output=True,
+                    text=True,
+                    timeout=DRY_RUN_TIMEOUT_S,
+                    check=False,
+                )
+            except (OSError, subprocess.SubprocessError) as error:
+                return [
+                    Remark(
+                        None,
+                        f"condor_submit could not run: {error}",
+                        "check HTCondor's client installation",
+                        severity="warning",
+                    )
+                ]
+        if done.returncode == 0:
+            return []
+        words = " ".join(
+            line.strip()
+            for line in (done.stderr or done.stdout).splitlines()
+            if line.strip() and not line.startswith("Submitting job")
+        )
+        return [
+            Remark(
+                None,
+                f"condor_submit -dry-run refused it: {words[:300]}",
+                f"fix the command it names, or {regenerate(self.name)}",
+            )
+        ]
+
+
+def submit_commands(text: str) -> tuple[dict[str, tuple[str, int]], list[Remark]]:
+    """`key = value` commands (keys lower case) with their lines, and a remark per bad line.
+    Enough of HTCondor's submit language for the kit's files: comments, continuations, one
+    `queue` statement at the end."""
+    commands: dict[str, tuple[str, int]] = {}
+    remarks: list[Remark] = []
+    queued = False
+    pending = ""
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = pending + raw.strip()
+        pending = ""
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        if not line or line.startswith("#"):
+            continue
+        if re.match(r"(?i)^queue\b", line):
+            queued = True
+            continue
+        match = re.match(r"^([A-Za-z_+][A-Za-z0-9_.+]*)\s*=\s*(.*)$", line)
+        if not match:
+            remarks.append(
+                Remark(
+                    number,
+                    f"not a submit command: {line[:60]!r}",
+                    "write `name = value`, or a `queue` statement",
+                )
+            )
+            continue
+        commands[match.group(1).lower()] = (match.group(2).strip(), number)
+    if not queued:
+        remarks.append(
+            Remark(
+                None, "no `queue` statement: condor_submit would submit nothing", "end the file with `queue`"
+            )
+        )
+    return commands, remarks
+
+
+def analysis(text: str) -> str:
+    """The lines of `condor_q -better-analyze` that say why a job does not run."""
+    keep: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if (
+            re.search(
+                r"(?i)match|reject|requirement|no successful|RequireGPUs|GPUs|slots? |"
+                r"has not|cannot|don't|do not|available",
+                stripped,
+            )
+            and len(keep) < 12
+        ):
+            keep.append(stripped)
+    return " ".join(keep)
+
+
+HTCONDOR = HTCondor(
+    name="htcondor",
+    title="HTCondor",
+    article="an",
+    files=(
+        SchedulerFile("htcondor", SUBMIT_FILE, "jobs/htcondor.sub.j2"),
+        # The example list of inputs the submit file queues over: one job per line.
+        SchedulerFile("inputs", INPUTS_FILE, "jobs/inputs.txt.j2"),
+    ),
+    bin_variable="KIT_HTCONDOR_BIN",
+    submit_client="condor_submit",
+    submit_flags=("-terse",),
+    job_id_pattern=re.compile(r"^(\d+)\.\d+\s*-\s*\d+\.\d+", re.MULTILINE),
+    cancel_client="condor_rm",
+    answer=("condor_q", "-totals"),
+    login_followers=(
+        "condor_q",
+        "condor_q -better-analyze <ID>",
+        "condor_wait -wait 600 {job}.log",
+        "cat {job}-<ID>.0.out",
+    ),
+    gpu_request="request_gpus = 1",
+)
