@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit import schedulers
+from kit.base import git
 from kit.check import Finding, check_dir, check_files
 from kit.decide.options import BuildOptions, RenderOptions
 from kit.decide.plan import Plan, resolve
@@ -25,7 +26,7 @@ from kit.model.deffile import parse_def as parse_def  # re-exported: the noteboo
 from kit.model.repo import Location, locate
 from kit.model.workspace import Workspace, load_workspace
 from kit.output.jobfiles import fill_from_git
-from kit.output.render import GROUPS, RenderedFile, render_plan
+from kit.output.render import GROUPS, JOB_GROUPS, RenderedFile, render_plan
 from kit.output.write import Change, apply_changes, plan_changes
 
 if TYPE_CHECKING:
@@ -131,7 +132,13 @@ class Prepared:
     plan: Plan
 
     def render(self, only: tuple[str, ...] = ()) -> dict[str, RenderedFile]:
-        return render_plan(self.plan, only)
+        """The rendered files (`only`: those groups). Only job files name a commit and a
+        published image, so only for them is the repository asked (kit.base.git), here and not
+        in `prepare()`: the other files render without starting git."""
+        plan = self.plan
+        if any(group in JOB_GROUPS for group in only):
+            plan = replace(plan, options=fill_from_git(plan.options, self.workspace.root))
+        return render_plan(plan, only)
 
 
 def prepare(
@@ -152,7 +159,6 @@ def prepare(
     if not opts.subdir:
         _check_detected_subdir(home.subdir)
     opts = replace(opts, subdir=home.subdir)
-    opts = fill_from_git(opts, ws.root)  # the job files' commit and image name (kit.output.jobfiles)
     # Every workspace of the repository (not of --out): with several, each gets its own workflows.
     neighbours = find_workspaces(home.root)
     return Prepared(ws, location, opts, resolve(ws, opts, neighbours))
@@ -267,19 +273,7 @@ def build_args(prepared: Prepared, engine: str = "docker") -> dict[str, str]:
 def git_labels(directory: Path) -> dict[str, str]:
     """REVISION and CREATED from the checked-out commit, so labels are the same on every rebuild
     of one commit (a wall-clock time would change the image each time); empty outside git."""
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(directory), "log", "-1", "--format=%H %cI"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout.split()
-    except (OSError, subprocess.SubprocessError):
-        out = []
-    return {"REVISION": out[0], "CREATED": out[1]} if len(out) == 2 else {}
+    return git.commit_labels(directory)
 
 
 def primary_tag(prepared: Prepared) -> str:

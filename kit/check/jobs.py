@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kit.base import git
 from kit.check.findings import Finding, Problem, Severity, kit_finding
 from kit.check.rules import CheckContext, _matrix_entries
 from kit.decide.plan import SIF_TAG_PREFIX
 from kit.output.jobfiles import HTCONDOR_FILE, SLURM_FILE, github_image
-from kit.output.jobfiles import _git as git_output
 from kit.schedulers import find_client
 
 ENV_LINE = re.compile(r"^#\s*kit-environment:\s*(\S+)\s*$", re.MULTILINE)
@@ -396,7 +396,7 @@ def _published_names(ctx: CheckContext) -> set[str]:
         _collect(ctx.workflow(path), found)
     repository = ""
     if any("github.repository" in n for n in found):
-        remote = git_output(ctx.workspace.root, "remote", "get-url", "origin")
+        remote = git.remote_url(ctx.workspace.root, "origin")
         repository = github_image(remote, "x").removeprefix("x/")
     names = set()
     for raw in found:
