@@ -230,7 +230,8 @@ def open_workspace(
 def check(directory: Path | str, subdir: str | None = None) -> list[Finding]:
     """Check the deployment files on disk for the workspace in `directory`; for a folder with no
     manifest (a repository root), for every workspace found below it."""
-    from kit.model.discover import find_workspaces, is_workspace, slug_in, workflow_files
+    from kit.model.deployfiles import workflow_files
+    from kit.model.discover import find_workspaces, is_workspace, slug_in
 
     folder = Path(directory)
     if folder.is_dir() and not is_workspace(folder) and subdir is None:

@@ -22,7 +22,8 @@ from kit.base import git
 from kit.check.findings import Finding, Problem, Severity, kit_finding
 from kit.check.rules import CheckContext, _matrix_entries
 from kit.decide.plan import SIF_TAG_PREFIX
-from kit.output.jobfiles import HTCONDOR_FILE, SLURM_FILE, github_image
+from kit.model.deployfiles import HTCONDOR_FILE, INPUTS_FILE, SLURM_FILE
+from kit.output.jobfiles import github_image
 from kit.schedulers import find_client
 
 ENV_LINE = re.compile(r"^#\s*kit-environment:\s*(\S+)\s*$", re.MULTILINE)
@@ -159,11 +160,11 @@ def _condor_dry_run(ctx: CheckContext, path: str, text: str) -> list[Finding]:
         ]
     with tempfile.TemporaryDirectory(prefix="kit-check-sub-") as tmp:
         root = Path(tmp)
-        (root / "jobs").mkdir()
+        (root / HTCONDOR_FILE).parent.mkdir()
         (root / HTCONDOR_FILE).write_text(text, encoding="utf-8")
-        inputs = ctx.text("jobs/inputs.txt")
+        inputs = ctx.text(INPUTS_FILE)
         if inputs is not None:
-            (root / "jobs/inputs.txt").write_text(inputs, encoding="utf-8")
+            (root / INPUTS_FILE).write_text(inputs, encoding="utf-8")
         try:
             done = subprocess.run(
                 [tool, "-dry-run", "-", HTCONDOR_FILE],

@@ -16,7 +16,9 @@ from typing import Literal
 from kit.base import names
 from kit.base.errors import OptionsError
 from kit.decide.options import DISTRO_CODENAMES, ENGINES, RenderOptions
-from kit.model.discover import slug_in, workflow_files
+from kit.model import deployfiles
+from kit.model.deployfiles import workflow_files
+from kit.model.discover import slug_in
 from kit.model.sources import installs_project, project_sources
 from kit.model.workspace import LINUX, Workspace
 
@@ -180,10 +182,14 @@ def resolve(
         workflow_slug=slug_in(repository_workspaces, subdir, workspace.name),
     )
     # The lesson's def copies .gitignore into the image, so a change to it must rebuild.
-    def_inputs = ("apptainer.def", ".gitignore") if options.style == "lesson" else ("apptainer.def",)
+    def_inputs = (
+        (deployfiles.APPTAINER_DEF, deployfiles.GITIGNORE)
+        if options.style == "lesson"
+        else (deployfiles.APPTAINER_DEF,)
+    )
     return replace(
         plan,
-        docker_paths=_paths(plan, ("Dockerfile", ".dockerignore"), plan.docker_workflow),
+        docker_paths=_paths(plan, deployfiles.in_group("docker"), plan.docker_workflow),
         apptainer_paths=_paths(plan, def_inputs, plan.apptainer_workflow),
     )
 

@@ -19,12 +19,15 @@ from pathlib import Path
 
 from kit.base import git, names
 from kit.base.errors import OptionsError
-from kit.decide.options import PROBE_SCRIPT, RenderOptions
+from kit.decide.options import RenderOptions
 from kit.decide.plan import ImageKind, Plan, immutable_tag, published_tag
+from kit.model.deployfiles import (
+    HTCONDOR_FILE as HTCONDOR_FILE,  # re-exported: kit.schedulers reads them here
+)
+from kit.model.deployfiles import INPUTS_FILE as INPUTS_FILE
+from kit.model.deployfiles import PROBE_SCRIPT
+from kit.model.deployfiles import SLURM_FILE as SLURM_FILE
 
-HTCONDOR_FILE = "jobs/htcondor.sub"
-INPUTS_FILE = "jobs/inputs.txt"
-SLURM_FILE = "jobs/slurm.sbatch"
 # The example list of inputs the submit file queues over: one job per line, each line a file
 # sent with its job. pixi.toml is in every workspace, so the example runs anywhere.
 EXAMPLE_INPUTS = ("pixi.toml",)

@@ -30,13 +30,14 @@ from docker.utils.build import PatternMatcher
 
 from kit.base.errors import UserError
 from kit.base.files import TEXT_LIMIT, read_optional_text, read_text
-from kit.output.render import FileKind, RenderedFile
+from kit.model.deployfiles import GITHUB_DIR, STATE_FILE, FileKind
+from kit.output.render import RenderedFile
 from kit.output.write import TEMP_PREFIX, merge_lines
 
 if TYPE_CHECKING:
     from kit.api import Prepared
 
-STAGING_SKIP = (".pixi", ".git", "__pycache__", "*.sif", "*.partial", ".kit-state.json", TEMP_PREFIX + "*")
+STAGING_SKIP = (".pixi", ".git", "__pycache__", "*.sif", "*.partial", STATE_FILE, TEMP_PREFIX + "*")
 Admits = Callable[[str, bool], bool]  # (relative path, is a folder) -> copy it / look inside it
 
 
@@ -207,7 +208,7 @@ def _overlay(prepared: Prepared) -> dict[str, RenderedFile]:
     return {
         path[len(prefix) :]: f
         for path, f in prepared.render().items()
-        if path.startswith(prefix) and not path.startswith(".github/")
+        if path.startswith(prefix) and not path.startswith(GITHUB_DIR)
     }
 
 
