@@ -2,8 +2,10 @@
 
 `render()` returns text keyed by path (relative to the git repository root) and writes nothing,
 so a preview, a diff, a check and a write all start from the same bytes. Templates live in
-`kit/templates/` (Jinja2, `StrictUndefined`): `<style>/` holds a style's Dockerfile, def and
-.dockerignore, `workflows/` the two GitHub workflows, which are the same for both styles.
+`kit/templates/` (Jinja2, `StrictUndefined`): `<style>/` holds a style's Dockerfile and def
+(its folder is in the style's row, kit.decide.styles), `common/` the files both styles share,
+`workflows/` the two GitHub workflows. Templates get the plan, never the options: every decision
+is the plan's, and a template only prints it.
 """
 
 from __future__ import annotations
@@ -136,11 +138,7 @@ def _job_template(name: str, context: dict[str, object]) -> str:
 
 
 def _template(name: str, plan: Plan) -> str:
-    return (
-        jinja_env()
-        .get_template(name)
-        .render(plan=plan, actions=ACTIONS, apptainer_release=APPTAINER, options=plan.options)
-    )
+    return jinja_env().get_template(name).render(plan=plan, actions=ACTIONS, apptainer_release=APPTAINER)
 
 
 def _all_files(plan: Plan, only: tuple[str, ...]) -> list[RenderedFile]:
@@ -155,7 +153,7 @@ def _all_files(plan: Plan, only: tuple[str, ...]) -> list[RenderedFile]:
         if entry.path == PROBE_SCRIPT:
             text = probe_script_text()
         else:
-            text = _template(TEMPLATES[entry.path].format(style=plan.options.style), plan)
+            text = _template(TEMPLATES[entry.path].format(style=plan.style.templates), plan)
         files.append(RenderedFile(path, text, entry.kind, entry.language))
     return files
 
