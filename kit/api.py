@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit import schedulers
+from kit.base import git
 from kit.check import Finding, check_dir, check_files
 from kit.decide.options import BuildOptions, RenderOptions
 from kit.decide.plan import default_environment as default_environment  # re-exported for the form
@@ -24,7 +25,6 @@ from kit.lesson.machine import MachineItem
 from kit.model.deffile import parse_def as parse_def  # re-exported: the notebooks read a def file with it
 from kit.model.repo import Location, locate
 from kit.model.workspace import Workspace, load_workspace
-from kit.output.jobfiles import fill_from_git
 from kit.output.prepared import Prepared as Prepared  # re-exported: what prepare() returns
 from kit.output.render import GROUPS, RenderedFile
 from kit.output.write import Change, apply_changes, plan_changes
@@ -140,7 +140,6 @@ def prepare(
     if not opts.subdir:
         _check_detected_subdir(home.subdir)
     opts = replace(opts, subdir=home.subdir)
-    opts = fill_from_git(opts, ws.root)  # the job files' commit and image name (kit.output.jobfiles)
     # Every workspace of the repository (not of --out): with several, each gets its own workflows.
     neighbours = find_workspaces(home.root)
     return Prepared(ws, location, opts, resolve(ws, opts, neighbours))
@@ -212,7 +211,8 @@ def open_workspace(
 def check(directory: Path | str, subdir: str | None = None) -> list[Finding]:
     """Check the deployment files on disk for the workspace in `directory`; for a folder with no
     manifest (a repository root), for every workspace found below it."""
-    from kit.model.discover import find_workspaces, is_workspace, slug_in, workflow_files
+    from kit.model.deployfiles import workflow_files
+    from kit.model.discover import find_workspaces, is_workspace, slug_in
 
     folder = Path(directory)
     if folder.is_dir() and not is_workspace(folder) and subdir is None:
@@ -255,19 +255,7 @@ def build_args(prepared: Prepared, engine: str = "docker") -> dict[str, str]:
 def git_labels(directory: Path) -> dict[str, str]:
     """REVISION and CREATED from the checked-out commit, so labels are the same on every rebuild
     of one commit (a wall-clock time would change the image each time); empty outside git."""
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(directory), "log", "-1", "--format=%H %cI"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout.split()
-    except (OSError, subprocess.SubprocessError):
-        out = []
-    return {"REVISION": out[0], "CREATED": out[1]} if len(out) == 2 else {}
+    return git.commit_labels(directory)
 
 
 def primary_tag(prepared: Prepared) -> str:

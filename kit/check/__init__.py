@@ -18,21 +18,15 @@ from kit.check.findings import Finding, Severity, errors
 from kit.check.jobs import job_rules
 from kit.check.linters import LINTERS, collect, one_line, start_linters
 from kit.check.rules import RULES
+from kit.model.deployfiles import APPTAINER_WORKFLOW, CHECKED_IN_WORKSPACE, DOCKER_WORKFLOW
 from kit.model.workspace import Workspace
 
 __all__ = ["Finding", "Severity", "check_files", "check_dir", "errors", "DEPLOYMENT_FILES", "LINTERS"]
 
-# Paths (from the workspace folder, or from the repository root for workflows) the kit checks.
-DEPLOYMENT_FILES = (
-    "Dockerfile",
-    ".dockerignore",
-    "apptainer.def",
-    ".gitignore",
-    "jobs/htcondor.sub",
-    "jobs/inputs.txt",
-    "jobs/slurm.sbatch",
-)
-WORKFLOW_FILES: tuple[str, str] = (".github/workflows/docker.yaml", ".github/workflows/apptainer.yaml")
+# Paths (from the workspace folder, or from the repository root for workflows) the kit checks:
+# those the table of deployment files marks as checked (kit.model.deployfiles).
+DEPLOYMENT_FILES = CHECKED_IN_WORKSPACE
+WORKFLOW_FILES: tuple[str, str] = (DOCKER_WORKFLOW, APPTAINER_WORKFLOW)
 # The kit's own rules: kit.check.rules's, and the job files' (kit.check.jobs imports rules).
 ALL_RULES: Mapping[str, Rule] = MappingProxyType({**RULES, "jobs": job_rules})
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2, "skipped": 3}

@@ -16,6 +16,7 @@ from kit.check.context import CheckContext
 from kit.check.findings import Finding, kit_finding
 from kit.decide.options import DEFAULT_BASE_IMAGE, DEFAULT_RUNTIME_IMAGE
 from kit.model import deffile, dockerfile
+from kit.model.deployfiles import APPTAINER_DEF, DOCKERFILE
 from kit.model.pixi_versions import LOCK_FORMAT_READ_BY, newest_lock_format
 
 # -- the pixi image and the lock format ---------------------------------------------------------
@@ -27,10 +28,10 @@ def _pixi_images(ctx: CheckContext) -> list[tuple[str, str, int | None]]:
     """(file, image, line) for every stage built on the official pixi image."""
     out: list[tuple[str, str, int | None]] = []
     for stage in ctx.docker_stages:
-        out.append((ctx.prefix + "Dockerfile", dockerfile.resolve(stage.image, ctx.docker_args), stage.line))
+        out.append((ctx.prefix + DOCKERFILE, dockerfile.resolve(stage.image, ctx.docker_args), stage.line))
     for def_stage in ctx.def_stages:
         if def_stage.header.get("bootstrap") in ("docker", "docker-daemon", "oci"):
-            out.append((ctx.prefix + "apptainer.def", def_stage.image, def_stage.header_line))
+            out.append((ctx.prefix + APPTAINER_DEF, def_stage.image, def_stage.header_line))
     return [(f, image, line) for f, image, line in out if PIXI_IMAGE.match(image)]
 
 
@@ -181,7 +182,7 @@ def _docker_runtime_shell(ctx: CheckContext) -> list[Finding]:
     image = dockerfile.resolve(final.image, ctx.docker_args)
     if not lacks_bash(image) or _brings_bash(final.instructions):
         return []
-    file = ctx.prefix + "Dockerfile"
+    file = ctx.prefix + DOCKERFILE
     scripts = _bash_scripts([i.args + "\n" + "\n".join(i.heredocs) for i in ctx.docker_instructions])
     findings: list[Finding] = []
     for ins in final.instructions:
@@ -236,7 +237,7 @@ def _def_runtime_shell(ctx: CheckContext) -> list[Finding]:
                     kit_finding(
                         "runtime-shell",
                         "error",
-                        ctx.prefix + "apptainer.def",
+                        ctx.prefix + APPTAINER_DEF,
                         section.line,
                         f"%{name} {what}, but the final stage's image {image} has no bash",
                         _runtime_fix(),

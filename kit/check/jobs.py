@@ -15,11 +15,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from kit.base import git
 from kit.check.context import CheckContext
 from kit.check.findings import Finding, Problem, Severity, kit_finding
 from kit.check.workflow import matrix_entries
 from kit.decide.plan import SIF_TAG_PREFIX
-from kit.output.jobfiles import _git as git_output
 from kit.output.jobfiles import github_image
 from kit.schedulers import SCHEDULERS, Scheduler, regenerate, scheduler_names
 
@@ -173,7 +173,7 @@ def _published_names(ctx: CheckContext) -> set[str]:
         _collect(ctx.workflow(path), found)
     repository = ""
     if any("github.repository" in n for n in found):
-        remote = git_output(ctx.workspace.root, "remote", "get-url", "origin")
+        remote = git.remote_url(ctx.workspace.root, "origin")
         repository = github_image(remote, "x").removeprefix("x/")
     names = set()
     for raw in found:

@@ -27,6 +27,7 @@ from typing import Any
 
 from kit.check import schema
 from kit.check.findings import Finding, Severity
+from kit.model.deployfiles import DOCKERFILE, WORKFLOW_DIR
 
 Linter = Callable[[list[str], Path], list[Finding]]
 INSTALL_HINT = "pip install 'pixi-deploy-kit[lint]'"
@@ -138,7 +139,7 @@ def _end_group(proc: subprocess.Popen[str]) -> None:
 
 
 def hadolint(files: list[str], workdir: Path, timeout: float | None = None) -> list[Finding]:
-    dockerfiles = [f for f in files if Path(f).name == "Dockerfile"]
+    dockerfiles = [f for f in files if Path(f).name == DOCKERFILE]
     if not dockerfiles:
         return []
     exe = find_tool("hadolint")
@@ -172,7 +173,7 @@ def hadolint(files: list[str], workdir: Path, timeout: float | None = None) -> l
 
 
 def zizmor(files: list[str], workdir: Path, timeout: float | None = None) -> list[Finding]:
-    workflows = [f for f in files if f.startswith(".github/workflows/")]
+    workflows = [f for f in files if f.startswith(WORKFLOW_DIR)]
     if not workflows:
         return []
     exe = find_tool("zizmor")
@@ -228,7 +229,13 @@ def _not_audited(stderr: str, workflows: list[str]) -> list[Finding]:
     skipped = [w for w in workflows if not re.search(rf"completed {re.escape(w)}\s*$", stderr, re.M)]
     for index, reason in enumerate(reasons):
         named = [w for w in workflows if w in reason]
-        file = named[0] if named else skipped[index] if len(skipped) == len(reasons) else ".github/workflows"
+        file = (
+            named[0]
+            if named
+            else skipped[index]
+            if len(skipped) == len(reasons)
+            else WORKFLOW_DIR.rstrip("/")
+        )
         findings.append(
             Finding(
                 "zizmor",
@@ -258,7 +265,7 @@ def _not_audited(stderr: str, workflows: list[str]) -> list[Finding]:
 def workflow_schema(files: list[str], workdir: Path, timeout: float | None = None) -> list[Finding]:
     """The GitHub workflow schema, exactly as `check-jsonschema --builtin-schema
     vendor.github-workflows` judges it, without starting that program."""
-    workflows = [f for f in files if f.startswith(".github/workflows/")]
+    workflows = [f for f in files if f.startswith(WORKFLOW_DIR)]
     if not workflows:
         return []
     if not schema.available():

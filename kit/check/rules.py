@@ -24,6 +24,13 @@ from kit.check.patterns import (
 )
 from kit.check.workflow import as_mapping, matrix_entries
 from kit.model import deffile, dockerfile
+from kit.model.deployfiles import (
+    APPTAINER_DEF,
+    DOCKERFILE,
+    DOCKERIGNORE,
+    GITIGNORE,
+    PROBE_SCRIPT,
+)
 from kit.model.workspace import LINUX, cuda_requirement_gaps
 
 # -- which environment and CUDA version each file builds ----------------------------------------
@@ -38,20 +45,20 @@ def _targets(ctx: CheckContext) -> list[Target]:
 
 def _dockerfile_targets(ctx: CheckContext) -> list[Target]:
     args = ctx.docker_args
-    if ctx.text("Dockerfile") is None or "ENVIRONMENT" not in args:
+    if ctx.text(DOCKERFILE) is None or "ENVIRONMENT" not in args:
         return []
     line = next(
         (i.line for i in ctx.docker_instructions if i.keyword == "ARG" and i.args.startswith("ENVIRONMENT")),
         None,
     )
     text = "\n".join(f"{i.keyword} {i.args}" for i in ctx.docker_instructions)
-    return [(args["ENVIRONMENT"], _override(text, args), ctx.prefix + "Dockerfile", line)]
+    return [(args["ENVIRONMENT"], _override(text, args), ctx.prefix + DOCKERFILE, line)]
 
 
 def _def_targets(ctx: CheckContext) -> list[Target]:
     """The def's environment is the one its install stage (the stage running `pixi install`,
     else the first that names ENVIRONMENT) gets, with that stage's own arguments."""
-    if ctx.text("apptainer.def") is None:
+    if ctx.text(APPTAINER_DEF) is None:
         return []
     named = [s for s in ctx.def_stages if "ENVIRONMENT" in s.arguments]
     installing = [
@@ -65,7 +72,7 @@ def _def_targets(ctx: CheckContext) -> list[Target]:
     args = stage.arguments
     post = "\n".join(raw for sec in stage.sections_named("post") for raw, _ in sec.body)
     line = next((sec.line for sec in stage.sections_named("arguments")), None)
-    return [(args["ENVIRONMENT"], _override(post, args), ctx.prefix + "apptainer.def", line)]
+    return [(args["ENVIRONMENT"], _override(post, args), ctx.prefix + APPTAINER_DEF, line)]
 
 
 def _workflow_targets(ctx: CheckContext) -> list[Target]:
@@ -184,9 +191,9 @@ def _build_inputs(ctx: CheckContext) -> list[tuple[str, str, int]]:
     """(source relative to the workspace, recipe file, line) for every host file a build copies."""
     out: list[tuple[str, str, int]] = []
     for src, line in dockerfile.copy_sources(ctx.docker_instructions):
-        out.append((src, ctx.prefix + "Dockerfile", line))
+        out.append((src, ctx.prefix + DOCKERFILE, line))
     for src, line in deffile.host_file_sources(ctx.def_stages):
-        out.append((src, ctx.prefix + "apptainer.def", line))
+        out.append((src, ctx.prefix + APPTAINER_DEF, line))
     return out
 
 
@@ -210,13 +217,13 @@ def copy_source_rules(ctx: CheckContext) -> list[Finding]:
                     file,
                     line,
                     f"{src} does not exist in {ctx.workspace.root}",
-                    f"create {rel} (for the probe: kit generate writes app/torch_detect_GPU.py)"
+                    f"create {rel} (for the probe: kit generate writes app/{PROBE_SCRIPT})"
                     if rule == "app-dir"
                     else f"create {rel} or remove the line",
                 )
             )
         elif (
-            file.endswith("Dockerfile")
+            file.endswith(DOCKERFILE)
             and rel not in ("", ".")
             and dockerignore_excludes(ctx.dockerignore, rel)
         ):
@@ -243,8 +250,8 @@ def _is_app(ctx: CheckContext, rel: str) -> bool:
 def ignore_file_rules(ctx: CheckContext) -> list[Finding]:
     """pixi.lock must reach the build context and git; every ignore pattern must compile."""
     findings: list[Finding] = []
-    dockerignore_file = ctx.prefix + ".dockerignore"
-    if ctx.text(".dockerignore") is not None:
+    dockerignore_file = ctx.prefix + DOCKERIGNORE
+    if ctx.text(DOCKERIGNORE) is not None:
         for _, why, fix in bad_dockerignore_patterns(ctx.dockerignore):
             findings.append(
                 kit_finding(
@@ -267,14 +274,14 @@ def ignore_file_rules(ctx: CheckContext) -> list[Finding]:
                     "add !pixi.lock",
                 )
             )
-    gitignore = ctx.text(".gitignore")
+    gitignore = ctx.text(GITIGNORE)
     if gitignore is not None:
         for pattern, why in bad_gitignore_patterns(gitignore.splitlines()):
             findings.append(
                 kit_finding(
                     "gitignore-pattern",
                     "warning",
-                    ctx.prefix + ".gitignore",
+                    ctx.prefix + GITIGNORE,
                     None,
                     f"{pattern!r} is not a valid pattern ({why}); git matches nothing with it",
                     "fix the pattern or remove it",
@@ -285,7 +292,7 @@ def ignore_file_rules(ctx: CheckContext) -> list[Finding]:
                 kit_finding(
                     "lock-ignored",
                     "error",
-                    ctx.prefix + ".gitignore",
+                    ctx.prefix + GITIGNORE,
                     None,
                     "pixi.lock is ignored by git, so CI builds without it",
                     "remove the line that matches it",
@@ -298,8 +305,8 @@ def path_filter_rule(ctx: CheckContext) -> list[Finding]:
     """Workflow path filters must fire on a change to any file the build reads."""
     findings: list[Finding] = []
     pairs = (
-        (ctx.docker_workflow, "Dockerfile", ".dockerignore"),
-        (ctx.apptainer_workflow, "apptainer.def", None),
+        (ctx.docker_workflow, DOCKERFILE, DOCKERIGNORE),
+        (ctx.apptainer_workflow, APPTAINER_DEF, None),
     )
     inputs = _build_inputs(ctx)
     manifest = ctx.workspace.manifest_path.name
@@ -366,9 +373,9 @@ def _sample(ctx: CheckContext, rel: str) -> str:
 
 def def_parse_rule(ctx: CheckContext) -> list[Finding]:
     """The def file parses: headers, known sections, `%files from` naming an earlier stage."""
-    if ctx.text("apptainer.def") is None:
+    if ctx.text(APPTAINER_DEF) is None:
         return []
-    file = ctx.prefix + "apptainer.def"
+    file = ctx.prefix + APPTAINER_DEF
     return [
         Finding("apptainer-def", p.rule, "error", file, p.line, p.message, p.fix)
         for p in ctx.def_file.problems
@@ -382,9 +389,9 @@ def def_stage_arguments_rule(ctx: CheckContext) -> list[Finding]:
     `%arguments` builds only when every such argument is passed with --build-arg; a plain
     `apptainer build X.sif apptainer.def` stops with "build var NAME is not defined".
     """
-    if ctx.text("apptainer.def") is None:
+    if ctx.text(APPTAINER_DEF) is None:
         return []
-    file = ctx.prefix + "apptainer.def"
+    file = ctx.prefix + APPTAINER_DEF
     defaults: dict[str, str] = {}
     for stage in ctx.def_stages:
         for name, value in stage.arguments.items():

@@ -58,7 +58,6 @@ DEFAULT_BASE_IMAGE = f"ghcr.io/prefix-dev/pixi:{PIXI_VERSION}-noble"
 DEFAULT_RUNTIME_IMAGE = "ubuntu:24.04"
 DEFAULT_REGISTRY = "ghcr.io"
 DISTRO_CODENAMES = ("noble", "jammy", "focal", "bookworm", "bullseye", "trixie", "alpine")
-PROBE_SCRIPT = "torch_detect_GPU.py"
 
 
 @dataclass(frozen=True)

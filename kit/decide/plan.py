@@ -1,8 +1,11 @@
 """The plan: the options checked against one workspace, and every fact the templates print.
 
 `resolve()` turns `RenderOptions` (what a user chose) and a `Workspace` (what the manifest and the
-lock say) into a `Plan`: CUDA version per environment, tags, paths, path filters. Templates
-contain no decisions that are not in the plan, so a test of the plan is a test of every file.
+lock say) into a `Plan`: CUDA version per environment, tags, paths, path filters, and each
+stage's image. What a style changes comes from its row in `kit.decide.styles`, never from a
+comparison with its name. Templates contain no decisions that are not in the plan and never see
+the options (tests/test_styles.py holds them to that), so a test of the plan is a test of every
+file.
 It runs once per `Prepared` (see `kit.api.prepare`); everything downstream reads the plan.
 """
 
@@ -15,13 +18,19 @@ from typing import Literal
 
 from kit.base import names
 from kit.base.errors import OptionsError
+from kit.decide import styles
 from kit.decide.options import DISTRO_CODENAMES, ENGINES, RenderOptions
-from kit.model.discover import slug_in, workflow_files
+from kit.decide.styles import Style
+from kit.model import deployfiles
+from kit.model.deployfiles import workflow_files
+from kit.model.discover import slug_in
 from kit.model.sources import installs_project, project_sources
 from kit.model.workspace import LINUX, Workspace
 
 # Runtime images known to have no shell: the entrypoint script of `runtime = "image"` cannot start.
 SHELL_LESS_IMAGES = re.compile(r"^(scratch$|gcr\.io/distroless/|cgr\.dev/chainguard/static)")
+# Apptainer bootstrap agents that start from an image reference (the others from a file).
+IMAGE_BOOTSTRAPS = ("docker", "docker-daemon")
 # The tags the workflows push, beside the descriptive one (`gpu-noble-cuda-12.9`, which moves to
 # each new build): one per commit that is never moved. A scheduler that caches images by name
 # (HTCondor does) never pulls a reused tag again, so job files should name the immutable one.
@@ -42,6 +51,14 @@ class EnvPlan:
     cuda: str | None
     tag: str
     latest: bool
+
+
+@dataclass(frozen=True)
+class DefHeader:
+    """A def stage's `Bootstrap:` agent and its `From:` (None: no From line, as for scratch)."""
+
+    bootstrap: str
+    source: str | None
 
 
 @dataclass(frozen=True)
@@ -87,18 +104,78 @@ class Plan:
         return (self.manifest, "pixi.lock", *self.project_sources)
 
     @property
+    def style(self) -> Style:
+        """The style's row (kit.decide.styles): its templates and what it decides."""
+        return styles.style(self.options.style)
+
+    @property
     def env_activation(self) -> bool:
         """The final stage carries the activation as ENV (no shell at run time in Docker)."""
-        return self.options.style == "optimized" and self.options.runtime != "image"
+        return self.style.separate_runtime and self.options.runtime != "image"
 
     @property
     def minimal(self) -> bool:
-        return self.options.style == "optimized" and self.options.runtime == "minimal"
+        return self.style.separate_runtime and self.options.runtime == "minimal"
+
+    @property
+    def runtime_without_shell(self) -> bool:
+        """The runtime image has no shell (distroless): the activation is set with ENV."""
+        return self.options.runtime == "no-shell"
+
+    @property
+    def keep_pixi(self) -> bool:
+        """The final stage keeps pixi's manifest, lock and ignore files, so `pixi run` works in the
+        image: always where it is the pixi image, on request where it has an image of its own."""
+        return not self.style.separate_runtime or self.options.keep_pixi
+
+    @property
+    def base_image(self) -> str:
+        """The image the install runs in: one with pixi."""
+        return self.options.base_image
+
+    @property
+    def final_image(self) -> str:
+        """The Dockerfile's final stage: the pixi image (for a style without a runtime of its own,
+        or with --keep-pixi), scratch for the minimal runtime, else the runtime image."""
+        if self.minimal:
+            return "scratch"
+        return self.base_image if self.keep_pixi else self.options.runtime_image
+
+    @property
+    def def_install_header(self) -> DefHeader:
+        """The def's install (first) stage."""
+        return self._def_header(self.base_image)
+
+    @property
+    def def_final_header(self) -> DefHeader:
+        """The def's final stage: scratch where the Docker image has no shell (Apptainer runs its
+        actions with /bin/sh, so that stage brings its own bash), else as the Dockerfile's."""
+        if self.env_activation:
+            return DefHeader("scratch", None)
+        return self._def_header(self.base_image if self.keep_pixi else self.options.runtime_image)
+
+    def _def_header(self, image: str) -> DefHeader:
+        o = self.options
+        return DefHeader(o.bootstrap, image if o.bootstrap in IMAGE_BOOTSTRAPS else o.bootstrap_source)
+
+    @property
+    def registry(self) -> str:
+        return self.options.registry
+
+    @property
+    def published_image(self) -> str:
+        """The image the workflows push: the name given, else the repository's on the registry."""
+        return self.image_name or self.registry + "/${{ github.repository }}"
+
+    @property
+    def docker_cache_scope(self) -> str:
+        """The Docker workflow's GitHub Actions cache scope: one per workspace and environment."""
+        return "docker-" + self.prefix.replace("/", "-") + "${{ matrix.environment }}"
 
     def labels_with_commit(self, engine: str) -> bool:
         """Only the optimized Dockerfile labels its image with the commit (REVISION, CREATED), so
         only its builds need git asked for them."""
-        return engine == "docker" and self.options.style == "optimized"
+        return engine == "docker" and self.style.labels_with_commit
 
     def build_args(self, engine: str, commit: Mapping[str, str] | None = None) -> dict[str, str]:
         """The build arguments `engine`'s recipe declares, and only those: Apptainer stops on
@@ -179,22 +256,23 @@ def resolve(
         project_sources=sources,
         workflow_slug=slug_in(repository_workspaces, subdir, workspace.name),
     )
-    # The lesson's def copies .gitignore into the image, so a change to it must rebuild.
-    def_inputs = ("apptainer.def", ".gitignore") if options.style == "lesson" else ("apptainer.def",)
     return replace(
         plan,
-        docker_paths=_paths(plan, ("Dockerfile", ".dockerignore"), plan.docker_workflow),
-        apptainer_paths=_paths(plan, def_inputs, plan.apptainer_workflow),
+        docker_paths=_paths(plan, deployfiles.in_group("docker"), plan.docker_workflow),
+        apptainer_paths=_paths(
+            plan, (deployfiles.APPTAINER_DEF, *plan.style.def_reads), plan.apptainer_workflow
+        ),
     )
 
 
 def _check_runtime(options: RenderOptions) -> None:
-    if options.runtime != "image" and options.style != "optimized":
+    chosen = styles.style(options.style)
+    if options.runtime not in chosen.runtimes:
+        others = styles.styles_with_runtime(options.runtime)
         raise OptionsError(
-            f"runtime {options.runtime!r} needs the optimized style (the lesson's "
-            "final stage is the pixi image)",
+            f"runtime {options.runtime!r} needs the {' or '.join(others)} style ({chosen.final_stage})",
             field="runtime",
-            fix="add --style optimized, or drop --runtime",
+            fix=f"add {' or '.join(f'--style {s}' for s in others)}, or drop --runtime",
         )
     if options.runtime != "image" and options.keep_pixi:
         raise OptionsError(
@@ -204,7 +282,7 @@ def _check_runtime(options: RenderOptions) -> None:
         )
     if (
         options.runtime == "image"
-        and options.style == "optimized"
+        and chosen.separate_runtime
         and not options.keep_pixi
         and SHELL_LESS_IMAGES.match(options.runtime_image)
     ):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from kit.base.errors import EngineUnavailable, OptionsError, ProbeError
+from kit.model.deployfiles import PROBE_SCRIPT
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 GpuMode = Literal["auto", "require", "never"]
 GPU_MODES: tuple[str, ...] = get_args(GpuMode)
 
-PROBE_NAME = "torch_detect_GPU.py"
+PROBE_NAME = PROBE_SCRIPT
 IMAGE_PROBE_PATH = "/app/src/" + PROBE_NAME
 MOUNTED_PROBE_DIR = "/opt/kit-probe"
 EXIT_NO_FRAMEWORK = 3  # the script's status when none of PyTorch, JAX, CuPy imports

@@ -29,6 +29,7 @@ from kit.base.errors import KitError, UserError
 from kit.base.files import read_text
 from kit.decide.options import PIXI_VERSION, RenderOptions
 from kit.decide.plan import resolve
+from kit.model.deployfiles import APPTAINER_WORKFLOW, DOCKER_WORKFLOW
 from kit.model.workspace import load_workspace
 from kit.output.jobfiles import EXAMPLE_COMMIT, EXAMPLE_IMAGE_NAME
 from kit.output.render import render
@@ -100,8 +101,8 @@ def lesson_values(root: Path, files: dict[str, str] | None = None) -> dict[str, 
     workspace = load_workspace(root / EXAMPLE)
     plan = resolve(workspace, LESSON_OPTIONS)
     files = files if files is not None else lesson_files(root)
-    docker = files[".github/workflows/docker.yaml"]
-    apptainer = files[".github/workflows/apptainer.yaml"]
+    docker = files[DOCKER_WORKFLOW]
+    apptainer = files[APPTAINER_WORKFLOW]
     sha = re.search(r"type=sha,prefix=\$\{\{ matrix\.environment \}\}(\S+)", docker)
     oras = re.search(r"oras://\$\{IMAGE,,\}:(\S*)\$TAG", apptainer)
     if not sha or not oras:

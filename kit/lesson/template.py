@@ -24,9 +24,10 @@ from kit.base.errors import UserError
 from kit.base.files import describe_kind, read_text
 from kit.decide.options import PIXI_VERSION
 from kit.lesson.sync import EXAMPLE, LESSON_OPTIONS, Lesson, load_lesson, refill
+from kit.model.deployfiles import STATE_FILE, FileKind
 from kit.model.workspace import load_workspace
-from kit.output.render import FileKind, render
-from kit.output.write import STATE_FILE, sha256
+from kit.output.render import render
+from kit.output.write import sha256
 
 DEVCONTAINER_IMAGE = "mcr.microsoft.com/devcontainers/base:ubuntu"
 # The template's README, with the lesson's markers (kit.lesson.sync) for the values it quotes.

@@ -69,12 +69,6 @@ def workflow_slug(subdir: str, workspace_name: str) -> str:
     return slug or "root"
 
 
-def workflow_files(slug: str) -> tuple[str, str]:
-    """The Docker and Apptainer workflow paths for a workspace with this slug ("" when alone)."""
-    suffix = f"-{slug}" if slug else ""
-    return (f".github/workflows/docker{suffix}.yaml", f".github/workflows/apptainer{suffix}.yaml")
-
-
 def slug_in(repository_workspaces: tuple[str, ...], subdir: str, workspace_name: str) -> str:
     """This workspace's workflow slug: "" when it is the repository's only workspace."""
     others = [d for d in repository_workspaces if d != subdir]

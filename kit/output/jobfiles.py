@@ -7,20 +7,21 @@ and never pulls a reused tag again, and a rerun months later should run the same
 
 Job files name a published image, so they need two facts the other files do not: the image's
 full name (the workflows can leave it to `${{ github.repository }}`) and the commit. Both come
-from the options, which `fill_from_git()` completes from the repository when the user gave none.
+from the options, which `fill_from_git()` completes from the repository when the user gave none;
+`kit.api.Prepared.render` calls it only when job files are rendered, so no other file waits on git.
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from kit.base import names
+from kit.base import git, names
 from kit.base.errors import OptionsError
-from kit.decide.options import PROBE_SCRIPT, RenderOptions
+from kit.decide.options import RenderOptions
 from kit.decide.plan import ImageKind, Plan, immutable_tag, published_tag
+from kit.model.deployfiles import PROBE_SCRIPT
 
 # The job files' names and templates are their schedulers' (kit.schedulers). The example list of
 # inputs the submit file queues over: one job per line, each line a file sent with its job.
@@ -136,13 +137,12 @@ def _major_minor(cuda: str) -> str:
 
 def fill_from_git(options: RenderOptions, directory: Path) -> RenderOptions:
     """`options` with `job_commit` (HEAD) and `job_image_name` (from a GitHub remote 'origin')
-    filled in where the user left them empty and the repository knows them."""
+    filled in where the user left them empty and the repository knows them (kit.base.git)."""
     commit, image = options.job_commit, options.job_image_name
     if not commit:
-        head = _git(directory, "rev-parse", "--verify", "--quiet", "HEAD")
-        commit = head if re.fullmatch(r"[0-9a-f]{40}", head) else ""
+        commit = git.head_commit(directory)
     if not image and not options.image_name:
-        image = github_image(_git(directory, "remote", "get-url", "origin"), options.registry)
+        image = github_image(git.remote_url(directory, "origin"), options.registry)
     if (commit, image) == (options.job_commit, options.job_image_name):
         return options
     return replace(options, job_commit=commit, job_image_name=image)
@@ -159,13 +159,3 @@ def github_image(remote: str, registry: str) -> str:
         return names.image_reference(image, "job_image_name")
     except OptionsError:
         return ""
-
-
-def _git(directory: Path, *args: str) -> str:
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return done.stdout.strip() if done.returncode == 0 else ""

@@ -7,13 +7,14 @@ one, and everything below only reads it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kit.decide.options import RenderOptions
 from kit.decide.plan import Plan
 from kit.model.repo import Location
 from kit.model.workspace import Workspace
-from kit.output.render import RenderedFile, render_plan
+from kit.output.jobfiles import fill_from_git
+from kit.output.render import JOB_GROUPS, RenderedFile, render_plan
 
 
 @dataclass(frozen=True)
@@ -27,4 +28,10 @@ class Prepared:
     plan: Plan
 
     def render(self, only: tuple[str, ...] = ()) -> dict[str, RenderedFile]:
-        return render_plan(self.plan, only)
+        """The rendered files (`only`: those groups). Only job files name a commit and a
+        published image, so only for them is the repository asked (kit.base.git), here and not
+        in `prepare()`: the other files render without starting git."""
+        plan = self.plan
+        if any(group in JOB_GROUPS for group in only):
+            plan = replace(plan, options=fill_from_git(plan.options, self.workspace.root))
+        return render_plan(plan, only)

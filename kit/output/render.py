@@ -2,35 +2,30 @@
 
 `render()` returns text keyed by path (relative to the git repository root) and writes nothing,
 so a preview, a diff, a check and a write all start from the same bytes. Templates live in
-`kit/templates/` (Jinja2, `StrictUndefined`): `<style>/` holds a style's Dockerfile, def and
-.dockerignore, `workflows/` the two GitHub workflows, which are the same for both styles.
+`kit/templates/` (Jinja2, `StrictUndefined`): `<style>/` holds a style's Dockerfile and def
+(its folder is in the style's row, kit.decide.styles), `common/` the files both styles share,
+`workflows/` the two GitHub workflows. Templates get the plan, never the options: every decision
+is the plan's, and a template only prints it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
 from functools import cache
 from importlib import resources
-from pathlib import Path
 
 import jinja2
 
 from kit.base.errors import OptionsError
 from kit.decide.actions import ACTIONS, APPTAINER
-from kit.decide.options import PROBE_SCRIPT, RenderOptions
+from kit.decide.options import RenderOptions
 from kit.decide.plan import Plan, resolve
+from kit.model import deployfiles
+from kit.model.deployfiles import PROBE_SCRIPT, DeployFile
+from kit.model.deployfiles import FileKind as FileKind  # re-exported: the kinds of rendered files
 from kit.model.workspace import Workspace
-from kit.schedulers import SCHEDULERS, job_file_keys, scheduler_names
-
-
-class FileKind(str, Enum):  # noqa: UP042  (str() and JSON of the values stay as they were)
-    """How a rendered file meets what is on disk."""
-
-    MANAGED = "managed"  # the kit owns the whole file; refuses to clobber hand edits
-    LINES = "lines"  # the kit adds its lines to the user's file (.gitignore, .gitattributes)
-    SEED = "seed"  # written only when missing (the probe script in app/)
+from kit.schedulers import SCHEDULERS, job_file_keys
 
 
 @dataclass(frozen=True)
@@ -41,16 +36,19 @@ class RenderedFile:
     language: str = "text"
 
 
-GROUPS: dict[str, tuple[str, ...]] = {
-    "docker": ("Dockerfile", ".dockerignore"),
-    "apptainer": ("apptainer.def",),
-    "workflows": (),  # everything under .github/workflows/ (names depend on the repository)
-    # Each scheduler's files (htcondor, slurm), as its entry in kit.schedulers names them.
-    **{s.name: s.file_names for s in SCHEDULERS.values()},
+# The groups `only` takes, and those rendered only when named (kit.model.deployfiles's table).
+GROUPS = deployfiles.GROUPS
+JOB_GROUPS = deployfiles.ON_REQUEST_GROUPS
+# The template of each file the table lists that is not a job file; `{style}` is the style's folder.
+TEMPLATES = {
+    deployfiles.DOCKERFILE: "{style}/Dockerfile.j2",
+    deployfiles.DOCKERIGNORE: "common/dockerignore.j2",
+    deployfiles.APPTAINER_DEF: "{style}/apptainer.def.j2",
+    deployfiles.DOCKER_WORKFLOW: "workflows/docker.yaml.j2",
+    deployfiles.APPTAINER_WORKFLOW: "workflows/apptainer.yaml.j2",
+    deployfiles.GITIGNORE: "common/gitignore.j2",
+    deployfiles.GITATTRIBUTES: "common/gitattributes.j2",
 }
-WORKFLOW_DIR = ".github/workflows/"
-# Rendered only when `only` names them: they name a published image (see kit.output.jobfiles).
-JOB_GROUPS = scheduler_names()
 
 
 # What no value printed into a recipe may hold: line breaks and other control characters (a new
@@ -100,7 +98,7 @@ def render(
 
 def render_plan(plan: Plan, only: tuple[str, ...] = ()) -> dict[str, RenderedFile]:
     """Every deployment file of an already resolved plan (what `Prepared.render` calls)."""
-    files = [f for f in _all_files(plan) if _selected(f, only)]
+    files = _all_files(plan, only)
     files += _job_files(plan, tuple(g for g in only if g in JOB_GROUPS))
     return {f.path: f for f in sorted(files, key=lambda f: f.path)}
 
@@ -126,42 +124,34 @@ def _job_template(name: str, context: dict[str, object]) -> str:
     return jinja_env().get_template(name).render(**context)
 
 
-def _selected(f: RenderedFile, only: tuple[str, ...]) -> bool:
-    if not only:
-        return True
-    if f.path.startswith(WORKFLOW_DIR):
-        return "workflows" in only
-    return any(Path(f.path).name in GROUPS[group] for group in only)
-
-
 def _template(name: str, plan: Plan) -> str:
-    return (
-        jinja_env()
-        .get_template(name)
-        .render(plan=plan, actions=ACTIONS, apptainer_release=APPTAINER, options=plan.options)
-    )
+    return jinja_env().get_template(name).render(plan=plan, actions=ACTIONS, apptainer_release=APPTAINER)
 
 
-def _all_files(plan: Plan) -> list[RenderedFile]:
-    style = plan.options.style
-    p = plan.prefix
-    files = [
-        RenderedFile(f"{p}Dockerfile", _template(f"{style}/Dockerfile.j2", plan), language="dockerfile"),
-        RenderedFile(f"{p}.dockerignore", _template("common/dockerignore.j2", plan)),
-        RenderedFile(
-            f"{p}apptainer.def", _template(f"{style}/apptainer.def.j2", plan), language="singularity"
-        ),
-        RenderedFile(plan.docker_workflow, _template("workflows/docker.yaml.j2", plan), language="yaml"),
-        RenderedFile(
-            plan.apptainer_workflow, _template("workflows/apptainer.yaml.j2", plan), language="yaml"
-        ),
-        RenderedFile(f"{p}.gitignore", _template("common/gitignore.j2", plan), FileKind.LINES),
-        RenderedFile(f"{p}.gitattributes", _template("common/gitattributes.j2", plan), FileKind.LINES),
-    ]
-    if plan.app_dir:
-        files.append(
-            RenderedFile(
-                f"{p}{plan.app_dir}/{PROBE_SCRIPT}", probe_script_text(), FileKind.SEED, language="python"
-            )
-        )
+def _all_files(plan: Plan, only: tuple[str, ...]) -> list[RenderedFile]:
+    """The table's files that are not job files: all of them, or those of the groups in `only`."""
+    files = []
+    for entry in deployfiles.FILES:
+        if entry.on_request or (only and entry.group not in only):
+            continue
+        path = _path(plan, entry)
+        if path is None:
+            continue
+        if entry.path == PROBE_SCRIPT:
+            text = probe_script_text()
+        else:
+            text = _template(TEMPLATES[entry.path].format(style=plan.style.templates), plan)
+        files.append(RenderedFile(path, text, entry.kind, entry.language))
     return files
+
+
+def _path(plan: Plan, entry: DeployFile) -> str | None:
+    """Where `entry` goes for `plan`, from the repository root (None: not rendered for it)."""
+    if entry.place == "repository":  # the workflows, named after the workspace beside others
+        return {
+            deployfiles.DOCKER_WORKFLOW: plan.docker_workflow,
+            deployfiles.APPTAINER_WORKFLOW: plan.apptainer_workflow,
+        }[entry.path]
+    if entry.place == "app":
+        return f"{plan.prefix}{plan.app_dir}/{entry.path}" if plan.app_dir else None
+    return plan.prefix + entry.path

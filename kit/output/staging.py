@@ -26,11 +26,12 @@ from typing import Literal
 from kit.base.errors import UserError
 from kit.base.files import TEXT_LIMIT, read_optional_text, read_text
 from kit.model.context_rules import Admits, def_admits, docker_admits, dockerignore_matcher
+from kit.model.deployfiles import GITHUB_DIR, STATE_FILE, FileKind
 from kit.output.prepared import Prepared
-from kit.output.render import FileKind, RenderedFile
+from kit.output.render import RenderedFile
 from kit.output.write import TEMP_PREFIX, merge_lines
 
-STAGING_SKIP = (".pixi", ".git", "__pycache__", "*.sif", "*.partial", ".kit-state.json", TEMP_PREFIX + "*")
+STAGING_SKIP = (".pixi", ".git", "__pycache__", "*.sif", "*.partial", STATE_FILE, TEMP_PREFIX + "*")
 
 
 def copy_workspace(source: Path | str, dest: Path | str) -> Path:
@@ -93,7 +94,7 @@ def _overlay(prepared: Prepared) -> dict[str, RenderedFile]:
     return {
         path[len(prefix) :]: f
         for path, f in prepared.render().items()
-        if path.startswith(prefix) and not path.startswith(".github/")
+        if path.startswith(prefix) and not path.startswith(GITHUB_DIR)
     }
 
 

@@ -39,12 +39,11 @@ from typing import Any, Literal
 from kit.base.errors import OverwriteRefused, UserError, WorkspaceError
 from kit.base.files import TEXT_LIMIT, describe_kind, read_bytes, read_text
 from kit.base.interrupts import deferred
-from kit.output.render import FileKind, RenderedFile
+from kit.model.deployfiles import GITHUB_DIR, STATE_FILE, FileKind
+from kit.output.render import RenderedFile
 
-STATE_FILE = ".kit-state.json"
 STATE_VERSION = 2
 TEMP_PREFIX = ".kit-tmp-"
-GITHUB = ".github/"
 LOCK_WAIT_S = 30.0
 Action = Literal["create", "update", "append", "unchanged", "refused"]
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -178,7 +177,7 @@ def plan_changes(
 
 def infer_prefix(files: dict[str, RenderedFile]) -> str:
     """The workspace folder the rendered paths share ("" for the root)."""
-    inside = [PurePosixPath(p).parent.as_posix() for p in files if not p.startswith(GITHUB)]
+    inside = [PurePosixPath(p).parent.as_posix() for p in files if not p.startswith(GITHUB_DIR)]
     if not inside:
         return ""
     common = os.path.commonpath(inside)
@@ -217,7 +216,7 @@ def check_relative(rel: str, prefix: str) -> PurePosixPath:
         or "\0" in rel
         or any(part in ("", ".", "..") for part in rel.split("/"))
     )
-    inside = rel.startswith(prefix) or rel.startswith(GITHUB) or rel == STATE_FILE
+    inside = rel.startswith(prefix) or rel.startswith(GITHUB_DIR) or rel == STATE_FILE
     if bad or not inside:
         raise UserError(
             f"the kit will not write {rel!r}: outside the workspace and .github/",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kit.model import deployfiles
 from kit.schedulers.base import (
     JobReading,
     JobStatus,
@@ -33,8 +34,8 @@ from kit.schedulers.base import (
     regenerate,
 )
 
-SUBMIT_FILE = "jobs/htcondor.sub"
-INPUTS_FILE = "jobs/inputs.txt"
+SUBMIT_FILE = deployfiles.HTCONDOR_FILE  # the names are the deployment-file table's
+INPUTS_FILE = deployfiles.INPUTS_FILE
 DRY_RUN_TIMEOUT_S = 30
 # HTCondor's JobStatus numbers.
 CONDOR_STATES: dict[int, State] = {

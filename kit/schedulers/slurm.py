@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from kit.model import deployfiles
 from kit.schedulers.base import (
     FINAL_STATES,
     JobReading,
@@ -26,7 +27,7 @@ from kit.schedulers.base import (
     said,
 )
 
-BATCH_SCRIPT = "jobs/slurm.sbatch"
+BATCH_SCRIPT = deployfiles.SLURM_FILE  # the name is the deployment-file table's
 SLURM_STATES: dict[str, State] = {
     "PENDING": "idle",
     "CONFIGURING": "running",
