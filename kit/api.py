@@ -17,13 +17,19 @@ from kit.check import Finding, check_dir, check_files
 from kit.decide.options import BuildOptions, RenderOptions
 from kit.decide.plan import default_environment as default_environment  # re-exported for the form
 from kit.decide.plan import resolve
+from kit.engines.events import format_build as format_build
 from kit.engines.gpu import GPU_MODES as GPU_MODES  # re-exported: the probe's GPU modes, for the CLI
+from kit.engines.gpu import format_probe as format_probe
 from kit.engines.gpu import parse_probe_output as parse_probe_output  # re-exported: and a probe's output
 from kit.engines.makeup import Makeup as Makeup  # re-exported: front ends take the type from the facade
 from kit.lesson import machine as lesson_machine
 from kit.lesson.machine import MachineItem
 from kit.model.deffile import parse_def as parse_def  # re-exported: the notebooks read a def file with it
 from kit.model.repo import Location, locate
+from kit.model.summary import EnvSummary as EnvSummary  # re-exported: inspect() returns these
+from kit.model.summary import Summary as Summary
+from kit.model.summary import format_summary as format_summary  # re-exported: text forms
+from kit.model.summary import summarize as summarize  # re-exported: the studio summarises its workspace
 from kit.model.workspace import Workspace, load_workspace
 from kit.output.prepared import Prepared as Prepared  # re-exported: what prepare() returns
 from kit.output.render import GROUPS, RenderedFile
@@ -41,85 +47,8 @@ if TYPE_CHECKING:
 FILE_GROUPS: dict[str, tuple[str, ...]] = GROUPS
 
 
-@dataclass(frozen=True)
-class EnvSummary:
-    name: str
-    features: tuple[str, ...]
-    cuda: str | None
-    locked_platforms: tuple[str, ...]
-    locked_for_linux: bool
-    packages: dict[str, str]  # image-naming packages on linux-64: name -> version[=build]
-
-
-@dataclass(frozen=True)
-class Summary:
-    root: str
-    manifest: str
-    name: str
-    channels: tuple[str, ...]
-    platforms: tuple[str, ...]
-    lock: str | None
-    lock_version: int | None
-    environments: tuple[EnvSummary, ...]
-    tasks: tuple[str, ...]
-    warnings: tuple[str, ...]
-
-
-def summarize(ws: Workspace) -> Summary:
-    envs = []
-    for env in ws.environments.values():
-        locked = ws.locked(env.name)
-        packages = {
-            name: f"{p.version}={p.build}" for name, p in (locked.key_packages if locked else {}).items()
-        }
-        envs.append(
-            EnvSummary(
-                env.name,
-                env.features,
-                env.cuda,
-                locked.platforms if locked else (),
-                ws.is_locked_for_linux(env.name),
-                packages,
-            )
-        )
-    return Summary(
-        str(ws.root),
-        ws.manifest_path.name,
-        ws.name,
-        ws.channels,
-        ws.platforms,
-        str(ws.lock.path) if ws.lock else None,
-        ws.lock.version if ws.lock else None,
-        tuple(envs),
-        ws.tasks,
-        ws.warnings,
-    )
-
-
 def inspect(directory: Path | str) -> Summary:
     return summarize(load_workspace(directory))
-
-
-def format_summary(s: Summary) -> str:
-    lines = [
-        f"workspace {s.name} ({s.root}/{s.manifest})",
-        f"  channels:  {', '.join(s.channels) or '-'}",
-        f"  platforms: {', '.join(s.platforms) or '-'}",
-        f"  lock:      {f'version {s.lock_version}' if s.lock else 'none'}",
-        "  environments:",
-    ]
-    for e in s.environments:
-        lock = (
-            "locked for linux-64"
-            if e.locked_for_linux
-            else ("locked: " + ", ".join(e.locked_platforms) if e.locked_platforms else "not locked")
-        )
-        cuda = f"CUDA {e.cuda}" if e.cuda else "CPU"
-        lines.append(f"    {e.name:<12} {cuda:<10} {lock:<22} features: {', '.join(e.features)}")
-        for name, version in e.packages.items():
-            lines.append(f"      {name} {version}")
-    lines.extend(f"warning: {w}" for w in s.warnings)
-    return "\n".join(lines)
 
 
 def prepare(
@@ -350,14 +279,6 @@ def probe(image: str, *, engine: str | None = None, gpu: str = "auto") -> ProbeR
     return get_engine(chosen).probe(image, gpu=gpu)  # type: ignore[arg-type]
 
 
-def format_build(result: BuildResult) -> str:
-    size = result.size_bytes / 1e6
-    return (
-        f"built {result.artifact} ({', '.join(result.tags) or 'no tags'}) {size:.1f} MB in "
-        f"{result.duration:.1f}s, {result.cache_hits}/{len(result.steps)} steps cached"
-    )
-
-
 def image_makeup(result: BuildResult, *, base_image: str | None = None, label: str = "") -> Makeup:
     """What a built image is made of: runtime, environment, app and overhead (kit.engines.makeup).
 
@@ -382,13 +303,6 @@ def makeup_dict(makeup: Makeup) -> dict[str, Any]:
     from kit.engines.makeup import to_dict
 
     return to_dict(makeup)
-
-
-def format_probe(report: ProbeReport) -> str:
-    lines = [report.summary()]
-    if report.gpu_note:
-        lines.append(f"note: {report.gpu_note}")
-    return "\n".join(lines)
 
 
 # -- the lesson's tools (kit.lesson): the facade only forwards --------------------------------

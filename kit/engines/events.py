@@ -85,3 +85,12 @@ class BuildResult:
     @property
     def sif_path(self) -> Path | None:
         return Path(self.artifact) if self.engine == "apptainer" else None
+
+
+def format_build(result: BuildResult) -> str:
+    """One line on a finished build: what, its tags, size, time and how much came from cache."""
+    size = result.size_bytes / 1e6
+    return (
+        f"built {result.artifact} ({', '.join(result.tags) or 'no tags'}) {size:.1f} MB in "
+        f"{result.duration:.1f}s, {result.cache_hits}/{len(result.steps)} steps cached"
+    )

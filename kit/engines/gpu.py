@@ -552,3 +552,11 @@ def _apptainer_gpu_decision(gpu: GpuMode) -> tuple[bool, str]:
             "(/proc/driver/nvidia/version and nvidia-smi are absent)."
         )
     return False, "no NVIDIA driver on this host"
+
+
+def format_probe(report: ProbeReport) -> str:
+    """The probe's verdict as the CLI prints it: the summary, and the GPU note when there is one."""
+    lines = [report.summary()]
+    if report.gpu_note:
+        lines.append(f"note: {report.gpu_note}")
+    return "\n".join(lines)
