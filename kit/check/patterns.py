@@ -1,8 +1,8 @@
 """Path patterns, each judged by the rules of the tool that reads it.
 
 - `.dockerignore`: Docker's rules, through the same matcher `kit build` stages the context with
-  (`kit.output.staging.dockerignore_matcher`, on docker-py's port of moby's matcher), so the check and
-  the build agree on what reaches the context.
+  (`kit.engines.context.dockerignore_matcher`, on docker-py's port of moby's matcher), so the
+  check and the build agree on what reaches the context.
 - `.gitignore`: git's rules, through `pathspec`'s `GitIgnoreSpec`.
 - Workflow `paths:` filters: GitHub's filter pattern syntax. No kept library implements it, so
   it is translated here (`*`, `**`, `?` and `+` as GitHub documents them, `[...]`, `!`).
@@ -19,6 +19,9 @@ from functools import cache, lru_cache
 
 import pathspec
 
+from kit.base.errors import UserError
+from kit.engines.context import docker_admits, dockerignore_matcher
+
 
 def read_dockerignore(text: str) -> list[str]:
     """The patterns of a `.dockerignore` as docker-py reads them: stripped, no blanks or comments."""
@@ -28,9 +31,6 @@ def read_dockerignore(text: str) -> list[str]:
 @lru_cache(maxsize=4096)
 def _docker_error(pattern: str) -> tuple[str, str] | None:
     """(why, fix) when Docker cannot read `pattern`, judged by the matcher staging uses."""
-    from kit.base.errors import UserError
-    from kit.output.staging import dockerignore_matcher
-
     try:
         dockerignore_matcher(pattern)
     except UserError as error:
@@ -49,8 +49,6 @@ def _docker_matcher(patterns: tuple[str, ...]) -> Callable[[str, bool], bool]:
     """Staging's `.dockerignore` matcher (Docker's semantics: last match wins, `!` re-includes,
     `\\` escapes, `[^...]` negates, a match on a folder covers what is inside) over the patterns
     that compile; what it admits is what `kit build` copies into the context."""
-    from kit.output.staging import docker_admits, dockerignore_matcher
-
     good = [p for p in patterns if _docker_error(p) is None]
     return docker_admits(dockerignore_matcher("\n".join(good)))
 

@@ -1,11 +1,10 @@
 """The build context: a private copy of what the build may read, with freshly rendered recipes laid over it.
 
 Builds never read the user's tree directly and never write to it; what is built is exactly what
-the preview showed. The copy holds only what the engine would be sent:
-
-- for Docker, what the (rendered) `.dockerignore` admits, matched by the Docker SDK's own
-  `.dockerignore` matcher, so a `data/` folder of gigabytes is not copied on every build;
-- for Apptainer, which has no ignore file, the sources of the def file's host `%files` lines.
+the preview showed. The copy holds only what the engine would be sent, and the engine says what
+that is (`ContainerEngine.context_admits`, the rules in kit.engines.context): for Docker what the
+rendered `.dockerignore` admits, for Apptainer, which has no ignore file, the sources of the def
+file's host `%files` lines.
 
 Symbolic links stay links, as `docker build` sends them. A link that leaves the context (an
 absolute target, or `..` past the top) would copy a file from elsewhere on the machine into the
@@ -18,18 +17,15 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import re
 import shutil
 import stat
-import warnings
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Literal
 
-from docker.utils.build import PatternMatcher
-
 from kit.base.errors import UserError
-from kit.base.files import TEXT_LIMIT, read_optional_text, read_text
+from kit.base.files import read_text
+from kit.engines.engine import Admits
+from kit.engines.registry import DEFAULT_ENGINE, get_engine
 from kit.output.render import FileKind, RenderedFile
 from kit.output.write import TEMP_PREFIX, merge_lines
 
@@ -37,7 +33,6 @@ if TYPE_CHECKING:
     from kit.api import Prepared
 
 STAGING_SKIP = (".pixi", ".git", "__pycache__", "*.sif", "*.partial", ".kit-state.json", TEMP_PREFIX + "*")
-Admits = Callable[[str, bool], bool]  # (relative path, is a folder) -> copy it / look inside it
 
 
 def copy_workspace(source: Path | str, dest: Path | str) -> Path:
@@ -61,114 +56,7 @@ def copy_workspace(source: Path | str, dest: Path | str) -> Path:
     return dest
 
 
-def dockerignore_matcher(text: str, where: str = ".dockerignore") -> PatternMatcher:
-    """Docker's matcher for an ignore file; a pattern Docker would reject is an error here too."""
-    patterns = [
-        line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
-    ]
-    for line in patterns:
-        _check_pattern(line, where)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            matcher = PatternMatcher([_docker_py_form(p) for p in patterns])
-            for compiled in matcher.patterns:  # compile each now, so a bad class fails here
-                compiled.match("probe")
-    except (re.error, ValueError, RecursionError) as exc:
-        raise UserError(
-            f"has a pattern Docker cannot read: {exc}",
-            file=where,
-            field="pattern",
-            fix="close or correct the [...] class",
-        ) from None
-    return matcher
-
-
-def _docker_py_form(pattern: str) -> str:
-    """The SDK's matcher knows no `\\` escapes and reads `[^...]` literally, where Go's filepath.Match
-    (Docker's) escapes and negates: rewrite `\\c` as the class `[c]` and `[^` as `[!`."""
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            out.append(f"[{pattern[i + 1]}]")
-            i += 2
-            continue
-        if c == "[" and pattern[i + 1 : i + 2] == "^":
-            out.append("[!")
-            i += 2
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
-
-
-def _check_pattern(pattern: str, where: str) -> None:
-    """Go's filepath.Match (what Docker uses) rejects an unclosed `[` and a reversed range."""
-    body = pattern[1:] if pattern.startswith("!") else pattern
-    i = 0
-    while i < len(body):
-        if body[i] == "\\":
-            i += 2
-            continue
-        if body[i] == "[":
-            end = body.find("]", i + 2 if body[i + 1 : i + 2] in ("^", "!") else i + 1)
-            if end == -1:
-                raise UserError(
-                    f"pattern {pattern!r} has an unclosed '['",
-                    file=where,
-                    field="pattern",
-                    fix="close the [...] class or escape the bracket",
-                )
-            inner = body[i + 1 : end].lstrip("^!")
-            for lo, hi in re.findall(r"(.)-(.)", inner):
-                if lo > hi:
-                    raise UserError(
-                        f"pattern {pattern!r} has the reversed range {lo}-{hi}",
-                        file=where,
-                        field="pattern",
-                        fix=f"write {hi}-{lo}",
-                    )
-            i = end
-        i += 1
-
-
-def docker_admits(matcher: PatternMatcher) -> Admits:
-    negations = [p.cleaned_pattern for p in matcher.patterns if p.exclusion]
-
-    def admits(rel: str, is_dir: bool) -> bool:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if not matcher.matches(rel):  # type: ignore[arg-type]  # the stubs say PathLike; str is what it splits
-                return True
-        # An excluded folder is still entered when a `!pattern` may let something inside back in.
-        return is_dir and any(n.startswith(rel) for n in negations)
-
-    return admits
-
-
-def def_admits(def_text: str) -> Admits:
-    """The host sources of the def file's `%files` sections, and the folders on their way."""
-    from kit.model.deffile import host_file_sources, parse_def
-
-    stages = parse_def(def_text).stages
-    sources = [PurePosixPath(s).as_posix().removeprefix("./") for s, _ in host_file_sources(stages)]
-    sources = [s for s in sources if s and not s.startswith("/")]
-
-    def admits(rel: str, is_dir: bool) -> bool:
-        return any(
-            rel == s
-            or rel.startswith(s + "/")
-            or fnmatch.fnmatch(rel, s)
-            or (is_dir and s.startswith(rel + "/"))
-            for s in sources
-        )
-
-    return admits
-
-
-def stage_build_context(prepared: Prepared, dest: Path, engine: str = "docker") -> Path:
+def stage_build_context(prepared: Prepared, dest: Path, engine: str = DEFAULT_ENGINE) -> Path:
     """Copy what the engine may read and lay the rendered recipe files over it, as a folder of its own.
 
     Builds always use freshly rendered files in a private folder: the user's own tree is never
@@ -176,16 +64,7 @@ def stage_build_context(prepared: Prepared, dest: Path, engine: str = "docker") 
     """
     source = Path(prepared.workspace.root)
     overlay = _overlay(prepared)
-    if engine == "apptainer" and "apptainer.def" in overlay:
-        admits = def_admits(overlay["apptainer.def"].text)
-    else:
-        ignore = overlay.get(".dockerignore")
-        text = (
-            ignore.text
-            if ignore
-            else (read_optional_text(source / ".dockerignore", limit=TEXT_LIMIT, field="dockerignore") or "")
-        )
-        admits = docker_admits(dockerignore_matcher(text, str(source / ".dockerignore")))
+    admits = get_engine(engine).context_admits({rel: f.text for rel, f in overlay.items()}, source)
     copy_context(source, Path(dest), admits)
     for rel, f in overlay.items():
         target = Path(dest) / rel
