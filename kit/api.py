@@ -326,7 +326,7 @@ def build_prepared(
 
     chosen = get_engine(engine)
     if tag is not None:
-        BuildOptions(engine=chosen.name, tag=tag)  # type: ignore[arg-type]  # checks the tag's shape
+        BuildOptions(engine=chosen.name, tag=tag)  # checks the tag's shape
     name = artifact_name(prepared, chosen.name, tag)
     with tempfile.TemporaryDirectory(prefix="kit-build-") as tmp:
         context = staging.stage_build_context(prepared, Path(tmp) / "context", chosen.name)

@@ -20,7 +20,7 @@ from typing import Any
 
 from kit.check.findings import Finding, Problem, Severity, kit_finding
 from kit.check.rules import CheckContext, _matrix_entries
-from kit.decide.plan import SIF_TAG_PREFIX
+from kit.engines import SIF_TAG_PREFIX
 from kit.output.jobfiles import HTCONDOR_FILE, SLURM_FILE, github_image
 from kit.output.jobfiles import _git as git_output
 from kit.schedulers import find_client
