@@ -1359,7 +1359,7 @@ def test_staging_skips_fifos_and_does_not_hang(tree: Path) -> None:
             sys.executable,
             "-c",
             "import sys; from pathlib import Path; "
-            "from kit import api, staging; "
+            "from kit import api; from kit.output import staging; "
             "staging.stage_build_context(api.prepare(Path(sys.argv[1])), Path(sys.argv[2]))",
             str(tree / "repo"),
             str(tree / "ctx"),
