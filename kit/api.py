@@ -17,6 +17,7 @@ from kit.check import Finding, check_dir, check_files
 from kit.decide.options import BuildOptions, RenderOptions
 from kit.decide.plan import default_environment as default_environment  # re-exported for the form
 from kit.decide.plan import resolve
+from kit.engines import DEFAULT_ENGINE, BuildRequest, engine_for_image, get_engine
 from kit.engines.events import format_build as format_build
 from kit.engines.gpu import GPU_MODES as GPU_MODES  # re-exported: the probe's GPU modes, for the CLI
 from kit.engines.gpu import format_probe as format_probe
@@ -31,6 +32,7 @@ from kit.model.summary import Summary as Summary
 from kit.model.summary import format_summary as format_summary  # re-exported: text forms
 from kit.model.summary import summarize as summarize  # re-exported: the studio summarises its workspace
 from kit.model.workspace import Workspace, load_workspace
+from kit.output import staging
 from kit.output.prepared import Prepared as Prepared  # re-exported: what prepare() returns
 from kit.output.render import GROUPS, RenderedFile
 from kit.output.write import Change, apply_changes, plan_changes
@@ -174,7 +176,7 @@ def check_texts(prepared: Prepared, files: dict[str, str]) -> list[Finding]:
 # -- build and probe ----------------------------------------------------------------------------
 
 
-def build_args(prepared: Prepared, engine: str = "docker") -> dict[str, str]:
+def build_args(prepared: Prepared, engine: str = DEFAULT_ENGINE) -> dict[str, str]:
     """The build arguments `engine`'s recipe uses (see `Plan.build_args`), with the commit for
     the optimized Dockerfile's OCI labels."""
     commit = git_labels(prepared.workspace.root) if prepared.plan.labels_with_commit(engine) else {}
@@ -194,8 +196,17 @@ def primary_tag(prepared: Prepared) -> str:
 
 def image_tag(prepared: Prepared, tag: str | None = None) -> str:
     """`<image name>:<tag>`, the name from the options or the workspace, the tag from the lock."""
-    name = prepared.options.image_name or local_image_name(prepared.workspace.name)
-    return f"{name}:{tag or primary_tag(prepared)}"
+    return f"{_image_name(prepared)}:{tag or primary_tag(prepared)}"
+
+
+def artifact_name(prepared: Prepared, engine: str, tag: str | None = None) -> str:
+    """What a build of `prepared` with `engine` is called, as the engine names its artifacts
+    (Docker: `image_tag`; Apptainer: the SIF's stem, the tag)."""
+    return get_engine(engine).artifact_name(_image_name(prepared), tag or primary_tag(prepared))
+
+
+def _image_name(prepared: Prepared) -> str:
+    return prepared.options.image_name or local_image_name(prepared.workspace.name)
 
 
 def local_image_name(workspace_name: str) -> str:
@@ -213,21 +224,17 @@ def build_prepared(
     cancel: Any = None,
     tag: str | None = None,
 ) -> BuildResult:
-    """Build exactly what `prepared` renders, from a staged copy.
-
+    """Build exactly what `prepared` renders, from a staged copy, named `artifact_name(...)`:
     Docker tags the image `image_tag(prepared, tag)`; Apptainer writes `<tag>.sif` into `workdir`.
     """
     import tempfile
 
-    from kit.engines import BuildRequest, get_engine
-    from kit.output.staging import stage_build_context
-
     chosen = get_engine(engine)
     if tag is not None:
-        BuildOptions(engine=chosen.name, tag=tag)  # type: ignore[arg-type]  # checks the tag's shape
-    name = image_tag(prepared, tag) if chosen.name == "docker" else (tag or primary_tag(prepared))
+        BuildOptions(engine=chosen.name, tag=tag)  # checks the tag's shape
+    name = artifact_name(prepared, chosen.name, tag)
     with tempfile.TemporaryDirectory(prefix="kit-build-") as tmp:
-        context = stage_build_context(prepared, Path(tmp) / "context", chosen.name)
+        context = staging.stage_build_context(prepared, Path(tmp) / "context", chosen.name)
         return chosen.build(
             BuildRequest(
                 context,
@@ -258,10 +265,8 @@ def build(
 
 def copy_workspace(source: Path | str, dest: Path | str) -> Path:
     """A working copy of a workspace in `dest` (the notebooks' scratch copy), links followed,
-    without `.pixi/`, `.git/` or SIFs (kit.output.staging imports Docker's SDK, so only when asked)."""
-    from kit.output.staging import copy_workspace as copy
-
-    return copy(source, dest)
+    without `.pixi/`, `.git/` or SIFs."""
+    return staging.copy_workspace(source, dest)
 
 
 def engine_status() -> EngineStatus:
@@ -273,9 +278,7 @@ def engine_status() -> EngineStatus:
 
 def probe(image: str, *, engine: str | None = None, gpu: str = "auto") -> ProbeReport:
     """Run the GPU probe in a built image (a .sif path means Apptainer unless told otherwise)."""
-    from kit.engines import get_engine
-
-    chosen = engine or ("apptainer" if image.endswith(".sif") else "docker")
+    chosen = engine or engine_for_image(image)
     return get_engine(chosen).probe(image, gpu=gpu)  # type: ignore[arg-type]
 
 
@@ -285,9 +288,7 @@ def image_makeup(result: BuildResult, *, base_image: str | None = None, label: s
     Never fails for want of an engine: without one, the make-up is just the size the build
     reported, as `other`. `base_image` names the final stage's base when the log does not.
     """
-    from kit.engines.makeup import of_build
-
-    return of_build(result, base_image=base_image, label=label)
+    return get_engine(result.engine).makeup(result, base_image=base_image, label=label)
 
 
 def format_makeup(makeups: Makeup | Sequence[Makeup], *, ascii_only: bool = False) -> str:

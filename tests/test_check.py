@@ -522,7 +522,7 @@ def test_dockerignore_semantics(patterns: list[str], path: str, excluded: bool) 
     ],
 )
 def test_check_and_staging_agree_on_dockerignore(patterns: list[str], path: str) -> None:
-    from kit.output.staging import docker_admits, dockerignore_matcher
+    from kit.engines.context import docker_admits, dockerignore_matcher
 
     staged = docker_admits(dockerignore_matcher("\n".join(patterns)))(path, False)
     assert dockerignore_excludes(patterns, path) is not staged

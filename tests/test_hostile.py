@@ -1359,7 +1359,7 @@ def test_staging_skips_fifos_and_does_not_hang(tree: Path) -> None:
             sys.executable,
             "-c",
             "import sys; from pathlib import Path; "
-            "from kit import api, staging; "
+            "from kit import api; from kit.output import staging; "
             "staging.stage_build_context(api.prepare(Path(sys.argv[1])), Path(sys.argv[2]))",
             str(tree / "repo"),
             str(tree / "ctx"),
@@ -1410,7 +1410,7 @@ def test_staging_leaves_temporary_and_state_files_behind(
 @pytest.mark.parametrize("pattern", ["[z-a]", "app/[", "[abc", "!data/[9-0]*"])
 def test_bad_glob_class_in_dockerignore(pattern: str) -> None:
     from kit.base.errors import UserError
-    from kit.output.staging import dockerignore_matcher
+    from kit.engines.context import dockerignore_matcher
 
     with pytest.raises(UserError, match="pattern"):
         dockerignore_matcher(f"*\n!pixi.toml\n{pattern}\n")
@@ -1432,7 +1432,7 @@ def test_bad_glob_class_in_dockerignore(pattern: str) -> None:
     ],
 )
 def test_dockerignore_matches_like_docker(pattern: str, path: str, excluded: bool) -> None:
-    from kit.output.staging import dockerignore_matcher
+    from kit.engines.context import dockerignore_matcher
 
     assert dockerignore_matcher(pattern).matches(path) is excluded
 

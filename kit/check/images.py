@@ -30,7 +30,7 @@ def _pixi_images(ctx: CheckContext) -> list[tuple[str, str, int | None]]:
     for stage in ctx.docker_stages:
         out.append((ctx.prefix + DOCKERFILE, dockerfile.resolve(stage.image, ctx.docker_args), stage.line))
     for def_stage in ctx.def_stages:
-        if def_stage.header.get("bootstrap") in ("docker", "docker-daemon", "oci"):
+        if def_stage.header.get("bootstrap") in deffile.NAMED_IMAGE_AGENTS:
             out.append((ctx.prefix + APPTAINER_DEF, def_stage.image, def_stage.header_line))
     return [(f, image, line) for f, image, line in out if PIXI_IMAGE.match(image)]
 

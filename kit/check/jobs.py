@@ -19,7 +19,7 @@ from kit.base import git
 from kit.check.context import CheckContext
 from kit.check.findings import Finding, Problem, Severity, kit_finding
 from kit.check.workflow import matrix_entries
-from kit.decide.plan import SIF_TAG_PREFIX
+from kit.engines import SIF_TAG_PREFIX, engine_for_scheme
 from kit.output.jobfiles import github_image
 from kit.schedulers import SCHEDULERS, Scheduler, regenerate, scheduler_names
 
@@ -104,7 +104,7 @@ def _image_problems(ctx: CheckContext, image: str, environment: str | None) -> l
     scheme, name, tag = _split_reference(image)
     if not scheme:
         return []  # a SIF file on the cluster: nothing published to compare with
-    if scheme not in ("docker", "oras"):
+    if engine_for_scheme(scheme) is None:  # no engine publishes over it
         return [
             (
                 "error",

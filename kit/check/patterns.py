@@ -1,8 +1,8 @@
 """Path patterns, each judged by the rules of the tool that reads it.
 
 - `.dockerignore`: Docker's rules, through the same matcher `kit build` stages the context with
-  (`kit.model.context_rules.dockerignore_matcher`, on docker-py's port of moby's matcher), so the check and
-  the build agree on what reaches the context.
+  (`kit.engines.context.dockerignore_matcher`, on docker-py's port of moby's matcher), so the
+  check and the build agree on what reaches the context.
 - `.gitignore`: git's rules, through `pathspec`'s `GitIgnoreSpec`.
 - Workflow `paths:` filters: GitHub's filter pattern syntax. No kept library implements it, so
   it is translated here (`*`, `**`, `?` and `+` as GitHub documents them, `[...]`, `!`).
@@ -20,7 +20,7 @@ from functools import cache, lru_cache
 import pathspec
 
 from kit.base.errors import UserError
-from kit.model.context_rules import docker_admits, dockerignore_matcher
+from kit.engines.context import docker_admits, dockerignore_matcher
 
 
 def read_dockerignore(text: str) -> list[str]:
@@ -31,7 +31,6 @@ def read_dockerignore(text: str) -> list[str]:
 @lru_cache(maxsize=4096)
 def _docker_error(pattern: str) -> tuple[str, str] | None:
     """(why, fix) when Docker cannot read `pattern`, judged by the matcher staging uses."""
-
     try:
         dockerignore_matcher(pattern)
     except UserError as error:
@@ -50,7 +49,6 @@ def _docker_matcher(patterns: tuple[str, ...]) -> Callable[[str, bool], bool]:
     """Staging's `.dockerignore` matcher (Docker's semantics: last match wins, `!` re-includes,
     `\\` escapes, `[^...]` negates, a match on a folder covers what is inside) over the patterns
     that compile; what it admits is what `kit build` copies into the context."""
-
     good = [p for p in patterns if _docker_error(p) is None]
     return docker_admits(dockerignore_matcher("\n".join(good)))
 

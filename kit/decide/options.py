@@ -22,10 +22,10 @@ from typing import Any, Literal, get_args
 from kit.base import names
 from kit.base.errors import OptionsError
 from kit.decide import jobshapes as shapes
+from kit.engines.registry import DEFAULT_ENGINE, ENGINE_NAMES
 
 Style = Literal["lesson", "optimized"]
 Bootstrap = Literal["docker", "docker-daemon", "docker-archive", "oci-archive", "localimage"]
-Engine = Literal["docker", "apptainer"]
 # The optimized style's final stage: `image` is runtime_image with bash (an entrypoint script runs
 # pixi's whole activation); `no-shell` is a runtime_image without a shell (distroless): the
 # activation is set with ENV; `minimal` starts from scratch with only the system libraries the
@@ -37,7 +37,7 @@ JOB_IMAGE_KINDS: tuple[str, ...] = get_args(JobImageKind)
 JOB_REFERENCES: tuple[str, ...] = get_args(JobReference)
 STYLES: tuple[str, ...] = get_args(Style)
 BOOTSTRAPS: tuple[str, ...] = get_args(Bootstrap)
-ENGINES: tuple[str, ...] = get_args(Engine)
+ENGINES: tuple[str, ...] = ENGINE_NAMES  # the engine table's names (kit.engines.registry), in its order
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
 
 # The pixi the rendered recipes start from. It must read the lock format a current pixi writes:
@@ -269,7 +269,7 @@ class RenderOptions:
 class BuildOptions:
     """How a build runs, beside what it renders."""
 
-    engine: Engine = option("docker", "the container engine", choices=ENGINES, widget="toggle")
+    engine: str = option(DEFAULT_ENGINE, "the container engine", choices=ENGINES, widget="toggle")
     tag: str | None = option(None, "image tag (Docker) or SIF name stem (Apptainer)", check=names.tag)
 
     def __post_init__(self) -> None:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 from kit.base import names
 from kit.base.errors import OptionsError
 from kit.decide import styles
 from kit.decide.options import DISTRO_CODENAMES, ENGINES, RenderOptions
 from kit.decide.styles import Style
+from kit.engines.registry import ENGINES as ENGINE_TABLE
+from kit.engines.registry import get_engine
 from kit.model import deployfiles
 from kit.model.deployfiles import workflow_files
 from kit.model.discover import slug_in
@@ -35,12 +36,10 @@ IMAGE_BOOTSTRAPS = ("docker", "docker-daemon")
 # each new build): one per commit that is never moved. A scheduler that caches images by name
 # (HTCondor does) never pulls a reused tag again, so job files should name the immutable one.
 # docker/metadata-action's `type=sha` writes the first SHORT_SHA_LENGTH hex digits of the commit.
-# The SIF goes to the same repository over ORAS, so its tags carry SIF_TAG_PREFIX to stay apart
-# from the Docker image's.
+# An engine whose artifacts share the repository with another's puts its own prefix before both
+# (`ContainerEngine.tag_prefix`: the SIF pushed over ORAS has `apptainer-`).
 SHORT_SHA_LENGTH = 7
 IMMUTABLE_TAG = "{environment}-sha-{short_sha}"
-SIF_TAG_PREFIX = "apptainer-"
-ImageKind = Literal["docker", "apptainer"]
 
 
 @dataclass(frozen=True)
@@ -174,8 +173,10 @@ class Plan:
 
     def labels_with_commit(self, engine: str) -> bool:
         """Only the optimized Dockerfile labels its image with the commit (REVISION, CREATED), so
-        only its builds need git asked for them."""
-        return engine == "docker" and self.style.labels_with_commit
+        only its builds need git asked for them: the engine says which arguments its recipe
+        takes from git (`ContainerEngine.commit_args`), the style whether it labels."""
+        known = ENGINE_TABLE.get(engine)
+        return known is not None and bool(known.commit_args) and self.style.labels_with_commit
 
     def build_args(self, engine: str, commit: Mapping[str, str] | None = None) -> dict[str, str]:
         """The build arguments `engine`'s recipe declares, and only those: Apptainer stops on
@@ -190,15 +191,16 @@ class Plan:
         if self.primary.cuda:
             args["CUDA_VERSION"] = self.primary.cuda
         if self.labels_with_commit(engine) and commit:
-            args.update({k: commit[k] for k in ("REVISION", "CREATED") if commit.get(k)})
+            args.update({k: commit[k] for k in ENGINE_TABLE[engine].commit_args if commit.get(k)})
         return args
 
 
-def immutable_tag(environment: str, commit: str, kind: ImageKind = "docker") -> str:
+def immutable_tag(environment: str, commit: str, engine: str | None = None) -> str:
     """The per-commit tag the workflows push for `environment` at `commit` (a hex commit id).
 
-    `docker` gives `<env>-sha-<short>` (the Docker image), `apptainer` gives
-    `apptainer-<env>-sha-<short>` (the SIF pushed over ORAS to the same repository).
+    `<env>-sha-<short>` as it stands (the Docker image's, a local SIF's stem), or with the tag
+    prefix of `engine`'s published artifacts (`apptainer`: `apptainer-<env>-sha-<short>`, the
+    SIF pushed over ORAS to the same repository).
     """
     if not re.fullmatch(rf"[0-9a-f]{{{SHORT_SHA_LENGTH},40}}", commit):
         raise OptionsError(
@@ -207,12 +209,12 @@ def immutable_tag(environment: str, commit: str, kind: ImageKind = "docker") -> 
             fix=f"use `git rev-parse HEAD` (at least {SHORT_SHA_LENGTH} hex digits)",
         )
     tag = IMMUTABLE_TAG.format(environment=environment, short_sha=commit[:SHORT_SHA_LENGTH])
-    return names.tag(SIF_TAG_PREFIX + tag if kind == "apptainer" else tag)
+    return names.tag(published_tag(tag, engine))
 
 
-def published_tag(tag: str, kind: ImageKind = "docker") -> str:
-    """The moving tag as pushed: the Docker image's as is, the SIF's with SIF_TAG_PREFIX."""
-    return SIF_TAG_PREFIX + tag if kind == "apptainer" else tag
+def published_tag(tag: str, engine: str | None = None) -> str:
+    """The moving tag as pushed: as it stands, or with `engine`'s tag prefix (the SIF's)."""
+    return get_engine(engine).published_tag(tag) if engine else tag
 
 
 def resolve(

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from kit.base.errors import EngineUnavailable, OptionsError, ProbeError
+from kit.engines.apptainer import find_apptainer
+from kit.engines.docker import connect_docker
 from kit.model.deployfiles import PROBE_SCRIPT
 
 if TYPE_CHECKING:
@@ -410,16 +412,10 @@ def probe_docker(image: str, *, gpu: GpuMode = "auto", client: DockerClient | No
     The container is removed whatever happens.
     """
     _check_mode(gpu)
-    client = client or _docker_client()
+    client = client or connect_docker()
     requested, note = _docker_gpu_decision(client, gpu)
     with packaged_probe() as script:
         return _run_docker_probe(client, image, script, requested, note)
-
-
-def _docker_client() -> DockerClient:
-    from kit.engines.docker import connect_docker  # here: kit.engines imports this module
-
-    return connect_docker()
 
 
 def _docker_gpu_decision(client: DockerClient, gpu: GpuMode) -> tuple[bool, str]:
@@ -439,7 +435,7 @@ def _docker_gpu_decision(client: DockerClient, gpu: GpuMode) -> tuple[bool, str]
 def _run_docker_probe(
     client: DockerClient, image: str, script: Path, requested: bool, note: str
 ) -> ProbeReport:
-    from docker.errors import APIError, ImageNotFound
+    from docker.errors import APIError, ImageNotFound  # the SDK only when probing: start-up cost
 
     try:
         container = _create_probe_container(client, image, script, requested)
@@ -460,7 +456,7 @@ def _run_docker_probe(
 
 def _create_probe_container(client: DockerClient, image: str, script: Path, requested: bool) -> Container:
     """Create (not start) the container; swap in the mounted script when the image lacks one."""
-    from docker.errors import NotFound
+    from docker.errors import NotFound  # the SDK only when probing: start-up cost
     from docker.types import DeviceRequest, Mount
 
     # The probe needs no network; without one it also cannot trip over a missing bridge.
@@ -508,8 +504,6 @@ _APPTAINER_SHELL = (
 
 def probe_apptainer(sif: Path | str, *, gpu: GpuMode = "auto", apptainer: str | None = None) -> ProbeReport:
     """Run the probe in a SIF with ``apptainer exec``, adding ``--nv`` when the host has a GPU."""
-    from kit.engines.apptainer import find_apptainer  # here: kit.engines imports this module
-
     _check_mode(gpu)
     binary = apptainer or find_apptainer()
     requested, note = _apptainer_gpu_decision(gpu)

@@ -36,6 +36,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from kit.engines.apptainer import find_apptainer
+from kit.engines.docker import connect_docker
+
 if TYPE_CHECKING:
     from kit.engines.events import BuildResult
 
@@ -262,9 +265,7 @@ def docker_makeup(
     Of the candidates, the one whose history is the longest prefix of the image's is the final
     stage's base (a lesson build and its pixi image; an optimized build and its runtime image).
     """
-    from docker.errors import DockerException
-
-    from kit.engines.docker import connect_docker
+    from docker.errors import DockerException  # the SDK only when an image is read: start-up cost
 
     client = connect_docker(client)
     try:
@@ -373,8 +374,6 @@ def sif_makeup(
         return only_total(name, "apptainer", 0, f"cannot read the SIF: {error.strerror}")
     try:
         if apptainer is None:
-            from kit.engines import find_apptainer
-
             apptainer = find_apptainer()
         done = subprocess.run(
             [apptainer, "exec", "--contain", "--cleanenv", str(path), "/bin/sh", "-c", SIF_SCRIPT],
@@ -392,25 +391,6 @@ def sif_makeup(
             file_bytes,
         )
     return from_du(done.stdout, label=name, file_bytes=file_bytes)
-
-
-def of_build(
-    result: BuildResult, *, base_image: str | None = None, label: str = "", client: Any = None
-) -> Makeup:
-    """The make-up of what a build produced (a Docker image or a SIF)."""
-    if result.engine == "apptainer":
-        return sif_makeup(result.artifact, label=label)
-    candidates = ((base_image,) if base_image else ()) + base_candidates(result)
-    image = result.tags[0] if result.tags else result.artifact
-    try:
-        return docker_makeup(image, base_images=candidates, client=client, label=label)
-    except Exception as error:  # noqa: BLE001 - no daemon: the size the build reported is all
-        return only_total(
-            label or image,
-            "docker",
-            result.size_bytes,
-            f"only the size: cannot read the image ({type(error).__name__})",
-        )
 
 
 # -- text charts ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from kit.engines.apptainer import INSTALL_HINT, find_apptainer
 from kit.engines.docker import NO_DAEMON_INSTEAD, connect_docker
 from kit.engines.docker_cli import BUILDX_HINT, find_docker_cli
 from kit.engines.gpu import docker_has_nvidia_runtime, host_has_nvidia_driver
+from kit.engines.registry import ENGINES
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -61,12 +62,19 @@ class EngineStatus:
         raise KeyError(name)
 
     def usable_engines(self) -> list[str]:
-        engines = []
-        if self["docker_daemon"].ok and self["buildkit_client"].ok:
-            engines.append("docker")
-        if self["apptainer"].ok:
-            engines.append("apptainer")
-        return engines
+        """The engines whose every needed capability (`ContainerEngine.needs`) is here."""
+        return [name for name, engine in ENGINES.items() if all(self[need].ok for need in engine.needs)]
+
+    def blockers(self, engine: str) -> list[str]:
+        """Why `engine` cannot build here (empty when it can): each capability it needs that is
+        missing, with its fix."""
+        if engine in self.usable_engines():
+            return []
+        known = ENGINES.get(engine)
+        needs = known.needs if known else ()
+        return [
+            f"{engine}: {c.detail} (fix: {c.fix})" for c in self.checks if c.name in needs and not c.ok
+        ] or [f"{engine} is not usable here"]
 
     def report(self) -> str:
         return "\n".join(check.line() for check in self.checks)

@@ -81,6 +81,8 @@ BOOTSTRAP_AGENTS = frozenset(
         "arch",
     }
 )
+# The agents that start from an image by name (a registry or a daemon), the ones a pin can name.
+NAMED_IMAGE_AGENTS = frozenset({"docker", "docker-daemon", "oci"})
 # Apptainer's build-argument placeholder: `{{ NAME }}`, spaces optional.
 ARGUMENT_USE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _HEADER = re.compile(r"^([A-Za-z]+):\s*(.*)$")

@@ -20,7 +20,8 @@ from pathlib import Path
 from kit.base import git, names
 from kit.base.errors import OptionsError
 from kit.decide.options import RenderOptions
-from kit.decide.plan import ImageKind, Plan, immutable_tag, published_tag
+from kit.decide.plan import Plan, immutable_tag, published_tag
+from kit.engines.registry import engine_for_scheme
 from kit.model.deployfiles import PROBE_SCRIPT
 
 # The job files' names and templates are their schedulers' (kit.schedulers). The example list of
@@ -70,7 +71,7 @@ def job_plan(plan: Plan) -> JobPlan:
     kind = o.job_image_kind
     pull = tag = ""
     if kind == "sif":
-        container_image = sif = o.job_sif or f"{_tag(plan, 'docker')}.sif"
+        container_image = sif = o.job_sif or f"{_tag(plan, None)}.sif"  # a local file: the plain tag
     else:
         image_name = o.job_image_name or o.image_name
         if not image_name:
@@ -80,7 +81,7 @@ def job_plan(plan: Plan) -> JobPlan:
                 field="job_image_name",
                 fix="pass --job-image-name ghcr.io/OWNER/REPOSITORY",
             )
-        tag = _tag(plan, "apptainer" if kind == "oras" else "docker")
+        tag = _tag(plan, engine_for_scheme(kind))  # oras://: the SIF's tags, docker://: the image's
         names.image_reference(f"{image_name}:{tag}", "job_image_name")
         container_image = pull = f"{kind}://{image_name}:{tag}"
         sif = o.job_sif or f"{tag}.sif"
@@ -107,18 +108,19 @@ def job_plan(plan: Plan) -> JobPlan:
     )
 
 
-def _tag(plan: Plan, kind: ImageKind) -> str:
-    """The tag jobs name: the commit's immutable one (default), or the moving one."""
+def _tag(plan: Plan, engine: str | None) -> str:
+    """The tag jobs name: the commit's immutable one (default), or the moving one; with the tag
+    prefix of `engine`, the engine whose published artifact the job pulls (None: none)."""
     o = plan.options
     if o.job_reference == "tag":
-        return published_tag(plan.primary.tag, kind)
+        return published_tag(plan.primary.tag, engine)
     if not o.job_commit:
         raise OptionsError(
             "no commit to name the image by: the workspace is not in a git repository with commits",
             field="job_commit",
             fix="commit and push first, pass --job-commit SHA, or use --job-reference tag",
         )
-    return immutable_tag(plan.primary.name, o.job_commit, kind)
+    return immutable_tag(plan.primary.name, o.job_commit, engine)
 
 
 def job_name(workspace: str, environment: str) -> str:

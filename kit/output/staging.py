@@ -1,11 +1,10 @@
 """The build context: a private copy of what the build may read, with freshly rendered recipes laid over it.
 
 Builds never read the user's tree directly and never write to it; what is built is exactly what
-the preview showed. The copy holds only what the engine would be sent:
-
-- for Docker, what the (rendered) `.dockerignore` admits, matched by the Docker SDK's own
-  `.dockerignore` matcher, so a `data/` folder of gigabytes is not copied on every build;
-- for Apptainer, which has no ignore file, the sources of the def file's host `%files` lines.
+the preview showed. The copy holds only what the engine would be sent, and the engine says what
+that is (`ContainerEngine.context_admits`, the rules in kit.engines.context): for Docker what the
+rendered `.dockerignore` admits, for Apptainer, which has no ignore file, the sources of the def
+file's host `%files` lines.
 
 Symbolic links stay links, as `docker build` sends them. A link that leaves the context (an
 absolute target, or `..` past the top) would copy a file from elsewhere on the machine into the
@@ -24,8 +23,9 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from kit.base.errors import UserError
-from kit.base.files import TEXT_LIMIT, read_optional_text, read_text
-from kit.model.context_rules import Admits, def_admits, docker_admits, dockerignore_matcher
+from kit.base.files import read_text
+from kit.engines.engine import Admits
+from kit.engines.registry import DEFAULT_ENGINE, get_engine
 from kit.model.deployfiles import GITHUB_DIR, STATE_FILE, FileKind
 from kit.output.prepared import Prepared
 from kit.output.render import RenderedFile
@@ -55,7 +55,7 @@ def copy_workspace(source: Path | str, dest: Path | str) -> Path:
     return dest
 
 
-def stage_build_context(prepared: Prepared, dest: Path, engine: str = "docker") -> Path:
+def stage_build_context(prepared: Prepared, dest: Path, engine: str = DEFAULT_ENGINE) -> Path:
     """Copy what the engine may read and lay the rendered recipe files over it, as a folder of its own.
 
     Builds always use freshly rendered files in a private folder: the user's own tree is never
@@ -63,16 +63,7 @@ def stage_build_context(prepared: Prepared, dest: Path, engine: str = "docker") 
     """
     source = Path(prepared.workspace.root)
     overlay = _overlay(prepared)
-    if engine == "apptainer" and "apptainer.def" in overlay:
-        admits = def_admits(overlay["apptainer.def"].text)
-    else:
-        ignore = overlay.get(".dockerignore")
-        text = (
-            ignore.text
-            if ignore
-            else (read_optional_text(source / ".dockerignore", limit=TEXT_LIMIT, field="dockerignore") or "")
-        )
-        admits = docker_admits(dockerignore_matcher(text, str(source / ".dockerignore")))
+    admits = get_engine(engine).context_admits({rel: f.text for rel, f in overlay.items()}, source)
     copy_context(source, Path(dest), admits)
     for rel, f in overlay.items():
         target = Path(dest) / rel

@@ -15,7 +15,7 @@ from typing import Literal
 from kit import api
 from kit.base.errors import BuildNotPossible
 from kit.decide.options import RenderOptions, default_of, schema
-from kit.engines import BuildResult, EngineStatus, EventCallback
+from kit.engines import BuildResult, EngineStatus, EventCallback, get_engine
 from kit.engines.gpu import GpuMode, ProbeReport
 from kit.model.workspace import Workspace
 
@@ -37,21 +37,12 @@ class BuildDecision:
 
 def probe_result(result: BuildResult, gpu: GpuMode = "auto") -> ProbeReport:
     """Run the GPU probe in what a build produced (a Docker tag or a SIF)."""
-    from kit.engines.gpu import probe_apptainer, probe_docker
-
-    if result.engine == "apptainer":
-        return probe_apptainer(result.artifact, gpu=gpu)
-    return probe_docker(result.tags[0] if result.tags else result.artifact, gpu=gpu)
+    return get_engine(result.engine).probe_built(result, gpu=gpu)
 
 
 def engine_blockers(engine: str, status: EngineStatus) -> list[str]:
     """Why `engine` cannot build here (empty when it can), each with its fix."""
-    if engine in status.usable_engines():
-        return []
-    names = ("docker_daemon", "buildkit_client") if engine == "docker" else ("apptainer",)
-    return [
-        f"{engine}: {c.detail} (fix: {c.fix})" for c in status.checks if c.name in names and not c.ok
-    ] or [f"{engine} is not usable here"]
+    return status.blockers(engine)
 
 
 def workspace_blockers(workspace: Workspace, environment: str | None) -> list[str]:
@@ -113,8 +104,5 @@ def build_commands(prepared: api.Prepared, engine: str) -> list[str]:
         prepared.plan.primary.name,
         *option_flags(prepared.options),
     ]
-    kit_line = shlex.join(argv)
-    if engine == "docker":
-        return [kit_line, shlex.join(["docker", "build", "--tag", api.image_tag(prepared), folder])]
-    sif = f"{api.primary_tag(prepared)}.sif"
-    return [kit_line, f"cd {shlex.quote(folder)} && apptainer build {shlex.quote(sif)} apptainer.def"]
+    own = get_engine(engine).build_command(folder, api.artifact_name(prepared, engine))
+    return [shlex.join(argv), own]

@@ -1,11 +1,16 @@
-"""What a build context admits: Docker's `.dockerignore` rules and Apptainer's `%files` sources.
+"""What a build context admits: which files of a workspace an engine would be sent.
 
-Staging copies by these rules and `kit check` judges ignore files by the very same ones, so the two
-can never disagree about what reaches an image. They sit in the workspace model (not in staging)
-because both the writer of the context and the checker of the repository read them.
-`.dockerignore` is not `.gitignore`: Docker matches with Go's `filepath.Match` plus `**`, anchored
-at the context root; the Docker SDK's port of moby's matcher is used, with its two known gaps
-(escapes, `[^...]`) rewritten and Go's refusals (an unclosed `[`, a reversed range) reproduced.
+Two rules, one per kind of recipe, each an `Admits` that staging (kit.output.staging) walks the
+workspace with, so a build copies only what the engine would read:
+
+- an ignore file (`.dockerignore`), matched by the Docker SDK's own matcher (docker-py's port
+  of moby's), so a `data/` folder of gigabytes is not copied on every build; a pattern Docker
+  would refuse is refused here with one line, and the kit's checks (kit.check.patterns) judge
+  patterns with the same matcher;
+- a def file, which has no ignore file: the sources of its host `%files` lines.
+
+Which rule an engine's context follows is the engine's own answer
+(`ContainerEngine.context_admits`); this module only knows the rules.
 """
 
 from __future__ import annotations
@@ -13,23 +18,34 @@ from __future__ import annotations
 import fnmatch
 import re
 import warnings
-from collections.abc import Callable
-from pathlib import PurePosixPath
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from kit.base.errors import UserError
+from kit.base.files import TEXT_LIMIT, read_optional_text
+from kit.engines.engine import Admits
+from kit.model import deployfiles
 from kit.model.deffile import host_file_sources, parse_def
 
 if TYPE_CHECKING:
     from docker.utils.build import PatternMatcher
 
-Admits = Callable[[str, bool], bool]  # (relative path, is a folder) -> copy it / look inside it
+IGNORE_FILE = deployfiles.DOCKERIGNORE
+
+
+def ignore_file_admits(rendered: Mapping[str, str], source: Path) -> Admits:
+    """What the ignore file admits: the freshly rendered one, else the workspace's own, else all."""
+    text = rendered.get(IGNORE_FILE)
+    if text is None:
+        text = read_optional_text(source / IGNORE_FILE, limit=TEXT_LIMIT, field="dockerignore") or ""
+    return docker_admits(dockerignore_matcher(text, str(source / IGNORE_FILE)))
 
 
 def dockerignore_matcher(text: str, where: str = ".dockerignore") -> PatternMatcher:
     """Docker's matcher for an ignore file; a pattern Docker would reject is an error here too."""
-    # Imported here, not at the top, only for start-up time: the Docker SDK costs ~90 ms, and
-    # `kit check` / `kit generate` on a workspace without a .dockerignore never need it.
+    # The Docker SDK (about 0.2 s to import: requests, urllib3) only when a context is matched,
+    # so that `import kit.cli` stays quick; no cycle is hidden here.
     from docker.utils.build import PatternMatcher
 
     patterns = [

@@ -1,0 +1,73 @@
+"""Apptainer, as the kit asks it: everything particular to Apptainer in one class.
+
+The builder (kit.engines.apptainer) runs the build; the GPU probe (kit.engines.gpu) and the
+make-up reader (kit.engines.makeup) each keep one function per engine. This class answers the
+rest: the def file's `%files` lines decide the context (Apptainer has no ignore file), the
+artifact is a file, `<tag>.sif`, whose published tags carry `SIF_TAG_PREFIX`, and a build needs
+an `apptainer` executable.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
+from kit.engines.apptainer import ApptainerBuilder
+from kit.engines.context import def_admits, ignore_file_admits
+from kit.engines.engine import Admits, BuildRequest, ContainerEngine
+from kit.engines.events import BuildResult
+from kit.engines.gpu import GpuMode, ProbeReport, probe_apptainer
+from kit.engines.makeup import Makeup, sif_makeup
+from kit.model import deployfiles
+
+# The workflows push the SIF over ORAS to the same repository as the Docker image, so its tags
+# carry this prefix to stay apart from the image's (kit.decide.plan.immutable_tag, the workflow
+# templates and kit.check.jobs all follow it).
+SIF_TAG_PREFIX = "apptainer-"
+
+
+class ApptainerEngine(ContainerEngine):
+    """The context's apptainer.def, written to `output_dir/<name>.sif`."""
+
+    name = "apptainer"
+    label = "Apptainer"
+    recipe = deployfiles.APPTAINER_DEF
+    needs = ("apptainer",)
+    pull_scheme = "oras"
+    tag_prefix = SIF_TAG_PREFIX
+    artifact_suffix = ".sif"
+
+    def __init__(self, builder: ApptainerBuilder | None = None) -> None:
+        self.builder = builder or ApptainerBuilder()
+
+    def build(self, request: BuildRequest) -> BuildResult:
+        sif = Path(request.output_dir).resolve() / f"{request.name}{self.artifact_suffix}"
+        return self.builder.build(
+            request.context / self.recipe,
+            output=sif,
+            build_args=dict(request.build_args),
+            on_event=request.on_event,
+            cancel=request.cancel,
+        )
+
+    def probe(self, artifact: str, gpu: GpuMode = "auto") -> ProbeReport:
+        return probe_apptainer(artifact, gpu=gpu)
+
+    def makeup(self, result: BuildResult, *, base_image: str | None = None, label: str = "") -> Makeup:
+        """Measured inside the SIF (a SIF has no layers, so `base_image` tells nothing)."""
+        return sif_makeup(result.artifact, label=label)
+
+    def context_admits(self, rendered: Mapping[str, str], source: Path) -> Admits:
+        """The def's host `%files` sources; with no def rendered, what the ignore file admits."""
+        if self.recipe in rendered:
+            return def_admits(rendered[self.recipe])
+        return ignore_file_admits(rendered, source)
+
+    def artifact_name(self, repository: str, tag: str) -> str:
+        """The SIF's stem: a file in the output folder, not an entry in a store."""
+        return tag
+
+    def build_command(self, folder: str, name: str) -> str:
+        sif = shlex.quote(name + self.artifact_suffix)
+        return f"cd {shlex.quote(folder)} && apptainer build {sif} {self.recipe}"
