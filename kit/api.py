@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kit import schedulers
 from kit.base import git
+from kit.base.names import local_image_name as local_image_name  # re-exported
 from kit.check import Finding, check_dir, check_files
 from kit.decide.options import BuildOptions, RenderOptions
 from kit.decide.plan import default_environment as default_environment  # re-exported for the form
@@ -195,25 +196,13 @@ def primary_tag(prepared: Prepared) -> str:
 
 
 def image_tag(prepared: Prepared, tag: str | None = None) -> str:
-    """`<image name>:<tag>`, the name from the options or the workspace, the tag from the lock."""
-    return f"{_image_name(prepared)}:{tag or primary_tag(prepared)}"
+    """`<image name>:<tag>` (see `Plan.image_tag`)."""
+    return prepared.plan.image_tag(tag)
 
 
 def artifact_name(prepared: Prepared, engine: str, tag: str | None = None) -> str:
-    """What a build of `prepared` with `engine` is called, as the engine names its artifacts
-    (Docker: `image_tag`; Apptainer: the SIF's stem, the tag)."""
-    return get_engine(engine).artifact_name(_image_name(prepared), tag or primary_tag(prepared))
-
-
-def _image_name(prepared: Prepared) -> str:
-    return prepared.options.image_name or local_image_name(prepared.workspace.name)
-
-
-def local_image_name(workspace_name: str) -> str:
-    """A workspace name as a Docker repository name (lower case, no spaces)."""
-    import re
-
-    return re.sub(r"[^a-z0-9._-]+", "-", workspace_name.lower()).strip("-._") or "pixi-workspace"
+    """What a build of `prepared` with `engine` is called (see `Plan.artifact_name`)."""
+    return prepared.plan.artifact_name(engine, tag)
 
 
 def build_prepared(

@@ -138,3 +138,9 @@ def file_path(value: str, field: str) -> str:
             fix="use a path of letters, digits, '.', '_', '-' and '/'",
         )
     return value
+
+
+def local_image_name(workspace_name: str) -> str:
+    """A workspace name as a Docker repository name (lower case, no spaces): the image's name
+    when the options give none."""
+    return re.sub(r"[^a-z0-9._-]+", "-", workspace_name.lower()).strip("-._") or "pixi-workspace"

@@ -84,6 +84,21 @@ class Plan:
         return self.prefix.rstrip("/") or "."
 
     @property
+    def local_image(self) -> str:
+        """The image's repository name: `--image-name`, else the workspace's name as Docker
+        allows it."""
+        return self.image_name or names.local_image_name(self.workspace_name)
+
+    def image_tag(self, tag: str | None = None) -> str:
+        """`<image name>:<tag>`, the tag from the lock (the primary environment's) unless given."""
+        return f"{self.local_image}:{tag or self.primary.tag}"
+
+    def artifact_name(self, engine: str, tag: str | None = None) -> str:
+        """What a build with `engine` is called, as the engine names its artifacts (Docker: the
+        image tag; Apptainer: the SIF's stem, the tag)."""
+        return get_engine(engine).artifact_name(self.local_image, tag or self.primary.tag)
+
+    @property
     def docker_workflow(self) -> str:
         """`.github/workflows/docker.yaml`, or `docker-<slug>.yaml` beside other workspaces."""
         return workflow_files(self.workflow_slug)[0]
