@@ -13,20 +13,30 @@ from typing import TYPE_CHECKING, Any
 
 from kit import schedulers
 from kit.base import git
+from kit.base.errors import OptionsError
 from kit.base.names import local_image_name as local_image_name  # re-exported
+from kit.base.names import relative_path
 from kit.check import Finding, check_dir, check_files
 from kit.decide.options import BuildOptions, RenderOptions
 from kit.decide.plan import default_environment as default_environment  # re-exported for the form
 from kit.decide.plan import resolve
 from kit.engines import DEFAULT_ENGINE, BuildRequest, engine_for_image, get_engine
+from kit.engines import engine_status as status
 from kit.engines.events import format_build as format_build
 from kit.engines.gpu import GPU_MODES as GPU_MODES  # re-exported: the probe's GPU modes, for the CLI
 from kit.engines.gpu import format_probe as format_probe
 from kit.engines.gpu import parse_probe_output as parse_probe_output  # re-exported: and a probe's output
 from kit.engines.makeup import Makeup as Makeup  # re-exported: front ends take the type from the facade
+from kit.engines.makeup import format_side_by_side, to_dict
 from kit.lesson import machine as lesson_machine
+from kit.lesson.links import hub_link as make_link
 from kit.lesson.machine import MachineItem
+from kit.lesson.site import build_preview
+from kit.lesson.sync import sync_lesson_files
+from kit.lesson.template import write_template
 from kit.model.deffile import parse_def as parse_def  # re-exported: the notebooks read a def file with it
+from kit.model.deployfiles import workflow_files
+from kit.model.discover import find_workspaces, is_workspace, slug_in
 from kit.model.repo import Location, locate
 from kit.model.summary import EnvSummary as EnvSummary  # re-exported: inspect() returns these
 from kit.model.summary import Summary as Summary
@@ -62,7 +72,6 @@ def prepare(
     `fields` are option fields by name (as the notebooks write them); they are checked like
     any other options, by `RenderOptions` itself. An empty `subdir` means "detect it".
     """
-    from kit.model.discover import find_workspaces
 
     base = options or RenderOptions()
     opts = replace(base, **fields) if fields else base
@@ -81,8 +90,6 @@ def _check_detected_subdir(subdir: str) -> None:
     """The workspace's folder from the repository root, as found (not given): it goes into
     workflow paths and build contexts, so it must have the shape a given `--subdir` has; say
     that the folder itself is the problem, since the user passed no subdir."""
-    from kit.base.errors import OptionsError
-    from kit.base.names import relative_path
 
     try:
         relative_path(subdir, "subdir")
@@ -143,8 +150,6 @@ def open_workspace(
 def check(directory: Path | str, subdir: str | None = None) -> list[Finding]:
     """Check the deployment files on disk for the workspace in `directory`; for a folder with no
     manifest (a repository root), for every workspace found below it."""
-    from kit.model.deployfiles import workflow_files
-    from kit.model.discover import find_workspaces, is_workspace, slug_in
 
     folder = Path(directory)
     if folder.is_dir() and not is_workspace(folder) and subdir is None:
@@ -260,7 +265,6 @@ def copy_workspace(source: Path | str, dest: Path | str) -> Path:
 
 def engine_status() -> EngineStatus:
     """Which engines can build here, and why not (a few seconds: it asks Docker and Apptainer)."""
-    from kit.engines import engine_status as status
 
     return status()
 
@@ -282,7 +286,6 @@ def image_makeup(result: BuildResult, *, base_image: str | None = None, label: s
 
 def format_makeup(makeups: Makeup | Sequence[Makeup], *, ascii_only: bool = False) -> str:
     """One or more make-ups as text bars on one scale, with their parts in MB."""
-    from kit.engines.makeup import format_side_by_side
 
     shown = [makeups] if isinstance(makeups, Makeup) else list(makeups)
     return format_side_by_side(shown, ascii_only=ascii_only)
@@ -290,7 +293,6 @@ def format_makeup(makeups: Makeup | Sequence[Makeup], *, ascii_only: bool = Fals
 
 def makeup_dict(makeup: Makeup) -> dict[str, Any]:
     """A make-up as `--json` shows it: the parts by name, in bytes."""
-    from kit.engines.makeup import to_dict
 
     return to_dict(makeup)
 
@@ -309,14 +311,12 @@ def format_machine_report(items: list[MachineItem]) -> str:
 
 def sync_lesson(root: Path | str = ".", write: bool = True) -> list[str]:
     """Refill the lesson's generated blocks and values from the kit's own output; what changed."""
-    from kit.lesson.sync import sync_lesson_files
 
     return sync_lesson_files(Path(root), write=write)
 
 
 def make_template(root: Path | str, out: Path | str) -> list[str]:
     """The learners' template repository, made in `out` from the lesson's example; the paths."""
-    from kit.lesson.template import write_template
 
     return write_template(Path(root), Path(out))
 
@@ -352,13 +352,11 @@ why_idle = schedulers.why_idle
 
 def hub_link(hub: str, repo: str, *, branch: str | None = None, path: str = "notebooks/studio.ipynb") -> str:
     """An nbgitpuller link: `hub` clones `repo` for each learner and opens `path` in JupyterLab."""
-    from kit.lesson.links import hub_link as make_link
 
     return make_link(hub, repo, branch=branch, path=path)
 
 
 def preview_site(root: Path | str, out: Path | str) -> list[Path]:
     """The lesson's pages as HTML (pandoc) in `out`, for an instructor to open in a browser."""
-    from kit.lesson.site import build_preview
 
     return build_preview(Path(root), Path(out))

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kit.base.errors import UserError
+from kit.check.linters import INSTALL_HINT, find_tool
+from kit.engines import engine_status
 from kit.lesson.sync import EXAMPLE, config_placeholders, sync_lesson_files
 from kit.model.workspace import load_workspace
 
@@ -24,8 +26,6 @@ class MachineItem:
 
 def machine_report(root: Path | str = ".") -> list[MachineItem]:
     """What works on this machine before a workshop: lock, linters, engines, GPU, with fixes."""
-    from kit.check.linters import INSTALL_HINT, find_tool
-    from kit.engines import engine_status
 
     items: list[MachineItem] = []
     example = Path(root) / EXAMPLE

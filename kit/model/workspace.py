@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 import rattler
 
 from kit.base import names
-from kit.base.errors import WorkspaceError
+from kit.base.errors import OptionsError, WorkspaceError
 from kit.base.files import LOCK_LIMIT, MANIFEST_LIMIT, read_text
-from kit.base.names import ENV_NAME
+from kit.base.names import ENV_NAME, environment_name
 
 LINUX = "linux-64"
 DEFAULT_ENV = "default"
@@ -91,8 +91,6 @@ class Workspace:
 
     def environment(self, name: str) -> Environment:
         """The named environment, or an error listing the ones that exist."""
-        from kit.base.errors import OptionsError
-        from kit.base.names import environment_name
 
         environment_name(name)
         if name not in self.environments:

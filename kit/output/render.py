@@ -25,6 +25,7 @@ from kit.model import deployfiles
 from kit.model.deployfiles import PROBE_SCRIPT, DeployFile
 from kit.model.deployfiles import FileKind as FileKind  # re-exported: the kinds of rendered files
 from kit.model.workspace import Workspace
+from kit.output import jobfiles
 from kit.schedulers import SCHEDULERS, job_file_keys
 
 
@@ -108,7 +109,6 @@ def _job_files(plan: Plan, groups: tuple[str, ...]) -> list[RenderedFile]:
     inputs, a Slurm batch script), each printed by the template its scheduler names."""
     if not groups:
         return []
-    from kit.output import jobfiles
 
     context = {"job": jobfiles.job_plan(plan), "entrypoint": jobfiles.ENTRYPOINT, "files": job_file_keys()}
     p = plan.prefix

@@ -11,6 +11,7 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from kit import api
 from kit.api import Makeup, Summary
 from kit.check.findings import Finding
 from kit.engines.gpu import ProbeReport
@@ -303,6 +304,5 @@ def makeup_widget(makeups: Makeup | Sequence[Makeup]) -> Any:
 def compare_builds(results: Mapping[str, BuildResult]) -> Any:
     """The notebooks' side by side: `{"lesson": result, "optimized": result}` → one chart on
     one scale, each bar labelled with its key."""
-    from kit import api
 
     return makeup_widget([api.image_makeup(r, label=label) for label, r in results.items()])

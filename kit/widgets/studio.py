@@ -27,6 +27,7 @@ from kit.output.write import Change
 from kit.widgets import html
 from kit.widgets.form import FIELDS, OptionsForm
 from kit.widgets.jobs import Job, LogBuffer
+from kit.widgets.notebook import temporary_folder
 from kit.widgets.pipeline import (
     Builder,
     Prober,
@@ -386,8 +387,6 @@ class Studio:
 
     def _scratch(self) -> Path:
         if self._workdir is None:  # removed with the studio (or when the kernel exits)
-            from kit.widgets.notebook import temporary_folder
-
             self._workdir = temporary_folder("kit-studio-", owner=self)
         return self._workdir
 
