@@ -4,6 +4,7 @@ over an odd file; `--subdir` and `--out`.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -42,12 +43,17 @@ def test_generate_writes_only_in_allowed_places(capsys: pytest.CaptureFixture[st
 def test_subdir_must_match_where_the_workspace_is(
     capsys: pytest.CaptureFixture[str], tree: Path, subdir: str
 ) -> None:
-    """The workspace is the repository root: any --subdir other than '' is refused."""
-    if subdir in (".", "./", "//"):
-        run = kit(capsys, "generate", tree / "repo", "--subdir", subdir, "--diff")
-        assert run.code in (0, 2) and "Traceback" not in run.err  # '.' is the root itself
+    """The workspace is the repository root: '.' and './' name that root (as '' does) and plan
+    exactly what no --subdir plans; any other --subdir, '//' (an absolute path) included, is
+    refused in one line naming the field, and nothing changes."""
+    repo = tree / "repo"
+    if subdir in (".", "./"):
+        plain = kit(capsys, "generate", repo, "--diff", "--json")
+        given = kit(capsys, "generate", repo, "--subdir", subdir, "--diff", "--json")
+        assert (plain.code, given.code, given.err) == (0, 0, ""), given
+        assert json.loads(given.out)["result"] == json.loads(plain.out)["result"]
         return
-    refused_everywhere(capsys, tree, "generate", tree / "repo", "--subdir", subdir, expect="subdir")
+    refused_everywhere(capsys, tree, "generate", repo, "--subdir", subdir, expect="[subdir]")
 
 
 def test_subdir_of_a_nested_workspace(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
