@@ -122,9 +122,9 @@ class Workspace:
 def load_workspace(directory: Path | str) -> Workspace:
     """Read the workspace in `directory`; raise WorkspaceError with file, field and fix."""
     root = Path(directory)
-    if not root.is_dir():
+    if not root.is_dir() or not os.access(root, os.R_OK | os.X_OK):  # else: "no pixi.toml here"
         raise WorkspaceError(
-            "is not a readable directory", file=root, fix="pass the folder that holds pixi.toml"
+            "is not a readable directory", file=root, field="dir", fix="pass the folder that holds pixi.toml"
         )
     manifest_path, table, project = _read_manifest(root)
     project_name = project.get("name")
