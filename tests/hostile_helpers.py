@@ -81,6 +81,13 @@ def one_line(run: Run, code: int = 2, expect: str | None = None) -> None:
         assert expect in lines[0], run
 
 
+def named_path(run: Run) -> Path:
+    """The file or folder a refusal's one line names: `kit: error: PATH [field]: ...`."""
+    line = run.err.strip()
+    assert line.startswith("kit: error: /") and " [" in line, run
+    return Path(line.removeprefix("kit: error: ").split(" [", 1)[0])
+
+
 def one_json(run: Run, code: int = 2) -> dict[str, Any]:
     assert run.code == code, run
     assert "Traceback" not in run.out + run.err, run
@@ -126,7 +133,7 @@ def temps(root: Path) -> list[str]:
 def workspace(path: Path, manifest: str | None = GOOD, lock: str | None = LOCK, probe: bool = True) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     if manifest is not None:
-        (path / "pixi.toml").write_text(manifest)
+        (path / "pixi.toml").write_text(manifest, encoding="utf-8")
     if lock is not None:
         (path / "pixi.lock").write_text(lock)
     if probe:
@@ -147,7 +154,14 @@ def tree(tmp_path: Path) -> Path:
 
 
 def toml_str(value: str) -> str:
-    return json.dumps(value)  # a JSON string is a TOML basic string
+    """`value` as a TOML basic string: quote, backslash and control characters escaped, the rest
+    as it is (a JSON string is not one: JSON writes a character beyond U+FFFF as two surrogate
+    escapes, which TOML refuses)."""
+    escaped = (
+        "\\" + c if c in '"\\' else f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else c
+        for c in value
+    )
+    return '"' + "".join(escaped) + '"'
 
 
 def toml_str_list(*values: str) -> str:

@@ -51,9 +51,46 @@ OPTION_CASES: dict[str, list[str]] = {
 }
 
 
+# The field each case's refusal names: the option's own (argparse's for a bad choice or flag).
+OPTION_FIELDS = {
+    "env-newline": "environment",
+    "env-empty-quote": "environment",
+    "matrix-substitution": "environments",
+    "matrix-unknown": "environments",
+    "cuda-newline": "cuda",
+    "cuda-abc": "cuda",
+    "cuda-older": "cuda",
+    "cuda-four-parts": "cuda",
+    "cuda-on-cpu": "cuda",
+    "image-name-upper": "image_name",
+    "image-name-newline": "image_name",
+    "image-name-bad-digest": "image_name",
+    "image-name-yaml-quote": "image_name",
+    "base-image-empty": "base_image",
+    "base-image-as-stage": "base_image",
+    "runtime-image-semicolon": "runtime_image",
+    "app-dir-dotdot": "app_dir",
+    "app-dir-absolute": "app_dir",
+    "app-dir-space": "app_dir",
+    "app-dir-substitution": "app_dir",
+    "bootstrap-source-semicolon": "bootstrap_source",
+    "bootstrap-without-source": "bootstrap_source",
+    "style-unknown": "generate",
+    "bootstrap-unknown": "generate",
+    "only-unknown": "generate",
+    "flag-unknown": "command",
+}
+
+
 @pytest.mark.parametrize("case", sorted(OPTION_CASES))
 def test_option_values_are_refused(capsys: pytest.CaptureFixture[str], tree: Path, case: str) -> None:
-    refused_everywhere(capsys, tree, "generate", tree / "repo", *OPTION_CASES[case])
+    """Exit 2, one line naming the option's field (the manifest too where the value must be
+    defined there), nothing written."""
+    run = refused_everywhere(capsys, tree, "generate", tree / "repo", *OPTION_CASES[case])
+    where = (
+        "pixi.toml [environments]: " if case == "matrix-unknown" else f"kit: error: [{OPTION_FIELDS[case]}]: "
+    )
+    assert where in run.err, run
 
 
 @pytest.mark.parametrize(
@@ -64,21 +101,30 @@ def test_json_prints_one_object_even_for_usage_errors(
 ) -> None:
     before = snapshot(tree)
     run = kit(capsys, "generate", tree / "repo", "--json", *OPTION_CASES[case])
-    one_json(run, 2)
+    (error,) = one_json(run, 2)["errors"]
+    assert (error["field"], error["file"]) == (OPTION_FIELDS[case], None), error
     assert changed(before, snapshot(tree)) == set()
 
 
 @pytest.mark.parametrize(
-    "args",
+    "args,field,words",
     [
-        ["inspect", "--json"],
-        ["generate", "--json"],
-        ["check", "--json", "a", "b"],
-        ["build", "--json", "--engine", "podman", "."],
+        (["inspect", "--json"], "inspect", "the following arguments are required: dir"),
+        (["generate", "--json"], "generate", "the following arguments are required: dir"),
+        (["check", "--json", "a", "b"], "command", "unrecognized arguments: b"),
+        (
+            ["build", "--json", "--engine", "podman", "."],
+            "build",
+            "argument --engine: invalid choice: 'podman'",
+        ),
     ],
+    ids=["args0", "args1", "args2", "args3"],
 )
-def test_json_usage_errors_without_a_workspace(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
-    one_json(kit(capsys, *args), 2)
+def test_json_usage_errors_without_a_workspace(
+    capsys: pytest.CaptureFixture[str], args: list[str], field: str, words: str
+) -> None:
+    (error,) = one_json(kit(capsys, *args), 2)["errors"]
+    assert (error["type"], error["field"]) == ("UsageError", field) and words in error["message"], error
 
 
 def test_build_tag_is_checked_before_anything_runs(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
@@ -92,18 +138,21 @@ def test_build_tag_is_checked_before_anything_runs(capsys: pytest.CaptureFixture
 def test_terminal_escapes_from_a_manifest_are_never_printed_raw(
     capsys: pytest.CaptureFixture[str], tree: Path, field: str
 ) -> None:
+    """The value is refused where it enters (exit 2, the manifest's field named), by `inspect` as
+    by `generate`, and its escapes are shown as text, never sent to the terminal."""
     evil = "\u001b]0;owned\u0007\u001b[2J\u001b[31mred"
     text = manifest(name=toml_str(evil)) if field == "name" else manifest(channels=toml_str_list(evil))
+    where = "workspace.name" if field == "name" else "workspace.channels[0]"
     (tree / "repo" / "pixi.toml").write_text(text)
     before = snapshot(tree)
-    for args in (
-        ["inspect", tree / "repo"],
-        ["inspect", tree / "repo", "--json"],
-        ["generate", tree / "repo"],
-    ):
-        run = kit(capsys, *args)
-        assert run.code in (0, 2) and "Traceback" not in run.err
-        assert "\x1b" not in run.out + run.err and "\x07" not in run.out + run.err
+    for command in ("inspect", "generate"):
+        run = kit(capsys, command, tree / "repo")
+        one_line(run, 2, f"pixi.toml [{where}]: ")
+        assert "\x1b" not in run.err and "\x07" not in run.err and "\\x1b]0;owned\\x07" in run.err
+    as_json = kit(capsys, "inspect", tree / "repo", "--json")
+    (error,) = one_json(as_json, 2)["errors"]
+    assert (error["field"], Path(error["file"]).name) == (where, "pixi.toml")
+    assert "\x1b" not in as_json.out and "\x07" not in as_json.out
     assert changed(before, snapshot(tree)) == set()
 
 
@@ -113,5 +162,5 @@ def test_terminal_escape_in_a_path_is_not_printed_raw(
     odd = tmp_path / "ws\x1b[2J"
     odd.mkdir()
     run = kit(capsys, "generate", odd)
-    one_line(run, 2)
+    one_line(run, 2, "ws\\x1b[2J [manifest]: no pixi.toml or pyproject.toml here")
     assert "\x1b" not in run.err

@@ -16,6 +16,7 @@ from hostile_helpers import (
     changed,
     kit,
     kit_process,
+    named_path,
     one_line,
     refused_everywhere,
     snapshot,
@@ -74,7 +75,12 @@ def test_immutable_place_writes_nothing(
         if which == "app":
             (repo / "app" / "torch_detect_GPU.py").unlink()
         immutable(repo / which)
-    refused_everywhere(capsys, tree, *args)
+    run = refused_everywhere(
+        capsys, tree, *args, expect="[write]: cannot be written: Operation not permitted"
+    )
+    place = {"Dockerfile": repo / "Dockerfile", "out": tree / "out", "repo": repo}.get(which, repo / which)
+    named = named_path(run)
+    assert named == place if which == "Dockerfile" else named.parent == place, run
     assert temps(tree) == []
 
 
@@ -84,7 +90,15 @@ def test_immutable_state_file_rolls_back_every_file(
     repo = tree / "repo"
     assert kit(capsys, "generate", repo).code == 0
     immutable(repo / ".kit-state.json")
-    refused_everywhere(capsys, tree, "generate", repo, "--style", "optimized")
+    refused_everywhere(
+        capsys,
+        tree,
+        "generate",
+        repo,
+        "--style",
+        "optimized",
+        expect=".kit-state.json [write]: cannot be written: Operation not permitted",
+    )
     assert temps(tree) == []
 
 
@@ -123,5 +137,25 @@ def test_permissions_as_another_user(shared_tmp: Path, case: str) -> None:
     before = snapshot(shared_tmp)
     args: list[object] = ["generate", ws] + (["--out", out] if case == "read-only-out" else [])
     run = kit_process(*args, user=NOBODY, cwd=shared_tmp)
-    one_line(run, 2)
+    # What the one line names (the place itself, or a file in it) and what it says.
+    place, itself, words = {
+        "unreadable-workspace": (ws, True, "[dir]: is not a readable directory"),
+        "unreadable-manifest": (ws / "pixi.toml", True, "[toml]: cannot be read: Permission denied"),
+        "unreadable-lock": (ws / "pixi.lock", True, "[lock]: cannot be read: Permission denied"),
+        "read-only-workspace": (ws, False, "[write]: cannot be written: Permission denied"),
+        "unreadable-github": (
+            ws / ".github" / "workflows",
+            True,
+            "[path]: cannot be read: Permission denied",
+        ),
+        "read-only-github": (
+            ws / ".github" / "workflows",
+            False,
+            "[write]: cannot be written: Permission denied",
+        ),
+        "unreadable-app": (ws / "app", False, "[write]: cannot be written: Permission denied"),
+        "read-only-out": (out, False, "[write]: cannot be written: Permission denied"),
+    }[case]
+    one_line(run, 2, words)
+    assert (named_path(run) if itself else named_path(run).parent) == place, run
     assert changed(before, snapshot(shared_tmp)) == set()

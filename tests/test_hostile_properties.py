@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from hostile_helpers import (
 )
 
 # == properties: generated manifests and option values =================================================================
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 NASTY = [
@@ -144,27 +145,52 @@ def baseline(capsys: pytest.CaptureFixture[str], *flags: str) -> dict[str, Any]:
     return _BASELINES[flags]
 
 
-def assert_manifest_holds(capsys: pytest.CaptureFixture[str], text: str, *flags: str) -> None:
-    """Manifest `text` generated with `flags`: nothing changes outside --out, and the kit either
-    refuses in one line having written nothing, or writes files with the same structure as the
-    plain manifest's, and never a terminal escape."""
+# What the kit accepts, written down here as the rules the kit states, so that every generated
+# value has one right outcome: accepted and rendered, or refused naming its field. (Manifest
+# values: kit.model.workspace; option values: kit.base.names and the option schema.)
+WORKSPACE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?")
+CUDA = re.compile(r"[0-9]{1,2}(?:\.[0-9]{1,2})?")
+CHANNEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~%+@:/-]{0,254}")
+ENVIRONMENTS = ("cpu", "default", "gpu")  # the example manifest's
+
+
+def is_platform(text: str) -> bool:
+    """A conda platform, as rattler (pixi's own parser) reads one."""
+    import rattler
+
+    try:
+        rattler.Subdir(text)
+    except Exception:  # rattler's ParseSubdirError
+        return False
+    return True
+
+
+def assert_manifest_holds(
+    capsys: pytest.CaptureFixture[str], text: str, *flags: str, refused_at: str | None
+) -> None:
+    """Manifest `text` generated with `flags`: nothing changes outside --out; with `refused_at`
+    None, the files are written with the same structure as the plain manifest's (exit 0,
+    nothing on stderr), else the kit refuses in one line naming the manifest's field
+    `refused_at` and writes nothing; never a terminal escape."""
     shape = baseline(capsys, *flags)
     run, files, outside = generate_into(capsys, text, *flags)
     assert outside == set(), outside
-    assert "Traceback" not in run.out + run.err
-    assert run.code in (0, 2), run
-    if run.code == 2:
-        one_line(run, 2)
+    assert "\x1b" not in run.out + run.err
+    if refused_at is not None:
+        one_line(run, 2, f"pixi.toml [{refused_at}]: ")
         assert files == {}, "a refusal writes nothing"
         return
-    assert "\x1b" not in run.out + run.err
+    assert (run.code, run.err) == (0, ""), run
     assert structure(files) == shape
 
 
 @PROPERTY
 @given(name=nasty_text, style=st.sampled_from(["lesson", "optimized"]))
+@example(name="x\n", style="lesson")  # `$` in a pattern matches before a final newline: refused all the same
 def test_property_workspace_name(capsys: pytest.CaptureFixture[str], name: str, style: str) -> None:
-    assert_manifest_holds(capsys, manifest(name=toml_str(name)), "--style", style, "--env", "gpu")
+    refused_at = None if WORKSPACE_NAME.fullmatch(name) else "workspace.name"
+    text = manifest(name=toml_str(name))
+    assert_manifest_holds(capsys, text, "--style", style, "--env", "gpu", refused_at=refused_at)
 
 
 @PROPERTY
@@ -172,19 +198,29 @@ def test_property_workspace_name(capsys: pytest.CaptureFixture[str], name: str, 
     cuda=st.one_of(nasty_text, st.from_regex(r"[0-9]{1,2}(\.[0-9]{1,2}){0,2}", fullmatch=True)),
     style=st.sampled_from(["lesson", "optimized"]),
 )
+@example(cuda="12\n", style="lesson")
 def test_property_cuda_requirement(capsys: pytest.CaptureFixture[str], cuda: str, style: str) -> None:
-    assert_manifest_holds(capsys, manifest(cuda=toml_str(cuda)), "--style", style, "--env", "gpu")
+    refused_at = None if CUDA.fullmatch(cuda) else "feature.gpu.system-requirements.cuda"
+    text = manifest(cuda=toml_str(cuda))
+    assert_manifest_holds(capsys, text, "--style", style, "--env", "gpu", refused_at=refused_at)
 
 
 @PROPERTY
 @given(channel=nasty_text, platform=nasty_text)
+@example(channel="conda-forge\n", platform="linux-64")
 def test_property_channels_and_platforms(
     capsys: pytest.CaptureFixture[str], channel: str, platform: str
 ) -> None:
-    text = manifest(
-        channels=toml_str_list(channel or "c"), platforms=toml_str_list("linux-64", platform or "p")
+    channel, platform = channel or "c", platform or "p"
+    text = manifest(channels=toml_str_list(channel), platforms=toml_str_list("linux-64", platform))
+    refused_at = (
+        "workspace.channels[0]"
+        if not CHANNEL.fullmatch(channel)
+        else None
+        if is_platform(platform)
+        else "workspace.platforms[1]"
     )
-    assert_manifest_holds(capsys, text, "--env", "gpu")
+    assert_manifest_holds(capsys, text, "--env", "gpu", refused_at=refused_at)
 
 
 OPTION_FLAGS = [
@@ -200,20 +236,57 @@ OPTION_FLAGS = [
 ]
 
 
+def option_refusal(flag: str, value: str) -> str | None:
+    """Where the kit refuses `value` for `flag` (with --env gpu): the start of the one line after
+    `kit: error: `, or None when it accepts it."""
+    from kit.base import names
+
+    def fails(check: Any) -> bool:
+        try:
+            check(value)
+        except Exception:
+            return True
+        return False
+
+    if value == "" and flag in ("--env", "--image-name", "--subdir", "--app-dir"):
+        return None  # the default: the first environment, ghcr.io/<owner>/<repo>, detected, none
+    field = flag.removeprefix("--").replace("-", "_")
+    if flag in ("--env", "--matrix"):
+        field = "environment" if flag == "--env" else "environments"
+        if fails(names.environment_name):
+            return f"[{field}]: "
+        return None if value in ENVIRONMENTS else "pixi.toml [environments]: "
+    if flag == "--cuda":
+        return None if CUDA.fullmatch(value) and int(value.split(".")[0]) >= 12 else "[cuda]: "
+    if flag in ("--image-name", "--base-image", "--runtime-image"):
+        return f"[{field}]: " if fails(names.image_reference) else None
+    if flag == "--subdir":
+        return None if value.rstrip("/") in ("", ".") else "[subdir]: "
+    if flag == "--app-dir":
+        return "[app_dir]: " if fails(lambda v: names.relative_path(v, "app_dir")) else None
+    return "[bootstrap_source]: " if fails(lambda v: names.file_path(v, "bootstrap_source")) else None
+
+
 @PROPERTY
 @given(flag=st.sampled_from(OPTION_FLAGS), value=nasty_text)
+@example(flag="--image-name", value="ghcr.io/a/b\n")
+@example(flag="--app-dir", value="src\n")
+@example(flag="--subdir", value="./")
 def test_property_option_values(capsys: pytest.CaptureFixture[str], flag: str, value: str) -> None:
-    """Any text for any flag: refused with one line, or rendered into files that parse with the
-    same structure as the defaults (the app dir and the subdir only move paths)."""
+    """Any text for any flag: refused with one line naming the option's field (or the manifest's,
+    for an environment it does not define), or rendered into files that parse with the same
+    structure as the defaults (the app dir and the subdir only move paths)."""
     assume_flags = ["--style", "optimized", "--env", "gpu"]
     extra = ["--bootstrap", "localimage"] if flag == "--bootstrap-source" else []
     run, files, outside = generate_into(capsys, GOOD, *assume_flags, *extra, flag, value)
     assert outside == set(), outside
-    assert "Traceback" not in run.out + run.err and run.code in (0, 2), run
-    if run.code == 2:
-        one_line(run, 2)
-        return
     assert "\x1b" not in run.out + run.err
+    refusal = option_refusal(flag, value)
+    if refusal is not None:
+        one_line(run, 2, refusal)
+        assert run.err.startswith("kit: error: [") or refusal.startswith("pixi.toml"), run
+        return
+    assert (run.code, run.err) == (0, ""), run
     shape = structure(files)  # parses
     if flag not in ("--subdir", "--app-dir", "--bootstrap-source", "--matrix", "--cuda", "--env"):
         assert shape == baseline(capsys, *assume_flags)

@@ -32,6 +32,16 @@ from hostile_helpers import (
 # == signals ==========================================================================================================
 
 
+# The one line a stopped kit prints, by exit code (130: SIGINT, 143: SIGTERM).
+STOPPED = {130: "kit: interrupted\n", 143: "kit: terminated\n"}
+
+
+def stopped(run: Run, code: int) -> None:
+    """The kit was stopped by the signal: its exit code, and exactly its one line on stderr."""
+    one_line(run, code)
+    assert run.err == STOPPED[code], run
+
+
 def wait_for_import(process: subprocess.Popen[str], module: str) -> str:
     """Read -X importtime lines until `module` has loaded: the kit is mid-start-up."""
     assert process.stderr is not None
@@ -59,7 +69,7 @@ def signal_when(process: subprocess.Popen[str], reached: Callable[[], object], s
 def test_signal_early_in_start_up(tree: Path, sig: int, code: int, module: str) -> None:
     """Ctrl-C (or kill) while the kit is still importing: one line, 130/143, no traceback."""
     process = start("generate", tree / "repo")
-    one_line(signal_when(process, lambda: wait_for_import(process, module), sig), code)
+    stopped(signal_when(process, lambda: wait_for_import(process, module), sig), code)
     assert temps(tree) == []
 
 
@@ -67,7 +77,7 @@ def test_ctrl_c_through_the_kit_entry_point(tree: Path) -> None:
     entry = Path(sys.executable).parent / "kit"
     need(entry.exists(), f"{entry} is not installed (./dev setup)")
     process = start("inspect", tree / "repo", executable=[sys.executable, "-X", "importtime", str(entry)])
-    one_line(signal_when(process, lambda: wait_for_import(process, "jinja2"), signal.SIGINT), 130)
+    stopped(signal_when(process, lambda: wait_for_import(process, "jinja2"), signal.SIGINT), 130)
 
 
 def wait_until_waiting(process: subprocess.Popen[str], folder: Path, timeout: float = 30) -> None:
@@ -98,7 +108,7 @@ def test_signal_while_waiting_to_write(tree: Path, sig: int, code: int) -> None:
         run = signal_when(process, lambda: wait_until_waiting(process, repo), sig)
     finally:
         os.close(fd)
-    one_line(run, code)
+    stopped(run, code)
     assert changed(before, snapshot(tree)) == set()
 
 
@@ -138,7 +148,7 @@ def test_signal_while_staging_leaves_nothing(tree: Path, sig: int, code: int) ->
     """SIGINT/SIGTERM with three files staged: the temporary files go, nothing else changes."""
     repo = tree / "repo"
     before = snapshot(tree)
-    one_line(interrupted_script(SIGNAL_MID_WRITE, repo, sig), code)
+    stopped(interrupted_script(SIGNAL_MID_WRITE, repo, sig), code)
     assert changed(before, snapshot(tree)) == set()
 
 
@@ -163,7 +173,7 @@ def test_signal_while_renaming_waits_for_the_last_rename(
 ) -> None:
     """A signal between two renames is held back until every file (and the state) is in place."""
     repo = tree / "repo"
-    one_line(interrupted_script(SIGNAL_MID_RENAME, repo, sig), code)
+    stopped(interrupted_script(SIGNAL_MID_RENAME, repo, sig), code)
     assert temps(tree) == []
     assert (repo / ".kit-state.json").is_file() and (repo / "apptainer.def").is_file()
     again = kit(capsys, "generate", repo, "--json")
@@ -184,7 +194,8 @@ def test_kill_9_mid_write_then_the_next_run_recovers(capsys: pytest.CaptureFixtu
     run = kit(capsys, "generate", repo)
     assert run.code == 0 and "refused" not in run.out, run
     assert temps(tree) == []
-    assert kit(capsys, "check", repo).code in (0, 1)
+    checked = kit(capsys, "check", repo)
+    assert (checked.code, checked.out, checked.err) == (0, "no findings\n", ""), checked
 
 
 def test_stale_temporary_files_are_not_edits(capsys: pytest.CaptureFixture[str], tree: Path) -> None:
