@@ -80,8 +80,8 @@ def image_reference(value: str, field: str = "image") -> str:
                 "digests look like sha256:<64 hex digits>",
                 "ghcr.io/prefix-dev/pixi:0.55.0-noble",
             )
-    name, _, tag_part = rest.rpartition(":") if ":" in rest.rsplit("/", 1)[-1] else (rest, "", "")
-    if tag_part:
+    name, colon, tag_part = rest.rpartition(":") if ":" in rest.rsplit("/", 1)[-1] else (rest, "", "")
+    if colon:  # "ubuntu:" has an empty tag, which no engine reads
         tag(tag_part, field)
     parts = name.split("/")
     if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
