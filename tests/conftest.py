@@ -34,6 +34,10 @@ sys.path.insert(0, str(REPO))  # `tests.lab` for the offline lab
 
 from tests.lab.settings import LabSettings  # noqa: E402  (needs the path above)
 
+# The hostile-input tests' fixtures (`tree`, `shared_tmp`) and helpers, loaded as a plugin so that
+# pytest rewrites their asserts (tests/hostile_helpers.py).
+pytest_plugins = ["hostile_helpers"]
+
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"

@@ -440,10 +440,15 @@ class LessonSession:
 def evaluate_block(example: Example) -> str | None:
     """Sybil's evaluator: run the block in the document's session; a message when it failed."""
     session: LessonSession = example.namespace["session"]
-    block: RunBlock = example.parsed
-    outcome = session.run(block)
+    return failure(session.run(example.parsed))
+
+
+def failure(outcome: Outcome) -> str | None:
+    """What went wrong in a block's run, as the test reports it; None when it did what the
+    episode says."""
     if outcome.ok:
         return None
+    block = outcome.block
     want = "a non-zero status" if block.exit is None else f"status {block.exit}"
     if block.output is not None:
         want += f" and output matching {block.output!r}"

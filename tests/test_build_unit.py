@@ -120,26 +120,69 @@ def _needs(path: str) -> None:
     need(os.access(path, os.X_OK), f"{path} is not installed here")
 
 
-def test_docker_28_without_buildx_is_refused_clearly() -> None:
+# Where the docker CLI looks for plugins besides $DOCKER_CONFIG/cli-plugins (compiled into it).
+SYSTEM_PLUGIN_DIRS = (
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+STAND_IN_BUILDX = """#!/bin/sh
+if [ "$1" = docker-cli-plugin-metadata ]; then
+  echo '{"SchemaVersion": "0.1.0", "Vendor": "kit tests", "Version": "v0.0.0"}'
+  exit 0
+fi
+echo "github.com/docker/buildx v0.0.0 a stand-in"
+"""
+
+
+def plugin_env(config: Path, *, buildx: bool) -> dict[str, str]:
+    """The environment with DOCKER_CONFIG at a fresh folder `config`: none of the user's plugins,
+    and with `buildx` a stand-in docker-buildx plugin there (the client only asks it its
+    version). A docker-buildx in the system's plugin folders cannot be hidden: the tests that
+    need a client without buildx say so and stop (need) where there is one."""
+    plugins = config / "cli-plugins"
+    plugins.mkdir(parents=True)
+    if buildx:
+        (plugins / "docker-buildx").write_text(STAND_IN_BUILDX)
+        (plugins / "docker-buildx").chmod(0o755)
+    return {**os.environ, "DOCKER_CONFIG": str(config)}
+
+
+def _no_system_buildx() -> None:
+    found = [d for d in SYSTEM_PLUGIN_DIRS if os.path.exists(os.path.join(d, "docker-buildx"))]
+    need(not found, f"a system-wide docker-buildx plugin is installed ({', '.join(found)})")
+
+
+def test_docker_28_without_buildx_is_refused_clearly(tmp_path: Path) -> None:
     _needs(DOCKER_28)
-    env = {**os.environ, "KIT_DOCKER_CLI": DOCKER_28}
-    if inspect_cli(DOCKER_28, env) is not None:  # buildx installed: then it is simply accepted
-        assert find_docker_cli(env) is not None
-        return
+    _no_system_buildx()
+    env = {**plugin_env(tmp_path / "docker", buildx=False), "KIT_DOCKER_CLI": DOCKER_28}
+    assert inspect_cli(DOCKER_28, env) is None
     with pytest.raises(EngineUnavailable) as caught:
         find_docker_cli(env)
     assert BUILDX_MISSING in str(caught.value)
     assert caught.value.instead and "buildx" in caught.value.instead
 
 
-def test_debian_docker_2010_has_builtin_buildkit() -> None:
+def test_docker_28_with_buildx_builds_through_it(tmp_path: Path) -> None:
+    _needs(DOCKER_28)
+    env = {**plugin_env(tmp_path / "docker", buildx=True), "KIT_DOCKER_CLI": DOCKER_28}
+    cli = find_docker_cli(env)
+    assert (
+        (cli.path, cli.mode) == (DOCKER_28, "buildx") and cli.version is not None and cli.version >= (23, 0)
+    )
+    assert cli.build_argv() == [DOCKER_28, "buildx", "build", "--load"]
+
+
+def test_debian_docker_2010_has_builtin_buildkit(tmp_path: Path) -> None:
     _needs(DOCKER_2010)
-    cli = inspect_cli(DOCKER_2010, dict(os.environ))
-    assert cli is not None and cli.version is not None
-    if cli.mode == "builtin":
-        assert cli.version < (23, 0)
-        assert cli.build_argv() == [DOCKER_2010, "build"]
-        assert cli.build_env({})["DOCKER_BUILDKIT"] == "1"
+    _no_system_buildx()
+    cli = inspect_cli(DOCKER_2010, plugin_env(tmp_path / "docker", buildx=False))
+    assert cli is not None and cli.mode == "builtin"
+    assert cli.version is not None and cli.version < (23, 0)
+    assert cli.build_argv() == [DOCKER_2010, "build"]
+    assert cli.build_env({})["DOCKER_BUILDKIT"] == "1"
 
 
 def test_discovery_prefers_a_working_client() -> None:

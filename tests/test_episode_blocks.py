@@ -28,6 +28,7 @@ from episode_blocks import (
     MarkerError,
     block_schedulers,
     copy_checkout,
+    failure,
     lesson_blocks,
     parse_marker,
 )
@@ -90,25 +91,31 @@ def session(
 @pytest.mark.timeout(5400)
 @pytest.mark.parametrize("index", range(len(BLOCKS)), ids=[e.parsed.name for _d, e in BLOCKS])
 def test_block(index: int, session: LessonSession, request: pytest.FixtureRequest) -> None:
+    """The block runs as the episode says. The blocks before it run first when they have not yet
+    (a block selected alone); a block that already ran (before a later block selected ahead of
+    it) is judged by that run, not skipped."""
     for earlier in range(index + 1):
         document, example = BLOCKS[earlier]
         for scheduler in block_schedulers(example.parsed):
             request.getfixturevalue(scheduler)  # the lab's HTCondor or Slurm answers, or need() says why
-        if example.parsed.name in session.outcomes:
-            continue
-        document.namespace["session"] = session
         if earlier < index:
-            session.run(example.parsed)  # run alone: the state the blocks before it leave
-        else:
-            failed = [n for n, o in session.outcomes.items() if not o.ok]
-            try:
+            if example.parsed.name not in session.outcomes:
+                document.namespace["session"] = session
+                session.run(example.parsed)  # run alone: the state the blocks before it leave
+            continue
+        failed = [n for n, o in session.outcomes.items() if not o.ok and n != example.parsed.name]
+        done = session.outcomes.get(example.parsed.name)
+        try:
+            if done is not None:
+                problem = failure(done)
+                assert problem is None, problem
+            else:
+                document.namespace["session"] = session
                 example.evaluate()
-            except Exception as error:
-                if failed:
-                    raise AssertionError(
-                        f"{error}\n(earlier blocks that failed: {', '.join(failed)})"
-                    ) from error
-                raise
+        except Exception as error:
+            if failed:
+                raise AssertionError(f"{error}\n(earlier blocks that failed: {', '.join(failed)})") from error
+            raise
 
 
 # --------------------------------------------------------------------- the definition of done

@@ -28,6 +28,7 @@ TEXT_LIMIT = 16 * MiB  # recipes, workflows, episodes, .gitignore, the state fil
 def describe_kind(mode: int) -> str:
     """A file type in words, for messages ("a folder", "a FIFO", ...)."""
     kinds = (
+        (stat.S_ISREG, "a regular file"),
         (stat.S_ISDIR, "a folder"),
         (stat.S_ISLNK, "a symbolic link"),
         (stat.S_ISFIFO, "a FIFO"),
@@ -35,7 +36,7 @@ def describe_kind(mode: int) -> str:
         (stat.S_ISCHR, "a character device"),
         (stat.S_ISBLK, "a block device"),
     )
-    return next((words for test, words in kinds if test(mode)), "not a regular file")
+    return next((words for test, words in kinds if test(mode)), "of an unknown kind")
 
 
 def _unreadable(path: Path, exc: OSError, field: str | None, error: type[UserError]) -> UserError:

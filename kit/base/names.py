@@ -13,15 +13,16 @@ import re
 
 from kit.base.errors import OptionsError
 
+# Every pattern ends in \Z, not $: `$` also matches before a final newline, so "gpu\n" would pass.
 # pixi: lowercase letters, digits and dashes for environment and feature names.
-ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
 # OCI distribution spec: path components separated by '/', optional registry host[:port].
-IMAGE_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
-REGISTRY_HOST = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]{1,5})?$")
-TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-CUDA_VERSION = re.compile(r"^[0-9]{1,2}(?:\.[0-9]{1,2})?$")
+IMAGE_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*\Z")
+REGISTRY_HOST = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]{1,5})?\Z")
+TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
+CUDA_VERSION = re.compile(r"^[0-9]{1,2}(?:\.[0-9]{1,2})?\Z")
 # A relative POSIX path made of plain components (no '..', no leading '/', no shell metacharacters).
-PATH_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+PATH_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
 
 def _refuse(kind: str, value: str, field: str, rule: str, example: str) -> OptionsError:
@@ -71,7 +72,7 @@ def image_reference(value: str, field: str = "image") -> str:
     digest = ""
     if "@" in rest:
         rest, digest = rest.split("@", 1)
-        if not re.match(r"^sha256:[0-9a-f]{64}$", digest):
+        if not re.match(r"^sha256:[0-9a-f]{64}\Z", digest):
             raise _refuse(
                 "image digest",
                 value,
@@ -79,8 +80,8 @@ def image_reference(value: str, field: str = "image") -> str:
                 "digests look like sha256:<64 hex digits>",
                 "ghcr.io/prefix-dev/pixi:0.55.0-noble",
             )
-    name, _, tag_part = rest.rpartition(":") if ":" in rest.rsplit("/", 1)[-1] else (rest, "", "")
-    if tag_part:
+    name, colon, tag_part = rest.rpartition(":") if ":" in rest.rsplit("/", 1)[-1] else (rest, "", "")
+    if colon:  # "ubuntu:" has an empty tag, which no engine reads
         tag(tag_part, field)
     parts = name.split("/")
     if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
@@ -126,7 +127,7 @@ def relative_path(value: str, field: str) -> str:
     return cleaned
 
 
-FILE_PATH = re.compile(r"^[A-Za-z0-9_./-]+$")
+FILE_PATH = re.compile(r"^[A-Za-z0-9_./-]+\Z")
 
 
 def file_path(value: str, field: str) -> str:

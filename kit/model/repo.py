@@ -79,8 +79,6 @@ def _subdir_parts(subdir: str) -> tuple[str, ...]:
             field="subdir",
             fix="pass a folder path such as 'cuda-exercise'",
         )
-    if subdir in ("", "."):
-        return ()
     pure = PurePosixPath(subdir)
     if pure.is_absolute() or "\\" in subdir or "\0" in subdir:
         raise OptionsError(
@@ -88,6 +86,8 @@ def _subdir_parts(subdir: str) -> tuple[str, ...]:
             field="subdir",
             fix="pass a relative folder such as 'cuda-exercise'",
         )
+    if subdir.rstrip("/") in ("", "."):  # the root, also as './' (as names.relative_path reads it)
+        return ()
     parts = tuple(p for p in subdir.strip("/").split("/") if p not in ("",))
     if any(p in (".", "..") for p in parts):
         raise OptionsError(

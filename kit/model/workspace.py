@@ -120,9 +120,9 @@ class Workspace:
 def load_workspace(directory: Path | str) -> Workspace:
     """Read the workspace in `directory`; raise WorkspaceError with file, field and fix."""
     root = Path(directory)
-    if not root.is_dir():
+    if not root.is_dir() or not os.access(root, os.R_OK | os.X_OK):  # else: "no pixi.toml here"
         raise WorkspaceError(
-            "is not a readable directory", file=root, fix="pass the folder that holds pixi.toml"
+            "is not a readable directory", file=root, field="dir", fix="pass the folder that holds pixi.toml"
         )
     manifest_path, table, project = _read_manifest(root)
     project_name = project.get("name")
@@ -250,10 +250,11 @@ def _list(value: Any, path: Path, field_name: str) -> list[Any]:
 # Every manifest value the kit prints, renders or names an image after is checked here, where it
 # enters, against the shape its owner allows, narrowed to what needs no escaping anywhere the
 # kit writes it (a Dockerfile LABEL, a def file, YAML, a shell): a value that passes cannot leave
-# its token, and one that fails stops with the file, the field and the fix.
-WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")  # PEP 508 names
-CHANNEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~%+@:/-]{0,254}$")
-VERSION = re.compile(r"^[0-9]{1,4}(?:\.[0-9]{1,4}){0,3}$")
+# its token, and one that fails stops with the file, the field and the fix. (\Z, not $, which
+# also matches before a final newline.)
+WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?\Z")  # PEP 508 names
+CHANNEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~%+@:/-]{0,254}\Z")
+VERSION = re.compile(r"^[0-9]{1,4}(?:\.[0-9]{1,4}){0,3}\Z")
 
 
 def _workspace_name(value: Any, path: Path) -> str:

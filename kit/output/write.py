@@ -106,7 +106,7 @@ def load_state(root: Path, force: bool = False) -> dict[str, Recorded]:
     except WorkspaceError as exc:
         if force:
             return {}
-        raise WorkspaceError(exc.detail, file=path, field="state", fix=_STATE_FIX) from None
+        raise WorkspaceError(exc.detail, file=path, field=exc.field or "state", fix=_STATE_FIX) from None
 
 
 def parse_state(text: str, path: Path) -> dict[str, Recorded]:
