@@ -226,4 +226,3 @@ def test_no_tracked_file_is_ignored() -> None:
         timeout=60,
     )
     assert ignored.stdout == ""
-
