@@ -219,7 +219,7 @@ class RenderOptions:
     )
     job_reference: JobReference = job_option(
         "commit",
-        "commit: the immutable <env>-sha-<short> tag of one commit; tag: the moving tag",
+        "commit: the <env>-sha-<short> tag of one commit; tag: the moving tag",
         label="job image tag",
         choices=JOB_REFERENCES,
         widget="toggle",

@@ -32,9 +32,10 @@ from kit.model.workspace import LINUX, Workspace
 SHELL_LESS_IMAGES = re.compile(r"^(scratch$|gcr\.io/distroless/|cgr\.dev/chainguard/static)")
 # Apptainer bootstrap agents that start from an image reference (the others from a file).
 IMAGE_BOOTSTRAPS = ("docker", "docker-daemon")
-# The tags the workflows push, beside the descriptive one (`gpu-noble-cuda-12.9`, which moves to
-# each new build): one per commit that is never moved. A scheduler that caches images by name
-# (HTCondor does) never pulls a reused tag again, so job files should name the immutable one.
+# The tags the workflows push, beside the descriptive one (`gpu-noble-cuda-12`, which moves to
+# each new build): one per commit. Job files name that one, so that a job says which commit's
+# build it ran; it is not fixed bits (building the same commit again, for a tag push, a release or
+# a manual run, pushes it again with a new digest: only `@sha256:` cannot move).
 # docker/metadata-action's `type=sha` writes the first SHORT_SHA_LENGTH hex digits of the commit.
 # An engine whose artifacts share the repository with another's puts its own prefix before both
 # (`ContainerEngine.tag_prefix`: the SIF pushed over ORAS has `apptainer-`).

@@ -1,9 +1,11 @@
 """What the job templates print: the image a job runs, its resources, and where its files go.
 
 `job_plan()` turns a resolved `Plan` into a `JobPlan` for the plan's primary environment. The
-image is by default the immutable per-commit reference the workflows push
-(`<env>-sha-<short>`, see `kit.decide.plan.immutable_tag`): HTCondor caches container images by name
-and never pulls a reused tag again, and a rerun months later should run the same bits.
+image is by default the per-commit tag the workflows push (`<env>-sha-<short>`, see
+`kit.decide.plan.immutable_tag`): a job then says which commit's build it ran, where the moving tag
+would run whatever was built last. The tag can still be pushed again when the same commit is built
+again, and the commit is the local HEAD, which no workflow may have published: the job files'
+comments say so and what to do.
 
 Job files name a published image, so they need two facts the other files do not: the image's
 full name (the workflows can leave it to `${{ github.repository }}`) and the commit. Both come
@@ -109,7 +111,7 @@ def job_plan(plan: Plan) -> JobPlan:
 
 
 def _tag(plan: Plan, engine: str | None) -> str:
-    """The tag jobs name: the commit's immutable one (default), or the moving one; with the tag
+    """The tag jobs name: the commit's own one (default), or the moving one; with the tag
     prefix of `engine`, the engine whose published artifact the job pulls (None: none)."""
     o = plan.options
     if o.job_reference == "tag":
