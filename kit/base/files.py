@@ -160,3 +160,19 @@ def read_optional_text(
     if not os.path.lexists(path):
         return None
     return read_text(path, limit=limit, field=field, error=error, follow=follow)
+
+
+def refuse_links(out: Path, field: str = "out") -> None:
+    """The one rule for a folder the kit is told to write into (`generate --out`, `lesson
+    template --out`, `lesson preview --out`): neither it nor a folder above it (as given) may be
+    a symbolic link, since a link there sends the write, with text from the repository, anywhere
+    its owner chose. Raises UserError naming the link; nothing has been written yet."""
+    given = Path(os.path.abspath(out))
+    for part in (given, *given.parents):
+        if os.path.islink(part):
+            raise UserError(
+                f"{part} is a symbolic link; the kit never writes through a link",
+                file=out,
+                field=field,
+                fix="name a real folder (not a link, and not inside one); nothing was written",
+            )

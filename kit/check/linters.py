@@ -4,6 +4,14 @@ hadolint and zizmor run as programs on real files in `workdir` (a folder laid ou
 repository); the workflow schema is checked in-process (`kit.check.schema`), with the schema
 and validator check-jsonschema uses. `run_linters` runs them side by side.
 
+No linter reads configuration from the repository it checks (a cloned repository is
+untrusted, and its settings could silence the very findings a check exists for): hadolint gets
+the kit's own `hadolint.yaml` (`--config`, so no `.hadolint.yaml` from its folder or above) and
+ignores inline `# hadolint ignore=` pragmas; zizmor gets `--no-config` (no `zizmor.yml` or
+`.github/zizmor.yml`) and `--no-ignores` (no `# zizmor: ignore[...]` comments). The kit's own
+templates carry no such pragma, so they hide nothing the kit wrote either. Both run in a folder
+of copies that the kit lays out itself.
+
 A linter never breaks a check run:
 - not installed: one "skipped" finding that says how to install it (learners on Binder may lack
   them);
@@ -32,6 +40,9 @@ from kit.model.deployfiles import DOCKERFILE, WORKFLOW_DIR
 Linter = Callable[[list[str], Path], list[Finding]]
 INSTALL_HINT = "pip install 'pixi-deploy-kit[lint]'"
 TIMEOUT_S = 30.0
+HADOLINT_CONFIG = Path(__file__).with_name("hadolint.yaml")
+HADOLINT_FLAGS = ("--config", str(HADOLINT_CONFIG), "--disable-ignore-pragma")
+ZIZMOR_FLAGS = ("--offline", "--no-config", "--no-ignores")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]|\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -149,7 +160,9 @@ def hadolint(files: list[str], workdir: Path, timeout: float | None = None) -> l
     levels: dict[str, Severity] = {"error": "error", "warning": "warning"}
     for file in dockerfiles:
         try:
-            report, _ = _run_json([exe, "--no-fail", "--format", "json", file], workdir, timeout or TIMEOUT_S)
+            report, _ = _run_json(
+                [exe, *HADOLINT_FLAGS, "--no-fail", "--format", "json", file], workdir, timeout or TIMEOUT_S
+            )
             for item in report or []:
                 code = str(item["code"])
                 findings.append(
@@ -183,7 +196,7 @@ def zizmor(files: list[str], workdir: Path, timeout: float | None = None) -> lis
     findings: list[Finding] = []
     try:
         report, stderr = _run_json(
-            [exe, "--offline", "--no-exit-codes", "--format", "json", *workflows],
+            [exe, *ZIZMOR_FLAGS, "--no-exit-codes", "--format", "json", *workflows],
             workdir,
             timeout or TIMEOUT_S,
             ok_codes=(0, ZIZMOR_NO_INPUTS),

@@ -5,10 +5,18 @@ cannot. zizmor's `unpinned-uses` audit flags anything else. The version comment 
 what Dependabot and Renovate read to propose updates, and what a reader checks against the
 action's release page. Change a pin here and every rendered workflow follows.
 
-How each row was checked (`verified` is the date): the action's own repository was fetched and
-`git rev-parse <tag>^{commit}` gave the SHA below; the tag is the newest release of the action's
-newest major, and its `action.yml` at that commit declares `runs.using: node24` (the runtime
-hosted runners ship by default; node20 actions print a deprecation warning and will stop).
+How each row was checked (`verified` is the date, `how` the method): the action's own repository
+was fetched and `git rev-parse refs/tags/<tag>^{commit}` gave the SHA below; the tag is the
+newest release tag in that copy of the action's newest major, and its `action.yml` at that
+commit declares `runs.using: node24` (the runtime hosted runners ship by default; node20 actions
+print a deprecation warning and will stop). tests/test_pins.py fails when a rendered workflow's
+`uses:` line (SHA and its version comment) and this table disagree.
+
+On 2026-12-05 every row was checked again: the fetched copies' newest tags were still the ones
+below (setup-buildx-action v4.3.0, login-action v4.1.0, build-push-action v7.3.0,
+metadata-action v6.2.0, checkout v7.0.1), each SHA equal to its tag's commit. Releases said to
+be newer (setup-buildx-action 4.4.1, login-action 4.6.0, build-push-action 7.4.0) were not in
+those copies, so they are not pinned: a SHA goes in only once it is seen under its tag.
 
 Apptainer is not an action but a package the Apptainer workflow downloads; it is pinned the same
 way, by version and by the SHA-256 of the release asset, which the workflow checks before it
@@ -26,6 +34,7 @@ class PinnedAction:
     sha: str
     version: str
     verified: str  # ISO date the SHA was checked against the tag in `repo`
+    how: str = "fetched the repository; `git rev-parse refs/tags/<version>^{commit}` == sha; newest tag there"
 
     @property
     def uses(self) -> str:
@@ -36,18 +45,18 @@ class PinnedAction:
 ACTIONS: dict[str, PinnedAction] = {
     a.repo.split("/", 1)[1]: a
     for a in (
-        PinnedAction("actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1", "2026-11-29"),
+        PinnedAction("actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1", "2026-12-05"),
         PinnedAction(
-            "docker/metadata-action", "dc802804100637a589fabce1cb79ff13a1411302", "v6.2.0", "2026-11-29"
+            "docker/metadata-action", "dc802804100637a589fabce1cb79ff13a1411302", "v6.2.0", "2026-12-05"
         ),
         PinnedAction(
-            "docker/setup-buildx-action", "37fe631027851001ddb9b187196cc803df7f5f0e", "v4.3.0", "2026-11-29"
+            "docker/setup-buildx-action", "37fe631027851001ddb9b187196cc803df7f5f0e", "v4.3.0", "2026-12-05"
         ),
         PinnedAction(
-            "docker/login-action", "4907a6ddec9925e35a0a9e82d7399ccc52663121", "v4.1.0", "2026-11-29"
+            "docker/login-action", "4907a6ddec9925e35a0a9e82d7399ccc52663121", "v4.1.0", "2026-12-05"
         ),
         PinnedAction(
-            "docker/build-push-action", "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a", "v7.3.0", "2026-11-29"
+            "docker/build-push-action", "53b7df96c91f9c12dcc8a07bcb9ccacbed38856a", "v7.3.0", "2026-12-05"
         ),
     )
 }

@@ -15,6 +15,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 import yaml
 
 from kit.base.errors import KitError, ToolNotFound, UserError
+from kit.base.files import refuse_links
 from kit.output.write import atomic_write
 
 STYLESHEET = "kit-preview.css"
@@ -105,14 +107,8 @@ def _pandoc() -> str:
 
 
 def _safe_output_dir(out: Path) -> Path:
-    """The preview folder: made if missing, never a symlink, never a file."""
-    for part in (out, *out.parents):
-        if part.is_symlink():
-            raise UserError(
-                f"{part} is a symbolic link; the preview is not written through links",
-                field="--out",
-                fix="choose a real folder",
-            )
+    """The preview folder: made if missing, never a symlink (nor inside one), never a file."""
+    refuse_links(out, "--out")
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder", field="--out", fix="choose a folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -129,11 +125,16 @@ def build_preview(root: Path, out: Path) -> list[Path]:
     css = assets / "preview.css"
     links = root / "links.md"
     written: list[Path] = []
-    with _filter_file(assets / "preview.lua", out) as lua:
+    # The helper files pandoc reads (the Lua filter, each page's navigation) go to a private
+    # folder of the kit's, never into the output folder, where a planted link could redirect them.
+    with (
+        tempfile.TemporaryDirectory(prefix="kit-preview-") as private,
+        _filter_file(assets / "preview.lua", Path(private)) as lua,
+    ):
         for page in pages:
             inputs = [str(page.source)] + ([str(links)] if links.is_file() else []) if page.source else []
             contents = None if page.source else _contents(title, pages)
-            nav = out / ".nav.html"
+            nav = Path(private) / "nav.html"
             nav.write_text(_navigation(title, pages, page), encoding="utf-8")
             try:
                 done = subprocess.run(

@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from kit.base.errors import UserError
-from kit.base.files import describe_kind, read_text
+from kit.base.files import describe_kind, read_text, refuse_links
 from kit.decide.options import PIXI_VERSION
 from kit.lesson.sync import EXAMPLE, LESSON_OPTIONS, Lesson, load_lesson, refill
 from kit.model.deployfiles import STATE_FILE, FileKind
@@ -75,8 +75,9 @@ def write_template(root: Path, out: Path) -> list[str]:
     out = Path(out)
     _check_destination(out)
     files = template_files(root)
-    staging = Path(tempfile.mkdtemp(prefix=f".kit-tmp-{out.name}-", dir=out.parent))
+    staging: Path | None = None
     try:
+        staging = Path(tempfile.mkdtemp(prefix=f".kit-tmp-{out.name}-", dir=out.parent))
         for rel, text in files.items():
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -85,18 +86,24 @@ def write_template(root: Path, out: Path) -> list[str]:
         os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide the repository from its group
         os.rename(staging, out)  # replaces an empty folder; refuses anything else
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         raise UserError(
-            f"cannot be made: {exc.strerror}",
+            f"cannot be made: {exc.strerror or exc}",
             file=out,
             field="out",
             fix="name a new folder (or an empty one) you can write to; nothing was written",
         ) from None
+    except BaseException:  # Ctrl-C or SIGTERM (kit.base.interrupts): no partial folder stays
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
     return list(files)
 
 
 def _check_destination(out: Path) -> None:
-    """`out` is new or an empty real folder, in a folder that exists."""
+    """`out` is new or an empty real folder, in a folder that exists, and not behind a link."""
+    refuse_links(out)
     try:
         info = out.lstat()
     except FileNotFoundError:

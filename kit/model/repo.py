@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from kit.base.errors import OptionsError, UserError
+from kit.base.files import refuse_links
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,9 @@ def _subdir_parts(subdir: str) -> tuple[str, ...]:
 
 
 def _out_folder(out: Path) -> Path:
-    """`--out` resolved; it must be a folder or not exist yet (made when writing)."""
+    """`--out` resolved; it must be a folder or not exist yet (made when writing), and neither it
+    nor a folder above it a link (kit.base.files.refuse_links: the rule every writer follows)."""
+    refuse_links(Path(out))
     try:
         resolved = Path(out).resolve()
     except (OSError, RuntimeError) as exc:

@@ -9,6 +9,13 @@ has, and their JSON output is as exact as the bindings' ads for the few attribut
 The checks read a submit file with `condor_submit -dry-run`, which needs no running pool, where
 the client is installed, and with the kit's own reading of the submit language in any case, so
 a laptop without HTCondor still gets the image and GPU checks.
+
+HTCondor's parser runs programs while it reads, dry run or not: `include : CMD |`, `include
+command [into FILE] : CMD` and `queue ... from CMD |` run CMD, and a plain `include : FILE` reads
+a file from anywhere. A checked repository is untrusted text, so `condor_submit` never sees it:
+the dry run gets a submit text the kit rebuilds from what it read itself (one `name = value`
+per line, no comments or continuations, and only `queue` statements that read no command),
+and every line that would run or read something is an error finding that names it.
 """
 
 from __future__ import annotations
@@ -132,7 +139,9 @@ class HTCondor(Scheduler):
         )
 
     def _dry_run(self, files: Mapping[str, str]) -> list[Remark]:
-        """`condor_submit -dry-run` on a copy of the files, when HTCondor's client is installed."""
+        """`condor_submit -dry-run` on a copy of the files, when HTCondor's client is installed.
+        The submit file it gets is the kit's rebuilt text (`plain_submit_text`), never the
+        repository's own: HTCondor would run the commands some lines name while parsing."""
         tool = self.find_client(self.submit_client)
         if tool is None:
             return [
@@ -147,8 +156,11 @@ class HTCondor(Scheduler):
             root = Path(tmp)
             for f in self.files:
                 if f.path in files:
+                    text = files[f.path]
+                    if f.path == self.job_file:
+                        text = plain_submit_text(text)
                     (root / f.path).parent.mkdir(parents=True, exist_ok=True)
-                    (root / f.path).write_text(files[f.path], encoding="utf-8")
+                    (root / f.path).write_text(text, encoding="utf-8")
             try:
                 done = subprocess.run(
                     [tool, "-dry-run", "-", self.job_file],
@@ -183,36 +195,141 @@ class HTCondor(Scheduler):
         ]
 
 
-def submit_commands(text: str) -> tuple[dict[str, tuple[str, int]], list[Remark]]:
-    """`key = value` commands (keys lower case) with their lines, and a remark per bad line.
-    Enough of HTCondor's submit language for the kit's files: comments, continuations, one
-    `queue` statement at the end."""
-    commands: dict[str, tuple[str, int]] = {}
-    remarks: list[Remark] = []
-    queued = False
+# The forms of the submit language that make condor_submit run or read something while it
+# parses (HTCondor's configuration and submit-language manuals): a trailing `|` turns an include
+# or a `queue ... from` into a command's output; `include command` always runs one; any
+# `include` reads a file the checked copy does not hold.
+_INCLUDE = re.compile(r"(?i)include\b")
+_QUEUE = re.compile(r"(?i)queue\b")
+_COMMAND = re.compile(r"([A-Za-z_+][A-Za-z0-9_.+]*)[ \t]*=(.*)", re.DOTALL)
+_QUEUE_FROM = re.compile(r"(?i)queue\b.*?\bfrom\s+(\S+)")
+# Words the submit language reads as statements, never handed on as `name = value` lines
+# (`error` and `warning` are also commands: `error = FILE` names the job's stderr).
+_KEYWORDS = frozenset({"include", "use", "if", "elif", "else", "endif", "queue"})
+MAX_LINE = 8192  # longer logical lines are not submit commands the kit writes
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One logical line of a submit file: where it starts, its text, and what it is."""
+
+    line: int
+    text: str
+    kind: str  # "command", "queue", "runs" (runs or reads something while parsed), "other"
+    why: str = ""
+
+
+def statements(text: str) -> list[Statement]:
+    """The submit file's logical lines (continuations joined, comments and blanks left out), as
+    HTCondor joins them: a comment ends at its line end even when it ends in a backslash, and a
+    comment inside a continuation is skipped without ending it.
+
+    Every physical line is also looked at on its own, so that a line that would run something
+    is found however the lines around it are read."""
+    found: dict[int, Statement] = {}
     pending = ""
+    start = 0
     for number, raw in enumerate(text.splitlines(), start=1):
-        line = pending + raw.strip()
+        own = raw.strip()
+        why = _runs(own)
+        if why:
+            found[number] = Statement(number, own[:MAX_LINE], "runs", why)
+        if own.startswith("#"):
+            continue
+        if not pending:
+            start = number
+        line = pending + own
         pending = ""
         if line.endswith("\\"):
             pending = line[:-1] + " "
             continue
-        if not line or line.startswith("#"):
-            continue
-        if re.match(r"(?i)^queue\b", line):
-            queued = True
-            continue
-        match = re.match(r"^([A-Za-z_+][A-Za-z0-9_.+]*)\s*=\s*(.*)$", line)
-        if not match:
+        if line and start not in found:
+            found[start] = _statement(start, line)
+    if pending.strip() and start not in found:
+        found[start] = _statement(start, pending.strip())
+    return [found[number] for number in sorted(found)]
+
+
+def _runs(line: str) -> str:
+    """Why `line` would make condor_submit run or read something, or ''."""
+    if len(line) > MAX_LINE:
+        return ""
+    if _INCLUDE.match(line):
+        rest = line[len("include") :].lstrip()
+        if rest[:7].lower() == "command":
+            return "`include command` runs a program while HTCondor reads the file"
+        if "|" in rest:
+            return "`include : ... |` runs a program while HTCondor reads the file"
+        if rest.startswith(":") or rest[:7].lower() == "ifexist":
+            return "`include` reads another file while HTCondor reads this one"
+    if _QUEUE.match(line):
+        if "|" in line:
+            return "`queue ... from ... |` runs a program while HTCondor reads the file"
+        source = _QUEUE_FROM.match(line)
+        if source and (source.group(1).startswith(("/", "~", "$")) or ".." in source.group(1).split("/")):
+            return "`queue ... from` reads a file outside the repository"
+    return ""
+
+
+def _statement(number: int, line: str) -> Statement:
+    why = _runs(line)
+    if why:
+        return Statement(number, line[:MAX_LINE], "runs", why)
+    if _QUEUE.match(line):
+        return Statement(number, line, "queue")
+    match = _COMMAND.fullmatch(line) if len(line) <= MAX_LINE else None
+    if match and match.group(1).lower() not in _KEYWORDS:
+        return Statement(number, line, "command")
+    return Statement(number, line[:MAX_LINE], "other")
+
+
+def plain_submit_text(text: str) -> str:
+    """The submit text the kit hands to condor_submit: only what it read as a plain command or a
+    queue statement that runs nothing, one per line, in order. Nothing here executes."""
+    lines: list[str] = []
+    for statement in statements(text):
+        if statement.kind == "command":
+            match = _COMMAND.fullmatch(statement.text)
+            assert match is not None
+            value = match.group(2).strip().rstrip("\\")
+            lines.append(f"{match.group(1)} = {value}")
+        elif statement.kind == "queue":
+            lines.append(statement.text.rstrip("\\"))
+    return "".join(line + "\n" for line in lines)
+
+
+def submit_commands(text: str) -> tuple[dict[str, tuple[str, int]], list[Remark]]:
+    """`key = value` commands (keys lower case) with their lines, and a remark per bad line.
+    Enough of HTCondor's submit language for the kit's files: comments, continuations, one
+    `queue` statement at the end. A line that would run or read something while HTCondor parses
+    it is an error of its own, and is left out of what condor_submit is given."""
+    commands: dict[str, tuple[str, int]] = {}
+    remarks: list[Remark] = []
+    queued = False
+    for statement in statements(text):
+        if statement.kind == "runs":
             remarks.append(
                 Remark(
-                    number,
-                    f"not a submit command: {line[:60]!r}",
+                    statement.line,
+                    f"{statement.why}: {statement.text[:60]!r}; the kit left this line out of "
+                    "condor_submit's dry run and never runs it",
+                    "remove the line: write the values into the submit file itself",
+                )
+            )
+        elif statement.kind == "queue":
+            queued = True
+        elif statement.kind == "command":
+            match = _COMMAND.fullmatch(statement.text)
+            assert match is not None
+            commands[match.group(1).lower()] = (match.group(2).strip(), statement.line)
+        else:
+            remarks.append(
+                Remark(
+                    statement.line,
+                    f"not a submit command: {statement.text[:60]!r}",
                     "write `name = value`, or a `queue` statement",
                 )
             )
-            continue
-        commands[match.group(1).lower()] = (match.group(2).strip(), number)
     if not queued:
         remarks.append(
             Remark(

@@ -7,6 +7,7 @@ its shell syntax (`bash -n`).
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -114,12 +115,23 @@ class Slurm(Scheduler):
         return JobReading(image, image_line, tuple(gpus), tuple(remarks))
 
     def _bash_syntax(self, text: str) -> list[Remark]:
+        """`bash -n` (parse, run nothing) on the script, given on standard input. bash gets no
+        startup files (`--norc`, `--noprofile`), a bare environment (so no BASH_ENV or ENV it
+        would source first) and the file system root as its folder: nothing of the checked
+        repository or the caller decides what it does."""
         bash = shutil.which("bash")
         if bash is None:
             return []
         try:
             done = subprocess.run(
-                [bash, "-n"], input=text, capture_output=True, text=True, timeout=10, check=False
+                [bash, "--norc", "--noprofile", "-n"],
+                input=text,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+                cwd="/",
+                env={"PATH": os.defpath, "LC_ALL": "C"},
             )
         except (OSError, subprocess.SubprocessError):
             return []

@@ -1,0 +1,77 @@
+"""The pin table (kit/decide/actions.py) and the workflows agree, line by line: every `uses:` in
+a rendered workflow (and in the snapshots a reviewer reads) is `repo@SHA # version` exactly as the
+table has it, so a SHA bumped without its comment, or a comment without its SHA, fails here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLE
+
+from kit import api
+from kit.decide.actions import ACTIONS, PinnedAction
+
+USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)@(\S+?)(?:\s+#\s*(\S+))?\s*$")
+SNAPSHOTS = Path(__file__).parent / "__snapshots__"
+
+
+def pins_in(text: str) -> list[tuple[str, str, str | None]]:
+    """(repository, ref, version comment) of every `uses:` line in a workflow's text."""
+    found: list[tuple[str, str, str | None]] = []
+    for line in text.splitlines():
+        match = USES.match(line)
+        if match:
+            found.append((match.group(1), match.group(2), match.group(3)))
+    return found
+
+
+def disagreements(text: str, table: dict[str, PinnedAction]) -> list[str]:
+    """Each `uses:` line that is not exactly the table's pin for its repository."""
+    by_repo = {a.repo: a for a in table.values()}
+    wrong: list[str] = []
+    for repo, ref, version in pins_in(text):
+        pin = by_repo.get(repo)
+        if pin is None or (ref, version) != (pin.sha, pin.version):
+            wrong.append(f"{repo}@{ref} # {version}")
+    return wrong
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, str]:
+    files = api.prepare(EXAMPLE).render(("workflows",))
+    return {path: f.text for path, f in files.items() if path.endswith(".yaml")}
+
+
+def test_every_rendered_uses_line_is_the_tables_pin(rendered: dict[str, str]) -> None:
+    used = {repo for text in rendered.values() for repo, _, _ in pins_in(text)}
+    assert (used, [d for text in rendered.values() for d in disagreements(text, ACTIONS)]) == (
+        {a.repo for a in ACTIONS.values()},
+        [],
+    )
+
+
+def test_the_snapshots_carry_the_tables_pins() -> None:
+    texts = [path.read_text(encoding="utf-8") for path in sorted(SNAPSHOTS.glob("*.ambr"))]
+    assert [d for text in texts for d in disagreements(text, ACTIONS)] == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "      - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.0",
+        "      - uses: actions/checkout@0000000000000000000000000000000000000000 # v7.0.1",
+        "      - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1",
+        "        uses: actions/checkout@v7 # v7.0.1",
+        "        uses: someone/else@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1",
+    ],
+)
+def test_a_pin_and_its_comment_that_disagree_are_caught(line: str) -> None:
+    assert len(disagreements(line + "\n", ACTIONS)) == 1
+
+
+def test_every_row_records_when_and_how_it_was_verified() -> None:
+    for action in ACTIONS.values():
+        assert re.fullmatch(r"2\d{3}-\d{2}-\d{2}", action.verified), action.repo
+        assert "rev-parse" in action.how, action.repo
