@@ -130,7 +130,7 @@ pixi_image() {
   local ctx="$cache/images/pixi-context-$version"
   rm -rf "$ctx"; mkdir -p "$ctx"
   cp "$here/pixi_standin.py" "$ctx/pixi"
-  cp "$repo/kit/pixi_versions.py" "$ctx/pixi_versions.py"   # the one table: which pixi reads which lock
+  cp "$repo/kit/model/pixi_versions.py" "$ctx/pixi_versions.py"   # the one table: which pixi reads which lock
   printf '%s\n' "$version" > "$ctx/emulates"
   cp "$wheel" "$ctx/"
   cp -a "$channel" "$ctx/channel"
