@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE, REPO, need
+from conftest import EXAMPLE, REPO, OtherUser, need
 
 from kit import cli
 
@@ -59,13 +59,16 @@ def kit(capsys: pytest.CaptureFixture[str], *args: object) -> Run:
     return Run(code, captured.out, captured.err)
 
 
-def kit_process(*args: object, timeout: float = 60, user: int | None = None, cwd: Path | None = None) -> Run:
-    """`python -m kit.cli ARGS` as a process of its own (optionally as another user)."""
-    argv = [*KIT, *(str(a) for a in args)]
+def kit_process(
+    *args: object, timeout: float = 60, user: OtherUser | None = None, cwd: Path | None = None
+) -> Run:
+    """`python -m kit.cli ARGS` as a process of its own (optionally as another user, with the
+    copy of the kit that user can reach: see conftest's `nobody`)."""
+    argv, env = [*KIT, *(str(a) for a in args)], ENV
     if user is not None:
-        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
+        argv, env = user.argv(*(str(a) for a in args)), user.env()
     done = subprocess.run(
-        argv, capture_output=True, text=True, errors="replace", timeout=timeout, env=ENV, cwd=cwd, check=False
+        argv, capture_output=True, text=True, errors="replace", timeout=timeout, env=env, cwd=cwd, check=False
     )
     return Run(done.returncode, done.stdout, done.stderr)
 
@@ -717,7 +720,7 @@ def as_nobody(folder: Path) -> None:
         "read-only-out",
     ],
 )
-def test_permissions_as_another_user(shared_tmp: Path, case: str) -> None:
+def test_permissions_as_another_user(shared_tmp: Path, nobody: OtherUser, case: str) -> None:
     ws = workspace(shared_tmp / "ws")
     out = shared_tmp / "out"
     out.mkdir()
@@ -738,7 +741,7 @@ def test_permissions_as_another_user(shared_tmp: Path, case: str) -> None:
     path.chmod(mode)
     before = snapshot(shared_tmp)
     args: list[object] = ["generate", ws] + (["--out", out] if case == "read-only-out" else [])
-    run = kit_process(*args, user=NOBODY, cwd=shared_tmp)
+    run = kit_process(*args, user=nobody, cwd=shared_tmp)
     one_line(run, 2)
     assert changed(before, snapshot(shared_tmp)) == set()
 
@@ -1437,13 +1440,13 @@ def test_dockerignore_matches_like_docker(pattern: str, path: str, excluded: boo
     assert dockerignore_matcher(pattern).matches(path) is excluded
 
 
-def test_unreadable_folder_in_the_context(shared_tmp: Path) -> None:
+def test_unreadable_folder_in_the_context(shared_tmp: Path, nobody: OtherUser) -> None:
     ws = workspace(shared_tmp / "ws")
     (ws / "app" / "private").mkdir()
     as_nobody(shared_tmp)
     (ws / "app" / "private").chmod(0o000)
     before = snapshot(shared_tmp)
-    run = kit_process("build", ws, user=NOBODY, cwd=shared_tmp)
+    run = kit_process("build", ws, user=nobody, cwd=shared_tmp)
     one_line(run, 2, "private")
     assert changed(before, snapshot(shared_tmp)) == set()
 
