@@ -334,6 +334,64 @@ def apptainer_path() -> str:
         raise
 
 
+# ---------------------------------------------------------------- leaving Docker as the session found it
+
+# A session runs engines when one of its tests is marked so or asks for an engine fixture.
+ENGINE_MARKERS = frozenset(
+    {"docker", "apptainer", "episode_blocks", "htcondor", "slurm", "browser", "jupyterhub"}
+)
+ENGINE_FIXTURES = frozenset(
+    {"docker_client", "lab", "lab_workspace", "lab_sif", "apptainer_path", "htcondor", "slurm"}
+)
+
+
+def _runs_engines(items: list[pytest.Item]) -> bool:
+    for item in items:
+        if ENGINE_MARKERS & {mark.name for mark in item.iter_markers()}:
+            return True
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            return True
+    return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def docker_leftovers(request: pytest.FixtureRequest) -> Iterator[object | None]:
+    """The session's images, containers and build cache, removed when it ends.
+
+    Why: the engine tests build many images, and BuildKit keeps every layer as build cache;
+    nothing removed that cache, and one clean-clone CI run left 48.5 GB of it. Here the kit
+    builds through tests/lab/bin/docker-labelled, which labels every image this session builds;
+    at the end the images and containers with that label go, and so do the build cache records
+    the session added (tests/lab/leftovers.py says how, and how runs at the same time share the
+    daemon). The lab's images (kit-lab/*) and its cache under /var/cache/kit-lab predate the
+    session and stay. A session with no engine test, or no daemon, changes nothing.
+    """
+    if not _runs_engines(request.session.items):
+        yield None
+        return
+    from kit.base.errors import KitError
+    from kit.engines import connect_docker, find_docker_cli
+    from tests.lab import leftovers
+
+    try:
+        client = connect_docker()
+        real_cli = find_docker_cli().path
+    except KitError:
+        yield None  # no daemon or no BuildKit client: the engine tests skip (fail under CI) on their own
+        return
+    run = leftovers.begin(client)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in run.cli_env(real_cli).items():
+                patch.setenv(key, value)
+            yield run
+    finally:
+        swept = leftovers.end(client, run)
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"docker, this session's leftovers: {swept.summary()}")
+
+
 LAB_HTCONDOR_BIN = REPO / "tests" / "lab" / "bin" / "htcondor"
 
 
