@@ -386,10 +386,16 @@ def docker_leftovers(request: pytest.FixtureRequest) -> Iterator[object | None]:
                 patch.setenv(key, value)
             yield run
     finally:
-        swept = leftovers.end(client, run)
-        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"docker, this session's leftovers: {swept.summary()}")
+        request.config.stash[_SWEPT] = leftovers.end(client, run).summary()
+
+
+_SWEPT = pytest.StashKey[str]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """What the session removed from Docker, after the results (a fixture's own output is captured)."""
+    if _SWEPT in config.stash:
+        terminalreporter.write_line(f"docker, this session's leftovers: {config.stash[_SWEPT]}")
 
 
 LAB_HTCONDOR_BIN = REPO / "tests" / "lab" / "bin" / "htcondor"

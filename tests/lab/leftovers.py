@@ -59,16 +59,19 @@ class Swept:
     left: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        gb = 1e9
         text = (
-            f"removed {self.containers} containers, {self.images} images ({self.image_bytes / gb:.2f} GB), "
-            f"{self.cache_records} build cache records ({self.cache_bytes / gb:.2f} GB)"
+            f"removed {self.containers} containers, {self.images} images ({_size(self.image_bytes)}), "
+            f"{self.cache_records} build cache records ({_size(self.cache_bytes)})"
         )
         if self.kept_for_others:
             text += "; build cache left to a run still going (it removes it when it ends)"
         if self.left:
             text += "; could not remove: " + ", ".join(self.left)
         return text
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
 
 
 @dataclass(frozen=True)
