@@ -3,7 +3,9 @@
 The benchmarks build the lab's locked workspace (tests/lab: the pixi stand-in image, the runtime
 image, real PyTorch) with the real Docker engine, exactly as `kit.api.build` does: render,
 stage into a private folder, build with BuildKit. They keep what they make apart from everyone
-else's (image names under ``kit-bench/``, the process id in every tag) and remove it at the end.
+else's (image names under ``kit-bench/``, the process id in every tag) and remove it at the end:
+their images, and the build cache their builds added (tests/lab/leftovers.py), which is most of
+the disk a benchmark takes (cold builds of real PyTorch).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ sys.path.insert(0, str(REPO))
 
 from kit import api  # noqa: E402
 from kit.base.errors import KitError  # noqa: E402
-from kit.engines import BuildResult, DockerBuilder, connect_docker  # noqa: E402
+from kit.engines import BuildResult, DockerBuilder, connect_docker, find_docker_cli  # noqa: E402
 from kit.output import staging  # noqa: E402
+from tests.lab import leftovers  # noqa: E402
 from tests.lab.settings import LabSettings, copy_workspace, lab_settings, missing  # noqa: E402
 
 STYLES = ("lesson", "optimized")
@@ -100,20 +103,29 @@ def bench_workspaces(
     lab: LabSettings, environment: str = "cpu", variants: tuple[Variant, ...] = DEFAULT_VARIANTS
 ) -> Iterator[list[BenchWorkspace]]:
     """One workspace copy per (style, runtime); afterwards every image the benchmark made is
-    removed."""
-    with tempfile.TemporaryDirectory(prefix="kit-bench-ws-") as tmp:
-        workspaces = [
-            BenchWorkspace(
-                lab, style, environment, copy_workspace(Path(tmp) / f"{style}-{runtime}", lab), runtime
-            )
-            for style, runtime in variants
-        ]
-        try:
-            yield workspaces
-        finally:
-            client = connect_docker()
-            for ws in workspaces:
-                remove_image(client, ws.tag)
+    removed, and the build cache its builds added (builds go through the labelling client of
+    tests/lab/leftovers.py, as in a test session)."""
+    client = connect_docker()
+    run = leftovers.begin(client)
+    saved = dict(os.environ)
+    os.environ.update(run.cli_env(find_docker_cli().path))
+    try:
+        with tempfile.TemporaryDirectory(prefix="kit-bench-ws-") as tmp:
+            workspaces = [
+                BenchWorkspace(
+                    lab, style, environment, copy_workspace(Path(tmp) / f"{style}-{runtime}", lab), runtime
+                )
+                for style, runtime in variants
+            ]
+            try:
+                yield workspaces
+            finally:
+                for ws in workspaces:
+                    remove_image(client, ws.tag)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        print(f"\nleft as found: {leftovers.end(client, run).summary()}", file=sys.stderr)
 
 
 def remove_image(client: Any, reference: str) -> None:

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,142 @@ def real_world(tmp_path: Path) -> Path:
 def output_dir() -> Path:
     OUTPUT.mkdir(exist_ok=True)
     return OUTPUT
+
+
+# ---------------------------------------------------------------- another user (setpriv)
+
+NOBODY = 65534
+
+
+@dataclass(frozen=True)
+class OtherUser:
+    """A user other than the one running the tests, able to run the kit: `argv` starts
+    `python -m kit.cli` as that user with an interpreter it can execute and a copy of the kit
+    and its dependencies it can read (`site`), so the test does not depend on where the clone
+    and its .venv sit (a root home folder or a `mktemp -d` is mode 700: the user cannot enter)."""
+
+    uid: int
+    python: str
+    site: Path
+
+    def argv(self, *args: str) -> list[str]:
+        return [*_become(self.uid), self.python, "-m", "kit.cli", *args]
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PYTHONPATH": str(self.site),
+            "PYTHONNOUSERSITE": "1",  # the caller's HOME is not that user's
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+
+
+def _become(uid: int) -> list[str]:
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+
+
+def _runtime_distributions() -> list[Any]:
+    """The installed distributions the kit needs at run time: pyproject's [project]
+    dependencies and theirs, markers evaluated, no extras (the kit's command line needs none)."""
+    import importlib.metadata
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    wanted = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    found: dict[str, Any] = {}
+    todo = [Requirement(text) for text in wanted]
+    while todo:
+        requirement = todo.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        name = requirement.name.lower().replace("_", "-")
+        if name in found:
+            continue
+        dist = importlib.metadata.distribution(requirement.name)
+        found[name] = dist
+        todo.extend(Requirement(text) for text in dist.requires or [])
+    return list(found.values())
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link where the file system allows one (a venv's packages: quick, no space), else a copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _reachable_site(folder: Path) -> Path:
+    """The kit (copied: tests may run on an edited tree) and its run-time dependencies (linked
+    from this interpreter's site-packages) in `folder`, every level readable by everyone."""
+    import kit
+
+    site = folder / "site"
+    shutil.copytree(Path(kit.__file__).parent, site / "kit", ignore=shutil.ignore_patterns("__pycache__"))
+    for dist in _runtime_distributions():
+        base = Path(dist.locate_file("")).resolve()
+        for entry in dist.files or []:
+            if ".." in entry.parts or "__pycache__" in entry.parts:  # scripts in bin/, byte code
+                continue
+            source = base / entry
+            if source.is_file():
+                _link_or_copy(source, site / entry)
+    for dirpath, _dirnames, _filenames in os.walk(folder):
+        os.chmod(dirpath, 0o755)
+    return site
+
+
+def _python_for(uid: int, site: Path) -> tuple[str | None, str]:
+    """An interpreter `uid` can run the kit with, and what the last one tried said.
+
+    This interpreter first, if that user reaches it whole (its own standard library: a
+    pyenv under /root does not qualify), then the system's of the same minor version (the
+    linked packages hold extension modules built for it)."""
+    here = sys.version_info
+    candidates = [(os.path.realpath(getattr(sys, "_base_executable", sys.executable)), sys.base_prefix)]
+    for folder in ("/usr/bin", "/usr/local/bin"):
+        candidates.append((f"{folder}/python{here.major}.{here.minor}", ""))
+    said = "no interpreter tried"
+    env = {**os.environ, "PYTHONPATH": str(site), "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    for python, prefix in candidates:
+        if not os.access(python, os.X_OK):
+            continue
+        check = (
+            "import sys, kit.cli; "
+            f"assert sys.version_info[:2] == {tuple(here[:2])!r}, sys.version; "
+            f"assert {prefix!r} in ('', sys.base_prefix), sys.base_prefix"
+        )
+        done = run_command([*_become(uid), python, "-c", check], cwd=Path("/"), timeout=60, env=env)
+        if done.returncode == 0:
+            return python, ""
+        said = f"{python}: {(done.stderr or done.stdout).strip().splitlines()[-1:]}"
+    return None, said
+
+
+@pytest.fixture(scope="session")
+def nobody() -> Iterator[OtherUser]:
+    """The user `nobody`, able to run this kit wherever the clone sits (needs root and setpriv;
+    skips with the reason otherwise, fails under CI=true). The copy is removed at session end."""
+    need(os.geteuid() == 0, "running the kit as another user needs root (setpriv)")
+    need(shutil.which("setpriv") is not None, "running the kit as another user needs setpriv (util-linux)")
+    folder = Path(tempfile.mkdtemp(prefix="kit-other-user-"))
+    try:
+        folder.chmod(0o755)
+        site = _reachable_site(folder)
+        python, said = _python_for(NOBODY, site)
+        need(
+            python is not None,
+            f"no Python {sys.version_info.major}.{sys.version_info.minor} that nobody can run ({said})",
+        )
+        assert python is not None
+        # byte code compiled now, as root: nobody cannot write it, and would compile every module on every run
+        compiled = run_command([python, "-m", "compileall", "-q", str(site)], timeout=300)
+        assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+        yield OtherUser(NOBODY, python, site)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- the offline lab and Apptainer
@@ -199,6 +336,70 @@ def apptainer_path() -> str:
     except ToolNotFound as error:
         need(False, str(error))
         raise
+
+
+# ---------------------------------------------------------------- leaving Docker as the session found it
+
+# A session runs engines when one of its tests is marked so or asks for an engine fixture.
+ENGINE_MARKERS = frozenset(
+    {"docker", "apptainer", "episode_blocks", "htcondor", "slurm", "browser", "jupyterhub"}
+)
+ENGINE_FIXTURES = frozenset(
+    {"docker_client", "lab", "lab_workspace", "lab_sif", "apptainer_path", "htcondor", "slurm"}
+)
+
+
+def _runs_engines(items: list[pytest.Item]) -> bool:
+    for item in items:
+        if ENGINE_MARKERS & {mark.name for mark in item.iter_markers()}:
+            return True
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            return True
+    return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def docker_leftovers(request: pytest.FixtureRequest) -> Iterator[object | None]:
+    """The session's images, containers and build cache, removed when it ends.
+
+    Why: the engine tests build many images, and BuildKit keeps every layer as build cache;
+    nothing removed that cache, and one clean-clone CI run left 48.5 GB of it. Here the kit
+    builds through tests/lab/bin/docker-labelled, which labels every image this session builds;
+    at the end the images and containers with that label go, and so do the build cache records
+    the session added (tests/lab/leftovers.py says how, and how runs at the same time share the
+    daemon). The lab's images (kit-lab/*) and its cache under /var/cache/kit-lab predate the
+    session and stay. A session with no engine test, or no daemon, changes nothing.
+    """
+    if not _runs_engines(request.session.items):
+        yield None
+        return
+    from kit.base.errors import KitError
+    from kit.engines import connect_docker, find_docker_cli
+    from tests.lab import leftovers
+
+    try:
+        client = connect_docker()
+        real_cli = find_docker_cli().path
+    except KitError:
+        yield None  # no daemon or no BuildKit client: the engine tests skip (fail under CI) on their own
+        return
+    run = leftovers.begin(client)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in run.cli_env(real_cli).items():
+                patch.setenv(key, value)
+            yield run
+    finally:
+        request.config.stash[_SWEPT] = leftovers.end(client, run).summary()
+
+
+_SWEPT = pytest.StashKey[str]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """What the session removed from Docker, after the results (a fixture's own output is captured)."""
+    if _SWEPT in config.stash:
+        terminalreporter.write_line(f"docker, this session's leftovers: {config.stash[_SWEPT]}")
 
 
 LAB_HTCONDOR_BIN = REPO / "tests" / "lab" / "bin" / "htcondor"

@@ -226,6 +226,7 @@ class LessonSession:
     registry: subprocess.Popen[bytes] | None = None
     registry_host: str = ""
     published: set[str] = field(default_factory=set)
+    images_before: dict[str, str] = field(default_factory=dict)  # reference -> image id, at the start
 
     @property
     def lesson(self) -> Path:
@@ -248,6 +249,7 @@ class LessonSession:
         """The learner's copy of the lesson, and their repository made from the lesson's template
         (as the setup page says) with a remote standing in for GitHub."""
         self.logs.mkdir(parents=True, exist_ok=True)
+        self.images_before = _image_references()
         for sub in ("home", "bin", "tmp"):
             (self.scratch / sub).mkdir(parents=True, exist_ok=True)
         copy_checkout(REPO, self.lesson)
@@ -313,9 +315,23 @@ class LessonSession:
         return done.stdout
 
     def close(self) -> None:
+        """Stop the registry and remove what the learner's commands tagged: the example's images
+        (`docker build`, `kit build`: every `cuda-exercise:*` tag that is new or names another
+        image than before) and what they pulled from the session's registry. The learner's environment is a learner's, so
+        these builds do not carry the test session's label (tests/lab/leftovers.py): they are
+        removed here, by name."""
         if self.registry is not None:
             stop_group(self.registry)
-        for image in ("cuda-exercise:gpu", "cuda-exercise:cpu"):
+        ours = [
+            ref
+            for ref, image_id in _image_references().items()
+            if self.images_before.get(ref) != image_id
+            and (
+                ref.startswith("cuda-exercise:")
+                or (self.registry_host and ref.startswith(f"{self.registry_host}/"))
+            )
+        ]
+        for image in ours:
             subprocess.run(["/usr/bin/docker", "rmi", "-f", image], capture_output=True, timeout=120)
 
     # ------------------------------------------------------------------------- running blocks
@@ -435,6 +451,18 @@ class LessonSession:
                         f"publishing for the local registry failed at {shlex.join(step)}; "
                         f"see {self.logs / 'publish.log'}"
                     )
+
+
+def _image_references() -> dict[str, str]:
+    """Every tagged image reference the daemon holds (REPOSITORY:TAG), and its image id."""
+    listed = subprocess.run(
+        ["/usr/bin/docker", "images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    pairs = (line.split() for line in listed.stdout.splitlines())
+    return {ref: image_id for ref, image_id in pairs if not ref.endswith(":<none>")}
 
 
 def evaluate_block(example: Example) -> str | None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE, REPO, need
+from conftest import EXAMPLE, NOBODY, REPO, OtherUser, need
 
 from kit import cli
 
@@ -60,13 +60,16 @@ def kit(capsys: pytest.CaptureFixture[str], *args: object) -> Run:
     return Run(code, captured.out, captured.err)
 
 
-def kit_process(*args: object, timeout: float = 60, user: int | None = None, cwd: Path | None = None) -> Run:
-    """`python -m kit.cli ARGS` as a process of its own (optionally as another user)."""
-    argv = [*KIT, *(str(a) for a in args)]
+def kit_process(
+    *args: object, timeout: float = 60, user: OtherUser | None = None, cwd: Path | None = None
+) -> Run:
+    """`python -m kit.cli ARGS` as a process of its own (optionally as another user, with the
+    copy of the kit that user can reach: see conftest's `nobody`)."""
+    argv, env = [*KIT, *(str(a) for a in args)], ENV
     if user is not None:
-        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
+        argv, env = user.argv(*(str(a) for a in args)), user.env()
     done = subprocess.run(
-        argv, capture_output=True, text=True, errors="replace", timeout=timeout, env=ENV, cwd=cwd, check=False
+        argv, capture_output=True, text=True, errors="replace", timeout=timeout, env=env, cwd=cwd, check=False
     )
     return Run(done.returncode, done.stdout, done.stderr)
 
@@ -206,8 +209,6 @@ def refused_everywhere(
 
 
 # -- another user ------------------------------------------------------------------------------------
-
-NOBODY = 65534
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import need
+from conftest import OtherUser, need
 from hostile_helpers import (
-    NOBODY,
     as_nobody,
     changed,
     kit,
@@ -115,7 +114,7 @@ def test_immutable_state_file_rolls_back_every_file(
         "read-only-out",
     ],
 )
-def test_permissions_as_another_user(shared_tmp: Path, case: str) -> None:
+def test_permissions_as_another_user(shared_tmp: Path, nobody: OtherUser, case: str) -> None:
     ws = workspace(shared_tmp / "ws")
     out = shared_tmp / "out"
     out.mkdir()
@@ -136,7 +135,7 @@ def test_permissions_as_another_user(shared_tmp: Path, case: str) -> None:
     path.chmod(mode)
     before = snapshot(shared_tmp)
     args: list[object] = ["generate", ws] + (["--out", out] if case == "read-only-out" else [])
-    run = kit_process(*args, user=NOBODY, cwd=shared_tmp)
+    run = kit_process(*args, user=nobody, cwd=shared_tmp)
     # What the one line names (the place itself, or a file in it) and what it says.
     place, itself, words = {
         "unreadable-workspace": (ws, True, "[dir]: is not a readable directory"),

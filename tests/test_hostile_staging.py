@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import OtherUser
 from hostile_helpers import (
     ENV,
-    NOBODY,
     as_nobody,
     changed,
     kit,
@@ -183,12 +183,12 @@ def test_dockerignore_matches_like_docker(pattern: str, path: str, excluded: boo
     assert dockerignore_matcher(pattern).matches(path) is excluded
 
 
-def test_unreadable_folder_in_the_context(shared_tmp: Path) -> None:
+def test_unreadable_folder_in_the_context(shared_tmp: Path, nobody: OtherUser) -> None:
     ws = workspace(shared_tmp / "ws")
     (ws / "app" / "private").mkdir()
     as_nobody(shared_tmp)
     (ws / "app" / "private").chmod(0o000)
     before = snapshot(shared_tmp)
-    run = kit_process("build", ws, user=NOBODY, cwd=shared_tmp)
+    run = kit_process("build", ws, user=nobody, cwd=shared_tmp)
     one_line(run, 2, "private")
     assert changed(before, snapshot(shared_tmp)) == set()
