@@ -4,40 +4,20 @@ never steered by the repository it reads."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE
+from learner_repo import REMOTE, make_clone, plain_git
 
 from kit import api
 from kit.base import git
-
-REMOTE = "https://github.com/Some-Lab/Cuda-Lesson.git"
-
-
-def plain_git(repo: Path, *args: str) -> str:
-    """git as a test drives it, with an identity and nothing else of the kit's protections."""
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.email=l@example.org", "-c", "user.name=Learner", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout.strip()
 
 
 @pytest.fixture
 def clone(tmp_path: Path) -> Path:
     """A learner's repository: the example in `cuda-exercise/`, one commit, a GitHub remote."""
-    repo = tmp_path / "lesson"
-    shutil.copytree(EXAMPLE, repo / "cuda-exercise", ignore=shutil.ignore_patterns(".pixi", "__pycache__"))
-    plain_git(repo, "init", "-q")
-    plain_git(repo, "add", "-A")
-    plain_git(repo, "commit", "-q", "-m", "the lesson's workspace")
-    plain_git(repo, "remote", "add", "origin", REMOTE)
-    return repo
+    return make_clone(tmp_path)
 
 
 @pytest.fixture

@@ -13,36 +13,16 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLE
 from conftest import kit_cli as kit
+from learner_repo import make_clone, plain_git
 
-REMOTE = "https://github.com/Some-Lab/Cuda-Lesson.git"
 # `kit generate`'s flags for the two job files (and nothing else), as the episodes type them.
 JOB_FILES = ("--only", "htcondor", "--only", "slurm")
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.email=l@example.org", "-c", "user.name=Learner", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout.strip()
 
 
 @pytest.fixture
 def clone(tmp_path: Path) -> Path:
     """A learner's repository: the example in `cuda-exercise/`, one commit, a GitHub remote."""
-    import shutil
-
-    repo = tmp_path / "lesson"
-    shutil.copytree(
-        EXAMPLE, repo / "cuda-exercise", symlinks=False, ignore=shutil.ignore_patterns(".pixi", "__pycache__")
-    )
-    git(repo, "init", "-q")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "the lesson's workspace")
-    git(repo, "remote", "add", "origin", REMOTE)
-    return repo
+    return make_clone(tmp_path)
 
 
 def generate(workspace: Path, *args: str) -> dict[str, str]:
@@ -59,7 +39,7 @@ def generate_jobs(clone: Path, *flags: str) -> dict[str, str]:
 
 
 def test_generate_writes_both_job_files_with_the_commit_tag(clone: Path) -> None:
-    head = git(clone, "rev-parse", "HEAD")[:7]
+    head = plain_git(clone, "rev-parse", "HEAD")[:7]
     files = generate_jobs(clone)
     assert sorted(files) == [
         "cuda-exercise/jobs/htcondor.sub",
