@@ -108,19 +108,23 @@ def test_out_moves_the_root_and_keeps_the_prefix(nested: Path, tmp_path: Path) -
     assert locate(nested, out, subdir="") == Location(out.resolve(), "")
 
 
-@pytest.mark.parametrize("kind", ["file", "link-to-file"])
-def test_out_must_be_a_folder(nested: Path, tmp_path: Path, kind: str) -> None:
+def test_out_must_be_a_folder(nested: Path, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x\n")
-    out = tmp_path / "file"
-    if kind == "link-to-file":
-        (tmp_path / "link").symlink_to(tmp_path / "file")
-        out = tmp_path / "link"
     with pytest.raises(UserError) as caught:
-        locate(nested, out)
+        locate(nested, tmp_path / "file")
     assert (caught.value.field, caught.value.detail) == ("out", "is not a folder")
 
 
-def test_out_through_a_link_to_a_folder_is_that_folder(nested: Path, tmp_path: Path) -> None:
-    (tmp_path / "target").mkdir()
-    (tmp_path / "link").symlink_to(tmp_path / "target")
-    assert locate(nested, tmp_path / "link").root == (tmp_path / "target").resolve()
+@pytest.mark.parametrize("target", ["folder", "file"])
+def test_out_through_a_link_is_refused(nested: Path, tmp_path: Path, target: str) -> None:
+    """--out follows the kit's one writer rule: never through a link, wherever it points."""
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("x\n")
+    (tmp_path / "link").symlink_to(tmp_path / target)
+    with pytest.raises(UserError) as caught:
+        locate(nested, tmp_path / "link")
+    assert caught.value.field == "out"
+    assert (
+        caught.value.detail == f"{tmp_path / 'link'} is a symbolic link; the kit never writes through a link"
+    )
+    assert not any((tmp_path / "folder").iterdir())
