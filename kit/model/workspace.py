@@ -3,8 +3,8 @@
 Nothing here knows about Jinja, Docker or Apptainer: the manifest and the lock are facts, and the
 renderer decides what to do with them. The manifest may be `pixi.toml` or the `[tool.pixi]` table
 of `pyproject.toml`; the workspace table may be the current `[workspace]` or the older
-`[project]`. The manifest is read with tomli, which reads TOML 1.1 (pixi 0.73+ accepts it) and is
-faster here than the standard library's tomllib (TOML 1.0 only); tomli also bounds the nesting.
+`[project]`. A manifest is read as TOML 1.0 (tomllib) and, when that fails, as TOML 1.1 (tomli,
+kept from PyPI; pixi 0.73+ accepts 1.1); see `read_manifest_toml`.
 
 The lock is read through py-rattler, pixi's own engine, so any lock pixi writes reads the same
 way here. py-rattler 0.28 reads both layouts of the version 7 lock: `platforms:` named by subdir
@@ -34,6 +34,7 @@ from kit.base import names
 from kit.base.errors import OptionsError, WorkspaceError
 from kit.base.files import LOCK_LIMIT, MANIFEST_LIMIT, read_text
 from kit.base.names import ENV_NAME, PATH_COMPONENT, environment_name
+from kit.model.pixi_versions import LAYOUT_NAMED, LAYOUT_SUBDIR
 from kit.model.platforms import Platform, parse_platform
 
 LINUX = "linux-64"
@@ -117,13 +118,6 @@ class LockedEnvironment:
     cuda_needed: str | None = None
 
 
-# How a lock names its platforms (see pixi_versions for which pixi installs which):
-# "subdir": every platform is keyed by its subdir (v6, and v7 as pixi <= 0.70 wrote it);
-# "named": some entry has a name of its own (`p1`, ...; pixi 0.71+ with virtual packages).
-LAYOUT_SUBDIR = "subdir"
-LAYOUT_NAMED = "named"
-
-
 @dataclass(frozen=True)
 class Lock:
     path: Path
@@ -152,6 +146,8 @@ class Workspace:
     requires_pixi: str | None = None
     # A pixi-build `[package]` table: the workspace is itself a source package.
     package: bool = False
+    # "1.1" when the manifest needs TOML 1.1 (pixi 0.73+), else "1.0".
+    toml_version: str = "1.0"
     # The manifest's tables as read (through the bounded reader), for what the install stage
     # needs beyond environments (kit.model.sources): the pixi table and, in a pyproject, `[project]`.
     pixi_table: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -199,7 +195,7 @@ def load_workspace(directory: Path | str) -> Workspace:
         raise WorkspaceError(
             "is not a readable directory", file=root, field="dir", fix="pass the folder that holds pixi.toml"
         )
-    manifest_path, table, project = _read_manifest(root)
+    manifest_path, table, project, toml_version = _read_manifest(root)
     project_name = project.get("name")
     project_name = project_name if isinstance(project_name, str) and project_name else None
     warnings: list[str] = []
@@ -244,26 +240,29 @@ def load_workspace(directory: Path | str) -> Workspace:
         platform_entries=entries,
         requires_pixi=_requires_pixi(workspace_table, manifest_path),
         package=package is not None,
+        toml_version=toml_version,
     )
 
 
 # -- manifest -----------------------------------------------------------------------------------
 
 
-def _read_manifest(root: Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
-    """The manifest, its pixi table, and (pyproject.toml) its `[project]` table: the name pixi
-    falls back to when `[tool.pixi.workspace]` has none, and what a build backend reads."""
+def _read_manifest(root: Path) -> tuple[Path, dict[str, Any], dict[str, Any], str]:
+    """The manifest, its pixi table, (pyproject.toml) its `[project]` table: the name pixi
+    falls back to when `[tool.pixi.workspace]` has none, and what a build backend reads; and the
+    TOML version the manifest needs."""
     pixi_toml = root / "pixi.toml"
     pyproject = root / "pyproject.toml"
     if os.path.lexists(pixi_toml):  # a folder, FIFO or device there is an error, not "no manifest"
-        return pixi_toml, parse_manifest_toml(pixi_toml), {}
+        table, toml_version = read_manifest_toml(pixi_toml)
+        return pixi_toml, table, {}, toml_version
     if os.path.lexists(pyproject):
-        data = parse_manifest_toml(pyproject)
+        data, toml_version = read_manifest_toml(pyproject)
         tool = data.get("tool")
         pixi = tool.get("pixi") if isinstance(tool, dict) else None
         if isinstance(pixi, dict):
             project = data.get("project")
-            return pyproject, pixi, project if isinstance(project, dict) else {}
+            return pyproject, pixi, project if isinstance(project, dict) else {}, toml_version
         raise WorkspaceError(
             "has no [tool.pixi] table",
             file=pyproject,
@@ -281,15 +280,23 @@ def _read_manifest(root: Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
 def parse_manifest_toml(path: Path) -> dict[str, Any]:
     """A manifest's TOML through the bounded reader; too big, not UTF-8, not TOML or nested too
     deeply for the parser is a WorkspaceError naming the file."""
+    return read_manifest_toml(path)[0]
+
+
+def read_manifest_toml(path: Path) -> tuple[dict[str, Any], str]:
+    """The manifest's TOML and the TOML version it needs ("1.0" or "1.1").
+
+    The standard library's tomllib reads TOML 1.0 first; only a manifest it refuses goes to tomli,
+    which reads TOML 1.1 (pixi 0.73+ accepts it). That order says, at no extra cost for the
+    common case, whether the manifest needs 1.1, which a pixi older than 0.73 cannot read (the pin
+    check asks `Workspace.toml_version`). Both parsers bound nesting (RecursionError here)."""
     text = read_text(path, limit=MANIFEST_LIMIT, field="toml", error=WorkspaceError, follow=True)
     try:
         try:
-            return tomli.loads(text)
-        except RecursionError:
-            # tomli bounds a dotted key at 1,000 parts; the standard library reads such a (TOML 1.0)
-            # key flat, so a deep table header still reads as it did before TOML 1.1.
-            return tomllib.loads(text)
-    except (tomli.TOMLDecodeError, tomllib.TOMLDecodeError) as exc:
+            return tomllib.loads(text), "1.0"
+        except tomllib.TOMLDecodeError:
+            return tomli.loads(text), "1.1"
+    except tomli.TOMLDecodeError as exc:
         raise WorkspaceError(
             f"is not valid TOML: {exc}", file=path, field="toml", fix="correct the syntax at the line given"
         ) from None
