@@ -89,7 +89,9 @@ def build_sources(workspace: Workspace, environments: tuple[str, ...], app_dir: 
         if path == "." or outside(path):
             continue
         found.add(path + "/" if (workspace.root / path).is_dir() else path)
-    return tuple(sorted(found))
+    # A path inside a folder already copied comes with it.
+    folders = [f for f in found if f.endswith("/")]
+    return tuple(sorted(p for p in found if not any(p != f and p.startswith(f) for f in folders)))
 
 
 def project_sources(workspace: Workspace, app_dir: str) -> tuple[str, ...]:
