@@ -36,10 +36,10 @@ ALIASES = {"osx": "macos"}
 KEYS = ("name", "platform", *(k for k, _ in FRIENDLY), *ALIASES)
 # pixi's platform-name rule (PixiPlatformName): a letter first, letters, digits and '-', no
 # trailing '-', at most 64 bytes.
-PLATFORM_NAME = re.compile(r"^[A-Za-z](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?$")
-RAW_KEY = re.compile(r"^__[a-z0-9][a-z0-9_-]{0,62}$")
+PLATFORM_NAME = re.compile(r"^[A-Za-z](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?\Z")
+RAW_KEY = re.compile(r"^__[a-z0-9][a-z0-9_-]{0,62}\Z")
 # A virtual package's version (and `=build`): narrowed to what prints safely anywhere.
-VP_VALUE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+!*=-]{0,63}$")
+VP_VALUE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+!*=-]{0,63}\Z")
 KEY_LIST = "name, platform, cuda, archspec, glibc, linux, macos (or osx), windows, or a raw __name"
 
 
