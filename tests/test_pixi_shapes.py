@@ -124,13 +124,15 @@ def test_a_wrong_platform_entry_is_refused_with_its_field(
     assert (run.code, [e["field"] for e in run.json["errors"]]) == (2, [field])  # type: ignore[union-attr]
 
 
-def test_system_requirements_warn_with_the_rich_form(
+def test_system_requirements_are_noted_with_the_rich_form(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    """A note in `kit inspect`, not a warning: a pin older than pixi 0.71 still needs the table."""
     ws = manifest(tmp_path, '["linux-64"]', '[system-requirements]\ncuda = "12.4"\n')
-    warnings = [w for w in load_workspace(ws).warnings if "deprecated" in w]
-    assert len(warnings) == 1
-    assert '{ name = "cuda-linux-64", platform = "linux-64", cuda = "12.4" }' in warnings[0]
+    run = kit(capsys, "inspect", ws)
+    notes = [line for line in run.out.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1
+    assert '{ name = "cuda-linux-64", platform = "linux-64", cuda = "12.4" }' in notes[0]
 
 
 # -- TOML 1.1 and requires-pixi -----------------------------------------------------------------

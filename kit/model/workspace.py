@@ -148,6 +148,10 @@ class Workspace:
     package: bool = False
     # "1.1" when the manifest needs TOML 1.1 (pixi 0.73+), else "1.0".
     toml_version: str = "1.0"
+    # Deprecations the reader notes (`[system-requirements]`, with the rich form that replaces it):
+    # `kit inspect` shows them; they are not warnings, because a pin older than pixi 0.71 still
+    # needs that table (the pin check, which knows the pin, decides whether to say more).
+    notices: tuple[str, ...] = ()
     # The manifest's tables as read (through the bounded reader), for what the install stage
     # needs beyond environments (kit.model.sources): the pixi table and, in a pyproject, `[project]`.
     pixi_table: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -214,7 +218,6 @@ def load_workspace(directory: Path | str) -> Workspace:
     entries = _platform_entries(workspace_table, manifest_path)
     platforms = tuple(dict.fromkeys(p.subdir for p in entries))
     environments = _environments(table, manifest_path, entries)
-    warnings.extend(_system_requirements_warnings(table, manifest_path))
     warnings.extend(
         f"{manifest_path}: {message} (fix: {fix})"
         for _, message, fix in cuda_requirement_gaps(manifest_path, environments, lock)
@@ -241,6 +244,7 @@ def load_workspace(directory: Path | str) -> Workspace:
         requires_pixi=_requires_pixi(workspace_table, manifest_path),
         package=package is not None,
         toml_version=toml_version,
+        notices=tuple(_system_requirements_notices(table, manifest_path)),
     )
 
 
@@ -702,8 +706,8 @@ def _manifest_path(value: Any, path: Path, field_name: str) -> str:
     return cleaned
 
 
-def _system_requirements_warnings(table: dict[str, Any], path: Path) -> list[str]:
-    """pixi 0.71+ marks `[system-requirements]` deprecated; it is still read, with this word,
+def _system_requirements_notices(table: dict[str, Any], path: Path) -> list[str]:
+    """pixi 0.71+ marks `[system-requirements]` deprecated; it is still read, with this note,
     which names the rich platform that replaces each table (with its own CUDA version)."""
     prefix = "tool.pixi." if path.name == "pyproject.toml" else ""
     features = table.get("feature", {})
