@@ -214,7 +214,19 @@ def test_a_script_outside_the_workspace_is_refused(
 ) -> None:
     ws = manifest(tmp_path, '["linux-64"]', '[activation]\nscripts = ["../env.sh"]\n')
     run = kit(capsys, "generate", ws, "--json")
-    assert (run.code, [e["field"] for e in run.json["errors"]]) == (2, ["activation.scripts"])  # type: ignore[union-attr]
+    assert (run.code, [e["field"] for e in run.json["errors"]]) == (2, ["activation.scripts[0]"])  # type: ignore[union-attr]
+
+
+def test_pypi_path_dependencies_are_copied_in(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    ws = manifest(
+        tmp_path,
+        '["linux-64"]',
+        '[pypi-dependencies]\nhelper = { path = "./libs/helper/" }\nup = { path = "libs/../../up" }\n',
+    )
+    (ws / "libs" / "helper").mkdir(parents=True)
+    assert load_workspace(ws).environments["default"].source_paths == ("../up", "libs/helper")
+    run = kit(capsys, "generate", ws, "--json")
+    assert (run.code, [e["field"] for e in run.json["errors"]]) == (2, ["pypi-dependencies.up.path"])  # type: ignore[union-attr]
 
 
 def test_a_pypi_self_dependency_brings_its_project_files(

@@ -254,7 +254,7 @@ def manifest_path_rule(ctx: CheckContext) -> list[Finding]:
         (ctx.prefix + APPTAINER_DEF, ctx.text(APPTAINER_DEF)),
     ]
     inputs = _build_inputs(ctx)
-    for path, what in manifest_paths(ws, ws.container_environments):
+    for path, what, _ in manifest_paths(ws, ws.container_environments):
         if path == ".":
             continue
         if outside(path):

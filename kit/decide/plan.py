@@ -403,12 +403,12 @@ def base_distro(image: str) -> str:
 def _check_manifest_paths(workspace: Workspace, selected: tuple[str, ...]) -> None:
     """A path the install reads (an activation script, a source package) must lie in the
     workspace folder, the build context; one outside it cannot reach any image."""
-    for path, what in manifest_paths(workspace, selected):
+    for path, what, where in manifest_paths(workspace, selected):
         if outside(path):
             raise OptionsError(
                 f"{what} {path!r} lies outside the workspace folder, which is the build context",
                 file=workspace.manifest_path,
-                field="activation.scripts" if "activation" in what else "dependencies",
+                field=where,
                 fix="move it into the workspace folder and name it from there",
             )
 

@@ -54,17 +54,20 @@ def installs_project(workspace: Workspace, environments: tuple[str, ...]) -> boo
     return False
 
 
-def manifest_paths(workspace: Workspace, environments: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """(path, what names it) for each path `environments` need that the manifest names: their
-    activation scripts and source packages, paths relative to the workspace, in order."""
-    out: dict[str, str] = {}
+def manifest_paths(workspace: Workspace, environments: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:
+    """(path, what it is, the manifest field that names it) for each path `environments` need
+    that the manifest names: their activation scripts and path dependencies, relative to the
+    workspace, in order."""
+    out: dict[str, tuple[str, str]] = {}
     for env in environments:
         e = workspace.environments[env]
         for script in e.activation_scripts:
-            out.setdefault(script, f"activation script of environment {env!r}")
+            out.setdefault(
+                script, (f"activation script of environment {env!r}", e.path_fields.get(script, ""))
+            )
         for source in e.source_paths:
-            out.setdefault(source, f"source package of environment {env!r}")
-    return tuple(out.items())
+            out.setdefault(source, (f"path dependency of environment {env!r}", e.path_fields.get(source, "")))
+    return tuple((path, what, where) for path, (what, where) in out.items())
 
 
 def outside(path: str) -> bool:
@@ -85,7 +88,7 @@ def build_sources(workspace: Workspace, environments: tuple[str, ...], app_dir: 
         found.update(project_sources(workspace, app_dir))
     if self_package:
         found.update(name for name in PACKAGE_BUILD_FILES if (workspace.root / name).is_file())
-    for path, _ in manifest_paths(workspace, environments):
+    for path, _, _ in manifest_paths(workspace, environments):
         if path == "." or outside(path):
             continue
         found.add(path + "/" if (workspace.root / path).is_dir() else path)

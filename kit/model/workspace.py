@@ -21,6 +21,7 @@ entry for it); nothing else parses the manifest or the lock.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -59,10 +60,13 @@ class Environment:
     # `[activation] scripts` (paths relative to the workspace) and `env`, over its features.
     activation_scripts: tuple[str, ...] = ()
     activation_env: dict[str, str] = field(default_factory=dict)
-    # Conda source dependencies (`pkg = { path = "src/pkg" }`, pixi-build): paths the install builds.
+    # Path dependencies the install builds: conda source packages (`pkg = { path = "src/pkg" }`,
+    # pixi-build) and PyPI ones (`pkg = { path = "libs/pkg" }`; "." is the project itself).
     source_paths: tuple[str, ...] = ()
     # Listed under [environments] by this name (an explicit `default = [...]` included).
     declared: bool = False
+    # The manifest field that names each of those paths (for errors and findings).
+    path_fields: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def cuda(self) -> str | None:
@@ -553,10 +557,13 @@ def _environment(
     cudas = [c for p in allowed if by_name[p].subdir == LINUX and (c := by_name[p].cuda)]
     scripts: dict[str, None] = {}
     env_vars: dict[str, str] = {}
+    fields: dict[str, str] = {}
     sources: dict[str, None] = {}
     for feature in chain:
         part = parts_of[feature]
         scripts.update(dict.fromkeys(part.scripts))
+        for key, value in part.fields.items():
+            fields.setdefault(key, value)
         env_vars.update(part.env)
         sources.update(dict.fromkeys(part.sources))
     return Environment(
@@ -569,6 +576,7 @@ def _environment(
         activation_env=dict(sorted(env_vars.items())),
         source_paths=tuple(sorted(sources)),
         declared=declared,
+        path_fields=fields,
     )
 
 
@@ -578,7 +586,13 @@ def _linux_platform_names(entries: tuple[Platform, ...]) -> frozenset[str]:
     return frozenset({LINUX, "linux", "unix", *(p.name for p in entries if p.subdir == LINUX)})
 
 
-SOURCE_DEPENDENCY_TABLES = ("dependencies", "host-dependencies", "build-dependencies", "run-dependencies")
+SOURCE_DEPENDENCY_TABLES = (
+    "dependencies",
+    "host-dependencies",
+    "build-dependencies",
+    "run-dependencies",
+    "pypi-dependencies",
+)
 
 
 @dataclass(frozen=True)
@@ -589,6 +603,7 @@ class _FeatureParts:
     scripts: tuple[str, ...]
     env: dict[str, str]
     sources: tuple[str, ...]
+    fields: dict[str, str]
 
     @classmethod
     def read(
@@ -626,6 +641,7 @@ class _FeatureParts:
         scripts: list[str] = []
         env: dict[str, str] = {}
         sources: list[str] = []
+        fields: dict[str, str] = {}
         for prefix, block in blocks:
             activation = block.get("activation", {})
             activation = _must_be(
@@ -639,7 +655,9 @@ class _FeatureParts:
             for i, script in enumerate(
                 _list(activation.get("scripts", []), path, f"{prefix}activation.scripts")
             ):
-                scripts.append(_manifest_path(script, path, f"{prefix}activation.scripts[{i}]"))
+                where = f"{prefix}activation.scripts[{i}]"
+                scripts.append(_manifest_path(script, path, where))
+                fields.setdefault(scripts[-1], where)
             values = _must_be(
                 activation.get("env", {}),
                 dict,
@@ -663,8 +681,10 @@ class _FeatureParts:
                     continue  # the dependency tables' own shapes are pixi's to check
                 for package, spec in deps.items():
                     if isinstance(spec, dict) and "path" in spec:
-                        sources.append(_manifest_path(spec["path"], path, f"{prefix}{kind}.{package}.path"))
-        return cls(platforms, tuple(scripts), env, tuple(sources))
+                        where = f"{prefix}{kind}.{package}.path"
+                        sources.append(_manifest_path(spec["path"], path, where))
+                        fields.setdefault(sources[-1], where)
+        return cls(platforms, tuple(scripts), env, tuple(sources), fields)
 
 
 def _feature_platform(
@@ -691,11 +711,8 @@ def _manifest_path(value: Any, path: Path, field_name: str) -> str:
     workspace, in a shape every recipe can print; `..` is kept (the checks say it is outside the
     build context), anything absolute or with shell characters is refused here."""
     text = _string(value, path, field_name)
-    cleaned = text.rstrip("/")
-    if cleaned in ("", "."):
-        return "."
-    parts = cleaned.split("/")
-    if text.startswith("/") or not all(p == ".." or (p != "." and PATH_COMPONENT.match(p)) for p in parts):
+    parts = [p for p in text.split("/") if p not in ("", ".")]  # "./x", "x/" and "x//y" are x, x, x/y
+    if text.startswith("/") or not all(p == ".." or PATH_COMPONENT.match(p) for p in parts):
         raise WorkspaceError(
             f"path {text!r} is not allowed: it must be relative to the workspace, without "
             "spaces or shell characters",
@@ -703,7 +720,8 @@ def _manifest_path(value: Any, path: Path, field_name: str) -> str:
             field=field_name,
             fix='use a path such as "scripts/env.sh" or "src/pkg"',
         )
-    return cleaned
+    # "a/../../x" is "../x": whether a path leaves the workspace is read from its first part.
+    return posixpath.normpath("/".join(parts)) if parts else "."
 
 
 def _system_requirements_notices(table: dict[str, Any], path: Path) -> list[str]:
