@@ -78,6 +78,11 @@ def test_rich_platforms_map_lock_entries_by_subdir() -> None:
     assert ws.is_locked_for_linux("gpu") and gpu.cuda_packages == ("cuda-version",)
 
 
+def test_inspect_gives_the_lock_layout(capsys: pytest.CaptureFixture[str]) -> None:
+    result = kit(capsys, "inspect", SHAPES / "rich-platforms", "--json").json["result"]
+    assert (result["lock_layout"], result["platforms"]) == (LAYOUT_NAMED, ["linux-64", "osx-arm64"])  # type: ignore[index]
+
+
 def test_rich_platforms_generate_a_cuda_and_a_cpu_image(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
