@@ -221,10 +221,24 @@ def _options(args: argparse.Namespace, cls: type[Any] = RenderOptions) -> dict[s
     return out
 
 
-def _emit(args: argparse.Namespace, data: Any, text: str, ok: bool = True) -> None:
+def _emit(
+    args: argparse.Namespace,
+    data: Any,
+    text: str,
+    ok: bool = True,
+    errors: list[dict[str, Any]] | None = None,
+) -> None:
+    """Print the result; with --json, an `ok: false` always carries at least one error (what
+    failed, and where and how to fix it), so a machine never has to read the text form."""
     if args.json:
         command = args.func.__name__.removeprefix("cmd_")
-        body = envelope(command, data, [])
+        errors = list(errors or [])
+        if not ok and not errors:
+            first = next((line for line in text.splitlines() if line.strip()), f"{command} failed")
+            errors.append(
+                {"type": "Failed", "message": first, "file": None, "field": None, "fix": "see result"}
+            )
+        body = envelope(command, data, errors)
         body["ok"] = ok
         print(json.dumps(body, indent=2, sort_keys=True))
     elif text:
@@ -272,6 +286,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
             },
             "",
             ok=not refused,
+            errors=[
+                {
+                    "type": "RefusedChange",
+                    "message": f"{c.path}: refused: {c.reason}",
+                    "file": c.path,
+                    "field": "content",
+                    "fix": c.fix or "pass --force to replace it",
+                }
+                for c in refused
+            ],
         )
     else:
         for warning in result.warnings:
@@ -295,6 +319,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         {"findings": [f.to_dict() for f in findings]},
         "\n".join(f.one_line() for f in findings) or "no findings",
         ok=not failed,
+        errors=[
+            {"type": "Finding", "message": f.message, "file": f.file, "field": f.rule, "fix": f.fix}
+            for f in findings
+            if f.severity == "error"
+        ],
     )
     return EXIT_FINDINGS if failed else EXIT_OK
 

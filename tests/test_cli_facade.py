@@ -214,7 +214,14 @@ def test_generate_diff_prints_the_diff_and_a_refusal_exits_2(
     )
     facade.calls.clear()
     body = kit(capsys, "generate", "ws", "--diff", "--json").json()
-    assert (body["ok"], body["command"], body["errors"]) == (False, "generate", [])
+    refusal = {
+        "type": "RefusedChange",
+        "message": "Dockerfile: refused: Dockerfile was not written by the kit",
+        "file": "Dockerfile",
+        "field": "content",
+        "fix": "pass --force to replace it",
+    }
+    assert (body["ok"], body["command"], body["errors"]) == (False, "generate", [refusal])
     assert body["result"] == {
         "root": "/w",
         "changes": [
@@ -251,7 +258,18 @@ def test_check(
         "ok": code == 0,
         "command": "check",
         "result": {"findings": [f.to_dict() for f in findings]},
-        "errors": [],
+        # An error-level finding fails the check, and the envelope carries it as an error.
+        "errors": [
+            {
+                "type": "Finding",
+                "message": "a error",
+                "file": "Dockerfile",
+                "field": "copy-source",
+                "fix": "fix it",
+            }
+        ]
+        if code
+        else [],
     }
 
 

@@ -31,6 +31,7 @@ from kit.model.deployfiles import (
     GITIGNORE,
     PROBE_SCRIPT,
 )
+from kit.model.sources import manifest_paths, outside
 from kit.model.workspace import LINUX, cuda_requirement_gaps
 
 # -- which environment and CUDA version each file builds ----------------------------------------
@@ -240,6 +241,74 @@ def copy_source_rules(ctx: CheckContext) -> list[Finding]:
     return findings
 
 
+def manifest_path_rule(ctx: CheckContext) -> list[Finding]:
+    """Every path the manifest names for an image's environments (activation scripts, source
+    packages) reaches the build: it lies in the workspace folder, exists, is not cut out by
+    .dockerignore, and each recipe copies it (pixi reads it during the install or activation,
+    so an image without it fails or silently lacks what it sets)."""
+    ws = ctx.workspace
+    manifest = ctx.prefix + ws.manifest_path.name
+    findings: list[Finding] = []
+    recipes = [
+        (ctx.prefix + DOCKERFILE, ctx.text(DOCKERFILE)),
+        (ctx.prefix + APPTAINER_DEF, ctx.text(APPTAINER_DEF)),
+    ]
+    inputs = _build_inputs(ctx)
+    for path, what, _ in manifest_paths(ws, ws.container_environments):
+        if path == ".":
+            continue
+        if outside(path):
+            findings.append(
+                kit_finding(
+                    "manifest-path",
+                    "error",
+                    manifest,
+                    None,
+                    f"{what} {path} lies outside the workspace folder, the build context",
+                    "move it into the workspace folder and name it from there",
+                )
+            )
+            continue
+        if not ctx.exists(path):
+            findings.append(
+                kit_finding(
+                    "manifest-path",
+                    "error",
+                    manifest,
+                    None,
+                    f"{what} {path} does not exist",
+                    f"create {path}",
+                )
+            )
+            continue
+        if ctx.text(DOCKERFILE) is not None and dockerignore_excludes(ctx.dockerignore, path):
+            findings.append(
+                kit_finding(
+                    "manifest-path",
+                    "error",
+                    ctx.prefix + DOCKERIGNORE,
+                    None,
+                    f".dockerignore leaves {what} {path} out of the build context",
+                    f"add !{path} to .dockerignore (kit generate does)",
+                )
+            )
+        for recipe, text in recipes:
+            copied = [_clean(src).rstrip("/") for src, file, _ in inputs if file == recipe]
+            if text is None or any(c in ("", ".") or path == c or path.startswith(c + "/") for c in copied):
+                continue
+            findings.append(
+                kit_finding(
+                    "manifest-path",
+                    "error",
+                    recipe,
+                    None,
+                    f"{what} {path} is not copied into the image",
+                    "run kit generate (it copies every path the manifest names), or copy it yourself",
+                )
+            )
+    return findings
+
+
 def _is_app(ctx: CheckContext, rel: str) -> bool:
     return (
         any(i.keyword == "COPY" and "/app/src" in i.args and rel in i.args for i in ctx.docker_instructions)
@@ -442,6 +511,7 @@ RULES: dict[str, Rule] = {
     "environments": environment_rules,
     "lock-format": lock_format_rule,
     "copy-sources": copy_source_rules,
+    "manifest-paths": manifest_path_rule,
     "ignore-files": ignore_file_rules,
     "path-filters": path_filter_rule,
     "runtime-shell": runtime_shell_rule,

@@ -25,8 +25,8 @@ from kit.engines.registry import get_engine
 from kit.model import deployfiles
 from kit.model.deployfiles import workflow_files
 from kit.model.discover import slug_in
-from kit.model.sources import installs_project, project_sources
-from kit.model.workspace import LINUX, Workspace
+from kit.model.sources import build_sources, manifest_paths, outside
+from kit.model.workspace import DEFAULT_ENV, LINUX, Workspace
 
 # Runtime images known to have no shell: the entrypoint script of `runtime = "image"` cannot start.
 SHELL_LESS_IMAGES = re.compile(r"^(scratch$|gcr\.io/distroless/|cgr\.dev/chainguard/static)")
@@ -72,8 +72,9 @@ class Plan:
     app_dir: str
     image_name: str
     manifest: str = "pixi.toml"  # or pyproject.toml ([tool.pixi])
-    # Files of the project itself the install needs (an environment installs the workspace's own
-    # package: a PyPI dependency with path "."); () when none does.
+    # Files the install reads besides the manifest and the lock (kit.model.sources.build_sources):
+    # the project's own files when an environment installs it (a PyPI or conda path "."), the
+    # activation scripts and the source packages the manifest names; () when there are none.
     project_sources: tuple[str, ...] = ()
     # "" when the workspace is alone in its repository; else the suffix of its workflow files.
     workflow_slug: str = ""
@@ -112,6 +113,17 @@ class Plan:
     def workflow_label(self) -> str:
         """Appended to the workflows' names, which must differ: the concurrency group uses them."""
         return f" ({self.workflow_slug})" if self.workflow_slug else ""
+
+    @property
+    def def_sources(self) -> tuple[tuple[str, str], ...]:
+        """(host path, destination) for each project source in a def file's `%files`: a top-level
+        one goes into /app/, a nested one to its own path, because Apptainer copies `src dest`
+        as `cp` does and `./scripts/env.sh /app/` would land at /app/env.sh."""
+        out = []
+        for source in self.project_sources:
+            path = source.rstrip("/")
+            out.append((path, f"/app/{path}" if "/" in path else "/app/"))
+        return tuple(out)
 
     @property
     def install_inputs(self) -> tuple[str, ...]:
@@ -253,9 +265,10 @@ def resolve(
     selected = _unique((primary_name, *(options.environments or workspace.container_environments)))
     envs = tuple(_env_plan(workspace, options, name, index == 0) for index, name in enumerate(selected))
     _check_lock_covers_linux(workspace, selected)
+    _check_manifest_paths(workspace, selected)
     prefix = f"{subdir}/" if subdir else ""
-    sources = project_sources(workspace, app_dir) if installs_project(workspace, selected) else ()
-    if "src/" in sources and app_dir:
+    sources = build_sources(workspace, selected, app_dir)
+    if any(s == "src/" or s.startswith("src/") for s in sources) and app_dir:
         raise OptionsError(
             "the project's src/ folder and the application code would both land in /app/src",
             field="app_dir",
@@ -323,7 +336,10 @@ def _check_bootstrap(options: RenderOptions) -> None:
 
 
 def default_environment(workspace: Workspace) -> str:
-    """The first container environment with a CUDA requirement, else the first one."""
+    """`default` when [environments] names it (the user chose what it installs), else the first
+    container environment with a CUDA requirement, else the first one."""
+    if workspace.explicit_default:
+        return DEFAULT_ENV
     candidates = workspace.container_environments
     with_cuda = [n for n in candidates if workspace.environments[n].cuda]
     return (with_cuda or list(candidates))[0]
@@ -384,8 +400,30 @@ def base_distro(image: str) -> str:
     return next((c for c in DISTRO_CODENAMES if c in tag_part), "")
 
 
+def _check_manifest_paths(workspace: Workspace, selected: tuple[str, ...]) -> None:
+    """A path the install reads (an activation script, a source package) must lie in the
+    workspace folder, the build context; one outside it cannot reach any image."""
+    for path, what, where in manifest_paths(workspace, selected):
+        if outside(path):
+            raise OptionsError(
+                f"{what} {path!r} lies outside the workspace folder, which is the build context",
+                file=workspace.manifest_path,
+                field=where,
+                fix="move it into the workspace folder and name it from there",
+            )
+
+
 def _check_lock_covers_linux(workspace: Workspace, selected: tuple[str, ...]) -> None:
-    """A lock that exists must cover linux-64 for every selected environment (no lock: a warning)."""
+    """The workspace must list linux-64 (containers run it), and a lock that exists must cover
+    it for every selected environment (no lock: a warning)."""
+    if LINUX not in workspace.platforms:
+        raise OptionsError(
+            f"the workspace lists no {LINUX} platform (listed: {', '.join(workspace.platforms) or 'none'}), "
+            "so no container image can be built from it",
+            file=workspace.manifest_path,
+            field="workspace.platforms",
+            fix=f'add "{LINUX}" to [workspace].platforms, then run `pixi lock`',
+        )
     if workspace.lock is None:
         return
     for name in selected:

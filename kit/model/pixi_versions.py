@@ -16,6 +16,26 @@ LOCK_FORMAT_READ_BY: tuple[tuple[tuple[int, int, int], int], ...] = (
 )
 
 
+# How a lock names its platforms (kit.model.workspace records it as `Lock.layout`):
+# "subdir": every platform is keyed by its subdir (v6, and v7 as pixi <= 0.70 wrote it);
+# "named": some entry has a name of its own (`p1`, `p2`, ...: pixi 0.71+ writes them whenever the
+# workspace declares virtual packages). pixi <= 0.70 looks platforms up by name, so it cannot
+# install a "named" lock although its `version:` (7) is one it reads.
+LAYOUT_SUBDIR = "subdir"
+LAYOUT_NAMED = "named"
+# (first pixi version, lock layouts it installs), oldest first.
+LOCK_LAYOUTS_READ_BY: tuple[tuple[tuple[int, int, int], tuple[str, ...]], ...] = (
+    ((0, 0, 0), (LAYOUT_SUBDIR,)),
+    ((0, 71, 0), (LAYOUT_SUBDIR, LAYOUT_NAMED)),
+)
+# Manifest features and the first pixi that reads them (Workspace fields in brackets):
+# rich platforms [platform_entries with rich=True] (0.71.0, PR #6178); TOML 1.1 [toml_version] (0.73.0).
+MANIFEST_FEATURE_SINCE: dict[str, tuple[int, int, int]] = {
+    "rich-platforms": (0, 71, 0),
+    "toml-1.1": (0, 73, 0),
+}
+
+
 def version_tuple(version: str) -> tuple[int, int, int]:
     """`0.55.0` -> (0, 55, 0); raises ValueError on anything else."""
     parts = version.split(".")
@@ -50,3 +70,10 @@ def pixi_version_of_image(image: str) -> str | None:
         return None
     match = _IMAGE_TAG.match(tag)
     return match.group("version") if match else None
+
+
+def reads_lock_layout(pixi_version: str, layout: str) -> bool:
+    """Whether `pixi_version` installs a lock of `layout` (LAYOUT_SUBDIR or LAYOUT_NAMED)."""
+    wanted = version_tuple(pixi_version)
+    layouts = [names for first, names in LOCK_LAYOUTS_READ_BY if wanted >= first][-1]
+    return layout in layouts

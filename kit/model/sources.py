@@ -9,16 +9,36 @@ application code in `app/`) still comes after the install, so editing it never r
 Which files a build backend reads cannot be known in general; the kit takes what the common
 backends (hatchling, setuptools, flit, pdm) read: the package folders (`src/`, or the top-level
 folders with an `__init__.py`), top-level modules named after the project, the files
-`[project]` names (`readme`, `license`), and `setup.py`/`setup.cfg`/`MANIFEST.in`.
+`[project]` names (`readme`, `license`, `license-files`), the usual licence files,
+`setup.py`/`setup.cfg`/`MANIFEST.in`, and `pyproject.toml` itself when the manifest is a
+`pixi.toml` beside it (the backend reads the project's metadata there).
+
+pixi itself reads more files at install time, and those are named in the manifest, so they are
+known exactly (kit.model.workspace reads them): `[activation] scripts` (pixi runs them when it
+activates the environment, so an image without them fails or silently lacks their variables)
+and conda source dependencies (`pkg = { path = "src/pkg" }`, built by pixi-build during the
+install; `path = "."` or a `[package]` table makes the workspace itself a source package).
+`build_sources` gathers all of them for the plan; `manifest_paths` lists the manifest's own for
+`kit check`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from kit.model.workspace import Workspace
+from kit.model.workspace import Workspace, parse_manifest_toml
 
 SETUP_FILES = ("setup.py", "setup.cfg", "MANIFEST.in")
+LICENCE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "COPYING", "NOTICE")
+# Recipes and build files pixi-build backends read from a source package's folder.
+PACKAGE_BUILD_FILES = (
+    "recipe.yaml",
+    "CMakeLists.txt",
+    "Cargo.toml",
+    "Cargo.lock",
+    "package.xml",
+    "meson.build",
+)
 NEVER = frozenset({".pixi", ".git", ".github", "tests", "test", "docs", "app", "build", "dist"})
 
 
@@ -34,12 +54,63 @@ def installs_project(workspace: Workspace, environments: tuple[str, ...]) -> boo
     return False
 
 
+def manifest_paths(workspace: Workspace, environments: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:
+    """(path, what it is, the manifest field that names it) for each path `environments` need
+    that the manifest names: their activation scripts and path dependencies, relative to the
+    workspace, in order."""
+    out: dict[str, tuple[str, str]] = {}
+    for env in environments:
+        e = workspace.environments[env]
+        for script in e.activation_scripts:
+            out.setdefault(
+                script, (f"activation script of environment {env!r}", e.path_fields.get(script, ""))
+            )
+        for source in e.source_paths:
+            out.setdefault(source, (f"path dependency of environment {env!r}", e.path_fields.get(source, "")))
+    return tuple((path, what, where) for path, (what, where) in out.items())
+
+
+def outside(path: str) -> bool:
+    """Whether a manifest path leaves the workspace folder (`../x`), which is the build context."""
+    return path.split("/")[0] == ".."
+
+
+def build_sources(workspace: Workspace, environments: tuple[str, ...], app_dir: str) -> tuple[str, ...]:
+    """Everything the install of `environments` reads besides the manifest and the lock, sorted,
+    folders with a trailing '/': the project's own files when it installs itself (a PyPI or
+    conda `path = "."` dependency, or a `[package]` table), activation scripts, source packages.
+    Paths outside the workspace are left to the caller (see `outside`)."""
+    found: set[str] = set()
+    self_package = workspace.package or any(
+        "." in workspace.environments[env].source_paths for env in environments
+    )
+    if self_package or installs_project(workspace, environments):
+        found.update(project_sources(workspace, app_dir))
+    if self_package:
+        found.update(name for name in PACKAGE_BUILD_FILES if (workspace.root / name).is_file())
+    for path, _, _ in manifest_paths(workspace, environments):
+        if path == "." or outside(path):
+            continue
+        found.add(path + "/" if (workspace.root / path).is_dir() else path)
+    # A path inside a folder already copied comes with it.
+    folders = [f for f in found if f.endswith("/")]
+    return tuple(sorted(p for p in found if not any(p != f and p.startswith(f) for f in folders)))
+
+
 def project_sources(workspace: Workspace, app_dir: str) -> tuple[str, ...]:
     """The project's own files the install needs (see the module docstring), sorted, folders
     with a trailing '/'; the manifest and the lock are not included, nor the application folder."""
     root = workspace.root
     project = workspace.project_table
     found: set[str] = set()
+    if workspace.manifest_path.name == "pixi.toml" and (root / "pyproject.toml").is_file():
+        # The backend reads the project's metadata from the pyproject.toml beside pixi.toml.
+        found.add("pyproject.toml")
+        try:
+            data = parse_manifest_toml(root / "pyproject.toml")
+        except Exception:  # WorkspaceError: the build backend will say what is wrong with it
+            data = {}
+        project = data.get("project", {}) if isinstance(data.get("project"), dict) else {}
     if (root / "src").is_dir():
         found.add("src/")
     else:
@@ -64,6 +135,11 @@ def project_sources(workspace: Workspace, app_dir: str) -> tuple[str, ...]:
         named = value.get("file") if isinstance(value, dict) else value if key == "readme" else None
         if isinstance(named, str) and "/" not in named and (root / named).is_file():
             found.add(named)
+    patterns = project.get("license-files", [])
+    for pattern in patterns if isinstance(patterns, list) else []:
+        if isinstance(pattern, str) and "/" not in pattern and "**" not in pattern:
+            found.update(p.name for p in root.glob(pattern) if p.is_file() and not p.is_symlink())
+    found.update(name for name in LICENCE_FILES if (root / name).is_file())
     return tuple(sorted(found))
 
 
