@@ -18,7 +18,8 @@ made by tests/lab/base_images.sh before any run) and the lab cache under /var/ca
 * **Runs at the same time.** Each run registers in ``$TMPDIR/kit-docker-runs-UID/`` (under a
   lock). The last run to end removes the cache records none of the overlapping runs had at its
   start; one that ends while another is alive hands its starting point on instead, so it never
-  takes cache from under a run still building.
+  takes cache from under a run still building. A run that was killed before its end leaves its
+  entry behind, and the next run to end removes its images and the cache it added as well.
 """
 
 from __future__ import annotations
@@ -107,14 +108,25 @@ def _registry() -> Iterator[Path]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _alive(pid: int) -> bool:
+def _started(pid: int) -> str:
+    """When a process started (clock ticks after boot, from /proc), so that a reused pid does not
+    pass for a run still going; empty where /proc does not say."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22; the name before ")" may hold spaces
+
+
+def _alive(entry: Mapping[str, Any]) -> bool:
+    pid = int(entry["pid"])
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return not entry.get("started") or _started(pid) == entry["started"]
 
 
 def begin(client: Any) -> DockerRun:
@@ -122,7 +134,7 @@ def begin(client: Any) -> DockerRun:
     run_id = f"{os.getpid()}-{time.time_ns()}"
     with _registry() as folder:
         run = DockerRun(run_id, frozenset(cache_records(client)))
-        entry = {"pid": os.getpid(), "baseline": sorted(run.baseline)}
+        entry = {"pid": os.getpid(), "started": _started(os.getpid()), "baseline": sorted(run.baseline)}
         (folder / f"{run_id}.json").write_text(json.dumps(entry))
     return run
 
@@ -139,10 +151,12 @@ def end(client: Any, run: DockerRun) -> Swept:
         others = []
         for path in folder.glob("*.json"):
             entry = json.loads(path.read_text())
-            if _alive(int(entry["pid"])):
+            if _alive(entry):
                 others.append((path, entry))
-            else:
-                path.unlink()  # a run that died: its records fall to whoever sweeps next
+            else:  # a run killed before its end (a timeout's SIGTERM): swept here as well
+                _remove_labelled(client, DockerRun(path.stem, frozenset()), swept)
+                baseline &= set(entry["baseline"])
+                path.unlink()
         if others:
             for path, entry in others:
                 entry["baseline"] = sorted(set(entry["baseline"]) & baseline)
