@@ -49,6 +49,11 @@ class Run:
     out: str
     err: str
 
+    @property
+    def json(self) -> dict[str, object]:
+        body: dict[str, object] = json.loads(self.out)
+        return body
+
 
 def kit(capsys: pytest.CaptureFixture[str], *args: object) -> Run:
     """`kit ARGS` in this process."""

@@ -4,14 +4,13 @@ repository's config on the build's label path, and the linters read only the kit
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_git import REMOTE, plain_git, signed_looking_head
+from learner_repo import make_clone, plain_git
+from test_git import signed_looking_head
 
 from kit import api
 from kit.check import linters
@@ -102,12 +101,7 @@ def test_the_rebuilt_text_never_holds_an_executing_form(lines: list[str]) -> Non
 def test_the_labelling_build_is_not_steered_by_the_repositorys_git_config(tmp_path: Path) -> None:
     """`kit build --style optimized` labels the image with the commit: the repository's own
     `gpg.program` / `log.showSignature` / pager must not run on the way."""
-    repo = tmp_path / "lesson"
-    shutil.copytree(EXAMPLE, repo / "cuda-exercise", ignore=shutil.ignore_patterns(".pixi", "__pycache__"))
-    plain_git(repo, "init", "-q")
-    plain_git(repo, "add", "-A")
-    plain_git(repo, "commit", "-q", "-m", "the lesson's workspace")
-    plain_git(repo, "remote", "add", "origin", REMOTE)
+    repo = make_clone(tmp_path)
     marker = tmp_path / "ran"
     script = tmp_path / "steer.sh"
     script.write_text(f'#!/bin/sh\necho "$0 $*" >> {marker}\nexit 1\n')

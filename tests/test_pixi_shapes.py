@@ -6,40 +6,17 @@ this process, and asserts the one outcome pixi's own reading of the shape calls 
 
 from __future__ import annotations
 
-import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hostile_helpers import kit
 
-from kit import cli
 from kit.model.pixi_versions import LAYOUT_NAMED, LAYOUT_SUBDIR, reads_lock_layout
 from kit.model.workspace import load_workspace
 from tests.conftest import REAL_WORLD, need
 
 SHAPES = Path(__file__).parent / "fixtures" / "pixi-shapes"
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def json(self) -> dict[str, object]:
-        body: dict[str, object] = json.loads(self.out)
-        return body
-
-
-def kit(capsys: pytest.CaptureFixture[str], *args: object) -> Run:
-    try:
-        code = cli.main([str(a) for a in args])
-    except SystemExit as exc:  # argparse
-        code = exc.code if isinstance(exc.code, int) else 2
-    captured = capsys.readouterr()
-    return Run(code, captured.out, captured.err)
 
 
 def copy(name: str, tmp_path: Path) -> Path:

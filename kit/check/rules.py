@@ -249,6 +249,10 @@ def manifest_path_rule(ctx: CheckContext) -> list[Finding]:
     ws = ctx.workspace
     manifest = ctx.prefix + ws.manifest_path.name
     findings: list[Finding] = []
+
+    def missing(file: str, message: str, fix: str) -> None:
+        findings.append(kit_finding("manifest-path", "error", file, None, message, fix))
+
     recipes = [
         (ctx.prefix + DOCKERFILE, ctx.text(DOCKERFILE)),
         (ctx.prefix + APPTAINER_DEF, ctx.text(APPTAINER_DEF)),
@@ -258,53 +262,29 @@ def manifest_path_rule(ctx: CheckContext) -> list[Finding]:
         if path == ".":
             continue
         if outside(path):
-            findings.append(
-                kit_finding(
-                    "manifest-path",
-                    "error",
-                    manifest,
-                    None,
-                    f"{what} {path} lies outside the workspace folder, the build context",
-                    "move it into the workspace folder and name it from there",
-                )
+            missing(
+                manifest,
+                f"{what} {path} lies outside the workspace folder, the build context",
+                "move it into the workspace folder and name it from there",
             )
             continue
         if not ctx.exists(path):
-            findings.append(
-                kit_finding(
-                    "manifest-path",
-                    "error",
-                    manifest,
-                    None,
-                    f"{what} {path} does not exist",
-                    f"create {path}",
-                )
-            )
+            missing(manifest, f"{what} {path} does not exist", f"create {path}")
             continue
         if ctx.text(DOCKERFILE) is not None and dockerignore_excludes(ctx.dockerignore, path):
-            findings.append(
-                kit_finding(
-                    "manifest-path",
-                    "error",
-                    ctx.prefix + DOCKERIGNORE,
-                    None,
-                    f".dockerignore leaves {what} {path} out of the build context",
-                    f"add !{path} to .dockerignore (kit generate does)",
-                )
+            missing(
+                ctx.prefix + DOCKERIGNORE,
+                f".dockerignore leaves {what} {path} out of the build context",
+                f"add !{path} to .dockerignore (kit generate does)",
             )
         for recipe, text in recipes:
             copied = [_clean(src).rstrip("/") for src, file, _ in inputs if file == recipe]
             if text is None or any(c in ("", ".") or path == c or path.startswith(c + "/") for c in copied):
                 continue
-            findings.append(
-                kit_finding(
-                    "manifest-path",
-                    "error",
-                    recipe,
-                    None,
-                    f"{what} {path} is not copied into the image",
-                    "run kit generate (it copies every path the manifest names), or copy it yourself",
-                )
+            missing(
+                recipe,
+                f"{what} {path} is not copied into the image",
+                "run kit generate (it copies every path the manifest names), or copy it yourself",
             )
     return findings
 
