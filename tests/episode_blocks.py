@@ -70,6 +70,8 @@ from servers import free_port, stop_group
 from sybil import Document, Example, Region, Sybil
 from sybil.parsers.markdown.lexers import FencedCodeBlockLexer
 
+from tests.lab import leftovers
+
 REPO = Path(__file__).resolve().parent.parent
 PAGES = (REPO / "learners" / "setup.md", *sorted((REPO / "episodes").glob("*.md")))
 SHELLS = r"bash|sh|shell"
@@ -283,6 +285,15 @@ class LessonSession:
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_TERMINAL_PROMPT": "0",
         }
+        if os.environ.get(leftovers.ENV_LABEL):
+            # The test session labels what it builds (tests/lab/leftovers.py): the learner's
+            # `docker` and `kit build` do too, through the same labelling client, so their images
+            # (and what the registry gives back: the same image) go with the session's even if
+            # it is killed before close(). Nothing else about the learner's docker changes.
+            (self.scratch / "bin" / "docker").unlink()
+            (self.scratch / "bin" / "docker").symlink_to(leftovers.LABELLING_CLI)
+            self.env[leftovers.ENV_REAL] = "/usr/bin/docker"
+            self.env[leftovers.ENV_LABEL] = os.environ[leftovers.ENV_LABEL]
         self.git(self.scratch, "config", "--global", "user.name", "A Learner")
         self.git(self.scratch, "config", "--global", "user.email", "learner@example.org")
         self.git(self.scratch, "config", "--global", "init.defaultBranch", "main")
