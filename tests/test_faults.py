@@ -408,7 +408,9 @@ def test_cancel_stops_the_build_and_tags_nothing(
 
 
 @pytest.mark.docker
-def test_a_run_removes_every_cache_record_of_a_long_build(private_daemon: PrivateDaemon, tmp_path: Path) -> None:
+def test_a_run_removes_every_cache_record_of_a_long_build(
+    private_daemon: PrivateDaemon, tmp_path: Path
+) -> None:
     """A build of twelve steps makes a chain of twelve cache records, each built on the one
     before, and BuildKit removes a record only once none is built on it. The sweep at a run's
     end (tests/lab/leftovers.py) once stopped after four passes and left the lower steps of every
@@ -431,7 +433,16 @@ def test_a_run_removes_every_cache_record_of_a_long_build(private_daemon: Privat
     (context / "Dockerfile").write_text("\n".join([f"FROM {base}", *steps]) + "\n")
     run = leftovers.begin(client)
     subprocess.run(
-        ["/usr/bin/docker", "--host", private_daemon.host, "build", "-q", "-t", "kit-test-faults/chain:1", str(context)],
+        [
+            "/usr/bin/docker",
+            "--host",
+            private_daemon.host,
+            "build",
+            "-q",
+            "-t",
+            "kit-test-faults/chain:1",
+            str(context),
+        ],
         env={**os.environ, "DOCKER_BUILDKIT": "1"},
         check=True,
         capture_output=True,
