@@ -28,7 +28,7 @@ from kit.base.files import refuse_links
 from kit.output.write import atomic_write
 
 STYLESHEET = "kit-preview.css"
-PAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.md$")
+PAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.md")  # fullmatch
 SECTIONS = ("episodes", "learners", "instructors")
 PANDOC_TIMEOUT = 120
 PANDOC_HINT = "install pandoc (Debian: apt-get install pandoc; elsewhere: https://pandoc.org/installing.html)"
@@ -58,7 +58,9 @@ def lesson_pages(root: Path) -> tuple[str, list[Page]]:
     pages.append(Page(root / "index.md" if (root / "index.md").is_file() else None, "index.html", "Home"))
     for section in SECTIONS:
         names = config.get(section) or []
-        if not isinstance(names, list) or not all(isinstance(n, str) and PAGE_NAME.match(n) for n in names):
+        if not isinstance(names, list) or not all(
+            isinstance(n, str) and PAGE_NAME.fullmatch(n) for n in names
+        ):
             raise UserError(
                 f"{section} must list Markdown file names such as 01-intro.md",
                 file=config_path,

@@ -63,11 +63,14 @@ Active GPU name: NVIDIA H200
 """
 
 FILE_MARKER = re.compile(
-    r"^<!-- kit-file: (?P<path>\S+)"
-    r'(?: from="(?P<start>[^"]*)" (?P<how>to|before)="(?P<end>[^"]*)")? -->$'
+    r"<!-- kit-file: (?P<path>\S+)"
+    r'(?: from="(?P<start>[^"]*)" (?P<how>to|before)="(?P<end>[^"]*)")? -->'  # fullmatch
 )
-CODE_OPEN = re.compile(r"^<!-- kit-code:(?P<rest>.*)$")
-INLINE = re.compile(r"<!-- kit: (?P<template>.+?) -->(?P<text>.*?)<!-- /kit -->")
+CODE_OPEN = re.compile(r"<!-- kit-code:(?P<rest>.*)")  # fullmatch
+# Neither part may run past a marker, so a line of a thousand unclosed openings is read once.
+INLINE = re.compile(
+    r"<!-- kit: (?P<template>(?:(?!-->).)+?) -->(?P<text>(?:(?!<!-- kit:|<!-- /kit -->).)*)<!-- /kit -->"
+)
 INLINE_OPEN, INLINE_CLOSE = "<!-- kit:", "<!-- /kit -->"
 PLACEHOLDER = re.compile(r"\{(?P<key>[a-z][a-z0-9_-]*(?:\.[a-z0-9_-]+)+)\}")
 FENCE = re.compile(r"^(`{3,}|~{3,})")
@@ -272,8 +275,8 @@ def refill(markdown: str, files: dict[str, str], where: str, values: dict[str, s
             out.extend(lines[i : end + 1])
             i = end + 1
             continue
-        file_marker = FILE_MARKER.match(stripped)
-        code_marker = CODE_OPEN.match(stripped)
+        file_marker = FILE_MARKER.fullmatch(stripped)
+        code_marker = CODE_OPEN.fullmatch(stripped)
         if stripped.startswith("<!-- kit-file") and not file_marker:
             raise UserError(
                 f"line {i + 1}: malformed kit-file marker",
@@ -394,11 +397,11 @@ def unmarked_values(markdown: str, values: Iterable[str]) -> list[str]:
     skip_next_fence = False
     while i < len(lines):
         stripped = lines[i].strip()
-        if FILE_MARKER.match(stripped):
+        if FILE_MARKER.fullmatch(stripped):
             skip_next_fence = True
             i += 1
             continue
-        if CODE_OPEN.match(stripped):
+        if CODE_OPEN.fullmatch(stripped):
             while i < len(lines) and lines[i].strip() != "-->":
                 i += 1
             skip_next_fence = True

@@ -46,7 +46,7 @@ STATE_VERSION = 2
 TEMP_PREFIX = ".kit-tmp-"
 LOCK_WAIT_S = 30.0
 Action = Literal["create", "update", "append", "unchanged", "refused"]
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # fullmatch
 _EDITED_FIX = "review with --diff, then re-run with --force to replace, or move your edits into the options"
 _STATE_FIX = (
     f"delete {STATE_FILE} (the kit then treats the files it finds as hand-edited) or "
@@ -123,12 +123,12 @@ def parse_state(text: str, path: Path) -> dict[str, Recorded]:
         )
     records: dict[str, Recorded] = {}
     for key, value in files.items():
-        if isinstance(value, str) and _SHA256.match(value):  # state version 1
+        if isinstance(value, str) and _SHA256.fullmatch(value):  # state version 1
             records[key] = Recorded(value)
         elif (
             isinstance(value, dict)
             and isinstance(value.get("sha256"), str)
-            and _SHA256.match(value["sha256"])
+            and _SHA256.fullmatch(value["sha256"])
             and isinstance(value.get("workspace", ""), str)
         ):
             records[key] = Recorded(value["sha256"], value.get("workspace"))
