@@ -22,6 +22,8 @@ HUB_SCHEMES = ("https", "http")
 # What nbgitpuller can clone without credentials on the hub: web URLs, and local paths for a hub
 # that holds a mirror (and for tests).
 REPO_SCHEMES = ("https", "http", "file")
+# A host (a name, or an IPv6 address in brackets) and an optional port, nothing after either.
+NETLOC = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[^\[\]:/@]+)(?::[0-9]{1,5})?")
 PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+ -]*")  # fullmatch
 # git check-ref-format, narrowed: no control characters, space, ~ ^ : ? * [ \ and no "..", "@{",
 # "//", leading "-", trailing "/", "." or ".lock".
@@ -38,6 +40,12 @@ def _url(value: str, field: str, schemes: tuple[str, ...], example: str) -> str:
             field=field,
             fix=f"give a full URL such as {example} (an IPv6 host in brackets: http://[::1]:8000)",
         ) from None
+    if parts.scheme != "file" and not NETLOC.fullmatch(parts.netloc.rpartition("@")[2]):
+        raise OptionsError(
+            f"{value!r} has a malformed host: {parts.netloc!r}",
+            field=field,
+            fix=f"give a full URL such as {example} (an IPv6 host in brackets: http://[::1]:8000)",
+        )
     if parts.port == 0:
         raise OptionsError(
             f"{value!r} names port 0, which no browser can reach",
