@@ -39,7 +39,7 @@ class BoundedLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: ANN401  (PyYAML's own signature)
         cost = 1
         if self.check_event(yaml.AliasEvent):
-            target = self.anchors.get(self.peek_event().anchor)
+            target = self.anchors.get(self.peek_event().anchor)  # type: ignore[no-untyped-call]
             cost = self._size(target) if target is not None else 1
         self.budget -= cost
         if self.budget < 0:
