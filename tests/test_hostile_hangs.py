@@ -245,3 +245,11 @@ def test_only_so_many_neighbouring_pyprojects_are_parsed(
     run = kit(capsys, "generate", repo)
     one_line(run, 2, f"{repo} [repository]: holds more than 5 pyproject.toml files")
     assert len(parsed) <= 5
+
+
+@pytest.mark.timeout(BOUND)
+def test_build_argument_defaults_are_read_in_linear_time() -> None:
+    from kit.model.dockerfile import resolve
+
+    assert resolve(long_line("${a:-"), {}) == long_line("${a:-")
+    assert resolve("${A:-x}/${B}-$C:${D-$E}", {"B": "b", "C": "c"}) == "x/b-c:$E"
