@@ -253,3 +253,20 @@ def test_build_argument_defaults_are_read_in_linear_time() -> None:
 
     assert resolve(long_line("${a:-"), {}) == long_line("${a:-")
     assert resolve("${A:-x}/${B}-$C:${D-$E}", {"B": "b", "C": "c"}) == "x/b-c:$E"
+
+
+def test_a_workspace_folder_of_too_many_entries_is_not_searched_for_packages(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_hostile_copies import pyproject_repo
+
+    from kit.model import sources
+
+    monkeypatch.setattr(sources, "MAX_TOP_LEVEL", 20)
+    repo = pyproject_repo(tmp_path, 'name = "demo-pkg"\nversion = "1"')
+    for i in range(30):
+        (repo / f"data-{i}.csv").write_text("1\n")
+    run = kit(capsys, "generate", repo)
+    one_line(
+        run, 2, f"{repo / 'pyproject.toml'} [project]: the workspace folder {repo} holds more than 20 entries"
+    )

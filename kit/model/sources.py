@@ -173,7 +173,7 @@ def project_sources(workspace: Workspace, app_dir: str) -> tuple[str, ...]:
     if (root / "src").is_dir():
         found.add("src/")
     else:
-        for child in sorted(root.iterdir()):
+        for child in _top_level(root, metadata):
             if (
                 child.is_dir()
                 and not child.is_symlink()
@@ -208,6 +208,25 @@ def project_sources(workspace: Workspace, app_dir: str) -> tuple[str, ...]:
 
 
 MAX_GLOB = 1000  # entries of the workspace folder a `license-files` pattern is matched against
+MAX_TOP_LEVEL = 10_000  # entries of the workspace folder looked at for package folders
+
+
+def _top_level(root: Path, metadata: Path) -> list[Path]:
+    """The workspace folder's entries, sorted, for the package search; refused past MAX_TOP_LEVEL
+    (each is looked into for an `__init__.py`), instead of reading a million of them."""
+    from itertools import islice
+
+    with os.scandir(root) as entries:
+        names = [e.name for e in islice(entries, MAX_TOP_LEVEL + 1)]
+    if len(names) > MAX_TOP_LEVEL:
+        raise WorkspaceError(
+            f"the workspace folder {root} holds more than {MAX_TOP_LEVEL} entries to search for "
+            "the project's packages",
+            file=metadata,
+            field="project",
+            fix="put the package under src/ (then only src/ is copied), or move the files into a folder",
+        )
+    return [root / n for n in sorted(names)]
 
 
 def _bounded_glob(root: Path, pattern: str) -> list[Path]:
