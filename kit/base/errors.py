@@ -53,6 +53,11 @@ class UserError(KitError):
         return text.replace("\n", " ")
 
 
+class UnreadableFile(UserError):
+    """A file cannot be read as text at all (missing, not a regular file, too big, not UTF-8):
+    bad input wherever it is met, never a finding to list beside others."""
+
+
 class WorkspaceError(UserError):
     """The Pixi manifest or lock cannot be read or does not say what the kit needs."""
 

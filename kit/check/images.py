@@ -12,6 +12,7 @@ from __future__ import annotations
 import posixpath
 import re
 
+from kit.base.scan import followed_by
 from kit.check.context import CheckContext
 from kit.check.findings import Finding, kit_finding
 from kit.decide.options import DEFAULT_BASE_IMAGE, DEFAULT_RUNTIME_IMAGE
@@ -21,7 +22,7 @@ from kit.model.pixi_versions import LOCK_FORMAT_READ_BY, newest_lock_format
 
 # -- the pixi image and the lock format ---------------------------------------------------------
 
-PIXI_IMAGE = re.compile(r"^(?:docker://)?ghcr\.io/prefix-dev/pixi:(\d+\.\d+\.\d+)(?:[-@].*)?$")
+PIXI_IMAGE = re.compile(r"(?:docker://)?ghcr\.io/prefix-dev/pixi:(\d+\.\d+\.\d+)(?:[-@].*)?")  # fullmatch
 
 
 def _pixi_images(ctx: CheckContext) -> list[tuple[str, str, int | None]]:
@@ -32,7 +33,7 @@ def _pixi_images(ctx: CheckContext) -> list[tuple[str, str, int | None]]:
     for def_stage in ctx.def_stages:
         if def_stage.header.get("bootstrap") in deffile.NAMED_IMAGE_AGENTS:
             out.append((ctx.prefix + APPTAINER_DEF, def_stage.image, def_stage.header_line))
-    return [(f, image, line) for f, image, line in out if PIXI_IMAGE.match(image)]
+    return [(f, image, line) for f, image, line in out if PIXI_IMAGE.fullmatch(image)]
 
 
 def _first_reader(lock_format: int) -> str | None:
@@ -49,14 +50,14 @@ def lock_format_rule(ctx: CheckContext) -> list[Finding]:
     findings: list[Finding] = []
     reported: set[str] = set()
     for file, image, line in _pixi_images(ctx):
-        match = PIXI_IMAGE.match(image)
+        match = PIXI_IMAGE.fullmatch(image)
         assert match is not None
         version = match.group(1)
         reads = newest_lock_format(version)
         if lock.version <= reads or file in reported:
             continue
         reported.add(file)
-        default = PIXI_IMAGE.match(DEFAULT_BASE_IMAGE)
+        default = PIXI_IMAGE.fullmatch(DEFAULT_BASE_IMAGE)
         if default and newest_lock_format(default.group(1)) >= lock.version:
             fix = f"use a newer pixi image, e.g. the kit's default {DEFAULT_BASE_IMAGE} (--base-image)"
         else:
@@ -85,6 +86,10 @@ def lock_format_rule(ctx: CheckContext) -> list[Finding]:
 # Images known to have no bash (the first group has no shell at all).
 NO_SHELL = ("scratch", "gcr.io/distroless/", "cgr.dev/chainguard/static", "cgr.dev/chainguard/glibc-dynamic")
 NO_BASH = (*NO_SHELL, "busybox", "alpine")
+# A package manager, then `bash` later on the line (`apt-get install -y bash`): asked as two
+# searches (kit.base.scan), since `manager.*bash` is quadratic on a long line of managers.
+PACKAGE_MANAGER = re.compile(r"\b(?:apk|apt-get|apt|dnf|yum|microdnf)\b")
+BASH_WORD = re.compile(r"\bbash\b")
 BASH_SHEBANG = re.compile(r"#!\s*(?:/usr)?/bin/bash|#!\s*/usr/bin/env\s+bash")
 
 
@@ -140,7 +145,7 @@ def _brings_bash(instructions: list[dockerfile.Instruction]) -> bool:
             words = ins.exec_form or [w for w in ins.words if not w.startswith("--")]
             if len(words) >= 2 and _copies_bash(words[:-1], words[-1]):
                 return True
-        if ins.keyword == "RUN" and re.search(r"\b(apk|apt-get|apt|dnf|yum|microdnf)\b.*\bbash\b", ins.args):
+        if ins.keyword == "RUN" and followed_by(PACKAGE_MANAGER, BASH_WORD, ins.args):
             return True
     return False
 
@@ -156,7 +161,7 @@ def _def_brings_bash(stage: deffile.DefStage) -> bool:
             ):
                 return True
     return any(
-        re.search(r"\b(apk|apt-get|apt|dnf|yum|microdnf)\b.*\bbash\b", raw)
+        followed_by(PACKAGE_MANAGER, BASH_WORD, raw)
         for section in stage.sections_named("post")
         for raw, _ in section.body
     )

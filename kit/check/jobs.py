@@ -23,8 +23,8 @@ from kit.engines import SIF_TAG_PREFIX, engine_for_scheme
 from kit.output.jobfiles import github_image
 from kit.schedulers import SCHEDULERS, Scheduler, regenerate, scheduler_names
 
-ENV_LINE = re.compile(r"^#\s*kit-environment:\s*(\S+)\s*$", re.MULTILINE)
-IMMUTABLE = re.compile(r"^(?P<env>[a-z0-9][a-z0-9-]*)-sha-[0-9a-f]{7,40}$")
+ENV_LINE = re.compile(r"^#[ \t]*kit-environment:[ \t]*(\S+)[ \t]*$", re.MULTILINE)
+IMMUTABLE = re.compile(r"(?P<env>[a-z0-9][a-z0-9-]*)-sha-[0-9a-f]{7,40}")  # fullmatch
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def _environment(text: str, image: str | None) -> str | None:
     if found:
         return found.group(1)
     tag = _split_reference(image)[2] if image else ""
-    match = IMMUTABLE.match(tag.removeprefix(SIF_TAG_PREFIX))
+    match = IMMUTABLE.fullmatch(tag.removeprefix(SIF_TAG_PREFIX))
     return match.group("env") if match else None
 
 
@@ -125,7 +125,7 @@ def _image_problems(ctx: CheckContext, image: str, environment: str | None) -> l
         )
     bare = tag.removeprefix(SIF_TAG_PREFIX)
     moving = {str(e.get("tag", "")) for e in matrix_entries(ctx.workflow(ctx.docker_workflow))}
-    immutable = IMMUTABLE.match(bare)
+    immutable = IMMUTABLE.fullmatch(bare)
     if immutable and environment and immutable.group("env") != environment:
         problems.append(
             (

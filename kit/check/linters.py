@@ -230,14 +230,19 @@ def zizmor(files: list[str], workdir: Path, timeout: float | None = None) -> lis
 
 # zizmor's exit status when no input could be audited (every workflow failed to parse or validate).
 ZIZMOR_NO_INPUTS = 3
-_ZIZMOR_SKIPPED = re.compile(r"WARN .*?(failed to (?:validate|parse|load)[^\n]*)")
+# On a line with `WARN ` before it (found with str.find, then one search: linear in the line).
+_ZIZMOR_SKIPPED = re.compile(r"failed to (?:validate|parse|load)[^\n]*")
 
 
 def _not_audited(stderr: str, workflows: list[str]) -> list[Finding]:
     """zizmor skips a workflow it cannot parse or validate, saying so only on stderr: one
     warning for each (the schema check reports the cause as an error)."""
     findings: list[Finding] = []
-    reasons = [one_line(m.group(1)) for m in _ZIZMOR_SKIPPED.finditer(stderr)]
+    reasons = [
+        one_line(m.group(0))
+        for line in stderr.splitlines()
+        if (warn := line.find("WARN ")) >= 0 and (m := _ZIZMOR_SKIPPED.search(line, warn + 5))
+    ]
     # The reason rarely names the file; zizmor reads its inputs in order and says which it completed.
     skipped = [w for w in workflows if not re.search(rf"completed {re.escape(w)}\s*$", stderr, re.M)]
     for index, reason in enumerate(reasons):

@@ -120,11 +120,7 @@ def _tags(values: tuple[str, ...], field_name: str) -> object:
 
 
 def _registry(value: str, field_name: str) -> object:
-    if not names.REGISTRY_HOST.match(value):
-        raise OptionsError(
-            f"registry {value!r} is not a host name", field=field_name, fix="use a host such as 'ghcr.io'"
-        )
-    return value
+    return names.registry_host(value, field_name)
 
 
 def _bootstrap_source(value: str, field_name: str) -> object:

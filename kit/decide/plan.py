@@ -29,7 +29,7 @@ from kit.model.sources import build_sources, manifest_paths, outside
 from kit.model.workspace import DEFAULT_ENV, LINUX, Workspace
 
 # Runtime images known to have no shell: the entrypoint script of `runtime = "image"` cannot start.
-SHELL_LESS_IMAGES = re.compile(r"^(scratch$|gcr\.io/distroless/|cgr\.dev/chainguard/static)")
+SHELL_LESS_IMAGES = re.compile(r"gcr\.io/distroless/|cgr\.dev/chainguard/static")  # match: a prefix
 # Apptainer bootstrap agents that start from an image reference (the others from a file).
 IMAGE_BOOTSTRAPS = ("docker", "docker-daemon")
 # The tags the workflows push, beside the descriptive one (`gpu-noble-cuda-12`, which moves to
@@ -296,7 +296,33 @@ def resolve(
     )
 
 
+# `scratch` is no image: Docker reserves the name for an empty final stage, which holds neither
+# the loader nor the libraries the environment's programs need, nor pixi for an install.
+SCRATCH_NAMES = frozenset({"scratch", "library/scratch", "docker.io/library/scratch"})
+
+
+def _is_scratch(image: str) -> bool:
+    name = image.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    return name in SCRATCH_NAMES
+
+
 def _check_runtime(options: RenderOptions) -> None:
+    if _is_scratch(options.runtime_image):
+        raise OptionsError(
+            f"runtime image {options.runtime_image!r} is empty: nothing in it can run the environment "
+            "(no loader, no system libraries)",
+            field="runtime_image",
+            fix="use --style optimized --runtime minimal, which starts from scratch and copies in the "
+            "loader and the libraries the environment links against",
+        )
+    if _is_scratch(options.base_image):
+        raise OptionsError(
+            f"base image {options.base_image!r} is empty: the install stage needs pixi",
+            field="base_image",
+            fix="use an image with pixi, such as the default ghcr.io/prefix-dev/pixi image",
+        )
     chosen = styles.style(options.style)
     if options.runtime not in chosen.runtimes:
         others = styles.styles_with_runtime(options.runtime)

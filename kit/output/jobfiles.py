@@ -36,8 +36,8 @@ ENTRYPOINT = "/app/entrypoint.sh"  # both styles' images: activates the environm
 EXAMPLE_IMAGE_NAME = "ghcr.io/your-name/cuda-lesson"
 EXAMPLE_COMMIT = "3f2c1ab9d0e4c5b6a7f8e9d0c1b2a3f4e5d6c7b8"
 GITHUB_REMOTE = re.compile(
-    r"^(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)"
-    r"([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$"
+    r"(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)"
+    r"([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?"  # fullmatch
 )
 
 
@@ -155,7 +155,7 @@ def fill_from_git(options: RenderOptions, directory: Path) -> RenderOptions:
 def github_image(remote: str, registry: str) -> str:
     """`<registry>/<owner>/<repo>` in lower case for a GitHub remote URL, else ''. Lower case
     because registries refuse upper case, as the workflows' `${IMAGE,,}` knows."""
-    match = GITHUB_REMOTE.match(remote.strip())
+    match = GITHUB_REMOTE.fullmatch(remote.strip())
     if not match:
         return ""
     image = f"{registry}/{match.group(1)}/{match.group(2)}".lower()
