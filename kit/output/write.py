@@ -4,7 +4,8 @@ The kit remembers the SHA-256 of every file it wrote in `.kit-state.json` at the
 root (or `--out`), and which workspace of the repository wrote it. A file on disk that still has
 that hash is the kit's own and may be replaced; a file that differs (someone edited it, changed
 its line endings, or the kit never wrote it) is only replaced with `force`, and so is a file
-another workspace of the same repository wrote. Line files (.gitignore, .gitattributes) only ever
+another workspace of the same repository wrote (except a shared file such as `dependabot.yml`,
+which every workspace renders alike, listing them all). Line files (.gitignore, .gitattributes) only ever
 gain the lines they lack; seed files (the probe) are only created.
 
 Where: every target is a plain relative path under the root, inside the workspace's folder or the
@@ -39,7 +40,7 @@ from typing import Any, Literal
 from kit.base.errors import OverwriteRefused, UserError, WorkspaceError
 from kit.base.files import TEXT_LIMIT, describe_kind, read_bytes, read_text
 from kit.base.interrupts import deferred
-from kit.model.deployfiles import GITHUB_DIR, STATE_FILE, FileKind
+from kit.model.deployfiles import GITHUB_DIR, SHARED, STATE_FILE, FileKind
 from kit.output.render import RenderedFile
 
 STATE_VERSION = 2
@@ -308,7 +309,8 @@ def _change(f: RenderedFile, old: str | None, recorded: Recorded | None, force: 
     if force:
         return Change(f.path, f.kind, "update", old, f.text)
     fix = _EDITED_FIX
-    if recorded is not None and recorded.workspace is not None and recorded.workspace != owner:
+    # A shared file (dependabot.yml) lists every workspace whichever renders it: none owns it.
+    if recorded is not None and recorded.workspace is not None and recorded.workspace != owner and f.path not in SHARED:
         reason = f"{f.path} belongs to the workspace in {recorded.workspace or './'} of this repository"
         fix = "give this workspace its own workflow names, or re-run with --force to take the file over"
     elif recorded is not None and sha256(old) == recorded.sha256:
