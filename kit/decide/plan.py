@@ -119,7 +119,9 @@ class Plan:
         whose folder name the kit would not put into a path is left out (its own generate refuses
         that name too)."""
         own = self.prefix.rstrip("/")
-        return tuple("/" + folder for folder in sorted({*filter(_plain_folder, self.repository_workspaces), own}))
+        return tuple(
+            "/" + folder for folder in sorted({*filter(_plain_folder, self.repository_workspaces), own})
+        )
 
     @property
     def workflow_label(self) -> str:

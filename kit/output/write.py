@@ -310,7 +310,12 @@ def _change(f: RenderedFile, old: str | None, recorded: Recorded | None, force: 
         return Change(f.path, f.kind, "update", old, f.text)
     fix = _EDITED_FIX
     # A shared file (dependabot.yml) lists every workspace whichever renders it: none owns it.
-    if recorded is not None and recorded.workspace is not None and recorded.workspace != owner and f.path not in SHARED:
+    if (
+        recorded is not None
+        and recorded.workspace is not None
+        and recorded.workspace != owner
+        and f.path not in SHARED
+    ):
         reason = f"{f.path} belongs to the workspace in {recorded.workspace or './'} of this repository"
         fix = "give this workspace its own workflow names, or re-run with --force to take the file over"
     elif recorded is not None and sha256(old) == recorded.sha256:
