@@ -145,3 +145,20 @@ def test_kit_check_reports_an_invalid_file_once(tmp_path: Path) -> None:
         if f["file"] == DEPENDABOT and f["tool"] == "schema"
     ]
     assert (done.returncode, on_it) == (1, [("schema", "dependabot", "$.version: 2 was expected")])
+
+
+def test_a_link_in_its_place_is_refused_and_nothing_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Written like the workflows: never through a link, and all or nothing."""
+    repo = repository(tmp_path, "cuda-exercise")
+    outside = tmp_path / "outside.yml"
+    outside.write_text("mine\n", encoding="utf-8")
+    (repo / ".github").mkdir()
+    (repo / DEPENDABOT).symlink_to(outside)
+    assert main(["generate", str(repo / "cuda-exercise")]) == 2
+    err = capsys.readouterr().err
+    assert "dependabot.yml" in err and "symbolic link" in err
+    assert outside.read_text(encoding="utf-8") == "mine\n"
+    assert sorted(p.name for p in (repo / ".github").iterdir()) == ["dependabot.yml"]
+    assert not (repo / "cuda-exercise" / "Dockerfile").exists()
