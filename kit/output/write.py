@@ -5,8 +5,8 @@ root (or `--out`), and which workspace of the repository wrote it. A file on dis
 that hash is the kit's own and may be replaced; a file that differs (someone edited it, changed
 its line endings, or the kit never wrote it) is only replaced with `force`, and so is a file
 another workspace of the same repository wrote (except a shared file such as `dependabot.yml`,
-which every workspace renders alike, listing them all). Line files (.gitignore, .gitattributes) only ever
-gain the lines they lack; seed files (the probe) are only created.
+which every workspace renders alike, listing them all). Line files (.gitignore,
+.gitattributes) only ever gain the lines they lack; seed files (the probe) are only created.
 
 Where: every target is a plain relative path under the root, inside the workspace's folder or the
 root's `.github/`; every folder on the way must be a real folder (no symlink) and every target a
