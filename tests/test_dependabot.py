@@ -97,7 +97,9 @@ def test_a_hand_edited_file_is_refused_like_the_workflows(
     (repo / DEPENDABOT).write_text(edited, encoding="utf-8")
     capsys.readouterr()
     assert main(["generate", str(repo / "cuda-exercise"), "--only", "workflows"]) == 2
-    assert "dependabot.yml changed since the kit last wrote it" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "dependabot.yml changed since the kit last wrote it" in err
+    assert "add the kit's entries to your file, or re-run with --force" in err
     assert (repo / DEPENDABOT).read_text(encoding="utf-8") == edited
 
 

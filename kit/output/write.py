@@ -324,6 +324,10 @@ def _change(f: RenderedFile, old: str | None, recorded: Recorded | None, force: 
         reason = f"{f.path} changed since the kit last wrote it"
     else:
         reason = f"{f.path} was not written by the kit"
+    if f.path in SHARED:  # the repository's own file (dependabot.yml): no option makes its edits
+        fix = (
+            "review with --diff and add the kit's entries to your file, or re-run with --force to replace it"
+        )
     return Change(f.path, f.kind, "refused", old, f.text, reason, fix)
 
 
