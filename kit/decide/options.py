@@ -58,6 +58,14 @@ DEFAULT_BASE_IMAGE = f"ghcr.io/prefix-dev/pixi:{PIXI_VERSION}-noble"
 DEFAULT_RUNTIME_IMAGE = "ubuntu:24.04"
 DEFAULT_REGISTRY = "ghcr.io"
 DISTRO_CODENAMES = ("noble", "jammy", "focal", "bookworm", "bullseye", "trixie", "alpine")
+# The concerns options are grouped by, in the order the studio shows them, with their titles:
+# `first` is what a learner changes first (kept in view); each other group folds away.
+OPTION_GROUPS: dict[str, str] = {
+    "first": "",
+    "images": "Images",
+    "publishing": "Publishing",
+    "jobs": "Job file settings",
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class OptionSpec:
     placeholder: str = ""
     # Whether `build_commands` prints it (the folder argument already says where the workspace is).
     on_command_line: bool = True
+    group: str = "images"  # its concern, one of OPTION_GROUPS (the studio groups its form by it)
 
 
 def option(
@@ -87,6 +96,7 @@ def option(
     widget: str = "",
     placeholder: str = "",
     on_command_line: bool = True,
+    group: str = "images",
 ) -> Any:
     """A schema field: its default and its `OptionSpec`.
 
@@ -99,7 +109,9 @@ def option(
     # An empty text box shows what the kit decides instead, as the help says it.
     said = re.search(r"\(default: ([^)]*)\)", help)
     placeholder = placeholder or (said.group(1) if said and not default else "")
-    spec = OptionSpec(help, flag, label, check, choices, widget, placeholder, on_command_line)
+    if group not in OPTION_GROUPS:
+        raise ValueError(f"option group {group!r} is not one of {', '.join(OPTION_GROUPS)}")
+    spec = OptionSpec(help, flag, label, check, choices, widget, placeholder, on_command_line, group)
     return field(default=default, metadata={"option": spec})
 
 
@@ -108,7 +120,7 @@ def job_option(default: str, help: str, **spec: Any) -> Any:
 
     A build does not read these, so printed `kit build` lines leave them out.
     """
-    return option(default, help, on_command_line=False, **spec)
+    return option(default, help, on_command_line=False, group="jobs", **spec)
 
 
 def _env_names(values: tuple[str, ...], field_name: str) -> object:
@@ -137,6 +149,7 @@ class RenderOptions:
         flag="--env",
         check=names.environment_name,
         widget="environment",
+        group="first",
     )
     environments: tuple[str, ...] = option(
         (),
@@ -145,6 +158,7 @@ class RenderOptions:
         label="matrix (none: all)",
         check=_env_names,
         widget="environments",
+        group="publishing",
     )
     cuda: str | None = option(
         None,
@@ -157,6 +171,7 @@ class RenderOptions:
         "lesson: the recipe the episodes teach; optimized: what you would ship",
         choices=STYLES,
         widget="toggle",
+        group="first",
     )
     base_image: str = option(
         DEFAULT_BASE_IMAGE, "image with pixi for the install stage", check=names.image_reference
@@ -168,8 +183,11 @@ class RenderOptions:
         "",
         "image name in workflows (default: ghcr.io/<owner>/<repo>)",
         check=names.image_reference,
+        group="publishing",
     )
-    registry: str = option(DEFAULT_REGISTRY, "registry the workflows publish to", check=_registry)
+    registry: str = option(
+        DEFAULT_REGISTRY, "registry the workflows publish to", check=_registry, group="publishing"
+    )
     subdir: str = option(
         "",
         "the workspace folder inside its git repository (default: detected)",
@@ -177,6 +195,7 @@ class RenderOptions:
         check=names.relative_path,
         placeholder="(repository root)",
         on_command_line=False,
+        group="publishing",
     )
     app_dir: str = option(
         "app",
@@ -185,7 +204,7 @@ class RenderOptions:
         placeholder="(no code copied)",
     )
     tags: tuple[str, ...] = option(
-        (), "an image tag (repeatable; default: derived from the lock)", check=_tags
+        (), "an image tag (repeatable; default: derived from the lock)", check=_tags, group="publishing"
     )
     bootstrap: Bootstrap = option(
         "docker", "Apptainer bootstrap agent", label="Apptainer bootstrap", choices=BOOTSTRAPS
@@ -265,7 +284,9 @@ class RenderOptions:
 class BuildOptions:
     """How a build runs, beside what it renders."""
 
-    engine: str = option(DEFAULT_ENGINE, "the container engine", choices=ENGINES, widget="toggle")
+    engine: str = option(
+        DEFAULT_ENGINE, "the container engine", choices=ENGINES, widget="toggle", group="first"
+    )
     tag: str | None = option(None, "image tag (Docker) or SIF name stem (Apptainer)", check=names.tag)
 
     def __post_init__(self) -> None:

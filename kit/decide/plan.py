@@ -80,6 +80,8 @@ class Plan:
     workflow_slug: str = ""
     docker_paths: tuple[str, ...] = field(default=())
     apptainer_paths: tuple[str, ...] = field(default=())
+    # Every workspace folder of the repository ("" for the root), this one among them.
+    repository_workspaces: tuple[str, ...] = field(default=())
 
     @property
     def context(self) -> str:
@@ -108,6 +110,18 @@ class Plan:
     @property
     def apptainer_workflow(self) -> str:
         return workflow_files(self.workflow_slug)[1]
+
+    @property
+    def dependabot_folders(self) -> tuple[str, ...]:
+        """The folder of every workspace in the repository, as Dependabot names them (`/`,
+        `/variants/gpu`), sorted: each gets its own docker entry in the one `dependabot.yml`, and
+        every workspace renders the same list, so none replaces another's entries. A neighbour
+        whose folder name the kit would not put into a path is left out (its own generate refuses
+        that name too)."""
+        own = self.prefix.rstrip("/")
+        return tuple(
+            "/" + folder for folder in sorted({*filter(_plain_folder, self.repository_workspaces), own})
+        )
 
     @property
     def workflow_label(self) -> str:
@@ -245,6 +259,13 @@ def published_tag(tag: str, engine: str | None = None) -> str:
     return get_engine(engine).published_tag(tag) if engine else tag
 
 
+def _plain_folder(folder: str) -> bool:
+    try:
+        return names.relative_path(folder, "subdir") == folder
+    except OptionsError:
+        return False
+
+
 def resolve(
     workspace: Workspace, options: RenderOptions, repository_workspaces: tuple[str, ...] = ()
 ) -> Plan:
@@ -286,6 +307,7 @@ def resolve(
         manifest=workspace.manifest_path.name,
         project_sources=sources,
         workflow_slug=slug_in(repository_workspaces, subdir, workspace.name),
+        repository_workspaces=tuple(repository_workspaces),
     )
     return replace(
         plan,

@@ -4,7 +4,7 @@
 so a preview, a diff, a check and a write all start from the same bytes. Templates live in
 `kit/templates/` (Jinja2, `StrictUndefined`): `<style>/` holds a style's Dockerfile and def
 (its folder is in the style's row, kit.decide.styles), `common/` the files both styles share,
-`workflows/` the two GitHub workflows. Templates get the plan, never the options: every decision
+`workflows/` the two GitHub workflows and Dependabot's configuration. Templates get the plan, never the options: every decision
 is the plan's, and a template only prints it.
 """
 
@@ -47,6 +47,7 @@ TEMPLATES = {
     deployfiles.APPTAINER_DEF: "{style}/apptainer.def.j2",
     deployfiles.DOCKER_WORKFLOW: "workflows/docker.yaml.j2",
     deployfiles.APPTAINER_WORKFLOW: "workflows/apptainer.yaml.j2",
+    deployfiles.DEPENDABOT: "workflows/dependabot.yml.j2",
     deployfiles.GITIGNORE: "common/gitignore.j2",
     deployfiles.GITATTRIBUTES: "common/gitattributes.j2",
 }
@@ -147,6 +148,8 @@ def _all_files(plan: Plan, only: tuple[str, ...]) -> list[RenderedFile]:
 
 def _path(plan: Plan, entry: DeployFile) -> str | None:
     """Where `entry` goes for `plan`, from the repository root (None: not rendered for it)."""
+    if entry.shared:  # one path for the whole repository (dependabot.yml)
+        return entry.path
     if entry.place == "repository":  # the workflows, named after the workspace beside others
         return {
             deployfiles.DOCKER_WORKFLOW: plan.docker_workflow,

@@ -4,8 +4,9 @@ The kit remembers the SHA-256 of every file it wrote in `.kit-state.json` at the
 root (or `--out`), and which workspace of the repository wrote it. A file on disk that still has
 that hash is the kit's own and may be replaced; a file that differs (someone edited it, changed
 its line endings, or the kit never wrote it) is only replaced with `force`, and so is a file
-another workspace of the same repository wrote. Line files (.gitignore, .gitattributes) only ever
-gain the lines they lack; seed files (the probe) are only created.
+another workspace of the same repository wrote (except a shared file such as `dependabot.yml`,
+which every workspace renders alike, listing them all). Line files (.gitignore,
+.gitattributes) only ever gain the lines they lack; seed files (the probe) are only created.
 
 Where: every target is a plain relative path under the root, inside the workspace's folder or the
 root's `.github/`; every folder on the way must be a real folder (no symlink) and every target a
@@ -39,7 +40,7 @@ from typing import Any, Literal
 from kit.base.errors import OverwriteRefused, UserError, WorkspaceError
 from kit.base.files import TEXT_LIMIT, describe_kind, read_bytes, read_text
 from kit.base.interrupts import deferred
-from kit.model.deployfiles import GITHUB_DIR, STATE_FILE, FileKind
+from kit.model.deployfiles import GITHUB_DIR, SHARED, STATE_FILE, FileKind
 from kit.model.discover import is_workspace
 from kit.output.render import RenderedFile
 
@@ -174,7 +175,8 @@ def plan_changes(
         old = _read_existing(root, f.path, seed=f.kind is FileKind.SEED)
         recorded = state.get(f.path)
         other = recorded.workspace if recorded is not None else None
-        if other is not None and other != owner and old is not None and old != f.text:
+        shared = f.path in SHARED  # every workspace renders the same file: none takes it from another
+        if other is not None and other != owner and not shared and old is not None and old != f.text:
             if _still_there(root, state, other):
                 changes.append(_taken(f, old, other, owner))
                 continue
@@ -347,7 +349,13 @@ def _change(f: RenderedFile, old: str | None, recorded: Recorded | None, force: 
     if force:
         return Change(f.path, f.kind, "update", old, f.text)
     fix = _EDITED_FIX
-    if recorded is not None and recorded.workspace is not None and recorded.workspace != owner:
+    # A shared file (dependabot.yml) lists every workspace whichever renders it: none owns it.
+    if (
+        recorded is not None
+        and recorded.workspace is not None
+        and recorded.workspace != owner
+        and f.path not in SHARED
+    ):
         # The other workspace is gone (plan_changes refuses otherwise): --force takes the file.
         reason = f"{f.path} was written for the workspace in {recorded.workspace or './'}, which is gone"
         fix = "re-run with --force to take the file over"
@@ -357,6 +365,10 @@ def _change(f: RenderedFile, old: str | None, recorded: Recorded | None, force: 
         reason = f"{f.path} changed since the kit last wrote it"
     else:
         reason = f"{f.path} was not written by the kit"
+    if f.path in SHARED:  # the repository's own file (dependabot.yml): no option makes its edits
+        fix = (
+            "review with --diff and add the kit's entries to your file, or re-run with --force to replace it"
+        )
     return Change(f.path, f.kind, "refused", old, f.text, reason, fix)
 
 

@@ -382,10 +382,13 @@ HTCONDOR = HTCondor(
     job_id_pattern=re.compile(r"^(\d+)\.\d+\s*-\s*\d+\.\d+", re.MULTILINE),
     cancel_client="condor_rm",
     answer=("condor_q", "-totals"),
+    # Plain `condor_q` prints one summary line per batch; `-nobatch` gives each job's state. A
+    # finished job has left the queue: `condor_history` says how it ended.
     login_followers=(
-        "condor_q",
+        "condor_q -nobatch",
         "condor_q -better-analyze <ID>",
         "condor_wait -wait 600 {job}.log",
+        "condor_history <ID>",
         "cat {job}-<ID>.0.out",
     ),
     gpu_request="request_gpus = 1",
