@@ -24,7 +24,7 @@ Every answer is untrusted input: bodies are read up to a bound, a digest must be
 hex digits, tags must have a tag's shape, and a manifest's media type must be one asked for.
 Every request is bounded (`REQUEST_TIMEOUT_S` each, `DEADLINE_S` for one question, name look-up
 included), redirects are not followed, and plain HTTP is used only for a registry on the
-loopback range (127.0.0.0/8, `localhost`, `[::1]`), which Docker also treats as insecure by
+loopback range (127.0.0.0/8, `localhost`), which Docker also treats as insecure by
 default: `ghcr.io` is never asked over plain HTTP.
 
 Why not a library: oras-py's requests have no timeout and a retry decorator that sleeps about
@@ -95,7 +95,7 @@ class Repository:
     @property
     def plain_http(self) -> bool:
         """Whether the registry is spoken to over plain HTTP: only on the loopback range."""
-        return is_loopback(self.host.rsplit(":", 1)[0] if not self.host.startswith("[") else self.host)
+        return is_loopback(urllib.parse.urlsplit(f"//{self.host}").hostname or "")
 
     @property
     def base(self) -> str:
@@ -106,7 +106,7 @@ class Repository:
 
 
 def is_loopback(host: str) -> bool:
-    host = host.strip("[]")
+    """127.0.0.0/8 (or ::1) and `localhost`: the hosts asked over plain HTTP."""
     if host == "localhost":
         return True
     try:
