@@ -5,7 +5,9 @@ image is by default the per-commit tag the workflows push (`<env>-sha-<short>`, 
 `kit.decide.plan.immutable_tag`): a job then says which commit's build it ran, where the moving tag
 would run whatever was built last. The tag can still be pushed again when the same commit is built
 again, and the commit is the local HEAD, which no workflow may have published: the job files'
-comments say so and what to do.
+comments say so and what to do. With `job_digest` the registry is asked (kit.output.digests) and a
+`Pin` comes back: the image is then named by digest, with the tag in a comment, or the files say
+why they name the tag.
 
 Job files name a published image, so they need two facts the other files do not: the image's
 full name (the workflows can leave it to `${{ github.repository }}`) and the commit. Both come
