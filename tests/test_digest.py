@@ -103,8 +103,12 @@ def pushed_image(registry_host: str, clone: Path, lab: LabSettings, docker_clien
         run_command(["docker", "rmi", reference], timeout=120)
 
 
-def test_the_job_files_name_the_digest_docker_reports(clone: Path, pushed_image: str, registry_host: str) -> None:
-    files, warnings = generate(clone, "--job-image-kind", "docker", "--job-image-name", f"{registry_host}/{IMAGE_PATH}")
+def test_the_job_files_name_the_digest_docker_reports(
+    clone: Path, pushed_image: str, registry_host: str
+) -> None:
+    files, warnings = generate(
+        clone, "--job-image-kind", "docker", "--job-image-name", f"{registry_host}/{IMAGE_PATH}"
+    )
     assert warnings == []
     assert image_line(files["htcondor.sub"]) == f"docker://{pushed_image}"
     assert f'apptainer pull "$SIF" docker://{pushed_image}\n' in files["slurm.sbatch"]

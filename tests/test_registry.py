@@ -42,7 +42,10 @@ class FakeRegistry:
     slow: float = 0.0  # seconds between bytes of a body
 
     def add_manifest(self, name: str, tag: str, body: bytes = MANIFEST, **headers: str) -> None:
-        reply = {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": "sha256:" + hashlib.sha256(body).hexdigest()}
+        reply = {
+            "Content-Type": OCI_MANIFEST,
+            "Docker-Content-Digest": "sha256:" + hashlib.sha256(body).hexdigest(),
+        }
         reply.update({k.replace("_", "-"): v for k, v in headers.items()})
         self.routes[f"/v2/{name}/manifests/{tag}"] = (200, reply, body)
 
@@ -149,10 +152,16 @@ def test_a_token_from_the_environment_goes_only_to_a_credential_host(
     assert sent == ["Basic dG9rZW46c2VjcmV0LXRva2Vu"]  # base64 of token:secret-token
 
 
-def test_a_realm_on_another_host_gets_no_credentials(fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_realm_on_another_host_gets_no_credentials(
+    fake: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(registry, "CREDENTIAL_HOSTS", frozenset({fake.host}))
     other = fake.host.replace("127.0.0.1", "localhost")
-    fake.routes["/v2/o/r/manifests/t"] = (401, {"WWW-Authenticate": f'Bearer realm="http://{other}/token"'}, b"")
+    fake.routes["/v2/o/r/manifests/t"] = (
+        401,
+        {"WWW-Authenticate": f'Bearer realm="http://{other}/token"'},
+        b"",
+    )
     fake.routes["/token?scope=repository%3Ao%2Fr%3Apull"] = (200, {}, b'{"token": "t"}')
     with pytest.raises(RegistryError):
         Client(Repository(fake.host, "o/r"), environ={"GHCR_TOKEN": "secret"}).digest("t")
@@ -168,8 +177,14 @@ def test_a_plain_http_realm_of_a_remote_registry_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("host", "plain"),
-    [("127.0.0.1:5000", True), ("127.9.9.9", True), ("localhost:5000", True),
-     ("ghcr.io", False), ("10.0.0.1:5000", False), ("127.0.0.1.example.org", False)],
+    [
+        ("127.0.0.1:5000", True),
+        ("127.9.9.9", True),
+        ("localhost:5000", True),
+        ("ghcr.io", False),
+        ("10.0.0.1:5000", False),
+        ("127.0.0.1.example.org", False),
+    ],
 )
 def test_plain_http_only_on_loopback(host: str, plain: bool) -> None:
     assert Repository(host, "o/r").plain_http is plain
@@ -178,8 +193,10 @@ def test_plain_http_only_on_loopback(host: str, plain: bool) -> None:
 @pytest.mark.parametrize(
     ("reply", "said"),
     [
-        ((200, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": "sha256:" + "0" * 64}, MANIFEST),
-         "not the digest it names"),
+        (
+            (200, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": "sha256:" + "0" * 64}, MANIFEST),
+            "not the digest it names",
+        ),
         ((200, {"Content-Type": "text/html"}, MANIFEST), "not an image manifest"),
         ((200, {"Content-Type": OCI_MANIFEST}, b"x" * (registry.MAX_MANIFEST_BYTES + 1)), "more than"),
         ((302, {"Location": "http://example.org/evil"}, b""), "HTTP 302"),
@@ -284,8 +301,9 @@ def test_an_unreachable_registry_writes_the_tag_with_a_warning(tmp_path: Path) -
     assert len(warnings) == 1 and warnings[0].startswith(
         f"could not resolve 127.0.0.1:9/some-lab/cuda-lesson:apptainer-gpu-sha-{short} to a digest"
     )
-    assert f"\ncontainer_image = oras://127.0.0.1:9/some-lab/cuda-lesson:apptainer-gpu-sha-{short}\n" in (
-        files["htcondor.sub"]
+    assert (
+        f"\ncontainer_image = oras://127.0.0.1:9/some-lab/cuda-lesson:apptainer-gpu-sha-{short}\n"
+        in (files["htcondor.sub"])
     )
     assert "# Not named by digest: the registry did not answer" in files["htcondor.sub"]
 

@@ -113,7 +113,11 @@ def _job_files(plan: Plan, groups: tuple[str, ...], pin: jobfiles.Pin | None = N
     if not groups:
         return []
 
-    context = {"job": jobfiles.job_plan(plan, pin), "entrypoint": jobfiles.ENTRYPOINT, "files": job_file_keys()}
+    context = {
+        "job": jobfiles.job_plan(plan, pin),
+        "entrypoint": jobfiles.ENTRYPOINT,
+        "files": job_file_keys(),
+    }
     p = plan.prefix
     return [
         RenderedFile(p + f.path, _job_template(f.template, context), language=f.language)
