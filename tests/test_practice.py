@@ -27,8 +27,6 @@ from conftest import REPO, kit_cli, need, run_command
 from kit.engines.gpu import parse_probe_output
 from tests.lab.settings import LabSettings, copy_workspace
 
-pytestmark = pytest.mark.practice
-
 PRACTICE = REPO / "practice"
 DOCKER = "/usr/bin/docker"  # Debian's 20.10 client: BuildKit built in (engines.md)
 IMAGE_NAME = "127.0.0.1:5000/some-lab/cuda-lesson"  # the pool's own loopback
@@ -139,6 +137,7 @@ def publish(env: dict[str, str], sif: Path, tags: list[str]) -> None:
         )
 
 
+@pytest.mark.practice
 def test_the_pool_runs_the_kits_job_files_unchanged(
     pool: dict[str, str], lab: LabSettings, lab_sif: Path, tmp_path: Path
 ) -> None:
@@ -208,9 +207,45 @@ def assert_probe_report(text: str) -> None:
     assert report.cuda_available is False and report.device_count == 0, text
 
 
+@pytest.mark.practice
 def test_without_user_namespaces_the_pool_says_which_flag_is_missing(practice_image: str) -> None:
     """Started without `--security-opt seccomp=unconfined`, Apptainer cannot make a user
     namespace: the pool stops at once and names the flags, instead of queueing jobs that fail."""
     done = run_command([DOCKER, "run", "--rm", practice_image], timeout=300)
     assert done.returncode == 1
     assert "--security-opt seccomp=unconfined" in done.stdout + done.stderr
+
+
+# ---------------------------------------------------------------- without an engine
+
+
+def test_the_workflow_pins_the_actions_the_kit_pins() -> None:
+    """The pool's workflow uses each action at the commit kit/decide/actions.py verified."""
+    from kit.decide.actions import ACTIONS
+
+    text = (REPO / ".github" / "workflows" / "practice-pool.yaml").read_text()
+    used = re.findall(r"(?m)^\s*(?:- )?uses: (\S+@\S+ # \S+)$", text)
+    assert used and all(u in {a.uses for a in ACTIONS.values()} for u in used), used
+
+
+def test_start_names_the_lessons_own_image(tmp_path: Path) -> None:
+    """`practice/start` pulls ghcr.io/<owner>/<lesson>/practice-pool from the lesson's remote, in
+    lower case; with no GitHub remote and no PRACTICE_IMAGE it says what to set (exit 2)."""
+    lesson = tmp_path / "lesson"
+    shutil.copytree(PRACTICE, lesson / "practice")
+    subprocess.run(["git", "init", "-q", str(lesson)], check=True, timeout=30)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRACTICE_")}
+    refused = run_command([str(lesson / "practice" / "start")], cwd=tmp_path, env=env, timeout=60)
+    assert refused.returncode == 2 and "set PRACTICE_IMAGE" in refused.stderr
+    subprocess.run(
+        ["git", "-C", str(lesson), "remote", "add", "origin", "https://github.com/Some-Lab/Pixi-Lesson.git"],
+        check=True,
+        timeout=30,
+    )
+    # `echo` as the engine: the commands it would run are printed, nothing starts
+    shown = run_command(
+        ["bash", "-x", str(lesson / "practice" / "start"), str(tmp_path)],
+        env={**env, "PRACTICE_ENGINE": "echo"},
+        timeout=60,
+    )
+    assert "IMAGE=ghcr.io/some-lab/pixi-lesson/practice-pool:latest" in shown.stderr, shown.stderr
