@@ -312,3 +312,50 @@ def test_without_job_digest_nothing_is_asked(tmp_path: Path, fake: FakeRegistry)
     clone = make_clone(tmp_path)
     generate(clone, "--job-image-name", f"{fake.host}/some-lab/cuda-lesson")
     assert fake.seen == []
+
+
+def test_a_moving_tag_is_pinned_to_what_it_names_now(tmp_path: Path, fake: FakeRegistry) -> None:
+    """--job-reference tag with --job-digest: the moving tag's digest today, the tag in a comment."""
+    clone = make_clone(tmp_path)
+    image = f"{fake.host}/some-lab/cuda-lesson"
+    fake.add_manifest("some-lab/cuda-lesson", "apptainer-gpu-noble-cuda-12")
+    files, warnings = generate(clone, "--job-digest", "--job-reference", "tag", "--job-image-name", image)
+    assert warnings == []
+    assert f"\ncontainer_image = oras://{image}@{MANIFEST_DIGEST}\n" in files["htcondor.sub"]
+    assert "\n# kit-image-tag: apptainer-gpu-noble-cuda-12\n" in files["htcondor.sub"]
+    fake.routes.clear()
+    files, warnings = generate(clone, "--job-digest", "--job-reference", "tag", "--job-image-name", image)
+    assert warnings == [
+        f"{image} has no tag apptainer-gpu-noble-cuda-12: no workflow run has published it. The job "
+        "files name the tag; pass --job-reference commit, or publish the image first"
+    ]
+    assert f"\ncontainer_image = oras://{image}:apptainer-gpu-noble-cuda-12\n" in files["htcondor.sub"]
+
+
+def test_kit_check_takes_an_image_by_digest(tmp_path: Path, fake: FakeRegistry) -> None:
+    """The checks read `name@sha256:...` and the tag from its `# kit-image-tag:` line: a file the
+    kit wrote by digest has no job-image finding, and a tag line of another environment has."""
+    clone = make_clone(tmp_path)
+    workspace = clone / "cuda-exercise"
+    assert kit("generate", str(workspace)).returncode == 0
+    short = plain_git(clone, "rev-parse", "HEAD")[:7]
+    fake.add_manifest("some-lab/cuda-lesson", f"apptainer-gpu-sha-{short}")
+    files, _ = generate(clone, "--job-digest", "--job-image-name", f"{fake.host}/some-lab/cuda-lesson")
+    sub = workspace / "jobs" / "htcondor.sub"
+    published = "ghcr.io/some-lab/cuda-lesson"  # what the workflows publish, from the remote
+    sub.write_text(files["htcondor.sub"].replace(f"{fake.host}/some-lab/cuda-lesson", published))
+    (workspace / "jobs" / "slurm.sbatch").unlink()
+
+    def image_findings() -> list[str]:
+        done = kit("check", str(workspace), "--json", timeout=300)
+        found = json.loads(done.stdout)["result"]["findings"]
+        return [f"{f['severity']}: {f['message']}" for f in found if f["rule"] == "job-image"]
+
+    assert image_findings() == []
+    sub.write_text(
+        sub.read_text().replace("# kit-image-tag: apptainer-gpu-", "# kit-image-tag: apptainer-cpu-")
+    )
+    assert image_findings() == [
+        f"error: the tag 'apptainer-cpu-sha-{short}' is the image of environment 'cpu', but the file "
+        "is for 'gpu'"
+    ]
