@@ -10,9 +10,10 @@ one fact and never changes anything.
 What is asked, as the distribution spec and ghcr.io answer it:
 - `GET /v2/<name>/manifests/<tag>` with every manifest type the kit's images come as in Accept
   (OCI index and manifest, Docker manifest list and manifest; an ORAS-pushed SIF is an OCI
-  manifest). The digest is the SHA-256 of the bytes received, compared with the
-  `Docker-Content-Digest` header where the registry sends one, as crane and skopeo do: the
-  digest written is one the kit computed, not one it was told. 404: the tag is not there.
+  manifest). The digest is the SHA-256 of the bytes received (what the distribution spec
+  defines a manifest's digest to be), compared with the `Docker-Content-Digest` header where
+  the registry sends one: the digest written is one the kit computed, not one it was told.
+  404: the tag is not there.
 - `GET /v2/<name>/tags/list?n=1000`, following `Link: <...>; rel="next"` on the same host.
 - A 401 with `WWW-Authenticate: Bearer realm=...,service=...` is answered with a token from the
   realm for `repository:<name>:pull`: anonymous (ghcr.io's public packages), or, for ghcr.io
@@ -27,9 +28,10 @@ included), redirects are not followed, and plain HTTP is used only for a registr
 loopback range (127.0.0.0/8, `localhost`), which Docker also treats as insecure by
 default: `ghcr.io` is never asked over plain HTTP.
 
-Why not a library: oras-py's requests have no timeout and a retry decorator that sleeps about
-two minutes in all on a refused connection, and it reads whole bodies; python-dxf has timeouts
-but reads whole bodies too and brings `www-authenticate` and `tqdm`. What is needed here is
+Why not a library (read 2026-12-05): oras-py (oras-project/oras-py e51bc87, 0.2.41) sends its
+requests without a timeout, retries a refused connection five times with sleeps of 3 to 83 s
+(about two minutes in all), and reads whole bodies; python-dxf (davedoesdev/dxf 9edee02) has
+timeouts but reads whole bodies too and brings `www-authenticate` and `tqdm`. What is needed here is
 three requests, with the standard library's HTTP client, header-list parser and proxy support.
 """
 
