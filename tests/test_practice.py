@@ -97,14 +97,9 @@ def publish(env: dict[str, str], sif: Path, tags: list[str]) -> None:
     """What the workflow does on GitHub, done inside the pool: a registry on its loopback (the
     host's Debian docker-registry, copied in) and the SIF pushed over ORAS under `tags`."""
     name = env["PRACTICE_NAME"]
-    must(
-        [
-            DOCKER,
-            "cp",
-            shutil.which("docker-registry") or "/usr/bin/docker-registry",
-            f"{name}:/usr/local/bin/",
-        ]
-    )
+    registry = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+    need(Path(registry).exists(), "docker-registry is missing (tests/lab/hub.sh installs Debian's)")
+    must([DOCKER, "cp", registry, f"{name}:/usr/local/bin/"])
     must([DOCKER, "cp", str(sif), f"{name}:/tmp/published.sif"])
     config = (
         "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n"
