@@ -124,7 +124,7 @@ def generate(
     changes = plan_writes(prepared, only, force=force)
     if not dry_run:
         write_planned(prepared, changes)
-    return GenerateResult(prepared.location.root, changes, prepared.workspace.warnings)
+    return GenerateResult(prepared.location.root, changes, prepared.warnings(only))
 
 
 def plan_writes(prepared: Prepared, only: tuple[str, ...] = (), *, force: bool = False) -> list[Change]:

@@ -136,3 +136,9 @@ class SchedulerError(KitError):
         self.job_id = job_id
         self.said = said
         super().__init__(message + (f": {said}" if said else ""))
+
+
+class RegistryError(KitError):
+    """A container registry could not answer a question about an image: not reached in time,
+    refused, or answered something that is not what the OCI distribution API says it sends.
+    Callers that can do without the answer (job files by digest) turn it into a warning."""

@@ -251,6 +251,13 @@ class RenderOptions:
         check=names.image_reference,
         placeholder="ghcr.io/<owner>/<repository>",
     )
+    job_digest: bool = option(
+        False,
+        "ask the registry for the digest the job image's tag names and write the image by digest "
+        "(a tag can be pushed again; a digest cannot). Needs the network: off, the files name the tag",
+        label="job image by digest",
+        on_command_line=False,
+    )
     job_sif: str = job_option(
         "",
         "the SIF file on the cluster (default: <tag>.sif where you submit)",

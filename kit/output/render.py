@@ -98,20 +98,27 @@ def render(
     return render_plan(resolve(workspace, options or RenderOptions()), only)
 
 
-def render_plan(plan: Plan, only: tuple[str, ...] = ()) -> dict[str, RenderedFile]:
-    """Every deployment file of an already resolved plan (what `Prepared.render` calls)."""
+def render_plan(
+    plan: Plan, only: tuple[str, ...] = (), pin: jobfiles.Pin | None = None
+) -> dict[str, RenderedFile]:
+    """Every deployment file of an already resolved plan (what `Prepared.render` calls); `pin`
+    is what the registry said of the job image (kit.output.digests), when it was asked."""
     files = _all_files(plan, only)
-    files += _job_files(plan, tuple(g for g in only if g in JOB_GROUPS))
+    files += _job_files(plan, tuple(g for g in only if g in JOB_GROUPS), pin)
     return {f.path: f for f in sorted(files, key=lambda f: f.path)}
 
 
-def _job_files(plan: Plan, groups: tuple[str, ...]) -> list[RenderedFile]:
+def _job_files(plan: Plan, groups: tuple[str, ...], pin: jobfiles.Pin | None = None) -> list[RenderedFile]:
     """The files of each scheduler named in `groups` (an HTCondor submit file with its list of
     inputs, a Slurm batch script), each printed by the template its scheduler names."""
     if not groups:
         return []
 
-    context = {"job": jobfiles.job_plan(plan), "entrypoint": jobfiles.ENTRYPOINT, "files": job_file_keys()}
+    context = {
+        "job": jobfiles.job_plan(plan, pin),
+        "entrypoint": jobfiles.ENTRYPOINT,
+        "files": job_file_keys(),
+    }
     p = plan.prefix
     return [
         RenderedFile(p + f.path, _job_template(f.template, context), language=f.language)
