@@ -93,7 +93,14 @@ class Emulated:
     def __init__(self, version: str) -> None:
         self.version = version
         self.key = _pixi_versions().version_tuple(version)
-        self.reads = _pixi_versions().newest_lock_format(version)
+        table = _pixi_versions()
+        self.reads = table.newest_lock_format(version)
+        # pixi 0.71 (PR #6178): rich platforms, platforms matched against the host's virtual
+        # packages, `[system-requirements]` migrated onto the platforms, locks keyed `p1`, ...
+        self.rich = self.key >= table.MANIFEST_FEATURE_SINCE["rich-platforms"]
+        self.named_layout = table.reads_lock_layout(version, table.LAYOUT_NAMED)
+        # pixi 0.73: TOML 1.1 manifests.
+        self.toml_1_1 = self.key >= table.MANIFEST_FEATURE_SINCE["toml-1.1"]
 
     def not_up_to_date(self) -> str:
         # crates/pixi_core/src/lock_file/update.rs: "lock-file not up-to-date with the workspace"
@@ -164,6 +171,80 @@ def warn(msg: str) -> None:
 # --------------------------------------------------------------------------- manifest
 
 
+def read_toml(path: Path, emulated: Emulated | None = None) -> dict[str, Any]:
+    """A manifest's TOML as the emulated pixi reads it: TOML 1.0 (tomllib), and from pixi 0.73
+    TOML 1.1 too (tomli, as the kit reads it: only a manifest tomllib refuses goes there)."""
+    emulated = emulated or Emulated(emulated_version())
+    try:
+        text = path.read_text()
+        return tomllib.loads(text)
+    except OSError as e:
+        fail(f"failed to parse {path}", cause=str(e))
+    except tomllib.TOMLDecodeError as e:
+        if not emulated.toml_1_1:
+            fail(f"failed to parse {path}", cause=str(e))
+        try:
+            import tomli
+        except ImportError:
+            fail(
+                f"the pixi stand-in cannot read {path} as TOML 1.1: tomli is not installed",
+                code=2,
+                help="build the image with tests/lab/base_images.sh (it installs tomli beside py-rattler)",
+            )
+        try:
+            loaded: dict[str, Any] = tomli.loads(text)
+            return loaded
+        except tomli.TOMLDecodeError as e2:
+            fail(f"failed to parse {path}", cause=str(e2))
+
+
+# Defaults pixi declares for a bare subdir (docs/workspace/system_requirements.md at v0.76.1,
+# "Default declared virtual packages"; the lock lists them with each platform).
+SUBDIR_DEFAULTS = {"linux-64": {"__unix": "0=0", "__linux": "4.18", "__glibc": "2.28", "__archspec": "0=x86_64"}}
+# A rich platform's friendly keys (crates/pixi_manifest/src/toml/platform.rs at v0.76.1), in the
+# order pixi derives a name from them, and `[system-requirements]` keys, as virtual packages.
+FRIENDLY = (("cuda", "__cuda"), ("archspec", "__archspec"), ("glibc", "__glibc"), ("linux", "__linux"),
+            ("macos", "__osx"), ("windows", "__win"))
+SYSREQ_VIRTUAL = {"cuda": "__cuda", "libc": "__glibc", "linux": "__linux", "macos": "__osx", "archspec": "__archspec"}
+
+
+class Plat:
+    """One `[workspace].platforms` entry: its name, subdir and the virtual packages it declares
+    beyond the subdir's defaults (a bare string declares none)."""
+
+    def __init__(self, name: str, subdir: str, declared: dict[str, str] | None = None) -> None:
+        self.name, self.subdir, self.declared = name, subdir, dict(declared or {})
+
+    def __repr__(self) -> str:
+        return f"Plat({self.name!r}, {self.subdir!r}, {self.declared!r})"
+
+
+def parse_platform(value: Any, manifest: Path, emulated: Emulated) -> Plat:
+    """A bare subdir, or (pixi 0.71+) a rich platform table; pixi 0.70 and older read strings
+    only and stop at a table where toml_span wanted a string."""
+    if isinstance(value, str):
+        return Plat(value, value)
+    if not isinstance(value, dict) or not emulated.rich:
+        found = "table" if isinstance(value, dict) else type(value).__name__
+        fail(f"failed to parse {manifest}", cause=f"expected a string, found {found}")
+    subdir = str(value.get("platform") or value.get("name"))
+    declared: dict[str, str] = {}
+    for key, virtual in FRIENDLY:
+        raw = value.get(key, value.get("osx") if key == "macos" else None)
+        if isinstance(raw, dict):  # cuda = { driver = "12.4", arch = "8.6" }
+            if "arch" in raw:
+                declared["__cuda_arch"] = str(raw["arch"])
+            raw = raw.get("driver")
+        if raw is not None:
+            declared[virtual] = str(raw)
+    declared.update({str(k): str(v) for k, v in value.items() if str(k).startswith("__")})
+    name = value.get("name")
+    if name is None:  # pixi's derived name: the subdir, then key-value per friendly key
+        parts = [subdir] + [f"{k}-{re.sub(r'[^A-Za-z0-9]+', '-', declared[v])}" for k, v in FRIENDLY if v in declared]
+        name = "-".join(parts)
+    return Plat(str(name), subdir, declared)
+
+
 def _channel_name(c: Any) -> str:
     return c if isinstance(c, str) else str(c["channel"])
 
@@ -187,13 +268,11 @@ def _platform_targets(platform: str) -> list[str]:
 class Workspace:
     """The subset of a pixi manifest (pixi.toml, or pyproject.toml's [tool.pixi]) the stand-in reads."""
 
-    def __init__(self, manifest_path: Path) -> None:
+    def __init__(self, manifest_path: Path, emulated: Emulated | None = None) -> None:
         self.manifest_path = manifest_path.resolve()
         self.root = self.manifest_path.parent
-        try:
-            raw: dict[str, Any] = tomllib.loads(self.manifest_path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            fail(f"failed to parse {self.manifest_path}", cause=str(e))
+        self.emulated = emulated or Emulated(emulated_version())
+        raw = read_toml(self.manifest_path, self.emulated)
         ws: dict[str, Any]
         self.pyproject = self.manifest_path.name == "pyproject.toml"
         if self.pyproject:
@@ -218,7 +297,8 @@ class Workspace:
         self.version: str | None = ws.get("version")
         self.workspace_channels: list[Any] = list(ws.get("channels", []))
         self.channels: list[str] = [_channel_name(c) for c in self.workspace_channels]
-        self.platforms: list[str] = list(ws.get("platforms", []))
+        self.platform_entries = [parse_platform(p, self.manifest_path, self.emulated) for p in ws.get("platforms", [])]
+        self.platforms: list[str] = [p.name for p in self.platform_entries]
         self.features: dict[str, dict[str, Any]] = {"default": data}
         self.features.update(data.get("feature", {}))
         envs: dict[str, Any] = {"default": {"features": []}}
@@ -365,9 +445,34 @@ class Workspace:
         for f in self.env_features(env):
             feat = self.features.get(f, {})
             plats = feat.get("platforms") if f != "default" else None
-            plats = list(plats) if plats is not None else self.platforms
+            plats = self._feature_platforms(plats) if plats is not None else self.platforms
             result = plats if result is None else [p for p in result if p in plats]
         return result or []
+
+    def _feature_platforms(self, listed: list[str]) -> list[str]:
+        """A feature's `platforms`: entry names, or a bare subdir for the entries of that subdir."""
+        out: list[str] = []
+        for item in listed:
+            named = [p.name for p in self.platform_entries if p.name == item]
+            out += named or [p.name for p in self.platform_entries if p.subdir == item]
+        return out
+
+    def entry(self, name: str) -> Plat:
+        return next(p for p in self.platform_entries if p.name == name)
+
+    def declared_virtual_packages(self, env: str, name: str) -> dict[str, str]:
+        """What platform `name` of `env` declares beyond its subdir's defaults: its own virtual
+        packages and, from pixi 0.71 (which migrates `[system-requirements]` onto the
+        platforms), the environment's system requirements."""
+        declared = dict(self.entry(name).declared)
+        if self.emulated.rich:
+            from rattler import Version
+
+            for key, value in self.system_requirements(env).items():
+                virtual = SYSREQ_VIRTUAL.get(key)
+                if virtual and (virtual not in declared or Version(value) > Version(declared[virtual])):
+                    declared[virtual] = value
+        return declared
 
     def prefix(self, env: str) -> Path:
         return self.root / ".pixi" / "envs" / env
@@ -391,9 +496,20 @@ def spec_string(name: str, spec: Any) -> str:
 
 def _pyproject_has_pixi(path: Path) -> bool:
     try:
-        return "pixi" in tomllib.loads(path.read_text()).get("tool", {})
-    except (OSError, tomllib.TOMLDecodeError):
+        text = path.read_text()
+        data = tomllib.loads(text)
+    except OSError:
         return False
+    except tomllib.TOMLDecodeError:
+        if not Emulated(emulated_version()).toml_1_1:
+            return False
+        try:
+            import tomli
+
+            data = tomli.loads(text)
+        except Exception:  # tomli missing or the text not TOML 1.1 either
+            return False
+    return "pixi" in data.get("tool", {})
 
 
 def _manifest_in(d: Path) -> Path | None:
@@ -493,8 +609,9 @@ def out_of_date_reasons(ws: Workspace, env: str, lenv: Any) -> list[str]:
             f"not match the environments channels (manifest: {', '.join(want) or '-'}; "
             f"lock: {', '.join(have) or '-'})"
         ]
-    plats = {p.name: p for p in lenv.platforms()}
-    extra = sorted(set(plats) - set(ws.env_platforms(env)))
+    plats = locked_platforms(ws, env, lenv)
+    used = {str(p.name) for p in plats.values()}
+    extra = sorted(str(p.name) for p in lenv.platforms() if str(p.name) not in used)
     if extra:
         return [
             f"environment '{env}' is out of date because platform(s) '{', '.join(extra)}' "
@@ -506,18 +623,19 @@ def out_of_date_reasons(ws: Workspace, env: str, lenv: Any) -> list[str]:
             reasons.append(f"environment '{env}' is out of date because platform '{platform}' is not locked")
             continue
         plat = plats[platform]
+        subdir = ws.entry(platform).subdir
         records = lenv.conda_repodata_records_for_platform(plat) or []
         by_name = {r.name.normalized: r for r in records}
         prefix = (
             f"environment '{env}' does not satisfy the requirements of the project for platform '{platform}'"
         )
-        for name, spec in ws.dependencies(env, platform).items():
+        for name, spec in ws.dependencies(env, subdir).items():
             r = by_name.get(name.lower())
             if r is None or not MatchSpec(spec).matches(r):
                 reasons.append(
                     f"{prefix}: the requirement '{spec}' could not be satisfied (required by '{env}')"
                 )
-        pypi_deps = ws.pypi_dependencies(env, platform)
+        pypi_deps = ws.pypi_dependencies(env, subdir)
         locked_pypi = {pypi_name(p.name): p for p in (lenv.pypi_packages_for_platform(plat) or [])}
         if pypi_deps and "python" not in by_name:
             reasons.append(
@@ -578,7 +696,11 @@ def locked_env(ws: Workspace, env: str, frozen: bool, emulated: Emulated) -> tup
         emulated.warn_older_lock(found)
     if lenv is None:
         fail(f"the lockfile is not up-to-date with requested environment: '{env}'")
-    plat = next((p for p in lenv.platforms() if p.name == PLATFORM), None)
+    if emulated.rich:
+        chosen = install_platform(ws, env, lenv)
+        plat = locked_platforms(ws, env, lenv).get(chosen.name)
+    else:  # pixi <= 0.70 looks the platform up by its subdir's name
+        plat = next((p for p in lenv.platforms() if p.name == PLATFORM), None)
     if plat is None:
         fail(
             f"the lock file does not contain platform '{PLATFORM}' for environment '{env}'",
@@ -590,6 +712,140 @@ def locked_env(ws: Workspace, env: str, frozen: bool, emulated: Emulated) -> tup
 def locked_records(ws: Workspace, env: str, frozen: bool, emulated: Emulated | None = None) -> list[Any]:
     lenv, plat = locked_env(ws, env, frozen, emulated or Emulated(emulated_version()))
     return list(lenv.conda_repodata_records_for_platform(plat) or [])
+
+
+def customised_virtual_packages(locked: Any) -> dict[str, str]:
+    """A locked platform's virtual packages beyond its subdir's defaults (`__cuda=12` ->
+    {"__cuda": "12"}): with the subdir, its identity, by which pixi 0.71+ maps a lock entry to a
+    manifest platform whatever the lock keys it by (`align_platform_names`)."""
+    defaults = SUBDIR_DEFAULTS.get(str(locked.subdir), {})
+    out: dict[str, str] = {}
+    for package in locked.virtual_packages or []:
+        name, _, rest = str(package).partition("=")
+        if defaults.get(name) != rest:
+            out[name] = rest if name == "__archspec" else rest.split("=")[0]
+    return out
+
+
+def locked_platforms(ws: Workspace, env: str, lenv: Any) -> dict[str, Any]:
+    """Each platform of `env` in the manifest -> its entry in the lock. pixi <= 0.70 looks entries
+    up by name; 0.71+ by identity (subdir and declared virtual packages), so `p1` is found. In a
+    lock whose entries list no virtual packages at all (v6, or v7 as pixi <= 0.70 wrote it) an
+    entry is the platform of the subdir it is named after."""
+    locked = list(lenv.platforms())
+    names = ws.env_platforms(env)
+    if not ws.emulated.named_layout:
+        by_name = {str(p.name): p for p in locked}
+        return {n: by_name[n] for n in names if n in by_name}
+    legacy_lock = not any(lp.virtual_packages for lp in locked)
+    found: dict[str, Any] = {}
+    for name in names:
+        entry = ws.entry(name)
+        want = ws.declared_virtual_packages(env, name)
+        for lp in locked:
+            if str(lp.subdir) != entry.subdir:
+                continue
+            legacy = legacy_lock and str(lp.name) == entry.subdir
+            if legacy or customised_virtual_packages(lp) == want:
+                found[name] = lp
+                break
+    return found
+
+
+def _unmet(declared: dict[str, str], host: dict[str, tuple[str, str]]) -> list[tuple[str, str]]:
+    """The declared virtual packages the host lacks or has too old (pixi's
+    `satisfied_by_system`; `__archspec` is not compared by the stand-in)."""
+    from rattler import Version
+
+    out = []
+    for name, version in sorted(declared.items()):
+        if name == "__archspec":
+            continue
+        have = host.get(name)
+        if have is None or Version(have[0]) < Version(version or "0"):
+            out.append((name, version or "0"))
+    return out
+
+
+def _requirements(unmet: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{n} (any version)" if v == "0" else f"{n} >= {v}" for n, v in unmet)
+
+
+def best_declared_platform(ws: Workspace, env: str) -> Plat | None:
+    """pixi 0.71+'s `best_declared_platform`: the first workspace platform (in the manifest's
+    order) of this host's subdir whose declared virtual packages the host has, that the
+    environment declares; the host's virtual packages are rattler's detection, with the
+    CONDA_OVERRIDE_* variables honoured (an empty one removes the package)."""
+    host = virtual_packages()
+    names = ws.env_platforms(env)
+    for entry in ws.platform_entries:
+        if entry.subdir == PLATFORM and entry.name in names:
+            if not _unmet(ws.declared_virtual_packages(env, entry.name), host):
+                return entry
+    return None
+
+
+CONDA_OVERRIDES = {"__cuda": "CONDA_OVERRIDE_CUDA", "__glibc": "CONDA_OVERRIDE_GLIBC",
+                   "__linux": "CONDA_OVERRIDE_LINUX", "__osx": "CONDA_OVERRIDE_OSX"}
+
+
+def install_platform(ws: Workspace, env: str, lenv: Any) -> Plat:
+    """The platform `pixi install` targets (pixi 0.71+, lock_file/update.rs `install_platform`):
+    the best declared one; else the first declared linux-64 one whose lock-resolved minimum (the
+    virtual packages the locked packages `depends` on) the host meets, with pixi's warning; else
+    pixi's refusal (update.rs `update_prefix` wrapping `UnsupportedPlatformError`)."""
+    best = best_declared_platform(ws, env)
+    if best is not None:
+        return best
+    host = virtual_packages()
+    names = [n for n in ws.env_platforms(env) if ws.entry(n).subdir == PLATFORM]
+    minimum: dict[str, str] = {}
+    for locked in locked_platforms(ws, env, lenv).values():
+        for record in lenv.conda_repodata_records_for_platform(locked) or []:
+            for dep in record.depends:
+                m = re.match(r"^(__[a-z0-9_]+)\s*(?:>=?\s*([0-9][0-9.]*))?", str(dep))
+                if m:
+                    from rattler import Version
+
+                    version = m.group(2) or "0"
+                    if m.group(1) not in minimum or Version(version) > Version(minimum[m.group(1)]):
+                        minimum[m.group(1)] = version
+    unmet = _unmet(minimum, host)
+    if names and not unmet:
+        warn(
+            f"The current machine is not one of the platforms declared for environment '{env}', "
+            "but the resolved dependencies are compatible with it, continuing."
+        )
+        return ws.entry(names[0])
+    lead = (
+        f"The workspace does not support '{PLATFORM}'"
+        if env == "default"
+        else f"the environment '{env}' does not support '{PLATFORM}'"
+    )
+    lines = [f"{lead} on this machine.", "", "Declared platforms and why none runs here:"]
+    for name in ws.env_platforms(env):
+        entry = ws.entry(name)
+        label = name if name == entry.subdir else f"{name} (subdir {entry.subdir})"
+        if entry.subdir != PLATFORM:
+            lines.append(f"  - {label}: requires subdir '{entry.subdir}', which this machine can't run")
+        else:
+            missing = _unmet(ws.declared_virtual_packages(env, name), host)
+            lines.append(f"  - {label}: missing virtual packages: {_requirements(missing)}")
+    if unmet:
+        lines += ["", f"Unsatisfied requirements: {_requirements(unmet)}"]
+    if env == "default":
+        lines += ["", f"Add it with 'pixi workspace platform add {PLATFORM}'."]
+    hints = [f"{CONDA_OVERRIDES[n]}={v}" for n, v in unmet if n in CONDA_OVERRIDES]
+    base = (
+        "Mock the missing virtual packages via the environment, e.g.:\n  " + "\n  ".join(hints)
+        if hints
+        else f"supported platforms are {', '.join(ws.env_platforms(env))}"
+    )
+    fail(
+        f"Cannot install environment '{env}'",
+        cause="\n      ".join(lines),
+        help=f"{base}\nOr install for a target this machine cannot run with `pixi install --platform <platform>`.",
+    )
 
 
 # --------------------------------------------------------------------------- virtual packages
@@ -707,7 +963,8 @@ def cmd_install(a: argparse.Namespace) -> int:
     env = pick_env(ws, a.environment or "default")
     lenv, plat = locked_env(ws, env, a.frozen, emulated)
     records = list(lenv.conda_repodata_records_for_platform(plat) or [])
-    check_system_requirements(ws, env)
+    if not emulated.rich:  # 0.71+ matched the platform against the host above
+        check_system_requirements(ws, env)
     write_pixi_dir(ws)
     prefix = ws.prefix(env)
     prefix.parent.mkdir(parents=True, exist_ok=True)
@@ -799,6 +1056,9 @@ def installed_records(prefix: Path) -> list[dict[str, Any]]:
 def cmd_list(a: argparse.Namespace) -> int:
     ws = load_workspace(a.manifest_path)
     env = pick_env(ws, a.environment)
+    if ws.emulated.rich and best_declared_platform(ws, env) is None:
+        # pixi_api/src/workspace/list/mod.rs at v0.76.1: no fallback to the locked minimum here.
+        fail(f"no platform supported by environment '{env}' matches the current system")
     prefix = ws.prefix(env)
     if (prefix / "conda-meta").is_dir():
         rows = [
