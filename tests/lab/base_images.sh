@@ -124,13 +124,13 @@ fi
 wheel="$(ls "$wheels"/py_rattler-"$rattler_version"-*.whl | head -n1)"
 # tomli (as in the project's .venv): the stand-in reads TOML 1.1 manifests with it, as the kit does
 tomli_version="$("$py" -c 'import importlib.metadata as m; print(m.version("tomli"))')"
-if ! ls "$wheels"/tomli-"$tomli_version"-py3-none-any.whl >/dev/null 2>&1; then
-  log "pip download tomli==$tomli_version (pure-Python wheel)"
+if ! ls "$wheels"/tomli-"$tomli_version"-*.whl >/dev/null 2>&1; then
+  log "pip download tomli==$tomli_version (wheel)"
   timeout 300 "$py" -m pip download -q --only-binary=:all: --no-deps --python-version 3.11 \
     -d "$wheels" "tomli==$tomli_version" >"$wheels/pip-tomli.log" 2>&1 || {
       cat "$wheels/pip-tomli.log" >&2; log "pip download failed"; exit 1; }
 fi
-tomli_wheel="$(ls "$wheels"/tomli-"$tomli_version"-py3-none-any.whl | head -n1)"
+tomli_wheel="$(ls "$wheels"/tomli-"$tomli_version"-*.whl | head -n1)"
 
 # pixi_image VERSION TAG: the stand-in emulating pixi VERSION, hermetic (--network none), rebuilt
 # only when the hash of its inputs (in the label org.kit-lab.inputs) changed
@@ -142,7 +142,7 @@ pixi_image() {
   cp "$repo/kit/model/pixi_versions.py" "$ctx/pixi_versions.py"   # the one table: which pixi reads which lock
   printf '%s\n' "$version" > "$ctx/emulates"
   cp "$wheel" "$tomli_wheel" "$ctx/"
-  cp -a "$channel" "$ctx/channel"
+  mkdir "$ctx/channel" && cp -a "$channel/." "$ctx/channel/"  # also where $cache/channel is a link
   cat > "$ctx/Dockerfile" <<EOF
 FROM kit-lab/pixi-rootfs:$suite
 # The lab's local conda channel, seen inside the image as file:///opt/kit-lab/channel
