@@ -437,10 +437,35 @@ def test_gpu_environment_needs_cuda_in_both_pins(
 ) -> None:
     from tests.lab.workspace import lab_workspace
 
-    ws = lab_workspace(tmp_path / "ws", lock_format=6)
-    for image in images.values():
-        done = _install(lab, image, ws, "pixi install --frozen -e gpu")
-        assert done.returncode == 1 and "CONDA_OVERRIDE_CUDA=12" in done.stderr
+    ws = lab_workspace(tmp_path / "ws", lock_format=6)  # [system-requirements] cuda = "12"
+    old = _install(lab, images[OLD_PIXI_VERSION], ws, "pixi install --frozen -e gpu")
+    assert old.returncode == 1 and "CONDA_OVERRIDE_CUDA=12" in old.stderr
+    # pixi 0.71+ moves the requirement onto the platform: on this machine, without a driver, no
+    # platform of gpu matches (install falls back to what the lab's packages need: none).
+    new = _install(lab, images[PIXI_VERSION], ws, "pixi list -e gpu")
+    assert new.returncode == 1
+    assert "no platform supported by environment 'gpu' matches the current system" in new.stderr
+
+
+@pytest.mark.docker
+def test_the_pin_installs_the_p1_lock_of_the_example_with_the_override(
+    lab: LabSettings, images: dict[str, str], tmp_path: Path
+) -> None:
+    from tests.lab.workspace import lab_workspace
+
+    ws = lab_workspace(tmp_path / "ws")  # rich platforms, locked as pixi 0.71+ writes it
+    assert "- name: p1\n" in (ws / "pixi.lock").read_text()
+    done = _install(
+        lab,
+        images[PIXI_VERSION],
+        ws,
+        "CONDA_OVERRIDE_CUDA=12 pixi install --locked -e gpu && CONDA_OVERRIDE_CUDA=12 pixi list -e gpu "
+        "&& pixi install --locked -e cpu && eval \"$(pixi shell-hook -e gpu)\" && python -c 'import torch; print(torch.__version__)'",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pytorch-gpu" in done.stdout and done.stdout.strip().splitlines()[-1] == "2.13.0+cpu"
+    old = _install(lab, images[OLD_PIXI_VERSION], ws, "pixi install --locked -e cpu")
+    assert old.returncode == 1 and "expected a string, found table" in old.stderr
 
 
 @pytest.mark.docker
