@@ -29,7 +29,9 @@ SHAPES = Path(__file__).parent / "fixtures" / "pixi-shapes"
 OLD_LAYOUT_PIXI = "0.70.2"  # the newest pixi without rich platforms
 
 
-def run_standin(cwd: Path, *args: str, emulates: str = PIXI_VERSION, cuda: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_standin(
+    cwd: Path, *args: str, emulates: str = PIXI_VERSION, cuda: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONDA_OVERRIDE_")}
     env["PIXI_STANDIN_EMULATES"] = emulates
     if cuda is not None:
@@ -43,7 +45,10 @@ def locked_example(tmp_path: Path, *, legacy: bool = False, emulates: str = PIXI
     """The lab copy of the example (rich platforms; `legacy`: the `[system-requirements]` form),
     locked by the lab as pixi `emulates` writes a lock."""
     channel = default_cache() / "channel"
-    need((channel / "noarch" / "repodata.json").exists(), f"the lab channel is not built ({channel}): run tests/lab/provision.sh")
+    need(
+        (channel / "noarch" / "repodata.json").exists(),
+        f"the lab channel is not built ({channel}): run tests/lab/provision.sh",
+    )
     ws = tmp_path / "lab"
     ws.mkdir()
     text = lab_manifest((EXAMPLE / "pixi.toml").read_text())
@@ -58,7 +63,10 @@ def reasons(ws: Path, emulates: str = PIXI_VERSION) -> dict[str, list[str]]:
 
     workspace = pixi_standin.Workspace(ws / "pixi.toml", pixi_standin.Emulated(emulates))
     lock = LockFile.from_path(ws / "pixi.lock")
-    return {env: pixi_standin.out_of_date_reasons(workspace, env, lock.environment(env)) for env in workspace.environments}
+    return {
+        env: pixi_standin.out_of_date_reasons(workspace, env, lock.environment(env))
+        for env in workspace.environments
+    }
 
 
 # ---------------------------------------------------------------- the manifest
@@ -71,10 +79,16 @@ def test_the_pin_reads_rich_platforms_and_0_70_refuses_them(tmp_path: Path) -> N
         ("cuda-linux-64", "linux-64", {"__cuda": "12"}),
         ("osx-arm64", "osx-arm64", {}),
     ]
-    assert (ws.env_platforms("gpu"), ws.env_platforms("cpu")) == (["cuda-linux-64"], ["linux-64", "osx-arm64"])
+    assert (ws.env_platforms("gpu"), ws.env_platforms("cpu")) == (
+        ["cuda-linux-64"],
+        ["linux-64", "osx-arm64"],
+    )
     done = run_standin(EXAMPLE, "info", emulates=OLD_LAYOUT_PIXI)
     assert done.returncode == 1
-    assert f"failed to parse {EXAMPLE / 'pixi.toml'}" in done.stderr and "expected a string, found table" in done.stderr
+    assert (
+        f"failed to parse {EXAMPLE / 'pixi.toml'}" in done.stderr
+        and "expected a string, found table" in done.stderr
+    )
 
 
 def test_derived_names_are_pixis() -> None:
@@ -100,7 +114,13 @@ def test_the_lab_locks_as_the_pin_writes_p1_for_the_cuda_platform(tmp_path: Path
         {
             "name": "p1",
             "subdir": "linux-64",
-            "virtual-packages": ["__cuda=12", "__unix=0=0", "__linux=4.18", "__glibc=2.28", "__archspec=0=x86_64"],
+            "virtual-packages": [
+                "__cuda=12",
+                "__unix=0=0",
+                "__linux=4.18",
+                "__glibc=2.28",
+                "__archspec=0=x86_64",
+            ],
         },
     ]
     assert {env: sorted(e["packages"]) for env, e in lock["environments"].items()} == {
@@ -132,7 +152,10 @@ def test_0_70_cannot_find_the_platforms_of_a_p1_lock(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the host's virtual packages
 
 
-@pytest.mark.parametrize(("cuda", "gpu"), [(None, None), ("", None), ("11.8", None), ("12.0", "cuda-linux-64"), ("12.9", "cuda-linux-64")])
+@pytest.mark.parametrize(
+    ("cuda", "gpu"),
+    [(None, None), ("", None), ("11.8", None), ("12.0", "cuda-linux-64"), ("12.9", "cuda-linux-64")],
+)
 def test_a_platform_is_chosen_by_the_hosts_virtual_packages(
     monkeypatch: pytest.MonkeyPatch, cuda: str | None, gpu: str | None
 ) -> None:
@@ -142,7 +165,9 @@ def test_a_platform_is_chosen_by_the_hosts_virtual_packages(
     if cuda is not None:
         monkeypatch.setenv("CONDA_OVERRIDE_CUDA", cuda)
     ws = pixi_standin.Workspace(EXAMPLE / "pixi.toml", pixi_standin.Emulated(PIXI_VERSION))
-    chosen = {env: getattr(pixi_standin.best_declared_platform(ws, env), "name", None) for env in ("cpu", "gpu")}
+    chosen = {
+        env: getattr(pixi_standin.best_declared_platform(ws, env), "name", None) for env in ("cpu", "gpu")
+    }
     assert chosen == {"cpu": "linux-64", "gpu": gpu}
 
 
@@ -150,7 +175,10 @@ def test_list_refuses_a_cuda_platform_without_a_driver_in_pixis_words(tmp_path: 
     ws = locked_example(tmp_path)
     done = run_standin(ws, "list", "-e", "gpu")
     assert done.returncode == 1
-    assert done.stderr == "Error:   \u00d7 no platform supported by environment 'gpu' matches the current system\n"
+    assert (
+        done.stderr
+        == "Error:   \u00d7 no platform supported by environment 'gpu' matches the current system\n"
+    )
     listed = run_standin(ws, "list", "-e", "gpu", cuda="12")
     assert listed.returncode == 0 and "pytorch-gpu" in listed.stdout, listed.stderr
 

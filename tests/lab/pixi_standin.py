@@ -200,12 +200,26 @@ def read_toml(path: Path, emulated: Emulated | None = None) -> dict[str, Any]:
 
 # Defaults pixi declares for a bare subdir (docs/workspace/system_requirements.md at v0.76.1,
 # "Default declared virtual packages"; the lock lists them with each platform).
-SUBDIR_DEFAULTS = {"linux-64": {"__unix": "0=0", "__linux": "4.18", "__glibc": "2.28", "__archspec": "0=x86_64"}}
+SUBDIR_DEFAULTS = {
+    "linux-64": {"__unix": "0=0", "__linux": "4.18", "__glibc": "2.28", "__archspec": "0=x86_64"}
+}
 # A rich platform's friendly keys (crates/pixi_manifest/src/toml/platform.rs at v0.76.1), in the
 # order pixi derives a name from them, and `[system-requirements]` keys, as virtual packages.
-FRIENDLY = (("cuda", "__cuda"), ("archspec", "__archspec"), ("glibc", "__glibc"), ("linux", "__linux"),
-            ("macos", "__osx"), ("windows", "__win"))
-SYSREQ_VIRTUAL = {"cuda": "__cuda", "libc": "__glibc", "linux": "__linux", "macos": "__osx", "archspec": "__archspec"}
+FRIENDLY = (
+    ("cuda", "__cuda"),
+    ("archspec", "__archspec"),
+    ("glibc", "__glibc"),
+    ("linux", "__linux"),
+    ("macos", "__osx"),
+    ("windows", "__win"),
+)
+SYSREQ_VIRTUAL = {
+    "cuda": "__cuda",
+    "libc": "__glibc",
+    "linux": "__linux",
+    "macos": "__osx",
+    "archspec": "__archspec",
+}
 
 
 class Plat:
@@ -240,7 +254,9 @@ def parse_platform(value: Any, manifest: Path, emulated: Emulated) -> Plat:
     declared.update({str(k): str(v) for k, v in value.items() if str(k).startswith("__")})
     name = value.get("name")
     if name is None:  # pixi's derived name: the subdir, then key-value per friendly key
-        parts = [subdir] + [f"{k}-{re.sub(r'[^A-Za-z0-9]+', '-', declared[v])}" for k, v in FRIENDLY if v in declared]
+        parts = [subdir] + [
+            f"{k}-{re.sub(r'[^A-Za-z0-9]+', '-', declared[v])}" for k, v in FRIENDLY if v in declared
+        ]
         name = "-".join(parts)
     return Plat(str(name), subdir, declared)
 
@@ -297,7 +313,9 @@ class Workspace:
         self.version: str | None = ws.get("version")
         self.workspace_channels: list[Any] = list(ws.get("channels", []))
         self.channels: list[str] = [_channel_name(c) for c in self.workspace_channels]
-        self.platform_entries = [parse_platform(p, self.manifest_path, self.emulated) for p in ws.get("platforms", [])]
+        self.platform_entries = [
+            parse_platform(p, self.manifest_path, self.emulated) for p in ws.get("platforms", [])
+        ]
         self.platforms: list[str] = [p.name for p in self.platform_entries]
         self.features: dict[str, dict[str, Any]] = {"default": data}
         self.features.update(data.get("feature", {}))
@@ -785,8 +803,12 @@ def best_declared_platform(ws: Workspace, env: str) -> Plat | None:
     return None
 
 
-CONDA_OVERRIDES = {"__cuda": "CONDA_OVERRIDE_CUDA", "__glibc": "CONDA_OVERRIDE_GLIBC",
-                   "__linux": "CONDA_OVERRIDE_LINUX", "__osx": "CONDA_OVERRIDE_OSX"}
+CONDA_OVERRIDES = {
+    "__cuda": "CONDA_OVERRIDE_CUDA",
+    "__glibc": "CONDA_OVERRIDE_GLIBC",
+    "__linux": "CONDA_OVERRIDE_LINUX",
+    "__osx": "CONDA_OVERRIDE_OSX",
+}
 
 
 def install_platform(ws: Workspace, env: str, lenv: Any) -> Plat:

@@ -138,7 +138,12 @@ def _virtual_packages(declared: dict[str, str]) -> list[GenericVirtualPackage]:
     platform declares (`{"__cuda": "12"}`)."""
     from rattler import BuildString, GenericVirtualPackage, PackageName, Version
 
-    vps = {"__unix": ("0", "0"), "__linux": ("4.18", "0"), "__glibc": ("2.28", "0"), "__archspec": ("1", "x86_64")}
+    vps = {
+        "__unix": ("0", "0"),
+        "__linux": ("4.18", "0"),
+        "__glibc": ("2.28", "0"),
+        "__archspec": ("1", "x86_64"),
+    }
     for name, version in declared.items():
         vps[name] = (version, "0") if name != "__archspec" else ("1", version)
     return [GenericVirtualPackage(PackageName(n), Version(v), BuildString(b)) for n, (v, b) in vps.items()]
@@ -303,7 +308,9 @@ def _build(
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp / rel).write_text(text)
     emulated = pixi_standin.Emulated(SUBDIR_LAYOUT_PIXI) if fmt == 6 else None
-    asyncio.run(_lock(pixi_standin.Workspace(tmp / manifest_name, emulated), channel_dir, tmp / "pixi.lock", fmt))
+    asyncio.run(
+        _lock(pixi_standin.Workspace(tmp / manifest_name, emulated), channel_dir, tmp / "pixi.lock", fmt)
+    )
     (tmp / STAMP).write_text(want)
     shutil.rmtree(ws_dir, ignore_errors=True)
     tmp.rename(ws_dir)
