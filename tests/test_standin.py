@@ -24,7 +24,7 @@ from kit.decide.options import DEFAULT_BASE_IMAGE, PIXI_VERSION
 from kit.model.pixi_versions import newest_lock_format, pixi_version_of_image
 from tests.lab import pixi_standin
 from tests.lab.settings import CONNECTED_BASE_IMAGE, OLD_PIXI_VERSION, LabSettings, standin_images
-from tests.lab.workspace import lab_manifest, to_v6
+from tests.lab.workspace import SUBDIR_LAYOUT_PIXI, lab_manifest, legacy_manifest, to_v6
 
 STANDIN = Path(pixi_standin.__file__)
 EXAMPLE_MANIFEST = Path(__file__).resolve().parents[1] / "examples" / "cuda-exercise" / "pixi.toml"
@@ -148,15 +148,17 @@ def test_install_needs_locked_or_frozen(small: Path) -> None:
     assert done.returncode == 2 and "pass --locked or --frozen" in done.stderr
 
 
-def _lab_copy(tmp_path: Path) -> Path:
-    """The lab's workspace manifest (channels and platforms as the lab locks them)."""
+def _lab_copy(tmp_path: Path, legacy: bool = False) -> Path:
+    """The lab's workspace manifest (channels and platforms as the lab locks them; `legacy`: in
+    the `[system-requirements]` form a pixi older than 0.71 reads)."""
     ws = tmp_path / "lab"
     ws.mkdir()
-    (ws / "pixi.toml").write_text(lab_manifest(EXAMPLE_MANIFEST.read_text()))
+    text = lab_manifest(EXAMPLE_MANIFEST.read_text())
+    (ws / "pixi.toml").write_text(legacy_manifest(text) if legacy else text)
     return ws
 
 
-def _locked(ws: Path) -> None:
+def _locked(ws: Path, emulates: str | None = None) -> None:
     """Lock `ws` with the lab's own locker, against a tiny channel made here when the lab's
     channel is absent: the checks before the install only read the lock."""
     from tests.lab.workspace import _lock, default_cache
@@ -168,7 +170,8 @@ def _locked(ws: Path) -> None:
     )
     import asyncio
 
-    asyncio.run(_lock(pixi_standin.Workspace(ws / "pixi.toml"), channel, ws / "pixi.lock"))
+    emulated = pixi_standin.Emulated(emulates) if emulates else None
+    asyncio.run(_lock(pixi_standin.Workspace(ws / "pixi.toml", emulated), channel, ws / "pixi.lock"))
 
 
 def _reasons(ws: Path, env: str) -> list[str]:
@@ -201,7 +204,9 @@ def test_locked_lab_lock_is_up_to_date(tmp_path: Path) -> None:
             "the channels in the lock file do not match the environments channels",
         ),
         (
-            lambda t: t.replace('platforms = ["linux-64"]', 'platforms = ["linux-64", "osx-arm64"]'),
+            lambda t: t.replace(
+                'platforms = ["linux-64", {', 'platforms = ["linux-64", "osx-arm64", {'
+            ).replace('platforms = ["linux-64"]', 'platforms = ["linux-64", "osx-arm64"]'),
             "platform 'osx-arm64' is not locked",
         ),
         (
@@ -224,7 +229,8 @@ def test_locked_refuses_an_out_of_date_lock(tmp_path: Path, edit: object, reason
     done = run_standin(ws, "install", "--locked", "-e", "cpu")
     assert done.returncode == 1
     assert "Error:   \u00d7 lock file not up-to-date with the workspace" in done.stderr
-    old = run_standin(ws, "install", "--locked", "-e", "cpu", emulates="0.69.0")
+    manifest.write_text(legacy_manifest(manifest.read_text()))  # what 0.69 reads; its lock has p1
+    old = run_standin(ws, "install", "--locked", "-e", "gpu", emulates="0.69.0")
     assert "lock-file not up-to-date with the workspace" in old.stderr  # the older wording
 
 
@@ -315,8 +321,8 @@ def test_v6_lock_reads_back_and_has_the_real_v6_shape(tmp_path: Path) -> None:
     import yaml
     from rattler import LockFile
 
-    ws = _lab_copy(tmp_path)
-    _locked(ws)
+    ws = _lab_copy(tmp_path, legacy=True)
+    _locked(ws, SUBDIR_LAYOUT_PIXI)  # the layout pixi <= 0.70 writes, which format 6 has too
     v7 = (ws / "pixi.lock").read_text()
     (ws / "pixi.lock").write_text(to_v6(v7))
     v6 = yaml.safe_load((ws / "pixi.lock").read_text())

@@ -140,6 +140,7 @@ pixi_image() {
   rm -rf "$ctx"; mkdir -p "$ctx"
   cp "$here/pixi_standin.py" "$ctx/pixi"
   cp "$repo/kit/model/pixi_versions.py" "$ctx/pixi_versions.py"   # the one table: which pixi reads which lock
+  cp "$here/standin_lock.py" "$ctx/standin_lock.py"   # the stand-in's lock and platform reading
   printf '%s\n' "$version" > "$ctx/emulates"
   cp "$wheel" "$tomli_wheel" "$ctx/"
   mkdir "$ctx/channel" && cp -a "$channel/." "$ctx/channel/"  # also where $cache/channel is a link
@@ -155,7 +156,7 @@ RUN python3 -m venv --without-pip /opt/pixi-standin/venv \\
  && rm /tmp/$(basename "$wheel") /tmp/$(basename "$tomli_wheel") \\
  && /opt/pixi-standin/venv/bin/python -c 'import rattler, tomli'
 # the pixi version the stand-in emulates, and the kit's table of lock formats per pixi version
-COPY emulates pixi_versions.py /opt/pixi-standin/
+COPY emulates pixi_versions.py standin_lock.py /opt/pixi-standin/
 COPY pixi /usr/local/bin/pixi
 RUN sed -i '1s|.*|#!/opt/pixi-standin/venv/bin/python|' /usr/local/bin/pixi && chmod 0755 /usr/local/bin/pixi \\
  && test "\$(pixi --version)" = "pixi $version"
@@ -163,7 +164,7 @@ ENV PIXI_STANDIN=1
 LABEL org.kit-lab.pixi-emulates=$version
 EOF
   local inputs_hash
-  inputs_hash="$(cd "$ctx" && { cat Dockerfile pixi pixi_versions.py emulates channel/noarch/repodata.json channel/linux-64/repodata.json; basename "$wheel"; basename "$tomli_wheel"; } | sha256sum | cut -c1-16)"
+  inputs_hash="$(cd "$ctx" && { cat Dockerfile pixi pixi_versions.py standin_lock.py emulates channel/noarch/repodata.json channel/linux-64/repodata.json; basename "$wheel"; basename "$tomli_wheel"; } | sha256sum | cut -c1-16)"
   echo "LABEL org.kit-lab.inputs=$inputs_hash" >> "$ctx/Dockerfile"
 
   if have_image "$tag" && [ "$(label_of "$tag" org.kit-lab.inputs)" = "$inputs_hash" ]; then

@@ -129,7 +129,7 @@ def legacy_manifest(text: str) -> str:
 SUBDIR_LAYOUT_PIXI = "0.70.2"
 
 
-# pixi's defaults for a linux-64 platform (pixi_standin.SUBDIR_DEFAULTS), as the lock lists them.
+# pixi's defaults for a linux-64 platform (standin_lock.SUBDIR_DEFAULTS), as the lock lists them.
 LINUX_DEFAULTS = ("__unix=0=0", "__linux=4.18", "__glibc=2.28", "__archspec=0=x86_64")
 
 
@@ -197,9 +197,9 @@ async def _lock(ws: pixi_standin.Workspace, channel_dir: Path, out: Path, fmt: i
             declared = ws.declared_virtual_packages(env, name)
             if not ws.emulated.rich:  # pixi <= 0.70 solves with the system requirements
                 declared = {
-                    pixi_standin.SYSREQ_VIRTUAL[k]: v
+                    pixi_standin.standin_lock.SYSREQ_VIRTUAL[k]: v
                     for k, v in ws.system_requirements(env).items()
-                    if k in pixi_standin.SYSREQ_VIRTUAL
+                    if k in pixi_standin.standin_lock.SYSREQ_VIRTUAL
                 }
             plat = platforms[tuple(sorted(ws.declared_virtual_packages(env, name).items()))]
             specs = list(ws.dependencies(env, PLATFORM).values())
