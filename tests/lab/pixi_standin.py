@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import sys
 import tomllib
 from pathlib import Path
@@ -371,6 +372,26 @@ class Workspace:
 
     def prefix(self, env: str) -> Path:
         return self.root / ".pixi" / "envs" / env
+
+    def activation(self, env: str, platform: str = PLATFORM) -> tuple[list[str], dict[str, str]]:
+        """The manifest's activation of ``env``: its scripts and its variables, as pixi combines
+        them (pixi_core workspace/environment.rs, `activation_scripts` and `activation_env`;
+        pixi_manifest feature.rs): the features in the environment's order (its own, then
+        `default`), from each the most specific target that has an `[activation]` with scripts
+        (env: every matching target, most specific first); a variable keeps its first value."""
+        scripts: list[str] = []
+        variables: dict[str, str] = {}
+        for f in self.env_features(env):
+            feat = self.features.get(f, {})
+            tables = [feat.get("target", {}).get(t, {}) for t in reversed(_platform_targets(platform))]
+            tables = [t.get("activation") for t in [*tables, feat]]
+            tables = [t for t in tables if isinstance(t, dict)]
+            found = next((t["scripts"] for t in tables if isinstance(t.get("scripts"), list)), [])
+            scripts += [str(s) for s in found]
+            for table in tables:
+                for k, v in (table.get("env") or {}).items():
+                    variables.setdefault(str(k), str(v))
+        return scripts, variables
 
 
 def pypi_name(name: str) -> str:
@@ -785,7 +806,19 @@ def cmd_shell_hook(a: argparse.Namespace) -> int:
     path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p]
     result = activate(prefix, ActivationVariables(None, path), Shell.bash)
     out = [f'export {k}="{v}"' for k, v in exports.items()]
-    sys.stdout.write("\n".join(out) + "\n" + result.script.rstrip("\n") + "\n")
+    # pixi (pixi_core activation.rs, `get_activator`): the manifest's activation scripts run
+    # after the packages' activate.d scripts, a missing one only warned about; its `env`
+    # variables are set after the scripts (post-activation variables).
+    scripts, variables = ws.activation(env)
+    found = [ws.root / s for s in scripts if (ws.root / s).is_file()]
+    missing = [str(ws.root / s) for s in scripts if not (ws.root / s).is_file()]
+    if missing:
+        print(f" WARN Could not find activation scripts: {', '.join(missing)}", file=sys.stderr)
+    tail = [f'. "{script}"' for script in found]
+    tail += [f"export {k}={shlex.quote(v)}" for k, v in variables.items()]
+    sys.stdout.write(
+        "\n".join(out) + "\n" + result.script.rstrip("\n") + "\n" + "".join(f"{t}\n" for t in tail)
+    )
     return 0
 
 
