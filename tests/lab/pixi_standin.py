@@ -374,11 +374,9 @@ class Workspace:
         return self.root / ".pixi" / "envs" / env
 
     def activation(self, env: str, platform: str = PLATFORM) -> tuple[list[str], dict[str, str]]:
-        """The manifest's activation of ``env``: its scripts and its variables, as pixi combines
-        them (pixi_core workspace/environment.rs, `activation_scripts` and `activation_env`;
-        pixi_manifest feature.rs): the features in the environment's order (its own, then
-        `default`), from each the most specific target that has an `[activation]` with scripts
-        (env: every matching target, most specific first); a variable keeps its first value."""
+        """``env``'s activation scripts and variables as pixi combines them (environment.rs and
+        feature.rs, v0.77.0): features in the environment's order, from each the most specific
+        target with scripts; a variable keeps its first value (most specific target first)."""
         scripts: list[str] = []
         variables: dict[str, str] = {}
         for f in self.env_features(env):
@@ -523,11 +521,8 @@ def out_of_date_reasons(ws: Workspace, env: str, lenv: Any) -> list[str]:
         ]
     reasons = []
     for platform in ws.env_platforms(env):
-        if platform not in plats:
-            reasons.append(f"environment '{env}' is out of date because platform '{platform}' is not locked")
-            continue
-        plat = plats[platform]
-        records = lenv.conda_repodata_records_for_platform(plat) or []
+        plat = plats.get(platform)  # pixi (platform.rs) reads a platform the lock lacks as empty
+        records = (lenv.conda_repodata_records_for_platform(plat) if plat else None) or []
         by_name = {r.name.normalized: r for r in records}
         prefix = (
             f"environment '{env}' does not satisfy the requirements of the project for platform '{platform}'"
@@ -539,7 +534,7 @@ def out_of_date_reasons(ws: Workspace, env: str, lenv: Any) -> list[str]:
                     f"{prefix}: the requirement '{spec}' could not be satisfied (required by '{env}')"
                 )
         pypi_deps = ws.pypi_dependencies(env, platform)
-        locked_pypi = {pypi_name(p.name): p for p in (lenv.pypi_packages_for_platform(plat) or [])}
+        locked_pypi = {pypi_name(p.name): p for p in (lenv.pypi_packages_for_platform(plat) if plat else [])}
         if pypi_deps and "python" not in by_name:
             reasons.append(
                 f"{prefix}: there are PyPi dependencies but a python interpreter is "
@@ -600,7 +595,7 @@ def locked_env(ws: Workspace, env: str, frozen: bool, emulated: Emulated) -> tup
     if lenv is None:
         fail(f"the lockfile is not up-to-date with requested environment: '{env}'")
     plat = next((p for p in lenv.platforms() if p.name == PLATFORM), None)
-    if plat is None:
+    if plat is None and PLATFORM not in ws.env_platforms(env):
         fail(
             f"the lock file does not contain platform '{PLATFORM}' for environment '{env}'",
             help="the pixi stand-in installs linux-64 only",
@@ -610,7 +605,7 @@ def locked_env(ws: Workspace, env: str, frozen: bool, emulated: Emulated) -> tup
 
 def locked_records(ws: Workspace, env: str, frozen: bool, emulated: Emulated | None = None) -> list[Any]:
     lenv, plat = locked_env(ws, env, frozen, emulated or Emulated(emulated_version()))
-    return list(lenv.conda_repodata_records_for_platform(plat) or [])
+    return list((lenv.conda_repodata_records_for_platform(plat) if plat else None) or [])
 
 
 # --------------------------------------------------------------------------- virtual packages
@@ -678,7 +673,7 @@ def install_pypi(ws: Workspace, env: str, lenv: Any, plat: Any, prefix: Path) ->
     """Install the environment's locked PyPI packages, as far as the lab can: an editable path
     dependency on a local project (what uv would leave behind: a `.pth` pointing at the source
     and a `.dist-info` saying so). Anything that needs a download or a build is refused."""
-    packages = lenv.pypi_packages_for_platform(plat) or []
+    packages = (lenv.pypi_packages_for_platform(plat) if plat else None) or []
     if not packages:
         return 0
     specs = ws.pypi_dependencies(env)
@@ -727,7 +722,7 @@ def cmd_install(a: argparse.Namespace) -> int:
     ws = load_workspace(a.manifest_path)
     env = pick_env(ws, a.environment or "default")
     lenv, plat = locked_env(ws, env, a.frozen, emulated)
-    records = list(lenv.conda_repodata_records_for_platform(plat) or [])
+    records = list((lenv.conda_repodata_records_for_platform(plat) if plat else None) or [])
     check_system_requirements(ws, env)
     write_pixi_dir(ws)
     prefix = ws.prefix(env)
@@ -806,9 +801,8 @@ def cmd_shell_hook(a: argparse.Namespace) -> int:
     path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p]
     result = activate(prefix, ActivationVariables(None, path), Shell.bash)
     out = [f'export {k}="{v}"' for k, v in exports.items()]
-    # pixi (pixi_core activation.rs, `get_activator`): the manifest's activation scripts run
-    # after the packages' activate.d scripts, a missing one only warned about; its `env`
-    # variables are set after the scripts (post-activation variables).
+    # pixi (activation.rs, `get_activator`): the manifest's scripts run after the packages'
+    # activate.d scripts (a missing one is only warned about), then its `env` is set.
     scripts, variables = ws.activation(env)
     found = [ws.root / s for s in scripts if (ws.root / s).is_file()]
     missing = [str(ws.root / s) for s in scripts if not (ws.root / s).is_file()]
