@@ -32,7 +32,12 @@ ACTIVATED = "KIT_HELLO_ACTIVATED=1"
 PRINT_ACTIVATION = 'echo "$KIT_HELLO_ACTIVATED $SHAPE_SCRIPT ${SHAPE_TOOLS:-none} $SHAPE_DATA_DIR"'
 ACTIVATION_SEEN = {"default": "1 env.sh none /data", "tools": "1 env.sh tools.sh /data"}
 ACTIVATION_FILES = ("/app/scripts/env.sh", "/app/scripts/tools/tools.sh")
-PROJECT_FILES = ("/app/pyproject.toml", "/app/README.md", "/app/LICENSE", "/app/src/shape_pypi_self/__init__.py")
+PROJECT_FILES = (
+    "/app/pyproject.toml",
+    "/app/README.md",
+    "/app/LICENSE",
+    "/app/src/shape_pypi_self/__init__.py",
+)
 IMPORT_PROJECT = "import shape_pypi_self; print(shape_pypi_self.__file__)"
 
 

@@ -183,7 +183,8 @@ class Workspace:
         locked = self.locked(env)
         if locked is None:
             return False
-        return LINUX in locked.platforms or (not locked.platforms and not self.declares_packages(env))
+        empty = not locked.platforms and not self.declares_packages(env)
+        return LINUX in locked.platforms or (empty and LINUX in self.platforms)
 
     def declares_packages(self, env: str) -> bool:
         """Whether any feature of `env` names a package (conda or PyPI, on any target), or, in a
