@@ -272,3 +272,29 @@ def test_an_environment_locked_empty_builds_with_apptainer(
         check=False,
     )
     assert (run.returncode, run.stdout) == (0, "/app/.pixi/envs/default hello-world\n"), run.stderr
+
+
+def test_check_flags_an_out_of_tree_source_the_context_leaves_out(tmp_path: Path) -> None:
+    """The package's manifest names its source beside it (`../source-files`): an ignore file
+    that lets only the package folder in leaves that source out, and kit check says so."""
+    ws = repository(tmp_path, PIXI / "out-of-tree-source")
+    assert kit("generate", str(ws))[0] == 0
+    ignore = ws / ".dockerignore"
+    ignore.write_text(ignore.read_text().replace("!source-files/\n", ""))
+    code, out = kit("check", str(ws))
+    findings = [
+        (f["rule"], f["severity"], f["file"], f["message"], f["fix"]) for f in out["result"]["findings"]
+    ]
+    what = "path named by source package 'build-config' source-files"
+    assert (code, findings) == (
+        1,
+        [
+            (
+                "manifest-path",
+                "error",
+                ".dockerignore",
+                f".dockerignore leaves {what} out of the build context",
+                "add !source-files to .dockerignore (kit generate does)",
+            )
+        ],
+    )

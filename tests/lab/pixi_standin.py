@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import re
-import shlex
 import sys
 import tomllib
 from pathlib import Path
@@ -809,7 +808,7 @@ def cmd_shell_hook(a: argparse.Namespace) -> int:
     if missing:
         print(f" WARN Could not find activation scripts: {', '.join(missing)}", file=sys.stderr)
     tail = [f'. "{script}"' for script in found]
-    tail += [f"export {k}={shlex.quote(v)}" for k, v in variables.items()]
+    tail += [f'export {k}="{v}"' for k, v in variables.items()]  # as rattler writes it: $VAR expands
     sys.stdout.write(
         "\n".join(out) + "\n" + result.script.rstrip("\n") + "\n" + "".join(f"{t}\n" for t in tail)
     )
