@@ -533,7 +533,9 @@ def out_of_date_reasons(ws: Workspace, env: str, lenv: Any) -> list[str]:
                     f"{prefix}: the requirement '{spec}' could not be satisfied (required by '{env}')"
                 )
         pypi_deps = ws.pypi_dependencies(env, platform)
-        locked_pypi = {pypi_name(p.name): p for p in (lenv.pypi_packages_for_platform(plat) if plat else [])}
+        locked_pypi = {
+            pypi_name(p.name): p for p in ((lenv.pypi_packages_for_platform(plat) if plat else None) or [])
+        }
         if pypi_deps and "python" not in by_name:
             reasons.append(
                 f"{prefix}: there are PyPi dependencies but a python interpreter is "
