@@ -12,6 +12,13 @@ from conftest import EXAMPLE
 
 from kit import api
 from kit.decide.actions import ACTIONS, PinnedAction
+from kit.decide.options import (
+    DEFAULT_BASE_IMAGE,
+    DISTRO_CODENAMES,
+    PIXI_PIN_HOW,
+    PIXI_PIN_VERIFIED,
+    PIXI_VERSION,
+)
 
 USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)@(\S+?)(?:\s+#\s*(\S+))?\s*$")
 SNAPSHOTS = Path(__file__).parent / "__snapshots__"
@@ -75,3 +82,17 @@ def test_every_row_records_when_and_how_it_was_verified() -> None:
     for action in ACTIONS.values():
         assert re.fullmatch(r"2\d{3}-\d{2}-\d{2}", action.verified), action.repo
         assert "rev-parse" in action.how, action.repo
+
+
+def test_the_pixi_pin_records_when_and_how_it_was_verified() -> None:
+    assert re.fullmatch(r"2\d{3}-\d{2}-\d{2}", PIXI_PIN_VERIFIED)
+    assert (
+        "rev-parse refs/tags/" + PIXI_VERSION in PIXI_PIN_HOW
+        and f"PIXI_VERSION={PIXI_VERSION}" in PIXI_PIN_HOW
+    )
+    assert DEFAULT_BASE_IMAGE == f"ghcr.io/prefix-dev/pixi:{PIXI_VERSION}-noble"
+
+
+def test_the_distro_table_holds_only_what_pixi_docker_publishes() -> None:
+    # prefix-dev/pixi-docker's build.yml (see kit/decide/options.py): Debian and Ubuntu, no alpine.
+    assert DISTRO_CODENAMES == ("noble", "jammy", "focal", "plucky", "bookworm", "bullseye", "trixie")

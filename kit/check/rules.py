@@ -13,7 +13,7 @@ import re
 
 from kit.check.context import CheckContext, Rule
 from kit.check.findings import Finding, Problem, kit_finding
-from kit.check.images import lock_format_rule, runtime_shell_rule
+from kit.check.images import pixi_support_rule, runtime_shell_rule
 from kit.check.patterns import (
     bad_dockerignore_patterns,
     bad_gitignore_patterns,
@@ -500,7 +500,7 @@ RULES: dict[str, Rule] = {
     "apptainer-def": def_parse_rule,
     "stage-arguments": def_stage_arguments_rule,
     "environments": environment_rules,
-    "lock-format": lock_format_rule,
+    "pixi-support": pixi_support_rule,
     "copy-sources": copy_source_rules,
     "manifest-paths": manifest_path_rule,
     "ignore-files": ignore_file_rules,

@@ -40,24 +40,35 @@ BOOTSTRAPS: tuple[str, ...] = get_args(Bootstrap)
 ENGINES: tuple[str, ...] = ENGINE_NAMES  # the engine table's names (kit.engines.registry), in its order
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
 
-# The pixi the rendered recipes start from. It must read the lock format a current pixi writes:
-# pixi >= 0.68 writes format 7, which 0.67 and older refuse (see kit.model.pixi_versions).
-# 0.70.2 verified as a released image: prefix-dev/pixi-docker commit 8e3c95e ("Bump pixi version
-# to v0.70.2", Dockerfile `ARG PIXI_VERSION=0.70.2`), its git tag 0.70.2 (pushed by the release
-# job, which runs only after the images were pushed), and .github/workflows/build.yml there
-# building `ubuntu:noble` with the tag pattern `{{version}}-noble`.
-# Why not newer: pixi 0.71.0 (prefix-dev/pixi #6178, "Rich Platform support") turns a legacy
-# `[system-requirements]` table into synthesised platforms (`linux-64-cuda-12`) and locks the
-# environments that use them under those platforms, with their virtual packages (0.76.1 names
-# them `p1`, `p2`, ... in pixi.lock): a lock shape the kit's reader and the lab's stand-in do not
-# follow yet. 0.70.2 is the
-# newest release that reads format 7 and still locks every environment under its conda subdir.
-PIXI_VERSION = "0.70.2"
+# The pixi the rendered recipes start from: the newest pixi with a published pixi-docker image.
+# Verified 2026-12-05 by fetching prefix-dev/pixi-docker: its newest commit 4441f4c ("Bump pixi
+# version to v0.76.1 (#178)", 2026-08-04) sets the Dockerfile's `ARG PIXI_VERSION=0.76.1`, and
+# its git tag 0.76.1 is that commit (the tag is pushed by build.yml's release job, which runs only
+# after the build job pushed the images). build.yml there pushes, for each base image in its
+# matrix, `{{version}}-<tag>` for linux/amd64 and linux/arm64, `<tag>` being the Debian or Ubuntu
+# codename (trixie, bookworm, bullseye with and without `-slim`; plucky, noble, jammy, focal) or
+# `<codename>-cuda-<version>` for nvidia/cuda bases; `{{version}}` and `latest` alone are
+# ubuntu:noble. No alpine image is built. The image digest is not in the repository (the build
+# prints it to the run's log only), so the tag, not a digest, is what is pinned here.
+# prefix-dev/pixi has newer releases (v0.76.2, v0.77.0) without a pixi-docker image yet.
+# What 0.76.1 reads that 0.70 did not (kit.model.pixi_versions, checked by
+# kit.model.pixi_support): rich platforms (0.71), locks with `p1`, `p2`, ... platforms (0.71),
+# TOML 1.1 manifests (0.73). pixi 0.71+ installs a platform only where its virtual packages are
+# met, so the recipes set CONDA_OVERRIDE_CUDA for CUDA environments (GPU-less builders).
+PIXI_VERSION = "0.76.1"
+PIXI_PIN_VERIFIED = "2026-12-05"
+PIXI_PIN_HOW = (
+    "fetched prefix-dev/pixi-docker; `git rev-parse refs/tags/0.76.1^{commit}` == HEAD == "
+    "4441f4c392a286e82f4f42dbe0feb3be2bcc3eef, whose Dockerfile has ARG PIXI_VERSION=0.76.1; "
+    "no newer tag there"
+)
 DEFAULT_BASE_IMAGE = f"ghcr.io/prefix-dev/pixi:{PIXI_VERSION}-noble"
 # The final stage of the optimized style needs no pixi: the same distribution as the base image.
 DEFAULT_RUNTIME_IMAGE = "ubuntu:24.04"
 DEFAULT_REGISTRY = "ghcr.io"
-DISTRO_CODENAMES = ("noble", "jammy", "focal", "bookworm", "bullseye", "trixie", "alpine")
+# The distributions prefix-dev/pixi-docker publishes pixi images for (its build.yml, above): a
+# base image's tag names one, and the image tags the kit derives carry it.
+DISTRO_CODENAMES = ("noble", "jammy", "focal", "plucky", "bookworm", "bullseye", "trixie")
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,15 @@ from dataclasses import dataclass, field, replace
 from kit.base import names
 from kit.base.errors import OptionsError
 from kit.decide import styles
-from kit.decide.options import DISTRO_CODENAMES, ENGINES, RenderOptions
+from kit.decide.options import DISTRO_CODENAMES, ENGINES, PIXI_VERSION, RenderOptions
 from kit.decide.styles import Style
 from kit.engines.registry import ENGINES as ENGINE_TABLE
 from kit.engines.registry import get_engine
 from kit.model import deployfiles
 from kit.model.deployfiles import workflow_files
 from kit.model.discover import slug_in
+from kit.model.pixi_support import unserved
+from kit.model.pixi_versions import pixi_version_of_image
 from kit.model.sources import build_sources, manifest_paths, outside
 from kit.model.workspace import DEFAULT_ENV, LINUX, Workspace
 
@@ -266,6 +268,7 @@ def resolve(
     envs = tuple(_env_plan(workspace, options, name, index == 0) for index, name in enumerate(selected))
     _check_lock_covers_linux(workspace, selected)
     _check_manifest_paths(workspace, selected)
+    _check_pixi_serves(workspace, options)
     prefix = f"{subdir}/" if subdir else ""
     sources = build_sources(workspace, selected, app_dir)
     if any(s == "src/" or s.startswith("src/") for s in sources) and app_dir:
@@ -411,6 +414,20 @@ def _check_manifest_paths(workspace: Workspace, selected: tuple[str, ...]) -> No
                 field=where,
                 fix="move it into the workspace folder and name it from there",
             )
+
+
+def _check_pixi_serves(workspace: Workspace, options: RenderOptions) -> None:
+    """The pixi in the base image must read what the workspace uses (lock format and layout,
+    rich platforms, TOML 1.1) and meet its `requires-pixi` (kit.model.pixi_support). The base
+    image's tag is how a user picks an older pixi (`--base-image ghcr.io/prefix-dev/pixi:0.70.2-noble`);
+    an image whose tag names no pixi version (a lab's, `latest`) cannot be checked here."""
+    version = pixi_version_of_image(options.base_image)
+    if version is None:
+        return
+    gaps = unserved(workspace, version, options.base_image, PIXI_VERSION)
+    if gaps:
+        gap = gaps[0]
+        raise OptionsError(gap.message, file=gap.file, field=gap.field, fix=gap.fix)
 
 
 def _check_lock_covers_linux(workspace: Workspace, selected: tuple[str, ...]) -> None:
