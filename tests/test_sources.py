@@ -238,3 +238,21 @@ def test_the_build_copies_a_source_packages_out_of_tree_source(tmp_path: Path) -
         "./code /app/code" not in files["apptainer.def"].text
         and "./code /app/\n" in files["apptainer.def"].text
     )
+
+
+def test_a_source_package_folder_is_no_workspace_of_its_own(tmp_path: Path) -> None:
+    """pixi-build packages ([package] in pixi.toml, [tool.pixi.package] in pyproject.toml) without
+    a workspace table belong to the workspace above them; a folder with both is a workspace."""
+    root = tmp_path / "repo"
+    workspace(root)
+    (root / "pkgs" / "a").mkdir(parents=True)
+    (root / "pkgs" / "a" / "pixi.toml").write_text('[package]\nname = "a"\nversion = "1"\n')
+    (root / "pkgs" / "b").mkdir()
+    (root / "pkgs" / "b" / "pyproject.toml").write_text(
+        '[project]\nname = "b"\n[tool.pixi.package]\nname = "b"\nversion = "1"\n'
+    )
+    (root / "pkgs" / "c").mkdir()
+    (root / "pkgs" / "c" / "pixi.toml").write_text(
+        '[workspace]\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n[package]\nname = "c"\nversion = "1"\n'
+    )
+    assert find_workspaces(root) == ("", "pkgs/c")
