@@ -37,6 +37,8 @@ import pytest
 from conftest import OUTPUT, REPO, need
 from servers import free_port, wait_until_answers
 
+from kit.decide.options import PIXI_VERSION
+
 CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOKS = REPO / "notebooks"
 NOTEBOOK = "studio.ipynb"

@@ -574,10 +574,10 @@ def locked_env(ws: Workspace, env: str, frozen: bool, emulated: Emulated) -> tup
         fail(f"the lockfile is not up-to-date with requested environment: '{env}'")
     if emulated.rich:
         chosen = install_platform(ws, env, lenv)
-        plat = locked_platforms(ws, env, lenv).get(chosen.name)
+        plat = locked_platforms(ws, env, lenv).get(chosen.name)  # None: locked empty
     else:  # pixi <= 0.70 looks the platform up by its subdir's name
         plat = next((p for p in lenv.platforms() if p.name == PLATFORM), None)
-    if plat is None:
+    if plat is None and not emulated.rich and PLATFORM not in ws.env_platforms(env):
         fail(
             f"the lock file does not contain platform '{PLATFORM}' for environment '{env}'",
             help="the pixi stand-in installs linux-64 only",
@@ -587,7 +587,7 @@ def locked_env(ws: Workspace, env: str, frozen: bool, emulated: Emulated) -> tup
 
 def locked_records(ws: Workspace, env: str, frozen: bool, emulated: Emulated | None = None) -> list[Any]:
     lenv, plat = locked_env(ws, env, frozen, emulated or Emulated(emulated_version()))
-    return list(lenv.conda_repodata_records_for_platform(plat) or [])
+    return list((lenv.conda_repodata_records_for_platform(plat) if plat else None) or [])
 
 
 def best_declared_platform(ws: Workspace, env: str) -> Any:
@@ -669,7 +669,7 @@ def install_pypi(ws: Workspace, env: str, lenv: Any, plat: Any, prefix: Path) ->
     """Install the environment's locked PyPI packages, as far as the lab can: an editable path
     dependency on a local project (what uv would leave behind: a `.pth` pointing at the source
     and a `.dist-info` saying so). Anything that needs a download or a build is refused."""
-    packages = lenv.pypi_packages_for_platform(plat) or []
+    packages = (lenv.pypi_packages_for_platform(plat) if plat else None) or []
     if not packages:
         return 0
     specs = ws.pypi_dependencies(env)
@@ -718,7 +718,7 @@ def cmd_install(a: argparse.Namespace) -> int:
     ws = load_workspace(a.manifest_path)
     env = pick_env(ws, a.environment or "default")
     lenv, plat = locked_env(ws, env, a.frozen, emulated)
-    records = list(lenv.conda_repodata_records_for_platform(plat) or [])
+    records = list((lenv.conda_repodata_records_for_platform(plat) if plat else None) or [])
     if not emulated.rich:  # 0.71+ matched the platform against the host above
         check_system_requirements(ws, env)
     write_pixi_dir(ws)
@@ -798,7 +798,18 @@ def cmd_shell_hook(a: argparse.Namespace) -> int:
     path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p]
     result = activate(prefix, ActivationVariables(None, path), Shell.bash)
     out = [f'export {k}="{v}"' for k, v in exports.items()]
-    sys.stdout.write("\n".join(out) + "\n" + result.script.rstrip("\n") + "\n")
+    # pixi (activation.rs, `get_activator`): the manifest's scripts run after the packages'
+    # activate.d scripts (a missing one is only warned about), then its `env` is set.
+    scripts, variables = standin_lock.activation(ws, env, _platform_targets(PLATFORM))
+    found = [ws.root / s for s in scripts if (ws.root / s).is_file()]
+    missing = [str(ws.root / s) for s in scripts if not (ws.root / s).is_file()]
+    if missing:
+        print(f" WARN Could not find activation scripts: {', '.join(missing)}", file=sys.stderr)
+    tail = [f'. "{script}"' for script in found]
+    tail += [f'export {k}="{v}"' for k, v in variables.items()]  # as rattler writes it: $VAR expands
+    sys.stdout.write(
+        "\n".join(out) + "\n" + result.script.rstrip("\n") + "\n" + "".join(f"{t}\n" for t in tail)
+    )
     return 0
 
 
