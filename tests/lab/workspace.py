@@ -12,6 +12,10 @@ linux-64. The solve runs against the channel's host path; the records' URLs are 
 ``hello_workspace()`` makes ``$KIT_LAB_CACHE/workspace-hello``: a one-package workspace
 (``kit-hello``, no Python) for quick tests.
 
+``aarch64_workspace()`` makes ``$KIT_LAB_CACHE/workspace-aarch64``: python and pytorch locked for
+linux-64 and linux-aarch64 (the lab's stand-in torch there), once ``aarch64_channel.py`` has made
+the channel's linux-aarch64 packages (``tests/lab/aarch64.sh``).
+
 Both are rebuilt only when their inputs (source manifest, channel index) change; pass ``dest`` to
 get a fresh copy somewhere else (tests install into their copy, which writes ``.pixi/``).
 
@@ -46,6 +50,8 @@ EXAMPLE = REPO / "examples" / "cuda-exercise"
 CHANNEL_IN_IMAGE = "file:///opt/kit-lab/channel"
 PLATFORM = "linux-64"
 STAMP = ".kit-lab-inputs"
+# conda subdir -> the __archspec a machine of that architecture reports
+ARCHSPEC = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
 
 HELLO_MANIFEST = f'''\
 # kit-lab: a one-package workspace for quick tests (no Python, installs in a second).
@@ -81,15 +87,15 @@ def lab_manifest(text: str, origin: str = "examples/cuda-exercise/pixi.toml") ->
     return header + out
 
 
-def _virtual_packages(sysreq: dict[str, str]) -> list[GenericVirtualPackage]:
+def _virtual_packages(sysreq: dict[str, str], platform: str = PLATFORM) -> list[GenericVirtualPackage]:
     from rattler import BuildString, GenericVirtualPackage, PackageName, Version
 
-    # pixi's defaults for linux-64 system requirements, plus CUDA when the environment asks for it
+    # pixi's defaults for Linux system requirements, plus CUDA when the environment asks for it
     vps = [
         ("__unix", "0", "0"),
         ("__linux", sysreq.get("linux", "4.18"), "0"),
         ("__glibc", sysreq.get("libc", "2.28"), "0"),
-        ("__archspec", "1", "x86_64"),
+        ("__archspec", "1", ARCHSPEC[platform]),
     ]
     if "cuda" in sysreq:
         vps.append(("__cuda", sysreq["cuda"], "0"))
@@ -97,35 +103,38 @@ def _virtual_packages(sysreq: dict[str, str]) -> list[GenericVirtualPackage]:
 
 
 async def _lock(ws: pixi_standin.Workspace, channel_dir: Path, out: Path, fmt: int = 7) -> None:
-    """Solve every environment of ``ws`` against the lab channel and write ``out`` in lock
-    format ``fmt`` (7: rattler's own writer; 6: ``to_v6`` of what rattler wrote)."""
+    """Solve every environment of ``ws`` for each of its platforms against the lab channel and
+    write ``out`` in lock format ``fmt`` (7: rattler's own writer; 6: ``to_v6`` of what rattler
+    wrote)."""
     from rattler import Channel, LockChannel, LockFile, LockPlatform, solve
 
     host_url = channel_dir.resolve().as_uri()
-    plat = LockPlatform(PLATFORM)
-    lock = LockFile([plat])
+    plats = {p: LockPlatform(p) for p in ws.platforms}
+    lock = LockFile(list(plats.values()))
     for env in ws.environments:
-        specs = list(ws.dependencies(env, PLATFORM).values())
-        records = await solve(
-            [Channel(host_url)],
-            specs,
-            platforms=["linux-64", "noarch"],
-            virtual_packages=_virtual_packages(ws.system_requirements(env)),
-            timestamp_policy="allow-missing",
-        )
-        lock.set_channels(env, [LockChannel(CHANNEL_IN_IMAGE + "/")])
-        for r in sorted(records, key=lambda r: r.name.normalized):
-            r.url = r.url.replace(host_url.rstrip("/"), CHANNEL_IN_IMAGE, 1)
-            r.channel = CHANNEL_IN_IMAGE + "/"
-            lock.add_conda_package(env, plat, r)
-        for name, spec in sorted(ws.pypi_dependencies(env, PLATFORM).items()):
-            # the lab locks only editable path dependencies on the project itself
-            if not (isinstance(spec, dict) and "path" in spec):
-                raise ValueError(
-                    f"the lab cannot lock the PyPI dependency {name!r}: only "
-                    '`{ path = ".", editable = true }` on the project itself'
-                )
-            lock.add_pypi_package(env, plat, ws.name, ws.version or "0.0.0", spec["path"])
+        for platform in ws.env_platforms(env):
+            plat = plats[platform]
+            specs = list(ws.dependencies(env, platform).values())
+            records = await solve(
+                [Channel(host_url)],
+                specs,
+                platforms=[platform, "noarch"],
+                virtual_packages=_virtual_packages(ws.system_requirements(env), platform),
+                timestamp_policy="allow-missing",
+            )
+            lock.set_channels(env, [LockChannel(CHANNEL_IN_IMAGE + "/")])
+            for r in sorted(records, key=lambda r: r.name.normalized):
+                r.url = r.url.replace(host_url.rstrip("/"), CHANNEL_IN_IMAGE, 1)
+                r.channel = CHANNEL_IN_IMAGE + "/"
+                lock.add_conda_package(env, plat, r)
+            for name, spec in sorted(ws.pypi_dependencies(env, platform).items()):
+                # the lab locks only editable path dependencies on the project itself
+                if not (isinstance(spec, dict) and "path" in spec):
+                    raise ValueError(
+                        f"the lab cannot lock the PyPI dependency {name!r}: only "
+                        '`{ path = ".", editable = true }` on the project itself'
+                    )
+                lock.add_pypi_package(env, plat, ws.name, ws.version or "0.0.0", spec["path"])
     lock.to_path(out)
     if fmt == 6:
         out.write_text(to_v6(out.read_text()))
@@ -173,8 +182,8 @@ def _inputs_hash(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-def _channel_index(channel_dir: Path) -> bytes:
-    return b"".join((channel_dir / s / "repodata.json").read_bytes() for s in ("noarch", "linux-64"))
+def _channel_index(channel_dir: Path, platforms: tuple[str, ...] = (PLATFORM,)) -> bytes:
+    return b"".join((channel_dir / s / "repodata.json").read_bytes() for s in ("noarch", *platforms))
 
 
 def _build(
@@ -186,11 +195,12 @@ def _build(
     fmt: int = 7,
     manifest_name: str = "pixi.toml",
     files: dict[str, str] | None = None,
+    platforms: tuple[str, ...] = (PLATFORM,),
 ) -> Path:
     files = files or {}
     want = _inputs_hash(
         manifest_text.encode(),
-        _channel_index(channel_dir),
+        _channel_index(channel_dir, platforms),
         Path(__file__).read_bytes(),
         Path(pixi_standin.__file__).read_bytes(),
         str(fmt).encode(),
@@ -294,10 +304,52 @@ def hello_workspace(dest: Path | None = None, *, cache: Path | None = None) -> P
     return _copy(ws, dest)
 
 
+AARCH64_PLATFORMS = ("linux-64", "linux-aarch64")
+AARCH64_MANIFEST = f'''\
+# kit-lab: a small workspace locked for linux-64 and linux-aarch64 (issue 17). pytorch is the lab's
+# CPU build on linux-64 and its stand-in on linux-aarch64 (tests/lab/aarch64_channel.py), so an
+# arm64 install under emulation takes seconds. `bare` is python alone: something cheap to build
+# and run on each architecture.
+[workspace]
+name = "kit-arm"
+version = "1.0.0"
+channels = ["{CHANNEL_IN_IMAGE}"]
+platforms = [{", ".join(f'"{p}"' for p in AARCH64_PLATFORMS)}]
+
+[dependencies]
+python = "3.11.*"
+pytorch = "==2.13.0"
+
+[feature.bare.dependencies]
+python = "3.11.*"
+
+[environments]
+bare = {{ features = ["bare"], no-default-feature = true }}
+'''
+
+
+def aarch64_workspace(dest: Path | None = None, *, cache: Path | None = None) -> Path:
+    """The workspace locked for linux-64 and linux-aarch64 (``default``: python + pytorch,
+    ``bare``: python); copied to ``dest`` if given. Needs the channel's linux-aarch64 subdir."""
+    cache = cache or default_cache()
+    ws = _build(
+        cache / "workspace-aarch64",
+        AARCH64_MANIFEST,
+        cache / "channel",
+        None,
+        platforms=AARCH64_PLATFORMS,
+    )
+    return _copy(ws, dest)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="lock the lab workspaces")
     ap.add_argument("--cache", type=Path, default=None)
+    ap.add_argument("--aarch64", action="store_true", help="lock the linux-aarch64 workspace only")
     a = ap.parse_args(argv)
+    if a.aarch64:
+        print(aarch64_workspace(cache=a.cache))
+        return 0
     print(lab_workspace(cache=a.cache))
     print(lab_workspace(cache=a.cache, lock_format=6))
     print(hello_workspace(cache=a.cache))
