@@ -34,8 +34,8 @@ suite=bookworm
 host_arch="$(dpkg --print-architecture)"
 arch="${KIT_LAB_ARCH:-$host_arch}"
 case "$arch" in
-  amd64) machine=x86_64 subdir=linux-64 ;;
-  arm64) machine=aarch64 subdir=linux-aarch64 ;;
+  amd64) machine=x86_64 subdir=linux-64 wheel_platform=manylinux2014_x86_64 ;;
+  arm64) machine=aarch64 subdir=linux-aarch64 wheel_platform=manylinux_2_28_aarch64 ;;  # py-rattler's only aarch64 wheel
   *) echo "[base_images] KIT_LAB_ARCH=$arch: expected amd64 or arm64" >&2; exit 2 ;;
 esac
 sfx=""; [ "$arch" = "$host_arch" ] || sfx="-$arch"   # foreign images: tags and caches apart
@@ -152,7 +152,7 @@ mkdir -p "$wheels"
 if ! ls "$wheels"/py_rattler-"$rattler_version"-*_"$machine".whl >/dev/null 2>&1; then
   log "pip download py-rattler==$rattler_version (binary wheel, $machine)"
   timeout 300 "$py" -m pip download -q --only-binary=:all: --no-deps \
-    --platform manylinux2014_"$machine" --python-version 3.11 --implementation cp \
+    --platform "$wheel_platform" --python-version 3.11 --implementation cp \
     -d "$wheels" "py-rattler==$rattler_version" >"$wheels/pip.log" 2>&1 || {
       cat "$wheels/pip.log" >&2; log "pip download failed"; exit 1; }
 fi
