@@ -29,6 +29,9 @@ and conda can install:
 * ``kit-hello 1.0`` (noarch generic): ``bin/kit-hello`` and an ``etc/conda/activate.d`` script that
   exports ``KIT_HELLO_ACTIVATED=1``, for quick tests that should not install PyTorch.
 
+``tests/lab/aarch64_channel.py`` adds ``linux-aarch64/`` from the same recipes (``Arch``) and arm64
+``.deb`` files, with a stand-in for PyTorch.
+
 Archives are deterministic (sorted entries, fixed mtimes and owners, fixed zip dates), so the
 channel is byte-identical between runs on the same inputs. A package is only built when its
 archive is missing; bumping RECIPE_VERSION rebuilds everything.
