@@ -95,6 +95,8 @@ else
 version: 0.1
 log:
   level: warn
+  accesslog:
+    disabled: true
 storage:
   filesystem:
     rootdirectory: $reg_dir/data
