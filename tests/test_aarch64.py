@@ -68,7 +68,9 @@ def docker_env() -> dict[str, str]:
 
 
 def apptainer_env() -> dict[str, str]:
-    return {**os.environ, "APPTAINER_MKSQUASHFS_ARGS": SQUASHFS_ARGS}
+    """The lab registry speaks http: APPTAINER_NOHTTPS is `--no-https` for every apptainer
+    command the kit runs (a plain command in these tests gives the flag itself)."""
+    return {**os.environ, "APPTAINER_MKSQUASHFS_ARGS": SQUASHFS_ARGS, "APPTAINER_NOHTTPS": "1"}
 
 
 def generate(workspace: Path, *flags: str) -> None:
@@ -78,21 +80,9 @@ def generate(workspace: Path, *flags: str) -> None:
 
 def registry_images(arm: Aarch64Lab) -> list[str]:
     """`kit generate` flags: the lab's base images by their registry names, lists of both
-    architectures, as ghcr.io/prefix-dev/pixi is."""
+    architectures as ghcr.io/prefix-dev/pixi is, so the same files build either architecture
+    (BuildKit and Apptainer's `Bootstrap: docker` pick one from the list)."""
     return ["--base-image", arm.base_image, "--runtime-image", arm.runtime_image]
-
-
-def local_arm64_images(arm: Aarch64Lab) -> list[str]:
-    """`kit generate` flags for Apptainer: the arm64 images in the local store, through the
-    Docker socket (`Bootstrap: docker-daemon`), as the lab's other Apptainer tests bootstrap."""
-    return [
-        "--base-image",
-        arm.local_base_image,
-        "--runtime-image",
-        arm.local_runtime_image,
-        "--bootstrap",
-        "docker-daemon",
-    ]
 
 
 def strings(value: Any) -> list[str]:
@@ -186,7 +176,7 @@ def test_kit_builds_arm64_image_and_probe_sees_aarch64(
 def test_kit_builds_arm64_sif_and_probe_sees_aarch64(
     arm: Aarch64Lab, apptainer_path: str, workspace: Path, tmp_path: Path, style: str
 ) -> None:
-    flags = ["--platform", "linux/arm64", "--style", style, *local_arm64_images(arm)]
+    flags = ["--platform", "linux/arm64", "--style", style, *registry_images(arm)]
     generate(workspace, *flags)
     built = kit_cli(
         "build",
@@ -202,7 +192,7 @@ def test_kit_builds_arm64_sif_and_probe_sees_aarch64(
     sif = next(s for s in strings(json.loads(built.stdout)["result"]) if s.endswith(".sif"))
     listing = run_command([apptainer_path, "sif", "list", sif], timeout=120)
     assert listing.returncode == 0 and "/arm64" in listing.stdout, listing.stdout + listing.stderr
-    probe = kit_cli("probe", sif, "--engine", "apptainer", "--json", timeout=600)
+    probe = kit_cli("probe", sif, "--engine", "apptainer", "--json", timeout=600, env=apptainer_env())
     assert probe.returncode == 0, probe.stdout + probe.stderr
     report = json.loads(probe.stdout)["result"]
     assert "aarch64" in strings(report)
@@ -244,13 +234,13 @@ def test_plain_apptainer_build_for_arm64(
 ) -> None:
     """`apptainer build --arch arm64` on the definition file `kit generate` wrote; the SIF holds
     an arm64 root, its %test passes, and it runs (qemu, through the launcher's binfmt_misc)."""
-    generate(workspace, "--style", "lesson", *local_arm64_images(arm))
+    generate(workspace, "--style", "lesson", *registry_images(arm))
     sif = tmp_path / "kit-arm.sif"
     built = run_command(
-        [apptainer_path, "build", "--arch", "arm64", str(sif), "apptainer.def"],
+        [apptainer_path, "build", "--arch", "arm64", "--no-https", str(sif), "apptainer.def"],
         cwd=workspace,
         timeout=BUILD_S,
-        env=apptainer_env(),
+        env={**os.environ, "APPTAINER_MKSQUASHFS_ARGS": SQUASHFS_ARGS},
     )
     assert built.returncode == 0, built.stderr[-3000:]
     listing = run_command([apptainer_path, "sif", "list", str(sif)], timeout=120)
