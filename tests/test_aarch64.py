@@ -152,7 +152,7 @@ def test_standin_installs_the_platform_it_runs_on(arm: Aarch64Lab, workspace: Pa
 def test_kit_builds_arm64_image_and_probe_sees_aarch64(
     arm: Aarch64Lab, workspace: Path, tags: list[str], style: str
 ) -> None:
-    flags = ["--platform", "linux/arm64", "--style", style, *registry_images(arm)]
+    flags = ["--platform", "linux/arm64", "--env", "default", "--style", style, *registry_images(arm)]
     generate(workspace, *flags)
     tag = f"aarch64-{style}-{os.getpid()}"
     image = f"kit-arm:{tag}"
@@ -176,7 +176,7 @@ def test_kit_builds_arm64_image_and_probe_sees_aarch64(
 def test_kit_builds_arm64_sif_and_probe_sees_aarch64(
     arm: Aarch64Lab, apptainer_path: str, workspace: Path, tmp_path: Path, style: str
 ) -> None:
-    flags = ["--platform", "linux/arm64", "--style", style, *registry_images(arm)]
+    flags = ["--platform", "linux/arm64", "--env", "default", "--style", style, *registry_images(arm)]
     generate(workspace, *flags)
     built = kit_cli(
         "build",
@@ -208,7 +208,7 @@ def test_kit_builds_arm64_sif_and_probe_sees_aarch64(
 def test_plain_docker_build_for_arm64(arm: Aarch64Lab, workspace: Path, tags: list[str]) -> None:
     """`docker build --platform linux/arm64` on the Dockerfile `kit generate` wrote (today's
     files: FROM names a manifest list, BuildKit picks arm64 from it), then the probe inside."""
-    generate(workspace, "--style", "lesson", *registry_images(arm))
+    generate(workspace, "--env", "default", "--style", "lesson", *registry_images(arm))
     tag = f"kit-arm:plain-arm64-{os.getpid()}"
     tags.append(tag)
     built = run_command(
@@ -234,7 +234,7 @@ def test_plain_apptainer_build_for_arm64(
 ) -> None:
     """`apptainer build --arch arm64` on the definition file `kit generate` wrote; the SIF holds
     an arm64 root, its %test passes, and it runs (qemu, through the launcher's binfmt_misc)."""
-    generate(workspace, "--style", "lesson", *registry_images(arm))
+    generate(workspace, "--env", "default", "--style", "lesson", *registry_images(arm))
     sif = tmp_path / "kit-arm.sif"
     built = run_command(
         [apptainer_path, "build", "--arch", "arm64", "--no-https", str(sif), "apptainer.def"],
@@ -245,12 +245,17 @@ def test_plain_apptainer_build_for_arm64(
     assert built.returncode == 0, built.stderr[-3000:]
     listing = run_command([apptainer_path, "sif", "list", str(sif)], timeout=120)
     assert "/arm64" in listing.stdout, listing.stdout + listing.stderr
-    tested = run_command([apptainer_path, "test", str(sif)], timeout=600)
+    # from the SIF's folder: the lesson's %test runs `pixi info` and `pixi list` where it is started
+    tested = run_command([apptainer_path, "test", str(sif)], cwd=tmp_path, timeout=600)
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    machine = run_command([apptainer_path, "run", str(sif), "python", "-c", MACHINE], timeout=300)
+    machine = run_command(
+        [apptainer_path, "run", str(sif), "python", "-c", MACHINE], cwd=tmp_path, timeout=300
+    )
     assert (machine.returncode, machine.stdout.strip()) == (0, "aarch64"), machine.stderr
     probe = run_command(
-        [apptainer_path, "run", str(sif), "python", "/app/src/torch_detect_GPU.py", "--json"], timeout=300
+        [apptainer_path, "run", str(sif), "python", "/app/src/torch_detect_GPU.py", "--json"],
+        cwd=tmp_path,
+        timeout=300,
     )
     assert probe.returncode == 0, probe.stderr
     assert json.loads(probe.stdout)["torch"] == STANDIN_TORCH
