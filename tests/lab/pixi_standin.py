@@ -11,8 +11,8 @@ version into ``/opt/pixi-standin/emulates`` at build time: the kit's pin, or an 
 * ``pixi install --locked|--frozen [-e|--environment ENV] [--manifest-path PATH]``: refuses a
   lock format newer than the emulated pixi reads (with that pixi's message); under ``--locked``
   checks the lock against the manifest (channels, platforms, conda and PyPI dependencies) and
-  refuses an out-of-date one; then installs the environment's linux-64 records exactly as the lock
-  lists them (no solving) into ``.pixi/envs/<env>``, plus an editable path dependency on a local
+  refuses an out-of-date one; then installs the environment's records for the platform it runs on
+  (linux-64, or linux-aarch64 in an arm64 image) exactly as the lock lists them (no solving) into ``.pixi/envs/<env>``, plus an editable path dependency on a local
   project, and lays out ``.pixi/`` like pixi. An environment whose merged ``system-requirements``
   ask for CUDA needs a ``__cuda`` virtual package: a driver, or ``CONDA_OVERRIDE_CUDA``.
 * ``pixi shell-hook [-e ENV] [-s|--shell bash]``: the environment's bash activation script
@@ -38,7 +38,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, NoReturn
 
-PLATFORM = "linux-64"
+# The conda subdir of the machine it runs on, as pixi picks the lock's platform to install.
+PLATFORM = {"x86_64": "linux-64", "aarch64": "linux-aarch64"}.get(
+    os.uname().machine, f"linux-{os.uname().machine}"
+)
 STANDIN_DIR = Path("/opt/pixi-standin")
 EMULATES_FILE = STANDIN_DIR / "emulates"  # written by tests/lab/base_images.sh
 # The shells pixi's `shell-hook --shell` accepts (rattler_shell's ShellEnum, as listed in
@@ -552,7 +555,7 @@ def load_lock(ws: Workspace, emulated: Emulated) -> tuple[Any, int]:
 
 
 def locked_env(ws: Workspace, env: str, frozen: bool, emulated: Emulated) -> tuple[Any, Any]:
-    """The locked environment and its linux-64 platform, after the checks pixi makes."""
+    """The locked environment and its PLATFORM entry, after the checks pixi makes."""
     lock_path = ws.root / "pixi.lock"
     if not lock_path.exists():
         if frozen:
@@ -580,7 +583,7 @@ def locked_env(ws: Workspace, env: str, frozen: bool, emulated: Emulated) -> tup
     if plat is None and not emulated.rich and PLATFORM not in ws.env_platforms(env):
         fail(
             f"the lock file does not contain platform '{PLATFORM}' for environment '{env}'",
-            help="the pixi stand-in installs linux-64 only",
+            help=f"the pixi stand-in installs the platform it runs on ({PLATFORM})",
         )
     return lenv, plat
 

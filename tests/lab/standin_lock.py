@@ -10,12 +10,17 @@ beside the stand-in in the lab's pixi image (base_images.sh). Nothing here exits
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-PLATFORM = "linux-64"
+# The conda subdir of the machine it runs on (linux-aarch64 in the lab's arm64 image), as in
+# pixi_standin.py.
+PLATFORM = {"x86_64": "linux-64", "aarch64": "linux-aarch64"}.get(
+    os.uname().machine, f"linux-{os.uname().machine}"
+)
 DEFAULT_CHANNEL_ALIAS = "https://conda.anaconda.org/"
 
 
@@ -30,7 +35,8 @@ class Refusal(Exception):
 # Defaults pixi declares for a bare subdir (docs/workspace/system_requirements.md at v0.76.1,
 # "Default declared virtual packages"; the lock lists them with each platform).
 SUBDIR_DEFAULTS = {
-    "linux-64": {"__unix": "0=0", "__linux": "4.18", "__glibc": "2.28", "__archspec": "0=x86_64"}
+    "linux-64": {"__unix": "0=0", "__linux": "4.18", "__glibc": "2.28", "__archspec": "0=x86_64"},
+    "linux-aarch64": {"__unix": "0=0", "__linux": "4.18", "__glibc": "2.28", "__archspec": "0=aarch64"},
 }
 # A rich platform's friendly keys (crates/pixi_manifest/src/toml/platform.rs at v0.76.1), in the
 # order pixi derives a name from them, and `[system-requirements]` keys, as virtual packages.
