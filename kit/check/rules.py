@@ -61,7 +61,9 @@ def _def_targets(ctx: CheckContext) -> list[Target]:
     else the first that names ENVIRONMENT) gets, with that stage's own arguments."""
     if ctx.text(APPTAINER_DEF) is None:
         return []
-    named = [s for s in ctx.def_stages if "ENVIRONMENT" in s.arguments]
+    # A stage without %post installs nothing: a def made from the Docker image (`--apptainer-from
+    # docker-image`) names ENVIRONMENT only to check it, and the Dockerfile's rules cover the install.
+    named = [s for s in ctx.def_stages if "ENVIRONMENT" in s.arguments and s.sections_named("post")]
     installing = [
         s
         for s in named
