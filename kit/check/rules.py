@@ -61,9 +61,7 @@ def _def_targets(ctx: CheckContext) -> list[Target]:
     else the first that names ENVIRONMENT) gets, with that stage's own arguments."""
     if ctx.text(APPTAINER_DEF) is None:
         return []
-    # A stage without %post installs nothing: a def made from the Docker image (`--apptainer-from
-    # docker-image`) names ENVIRONMENT only to check it, and the Dockerfile's rules cover the install.
-    named = [s for s in ctx.def_stages if "ENVIRONMENT" in s.arguments and s.sections_named("post")]
+    named = [s for s in ctx.def_stages if "ENVIRONMENT" in s.arguments]
     installing = [
         s
         for s in named
@@ -104,6 +102,7 @@ def environment_rules(ctx: CheckContext) -> list[Finding]:
     findings: list[Finding] = []
     ws = ctx.workspace
     for env, cuda, file, line in _targets(ctx):
+        installs = not (file == ctx.prefix + APPTAINER_DEF and _def_installs_nothing(ctx))
         if env not in ws.environments:
             findings.append(
                 kit_finding(
@@ -116,9 +115,16 @@ def environment_rules(ctx: CheckContext) -> list[Finding]:
                 )
             )
             continue
-        findings.extend(_lock_findings(ctx, env, file, line))
-        findings.extend(_cuda_findings(ws.environments[env].cuda, env, cuda, file, line))
+        if installs:
+            findings.extend(_lock_findings(ctx, env, file, line))
+            findings.extend(_cuda_findings(ws.environments[env].cuda, env, cuda, file, line))
     return findings
+
+
+def _def_installs_nothing(ctx: CheckContext) -> bool:
+    """A def without any %post (`--apptainer-from docker-image`: it starts from the Docker image)
+    installs nothing, so no lock or CUDA override of its own is needed: the Dockerfile's are checked."""
+    return not any(stage.sections_named("post") for stage in ctx.def_stages)
 
 
 def _lock_findings(ctx: CheckContext, env: str, file: str, line: int | None) -> list[Finding]:
