@@ -49,7 +49,11 @@ class ApptainerEngine(ContainerEngine):
         the root kept from the last build instead (kit.engines.apptainer_reuse)."""
         sif = Path(request.output_dir).resolve() / f"{request.name}{self.artifact_suffix}"
         definition = request.context / self.recipe
-        reuse = plan_reuse(definition, request.build_args, request.name, self.builder.env)
+        reuse = (
+            plan_reuse(definition, request.build_args, request.name, getattr(self.builder, "env", os.environ))
+            if definition.is_file()
+            else None
+        )
         if reuse is not None and reuse.ready and not request.no_cache:
             refresh(reuse, request.context)
             return self.builder.build(
