@@ -11,8 +11,8 @@ is the floor, measured here next to the styles:
   into a sandbox; each round copies the edited app/ into it and runs
   `apptainer build --notest X.sif <sandbox>`): a SIF is one squashfs, so every edit re-packs it.
 
-With `--via-image` (and both engines) it also times `--apptainer-from docker-image`: the optimized Docker rebuild,
-then a SIF made from that image (`Bootstrap: docker-daemon`), both together.
+With `--via-image` (and both engines) it also times `--apptainer-from docker-image`: the optimized
+Docker rebuild, then a SIF made from that image (`Bootstrap: docker-daemon`), both together.
 
 Measured on the lab workspace (real PyTorch, the pixi stand-in) with the real engines, in one
 run: a cold build per style and engine, then ROUNDS rounds of "edit app/, rebuild", the styles and
