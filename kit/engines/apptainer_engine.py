@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from kit.base.errors import BuildCancelled, BuildError
 from kit.engines.apptainer import ApptainerBuilder
 from kit.engines.apptainer_reuse import Reuse, others, plan_reuse, refresh
 from kit.engines.context import def_admits, ignore_file_admits
@@ -55,10 +56,15 @@ class ApptainerEngine(ContainerEngine):
             else None
         )
         if reuse is not None and reuse.ready and not request.no_cache:
-            refresh(reuse, request.context)
-            return self.builder.build(
-                reuse.root, output=sif, on_event=request.on_event, cancel=request.cancel
-            )
+            try:
+                refresh(reuse, request.context)
+                return self.builder.build(
+                    reuse.root, output=sif, on_event=request.on_event, cancel=request.cancel
+                )
+            except BuildCancelled:
+                raise
+            except (OSError, BuildError):  # a damaged kept root: drop it, build from the def
+                shutil.rmtree(reuse.root, ignore_errors=True)
         result = self.builder.build(
             definition,
             output=sif,
@@ -72,15 +78,18 @@ class ApptainerEngine(ContainerEngine):
 
     def _keep_root(self, reuse: Reuse, sif: Path, name: str) -> None:
         """Unpack the new SIF as the root kept for its key (into a temporary name, renamed when
-        complete), and drop the roots of older keys for the same name."""
+        complete), and drop the roots of older keys for the same name. The SIF is built and
+        tested already: a root that cannot be kept costs the next rebuild its speed, nothing else."""
         partial = reuse.root.with_name(f".{reuse.root.name}.partial-{os.getpid()}")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.parent.mkdir(parents=True, exist_ok=True)
         try:
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.parent.mkdir(parents=True, exist_ok=True)
             self.builder.unpack(sif, partial)
-            for old in others(reuse, name):
+            for old in [*others(reuse, name), reuse.root]:
                 shutil.rmtree(old, ignore_errors=True)
             os.replace(partial, reuse.root)
+        except (OSError, BuildError):
+            pass
         finally:
             shutil.rmtree(partial, ignore_errors=True)
 
