@@ -53,6 +53,7 @@ def lab_and_docker() -> tuple[LabSettings, Any] | None:
 
 
 def render_options(lab: LabSettings, style: str, environment: str, runtime: str = "image") -> dict[str, Any]:
+    # Apptainer starts from the lab's images through the Docker socket: nothing is pulled.
     return {
         "style": style,
         "environment": environment,
@@ -60,6 +61,7 @@ def render_options(lab: LabSettings, style: str, environment: str, runtime: str 
         "runtime_image": lab.runtime_image,
         "image_name": f"kit-bench/{style}",
         "runtime": runtime,
+        "bootstrap": "docker-daemon",
     }
 
 

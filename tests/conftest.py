@@ -249,6 +249,18 @@ def _lab_launcher_ready(environ: Mapping[str, str]) -> bool:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def apptainer_roots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The roots `kit build` keeps for Apptainer rebuilds (kit.engines.apptainer_reuse) go to a
+    session folder, removed with it, not to the user's cache: a session leaves the machine as
+    it found it."""
+    folder = tmp_path_factory.mktemp("apptainer-roots")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KIT_APPTAINER_ROOTS", str(folder))
+        yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def lab_apptainer() -> Iterator[str | None]:
     """The apptainer the kit will use this session, pointing KIT_APPTAINER at the lab launcher
     when none is configured or on PATH.

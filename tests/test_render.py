@@ -42,6 +42,13 @@ CASES = {
     "example-lesson-offline-def": RenderOptions(
         environment="gpu", bootstrap="docker-archive", bootstrap_source="pixi-image.tar", cuda="12.4"
     ),
+    # --apptainer-from docker-image: the def and the Apptainer workflow start from the Docker image.
+    "example-optimized-def-from-docker-image": RenderOptions(
+        environment="gpu", style="optimized", subdir="cuda-exercise", apptainer_from="docker-image"
+    ),
+    "example-lesson-cpu-def-from-local-docker-image": RenderOptions(
+        environment="cpu", environments=("cpu",), apptainer_from="docker-image", bootstrap="docker-daemon"
+    ),
 }
 
 

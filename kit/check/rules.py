@@ -102,6 +102,7 @@ def environment_rules(ctx: CheckContext) -> list[Finding]:
     findings: list[Finding] = []
     ws = ctx.workspace
     for env, cuda, file, line in _targets(ctx):
+        installs = not (file == ctx.prefix + APPTAINER_DEF and _def_installs_nothing(ctx))
         if env not in ws.environments:
             findings.append(
                 kit_finding(
@@ -114,9 +115,16 @@ def environment_rules(ctx: CheckContext) -> list[Finding]:
                 )
             )
             continue
-        findings.extend(_lock_findings(ctx, env, file, line))
-        findings.extend(_cuda_findings(ws.environments[env].cuda, env, cuda, file, line))
+        if installs:
+            findings.extend(_lock_findings(ctx, env, file, line))
+            findings.extend(_cuda_findings(ws.environments[env].cuda, env, cuda, file, line))
     return findings
+
+
+def _def_installs_nothing(ctx: CheckContext) -> bool:
+    """A def without any %post (`--apptainer-from docker-image`: it starts from the Docker image)
+    installs nothing, so no lock or CUDA override of its own is needed: the Dockerfile's are checked."""
+    return not any(stage.sections_named("post") for stage in ctx.def_stages)
 
 
 def _lock_findings(ctx: CheckContext, env: str, file: str, line: int | None) -> list[Finding]:

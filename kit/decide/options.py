@@ -31,6 +31,10 @@ Bootstrap = Literal["docker", "docker-daemon", "docker-archive", "oci-archive", 
 # activation is set with ENV; `minimal` starts from scratch with only the system libraries the
 # environment links against (and, for Apptainer, which needs /bin/sh, bash).
 Runtime = Literal["image", "no-shell", "minimal"]
+# Where the Apptainer image's environment comes from: `recipe`, the def installs it itself;
+# `docker-image`, the def starts from the Docker image built from the same commit (the workflow
+# names it by digest), so the environment is installed once, by the Dockerfile.
+ApptainerFrom = Literal["recipe", "docker-image"]
 JobImageKind = Literal["oras", "docker", "sif"]
 JobReference = Literal["commit", "tag"]
 JOB_IMAGE_KINDS: tuple[str, ...] = get_args(JobImageKind)
@@ -39,6 +43,7 @@ STYLES: tuple[str, ...] = get_args(Style)
 BOOTSTRAPS: tuple[str, ...] = get_args(Bootstrap)
 ENGINES: tuple[str, ...] = ENGINE_NAMES  # the engine table's names (kit.engines.registry), in its order
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
+APPTAINER_FROM: tuple[str, ...] = get_args(ApptainerFrom)
 
 # The pixi the rendered recipes start from: the newest pixi with a published pixi-docker image.
 # Verified 2026-12-05 by fetching prefix-dev/pixi-docker: its newest commit 4441f4c ("Bump pixi
@@ -225,6 +230,14 @@ class RenderOptions:
         "archive or SIF for offline bootstrap agents",
         check=_bootstrap_source,
         placeholder="archive or SIF (offline agents)",
+    )
+    apptainer_from: ApptainerFrom = option(
+        "recipe",
+        "where the Apptainer image's environment comes from: recipe (apptainer.def installs it) or "
+        "docker-image (the Docker image of the same commit, by digest: one recipe fewer to read, "
+        "one registry more to trust)",
+        label="Apptainer from",
+        choices=APPTAINER_FROM,
     )
     keep_pixi: bool = option(False, "optimized style: keep pixi in the final image for `pixi run`")
     runtime: Runtime = option(

@@ -197,6 +197,18 @@ class Plan:
             return DefHeader("scratch", None)
         return self._def_header(self.base_image if self.keep_pixi else self.options.runtime_image)
 
+    @property
+    def def_from_image(self) -> bool:
+        """The def starts from the Docker image built from the same commit (`--apptainer-from
+        docker-image`) rather than installing the environment a second time."""
+        return self.options.apptainer_from == "docker-image"
+
+    @property
+    def def_image_agent(self) -> str:
+        """That def's agent: `docker` (a registry: the workflow passes the digest) or
+        `docker-daemon` (the image `kit build --engine docker` tagged on this machine)."""
+        return self.options.bootstrap
+
     def _def_header(self, image: str) -> DefHeader:
         o = self.options
         return DefHeader(o.bootstrap, image if o.bootstrap in IMAGE_BOOTSTRAPS else o.bootstrap_source)
@@ -283,6 +295,7 @@ def resolve(
     subdir = names.relative_path(options.subdir, "subdir")
     app_dir = names.relative_path(options.app_dir, "app_dir")
     _check_bootstrap(options)
+    _check_apptainer_from(options)
     primary_name = options.environment or default_environment(workspace)
     workspace.environment(primary_name)
     selected = _unique((primary_name, *(options.environments or workspace.container_environments)))
@@ -315,9 +328,7 @@ def resolve(
     return replace(
         plan,
         docker_paths=_paths(plan, deployfiles.in_group("docker"), plan.docker_workflow),
-        apptainer_paths=_paths(
-            plan, (deployfiles.APPTAINER_DEF, *plan.style.def_reads), plan.apptainer_workflow
-        ),
+        apptainer_paths=_paths(plan, _def_reads(plan), plan.apptainer_workflow),
     )
 
 
@@ -331,6 +342,14 @@ def _is_scratch(image: str) -> bool:
     if ":" in name.rsplit("/", 1)[-1]:
         name = name.rsplit(":", 1)[0]
     return name in SCRATCH_NAMES
+
+
+def _def_reads(plan: Plan) -> tuple[str, ...]:
+    """The deployment files a SIF depends on: the def and what it copies in, and, for a def made
+    from the Docker image, the Docker recipe that image comes from."""
+    if plan.def_from_image:
+        return _unique((deployfiles.APPTAINER_DEF, *deployfiles.in_group("docker")))
+    return (deployfiles.APPTAINER_DEF, *plan.style.def_reads)
 
 
 def _check_runtime(options: RenderOptions) -> None:
@@ -383,6 +402,27 @@ def _check_bootstrap(options: RenderOptions) -> None:
             f"bootstrap agent {options.bootstrap} needs a file to start from",
             field="bootstrap_source",
             fix="pass the archive or SIF path",
+        )
+
+
+def _check_apptainer_from(options: RenderOptions) -> None:
+    """A def made from the Docker image needs an agent that starts from an image reference, and
+    an image whose entrypoint script the runscript can call (a final stage with bash)."""
+    if options.apptainer_from != "docker-image":
+        return
+    if options.bootstrap not in IMAGE_BOOTSTRAPS:
+        raise OptionsError(
+            f"apptainer_from docker-image starts from an image reference, which bootstrap agent "
+            f"{options.bootstrap} cannot take",
+            field="bootstrap",
+            fix="use --bootstrap docker (a registry) or docker-daemon (this machine's Docker)",
+        )
+    if options.runtime != "image":
+        raise OptionsError(
+            f"the Docker image of runtime {options.runtime!r} has no entrypoint script for the "
+            "SIF's runscript to call",
+            field="apptainer_from",
+            fix="use --runtime image, or --apptainer-from recipe",
         )
 
 

@@ -166,6 +166,25 @@ class ApptainerBuilder:
         self._apptainer = apptainer
 
     @property
+    def env(self) -> Mapping[str, str]:
+        """The environment its commands run with."""
+        return self._env
+
+    def unpack(self, sif: Path, root: Path) -> None:
+        """Unpack `sif` into the folder `root` (`apptainer build --sandbox`); BuildError if not."""
+        run = run_lines(
+            [self.apptainer, "build", "--force", "--sandbox", str(root), str(sif)],
+            cwd=sif.parent,
+            env=self._env,
+            cancel=None,
+            on_line=lambda line: None,
+            what="Apptainer unpack",
+            left_behind="the root was not kept",
+        )
+        if run.returncode != 0:
+            raise BuildError(f"Unpacking {sif.name} failed: {_fatal(run.lines)}", list(run.tail))
+
+    @property
     def apptainer(self) -> str:
         if self._apptainer is None:
             self._apptainer = find_apptainer(self._env)
@@ -188,7 +207,7 @@ class ApptainerBuilder:
         `BuildCancelled`; on any failure the target is left as it was.
         """
         definition = Path(definition).resolve()
-        if not definition.is_file():
+        if not (definition.is_file() or (definition / ".singularity.d").is_dir()):
             raise OptionsError(f"No definition file at {definition}.")
         target = Path(output).resolve() if output else definition.with_suffix(".sif")
         if target.exists() and not force:
@@ -200,7 +219,12 @@ class ApptainerBuilder:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.stem}.partial-{os.getpid()}.sif")
         partial.unlink(missing_ok=True)
-        stages: list[str | None] = [s.name or None for s in parse_def(definition.read_text()).stages]
+        # A root file system folder (kit.engines.apptainer_reuse) is packed as it is: no stages.
+        stages: list[str | None] = (
+            [s.name or None for s in parse_def(definition.read_text()).stages]
+            if definition.is_file()
+            else [None]
+        )
         phases = _Phases(stages, emit)
         commands = _Commands(self._env, phases, cancel)
         try:
@@ -228,10 +252,12 @@ class ApptainerBuilder:
         self, definition: Path, partial: Path, build_args: Mapping[str, str] | None, commands: _Commands
     ) -> None:
         argv = [self.apptainer, "build", "--notest"]
-        for key, value in (build_args or {}).items():
+        for key, value in (build_args or {}).items() if definition.is_file() else ():
             argv += ["--build-arg", f"{key}={value}"]
         argv += [str(partial), str(definition)]
         phases = commands.phases
+        if definition.is_dir():
+            phases.start("bootstrap")  # the kept root is the bootstrap: Apptainer says nothing until it packs
         run = commands.run(argv, definition.parent, "Apptainer build", "no SIF was written")
         if run.returncode != 0:
             step = phases.describe()

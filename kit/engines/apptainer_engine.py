@@ -9,11 +9,15 @@ an `apptainer` executable.
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from kit.base.errors import BuildCancelled, BuildError
 from kit.engines.apptainer import ApptainerBuilder
+from kit.engines.apptainer_reuse import Reuse, others, plan_reuse, refresh
 from kit.engines.context import def_admits, ignore_file_admits
 from kit.engines.engine import Admits, BuildRequest, ContainerEngine
 from kit.engines.events import BuildResult
@@ -42,14 +46,52 @@ class ApptainerEngine(ContainerEngine):
         self.builder = builder or ApptainerBuilder()
 
     def build(self, request: BuildRequest) -> BuildResult:
+        """Build the def; after an edit to the final stage's host `%files` only (app/), re-pack
+        the root kept from the last build instead (kit.engines.apptainer_reuse)."""
         sif = Path(request.output_dir).resolve() / f"{request.name}{self.artifact_suffix}"
-        return self.builder.build(
-            request.context / self.recipe,
+        definition = request.context / self.recipe
+        reuse = (
+            plan_reuse(definition, request.build_args, request.name, getattr(self.builder, "env", os.environ))
+            if definition.is_file()
+            else None
+        )
+        if reuse is not None and reuse.ready and not request.no_cache:
+            try:
+                refresh(reuse, request.context)
+                return self.builder.build(
+                    reuse.root, output=sif, on_event=request.on_event, cancel=request.cancel
+                )
+            except BuildCancelled:
+                raise
+            except (OSError, BuildError):  # a damaged kept root: drop it, build from the def
+                shutil.rmtree(reuse.root, ignore_errors=True)
+        result = self.builder.build(
+            definition,
             output=sif,
             build_args=dict(request.build_args),
             on_event=request.on_event,
             cancel=request.cancel,
         )
+        if reuse is not None:
+            self._keep_root(reuse, sif, request.name)
+        return result
+
+    def _keep_root(self, reuse: Reuse, sif: Path, name: str) -> None:
+        """Unpack the new SIF as the root kept for its key (into a temporary name, renamed when
+        complete), and drop the roots of older keys for the same name. The SIF is built and
+        tested already: a root that cannot be kept costs the next rebuild its speed, nothing else."""
+        partial = reuse.root.with_name(f".{reuse.root.name}.partial-{os.getpid()}")
+        try:
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            self.builder.unpack(sif, partial)
+            for old in [*others(reuse, name), reuse.root]:
+                shutil.rmtree(old, ignore_errors=True)
+            os.replace(partial, reuse.root)
+        except (OSError, BuildError):
+            pass
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
 
     def probe(self, artifact: str, gpu: GpuMode = "auto") -> ProbeReport:
         return probe_apptainer(artifact, gpu=gpu)

@@ -51,6 +51,9 @@ TEMPLATES = {
     deployfiles.GITIGNORE: "common/gitignore.j2",
     deployfiles.GITATTRIBUTES: "common/gitattributes.j2",
 }
+# The def of `--apptainer-from docker-image`, the same for every style: it starts from the image
+# the style's Dockerfile built.
+DEF_FROM_IMAGE = "common/apptainer-from-image.def.j2"
 
 
 # What no value printed into a recipe may hold: line breaks and other control characters (a new
@@ -147,6 +150,8 @@ def _all_files(plan: Plan, only: tuple[str, ...]) -> list[RenderedFile]:
             continue
         if entry.path == PROBE_SCRIPT:
             text = probe_script_text()
+        elif entry.path == deployfiles.APPTAINER_DEF and plan.def_from_image:
+            text = _template(DEF_FROM_IMAGE, plan)
         else:
             text = _template(TEMPLATES[entry.path].format(style=plan.style.templates), plan)
         files.append(RenderedFile(path, text, entry.kind, entry.language))
