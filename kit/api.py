@@ -21,6 +21,7 @@ from kit.decide.options import BuildOptions, RenderOptions
 from kit.decide.plan import default_environment as default_environment  # re-exported for the form
 from kit.decide.plan import resolve
 from kit.engines import DEFAULT_ENGINE, BuildRequest, engine_for_image, get_engine
+from kit.engines import emulation
 from kit.engines import engine_status as status
 from kit.engines.events import format_build as format_build
 from kit.engines.gpu import GPU_MODES as GPU_MODES  # re-exported: the probe's GPU modes, for the CLI
@@ -220,13 +221,25 @@ def build_prepared(
 ) -> BuildResult:
     """Build exactly what `prepared` renders, from a staged copy, named `artifact_name(...)`:
     Docker tags the image `image_tag(prepared, tag)`; Apptainer writes `<tag>.sif` into `workdir`.
+    One platform per build (`Plan.build_platform`): the host's when the environment is built for
+    it; another (`--platform linux/arm64`) through emulation, said first as a `notice` event, and
+    without `tag` named with the platform's suffix (`<tag>-arm64`).
     """
     import tempfile
 
     chosen = get_engine(engine)
     if tag is not None:
         BuildOptions(engine=chosen.name, tag=tag)  # checks the tag's shape
-    name = artifact_name(prepared, chosen.name, tag)
+    target = prepared.plan.build_platform(emulation.host_machine())
+    foreign = emulation.emulated(target)
+    # An image for another platform than linux-64 is named as the workflows name its SIF
+    # (`gpu-noble-cuda-12-arm64`), so that it never replaces the linux-64 build of the same tag.
+    suffix = prepared.plan.sif_suffix(target)
+    name = artifact_name(prepared, chosen.name, tag or (prepared.plan.primary.tag + suffix if suffix else None))
+    if foreign and on_event is not None:
+        from kit.engines.events import BuildEvent
+
+        on_event(BuildEvent("notice", line=emulation.build_notice(target)))
     with tempfile.TemporaryDirectory(prefix="kit-build-") as tmp:
         context = staging.stage_build_context(prepared, Path(tmp) / "context", chosen.name)
         return chosen.build(
@@ -237,6 +250,7 @@ def build_prepared(
                 build_args(prepared, chosen.name),
                 on_event=on_event,
                 cancel=cancel,
+                platform=target.oci if foreign else None,
             )
         )
 

@@ -21,6 +21,11 @@ from kit.engines.gpu import GpuMode, ProbeReport, probe_apptainer
 from kit.engines.makeup import Makeup, sif_makeup
 from kit.model import deployfiles
 
+def arch_of(platform: str | None) -> str | None:
+    """Apptainer's `--arch` value for an OCI platform (`linux/arm64` -> `arm64`)."""
+    return platform.rsplit("/", 1)[-1] if platform else None
+
+
 # The workflows push the SIF over ORAS to the same repository as the Docker image, so its tags
 # carry this prefix to stay apart from the image's (kit.decide.plan.immutable_tag, the workflow
 # templates and kit.check.jobs all follow it).
@@ -49,6 +54,7 @@ class ApptainerEngine(ContainerEngine):
             build_args=dict(request.build_args),
             on_event=request.on_event,
             cancel=request.cancel,
+            arch=arch_of(request.platform),
         )
 
     def probe(self, artifact: str, gpu: GpuMode = "auto") -> ProbeReport:

@@ -43,6 +43,7 @@ class DockerEngine(ContainerEngine):
             no_cache=request.no_cache,
             on_event=request.on_event,
             cancel=request.cancel,
+            platform=request.platform,
         )
 
     def probe(self, artifact: str, gpu: GpuMode = "auto") -> ProbeReport:

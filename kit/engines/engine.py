@@ -44,6 +44,9 @@ class BuildRequest:
     no_cache: bool = False
     on_event: EventCallback | None = None
     cancel: threading.Event | None = None
+    # A platform other than the host's, as OCI names it (`linux/arm64`): the engine builds for it
+    # through emulation. None: the host's own platform, and the engine is not told any.
+    platform: str | None = None
 
 
 class ContainerEngine(ABC):
