@@ -45,6 +45,12 @@ IMMUTABLE_TAG = "{environment}-sha-{short_sha}"
 # Base images known to be published for every platform in LINUX_PLATFORMS (the pixi-docker
 # images are built for linux/amd64 and linux/arm64). Any other base image is assumed to serve
 # linux-64 only, unless `--platform` names more: then the user has said what it serves.
+# The GitHub-hosted runner each platform builds on natively. `ubuntu-24.04-arm` is GitHub's Arm
+# runner (GitHub's changelog, 2025-01-16: public preview, free for public repositories; generally
+# available for them from 2025-08-07; private repositories cannot use it, hence `--arm-runner
+# qemu`, which builds on the amd64 runner through QEMU).
+NATIVE_RUNNERS = {"linux-64": "ubuntu-latest", "linux-aarch64": "ubuntu-24.04-arm"}
+EMULATING_RUNNER = "ubuntu-latest"
 MULTI_ARCH_BASES = re.compile(r"^ghcr\.io/prefix-dev/pixi(:|@|$)")
 
 
@@ -126,6 +132,24 @@ class Plan:
             )
         host = next((p for p in chosen if p.machine == host_machine), None)
         return host or chosen[0]
+
+    def emulated_in_workflow(self, platform: LinuxPlatform) -> bool:
+        """Whether the workflows build `platform` on an amd64 runner through QEMU."""
+        return platform.subdir != LINUX and self.options.arm_runner == "qemu"
+
+    def runner(self, platform: LinuxPlatform) -> str:
+        """The runner label the workflows build `platform` on."""
+        return EMULATING_RUNNER if self.emulated_in_workflow(platform) else NATIVE_RUNNERS[platform.subdir]
+
+    @property
+    def any_emulated(self) -> bool:
+        return any(self.emulated_in_workflow(p) for _, p in self.platform_matrix)
+
+    @property
+    def docker_platform_cache_scope(self) -> str:
+        """One GitHub Actions cache scope per workspace, environment and platform: two
+        platforms writing one scope would evict each other's layers."""
+        return self.docker_cache_scope + "-${{ matrix.arch }}"
 
     def sif_suffix(self, platform: LinuxPlatform) -> str:
         """What the tags of a SIF for `platform` end with: nothing for linux-64 (the tags the
