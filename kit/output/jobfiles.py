@@ -25,6 +25,8 @@ from kit.decide.options import RenderOptions
 from kit.decide.plan import Plan, immutable_tag, published_tag
 from kit.engines.registry import engine_for_scheme
 from kit.model.deployfiles import PROBE_SCRIPT
+from kit.model.platforms import BY_SUBDIR, LinuxPlatform
+from kit.schedulers.htcondor import condor_arches
 
 # The job files' names and templates are their schedulers' (kit.schedulers). The example list of
 # inputs the submit file queues over: one job per line, each line a file sent with its job.
@@ -64,6 +66,13 @@ class JobPlan:
     time: str
     modules: str
     inputs: tuple[str, ...] = EXAMPLE_INPUTS
+    # The architectures the job may run on: HTCondor's `Arch` values (() for none) and Slurm's
+    # node feature (`--constraint`; "" for none). None where the workspace is built for linux-64
+    # alone (as before it could be built for others); none in Slurm for a multi-platform Docker
+    # image, which Apptainer pulls for the node it runs on.
+    arches: tuple[str, ...] = ()
+    constraint: str = ""
+    machine: str = ""  # the architecture the constraint stands for (the comment names it)
 
 
 def job_plan(plan: Plan) -> JobPlan:
@@ -72,8 +81,12 @@ def job_plan(plan: Plan) -> JobPlan:
     env = plan.primary
     kind = o.job_image_kind
     pull = tag = ""
+    one = _job_platform(plan)
+    # A SIF holds one architecture; a Docker image built for several is a manifest list.
+    machines = tuple(p.machine for p in env.linux_platforms) if kind == "docker" else (one.machine,)
+    suffix = "" if kind == "docker" else plan.sif_suffix(one)
     if kind == "sif":
-        container_image = sif = o.job_sif or f"{_tag(plan, None)}.sif"  # a local file: the plain tag
+        container_image = sif = o.job_sif or f"{_tag(plan, None)}{suffix}.sif"  # a local file: the plain tag
     else:
         image_name = o.job_image_name or o.image_name
         if not image_name:
@@ -83,10 +96,12 @@ def job_plan(plan: Plan) -> JobPlan:
                 field="job_image_name",
                 fix="pass --job-image-name ghcr.io/OWNER/REPOSITORY",
             )
-        tag = _tag(plan, engine_for_scheme(kind))  # oras://: the SIF's tags, docker://: the image's
+        tag = _tag(plan, engine_for_scheme(kind)) + suffix  # oras://: the SIF's tags, docker://: the image's
         names.image_reference(f"{image_name}:{tag}", "job_image_name")
         container_image = pull = f"{kind}://{image_name}:{tag}"
-        sif = o.job_sif or f"{tag}.sif"
+        # Nodes of several architectures may share the folder: each pulls a SIF of its own.
+        per_node = "-$(uname -m)" if len(machines) > 1 else ""
+        sif = o.job_sif or f"{tag}{per_node}.sif"
     default_command = f"python /app/src/{PROBE_SCRIPT}" if plan.app_dir else "python --version"
     return JobPlan(
         environment=env.name,
@@ -107,7 +122,25 @@ def job_plan(plan: Plan) -> JobPlan:
         disk=o.job_disk,
         time=o.job_time,
         modules=o.job_modules,
+        arches=condor_arches(machines) if plan.multi_platform else (),
+        constraint=(o.job_arch_feature or one.machine) if plan.multi_platform and len(machines) == 1 else "",
+        machine=one.machine,
     )
+
+
+def _job_platform(plan: Plan) -> LinuxPlatform:
+    """The platform whose SIF a job runs: `--job-platform`, else the primary environment's first."""
+    env = plan.primary
+    chosen = plan.options.job_platform
+    if not chosen:
+        return env.linux_platforms[0]
+    if chosen not in env.platforms:
+        raise OptionsError(
+            f"environment {env.name!r} is not built for {chosen} (built for: {', '.join(env.platforms)})",
+            field="job_platform",
+            fix=f"use one of: {', '.join(env.platforms)}, or add --platform {chosen}",
+        )
+    return BY_SUBDIR[chosen]
 
 
 def _tag(plan: Plan, engine: str | None) -> str:
