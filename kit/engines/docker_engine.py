@@ -30,6 +30,7 @@ class DockerEngine(ContainerEngine):
     recipe = deployfiles.DOCKERFILE
     needs = ("docker_daemon", "buildkit_client")
     pull_scheme = "docker"
+    serves_several_platforms = True  # a manifest list: each machine pulls its own platform's image
     commit_args = ("REVISION", "CREATED")  # the OCI labels org.opencontainers.image.{revision,created}
 
     def __init__(self, builder: DockerBuilder | None = None) -> None:

@@ -62,6 +62,9 @@ class ContainerEngine(ABC):
     artifact_suffix: ClassVar[str] = ""  # the suffix of a file artifact; "" for an image in a store
     # The build arguments its recipe takes from git (the commit, for labels), when a style asks.
     commit_args: ClassVar[tuple[str, ...]] = ()
+    # Whether one published artifact serves several platforms (Docker's manifest list), so a job
+    # that pulls it runs on any of their architectures; a SIF holds one.
+    serves_several_platforms: ClassVar[bool] = False
 
     @abstractmethod
     def build(self, request: BuildRequest) -> BuildResult:

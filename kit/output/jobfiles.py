@@ -23,7 +23,7 @@ from kit.base import git, names
 from kit.base.errors import OptionsError
 from kit.decide.options import RenderOptions
 from kit.decide.plan import Plan, immutable_tag, published_tag
-from kit.engines.registry import engine_for_scheme
+from kit.engines.registry import engine_for_scheme, serves_several_platforms
 from kit.model.deployfiles import PROBE_SCRIPT
 from kit.model.platforms import BY_SUBDIR, LinuxPlatform
 from kit.schedulers.htcondor import condor_arches
@@ -52,6 +52,7 @@ class JobPlan:
     cuda_minimum: str  # as HTCondor's gpus_minimum_runtime wants it: MAJOR.MINOR
     name: str  # the job name (Slurm) and the output files' stem
     image_kind: str  # oras | docker | sif
+    several_platforms: bool  # the image is a manifest list: each machine pulls its own platform
     container_image: str  # HTCondor: oras://..., docker://... or the SIF path
     sif: str  # Slurm: the SIF apptainer exec runs
     pull: str  # Slurm: the reference to pull the SIF from ("" for a local SIF)
@@ -83,8 +84,9 @@ def job_plan(plan: Plan) -> JobPlan:
     pull = tag = ""
     one = _job_platform(plan)
     # A SIF holds one architecture; a Docker image built for several is a manifest list.
-    machines = tuple(p.machine for p in env.linux_platforms) if kind == "docker" else (one.machine,)
-    suffix = "" if kind == "docker" else plan.sif_suffix(one)
+    several = serves_several_platforms(kind)
+    machines = tuple(p.machine for p in env.linux_platforms) if several else (one.machine,)
+    suffix = "" if several else plan.sif_suffix(one)
     if kind == "sif":
         container_image = sif = o.job_sif or f"{_tag(plan, None)}{suffix}.sif"  # a local file: the plain tag
     else:
@@ -109,6 +111,7 @@ def job_plan(plan: Plan) -> JobPlan:
         cuda_minimum=_major_minor(env.cuda) if env.cuda else "",
         name=job_name(plan.workspace_name, env.name),
         image_kind=kind,
+        several_platforms=several and len(machines) > 1,
         container_image=container_image,
         sif=sif,
         pull=pull,
