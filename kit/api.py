@@ -20,8 +20,7 @@ from kit.check import Finding, check_dir, check_files
 from kit.decide.options import BuildOptions, RenderOptions
 from kit.decide.plan import default_environment as default_environment  # re-exported for the form
 from kit.decide.plan import resolve
-from kit.engines import DEFAULT_ENGINE, BuildRequest, engine_for_image, get_engine
-from kit.engines import emulation
+from kit.engines import DEFAULT_ENGINE, BuildRequest, emulation, engine_for_image, get_engine
 from kit.engines import engine_status as status
 from kit.engines.events import format_build as format_build
 from kit.engines.gpu import GPU_MODES as GPU_MODES  # re-exported: the probe's GPU modes, for the CLI
@@ -235,7 +234,9 @@ def build_prepared(
     # An image for another platform than linux-64 is named as the workflows name its SIF
     # (`gpu-noble-cuda-12-arm64`), so that it never replaces the linux-64 build of the same tag.
     suffix = prepared.plan.sif_suffix(target)
-    name = artifact_name(prepared, chosen.name, tag or (prepared.plan.primary.tag + suffix if suffix else None))
+    name = artifact_name(
+        prepared, chosen.name, tag or (prepared.plan.primary.tag + suffix if suffix else None)
+    )
     if foreign and on_event is not None:
         from kit.engines.events import BuildEvent
 

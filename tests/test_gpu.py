@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import platform
 import os
+import platform
 import subprocess
 import sys
 from collections.abc import Iterator

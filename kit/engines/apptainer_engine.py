@@ -21,6 +21,7 @@ from kit.engines.gpu import GpuMode, ProbeReport, probe_apptainer
 from kit.engines.makeup import Makeup, sif_makeup
 from kit.model import deployfiles
 
+
 def arch_of(platform: str | None) -> str | None:
     """Apptainer's `--arch` value for an OCI platform (`linux/arm64` -> `arm64`)."""
     return platform.rsplit("/", 1)[-1] if platform else None

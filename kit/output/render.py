@@ -132,8 +132,10 @@ def _job_template(name: str, context: dict[str, object]) -> str:
 
 
 def _template(name: str, plan: Plan) -> str:
-    return jinja_env().get_template(name).render(
-        plan=plan, actions=ACTIONS, apptainer_release=APPTAINER, apptainer_ppa=APPTAINER_PPA
+    return (
+        jinja_env()
+        .get_template(name)
+        .render(plan=plan, actions=ACTIONS, apptainer_release=APPTAINER, apptainer_ppa=APPTAINER_PPA)
     )
 
 
