@@ -54,7 +54,9 @@ CONDOR_STATES: dict[int, State] = {
     6: "running",
     7: "idle",
 }
-# A machine's `Arch` attribute as HTCondor sets it (from the kernel's machine name).
+# A machine's `Arch` attribute as HTCondor sets it from the kernel's machine name
+# (htcondor/htcondor src/condor_sysapi/arch.cpp, `sysapi_translate_arch`: x86_64 -> X86_64, and a
+# name it has no case for, aarch64 among them, as uname gives it).
 CONDOR_ARCH = {"x86_64": "X86_64", "aarch64": "aarch64"}
 
 
