@@ -386,3 +386,22 @@ def test_two_platform_files(arm: Path, snapshot: SnapshotAssertion) -> None:
     assert {
         p: f.text for p, f in sorted(files.items()) if p.endswith((".yaml", ".sub", ".sbatch"))
     } == snapshot
+
+
+def test_kit_check_knows_the_arm64_sifs_tags(arm: Path) -> None:
+    generate = [
+        "generate",
+        str(arm),
+        "--matrix",
+        "cpu",
+        "--matrix",
+        "gpu",
+        "--job-image-name",
+        "ghcr.io/me/arm",
+    ]
+    assert kit_cli(*generate).returncode == 0
+    jobs = ["--only", "htcondor", "--only", "slurm", "--job-commit", COMMIT, "--job-platform", "linux/arm64"]
+    assert kit_cli(*generate, *jobs, "--force").returncode == 0
+    done = kit_cli("check", str(arm), "--json")
+    findings = json.loads(done.stdout)["result"]["findings"]
+    assert (done.returncode, [f for f in findings if f["severity"] != "info"]) == (0, [])
