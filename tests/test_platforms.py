@@ -405,3 +405,22 @@ def test_kit_check_knows_the_arm64_sifs_tags(arm: Path) -> None:
     done = kit_cli("check", str(arm), "--json")
     findings = json.loads(done.stdout)["result"]["findings"]
     assert (done.returncode, [f for f in findings if f["severity"] != "info"]) == (0, [])
+
+
+def test_apptainer_builds_with_arch_for_another_platform(tmp_path: Path) -> None:
+    """The argv `apptainer build` gets, through a stand-in that records it and writes the SIF."""
+    from kit.engines.apptainer import ApptainerBuilder
+
+    log = tmp_path / "argv"
+    fake = tmp_path / "apptainer"
+    fake.write_text(
+        '#!/bin/sh\necho "$@" >> "$LOG"\n'
+        'if [ "$1" = build ]; then for last; do :; done; eval "sif=\\${$(($#-1))}"; : > "$sif"; fi\n'
+    )
+    fake.chmod(0o755)
+    definition = tmp_path / "apptainer.def"
+    definition.write_text("Bootstrap: docker\nFrom: ghcr.io/prefix-dev/pixi:0.70.2-noble\n")
+    builder = ApptainerBuilder(apptainer=str(fake), env={"LOG": str(log), "PATH": "/usr/bin:/bin"})
+    builder.build(definition, output=tmp_path / "gpu-arm64.sif", arch="arm64")
+    build, test = log.read_text().splitlines()
+    assert (build.split()[:4], test.split()[0]) == (["build", "--notest", "--arch", "arm64"], "test")
