@@ -37,6 +37,7 @@ from kit.lesson.template import write_template
 from kit.model.deffile import parse_def as parse_def  # re-exported: the notebooks read a def file with it
 from kit.model.deployfiles import workflow_files
 from kit.model.discover import find_workspaces, is_workspace, slug_in
+from kit.model.platforms import LinuxPlatform
 from kit.model.repo import Location, locate
 from kit.model.summary import EnvSummary as EnvSummary  # re-exported: inspect() returns these
 from kit.model.summary import Summary as Summary
@@ -210,6 +211,24 @@ def artifact_name(prepared: Prepared, engine: str, tag: str | None = None) -> st
     return prepared.plan.artifact_name(engine, tag)
 
 
+def local_build(prepared: Prepared, engine: str, tag: str | None = None) -> tuple[str, LinuxPlatform]:
+    """What a build here makes: its name and its platform (`Plan.build_platform` for this
+    machine). An image for another platform than linux-64 is named as the workflows name its SIF
+    (`gpu-noble-cuda-12-arm64`), so that it never replaces the linux-64 build of the same tag."""
+    target = prepared.plan.build_platform(emulation.host_machine())
+    suffix = prepared.plan.sif_suffix(target)
+    return artifact_name(
+        prepared, engine, tag or (prepared.plan.primary.tag + suffix if suffix else None)
+    ), target
+
+
+def engine_command(prepared: Prepared, engine: str, folder: str) -> str:
+    """The engine's own command that makes what `kit build` would here (for elsewhere)."""
+    name, target = local_build(prepared, engine)
+    platform = target.oci if emulation.emulated(target) else None
+    return get_engine(engine).build_command(folder, name, platform)
+
+
 def build_prepared(
     prepared: Prepared,
     engine: str,
@@ -229,14 +248,8 @@ def build_prepared(
     chosen = get_engine(engine)
     if tag is not None:
         BuildOptions(engine=chosen.name, tag=tag)  # checks the tag's shape
-    target = prepared.plan.build_platform(emulation.host_machine())
+    name, target = local_build(prepared, chosen.name, tag)
     foreign = emulation.emulated(target)
-    # An image for another platform than linux-64 is named as the workflows name its SIF
-    # (`gpu-noble-cuda-12-arm64`), so that it never replaces the linux-64 build of the same tag.
-    suffix = prepared.plan.sif_suffix(target)
-    name = artifact_name(
-        prepared, chosen.name, tag or (prepared.plan.primary.tag + suffix if suffix else None)
-    )
     if foreign and on_event is not None:
         from kit.engines.events import BuildEvent
 

@@ -424,3 +424,12 @@ def test_apptainer_builds_with_arch_for_another_platform(tmp_path: Path) -> None
     builder.build(definition, output=tmp_path / "gpu-arm64.sif", arch="arm64")
     build, test = log.read_text().splitlines()
     assert (build.split()[:4], test.split()[0]) == (["build", "--notest", "--arch", "arm64"], "test")
+
+
+def test_the_engines_own_commands_name_another_platform(arm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(emulation, "host_machine", lambda: "x86_64")
+    prepared = api.prepare(arm, environments=("cpu", "gpu"), platforms=("linux/arm64",))
+    assert [api.engine_command(prepared, engine, "arm-nodes") for engine in ("docker", "apptainer")] == [
+        "docker build --platform linux/arm64 --tag arm-nodes:gpu-noble-cuda-12-arm64 arm-nodes",
+        "cd arm-nodes && apptainer build --arch arm64 gpu-noble-cuda-12-arm64.sif apptainer.def",
+    ]

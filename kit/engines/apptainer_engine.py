@@ -75,6 +75,7 @@ class ApptainerEngine(ContainerEngine):
         """The SIF's stem: a file in the output folder, not an entry in a store."""
         return tag
 
-    def build_command(self, folder: str, name: str) -> str:
+    def build_command(self, folder: str, name: str, platform: str | None = None) -> str:
         sif = shlex.quote(name + self.artifact_suffix)
-        return f"cd {shlex.quote(folder)} && apptainer build {sif} {self.recipe}"
+        arch = f"--arch {shlex.quote(a)} " if (a := arch_of(platform)) else ""
+        return f"cd {shlex.quote(folder)} && apptainer build {arch}{sif} {self.recipe}"

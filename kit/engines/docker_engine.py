@@ -75,5 +75,7 @@ class DockerEngine(ContainerEngine):
     def artifact_name(self, repository: str, tag: str) -> str:
         return f"{repository}:{tag}"
 
-    def build_command(self, folder: str, name: str) -> str:
-        return shlex.join(["docker", "build", "--tag", name, folder])
+    def build_command(self, folder: str, name: str, platform: str | None = None) -> str:
+        return shlex.join(
+            ["docker", "build", *(["--platform", platform] if platform else []), "--tag", name, folder]
+        )

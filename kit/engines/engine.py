@@ -88,9 +88,10 @@ class ContainerEngine(ABC):
         """What a build of `repository` at `tag` is called (`BuildRequest.name`)."""
 
     @abstractmethod
-    def build_command(self, folder: str, name: str) -> str:
+    def build_command(self, folder: str, name: str, platform: str | None = None) -> str:
         """The engine's own command line that builds the workspace in `folder` as `name` (what
-        `artifact_name` gave), for a person on a machine that has the engine."""
+        `artifact_name` gave), for a person on a machine that has the engine; for `platform`
+        (`linux/arm64`) when it is not that machine's."""
 
     def built_artifact(self, result: BuildResult) -> str:
         """What to run of a finished build (the probe's argument): the artifact itself."""
