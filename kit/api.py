@@ -16,7 +16,7 @@ from kit.base import git
 from kit.base.errors import OptionsError
 from kit.base.names import local_image_name as local_image_name  # re-exported
 from kit.base.names import relative_path
-from kit.check import Finding, check_dir, check_files
+from kit.check import SHARED_FILES, Finding, check_dir, check_files
 from kit.decide.options import BuildOptions, RenderOptions
 from kit.decide.plan import default_environment as default_environment  # re-exported for the form
 from kit.decide.plan import resolve
@@ -125,7 +125,7 @@ def generate(
     changes = plan_writes(prepared, only, force=force)
     if not dry_run:
         write_planned(prepared, changes)
-    return GenerateResult(prepared.location.root, changes, prepared.workspace.warnings)
+    return GenerateResult(prepared.location.root, changes, prepared.warnings(only))
 
 
 def plan_writes(prepared: Prepared, only: tuple[str, ...] = (), *, force: bool = False) -> list[Change]:
@@ -157,8 +157,13 @@ def check(directory: Path | str, subdir: str | None = None) -> list[Finding]:
         found = find_workspaces(folder)
         if found:
             here = locate(folder, None, None)
+            # The repository's shared files (dependabot.yml) are read with every workspace:
+            # their findings are kept from the first only.
             return [
-                finding for rel in found for finding in check(folder / rel, (here.prefix + rel).strip("/"))
+                finding
+                for index, rel in enumerate(found)
+                for finding in check(folder / rel, (here.prefix + rel).strip("/"))
+                if index == 0 or finding.file not in SHARED_FILES
             ]
     ws = load_workspace(directory)
     location = locate(ws.root, None, subdir)

@@ -342,7 +342,17 @@ def apptainer_path() -> str:
 
 # A session runs engines when one of its tests is marked so or asks for an engine fixture.
 ENGINE_MARKERS = frozenset(
-    {"docker", "apptainer", "episode_blocks", "htcondor", "slurm", "browser", "jupyterhub"}
+    {
+        "docker",
+        "apptainer",
+        "episode_blocks",
+        "htcondor",
+        "slurm",
+        "browser",
+        "jupyterhub",
+        "digest",
+        "practice",
+    }
 )
 ENGINE_FIXTURES = frozenset(
     {"docker_client", "lab", "lab_workspace", "lab_sif", "apptainer_path", "htcondor", "slurm"}

@@ -29,6 +29,9 @@ script's `apptainer` is the lab's launcher. The lab's HTCondor sees only the hos
 and the lab cache, so the session's scratch folder (pytest's basetemp) must lie under one of
 them. Their local equivalents:
 
+- `github-merge`: the learner merges their pull requests on GitHub before bringing `main` up
+  to date (`git switch main`, `git pull`); the session merges every pushed branch into
+  `origin`'s `main` first, as GitHub's merge button would.
 - `lab-jobs`: the job files name the SIF the learner built from their workspace in episode 04
   (`--job-image-kind sif --job-sif <that SIF>`), because the default image (`oras://` of the
   git HEAD's per-commit tag under the image name of a GitHub `origin`) needs GitHub and a
@@ -317,6 +320,25 @@ class LessonSession:
         self.git(self.repository, "remote", "add", "origin", origin.as_uri())
         self.git(self.repository, "push", "-q", "-u", "origin", "HEAD")
 
+    def merge_pushed_branches(self) -> None:
+        """Merge every branch pushed to `origin` into its `main`, oldest commit first (see
+        `github_merge`)."""
+        origin = self.scratch / "origin.git"
+        clone = self.scratch / "tmp" / "github-merge"
+        if clone.exists():
+            shutil.rmtree(clone)
+        self.git(self.scratch, "clone", "-q", origin.as_uri(), str(clone))
+        refs = self.git(
+            clone, "for-each-ref", "--sort=committerdate", "--format=%(refname)", "refs/remotes/origin/"
+        ).split()
+        branches = [
+            r.removeprefix("refs/remotes/") for r in refs if r.rsplit("/", 1)[-1] not in ("main", "HEAD")
+        ]
+        for branch in branches:
+            self.git(clone, "merge", "--no-ff", "-q", "-m", f"Merge pull request from {branch}", branch)
+        self.git(clone, "push", "-q", "origin", "main")
+        shutil.rmtree(clone)
+
     def git(self, where: Path, *args: str) -> str:
         done = subprocess.run(
             ["git", *args], cwd=where, env=self.env, capture_output=True, text=True, timeout=120
@@ -527,6 +549,17 @@ def git_origin_local(script: str, session: LessonSession) -> str:
     return script
 
 
+def github_merge(script: str, session: LessonSession) -> str:
+    """Pressing **Merge** on each pull request on GitHub: before the block runs, every branch the
+    learner pushed to `origin` is merged into its `main`, oldest first, with a merge commit each
+    (what GitHub's default merge button makes), in a scratch clone of `origin`. The text is
+    unchanged: the learner's `git switch main` and `git pull` then run as written."""
+    if "git pull" not in script:
+        raise MarkerError("local-equivalent=github-merge on a block without `git pull`")
+    session.merge_pushed_branches()
+    return script
+
+
 def lesson_clone_local(script: str, session: LessonSession) -> str:
     """`<this lesson's repository URL>` -> a local git repository holding this checkout."""
     source = session.scratch / "lesson-upstream"
@@ -661,6 +694,7 @@ EQUIVALENTS: dict[str, Callable[[str, LessonSession], str]] = {
     "lab-lock": lab_lock,
     "lab-images": lab_images,
     "git-origin-local": git_origin_local,
+    "github-merge": github_merge,
     "lesson-clone-local": lesson_clone_local,
     "dev-lab-version": dev_lab_version,
     "no-gpu": no_gpu,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -195,8 +196,17 @@ def manifest(
         text = text.replace('cuda = "12"', f"cuda = {cuda}")
     if channels is not None:
         text = text.replace('channels = ["conda-forge"]', f"channels = {channels}")
-    if platforms is not None:
-        text = text.replace('platforms = ["linux-64", "osx-arm64"]', f"platforms = {platforms}")
+    if platforms is not None:  # the given entries first, then the example's CUDA platform
+        rich = '{ name = "cuda-linux-64", platform = "linux-64", cuda = "12" }'
+        text = re.sub(
+            r"(?m)^platforms = \[.*\]$",
+            lambda _: f"platforms = [{platforms.strip()[1:-1]}, {rich}]",
+            text,
+            count=1,
+        )
+        text = text.replace(
+            '[feature.cpu]\nplatforms = ["linux-64", "osx-arm64"]', '[feature.cpu]\nplatforms = ["linux-64"]'
+        )
     if environments is not None:
         text = text[: text.index("[environments]")] + "[environments]\n" + environments
     return text + extra

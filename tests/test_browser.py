@@ -2,7 +2,9 @@
 
 Starts JupyterLab on loopback (random port, random token, throw-away runtime/settings dirs),
 opens `notebooks/studio.ipynb`, runs all cells, and then does what a learner does: pick the
-`cpu` environment (the Dockerfile preview follows), press Check (a findings table appears).
+`cpu` environment (the Dockerfile preview follows), see the three fields a learner changes first
+with the other options folded by group, open Images and give another base image (the Dockerfile
+follows), press Check (a findings table appears).
 A widget that does not render, a cell that raises, or an "Error displaying widget" fails it.
 The screenshot lands in `test-output/browser/studio.png`, JupyterLab's log beside it.
 
@@ -215,6 +217,11 @@ ENV_SELECT = ".kit-studio .kit-env select"
 PREVIEW_TABS = ".kit-studio .kit-preview .lm-TabBar-tab"
 PREVIEW_FILES = ".kit-studio .kit-preview .kit-file"
 CHECK = ".kit-studio button.kit-check"
+FIRST_FIELDS = (".kit-studio .kit-env", ".kit-studio .kit-style", ".kit-studio .kit-engine")
+FOLDED_FIELDS = (".kit-studio .kit-base-image", ".kit-studio .kit-registry", ".kit-studio .kit-job-cpus")
+GROUP_HEADER = ".kit-studio .kit-form-groups .jupyter-widget-Collapse-header"
+BASE_IMAGE_INPUT = ".kit-studio .kit-base-image input"
+JAMMY = "ghcr.io/prefix-dev/pixi:0.70.2-jammy"
 FINDINGS = ".kit-studio .kit-findings"
 KERNEL_IDLE = ".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']"
 KERNEL_DIALOG_ACCEPT = ".jp-Dialog .jp-Dialog-button.jp-mod-accept"
@@ -388,6 +395,20 @@ def drive_studio(page: Any, lab: Lab) -> dict[str, Any]:
     expect(dockerfile).to_contain_text('ENVIRONMENT="cpu"', timeout=PREVIEW_UPDATE * 1000)
     expect(dockerfile).not_to_contain_text('ENVIRONMENT="gpu"')
     seen["preview_updated_s"] = round(time.monotonic() - started, 1)
+
+    # What a learner changes first is in view; every other option is folded away by its group.
+    seen["first_fields_visible"] = [page.locator(f).first.is_visible() for f in FIRST_FIELDS]
+    seen["folded_fields_visible"] = [page.locator(f).first.is_visible() for f in FOLDED_FIELDS]
+    assert (seen["first_fields_visible"], seen["folded_fields_visible"]) == ([True] * 3, [False] * 3), seen
+    seen["group_titles"] = [t.strip() for t in page.locator(GROUP_HEADER).all_inner_texts()]
+    assert seen["group_titles"] == ["Images", "Publishing"], seen
+    # A value set in a folded group reaches the files: open Images, give another base image.
+    page.locator(GROUP_HEADER, has_text="Images").first.click()
+    base_image = page.locator(BASE_IMAGE_INPUT).first
+    expect(base_image).to_be_visible(timeout=PREVIEW_UPDATE * 1000)
+    base_image.fill(JAMMY)
+    expect(dockerfile).to_contain_text(f"FROM {JAMMY} AS build", timeout=PREVIEW_UPDATE * 1000)
+    seen["folded_value_reached_files_s"] = round(time.monotonic() - started, 1)
 
     button = page.locator(CHECK)
     expect(button).to_be_enabled(timeout=PREVIEW_UPDATE * 1000)

@@ -87,6 +87,7 @@ def test_out_and_only(capsys: pytest.CaptureFixture[str], example: Path, tmp_pat
     out = tmp_path / "out"
     assert kit(capsys, "generate", str(example), "--out", str(out), "--only", "workflows").code == 0
     assert sorted(snapshot(out)) == [
+        ".github/dependabot.yml",
         ".github/workflows/apptainer.yaml",
         ".github/workflows/docker.yaml",
         ".kit-state.json",

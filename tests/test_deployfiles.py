@@ -58,7 +58,7 @@ def test_the_probe_is_not_rendered_without_an_app_folder() -> None:
 
 def test_check_reads_the_checked_rows() -> None:
     checked = {f.path for f in FILES if f.checked}
-    assert set(check.DEPLOYMENT_FILES) | set(check.WORKFLOW_FILES) == checked
+    assert set(check.DEPLOYMENT_FILES) | set(check.WORKFLOW_FILES) | set(check.SHARED_FILES) == checked
     assert FileKind.SEED not in {f.kind for f in FILES if f.checked}
 
 

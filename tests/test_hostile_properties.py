@@ -200,7 +200,7 @@ def test_property_workspace_name(capsys: pytest.CaptureFixture[str], name: str, 
 )
 @example(cuda="12\n", style="lesson")
 def test_property_cuda_requirement(capsys: pytest.CaptureFixture[str], cuda: str, style: str) -> None:
-    refused_at = None if CUDA.fullmatch(cuda) else "feature.gpu.system-requirements.cuda"
+    refused_at = None if CUDA.fullmatch(cuda) else "workspace.platforms[1].cuda"  # the rich platform's
     text = manifest(cuda=toml_str(cuda))
     assert_manifest_holds(capsys, text, "--style", style, "--env", "gpu", refused_at=refused_at)
 

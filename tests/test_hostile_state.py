@@ -150,20 +150,23 @@ def test_state_records_the_writing_workspace(capsys: pytest.CaptureFixture[str],
 
 def test_a_file_another_workspace_wrote_is_refused_with_its_own_fix(tmp_path: Path) -> None:
     """The state file says workspace `a/` wrote the workflow; `b/` rendering the same path is
-    refused, and the fix names the way out that fits (own workflow names), not the hand-edit one."""
+    refused, even with --force, and the fix names the ways out that exist (folders whose workflow
+    names differ, or recipes only with --only), not the hand-edit one."""
     from kit.base.errors import OverwriteRefused
     from kit.output.render import FileKind, RenderedFile
     from kit.output.write import STATE_FILE, apply_changes, plan_changes, sha256
 
     workflow = ".github/workflows/docker.yaml"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "pixi.toml").write_text("[workspace]\n")
     (tmp_path / ".github" / "workflows").mkdir(parents=True)
     (tmp_path / workflow).write_text("name: a\n")
     record = {"sha256": sha256("name: a\n"), "workspace": "a/"}
     (tmp_path / STATE_FILE).write_text(json.dumps({"version": 2, "files": {workflow: record}}))
     files = {workflow: RenderedFile(workflow, "name: b\n", FileKind.MANAGED)}
-    (change,) = plan_changes(files, tmp_path, prefix="b/")
-    assert change.action == "refused" and "belongs to the workspace in a/" in change.reason
+    (change,) = plan_changes(files, tmp_path, True, prefix="b/")
+    assert change.action == "refused" and "is written by the workspace in a/" in change.reason
     with pytest.raises(OverwriteRefused) as refused:
         apply_changes([change], tmp_path, prefix="b/")
-    assert "own workflow names" in (refused.value.fix or "")
+    assert "--only docker --only apptainer" in (refused.value.fix or "")
     assert (tmp_path / workflow).read_text() == "name: a\n"

@@ -11,7 +11,14 @@ import pytest
 from conftest import EXAMPLE
 
 from kit import api
-from kit.decide.actions import ACTIONS, PinnedAction
+from kit.decide.actions import ACTIONS, APPTAINER, PinnedAction
+from kit.decide.options import (
+    DEFAULT_BASE_IMAGE,
+    DISTRO_CODENAMES,
+    PIXI_PIN_HOW,
+    PIXI_PIN_VERIFIED,
+    PIXI_VERSION,
+)
 
 USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)@(\S+?)(?:\s+#\s*(\S+))?\s*$")
 SNAPSHOTS = Path(__file__).parent / "__snapshots__"
@@ -86,3 +93,45 @@ def test_every_row_records_when_and_how_it_was_verified() -> None:
     for action in ACTIONS.values():
         assert re.fullmatch(r"2\d{3}-\d{2}-\d{2}", action.verified), action.repo
         assert "rev-parse" in action.how, action.repo
+
+
+def _version(tag: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in tag.removeprefix("v").split("."))
+
+
+def test_a_release_waited_for_is_newer_than_the_pin() -> None:
+    """`newer` names a release not yet seen under its tag: once it is pinned, the row must drop
+    it (a `newer` at or below the pin is a record that was not updated)."""
+    waiting = {a.repo: a.newer for a in ACTIONS.values() if a.newer}
+    assert [
+        repo
+        for repo, tag in waiting.items()
+        if _version(tag) <= _version(ACTIONS[repo.split("/")[1]].version)
+    ] == []
+    assert sorted(waiting) == [
+        "docker/build-push-action",
+        "docker/login-action",
+        "docker/setup-buildx-action",
+    ]
+
+
+def test_the_apptainer_release_records_when_it_was_seen_newest() -> None:
+    assert (re.fullmatch(r"2\d{3}-\d{2}-\d{2}", APPTAINER.newest_checked) is not None, APPTAINER.version) == (
+        True,
+        "1.5.3",
+    )
+    assert f"/v{APPTAINER.version}/apptainer_{APPTAINER.version}_amd64.deb" in APPTAINER.url
+
+
+def test_the_pixi_pin_records_when_and_how_it_was_verified() -> None:
+    assert re.fullmatch(r"2\d{3}-\d{2}-\d{2}", PIXI_PIN_VERIFIED)
+    assert (
+        "rev-parse refs/tags/" + PIXI_VERSION in PIXI_PIN_HOW
+        and f"PIXI_VERSION={PIXI_VERSION}" in PIXI_PIN_HOW
+    )
+    assert DEFAULT_BASE_IMAGE == f"ghcr.io/prefix-dev/pixi:{PIXI_VERSION}-noble"
+
+
+def test_the_distro_table_holds_only_what_pixi_docker_publishes() -> None:
+    # prefix-dev/pixi-docker's build.yml (see kit/decide/options.py): Debian and Ubuntu, no alpine.
+    assert DISTRO_CODENAMES == ("noble", "jammy", "focal", "plucky", "bookworm", "bullseye", "trixie")

@@ -97,7 +97,11 @@ def test_default_environment_is_the_cuda_one() -> None:
 
 def test_only_selects_groups() -> None:
     files = render(load_workspace(EXAMPLE), RenderOptions(), only=("workflows",))
-    assert sorted(files) == [".github/workflows/apptainer.yaml", ".github/workflows/docker.yaml"]
+    assert sorted(files) == [
+        ".github/dependabot.yml",
+        ".github/workflows/apptainer.yaml",
+        ".github/workflows/docker.yaml",
+    ]
 
 
 def test_optimized_installs_before_app_code() -> None:

@@ -24,7 +24,7 @@ from kit.decide.options import DEFAULT_BASE_IMAGE, PIXI_VERSION
 from kit.model.pixi_versions import newest_lock_format, pixi_version_of_image
 from tests.lab import pixi_standin
 from tests.lab.settings import CONNECTED_BASE_IMAGE, OLD_PIXI_VERSION, LabSettings, standin_images
-from tests.lab.workspace import lab_manifest, to_v6
+from tests.lab.workspace import SUBDIR_LAYOUT_PIXI, lab_manifest, legacy_manifest, to_v6
 
 STANDIN = Path(pixi_standin.__file__)
 EXAMPLE_MANIFEST = Path(__file__).resolve().parents[1] / "examples" / "cuda-exercise" / "pixi.toml"
@@ -148,15 +148,17 @@ def test_install_needs_locked_or_frozen(small: Path) -> None:
     assert done.returncode == 2 and "pass --locked or --frozen" in done.stderr
 
 
-def _lab_copy(tmp_path: Path) -> Path:
-    """The lab's workspace manifest (channels and platforms as the lab locks them)."""
+def _lab_copy(tmp_path: Path, legacy: bool = False) -> Path:
+    """The lab's workspace manifest (channels and platforms as the lab locks them; `legacy`: in
+    the `[system-requirements]` form a pixi older than 0.71 reads)."""
     ws = tmp_path / "lab"
     ws.mkdir()
-    (ws / "pixi.toml").write_text(lab_manifest(EXAMPLE_MANIFEST.read_text()))
+    text = lab_manifest(EXAMPLE_MANIFEST.read_text())
+    (ws / "pixi.toml").write_text(legacy_manifest(text) if legacy else text)
     return ws
 
 
-def _locked(ws: Path) -> None:
+def _locked(ws: Path, emulates: str | None = None) -> None:
     """Lock `ws` with the lab's own locker, against a tiny channel made here when the lab's
     channel is absent: the checks before the install only read the lock."""
     from tests.lab.workspace import _lock, default_cache
@@ -168,7 +170,8 @@ def _locked(ws: Path) -> None:
     )
     import asyncio
 
-    asyncio.run(_lock(pixi_standin.Workspace(ws / "pixi.toml"), channel, ws / "pixi.lock"))
+    emulated = pixi_standin.Emulated(emulates) if emulates else None
+    asyncio.run(_lock(pixi_standin.Workspace(ws / "pixi.toml", emulated), channel, ws / "pixi.lock"))
 
 
 def _reasons(ws: Path, env: str) -> list[str]:
@@ -201,7 +204,9 @@ def test_locked_lab_lock_is_up_to_date(tmp_path: Path) -> None:
             "the channels in the lock file do not match the environments channels",
         ),
         (
-            lambda t: t.replace('platforms = ["linux-64"]', 'platforms = ["linux-64", "osx-arm64"]'),
+            lambda t: t.replace(
+                'platforms = ["linux-64", {', 'platforms = ["linux-64", "osx-arm64", {'
+            ).replace('platforms = ["linux-64"]', 'platforms = ["linux-64", "osx-arm64"]'),
             "platform 'osx-arm64' is not locked",
         ),
         (
@@ -224,7 +229,8 @@ def test_locked_refuses_an_out_of_date_lock(tmp_path: Path, edit: object, reason
     done = run_standin(ws, "install", "--locked", "-e", "cpu")
     assert done.returncode == 1
     assert "Error:   \u00d7 lock file not up-to-date with the workspace" in done.stderr
-    old = run_standin(ws, "install", "--locked", "-e", "cpu", emulates="0.69.0")
+    manifest.write_text(legacy_manifest(manifest.read_text()))  # what 0.69 reads; its lock has p1
+    old = run_standin(ws, "install", "--locked", "-e", "gpu", emulates="0.69.0")
     assert "lock-file not up-to-date with the workspace" in old.stderr  # the older wording
 
 
@@ -315,8 +321,8 @@ def test_v6_lock_reads_back_and_has_the_real_v6_shape(tmp_path: Path) -> None:
     import yaml
     from rattler import LockFile
 
-    ws = _lab_copy(tmp_path)
-    _locked(ws)
+    ws = _lab_copy(tmp_path, legacy=True)
+    _locked(ws, SUBDIR_LAYOUT_PIXI)  # the layout pixi <= 0.70 writes, which format 6 has too
     v7 = (ws / "pixi.lock").read_text()
     (ws / "pixi.lock").write_text(to_v6(v7))
     v6 = yaml.safe_load((ws / "pixi.lock").read_text())
@@ -437,10 +443,35 @@ def test_gpu_environment_needs_cuda_in_both_pins(
 ) -> None:
     from tests.lab.workspace import lab_workspace
 
-    ws = lab_workspace(tmp_path / "ws", lock_format=6)
-    for image in images.values():
-        done = _install(lab, image, ws, "pixi install --frozen -e gpu")
-        assert done.returncode == 1 and "CONDA_OVERRIDE_CUDA=12" in done.stderr
+    ws = lab_workspace(tmp_path / "ws", lock_format=6)  # [system-requirements] cuda = "12"
+    old = _install(lab, images[OLD_PIXI_VERSION], ws, "pixi install --frozen -e gpu")
+    assert old.returncode == 1 and "CONDA_OVERRIDE_CUDA=12" in old.stderr
+    # pixi 0.71+ moves the requirement onto the platform: on this machine, without a driver, no
+    # platform of gpu matches (install falls back to what the lab's packages need: none).
+    new = _install(lab, images[PIXI_VERSION], ws, "pixi list -e gpu")
+    assert new.returncode == 1
+    assert "no platform supported by environment 'gpu' matches the current system" in new.stderr
+
+
+@pytest.mark.docker
+def test_the_pin_installs_the_p1_lock_of_the_example_with_the_override(
+    lab: LabSettings, images: dict[str, str], tmp_path: Path
+) -> None:
+    from tests.lab.workspace import lab_workspace
+
+    ws = lab_workspace(tmp_path / "ws")  # rich platforms, locked as pixi 0.71+ writes it
+    assert "- name: p1\n" in (ws / "pixi.lock").read_text()
+    done = _install(
+        lab,
+        images[PIXI_VERSION],
+        ws,
+        "CONDA_OVERRIDE_CUDA=12 pixi install --locked -e gpu && CONDA_OVERRIDE_CUDA=12 pixi list -e gpu "
+        "&& pixi install --locked -e cpu && eval \"$(pixi shell-hook -e gpu)\" && python -c 'import torch; print(torch.__version__)'",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pytorch-gpu" in done.stdout and done.stdout.strip().splitlines()[-1] == "2.13.0+cpu"
+    old = _install(lab, images[OLD_PIXI_VERSION], ws, "pixi install --locked -e cpu")
+    assert old.returncode == 1 and "expected a string, found table" in old.stderr
 
 
 @pytest.mark.docker

@@ -13,6 +13,7 @@ import pytest
 from conftest import REPO
 
 from kit.lesson.sync import lesson_files, prose_files
+from kit.schedulers import get_scheduler
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 TEMPLATES = sorted((REPO / "kit" / "templates").rglob("*.j2"))
@@ -72,6 +73,22 @@ def test_condor_q_lists_jobs_with_nobatch() -> None:
     episode = (REPO / "episodes" / "06-htcondor.md").read_text()
     assert "condor_submit jobs/htcondor.sub\ncondor_q -nobatch\n" in episode
     assert "condor_history" in episode
+
+
+def test_the_commands_the_kit_prints_list_jobs_with_nobatch() -> None:
+    """What the notebooks and the studio print for a login node (a scheduler's `login_commands`)
+    and the notebooks' code cells follow jobs as the episode does: `condor_q -nobatch` for each
+    job's state, `condor_history` for jobs that have left the queue."""
+    printed = list(get_scheduler("htcondor").login_commands("demo-gpu"))
+    assert (condor_q_lines("\n".join(printed)), "condor_q -nobatch" in printed) == ([], True)
+    assert [c.split()[0] for c in printed if c.startswith("condor_history")] == ["condor_history"]
+    code = {
+        f"{path.relative_to(REPO)} cell {i}": lines
+        for path in NOTEBOOKS
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells)
+        if cell.cell_type == "code" and (lines := condor_q_lines(cell.source))
+    }
+    assert code == {}
 
 
 def test_the_apptainer_exec_failure_is_quoted_as_apptainer_prints_it() -> None:

@@ -78,6 +78,40 @@ def test_studio_shows_summary_form_and_preview(studio: Studio) -> None:
     assert "kit-preview" in studio.preview._dom_classes
 
 
+def _descriptions(box: object) -> list[str]:
+    return [c.description for c in box.children]  # type: ignore[attr-defined]
+
+
+def test_the_form_shows_three_fields_and_folds_the_rest_by_the_schemas_groups(studio: Studio) -> None:
+    """Environment, style and engine in view; every other option in a closed accordion section
+    named after its group (the job-file settings in the Job files tab), each option once."""
+    from kit.widgets.form import FIELDS, FORM_GROUPS, SCHEMA
+
+    form = studio.form
+    assert _descriptions(form.first) == ["environment", "style", "engine"]
+    assert (tuple(form.groups.titles), form.groups.selected_index) == (("Images", "Publishing"), None)
+    assert (tuple(form.job_box.titles), form.job_box.selected_index) == (("Job file settings",), None)
+    assert form.job_box in studio.jobs_tab.children and studio.jobs_tab in studio.views.children
+    shown = [*form.first.children, *(c for box in form.groups.children for c in box.children)]
+    shown += list(form.job_box.children[0].children)
+    assert sorted(id(c) for c in shown) == sorted(id(form.control(n)) for n in FIELDS)
+    for name, _default, spec in SCHEMA:  # each in the section of its own group
+        section = {"first": form.first, "jobs": form.job_box.children[0]}.get(spec.group)
+        section = section or form.groups.children[FORM_GROUPS.index(spec.group)]
+        assert form.control(name) in section.children, name
+
+
+def test_a_value_set_in_a_folded_group_reaches_the_files(studio: Studio) -> None:
+    assert studio.form.group_of("base_image") == "images" and studio.form.groups.selected_index is None
+    studio.control("base_image").value = "ghcr.io/prefix-dev/pixi:0.70.2-jammy"  # as typing would
+    assert "0.70.2-jammy" in studio.preview_html("Dockerfile")
+    assert studio.form.group_of("job_cpus") == "jobs" and studio.form.job_box.selected_index is None
+    studio.set_option("job_commit", "0123456789abcdef0123456789abcdef01234567")
+    studio.set_option("job_image_name", "ghcr.io/some-lab/cuda-lesson")
+    studio.control("job_cpus").value = "3"
+    assert "request_cpus" in studio.jobs.value and "request_cpus = 3" in studio.jobs.value
+
+
 def test_changing_environment_and_style_rerenders(studio: Studio) -> None:
     before = studio.preview_html("Dockerfile")
     studio.control("environment").value = "cpu"  # as a click in the dropdown would
@@ -110,6 +144,7 @@ def test_check_produces_a_findings_table(studio: Studio) -> None:
     findings = studio.on_check()
     assert findings, "the example has no pixi.lock, so the kit's own rules have something to say"
     html = studio.findings_html.value
+    assert studio.checks.selected_index == 0  # the folded Checks section opens on its results
     assert "kit-findings-table" in html
     for header in ("severity", "tool", "rule", "file:line", "message", "fix"):
         assert header in html

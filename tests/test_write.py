@@ -101,10 +101,23 @@ def test_a_file_the_kit_never_wrote_is_refused(tmp_path: Path) -> None:
 
 def test_a_file_another_workspace_wrote_is_refused(tmp_path: Path) -> None:
     write(tmp_path, files(("a/Dockerfile", "FROM a\n"), (WORKFLOW, "name: a\n")), prefix="a/")
+    for force in (False, True):  # --force never hands one workspace's file to another
+        (change,) = plan_changes(files((WORKFLOW, "name: b\n")), tmp_path, force, prefix="b/")
+        assert change.action == "refused"
+        assert change.reason == (
+            f"{WORKFLOW} is written by the workspace in a/ of this repository, not by the one in b/; "
+            "--force does not hand one workspace's files to another"
+        )
+        assert "--only docker --only apptainer" in change.fix
+
+
+def test_a_file_of_a_workspace_that_is_gone_is_taken_with_force(tmp_path: Path) -> None:
+    write(tmp_path, files(("a/Dockerfile", "FROM a\n"), (WORKFLOW, "name: a\n")), prefix="a/")
+    (tmp_path / "a" / "Dockerfile").unlink()
     (change,) = plan_changes(files((WORKFLOW, "name: b\n")), tmp_path, prefix="b/")
-    assert change.action == "refused"
-    assert change.reason == f"{WORKFLOW} belongs to the workspace in a/ of this repository"
-    assert change.fix.startswith("give this workspace its own workflow names")
+    assert (change.action, change.fix) == ("refused", "re-run with --force to take the file over")
+    (forced,) = plan_changes(files((WORKFLOW, "name: b\n")), tmp_path, True, prefix="b/")
+    assert forced.action == "update"
 
 
 def test_line_files_only_gain_lines(tmp_path: Path) -> None:

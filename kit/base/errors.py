@@ -53,6 +53,11 @@ class UserError(KitError):
         return text.replace("\n", " ")
 
 
+class UnreadableFile(UserError):
+    """A file cannot be read as text at all (missing, not a regular file, too big, not UTF-8):
+    bad input wherever it is met, never a finding to list beside others."""
+
+
 class WorkspaceError(UserError):
     """The Pixi manifest or lock cannot be read or does not say what the kit needs."""
 
@@ -131,3 +136,9 @@ class SchedulerError(KitError):
         self.job_id = job_id
         self.said = said
         super().__init__(message + (f": {said}" if said else ""))
+
+
+class RegistryError(KitError):
+    """A container registry could not answer a question about an image: not reached in time,
+    refused, or answered something that is not what the OCI distribution API says it sends.
+    Callers that can do without the answer (job files by digest) turn it into a warning."""

@@ -95,3 +95,10 @@ def commit_labels(directory: Path) -> dict[str, str]:
 def remote_url(directory: Path, remote: str = "origin") -> str:
     """The URL of `remote` ("" when there is none)."""
     return run(directory, "remote", "get-url", remote)
+
+
+def history(directory: Path, limit: int = 500) -> tuple[str, ...]:
+    """The checked-out commit and its ancestors, newest first (`git log` order), at most `limit`:
+    where job files look for the newest commit whose image was published."""
+    out = run(directory, "log", "--no-show-signature", f"--max-count={int(limit)}", "--format=%H", "HEAD")
+    return tuple(line for line in out.splitlines() if COMMIT.fullmatch(line))

@@ -25,6 +25,29 @@ CUDA_VERSION = re.compile(r"^[0-9]{1,2}(?:\.[0-9]{1,2})?\Z")
 PATH_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
 
+def port(value: str, field: str, where: str) -> int:
+    """A TCP port: 1 to 65535 (0 is "any free port", which no client can connect to)."""
+    number = int(value) if value.isdigit() and len(value) <= 5 else 0
+    if not 1 <= number <= 65535:
+        raise OptionsError(
+            f"port {value!r} in {where!r} is not a port (1 to 65535)",
+            field=field,
+            fix="give a port from 1 to 65535, or none for the default",
+        )
+    return number
+
+
+def registry_host(value: str, field: str = "registry") -> str:
+    """A registry host with an optional port in range (`ghcr.io`, `localhost:5000`)."""
+    if not REGISTRY_HOST.match(value):
+        raise OptionsError(
+            f"registry {value!r} is not a host name", field=field, fix="use a host such as 'ghcr.io'"
+        )
+    if ":" in value:
+        port(value.rsplit(":", 1)[1], field, value)
+    return value
+
+
 def _refuse(kind: str, value: str, field: str, rule: str, example: str) -> OptionsError:
     return OptionsError(
         f"{kind} {value!r} is not allowed: {rule}",
@@ -93,6 +116,7 @@ def image_reference(value: str, field: str = "image") -> str:
                 "a registry is a host name with an optional port",
                 "ghcr.io/owner/name",
             )
+        registry_host(parts[0], field)
         parts = parts[1:]
     if not parts or not all(IMAGE_COMPONENT.match(p) for p in parts):
         raise _refuse(

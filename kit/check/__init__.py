@@ -18,15 +18,26 @@ from kit.check.findings import Finding, Severity, errors
 from kit.check.jobs import job_rules
 from kit.check.linters import LINTERS, collect, one_line, start_linters
 from kit.check.rules import RULES
-from kit.model.deployfiles import APPTAINER_WORKFLOW, CHECKED_IN_WORKSPACE, DOCKER_WORKFLOW
+from kit.model.deployfiles import APPTAINER_WORKFLOW, CHECKED_IN_WORKSPACE, DOCKER_WORKFLOW, SHARED
 from kit.model.workspace import Workspace
 
-__all__ = ["Finding", "Severity", "check_files", "check_dir", "errors", "DEPLOYMENT_FILES", "LINTERS"]
+__all__ = [
+    "Finding",
+    "Severity",
+    "check_files",
+    "check_dir",
+    "errors",
+    "DEPLOYMENT_FILES",
+    "SHARED_FILES",
+    "LINTERS",
+]
 
 # Paths (from the workspace folder, or from the repository root for workflows) the kit checks:
 # those the table of deployment files marks as checked (kit.model.deployfiles).
 DEPLOYMENT_FILES = CHECKED_IN_WORKSPACE
 WORKFLOW_FILES: tuple[str, str] = (DOCKER_WORKFLOW, APPTAINER_WORKFLOW)
+# The repository's shared files, read at its root whichever workspace is checked (dependabot.yml).
+SHARED_FILES: tuple[str, ...] = SHARED
 # The kit's own rules: kit.check.rules's, and the job files' (kit.check.jobs imports rules).
 ALL_RULES: Mapping[str, Rule] = MappingProxyType({**RULES, "jobs": job_rules})
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2, "skipped": 3}
@@ -133,7 +144,7 @@ def read_deployment_files(
     out: dict[str, str] = {}
     refused: list[Finding] = []
     places = [(workspace.root / name, prefix + name) for name in DEPLOYMENT_FILES]
-    places += [(repo_root / rel, rel) for rel in workflows]
+    places += [(repo_root / rel, rel) for rel in (*workflows, *SHARED_FILES)]
     for path, rel in places:
         try:
             text = read_optional_text(path, limit=MAX_FILE_BYTES, field=rel)

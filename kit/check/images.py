@@ -1,6 +1,7 @@
 """The kit's rules about images: the pixi a base image carries, and the shell a runtime has.
 
-- lock format: the pixi in the base image must read the workspace's `pixi.lock`;
+- pixi support: the pixi in the base image must read the workspace's `pixi.lock` (format and
+  layout) and manifest (rich platforms, TOML 1.1), and meet its `requires-pixi`;
 - runtime shell: the final stage's image must have the shell its entrypoint needs.
 
 Images the kit does not know (a lab's, a site's own) give no finding: only what is known about
@@ -12,16 +13,18 @@ from __future__ import annotations
 import posixpath
 import re
 
+from kit.base.scan import followed_by
 from kit.check.context import CheckContext
 from kit.check.findings import Finding, kit_finding
-from kit.decide.options import DEFAULT_BASE_IMAGE, DEFAULT_RUNTIME_IMAGE
+from kit.decide.options import DEFAULT_RUNTIME_IMAGE, PIXI_VERSION
 from kit.model import deffile, dockerfile
 from kit.model.deployfiles import APPTAINER_DEF, DOCKERFILE
-from kit.model.pixi_versions import LOCK_FORMAT_READ_BY, newest_lock_format
+from kit.model.pixi_support import unserved
+from kit.model.pixi_versions import pixi_version_of_image
 
-# -- the pixi image and the lock format ---------------------------------------------------------
+# -- the pixi image and what it must read --------------------------------------------------------
 
-PIXI_IMAGE = re.compile(r"^(?:docker://)?ghcr\.io/prefix-dev/pixi:(\d+\.\d+\.\d+)(?:[-@].*)?$")
+PIXI_IMAGE = re.compile(r"(?:docker://)?ghcr\.io/prefix-dev/pixi:(\d+\.\d+\.\d+)(?:[-@].*)?")  # fullmatch
 
 
 def _pixi_images(ctx: CheckContext) -> list[tuple[str, str, int | None]]:
@@ -32,51 +35,28 @@ def _pixi_images(ctx: CheckContext) -> list[tuple[str, str, int | None]]:
     for def_stage in ctx.def_stages:
         if def_stage.header.get("bootstrap") in deffile.NAMED_IMAGE_AGENTS:
             out.append((ctx.prefix + APPTAINER_DEF, def_stage.image, def_stage.header_line))
-    return [(f, image, line) for f, image, line in out if PIXI_IMAGE.match(image)]
+    return [(f, image, line) for f, image, line in out if PIXI_IMAGE.fullmatch(image)]
 
 
-def _first_reader(lock_format: int) -> str | None:
-    versions = [first for first, fmt in LOCK_FORMAT_READ_BY if fmt >= lock_format]
-    return ".".join(map(str, min(versions))) if versions else None
-
-
-def lock_format_rule(ctx: CheckContext) -> list[Finding]:
-    """The pixi in the base image must read the workspace's lock format (pixi refuses newer ones:
-    "found newer lockfile format version 7, but only up to including version 6 is supported")."""
-    lock = ctx.workspace.lock
-    if lock is None:
-        return []
+def pixi_support_rule(ctx: CheckContext) -> list[Finding]:
+    """The pixi in the base image must serve the workspace: read its lock's format and layout
+    and its manifest's features, and meet its `requires-pixi` (kit.model.pixi_support, which
+    `kit generate` asks too). pixi refuses a newer lock format ("found newer lockfile format
+    version 7, but only up to including version 6 is supported"), cannot find the platforms of a
+    lock keyed `p1`, `p2`, ... before 0.71, and stops on an unmet `requires-pixi`. One finding
+    per kind of gap and file, on the line that names the image."""
     findings: list[Finding] = []
-    reported: set[str] = set()
+    reported: set[tuple[str, str]] = set()
     for file, image, line in _pixi_images(ctx):
-        match = PIXI_IMAGE.match(image)
-        assert match is not None
-        version = match.group(1)
-        reads = newest_lock_format(version)
-        if lock.version <= reads or file in reported:
+        version = pixi_version_of_image(image.removeprefix("docker://"))
+        if version is None:
             continue
-        reported.add(file)
-        default = PIXI_IMAGE.match(DEFAULT_BASE_IMAGE)
-        if default and newest_lock_format(default.group(1)) >= lock.version:
-            fix = f"use a newer pixi image, e.g. the kit's default {DEFAULT_BASE_IMAGE} (--base-image)"
-        else:
-            first = _first_reader(lock.version)
-            fix = (
-                f"use a pixi image of version {first} or newer (--base-image ghcr.io/prefix-dev/pixi:{first}-noble)"
-                if first
-                else "re-create the lock with the pixi version the image carries"
-            )
-        findings.append(
-            kit_finding(
-                "lock-format",
-                "error",
-                file,
-                line,
-                f"pixi.lock is format v{lock.version}, but the pixi {version} in {image} reads "
-                f"only up to v{reads}, so `pixi install --locked` fails",
-                fix,
-            )
-        )
+        for gap in unserved(ctx.workspace, version, image.removeprefix("docker://"), PIXI_VERSION):
+            if (file, gap.kind) in reported:
+                continue
+            reported.add((file, gap.kind))
+            where = f"{ctx.prefix}{gap.file.name} [{gap.field}]"
+            findings.append(kit_finding(gap.kind, "error", file, line, f"{where}: {gap.message}", gap.fix))
     return findings
 
 
@@ -85,6 +65,10 @@ def lock_format_rule(ctx: CheckContext) -> list[Finding]:
 # Images known to have no bash (the first group has no shell at all).
 NO_SHELL = ("scratch", "gcr.io/distroless/", "cgr.dev/chainguard/static", "cgr.dev/chainguard/glibc-dynamic")
 NO_BASH = (*NO_SHELL, "busybox", "alpine")
+# A package manager, then `bash` later on the line (`apt-get install -y bash`): asked as two
+# searches (kit.base.scan), since `manager.*bash` is quadratic on a long line of managers.
+PACKAGE_MANAGER = re.compile(r"\b(?:apk|apt-get|apt|dnf|yum|microdnf)\b")
+BASH_WORD = re.compile(r"\bbash\b")
 BASH_SHEBANG = re.compile(r"#!\s*(?:/usr)?/bin/bash|#!\s*/usr/bin/env\s+bash")
 
 
@@ -140,7 +124,7 @@ def _brings_bash(instructions: list[dockerfile.Instruction]) -> bool:
             words = ins.exec_form or [w for w in ins.words if not w.startswith("--")]
             if len(words) >= 2 and _copies_bash(words[:-1], words[-1]):
                 return True
-        if ins.keyword == "RUN" and re.search(r"\b(apk|apt-get|apt|dnf|yum|microdnf)\b.*\bbash\b", ins.args):
+        if ins.keyword == "RUN" and followed_by(PACKAGE_MANAGER, BASH_WORD, ins.args):
             return True
     return False
 
@@ -156,7 +140,7 @@ def _def_brings_bash(stage: deffile.DefStage) -> bool:
             ):
                 return True
     return any(
-        re.search(r"\b(apk|apt-get|apt|dnf|yum|microdnf)\b.*\bbash\b", raw)
+        followed_by(PACKAGE_MANAGER, BASH_WORD, raw)
         for section in stage.sections_named("post")
         for raw, _ in section.body
     )

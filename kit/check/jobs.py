@@ -23,8 +23,12 @@ from kit.engines import SIF_TAG_PREFIX, engine_for_scheme
 from kit.output.jobfiles import github_image
 from kit.schedulers import SCHEDULERS, Scheduler, regenerate, scheduler_names
 
-ENV_LINE = re.compile(r"^#\s*kit-environment:\s*(\S+)\s*$", re.MULTILINE)
-IMMUTABLE = re.compile(r"^(?P<env>[a-z0-9][a-z0-9-]*)-sha-[0-9a-f]{7,40}$")
+ENV_LINE = re.compile(r"^#[ \t]*kit-environment:[ \t]*(\S+)[ \t]*$", re.MULTILINE)
+# A file that names its image by digest keeps the tag it was resolved from here (kit generate
+# --job-digest): the tag rules check that tag.
+TAG_LINE = re.compile(r"^#[ \t]*kit-image-tag:[ \t]*(\S+)[ \t]*$", re.MULTILINE)
+DIGEST_SUFFIX = re.compile(r"@(sha256:[0-9a-f]{64})\Z")
+IMMUTABLE = re.compile(r"(?P<env>[a-z0-9][a-z0-9-]*)-sha-[0-9a-f]{7,40}")  # fullmatch
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class JobFile:
     image: str | None  # oras://..., docker://..., or a SIF path
     image_line: int | None
     gpu_requests: tuple[tuple[str, int], ...]  # (what, line) for each GPU request
+    digest_tag: str = ""  # the `# kit-image-tag:` line's tag, for an image named by digest
 
 
 def job_rules(ctx: CheckContext) -> list[Finding]:
@@ -49,8 +54,14 @@ def job_rules(ctx: CheckContext) -> list[Finding]:
         findings += [
             kit_finding("job-parse", r.severity, path, r.line, r.message, r.fix) for r in reading.remarks
         ]
+        tag_line = TAG_LINE.search(text)
         job = JobFile(
-            path, _environment(text, reading.image), reading.image, reading.image_line, reading.gpu_requests
+            path,
+            _environment(text, reading.image),
+            reading.image,
+            reading.image_line,
+            reading.gpu_requests,
+            tag_line.group(1) if tag_line else "",
         )
         findings += _image_rule(ctx, job) + _gpu_rule(ctx, job)
     return findings
@@ -75,15 +86,17 @@ def _environment(text: str, image: str | None) -> str | None:
     if found:
         return found.group(1)
     tag = _split_reference(image)[2] if image else ""
-    match = IMMUTABLE.match(tag.removeprefix(SIF_TAG_PREFIX))
+    match = IMMUTABLE.fullmatch(tag.removeprefix(SIF_TAG_PREFIX))
     return match.group("env") if match else None
 
 
 def _split_reference(image: str) -> tuple[str, str, str]:
-    """(scheme, name, tag) of `docker://name:tag` / `oras://name:tag`; ("", path, "") for a file."""
+    """(scheme, name, tag) of `docker://name:tag` / `oras://name:tag`; ("", path, "") for a file.
+    A reference by digest (`name@sha256:...`) has no tag: ("scheme", name, "")."""
     scheme, sep, rest = image.partition("://")
     if not sep:
         return "", image, ""
+    rest = DIGEST_SUFFIX.sub("", rest)
     name, _, tag = rest.rpartition(":") if ":" in rest.rsplit("/", 1)[-1] else (rest, "", "")
     return scheme, name, tag
 
@@ -95,15 +108,22 @@ def _image_rule(ctx: CheckContext, job: JobFile) -> list[Finding]:
         return []
     return [
         kit_finding("job-image", severity, job.path, job.image_line, message, fix)
-        for severity, message, fix in _image_problems(ctx, job.image, job.environment)
+        for severity, message, fix in _image_problems(ctx, job.image, job.environment, job.digest_tag)
     ]
 
 
-def _image_problems(ctx: CheckContext, image: str, environment: str | None) -> list[Problem]:
-    """(severity, message, fix) for each way `image` differs from what the workflows publish."""
+def _image_problems(
+    ctx: CheckContext, image: str, environment: str | None, digest_tag: str = ""
+) -> list[Problem]:
+    """(severity, message, fix) for each way `image` differs from what the workflows publish.
+    An image named by digest cannot move; the tag it was resolved from (its `# kit-image-tag:`
+    line) is checked as a tag would be, without the warning that it moves."""
     scheme, name, tag = _split_reference(image)
     if not scheme:
         return []  # a SIF file on the cluster: nothing published to compare with
+    by_digest = bool(DIGEST_SUFFIX.search(image))
+    if by_digest:
+        tag = digest_tag
     if engine_for_scheme(scheme) is None:  # no engine publishes over it
         return [
             (
@@ -114,7 +134,7 @@ def _image_problems(ctx: CheckContext, image: str, environment: str | None) -> l
         ]
     problems: list[Problem] = []
     wants_sif = scheme == "oras"
-    if wants_sif != tag.startswith(SIF_TAG_PREFIX):
+    if (tag or not by_digest) and wants_sif != tag.startswith(SIF_TAG_PREFIX):
         problems.append(
             (
                 "error",
@@ -127,7 +147,7 @@ def _image_problems(ctx: CheckContext, image: str, environment: str | None) -> l
     if wants_sif:
         bare = _without_arch_suffix(ctx, bare)
     moving = {str(e.get("tag", "")) for e in matrix_entries(ctx.workflow(ctx.docker_workflow))}
-    immutable = IMMUTABLE.match(bare)
+    immutable = IMMUTABLE.fullmatch(bare)
     if immutable and environment and immutable.group("env") != environment:
         problems.append(
             (
@@ -137,7 +157,7 @@ def _image_problems(ctx: CheckContext, image: str, environment: str | None) -> l
                 "regenerate the job files for one environment",
             )
         )
-    elif not immutable:
+    elif not immutable and not (by_digest and not tag):
         if moving and bare not in moving and bare != "latest":
             problems.append(
                 (
@@ -147,13 +167,14 @@ def _image_problems(ctx: CheckContext, image: str, environment: str | None) -> l
                     _regenerate_all(),
                 )
             )
-        else:
+        elif not by_digest:
             problems.append(
                 (
                     "warning",
-                    f"the tag {tag!r} moves with every build: HTCondor caches images "
-                    "by name and may run an old copy",
-                    "use the per-commit tag <env>-sha-<commit> (kit generate's default)",
+                    f"the tag {tag!r} moves with every build: jobs submitted at different "
+                    "times may run different images",
+                    "use the per-commit tag <env>-sha-<commit> (kit generate's default), or "
+                    "the image by digest (kit generate --job-digest)",
                 )
             )
     published = _published_names(ctx)

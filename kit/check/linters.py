@@ -35,7 +35,7 @@ from typing import Any
 
 from kit.check import schema
 from kit.check.findings import Finding, Severity
-from kit.model.deployfiles import DOCKERFILE, WORKFLOW_DIR
+from kit.model.deployfiles import DEPENDABOT, DOCKERFILE, WORKFLOW_DIR
 
 Linter = Callable[[list[str], Path], list[Finding]]
 INSTALL_HINT = "pip install 'pixi-deploy-kit[lint]'"
@@ -186,7 +186,8 @@ def hadolint(files: list[str], workdir: Path, timeout: float | None = None) -> l
 
 
 def zizmor(files: list[str], workdir: Path, timeout: float | None = None) -> list[Finding]:
-    workflows = [f for f in files if f.startswith(WORKFLOW_DIR)]
+    # zizmor audits Dependabot's configuration too (e.g. `dependabot-cooldown`).
+    workflows = [f for f in files if f.startswith(WORKFLOW_DIR) or f == DEPENDABOT]
     if not workflows:
         return []
     exe = find_tool("zizmor")
@@ -230,14 +231,19 @@ def zizmor(files: list[str], workdir: Path, timeout: float | None = None) -> lis
 
 # zizmor's exit status when no input could be audited (every workflow failed to parse or validate).
 ZIZMOR_NO_INPUTS = 3
-_ZIZMOR_SKIPPED = re.compile(r"WARN .*?(failed to (?:validate|parse|load)[^\n]*)")
+# On a line with `WARN ` before it (found with str.find, then one search: linear in the line).
+_ZIZMOR_SKIPPED = re.compile(r"failed to (?:validate|parse|load)[^\n]*")
 
 
 def _not_audited(stderr: str, workflows: list[str]) -> list[Finding]:
     """zizmor skips a workflow it cannot parse or validate, saying so only on stderr: one
     warning for each (the schema check reports the cause as an error)."""
     findings: list[Finding] = []
-    reasons = [one_line(m.group(1)) for m in _ZIZMOR_SKIPPED.finditer(stderr)]
+    reasons = [
+        one_line(m.group(0))
+        for line in stderr.splitlines()
+        if (warn := line.find("WARN ")) >= 0 and (m := _ZIZMOR_SKIPPED.search(line, warn + 5))
+    ]
     # The reason rarely names the file; zizmor reads its inputs in order and says which it completed.
     skipped = [w for w in workflows if not re.search(rf"completed {re.escape(w)}\s*$", stderr, re.M)]
     for index, reason in enumerate(reasons):
@@ -256,7 +262,7 @@ def _not_audited(stderr: str, workflows: list[str]) -> list[Finding]:
                 "warning",
                 file,
                 None,
-                f"zizmor did not audit this workflow: {reason}",
+                f"zizmor did not audit this file: {reason}",
                 "fix the errors the schema check reports, then check again",
             )
         )
@@ -277,20 +283,26 @@ def _not_audited(stderr: str, workflows: list[str]) -> list[Finding]:
 
 def workflow_schema(files: list[str], workdir: Path, timeout: float | None = None) -> list[Finding]:
     """The GitHub workflow schema, exactly as `check-jsonschema --builtin-schema
-    vendor.github-workflows` judges it, without starting that program."""
-    workflows = [f for f in files if f.startswith(WORKFLOW_DIR)]
-    if not workflows:
+    vendor.github-workflows` judges it, without starting that program; and `dependabot.yml`
+    against `vendor.dependabot`, the schema check-jsonschema ships for it (offline too)."""
+    checked = [
+        (f, schema.SCHEMA_NAME if f.startswith(WORKFLOW_DIR) else schema.DEPENDABOT_SCHEMA)
+        for f in files
+        if f.startswith(WORKFLOW_DIR) or f == DEPENDABOT
+    ]
+    if not checked:
         return []
     if not schema.available():
-        return _skipped("check-jsonschema", workflows)
+        return _skipped("check-jsonschema", [f for f, _ in checked])
     findings: list[Finding] = []
-    for file in workflows:
+    for file, schema_name in checked:
         try:
             text = (workdir / file).read_text(encoding="utf-8", errors="replace")
-            problems = schema.validate_workflow(text)
+            problems = schema.validate_workflow(text, schema_name)
         except Exception as error:  # a broken installation must not end the check run
             findings.extend(_failed("schema", file, one_line(f"{type(error).__name__}: {error}")))
             continue
+        dependabot = schema_name == schema.DEPENDABOT_SCHEMA
         for problem in problems:
             if problem.path is None:
                 findings.append(
@@ -308,12 +320,14 @@ def workflow_schema(files: list[str], workdir: Path, timeout: float | None = Non
                 findings.append(
                     Finding(
                         "schema",
-                        "github-workflow",
+                        "dependabot" if dependabot else "github-workflow",
                         "error",
                         file,
                         None,
                         one_line(f"{problem.path}: {problem.message}", 600),
-                        "compare with the GitHub Actions workflow syntax reference",
+                        "compare with GitHub's dependabot.yml options reference"
+                        if dependabot
+                        else "compare with the GitHub Actions workflow syntax reference",
                     )
                 )
     return findings

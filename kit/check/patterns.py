@@ -111,7 +111,7 @@ def _filter_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(c))
         i += 1
-    return re.compile("^" + "".join(out) + "$")
+    return re.compile("".join(out))  # matched with fullmatch: `$` would pass a final newline
 
 
 def _filter_error(raw: str) -> str | None:
@@ -134,6 +134,6 @@ def path_filter_matches(filters: list[str], path: str) -> bool:
         if _filter_error(raw) is not None:
             continue
         negate = raw.startswith("!")
-        if _filter_regex(raw[1:] if negate else raw).match(path):
+        if _filter_regex(raw[1:] if negate else raw).fullmatch(path):
             hit = not negate
     return hit

@@ -13,7 +13,7 @@ import re
 
 from kit.check.context import CheckContext, Rule
 from kit.check.findings import Finding, Problem, kit_finding
-from kit.check.images import lock_format_rule, runtime_shell_rule
+from kit.check.images import pixi_support_rule, runtime_shell_rule
 from kit.check.patterns import (
     bad_dockerignore_patterns,
     bad_gitignore_patterns,
@@ -202,11 +202,35 @@ def _clean(src: str) -> str:
     return src[2:] if src.startswith("./") else src
 
 
+def _outside_context(src: str, file: str) -> bool:
+    """Whether a recipe's host source lies outside the build context (the workspace folder): any
+    `..` past its top, and, in a def file, an absolute path (Apptainer copies it from the build
+    machine; Docker reads `COPY /x` inside the context, so there it is not outside)."""
+    if "://" in src:
+        return False
+    if src.startswith("/"):
+        return not file.endswith(DOCKERFILE)
+    return posixpath.normpath(src).split("/")[0] == ".."
+
+
 def copy_source_rules(ctx: CheckContext) -> list[Finding]:
     """Every COPY / %files source exists and (for Docker) is not cut out by .dockerignore."""
     findings: list[Finding] = []
     for src, file, line in _build_inputs(ctx):
         rel = _clean(src)
+        if _outside_context(src, file):
+            findings.append(
+                kit_finding(
+                    "copy-outside",
+                    "error",
+                    file,
+                    line,
+                    f"{src} lies outside the build context (the workspace folder): the build copies "
+                    "whatever the building machine has there into the image, or fails",
+                    "copy the file into the workspace folder and name it from there, or remove the line",
+                )
+            )
+            continue
         if any(c in rel for c in "$*?[{") or rel.startswith("/") or "://" in rel:
             continue
         if not ctx.exists(rel):
@@ -368,7 +392,9 @@ def path_filter_rule(ctx: CheckContext) -> list[Finding]:
         if ignore:
             read.add(ctx.prefix + ignore)
         for src, file, _ in inputs:
-            rel = _clean(src)
+            if _outside_context(src, file) or "://" in src:
+                continue  # copy_source_rules flags it; no filter can follow a file outside the repository
+            rel = posixpath.normpath(_clean(src).lstrip("/")) if src.strip("/") else ""
             if file.endswith(recipe) and rel not in ("", ".") and not any(c in rel for c in "$*?[{"):
                 read.add(ctx.prefix + _sample(ctx, rel))
         for event in ("push", "pull_request"):
@@ -489,7 +515,7 @@ RULES: dict[str, Rule] = {
     "apptainer-def": def_parse_rule,
     "stage-arguments": def_stage_arguments_rule,
     "environments": environment_rules,
-    "lock-format": lock_format_rule,
+    "pixi-support": pixi_support_rule,
     "copy-sources": copy_source_rules,
     "manifest-paths": manifest_path_rule,
     "ignore-files": ignore_file_rules,

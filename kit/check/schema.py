@@ -1,5 +1,5 @@
 """The GitHub workflow schema check, in-process, as `check-jsonschema --builtin-schema
-vendor.github-workflows` does it.
+vendor.github-workflows` does it; and Dependabot's configuration against `vendor.dependabot`.
 
 Why in-process: the `check-jsonschema` command spent 7 of the 8 seconds a `kit check` took,
 almost all of it starting up. The result stays the command's own because every part is taken
@@ -30,13 +30,14 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_NAME = "vendor.github-workflows"
+DEPENDABOT_SCHEMA = "vendor.dependabot"
 MAX_BYTES = 1_000_000
 MAX_NODES = 50_000  # a large real workflow holds a few thousand values
 MAX_DEPTH = 100  # flow brackets ([{) open at once
 MAX_INDENT = 400  # spaces before a line's content
 _IRI_FORMATS = frozenset({"iri", "iri-reference"})
 _lock = threading.Lock()
-_validator: Any = None
+_validators: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def available() -> bool:
     return importlib.util.find_spec("check_jsonschema") is not None
 
 
-def _vendored_schema_path() -> Path | None:
+def _vendored_schema_path(name: str = SCHEMA_NAME) -> Path | None:
     spec = importlib.util.find_spec("check_jsonschema")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -60,7 +61,7 @@ def _vendored_schema_path() -> Path | None:
         Path(list(spec.submodule_search_locations)[0])
         / "builtin_schemas"
         / "vendor"
-        / "github-workflows.json"
+        / (name.removeprefix("vendor.") + ".json")
     )
     return path if path.is_file() else None
 
@@ -77,11 +78,14 @@ def _formats(node: Any) -> set[str]:
 
 
 def _import_jsonschema() -> None:
-    """Import jsonschema without its RFC 3987 grammar when the schema cannot need it."""
+    """Import jsonschema without its RFC 3987 grammar when no schema the kit uses can need it."""
     if "jsonschema" in sys.modules:
         return
-    path = _vendored_schema_path()
-    if path is None or _formats(json.loads(path.read_text(encoding="utf-8"))) & _IRI_FORMATS:
+    paths = [_vendored_schema_path(name) for name in (SCHEMA_NAME, DEPENDABOT_SCHEMA)]
+    if any(
+        path is None or _formats(json.loads(path.read_text(encoding="utf-8"))) & _IRI_FORMATS
+        for path in paths
+    ):
         return
     had = "rfc3987_syntax" in sys.modules
     if not had:
@@ -93,20 +97,19 @@ def _import_jsonschema() -> None:
             del sys.modules["rfc3987_syntax"]
 
 
-def _get_validator() -> Any:
-    global _validator
+def _get_validator(name: str = SCHEMA_NAME) -> Any:
     with _lock:
-        if _validator is None:
+        if name not in _validators:
             _import_jsonschema()
             from check_jsonschema.formats import FormatOptions
             from check_jsonschema.regex_variants import RegexImplementation, RegexVariantName
             from check_jsonschema.schema_loader import BuiltinSchemaLoader
 
             regex = RegexImplementation(RegexVariantName.default)
-            _validator = BuiltinSchemaLoader(SCHEMA_NAME).get_validator(
-                SCHEMA_NAME, {}, FormatOptions(regex_impl=regex), regex, False
+            _validators[name] = BuiltinSchemaLoader(name).get_validator(
+                name, {}, FormatOptions(regex_impl=regex), regex, False
             )
-        return _validator
+        return _validators[name]
 
 
 def _load_yaml(text: str) -> Any:
@@ -219,12 +222,13 @@ def load_workflow(text: str) -> tuple[Any, SchemaError | None]:
         return None, SchemaError(None, f"the YAML expands to more than {MAX_NODES} values")
 
 
-def validate_workflow(text: str) -> list[SchemaError]:
-    """Every problem check-jsonschema would report for this workflow text (empty: valid)."""
+def validate_workflow(text: str, schema_name: str = SCHEMA_NAME) -> list[SchemaError]:
+    """Every problem check-jsonschema would report for this workflow text (empty: valid); with
+    `schema_name` DEPENDABOT_SCHEMA, for a `dependabot.yml` (read within the same bounds)."""
     data, problem = load_workflow(text)
     if problem is not None:
         return [problem]
-    validator = _get_validator()
+    validator = _get_validator(schema_name)
     from check_jsonschema.reporter import find_best_deep_match
 
     errors: list[SchemaError] = []

@@ -11,19 +11,19 @@ import re
 
 from kit.base.errors import OptionsError
 
-SIZE = re.compile(r"^[1-9][0-9]{0,6}(MB|GB|TB)$")
-TIME = re.compile(r"^(?:[0-9]{1,3}-)?[0-9]{1,3}:[0-5][0-9]:[0-5][0-9]$")
-COUNT = re.compile(r"^[1-9][0-9]{0,2}$")
+SIZE = re.compile(r"[1-9][0-9]{0,6}(MB|GB|TB)")
+TIME = re.compile(r"(?:[0-9]{1,3}-)?[0-9]{1,3}:[0-5][0-9]:[0-5][0-9]")
+COUNT = re.compile(r"[1-9][0-9]{0,2}")
 WORD = r"[A-Za-z0-9_.+/-]+"
-MODULES = re.compile(rf"^{WORD}(?: {WORD})*$")
+MODULES = re.compile(rf"{WORD}(?: {WORD})*")
 COMMAND_WORD = r"[A-Za-z0-9_./=:,@+-]+"
-COMMAND = re.compile(rf"^{COMMAND_WORD}(?: {COMMAND_WORD})*$")
-COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
-SIF_PATH = re.compile(r"^[A-Za-z0-9_./-]+\.sif$")
+COMMAND = re.compile(rf"{COMMAND_WORD}(?: {COMMAND_WORD})*")
+COMMIT = re.compile(r"[0-9a-f]{7,40}")
+SIF_PATH = re.compile(r"[A-Za-z0-9_./-]+\.sif")
 
 
 def _check(pattern: re.Pattern[str], value: str, field: str, what: str, example: str) -> str:
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         raise OptionsError(
             f"{field.replace('_', ' ')} {value!r} is not {what}",
             field=field,
@@ -48,8 +48,18 @@ def count(value: str, field: str) -> str:
 
 
 def modules(value: str, field: str) -> str:
-    """Environment modules to load, separated by spaces (`apptainer`, `cuda/12.4 apptainer`)."""
-    return _check(MODULES, value, field, "module names separated by spaces", "apptainer")
+    """Environment modules to load, separated by spaces (`apptainer`, `cuda/12.4 apptainer`).
+    A word that starts with '-' is an option to `module load` (`--force`, `-f`), not a module."""
+    _check(MODULES, value, field, "module names separated by spaces", "apptainer")
+    options = [word for word in value.split(" ") if word.startswith("-")]
+    if options:
+        raise OptionsError(
+            f"{field.replace('_', ' ')} {options[0]!r} starts with '-': `module load` would read it "
+            "as an option, not a module",
+            field=field,
+            fix="give module names only, such as 'cuda/12.4 apptainer'",
+        )
+    return value
 
 
 def command(value: str, field: str) -> str:
@@ -75,5 +85,12 @@ def sif_path(value: str, field: str) -> str:
             f"{field.replace('_', ' ')} {value!r} climbs out with '..'",
             field=field,
             fix="give the SIF's path without '..'",
+        )
+    if value.startswith("-"):
+        raise OptionsError(
+            f"{field.replace('_', ' ')} {value!r} starts with '-': apptainer and the job file's "
+            "commands would read it as an option",
+            field=field,
+            fix="give the SIF's path without a leading '-', such as 'images/gpu.sif' or './-gpu.sif'",
         )
     return _check(SIF_PATH, value, field, "a path ending in .sif", "images/gpu.sif")

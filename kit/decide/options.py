@@ -46,24 +46,43 @@ BOOTSTRAPS: tuple[str, ...] = get_args(Bootstrap)
 ENGINES: tuple[str, ...] = ENGINE_NAMES  # the engine table's names (kit.engines.registry), in its order
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
 
-# The pixi the rendered recipes start from. It must read the lock format a current pixi writes:
-# pixi >= 0.68 writes format 7, which 0.67 and older refuse (see kit.model.pixi_versions).
-# 0.70.2 verified as a released image: prefix-dev/pixi-docker commit 8e3c95e ("Bump pixi version
-# to v0.70.2", Dockerfile `ARG PIXI_VERSION=0.70.2`), its git tag 0.70.2 (pushed by the release
-# job, which runs only after the images were pushed), and .github/workflows/build.yml there
-# building `ubuntu:noble` with the tag pattern `{{version}}-noble`.
-# Why not newer: pixi 0.71.0 (prefix-dev/pixi #6178, "Rich Platform support") turns a legacy
-# `[system-requirements]` table into synthesised platforms (`linux-64-cuda-12`) and locks the
-# environments that use them under those platforms, with their virtual packages (0.76.1 names
-# them `p1`, `p2`, ... in pixi.lock): a lock shape the kit's reader and the lab's stand-in do not
-# follow yet. 0.70.2 is the
-# newest release that reads format 7 and still locks every environment under its conda subdir.
-PIXI_VERSION = "0.70.2"
+# The pixi the rendered recipes start from: the newest pixi with a published pixi-docker image.
+# Verified 2026-12-05 by fetching prefix-dev/pixi-docker: its newest commit 4441f4c ("Bump pixi
+# version to v0.76.1 (#178)", 2026-08-04) sets the Dockerfile's `ARG PIXI_VERSION=0.76.1`, and
+# its git tag 0.76.1 is that commit (the tag is pushed by build.yml's release job, which runs only
+# after the build job pushed the images). build.yml there pushes, for each base image in its
+# matrix, `{{version}}-<tag>` for linux/amd64 and linux/arm64, `<tag>` being the Debian or Ubuntu
+# codename (trixie, bookworm, bullseye with and without `-slim`; plucky, noble, jammy, focal) or
+# `<codename>-cuda-<version>` for nvidia/cuda bases; `{{version}}` and `latest` alone are
+# ubuntu:noble. No alpine image is built. The image digest is not in the repository (the build
+# prints it to the run's log only), so the tag, not a digest, is what is pinned here.
+# prefix-dev/pixi has newer releases (v0.76.2, v0.77.0) without a pixi-docker image yet.
+# What 0.76.1 reads that 0.70 did not (kit.model.pixi_versions, checked by
+# kit.model.pixi_support): rich platforms (0.71), locks with `p1`, `p2`, ... platforms (0.71),
+# TOML 1.1 manifests (0.73). pixi 0.71+ installs a platform only where its virtual packages are
+# met, so the recipes set CONDA_OVERRIDE_CUDA for CUDA environments (GPU-less builders).
+PIXI_VERSION = "0.76.1"
+PIXI_PIN_VERIFIED = "2026-12-05"
+PIXI_PIN_HOW = (
+    "fetched prefix-dev/pixi-docker; `git rev-parse refs/tags/0.76.1^{commit}` == HEAD == "
+    "4441f4c392a286e82f4f42dbe0feb3be2bcc3eef, whose Dockerfile has ARG PIXI_VERSION=0.76.1; "
+    "no newer tag there"
+)
 DEFAULT_BASE_IMAGE = f"ghcr.io/prefix-dev/pixi:{PIXI_VERSION}-noble"
 # The final stage of the optimized style needs no pixi: the same distribution as the base image.
 DEFAULT_RUNTIME_IMAGE = "ubuntu:24.04"
 DEFAULT_REGISTRY = "ghcr.io"
-DISTRO_CODENAMES = ("noble", "jammy", "focal", "bookworm", "bullseye", "trixie", "alpine")
+# The distributions prefix-dev/pixi-docker publishes pixi images for (its build.yml, above): a
+# base image's tag names one, and the image tags the kit derives carry it.
+DISTRO_CODENAMES = ("noble", "jammy", "focal", "plucky", "bookworm", "bullseye", "trixie")
+# The concerns options are grouped by, in the order the studio shows them, with their titles:
+# `first` is what a learner changes first (kept in view); each other group folds away.
+OPTION_GROUPS: dict[str, str] = {
+    "first": "",
+    "images": "Images",
+    "publishing": "Publishing",
+    "jobs": "Job file settings",
+}
 
 
 @dataclass(frozen=True)
@@ -80,6 +99,7 @@ class OptionSpec:
     placeholder: str = ""
     # Whether `build_commands` prints it (the folder argument already says where the workspace is).
     on_command_line: bool = True
+    group: str = "images"  # its concern, one of OPTION_GROUPS (the studio groups its form by it)
 
 
 def option(
@@ -93,6 +113,7 @@ def option(
     widget: str = "",
     placeholder: str = "",
     on_command_line: bool = True,
+    group: str = "images",
 ) -> Any:
     """A schema field: its default and its `OptionSpec`.
 
@@ -105,7 +126,9 @@ def option(
     # An empty text box shows what the kit decides instead, as the help says it.
     said = re.search(r"\(default: ([^)]*)\)", help)
     placeholder = placeholder or (said.group(1) if said and not default else "")
-    spec = OptionSpec(help, flag, label, check, choices, widget, placeholder, on_command_line)
+    if group not in OPTION_GROUPS:
+        raise ValueError(f"option group {group!r} is not one of {', '.join(OPTION_GROUPS)}")
+    spec = OptionSpec(help, flag, label, check, choices, widget, placeholder, on_command_line, group)
     return field(default=default, metadata={"option": spec})
 
 
@@ -114,7 +137,7 @@ def job_option(default: str, help: str, **spec: Any) -> Any:
 
     A build does not read these, so printed `kit build` lines leave them out.
     """
-    return option(default, help, on_command_line=False, **spec)
+    return option(default, help, on_command_line=False, group="jobs", **spec)
 
 
 def _env_names(values: tuple[str, ...], field_name: str) -> object:
@@ -126,11 +149,7 @@ def _tags(values: tuple[str, ...], field_name: str) -> object:
 
 
 def _registry(value: str, field_name: str) -> object:
-    if not names.REGISTRY_HOST.match(value):
-        raise OptionsError(
-            f"registry {value!r} is not a host name", field=field_name, fix="use a host such as 'ghcr.io'"
-        )
-    return value
+    return names.registry_host(value, field_name)
 
 
 def platform_names(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -192,6 +211,7 @@ class RenderOptions:
         flag="--env",
         check=names.environment_name,
         widget="environment",
+        group="first",
     )
     environments: tuple[str, ...] = option(
         (),
@@ -200,6 +220,7 @@ class RenderOptions:
         label="matrix (none: all)",
         check=_env_names,
         widget="environments",
+        group="publishing",
     )
     cuda: str | None = option(
         None,
@@ -212,6 +233,7 @@ class RenderOptions:
         "lesson: the recipe the episodes teach; optimized: what you would ship",
         choices=STYLES,
         widget="toggle",
+        group="first",
     )
     base_image: str = option(
         DEFAULT_BASE_IMAGE, "image with pixi for the install stage", check=names.image_reference
@@ -223,8 +245,11 @@ class RenderOptions:
         "",
         "image name in workflows (default: ghcr.io/<owner>/<repo>)",
         check=names.image_reference,
+        group="publishing",
     )
-    registry: str = option(DEFAULT_REGISTRY, "registry the workflows publish to", check=_registry)
+    registry: str = option(
+        DEFAULT_REGISTRY, "registry the workflows publish to", check=_registry, group="publishing"
+    )
     platforms: tuple[str, ...] = option(
         (),
         "a platform to build: linux-64 or linux-aarch64, or linux/amd64, linux/arm64 (repeatable, "
@@ -249,6 +274,7 @@ class RenderOptions:
         check=names.relative_path,
         placeholder="(repository root)",
         on_command_line=False,
+        group="publishing",
     )
     app_dir: str = option(
         "app",
@@ -257,7 +283,7 @@ class RenderOptions:
         placeholder="(no code copied)",
     )
     tags: tuple[str, ...] = option(
-        (), "an image tag (repeatable; default: derived from the lock)", check=_tags
+        (), "an image tag (repeatable; default: derived from the lock)", check=_tags, group="publishing"
     )
     bootstrap: Bootstrap = option(
         "docker", "Apptainer bootstrap agent", label="Apptainer bootstrap", choices=BOOTSTRAPS
@@ -303,6 +329,13 @@ class RenderOptions:
         "the git remote origin)",
         check=names.image_reference,
         placeholder="ghcr.io/<owner>/<repository>",
+    )
+    job_digest: bool = option(
+        False,
+        "ask the registry for the digest the job image's tag names and write the image by digest "
+        "(a tag can be pushed again; a digest cannot). Needs the network: off, the files name the tag",
+        label="job image by digest",
+        on_command_line=False,
     )
     job_sif: str = job_option(
         "",
@@ -354,7 +387,9 @@ class RenderOptions:
 class BuildOptions:
     """How a build runs, beside what it renders."""
 
-    engine: str = option(DEFAULT_ENGINE, "the container engine", choices=ENGINES, widget="toggle")
+    engine: str = option(
+        DEFAULT_ENGINE, "the container engine", choices=ENGINES, widget="toggle", group="first"
+    )
     tag: str | None = option(None, "image tag (Docker) or SIF name stem (Apptainer)", check=names.tag)
 
     def __post_init__(self) -> None:

@@ -18,19 +18,21 @@ from dataclasses import dataclass, field, replace
 from kit.base import names
 from kit.base.errors import OptionsError
 from kit.decide import styles
-from kit.decide.options import DISTRO_CODENAMES, ENGINES, RenderOptions
+from kit.decide.options import DISTRO_CODENAMES, ENGINES, PIXI_VERSION, RenderOptions
 from kit.decide.styles import Style
 from kit.engines.registry import ENGINES as ENGINE_TABLE
 from kit.engines.registry import get_engine
 from kit.model import deployfiles
 from kit.model.deployfiles import workflow_files
 from kit.model.discover import slug_in
+from kit.model.pixi_support import unserved
+from kit.model.pixi_versions import pixi_version_of_image
 from kit.model.platforms import BY_SUBDIR, LINUX_PLATFORMS, LinuxPlatform
 from kit.model.sources import build_sources, manifest_paths, outside
 from kit.model.workspace import DEFAULT_ENV, LINUX, Workspace
 
 # Runtime images known to have no shell: the entrypoint script of `runtime = "image"` cannot start.
-SHELL_LESS_IMAGES = re.compile(r"^(scratch$|gcr\.io/distroless/|cgr\.dev/chainguard/static)")
+SHELL_LESS_IMAGES = re.compile(r"gcr\.io/distroless/|cgr\.dev/chainguard/static")  # match: a prefix
 # Apptainer bootstrap agents that start from an image reference (the others from a file).
 IMAGE_BOOTSTRAPS = ("docker", "docker-daemon")
 # The tags the workflows push, beside the descriptive one (`gpu-noble-cuda-12`, which moves to
@@ -97,6 +99,8 @@ class Plan:
     workflow_slug: str = ""
     docker_paths: tuple[str, ...] = field(default=())
     apptainer_paths: tuple[str, ...] = field(default=())
+    # Every workspace folder of the repository ("" for the root), this one among them.
+    repository_workspaces: tuple[str, ...] = field(default=())
 
     @property
     def context(self) -> str:
@@ -179,6 +183,18 @@ class Plan:
     @property
     def apptainer_workflow(self) -> str:
         return workflow_files(self.workflow_slug)[1]
+
+    @property
+    def dependabot_folders(self) -> tuple[str, ...]:
+        """The folder of every workspace in the repository, as Dependabot names them (`/`,
+        `/variants/gpu`), sorted: each gets its own docker entry in the one `dependabot.yml`, and
+        every workspace renders the same list, so none replaces another's entries. A neighbour
+        whose folder name the kit would not put into a path is left out (its own generate refuses
+        that name too)."""
+        own = self.prefix.rstrip("/")
+        return tuple(
+            "/" + folder for folder in sorted({*filter(_plain_folder, self.repository_workspaces), own})
+        )
 
     @property
     def workflow_label(self) -> str:
@@ -316,6 +332,13 @@ def published_tag(tag: str, engine: str | None = None) -> str:
     return get_engine(engine).published_tag(tag) if engine else tag
 
 
+def _plain_folder(folder: str) -> bool:
+    try:
+        return names.relative_path(folder, "subdir") == folder
+    except OptionsError:
+        return False
+
+
 def resolve(
     workspace: Workspace, options: RenderOptions, repository_workspaces: tuple[str, ...] = ()
 ) -> Plan:
@@ -338,6 +361,7 @@ def resolve(
     _check_lock_covers_linux(workspace, selected)
     envs = tuple(replace(e, platforms=_env_platforms(workspace, options, e.name)) for e in envs)
     _check_manifest_paths(workspace, selected)
+    _check_pixi_serves(workspace, options)
     prefix = f"{subdir}/" if subdir else ""
     sources = build_sources(workspace, selected, app_dir)
     if any(s == "src/" or s.startswith("src/") for s in sources) and app_dir:
@@ -358,6 +382,7 @@ def resolve(
         manifest=workspace.manifest_path.name,
         project_sources=sources,
         workflow_slug=slug_in(repository_workspaces, subdir, workspace.name),
+        repository_workspaces=tuple(repository_workspaces),
     )
     return replace(
         plan,
@@ -368,7 +393,33 @@ def resolve(
     )
 
 
+# `scratch` is no image: Docker reserves the name for an empty final stage, which holds neither
+# the loader nor the libraries the environment's programs need, nor pixi for an install.
+SCRATCH_NAMES = frozenset({"scratch", "library/scratch", "docker.io/library/scratch"})
+
+
+def _is_scratch(image: str) -> bool:
+    name = image.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    return name in SCRATCH_NAMES
+
+
 def _check_runtime(options: RenderOptions) -> None:
+    if _is_scratch(options.runtime_image):
+        raise OptionsError(
+            f"runtime image {options.runtime_image!r} is empty: nothing in it can run the environment "
+            "(no loader, no system libraries)",
+            field="runtime_image",
+            fix="use --style optimized --runtime minimal, which starts from scratch and copies in the "
+            "loader and the libraries the environment links against",
+        )
+    if _is_scratch(options.base_image):
+        raise OptionsError(
+            f"base image {options.base_image!r} is empty: the install stage needs pixi",
+            field="base_image",
+            fix="use an image with pixi, such as the default ghcr.io/prefix-dev/pixi image",
+        )
     chosen = styles.style(options.style)
     if options.runtime not in chosen.runtimes:
         others = styles.styles_with_runtime(options.runtime)
@@ -483,6 +534,20 @@ def _check_manifest_paths(workspace: Workspace, selected: tuple[str, ...]) -> No
                 field=where,
                 fix="move it into the workspace folder and name it from there",
             )
+
+
+def _check_pixi_serves(workspace: Workspace, options: RenderOptions) -> None:
+    """The pixi in the base image must read what the workspace uses (lock format and layout,
+    rich platforms, TOML 1.1) and meet its `requires-pixi` (kit.model.pixi_support). The base
+    image's tag is how a user picks an older pixi (`--base-image ghcr.io/prefix-dev/pixi:0.70.2-noble`);
+    an image whose tag names no pixi version (a lab's, `latest`) cannot be checked here."""
+    version = pixi_version_of_image(options.base_image)
+    if version is None:
+        return
+    gaps = unserved(workspace, version, options.base_image, PIXI_VERSION)
+    if gaps:
+        gap = gaps[0]
+        raise OptionsError(gap.message, file=gap.file, field=gap.field, fix=gap.fix)
 
 
 def _check_lock_covers_linux(workspace: Workspace, selected: tuple[str, ...]) -> None:

@@ -537,7 +537,9 @@ def probe_apptainer(sif: Path | str, *, gpu: GpuMode = "auto", apptainer: str | 
             *(["--nv"] if requested else []),
             "--bind",
             f"{script.parent}:{MOUNTED_PROBE_DIR}:ro",
-            str(sif),
+            # A SIF named `-x.sif` is the same file as `./-x.sif`, which apptainer cannot read as
+            # an option (`kit probe -- --help.sif`).
+            f"./{sif}" if str(sif).startswith("-") else str(sif),
             "/bin/sh",
             "-c",
             _APPTAINER_SHELL,

@@ -23,10 +23,10 @@ from typing import Any
 
 from kit.engines.events import BuildEvent, EventKind, StepTiming
 
-_VERTEX = re.compile(r"^#(\d+) (.*)$")
-_STEP = re.compile(r"^\[(?:(?P<stage>[^\]\s]+) )?(?P<n>\d+)/(?P<m>\d+)\] (?P<instruction>.*)$")
-_DONE = re.compile(r"^DONE (\d+(?:\.\d+)?)s$")
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_VERTEX = re.compile(r"#(\d+) (.*)")  # each fullmatch: `$` passes a final newline
+_STEP = re.compile(r"\[(?:(?P<stage>[^\]\s]+) )?(?P<n>\d+)/(?P<m>\d+)\] (?P<instruction>.*)")
+_DONE = re.compile(r"DONE (\d+(?:\.\d+)?)s")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _IMAGE_ID = re.compile(r"writing image (sha256:[0-9a-f]{64})")
 
 
@@ -67,16 +67,16 @@ class PlainProgressParser:
         line = line.rstrip("\r\n")
         if not line.strip():
             return []
-        match = _VERTEX.match(line)
+        match = _VERTEX.fullmatch(line)
         if not match:
             return [BuildEvent("log", line=line)]
         vertex, rest = int(match.group(1)), match.group(2)
         image = _IMAGE_ID.search(rest)
         if image:
             self.image_id = image.group(1)
-        if _DIGEST.match(rest):
+        if _DIGEST.fullmatch(rest):
             return []
-        step_match = _STEP.match(rest)
+        step_match = _STEP.fullmatch(rest)
         if step_match and vertex not in self._steps:
             return [self._start(vertex, step_match)]
         step = self._steps.get(vertex)
@@ -93,7 +93,7 @@ class PlainProgressParser:
         return step.event("step_started")
 
     def _update(self, step: _Step, rest: str, line: str) -> list[BuildEvent]:
-        done = _DONE.match(rest)
+        done = _DONE.fullmatch(rest)
         if rest == "CACHED":
             step.cached = True
         elif done:

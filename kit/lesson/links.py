@@ -22,14 +22,36 @@ HUB_SCHEMES = ("https", "http")
 # What nbgitpuller can clone without credentials on the hub: web URLs, and local paths for a hub
 # that holds a mirror (and for tests).
 REPO_SCHEMES = ("https", "http", "file")
-PATH_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+ -]*$")
+# A host (a name, or an IPv6 address in brackets) and an optional port, nothing after either.
+NETLOC = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[^\[\]:/@]+)(?::[0-9]{1,5})?")
+PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+ -]*")  # fullmatch
 # git check-ref-format, narrowed: no control characters, space, ~ ^ : ? * [ \ and no "..", "@{",
 # "//", leading "-", trailing "/", "." or ".lock".
 BRANCH_BAD = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^[-/.]|/\.|[/.]$|\.lock$|\.lock/")
 
 
 def _url(value: str, field: str, schemes: tuple[str, ...], example: str) -> str:
-    parts = urlsplit(value)
+    try:  # urlsplit, .hostname and .port raise ValueError on `http://[::1`, `http://[zz]/`, `:99999`
+        parts = urlsplit(value)
+        parts.hostname, parts.port  # noqa: B018  (asked for their checks)
+    except ValueError as exc:
+        raise OptionsError(
+            f"{value!r} is not a URL that can be read: {exc}",
+            field=field,
+            fix=f"give a full URL such as {example} (an IPv6 host in brackets: http://[::1]:8000)",
+        ) from None
+    if parts.scheme != "file" and not NETLOC.fullmatch(parts.netloc.rpartition("@")[2]):
+        raise OptionsError(
+            f"{value!r} has a malformed host: {parts.netloc!r}",
+            field=field,
+            fix=f"give a full URL such as {example} (an IPv6 host in brackets: http://[::1]:8000)",
+        )
+    if parts.port == 0:
+        raise OptionsError(
+            f"{value!r} names port 0, which no browser can reach",
+            field=field,
+            fix=f"give a port from 1 to 65535, or none, such as {example}",
+        )
     if parts.scheme not in schemes:
         raise OptionsError(
             f"{value!r} is not a {' or '.join(schemes)} URL",
@@ -75,7 +97,7 @@ def notebook_path(value: str) -> str:
     """A relative path inside the repository (no '..', no absolute path)."""
     cleaned = value.strip("/")
     parts = cleaned.split("/")
-    if not cleaned or value.startswith("/") or not all(PATH_PART.match(p) for p in parts):
+    if not cleaned or value.startswith("/") or not all(PATH_PART.fullmatch(p) for p in parts):
         raise OptionsError(
             f"path {value!r} is not a plain relative path inside the repository",
             field="--path",
@@ -95,7 +117,7 @@ def hub_link(hub: str, repo: str, branch: str | None = None, path: str = DEFAULT
     hub = _url(hub, "--hub", HUB_SCHEMES, "https://hub.example.org")
     repo = _url(repo, "--repo", REPO_SCHEMES, "https://github.com/OWNER/REPOSITORY")
     folder = target_folder(repo)
-    if not PATH_PART.match(folder):
+    if not PATH_PART.fullmatch(folder):
         raise OptionsError(
             f"repository URL {repo!r} does not end in a folder name",
             field="--repo",

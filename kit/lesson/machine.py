@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kit.base.errors import UserError
+from kit.base.errors import UnreadableFile, UserError
 from kit.check.linters import INSTALL_HINT, find_tool
 from kit.engines import engine_status
 from kit.lesson.sync import EXAMPLE, config_placeholders, sync_lesson_files
@@ -50,6 +50,8 @@ def machine_report(root: Path | str = ".") -> list[MachineItem]:
                     "run `kit lesson sync` and commit" if stale else "",
                 )
             )
+        except UnreadableFile:
+            raise  # bad input (exit 2), not a finding: a page the kit cannot read at all
         except UserError as error:
             items.append(MachineItem("lesson in step with kit", "error", error.detail, error.fix or ""))
     for key, wanted in config_placeholders(Path(root)):

@@ -21,14 +21,13 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from kit.base.errors import KitError, ToolNotFound, UserError
-from kit.base.files import refuse_links
+from kit.base.errors import KitError, ToolNotFound, UnreadableFile, UserError
+from kit.base.files import read_text, refuse_links
+from kit.base.yamlfile import load_yaml
 from kit.output.write import atomic_write
 
 STYLESHEET = "kit-preview.css"
-PAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.md$")
+PAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.md")  # fullmatch
 SECTIONS = ("episodes", "learners", "instructors")
 PANDOC_TIMEOUT = 120
 PANDOC_HINT = "install pandoc (Debian: apt-get install pandoc; elsewhere: https://pandoc.org/installing.html)"
@@ -44,21 +43,17 @@ class Page:
 def lesson_pages(root: Path) -> tuple[str, list[Page]]:
     """The site's title and its pages, in the order `config.yaml` lists them."""
     config_path = root / "config.yaml"
-    try:
-        config: Any = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise UserError(
-            f"cannot read the lesson configuration: {error}",
-            file=config_path,
-            fix="run in the lesson repository, or pass --root",
-        ) from error
+    # Bounded: no FIFO, device or link, a size limit, strict UTF-8, aliases expanded within a budget.
+    config: Any = load_yaml(config_path, field="config.yaml")
     if not isinstance(config, dict):
         raise UserError("not a mapping", file=config_path, fix="use the Workbench's config.yaml layout")
     pages: list[Page] = []
     pages.append(Page(root / "index.md" if (root / "index.md").is_file() else None, "index.html", "Home"))
     for section in SECTIONS:
         names = config.get(section) or []
-        if not isinstance(names, list) or not all(isinstance(n, str) and PAGE_NAME.match(n) for n in names):
+        if not isinstance(names, list) or not all(
+            isinstance(n, str) and PAGE_NAME.fullmatch(n) for n in names
+        ):
             raise UserError(
                 f"{section} must list Markdown file names such as 01-intro.md",
                 file=config_path,
@@ -80,7 +75,8 @@ def lesson_pages(root: Path) -> tuple[str, list[Page]]:
 
 
 def _title(source: Path) -> str:
-    match = re.search(r'(?m)^title:\s*["\']?(.*?)["\']?\s*$', source.read_text(encoding="utf-8")[:2000])
+    text = read_text(source, field="lesson page", error=UnreadableFile)[:2000]
+    match = re.search(r'(?m)^title:\s*["\']?(.*?)["\']?\s*$', text)
     return match.group(1) if match else ""
 
 
@@ -111,7 +107,15 @@ def _safe_output_dir(out: Path) -> Path:
     refuse_links(out, "--out")
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder", field="--out", fix="choose a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file on the way (`FILE/sub`), no permission, /proc
+        raise UserError(
+            f"cannot be made: {exc.strerror or exc}",
+            file=out,
+            field="--out",
+            fix="choose a folder you can write to; nothing was written",
+        ) from None
     return out
 
 

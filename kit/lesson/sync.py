@@ -19,14 +19,17 @@ bad input: sync raises `UserError` (exit 2) before it writes anything.
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from kit.base.errors import KitError, UserError
+from kit.base.errors import KitError, UnreadableFile, UserError
 from kit.base.files import read_text
+from kit.base.yamlfile import load_yaml
 from kit.decide.options import PIXI_VERSION, RenderOptions
 from kit.decide.plan import resolve
 from kit.model.deployfiles import APPTAINER_WORKFLOW, DOCKER_WORKFLOW
@@ -64,11 +67,14 @@ Machine architecture: x86_64
 """
 
 FILE_MARKER = re.compile(
-    r"^<!-- kit-file: (?P<path>\S+)"
-    r'(?: from="(?P<start>[^"]*)" (?P<how>to|before)="(?P<end>[^"]*)")? -->$'
+    r"<!-- kit-file: (?P<path>\S+)"
+    r'(?: from="(?P<start>[^"]*)" (?P<how>to|before)="(?P<end>[^"]*)")? -->'  # fullmatch
 )
-CODE_OPEN = re.compile(r"^<!-- kit-code:(?P<rest>.*)$")
-INLINE = re.compile(r"<!-- kit: (?P<template>.+?) -->(?P<text>.*?)<!-- /kit -->")
+CODE_OPEN = re.compile(r"<!-- kit-code:(?P<rest>.*)")  # fullmatch
+# Neither part may run past a marker, so a line of a thousand unclosed openings is read once.
+INLINE = re.compile(
+    r"<!-- kit: (?P<template>(?:(?!-->).)+?) -->(?P<text>(?:(?!<!-- kit:|<!-- /kit -->).)*)<!-- /kit -->"
+)
 INLINE_OPEN, INLINE_CLOSE = "<!-- kit:", "<!-- /kit -->"
 PLACEHOLDER = re.compile(r"\{(?P<key>[a-z][a-z0-9_-]*(?:\.[a-z0-9_-]+)+)\}")
 FENCE = re.compile(r"^(`{3,}|~{3,})")
@@ -273,8 +279,8 @@ def refill(markdown: str, files: dict[str, str], where: str, values: dict[str, s
             out.extend(lines[i : end + 1])
             i = end + 1
             continue
-        file_marker = FILE_MARKER.match(stripped)
-        code_marker = CODE_OPEN.match(stripped)
+        file_marker = FILE_MARKER.fullmatch(stripped)
+        code_marker = CODE_OPEN.fullmatch(stripped)
         if stripped.startswith("<!-- kit-file") and not file_marker:
             raise UserError(
                 f"line {i + 1}: malformed kit-file marker",
@@ -323,12 +329,32 @@ def refill(markdown: str, files: dict[str, str], where: str, values: dict[str, s
 def prose_files(root: Path) -> list[Path]:
     # Everything the globs name but folders: a FIFO or a link must reach the bounded reader and be
     # refused there (exit 2), not be skipped in silence.
-    found = {p for pattern in PROSE_GLOBS for p in root.glob(pattern) if not p.is_dir() or p.is_symlink()}
+    found = {
+        p for pattern in PROSE_GLOBS for p in _bounded(root, pattern) if not p.is_dir() or p.is_symlink()
+    }
     return sorted(found)
 
 
 def notebook_files(root: Path) -> list[Path]:
-    return sorted(p for p in (root / "notebooks").glob("*.ipynb") if p.is_file() and not p.is_symlink())
+    return sorted(p for p in _bounded(root, "notebooks/*.ipynb") if p.is_file() and not p.is_symlink())
+
+
+MAX_LESSON_FILES = 2000  # per pattern; the lesson has a few dozen
+
+
+def _bounded(root: Path, pattern: str) -> list[Path]:
+    """What `pattern` names under `root`, refused (exit 2) past MAX_LESSON_FILES: a folder of a
+    million files is not a lesson, and is not read to the end to find that out."""
+    found = list(itertools.islice(root.glob(pattern), MAX_LESSON_FILES + 1))
+    if len(found) > MAX_LESSON_FILES:
+        folder = root / pattern.split("/")[0]
+        raise UserError(
+            f"holds more than {MAX_LESSON_FILES} files named {pattern.split('/')[-1]}",
+            file=folder,
+            field="lesson files",
+            fix="keep only the lesson's pages there",
+        )
+    return found
 
 
 def refill_notebook(text: str, lesson: Lesson, where: str) -> str:
@@ -367,12 +393,12 @@ def sync_lesson_files(root: Path, write: bool = True) -> list[str]:
     lesson = load_lesson(root)
     pending: list[tuple[Path, str]] = []
     for path in prose_files(root):
-        text = read_text(path, field="lesson page")
+        text = read_text(path, field="lesson page", error=UnreadableFile)
         new = refill(text, lesson.files, str(path), lesson.values)
         if new != text:
             pending.append((path, new))
     for path in notebook_files(root):
-        text = read_text(path, field="notebook")
+        text = read_text(path, field="notebook", error=UnreadableFile)
         new = refill_notebook(text, lesson, str(path))
         if new != text:
             pending.append((path, new))
@@ -395,11 +421,11 @@ def unmarked_values(markdown: str, values: Iterable[str]) -> list[str]:
     skip_next_fence = False
     while i < len(lines):
         stripped = lines[i].strip()
-        if FILE_MARKER.match(stripped):
+        if FILE_MARKER.fullmatch(stripped):
             skip_next_fence = True
             i += 1
             continue
-        if CODE_OPEN.match(stripped):
+        if CODE_OPEN.fullmatch(stripped):
             while i < len(lines) and lines[i].strip() != "-->":
                 i += 1
             skip_next_fence = True
@@ -433,15 +459,15 @@ def config_placeholders(root: Path) -> list[tuple[str, str]]:
     The lesson ships placeholders instead of invented values (a fork's URL, a contact address);
     `kit lesson check` lists the ones left. A missing or unreadable config is one entry too.
     """
-    import yaml
-
     path = root / "config.yaml"
-    if not path.is_file():
+    if not os.path.lexists(path):  # a FIFO, a folder or a link there is refused, not skipped
         return []
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        return [("config.yaml", f"fix the YAML: {str(error).splitlines()[0]}")]
+        data = load_yaml(path, field="config.yaml")
+    except UnreadableFile:
+        raise
+    except UserError as error:
+        return [("config.yaml", f"fix the YAML: {error.detail}")]
     if not isinstance(data, dict):
         return [("config.yaml", "make it a YAML mapping of lesson settings")]
     return [

@@ -104,10 +104,21 @@ def write_template(root: Path, out: Path) -> list[str]:
 def _check_destination(out: Path) -> None:
     """`out` is new or an empty real folder, in a folder that exists, and not behind a link."""
     refuse_links(out)
+    empty = True
     try:
         info = out.lstat()
+        if stat.S_ISDIR(info.st_mode):
+            with os.scandir(out) as entries:
+                empty = next(entries, None) is None
     except FileNotFoundError:
         info = None
+    except OSError as exc:  # a file on the way (`FILE/sub`), no permission, /proc
+        raise UserError(
+            f"cannot be used: {exc.strerror or exc}",
+            file=out,
+            field="out",
+            fix="name a new folder (or an empty one) in a folder you can write to; nothing was written",
+        ) from None
     if info is not None and not stat.S_ISDIR(info.st_mode):
         raise UserError(
             f"is {describe_kind(info.st_mode)}, not a folder the template can go in",
@@ -115,7 +126,7 @@ def _check_destination(out: Path) -> None:
             field="out",
             fix="name a new folder; nothing was written",
         )
-    if info is not None and any(out.iterdir()):
+    if info is not None and not empty:
         raise UserError(
             "is not empty: the template is made only in a new or an empty folder",
             file=out,

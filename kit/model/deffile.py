@@ -85,8 +85,8 @@ BOOTSTRAP_AGENTS = frozenset(
 NAMED_IMAGE_AGENTS = frozenset({"docker", "docker-daemon", "oci"})
 # Apptainer's build-argument placeholder: `{{ NAME }}`, spaces optional.
 ARGUMENT_USE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_HEADER = re.compile(r"^([A-Za-z]+):\s*(.*)$")
-_SECTION = re.compile(r"^%([A-Za-z]+)\s*(.*)$")
+_HEADER = re.compile(r"([A-Za-z]+):\s*(.*)")  # fullmatch: `$` passes a final newline
+_SECTION = re.compile(r"%([A-Za-z]+)\s*(.*)")
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ def parse_def(text: str) -> DefFile:
     leading: list[tuple[str, int]] = []  # lines before the first Bootstrap: belong to it
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
-        header = _HEADER.match(line)
+        header = _HEADER.fullmatch(line)
         key = header.group(1).lower() if header else ""
         if header and key in DEF_HEADER_KEYS and (section is None or key == "bootstrap"):
             if key == "bootstrap":
@@ -190,7 +190,7 @@ def parse_def(text: str) -> DefFile:
             stages[-1].header[key] = header.group(2).strip()
             stages[-1].lines.append((raw, number))
             continue
-        match = _SECTION.match(line)
+        match = _SECTION.fullmatch(line)
         if match:
             name = match.group(1).lower()
             if name not in DEF_SECTIONS:
@@ -260,7 +260,7 @@ def _stage_problems(stages: list[DefStage]) -> list[DefProblem]:
                 )
             )
         for section in stage.sections_named("files"):
-            source = re.match(r"^from\s+(\S+)$", section.argument)
+            source = re.fullmatch(r"from\s+(\S+)", section.argument)
             if source and source.group(1) not in seen:
                 problems.append(
                     DefProblem(

@@ -38,6 +38,9 @@ class DeployFile:
     # Rendered only when `--only` names its group: job files name a published image and a
     # commit, which a repository without a GitHub remote or a commit cannot give.
     on_request: bool = False
+    # One file for the whole repository that every workspace renders alike (it lists them all):
+    # no workspace owns it, so one workspace's generate never refuses another's (kit.output.write).
+    shared: bool = False
 
 
 DOCKERFILE = "Dockerfile"
@@ -52,6 +55,8 @@ SLURM_FILE = "jobs/slurm.sbatch"
 PROBE_SCRIPT = "torch_detect_GPU.py"
 GITHUB_DIR = ".github/"
 WORKFLOW_DIR = GITHUB_DIR + "workflows/"
+# Dependabot's configuration: GitHub reads it only from this path at the repository root.
+DEPENDABOT = GITHUB_DIR + "dependabot.yml"
 # The kit's own record of what it wrote (SHA-256 per managed file), at the repository root (or
 # --out): not a deployment file, but written, skipped and refused beside them.
 STATE_FILE = ".kit-state.json"
@@ -72,6 +77,7 @@ FILES: tuple[DeployFile, ...] = (
     DeployFile(APPTAINER_DEF, "apptainer", FileKind.MANAGED, "workspace", "singularity", checked=True),
     DeployFile(DOCKER_WORKFLOW, "workflows", FileKind.MANAGED, "repository", "yaml", checked=True),
     DeployFile(APPTAINER_WORKFLOW, "workflows", FileKind.MANAGED, "repository", "yaml", checked=True),
+    DeployFile(DEPENDABOT, "workflows", FileKind.MANAGED, "repository", "yaml", checked=True, shared=True),
     DeployFile(GITIGNORE, "", FileKind.LINES, "workspace", checked=True),
     DeployFile(GITATTRIBUTES, "", FileKind.LINES, "workspace"),
     DeployFile(HTCONDOR_FILE, "htcondor", FileKind.MANAGED, "workspace", checked=True, on_request=True),
@@ -97,3 +103,5 @@ GROUPS: dict[str, tuple[str, ...]] = {
 ON_REQUEST_GROUPS: tuple[str, ...] = tuple(dict.fromkeys(f.group for f in FILES if f.on_request))
 # What `kit check` reads from the workspace folder (the workflows it reads at the repository root).
 CHECKED_IN_WORKSPACE: tuple[str, ...] = tuple(f.path for f in FILES if f.checked and f.place == "workspace")
+# The repository's shared files (one path for every workspace), which `kit check` reads at the root.
+SHARED: tuple[str, ...] = tuple(f.path for f in FILES if f.shared)

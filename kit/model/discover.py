@@ -9,6 +9,7 @@ each workspace's workflows after its folder (`docker-<slug>.yaml`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -19,6 +20,10 @@ from kit.model.workspace import parse_manifest_toml
 # Folders never searched: pixi's own environments, VCS data, caches, build outputs.
 SKIPPED_DIRS = frozenset({"node_modules", "__pycache__", "site-packages", "build", "dist", "venv"})
 MAX_DEPTH = 4
+# The search is bounded in count too: a cloned repository may hold a million folders, or a
+# thousand pyproject.toml files to parse. Past either bound it stops with one line.
+MAX_FOLDERS = 20_000
+MAX_PYPROJECTS = 200
 
 
 def is_workspace(folder: Path) -> bool:
@@ -28,6 +33,10 @@ def is_workspace(folder: Path) -> bool:
     pyproject = folder / "pyproject.toml"
     if not pyproject.is_file():
         return False
+    return _pixi_pyproject(pyproject)
+
+
+def _pixi_pyproject(pyproject: Path) -> bool:
     try:
         data = parse_manifest_toml(pyproject)
     except WorkspaceError:  # unreadable, huge or not TOML: not a workspace to generate for
@@ -44,10 +53,18 @@ def find_workspaces(root: Path) -> tuple[str, ...]:
     found: list[str] = []
     if not root.is_dir():
         return ()
-    for current, dirs, _files in os.walk(root, followlinks=False):
+    folders = parsed = 0
+    for current, dirs, files in os.walk(root, followlinks=False):
         here = Path(current)
         rel = here.relative_to(root)
         depth = len(rel.parts)
+        folders += 1
+        if folders > MAX_FOLDERS:
+            raise _too_many(root, f"more than {MAX_FOLDERS} folders")
+        if "pixi.toml" not in files and "pyproject.toml" in files:
+            parsed += 1
+            if parsed > MAX_PYPROJECTS:
+                raise _too_many(root, f"more than {MAX_PYPROJECTS} pyproject.toml files")
         dirs[:] = sorted(
             d
             for d in dirs
@@ -61,6 +78,16 @@ def find_workspaces(root: Path) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def _too_many(root: Path, what: str) -> WorkspaceError:
+    return WorkspaceError(
+        f"holds {what} within {MAX_DEPTH} levels: too many to search for Pixi workspaces",
+        file=root,
+        field="repository",
+        fix="keep generated trees and vendored projects out of the repository (or in hidden, "
+        "build, dist, venv or node_modules folders, which are not searched)",
+    )
+
+
 def workflow_slug(subdir: str, workspace_name: str) -> str:
     """The suffix a workspace's workflows get when the repository holds several: its folder
     (`variants/gpu` -> `variants-gpu`), or its name for a workspace at the root."""
@@ -70,6 +97,16 @@ def workflow_slug(subdir: str, workspace_name: str) -> str:
 
 
 def slug_in(repository_workspaces: tuple[str, ...], subdir: str, workspace_name: str) -> str:
-    """This workspace's workflow slug: "" when it is the repository's only workspace."""
+    """This workspace's workflow slug: "" when it is the repository's only workspace.
+
+    Two folders can make the same slug (`a_b` and `a-b`, `gpu/v1` and `gpu-v1`): then each of
+    them gets a suffix from its own folder's path, so that no two workspaces ever share a
+    workflow file (one would replace the other's CI)."""
     others = [d for d in repository_workspaces if d != subdir]
-    return workflow_slug(subdir, workspace_name) if others else ""
+    if not others:
+        return ""
+    slug = workflow_slug(subdir, workspace_name)
+    # A workspace at the root is named by its name, which the others' folders cannot be read for.
+    if any(workflow_slug(d, "") == slug for d in others if d):
+        slug += "-" + hashlib.sha256(subdir.encode("utf-8")).hexdigest()[:6]
+    return slug

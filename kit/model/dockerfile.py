@@ -23,7 +23,12 @@ from dockerfile_parse import DockerfileParser
 HEREDOC = re.compile(r"(?:^|\s)\d*<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_.-]*)\2")
 HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
 # $NAME, ${NAME}, ${NAME:-default}, ${NAME-default}: what a FROM line may use from global ARGs.
-VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+# A default runs to its `}` but never across another `${`: each try then reads only up to the
+# next one, so a line of `${a:-${a:-...` (a recipe from a cloned repository) is read in linear
+# time, where `[^}]*` read the rest of the line once for every `${`.
+VARIABLE = re.compile(
+    r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?-((?:[^}$]|\$(?!\{))*))?\}|([A-Za-z_][A-Za-z0-9_]*))"
+)
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ def newest_lock_format(pixi_version: str) -> int:
     return max(fmt for first, fmt in LOCK_FORMAT_READ_BY if wanted >= first)
 
 
-_IMAGE_TAG = re.compile(r"^(?P<version>\d+\.\d+\.\d+)(?:-[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+_IMAGE_TAG = re.compile(r"(?P<version>\d+\.\d+\.\d+)(?:-[A-Za-z0-9][A-Za-z0-9._-]*)?")  # fullmatch
 
 
 def pixi_version_of_image(image: str) -> str | None:
@@ -68,7 +68,7 @@ def pixi_version_of_image(image: str) -> str | None:
     name, tag = reference.rsplit(":", 1)
     if name.rsplit("/", 1)[-1] != "pixi":
         return None
-    match = _IMAGE_TAG.match(tag)
+    match = _IMAGE_TAG.fullmatch(tag)
     return match.group("version") if match else None
 
 

@@ -20,13 +20,32 @@ and conda source dependencies (`pkg = { path = "src/pkg" }`, built by pixi-build
 install; `path = "."` or a `[package]` table makes the workspace itself a source package).
 `build_sources` gathers all of them for the plan; `manifest_paths` lists the manifest's own for
 `kit check`.
+
+Every path found here is printed into a `COPY` and a `%files` line, so each must be one token
+and stay inside the workspace folder (the build context), whoever named it (issue 19, class 3):
+
+- a name the manifest or `[project]` gives (`readme`, `license`, `license-files` matches, the
+  project's name as a module file) that needs quoting (a space, `$`, `*`, ...) is refused with
+  the field that names it: Dockerfile's JSON form could quote it, but a def file's `%files` line
+  cannot, and one recipe must not copy what the other leaves out;
+- a `[project].name` that is no PEP 508 name (`../outside/evil`) is refused: no build backend
+  accepts it, and it would name a file outside the workspace;
+- a folder that is not a Python identifier (`*`, `my pkg`, `$x`) is not a package a backend
+  finds, whatever it holds, so it is not copied;
+- a path that leads outside the workspace through a link (`src -> /home/me/elsewhere`) is
+  refused, naming the link: the image would get another machine's files, or none.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
 from typing import Any
 
-from kit.model.workspace import Workspace, parse_manifest_toml
+from kit.base.errors import WorkspaceError
+from kit.base.names import PATH_COMPONENT
+from kit.model.workspace import WORKSPACE_NAME, Workspace, parse_manifest_toml
 
 SETUP_FILES = ("setup.py", "setup.cfg", "MANIFEST.in")
 LICENCE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "COPYING", "NOTICE")
@@ -94,7 +113,45 @@ def build_sources(workspace: Workspace, environments: tuple[str, ...], app_dir: 
         found.add(path + "/" if (workspace.root / path).is_dir() else path)
     # A path inside a folder already copied comes with it.
     folders = [f for f in found if f.endswith("/")]
-    return tuple(sorted(p for p in found if not any(p != f and p.startswith(f) for f in folders)))
+    kept = tuple(sorted(p for p in found if not any(p != f and p.startswith(f) for f in folders)))
+    for path in kept:
+        copyable(workspace.root, path.rstrip("/"), workspace.manifest_path, "context")
+    return kept
+
+
+def one_token(path: str) -> bool:
+    """Whether `path` (relative, '/'-separated) prints as one token in a `COPY` and a `%files`
+    line: plain components, no `..`, nothing a shell or Dockerfile would read."""
+    parts = path.split("/")
+    return bool(path) and all(PATH_COMPONENT.match(p) for p in parts)
+
+
+def copyable(root: Path, path: str, manifest: Path, field: str) -> str:
+    """`path` if it is one token and, links followed, stays inside `root`; else WorkspaceError
+    naming `field` of `manifest` (or the link that leaves)."""
+    if not one_token(path):
+        raise WorkspaceError(
+            f"the build would copy {path!r}, which a COPY or %files line cannot hold as one "
+            "path (spaces, quotes, '$', '*' and other shell characters, or '..')",
+            file=manifest,
+            field=field,
+            fix="rename it with letters, digits, '.', '_' and '-' only, and name it so",
+        )
+    top = root.resolve()
+    here = root
+    for part in path.split("/"):
+        here = here / part
+        if os.path.islink(here):
+            target = here.resolve()
+            if target != top and top not in target.parents:
+                raise WorkspaceError(
+                    f"is a link to {os.readlink(here)!r}, outside the workspace folder (the build "
+                    "context): the image would get another machine's files, or none",
+                    file=here,
+                    field=field,
+                    fix="replace the link with the files themselves, inside the workspace folder",
+                )
+    return path
 
 
 def project_sources(workspace: Workspace, app_dir: str) -> tuple[str, ...]:
@@ -103,9 +160,11 @@ def project_sources(workspace: Workspace, app_dir: str) -> tuple[str, ...]:
     root = workspace.root
     project = workspace.project_table
     found: set[str] = set()
+    metadata = workspace.manifest_path
     if workspace.manifest_path.name == "pixi.toml" and (root / "pyproject.toml").is_file():
         # The backend reads the project's metadata from the pyproject.toml beside pixi.toml.
         found.add("pyproject.toml")
+        metadata = root / "pyproject.toml"
         try:
             data = parse_manifest_toml(root / "pyproject.toml")
         except Exception:  # WorkspaceError: the build backend will say what is wrong with it
@@ -114,17 +173,18 @@ def project_sources(workspace: Workspace, app_dir: str) -> tuple[str, ...]:
     if (root / "src").is_dir():
         found.add("src/")
     else:
-        for child in sorted(root.iterdir()):
+        for child in _top_level(root, metadata):
             if (
                 child.is_dir()
                 and not child.is_symlink()
                 and child.name not in NEVER
                 and not child.name.startswith(".")
                 and child.name != app_dir
+                and child.name.isidentifier()  # else no backend finds it as a package
                 and (child / "__init__.py").is_file()
             ):
                 found.add(child.name + "/")
-        module = str(project.get("name", "")).replace("-", "_").lower()
+        module = _module_name(project.get("name"), metadata)
         if module and (root / f"{module}.py").is_file():
             found.add(f"{module}.py")
     for name in SETUP_FILES:
@@ -134,13 +194,71 @@ def project_sources(workspace: Workspace, app_dir: str) -> tuple[str, ...]:
         value = project.get(key)
         named = value.get("file") if isinstance(value, dict) else value if key == "readme" else None
         if isinstance(named, str) and "/" not in named and (root / named).is_file():
-            found.add(named)
+            found.add(copyable(root, named, metadata, f"project.{key}"))
     patterns = project.get("license-files", [])
     for pattern in patterns if isinstance(patterns, list) else []:
         if isinstance(pattern, str) and "/" not in pattern and "**" not in pattern:
-            found.update(p.name for p in root.glob(pattern) if p.is_file() and not p.is_symlink())
+            found.update(
+                copyable(root, p.name, metadata, "project.license-files")
+                for p in _bounded_glob(root, pattern)
+                if p.is_file() and not p.is_symlink()
+            )
     found.update(name for name in LICENCE_FILES if (root / name).is_file())
     return tuple(sorted(found))
+
+
+MAX_GLOB = 1000  # entries of the workspace folder a `license-files` pattern is matched against
+MAX_TOP_LEVEL = 10_000  # entries of the workspace folder looked at for package folders
+
+
+def _top_level(root: Path, metadata: Path) -> list[Path]:
+    """The workspace folder's entries, sorted, for the package search; refused past MAX_TOP_LEVEL
+    (each is looked into for an `__init__.py`), instead of reading a million of them."""
+    from itertools import islice
+
+    with os.scandir(root) as entries:
+        names = [e.name for e in islice(entries, MAX_TOP_LEVEL + 1)]
+    if len(names) > MAX_TOP_LEVEL:
+        raise WorkspaceError(
+            f"the workspace folder {root} holds more than {MAX_TOP_LEVEL} entries to search for "
+            "the project's packages",
+            file=metadata,
+            field="project",
+            fix="put the package under src/ (then only src/ is copied), or move the files into a folder",
+        )
+    return [root / n for n in sorted(names)]
+
+
+def _bounded_glob(root: Path, pattern: str) -> list[Path]:
+    """The top-level entries of `root` that `pattern` (no '/') matches, looking at no more than
+    MAX_GLOB of them: a folder of a million files is not read to find a licence."""
+    import fnmatch
+    from itertools import islice
+
+    try:
+        with os.scandir(root) as entries:
+            names = [e.name for e in islice(entries, MAX_GLOB)]
+    except OSError:
+        return []
+    return [root / n for n in sorted(names) if fnmatch.fnmatchcase(n, pattern) and not n.startswith(".")]
+
+
+def _module_name(name: Any, metadata: Path) -> str:
+    """The module file a flat project named `name` may have (`my-pkg` -> `my_pkg`); '' when it
+    names none. A name that is not a PEP 508 name is refused: no build backend accepts it, and
+    `../outside/evil` would name a file outside the workspace."""
+    if name is None or name == "":
+        return ""
+    if not isinstance(name, str) or not WORKSPACE_NAME.match(name):
+        raise WorkspaceError(
+            f"[project].name {name!r} is not a package name (letters, digits, '.', '_', '-', "
+            "starting and ending with a letter or digit)",
+            file=metadata,
+            field="project.name",
+            fix='rename the project, e.g. name = "my-package"',
+        )
+    module = re.sub(r"[-.]+", "_", name).lower()
+    return module if module.isidentifier() else ""
 
 
 def _has_self_dependency(feature: dict[str, Any]) -> bool:

@@ -812,7 +812,7 @@ def _read_lock(path: Path) -> Lock | None:
 
 def _lock_version(text: str, path: Path) -> int:
     for line in text.splitlines():
-        match = re.match(r"^version:\s*(\d{1,6})\s*$", line)
+        match = re.fullmatch(r"version:\s*(\d{1,6})\s*", line)
         if match:
             return int(match.group(1))
         if line.strip() and not line.startswith("#"):

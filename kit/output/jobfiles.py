@@ -5,7 +5,9 @@ image is by default the per-commit tag the workflows push (`<env>-sha-<short>`, 
 `kit.decide.plan.immutable_tag`): a job then says which commit's build it ran, where the moving tag
 would run whatever was built last. The tag can still be pushed again when the same commit is built
 again, and the commit is the local HEAD, which no workflow may have published: the job files'
-comments say so and what to do.
+comments say so and what to do. With `job_digest` the registry is asked (kit.output.digests) and a
+`Pin` comes back: the image is then named by digest, with the tag in a comment, or the files say
+why they name the tag.
 
 Job files name a published image, so they need two facts the other files do not: the image's
 full name (the workflows can leave it to `${{ github.repository }}`) and the commit. Both come
@@ -18,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from kit.base import git, names
 from kit.base.errors import OptionsError
@@ -38,9 +41,20 @@ ENTRYPOINT = "/app/entrypoint.sh"  # both styles' images: activates the environm
 EXAMPLE_IMAGE_NAME = "ghcr.io/your-name/cuda-lesson"
 EXAMPLE_COMMIT = "3f2c1ab9d0e4c5b6a7f8e9d0c1b2a3f4e5d6c7b8"
 GITHUB_REMOTE = re.compile(
-    r"^(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)"
-    r"([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$"
+    r"(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)"
+    r"([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?"  # fullmatch
 )
+
+
+@dataclass(frozen=True)
+class Pin:
+    """What the registry said of the job image's tag (`kit generate --job-digest`, see
+    kit.output.digests): the digest it names, or why the files name the tag instead."""
+
+    state: Literal["pinned", "unpublished", "unreachable"]
+    digest: str = ""  # sha256:<64 hex>, when pinned
+    newest_commit: str = ""  # unpublished: the newest commit in HEAD's history whose image is there
+    warning: str = ""  # what the user is told when the files name the tag
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,9 @@ class JobPlan:
     time: str
     modules: str
     inputs: tuple[str, ...] = EXAMPLE_INPUTS
+    digest: str = ""  # sha256:..., when the image is named by digest (then `tag` is for the comment)
+    pin: str = ""  # "", pinned, unpublished, unreachable: what resolving the tag gave
+    newest_commit: str = ""  # unpublished: the newest published commit, for the comment
     # The architectures the job may run on: HTCondor's `Arch` values (() for none) and Slurm's
     # node feature (`--constraint`; "" for none). None where the workspace is built for linux-64
     # alone (as before it could be built for others); none in Slurm for a multi-platform Docker
@@ -76,34 +93,32 @@ class JobPlan:
     machine: str = ""  # the architecture the constraint stands for (the comment names it)
 
 
-def job_plan(plan: Plan) -> JobPlan:
-    """The job files' values for `plan`'s primary environment; OptionsError names what is missing."""
+def job_plan(plan: Plan, pin: Pin | None = None) -> JobPlan:
+    """The job files' values for `plan`'s primary environment; OptionsError names what is missing.
+    With a `pin` holding a digest, the image is named by that digest and the tag goes into a
+    comment; a pulled SIF's default name then carries the digest's start too, so a SIF pulled
+    from another digest is never taken for it."""
     o = plan.options
     env = plan.primary
     kind = o.job_image_kind
-    pull = tag = ""
+    pull = tag = digest = ""
     one = _job_platform(plan)
     # A SIF holds one architecture; a Docker image built for several is a manifest list.
     several = serves_several_platforms(kind)
     machines = tuple(p.machine for p in env.linux_platforms) if several else (one.machine,)
-    suffix = "" if several else plan.sif_suffix(one)
     if kind == "sif":
+        suffix = plan.sif_suffix(one)
         container_image = sif = o.job_sif or f"{_tag(plan, None)}{suffix}.sif"  # a local file: the plain tag
+        pin = None
     else:
-        image_name = o.job_image_name or o.image_name
-        if not image_name:
-            raise OptionsError(
-                "the job files need the published image's name, and the git remote "
-                "'origin' is not a GitHub repository",
-                field="job_image_name",
-                fix="pass --job-image-name ghcr.io/OWNER/REPOSITORY",
-            )
-        tag = _tag(plan, engine_for_scheme(kind)) + suffix  # oras://: the SIF's tags, docker://: the image's
-        names.image_reference(f"{image_name}:{tag}", "job_image_name")
-        container_image = pull = f"{kind}://{image_name}:{tag}"
+        image_name, tag = published_image(plan)
+        digest = pin.digest if pin is not None and pin.state == "pinned" else ""
+        reference = f"{image_name}@{digest}" if digest else f"{image_name}:{tag}"
+        names.image_reference(reference, "job_image_name")
+        container_image = pull = f"{kind}://{reference}"
         # Nodes of several architectures may share the folder: each pulls a SIF of its own.
         per_node = "-$(uname -m)" if len(machines) > 1 else ""
-        sif = o.job_sif or f"{tag}{per_node}.sif"
+        sif = o.job_sif or (f"{tag}-{digest[7:19]}{per_node}.sif" if digest else f"{tag}{per_node}.sif")
     default_command = f"python /app/src/{PROBE_SCRIPT}" if plan.app_dir else "python --version"
     return JobPlan(
         environment=env.name,
@@ -125,10 +140,33 @@ def job_plan(plan: Plan) -> JobPlan:
         disk=o.job_disk,
         time=o.job_time,
         modules=o.job_modules,
+        digest=digest,
+        pin=pin.state if pin is not None else "",
+        newest_commit=pin.newest_commit if pin is not None else "",
         arches=condor_arches(machines) if plan.multi_platform else (),
         constraint=(o.job_arch_feature or one.machine) if plan.multi_platform and len(machines) == 1 else "",
         machine=one.machine,
     )
+
+
+def published_image(plan: Plan) -> tuple[str, str]:
+    """(image name, tag) of the published image the job runs (`job_image_kind` oras or docker):
+    oras://: the SIF's tag (for a platform other than linux-64, with its suffix: `-arm64`),
+    docker://: the image's (a manifest list holds every platform). OptionsError when no name is
+    known."""
+    o = plan.options
+    image_name = o.job_image_name or o.image_name
+    if not image_name:
+        raise OptionsError(
+            "the job files need the published image's name, and the git remote "
+            "'origin' is not a GitHub repository",
+            field="job_image_name",
+            fix="pass --job-image-name ghcr.io/OWNER/REPOSITORY",
+        )
+    suffix = "" if serves_several_platforms(o.job_image_kind) else plan.sif_suffix(_job_platform(plan))
+    tag = _tag(plan, engine_for_scheme(o.job_image_kind)) + suffix
+    names.image_reference(f"{image_name}:{tag}", "job_image_name")
+    return image_name, tag
 
 
 def _job_platform(plan: Plan) -> LinuxPlatform:
@@ -191,7 +229,7 @@ def fill_from_git(options: RenderOptions, directory: Path) -> RenderOptions:
 def github_image(remote: str, registry: str) -> str:
     """`<registry>/<owner>/<repo>` in lower case for a GitHub remote URL, else ''. Lower case
     because registries refuse upper case, as the workflows' `${IMAGE,,}` knows."""
-    match = GITHUB_REMOTE.match(remote.strip())
+    match = GITHUB_REMOTE.fullmatch(remote.strip())
     if not match:
         return ""
     image = f"{registry}/{match.group(1)}/{match.group(2)}".lower()

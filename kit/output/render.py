@@ -4,7 +4,7 @@
 so a preview, a diff, a check and a write all start from the same bytes. Templates live in
 `kit/templates/` (Jinja2, `StrictUndefined`): `<style>/` holds a style's Dockerfile and def
 (its folder is in the style's row, kit.decide.styles), `common/` the files both styles share,
-`workflows/` the two GitHub workflows. Templates get the plan, never the options: every decision
+`workflows/` the two GitHub workflows and Dependabot's configuration. Templates get the plan, never the options: every decision
 is the plan's, and a template only prints it.
 """
 
@@ -47,6 +47,7 @@ TEMPLATES = {
     deployfiles.APPTAINER_DEF: "{style}/apptainer.def.j2",
     deployfiles.DOCKER_WORKFLOW: "workflows/docker.yaml.j2",
     deployfiles.APPTAINER_WORKFLOW: "workflows/apptainer.yaml.j2",
+    deployfiles.DEPENDABOT: "workflows/dependabot.yml.j2",
     deployfiles.GITIGNORE: "common/gitignore.j2",
     deployfiles.GITATTRIBUTES: "common/gitattributes.j2",
 }
@@ -104,20 +105,27 @@ def render(
     return render_plan(resolve(workspace, options or RenderOptions()), only)
 
 
-def render_plan(plan: Plan, only: tuple[str, ...] = ()) -> dict[str, RenderedFile]:
-    """Every deployment file of an already resolved plan (what `Prepared.render` calls)."""
+def render_plan(
+    plan: Plan, only: tuple[str, ...] = (), pin: jobfiles.Pin | None = None
+) -> dict[str, RenderedFile]:
+    """Every deployment file of an already resolved plan (what `Prepared.render` calls); `pin`
+    is what the registry said of the job image (kit.output.digests), when it was asked."""
     files = _all_files(plan, only)
-    files += _job_files(plan, tuple(g for g in only if g in JOB_GROUPS))
+    files += _job_files(plan, tuple(g for g in only if g in JOB_GROUPS), pin)
     return {f.path: f for f in sorted(files, key=lambda f: f.path)}
 
 
-def _job_files(plan: Plan, groups: tuple[str, ...]) -> list[RenderedFile]:
+def _job_files(plan: Plan, groups: tuple[str, ...], pin: jobfiles.Pin | None = None) -> list[RenderedFile]:
     """The files of each scheduler named in `groups` (an HTCondor submit file with its list of
     inputs, a Slurm batch script), each printed by the template its scheduler names."""
     if not groups:
         return []
 
-    context = {"job": jobfiles.job_plan(plan), "entrypoint": jobfiles.ENTRYPOINT, "files": job_file_keys()}
+    context = {
+        "job": jobfiles.job_plan(plan, pin),
+        "entrypoint": jobfiles.ENTRYPOINT,
+        "files": job_file_keys(),
+    }
     p = plan.prefix
     return [
         RenderedFile(p + f.path, _job_template(f.template, context), language=f.language)
@@ -159,6 +167,8 @@ def _all_files(plan: Plan, only: tuple[str, ...]) -> list[RenderedFile]:
 
 def _path(plan: Plan, entry: DeployFile) -> str | None:
     """Where `entry` goes for `plan`, from the repository root (None: not rendered for it)."""
+    if entry.shared:  # one path for the whole repository (dependabot.yml)
+        return entry.path
     if entry.place == "repository":  # the workflows, named after the workspace beside others
         return {
             deployfiles.DOCKER_WORKFLOW: plan.docker_workflow,

@@ -4,8 +4,9 @@ The kit remembers the SHA-256 of every file it wrote in `.kit-state.json` at the
 root (or `--out`), and which workspace of the repository wrote it. A file on disk that still has
 that hash is the kit's own and may be replaced; a file that differs (someone edited it, changed
 its line endings, or the kit never wrote it) is only replaced with `force`, and so is a file
-another workspace of the same repository wrote. Line files (.gitignore, .gitattributes) only ever
-gain the lines they lack; seed files (the probe) are only created.
+another workspace of the same repository wrote (except a shared file such as `dependabot.yml`,
+which every workspace renders alike, listing them all). Line files (.gitignore,
+.gitattributes) only ever gain the lines they lack; seed files (the probe) are only created.
 
 Where: every target is a plain relative path under the root, inside the workspace's folder or the
 root's `.github/`; every folder on the way must be a real folder (no symlink) and every target a
@@ -39,14 +40,15 @@ from typing import Any, Literal
 from kit.base.errors import OverwriteRefused, UserError, WorkspaceError
 from kit.base.files import TEXT_LIMIT, describe_kind, read_bytes, read_text
 from kit.base.interrupts import deferred
-from kit.model.deployfiles import GITHUB_DIR, STATE_FILE, FileKind
+from kit.model.deployfiles import GITHUB_DIR, SHARED, STATE_FILE, FileKind
+from kit.model.discover import is_workspace
 from kit.output.render import RenderedFile
 
 STATE_VERSION = 2
 TEMP_PREFIX = ".kit-tmp-"
 LOCK_WAIT_S = 30.0
 Action = Literal["create", "update", "append", "unchanged", "refused"]
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # fullmatch
 _EDITED_FIX = "review with --diff, then re-run with --force to replace, or move your edits into the options"
 _STATE_FIX = (
     f"delete {STATE_FILE} (the kit then treats the files it finds as hand-edited) or "
@@ -123,12 +125,12 @@ def parse_state(text: str, path: Path) -> dict[str, Recorded]:
         )
     records: dict[str, Recorded] = {}
     for key, value in files.items():
-        if isinstance(value, str) and _SHA256.match(value):  # state version 1
+        if isinstance(value, str) and _SHA256.fullmatch(value):  # state version 1
             records[key] = Recorded(value)
         elif (
             isinstance(value, dict)
             and isinstance(value.get("sha256"), str)
-            and _SHA256.match(value["sha256"])
+            and _SHA256.fullmatch(value["sha256"])
             and isinstance(value.get("workspace", ""), str)
         ):
             records[key] = Recorded(value["sha256"], value.get("workspace"))
@@ -171,8 +173,47 @@ def plan_changes(
     for f in files.values():
         check_relative(f.path, owner)
         old = _read_existing(root, f.path, seed=f.kind is FileKind.SEED)
-        changes.append(_change(f, old, state.get(f.path), force, owner))
+        recorded = state.get(f.path)
+        other = recorded.workspace if recorded is not None else None
+        shared = f.path in SHARED  # every workspace renders the same file: none takes it from another
+        if other is not None and other != owner and not shared and old is not None and old != f.text:
+            if _still_there(root, state, other):
+                changes.append(_taken(f, old, other, owner))
+                continue
+        changes.append(_change(f, old, recorded, force, owner))
     return changes
+
+
+def _still_there(root: Path, state: dict[str, Recorded], workspace: str) -> bool:
+    """Whether the workspace in `workspace` ("" or "name/") is still there: its folder holds a
+    manifest, or a file the state records for it (under --out, where no manifest is written).
+    Then the file another workspace wants is that workspace's."""
+    if is_workspace(root / workspace):
+        return True
+    return any(
+        rec.workspace == workspace
+        and path.startswith(workspace)
+        and not path.startswith(GITHUB_DIR)
+        and os.path.lexists(root / path)
+        for path, rec in state.items()
+    )
+
+
+def _taken(f: RenderedFile, old: str, other: str, owner: str) -> Change:
+    """A file of another workspace of this repository, refused even with --force: each
+    workspace would silently replace the other's CI on every generate."""
+    return Change(
+        f.path,
+        f.kind,
+        "refused",
+        old,
+        f.text,
+        f"{f.path} is written by the workspace in {other or './'} of this repository, not by the one "
+        f"in {owner or './'}; --force does not hand one workspace's files to another",
+        "rename one of the two workspace folders so that their workflow names "
+        "(docker-<folder>.yaml) differ, or generate this workspace's recipes only, with "
+        "--only docker --only apptainer",
+    )
 
 
 def infer_prefix(files: dict[str, RenderedFile]) -> str:
@@ -308,15 +349,26 @@ def _change(f: RenderedFile, old: str | None, recorded: Recorded | None, force: 
     if force:
         return Change(f.path, f.kind, "update", old, f.text)
     fix = _EDITED_FIX
-    if recorded is not None and recorded.workspace is not None and recorded.workspace != owner:
-        reason = f"{f.path} belongs to the workspace in {recorded.workspace or './'} of this repository"
-        fix = "give this workspace its own workflow names, or re-run with --force to take the file over"
+    # A shared file (dependabot.yml) lists every workspace whichever renders it: none owns it.
+    if (
+        recorded is not None
+        and recorded.workspace is not None
+        and recorded.workspace != owner
+        and f.path not in SHARED
+    ):
+        # The other workspace is gone (plan_changes refuses otherwise): --force takes the file.
+        reason = f"{f.path} was written for the workspace in {recorded.workspace or './'}, which is gone"
+        fix = "re-run with --force to take the file over"
     elif recorded is not None and sha256(old) == recorded.sha256:
         return Change(f.path, f.kind, "update", old, f.text)
     elif recorded is not None:
         reason = f"{f.path} changed since the kit last wrote it"
     else:
         reason = f"{f.path} was not written by the kit"
+    if f.path in SHARED:  # the repository's own file (dependabot.yml): no option makes its edits
+        fix = (
+            "review with --diff and add the kit's entries to your file, or re-run with --force to replace it"
+        )
     return Change(f.path, f.kind, "refused", old, f.text, reason, fix)
 
 

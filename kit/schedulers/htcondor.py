@@ -240,7 +240,11 @@ def statements(text: str) -> list[Statement]:
     Every physical line is also looked at on its own, so that a line that would run something
     is found however the lines around it are read."""
     found: dict[int, Statement] = {}
-    pending = ""
+    # The pieces of the logical line being joined, and their length: joined once, when the line
+    # ends, and no further than MAX_LINE + 1 characters (a longer line is "other" whatever the
+    # rest says), so 100,000 continuation lines cost linear time, not a copy per line.
+    pending: list[str] = []
+    size = 0
     start = 0
     for number, raw in enumerate(text.splitlines(), start=1):
         own = raw.strip()
@@ -251,15 +255,20 @@ def statements(text: str) -> list[Statement]:
             continue
         if not pending:
             start = number
-        line = pending + own
-        pending = ""
-        if line.endswith("\\"):
-            pending = line[:-1] + " "
+        continued = own.endswith("\\")
+        piece = own[:-1] + " " if continued else own
+        if size <= MAX_LINE:
+            pending.append(piece[: MAX_LINE + 1 - size])
+            size += len(pending[-1])
+        if continued:
             continue
+        line = "".join(pending)
+        pending, size = [], 0
         if line and start not in found:
             found[start] = _statement(start, line)
-    if pending.strip() and start not in found:
-        found[start] = _statement(start, pending.strip())
+    rest = "".join(pending).strip()
+    if rest and start not in found:
+        found[start] = _statement(start, rest)
     return [found[number] for number in sorted(found)]
 
 
@@ -285,6 +294,8 @@ def _runs(line: str) -> str:
 
 
 def _statement(number: int, line: str) -> Statement:
+    if len(line) > MAX_LINE:  # not a line the kit writes, and not one _runs can vouch for
+        return Statement(number, line[:MAX_LINE], "other")
     why = _runs(line)
     if why:
         return Statement(number, line[:MAX_LINE], "runs", why)
@@ -384,10 +395,13 @@ HTCONDOR = HTCondor(
     job_id_pattern=re.compile(r"^(\d+)\.\d+\s*-\s*\d+\.\d+", re.MULTILINE),
     cancel_client="condor_rm",
     answer=("condor_q", "-totals"),
+    # Plain `condor_q` prints one summary line per batch; `-nobatch` gives each job's state. A
+    # finished job has left the queue: `condor_history` says how it ended.
     login_followers=(
-        "condor_q",
+        "condor_q -nobatch",
         "condor_q -better-analyze <ID>",
         "condor_wait -wait 600 {job}.log",
+        "condor_history <ID>",
         "cat {job}-<ID>.0.out",
     ),
     gpu_request="request_gpus = 1",

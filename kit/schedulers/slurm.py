@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from kit.base.scan import followed_by
 from kit.model import deployfiles
 from kit.schedulers.base import (
     FINAL_STATES,
@@ -29,6 +30,14 @@ from kit.schedulers.base import (
 )
 
 BATCH_SCRIPT = deployfiles.SLURM_FILE  # the name is the deployment-file table's
+# The patterns below read untrusted lines (a checked repository's script, scontrol's output) and
+# are linear in a line's length: no unbounded quantifier is followed by another that can match
+# the same text, and `.*` between two halves is asked as two searches (kit.base.scan).
+SCONTROL_FIELD = re.compile(r"(?<!\w)(\w+)=(\S*)")  # a key starts a word: one try per word
+EXIT_CODE = re.compile(r"\d+:\d+")
+APPTAINER_RUN = re.compile(r"\bapptainer\s+(?:exec|run)\b")
+NV_FLAG = re.compile(r"\s--nv\b")
+GPU_OPTIONS = ("--gpus=", "--gpus-per-node")
 SLURM_STATES: dict[str, State] = {
     "PENDING": "idle",
     "CONFIGURING": "running",
@@ -48,6 +57,19 @@ SLURM_STATES: dict[str, State] = {
 }
 
 
+def asks_for_gpus(line: str) -> bool:
+    """Whether an `#SBATCH` line asks for GPUs: `--gres=` naming a `gpu` resource (`gpu:1`,
+    `gpu:a100:2`, `mps:10,gpu:1`), `--gpus=`, `--gpus-per-<thing>=` or `--gpus-per-node`, read
+    word by word (linear in the line, whatever it holds)."""
+    for word in line.split():
+        if word.startswith("--gres="):
+            if any(part.startswith("gpu") for part in re.split(r"[:,]", word[len("--gres=") :])):
+                return True
+        elif word.startswith(GPU_OPTIONS) or (word.startswith("--gpus-per-") and "=" in word):
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Slurm(Scheduler):
     """A Slurm cluster: one batch job per submission."""
@@ -56,14 +78,14 @@ class Slurm(Scheduler):
         done = self.run(["scontrol", "show", "job", "-o", job.job_id], check=False)
         if done.returncode != 0 or "JobState=" not in done.stdout:
             return JobStatus(self.name, job.job_id, "unknown", said(done))
-        fields = dict(re.findall(r"(\w+)=(\S*)", done.stdout))
+        fields = dict(SCONTROL_FIELD.findall(done.stdout))
         raw = fields.get("JobState", "")
         state = SLURM_STATES.get(raw, "unknown")
         reason = fields.get("Reason", "")
         reason = "" if reason in ("None", "(null)") else reason
         code = fields.get("ExitCode", "")
-        exit_code = int(code.split(":")[0]) if re.match(r"^\d+:\d+$", code) else None
-        signal = int(code.split(":")[1]) if re.match(r"^\d+:\d+$", code) else 0
+        exit_code = int(code.split(":")[0]) if EXIT_CODE.fullmatch(code) else None
+        signal = int(code.split(":")[1]) if EXIT_CODE.fullmatch(code) else 0
         if state == "removed" and not reason:
             reason = f"{raw.lower()}"
         if state in FINAL_STATES and signal:
@@ -96,11 +118,11 @@ class Slurm(Scheduler):
                             severity="warning",
                         )
                     )
-                if re.search(r"--(gres=(\S*:)?gpu|gpus(-per-\w+)?=|gpus-per-node)", stripped):
+                if asks_for_gpus(stripped):
                     gpus.append(("#SBATCH GPU request", number))
             elif stripped and not stripped.startswith("#"):
                 seen_command = True
-            if re.search(r"\bapptainer\s+(exec|run)\b.*\s--nv\b", stripped):
+            if followed_by(APPTAINER_RUN, NV_FLAG, stripped):
                 gpus.append(("apptainer --nv", number))
         remarks += self._bash_syntax(text)
         sif = re.search(r"(?m)^SIF=(\S+)$", text)

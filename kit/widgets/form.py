@@ -3,6 +3,12 @@
 Every widget starts at the value the kit would use anyway, so an untouched form renders the
 same files as `kit generate` without flags. Blank text fields mean "the kit's default", which
 keeps the form forgiving: clearing a field never produces an invalid option.
+
+Laid out by the schema's groups (`OptionSpec.group`, kit.decide.options.OPTION_GROUPS), not by
+a list of fields here: the `first` group (environment, style, engine: what a learner changes
+first) stays in view at the top; every other group folds away in an accordion under its title,
+closed at the start. The job-file settings get an accordion of their own (`job_box`), which the
+studio places in its Job files tab, beside the files they shape.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from typing import Any
 import ipywidgets as w  # type: ignore[import-untyped]  # ships no type information
 
 from kit import api
-from kit.decide.options import BuildOptions, OptionSpec, RenderOptions, default_of, schema
+from kit.decide.options import OPTION_GROUPS, BuildOptions, OptionSpec, RenderOptions, default_of, schema
 from kit.model.workspace import Workspace
 
 # Rendering options, then the build's: every field of the schema has a widget.
@@ -22,6 +28,9 @@ SCHEMA: tuple[tuple[str, Any, OptionSpec], ...] = tuple(
 )
 FIELDS: tuple[str, ...] = tuple(name for name, _, _ in SCHEMA)
 RENDER_FIELDS: tuple[str, ...] = tuple(f.name for f, _ in schema(RenderOptions))
+# The groups folded in the form itself, and the one shown beside the job files instead.
+FIRST_GROUP, JOB_GROUP = "first", "jobs"
+FORM_GROUPS: tuple[str, ...] = tuple(g for g in OPTION_GROUPS if g not in (FIRST_GROUP, JOB_GROUP))
 _STYLE = {"description_width": "11em"}
 _WIDE = w.Layout(width="36em")
 
@@ -48,8 +57,28 @@ class OptionsForm:
         self.environment.observe(lambda _: self._update_cuda_placeholder(), names="value")
         for name, value in (initial or {}).items():
             self.set(name, value)
-        self.box = w.VBox([self.control(n) for n in FIELDS], layout=w.Layout(width="auto"))
+        self.first = _group_box(self._in_group(FIRST_GROUP), "kit-form-first")
+        self.groups = _accordion(
+            [_group_box(self._in_group(g), f"kit-group-{g}") for g in FORM_GROUPS],
+            [OPTION_GROUPS[g] for g in FORM_GROUPS],
+            "kit-form-groups",
+        )
+        self.job_box = _accordion(
+            [_group_box(self._in_group(JOB_GROUP), f"kit-group-{JOB_GROUP}")],
+            [OPTION_GROUPS[JOB_GROUP]],
+            "kit-form-jobs",
+        )
+        self.box = w.VBox([self.first, self.groups], layout=w.Layout(width="auto"))
         self.box.add_class("kit-form")
+
+    def _in_group(self, group: str) -> list[w.ValueWidget]:
+        """The widgets of the options in `group`, in the schema's order."""
+        return [self._controls[name] for name, _, spec in SCHEMA if spec.group == group]
+
+    def group_of(self, name: str) -> str:
+        """The group option `name` is shown in."""
+        self.control(name)
+        return next(spec.group for n, _, spec in SCHEMA if n == name)
 
     def _widget(self, name: str, spec: OptionSpec, default: Any) -> w.ValueWidget:
         envs = list(self.workspace.environments)
@@ -126,3 +155,16 @@ class OptionsForm:
         env = self.workspace.environments.get(self.environment.value)
         required = env.cuda if env else None
         self.cuda.placeholder = required or "(CPU environment: no CUDA)"
+
+
+def _group_box(children: list[w.ValueWidget], css: str) -> w.VBox:
+    box = w.VBox(children, layout=w.Layout(width="auto"))
+    box.add_class(css)
+    return box
+
+
+def _accordion(children: list[w.VBox], titles: list[str], css: str) -> w.Accordion:
+    """Folded groups: every section closed until the learner opens one."""
+    accordion = w.Accordion(children=children, titles=tuple(titles), selected_index=None)
+    accordion.add_class(css)
+    return accordion

@@ -178,9 +178,10 @@ def show_text(path: Path | str, language: str = "text") -> HTML:
 
 def workflow(path: Path | str) -> dict[str, Any]:
     """A workflow file as data; YAML 1.1 reads the key `on` as True, so it is put back."""
-    import yaml
+    from kit.base.files import TEXT_LIMIT
+    from kit.base.yamlfile import load_yaml
 
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    data = load_yaml(Path(path), field="workflow", limit=TEXT_LIMIT)  # bounded, aliases budgeted
     if not isinstance(data, dict):
         raise KitError(f"{path} is not a YAML mapping")
     if True in data:

@@ -88,9 +88,11 @@ class Studio:
         self.preview = _css(w.Tab(), "kit-preview")
         self.diff = _css(w.HTML(""), "kit-diff")
         self.jobs = _css(w.HTML(""), "kit-jobs")
+        # The job-file settings, folded, beside the job files they shape.
+        self.jobs_tab = _css(w.VBox([self.form.job_box, self.jobs]), "kit-jobs-tab")
         self.views = _css(
             w.Tab(
-                children=(self.preview, self.diff, self.jobs),
+                children=(self.preview, self.diff, self.jobs_tab),
                 titles=("Rendered files", "Diff against disk", "Job files"),
             ),
             "kit-views",
@@ -110,6 +112,10 @@ class Studio:
         _show(self.confirm, False)
         self.engine_note = _css(w.HTML(""), "kit-engine-note")
         self.findings_html = _css(w.HTML(""), "kit-findings")
+        # The last Check's findings, folded away until a Check opens them.
+        self.checks = _css(
+            w.Accordion(children=(self.findings_html,), titles=("Checks",), selected_index=None), "kit-checks"
+        )
         self.progress = _css(w.IntProgress(value=0, min=0, max=1, description="build"), "kit-progress")
         self.log = _css(
             w.Textarea(value="", disabled=True, rows=12, layout=w.Layout(width="100%")), "kit-log"
@@ -132,7 +138,7 @@ class Studio:
                     buttons,
                     self.confirm,
                     self.engine_note,
-                    self.findings_html,
+                    self.checks,
                     self.progress,
                     self.log,
                     self.makeup,
@@ -315,6 +321,7 @@ class Studio:
             self._say(str(error), error=True)
             return []
         self.findings_html.value = html.findings_table(self.findings)
+        self.checks.selected_index = 0
         errors = sum(1 for f in self.findings if f.severity == "error")
         self._say(f"Check: {len(self.findings)} finding(s), {errors} error(s)", error=bool(errors))
         return self.findings

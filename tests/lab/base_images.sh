@@ -122,6 +122,15 @@ if ! ls "$wheels"/py_rattler-"$rattler_version"-*.whl >/dev/null 2>&1; then
       cat "$wheels/pip.log" >&2; log "pip download failed"; exit 1; }
 fi
 wheel="$(ls "$wheels"/py_rattler-"$rattler_version"-*.whl | head -n1)"
+# tomli (as in the project's .venv): the stand-in reads TOML 1.1 manifests with it, as the kit does
+tomli_version="$("$py" -c 'import importlib.metadata as m; print(m.version("tomli"))')"
+if ! ls "$wheels"/tomli-"$tomli_version"-*.whl >/dev/null 2>&1; then
+  log "pip download tomli==$tomli_version (wheel)"
+  timeout 300 "$py" -m pip download -q --only-binary=:all: --no-deps --python-version 3.11 \
+    -d "$wheels" "tomli==$tomli_version" >"$wheels/pip-tomli.log" 2>&1 || {
+      cat "$wheels/pip-tomli.log" >&2; log "pip download failed"; exit 1; }
+fi
+tomli_wheel="$(ls "$wheels"/tomli-"$tomli_version"-*.whl | head -n1)"
 
 # pixi_image VERSION TAG: the stand-in emulating pixi VERSION, hermetic (--network none), rebuilt
 # only when the hash of its inputs (in the label org.kit-lab.inputs) changed
@@ -131,21 +140,23 @@ pixi_image() {
   rm -rf "$ctx"; mkdir -p "$ctx"
   cp "$here/pixi_standin.py" "$ctx/pixi"
   cp "$repo/kit/model/pixi_versions.py" "$ctx/pixi_versions.py"   # the one table: which pixi reads which lock
+  cp "$here/standin_lock.py" "$ctx/standin_lock.py"   # the stand-in's lock and platform reading
   printf '%s\n' "$version" > "$ctx/emulates"
-  cp "$wheel" "$ctx/"
-  cp -a "$channel" "$ctx/channel"
+  cp "$wheel" "$tomli_wheel" "$ctx/"
+  mkdir "$ctx/channel" && cp -a "$channel/." "$ctx/channel/"  # also where $cache/channel is a link
   cat > "$ctx/Dockerfile" <<EOF
 FROM kit-lab/pixi-rootfs:$suite
 # The lab's local conda channel, seen inside the image as file:///opt/kit-lab/channel
 COPY channel /opt/kit-lab/channel
 # py-rattler (pixi's own engine) in a private venv, and the pixi STAND-IN on top of it
-COPY $(basename "$wheel") /tmp/
+COPY $(basename "$wheel") $(basename "$tomli_wheel") /tmp/
 RUN python3 -m venv --without-pip /opt/pixi-standin/venv \\
  && python3 -m zipfile -e /tmp/$(basename "$wheel") /opt/pixi-standin/venv/lib/python3.11/site-packages/ \\
- && rm /tmp/$(basename "$wheel") \\
- && /opt/pixi-standin/venv/bin/python -c 'import rattler'
+ && python3 -m zipfile -e /tmp/$(basename "$tomli_wheel") /opt/pixi-standin/venv/lib/python3.11/site-packages/ \\
+ && rm /tmp/$(basename "$wheel") /tmp/$(basename "$tomli_wheel") \\
+ && /opt/pixi-standin/venv/bin/python -c 'import rattler, tomli'
 # the pixi version the stand-in emulates, and the kit's table of lock formats per pixi version
-COPY emulates pixi_versions.py /opt/pixi-standin/
+COPY emulates pixi_versions.py standin_lock.py /opt/pixi-standin/
 COPY pixi /usr/local/bin/pixi
 RUN sed -i '1s|.*|#!/opt/pixi-standin/venv/bin/python|' /usr/local/bin/pixi && chmod 0755 /usr/local/bin/pixi \\
  && test "\$(pixi --version)" = "pixi $version"
@@ -153,7 +164,7 @@ ENV PIXI_STANDIN=1
 LABEL org.kit-lab.pixi-emulates=$version
 EOF
   local inputs_hash
-  inputs_hash="$(cd "$ctx" && { cat Dockerfile pixi pixi_versions.py emulates channel/noarch/repodata.json channel/linux-64/repodata.json; basename "$wheel"; } | sha256sum | cut -c1-16)"
+  inputs_hash="$(cd "$ctx" && { cat Dockerfile pixi pixi_versions.py standin_lock.py emulates channel/noarch/repodata.json channel/linux-64/repodata.json; basename "$wheel"; basename "$tomli_wheel"; } | sha256sum | cut -c1-16)"
   echo "LABEL org.kit-lab.inputs=$inputs_hash" >> "$ctx/Dockerfile"
 
   if have_image "$tag" && [ "$(label_of "$tag" org.kit-lab.inputs)" = "$inputs_hash" ]; then

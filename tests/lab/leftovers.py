@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 LABELLING_CLI = HERE / "bin" / "docker-labelled"
 ENV_REAL = "KIT_TEST_DOCKER"  # the docker client the labelling one runs
 ENV_LABEL = "KIT_TEST_LABEL"  # KEY=VALUE that it adds to every build
-_PRUNE_PASSES = 4  # a record goes once the records built on it are gone: a few passes at most
+_IMAGE_PASSES = 4  # an image goes once the images built on it are gone: a few passes at most
 
 
 def _runs_dir() -> Path:
@@ -178,7 +178,7 @@ def _remove_labelled(client: Any, run: DockerRun, swept: Swept) -> None:
             pass
         except APIError as error:
             swept.left.append(f"container {container.short_id} ({error.explanation})")
-    for _ in range(_PRUNE_PASSES):  # an image another of ours was built on goes in a later pass
+    for _ in range(_IMAGE_PASSES):  # an image another of ours was built on goes in a later pass
         images = client.images.list(all=True, filters={"label": run.label})
         if not images:
             return
@@ -196,15 +196,20 @@ def _remove_labelled(client: Any, run: DockerRun, swept: Swept) -> None:
 
 def _prune_cache(client: Any, baseline: set[str], swept: Swept) -> None:
     """Remove the records not in ``baseline``, record by record: the daemon's prune takes one
-    value per filter, and a record goes only once no record built on it is left."""
-    for _ in range(_PRUNE_PASSES):
+    value per filter, and a record goes only once no record built on it is left, so a chain of
+    N build steps takes up to N passes (a fixed handful of passes once left the lower steps of
+    every long build behind, run after run). Passes go on while one removes something; what a
+    build still running holds stays (BuildKit skips records in use) and is named in the summary."""
+    removed_any = True
+    while removed_any:
         added = set(cache_records(client)) - baseline
-        if not added:
-            return
-        before = swept.cache_records
+        removed_any = False
         for record in sorted(added):
             done: Mapping[str, Any] = client.api.prune_builds(filters={"id": record}, all=True) or {}
-            swept.cache_records += len(done.get("CachesDeleted") or [])
+            deleted = done.get("CachesDeleted") or []
+            swept.cache_records += len(deleted)
             swept.cache_bytes += int(done.get("SpaceReclaimed") or 0)
-        if swept.cache_records == before:
-            return  # in use by a build still running: left to it
+            removed_any = removed_any or bool(deleted)
+    left = set(cache_records(client)) - baseline
+    if left:
+        swept.left.append(f"{len(left)} build cache records in use")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -40,7 +41,6 @@ from typing import Any, NoReturn
 PLATFORM = "linux-64"
 STANDIN_DIR = Path("/opt/pixi-standin")
 EMULATES_FILE = STANDIN_DIR / "emulates"  # written by tests/lab/base_images.sh
-DEFAULT_CHANNEL_ALIAS = "https://conda.anaconda.org/"
 # The shells pixi's `shell-hook --shell` accepts (rattler_shell's ShellEnum, as listed in
 # pixi_cli/src/shell_hook.rs) and the one this stand-in emulates.
 PIXI_SHELLS = ("bash", "zsh", "xonsh", "cmd", "powershell", "fish", "nushell")
@@ -64,6 +64,25 @@ def _pixi_versions() -> Any:
         import pixi_versions  # type: ignore[import-not-found,no-redef]
 
         return pixi_versions
+
+
+def _sibling(name: str) -> Any:
+    """A module shipped beside the stand-in: in the image under /opt/pixi-standin (copied by
+    base_images.sh), on the host next to this file."""
+    for d in (STANDIN_DIR, Path(__file__).resolve().parent):
+        if (d / f"{name}.py").is_file() and str(d) not in sys.path:
+            sys.path.insert(0, str(d))
+    return importlib.import_module(name)
+
+
+# How the lock is read against the manifest: the --locked check, platforms (tests/lab/standin_lock.py).
+standin_lock = _sibling("standin_lock")
+channel_url, pypi_name, out_of_date_reasons = (
+    standin_lock.channel_url,
+    standin_lock.pypi_name,
+    standin_lock.out_of_date_reasons,
+)
+_is_path = standin_lock.is_path
 
 
 def emulated_version() -> str:
@@ -93,7 +112,14 @@ class Emulated:
     def __init__(self, version: str) -> None:
         self.version = version
         self.key = _pixi_versions().version_tuple(version)
-        self.reads = _pixi_versions().newest_lock_format(version)
+        table = _pixi_versions()
+        self.reads = table.newest_lock_format(version)
+        # pixi 0.71 (PR #6178): rich platforms, platforms matched against the host's virtual
+        # packages, `[system-requirements]` migrated onto the platforms, locks keyed `p1`, ...
+        self.rich = self.key >= table.MANIFEST_FEATURE_SINCE["rich-platforms"]
+        self.named_layout = table.reads_lock_layout(version, table.LAYOUT_NAMED)
+        # pixi 0.73: TOML 1.1 manifests.
+        self.toml_1_1 = self.key >= table.MANIFEST_FEATURE_SINCE["toml-1.1"]
 
     def not_up_to_date(self) -> str:
         # crates/pixi_core/src/lock_file/update.rs: "lock-file not up-to-date with the workspace"
@@ -164,18 +190,35 @@ def warn(msg: str) -> None:
 # --------------------------------------------------------------------------- manifest
 
 
+def read_toml(path: Path, emulated: Emulated | None = None) -> dict[str, Any]:
+    """A manifest's TOML as the emulated pixi reads it: TOML 1.0 (tomllib), and from pixi 0.73
+    TOML 1.1 too (tomli, as the kit reads it: only a manifest tomllib refuses goes there)."""
+    emulated = emulated or Emulated(emulated_version())
+    try:
+        text = path.read_text()
+        return tomllib.loads(text)
+    except OSError as e:
+        fail(f"failed to parse {path}", cause=str(e))
+    except tomllib.TOMLDecodeError as e:
+        if not emulated.toml_1_1:
+            fail(f"failed to parse {path}", cause=str(e))
+        try:
+            import tomli
+        except ImportError:
+            fail(
+                f"the pixi stand-in cannot read {path} as TOML 1.1: tomli is not installed",
+                code=2,
+                help="build the image with tests/lab/base_images.sh (it installs tomli beside py-rattler)",
+            )
+        try:
+            loaded: dict[str, Any] = tomli.loads(text)
+            return loaded
+        except tomli.TOMLDecodeError as e2:
+            fail(f"failed to parse {path}", cause=str(e2))
+
+
 def _channel_name(c: Any) -> str:
     return c if isinstance(c, str) else str(c["channel"])
-
-
-def channel_url(channel: str) -> str:
-    """A channel as pixi compares it (NamedChannelOrUrl::into_base_url): a URL with a trailing
-    slash; a bare name under the default channel alias; a path as a file:// URL."""
-    if "://" in channel:
-        return channel.rstrip("/") + "/"
-    if channel.startswith(("/", "./", "../", "~")):
-        return Path(channel).expanduser().resolve().as_uri().rstrip("/") + "/"
-    return DEFAULT_CHANNEL_ALIAS + channel.strip("/") + "/"
 
 
 def _platform_targets(platform: str) -> list[str]:
@@ -187,13 +230,11 @@ def _platform_targets(platform: str) -> list[str]:
 class Workspace:
     """The subset of a pixi manifest (pixi.toml, or pyproject.toml's [tool.pixi]) the stand-in reads."""
 
-    def __init__(self, manifest_path: Path) -> None:
+    def __init__(self, manifest_path: Path, emulated: Emulated | None = None) -> None:
         self.manifest_path = manifest_path.resolve()
         self.root = self.manifest_path.parent
-        try:
-            raw: dict[str, Any] = tomllib.loads(self.manifest_path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            fail(f"failed to parse {self.manifest_path}", cause=str(e))
+        self.emulated = emulated or Emulated(emulated_version())
+        raw = read_toml(self.manifest_path, self.emulated)
         ws: dict[str, Any]
         self.pyproject = self.manifest_path.name == "pyproject.toml"
         if self.pyproject:
@@ -218,7 +259,14 @@ class Workspace:
         self.version: str | None = ws.get("version")
         self.workspace_channels: list[Any] = list(ws.get("channels", []))
         self.channels: list[str] = [_channel_name(c) for c in self.workspace_channels]
-        self.platforms: list[str] = list(ws.get("platforms", []))
+        try:
+            self.platform_entries = [
+                standin_lock.parse_platform(p, self.emulated.rich) for p in ws.get("platforms", [])
+            ]
+        except standin_lock.Refusal as refusal:
+            fail(f"failed to parse {self.manifest_path}", cause=refusal.message)
+
+        self.platforms: list[str] = [p.name for p in self.platform_entries]
         self.features: dict[str, dict[str, Any]] = {"default": data}
         self.features.update(data.get("feature", {}))
         envs: dict[str, Any] = {"default": {"features": []}}
@@ -365,16 +413,37 @@ class Workspace:
         for f in self.env_features(env):
             feat = self.features.get(f, {})
             plats = feat.get("platforms") if f != "default" else None
-            plats = list(plats) if plats is not None else self.platforms
+            plats = self._feature_platforms(plats) if plats is not None else self.platforms
             result = plats if result is None else [p for p in result if p in plats]
         return result or []
 
+    def _feature_platforms(self, listed: list[str]) -> list[str]:
+        """A feature's `platforms`: entry names, or a bare subdir for the entries of that subdir."""
+        out: list[str] = []
+        for item in listed:
+            named = [p.name for p in self.platform_entries if p.name == item]
+            out += named or [p.name for p in self.platform_entries if p.subdir == item]
+        return out
+
+    def entry(self, name: str) -> Any:
+        return next(p for p in self.platform_entries if p.name == name)
+
+    def declared_virtual_packages(self, env: str, name: str) -> dict[str, str]:
+        """What platform `name` of `env` declares beyond its subdir's defaults: its own virtual
+        packages and, from pixi 0.71 (which migrates `[system-requirements]` onto the
+        platforms), the environment's system requirements."""
+        declared = dict(self.entry(name).declared)
+        if self.emulated.rich:
+            from rattler import Version
+
+            for key, value in self.system_requirements(env).items():
+                virtual = standin_lock.SYSREQ_VIRTUAL.get(key)
+                if virtual and (virtual not in declared or Version(value) > Version(declared[virtual])):
+                    declared[virtual] = value
+        return declared
+
     def prefix(self, env: str) -> Path:
         return self.root / ".pixi" / "envs" / env
-
-
-def pypi_name(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def spec_string(name: str, spec: Any) -> str:
@@ -391,9 +460,20 @@ def spec_string(name: str, spec: Any) -> str:
 
 def _pyproject_has_pixi(path: Path) -> bool:
     try:
-        return "pixi" in tomllib.loads(path.read_text()).get("tool", {})
-    except (OSError, tomllib.TOMLDecodeError):
+        text = path.read_text()
+        data = tomllib.loads(text)
+    except OSError:
         return False
+    except tomllib.TOMLDecodeError:
+        if not Emulated(emulated_version()).toml_1_1:
+            return False
+        try:
+            import tomli
+
+            data = tomli.loads(text)
+        except Exception:  # tomli missing or the text not TOML 1.1 either
+            return False
+    return "pixi" in data.get("tool", {})
 
 
 def _manifest_in(d: Path) -> Path | None:
@@ -471,92 +551,6 @@ def load_lock(ws: Workspace, emulated: Emulated) -> tuple[Any, int]:
         fail(f"Failed to load lock file from `{path}`", cause=str(e))
 
 
-def out_of_date_reasons(ws: Workspace, env: str, lenv: Any) -> list[str]:
-    """Why the lock does not satisfy ``env`` of the manifest, as pixi's --locked check finds it
-    (v0.70.2 crates/pixi_core/src/lock_file/satisfiability/environment.rs and mod.rs): channels
-    (order matters; extended counts too), platforms (extra or missing), then per platform the
-    conda and PyPI dependencies. Empty when the lock is up to date."""
-    from rattler import MatchSpec
-
-    if lenv is None:
-        return [f"environment '{env}' is out of date because it does not exist in the lock file."]
-    want = [channel_url(c) for c in ws.env_channels(env)]
-    have = [channel_url(str(c)) for c in lenv.channels()]
-    if want[: len(have)] == have and len(want) > len(have):
-        return [
-            f"environment '{env}' is out of date because channels were extended with "
-            "additional lower-priority channels"
-        ]
-    if want != have:
-        return [
-            f"environment '{env}' is out of date because the channels in the lock file do "
-            f"not match the environments channels (manifest: {', '.join(want) or '-'}; "
-            f"lock: {', '.join(have) or '-'})"
-        ]
-    plats = {p.name: p for p in lenv.platforms()}
-    extra = sorted(set(plats) - set(ws.env_platforms(env)))
-    if extra:
-        return [
-            f"environment '{env}' is out of date because platform(s) '{', '.join(extra)}' "
-            "present in the lock file but not in the environment"
-        ]
-    reasons = []
-    for platform in ws.env_platforms(env):
-        if platform not in plats:
-            reasons.append(f"environment '{env}' is out of date because platform '{platform}' is not locked")
-            continue
-        plat = plats[platform]
-        records = lenv.conda_repodata_records_for_platform(plat) or []
-        by_name = {r.name.normalized: r for r in records}
-        prefix = (
-            f"environment '{env}' does not satisfy the requirements of the project for platform '{platform}'"
-        )
-        for name, spec in ws.dependencies(env, platform).items():
-            r = by_name.get(name.lower())
-            if r is None or not MatchSpec(spec).matches(r):
-                reasons.append(
-                    f"{prefix}: the requirement '{spec}' could not be satisfied (required by '{env}')"
-                )
-        pypi_deps = ws.pypi_dependencies(env, platform)
-        locked_pypi = {pypi_name(p.name): p for p in (lenv.pypi_packages_for_platform(plat) or [])}
-        if pypi_deps and "python" not in by_name:
-            reasons.append(
-                f"{prefix}: there are PyPi dependencies but a python interpreter is "
-                "missing from the lock file"
-            )
-        for name, spec in pypi_deps.items():
-            p = locked_pypi.get(name)
-            if p is None:
-                reasons.append(
-                    f"{prefix}: the requirement '{name}' could not be satisfied (required by '{env}')"
-                )
-                continue
-            if isinstance(spec, dict) and "path" in spec:
-                target = (ws.root / spec["path"]).resolve()
-                if not _is_path(p.location) or (ws.root / p.location).resolve() != target:
-                    reasons.append(
-                        f"{prefix}: the locked package '{name}' is not the path "
-                        f"'{spec['path']}' (locked: {p.location})"
-                    )
-            elif isinstance(spec, str) and spec.strip() not in ("", "*"):
-                if not p.satisfies(f"{name}{spec.strip()}"):
-                    reasons.append(
-                        f"{prefix}: the requirement '{name}{spec.strip()}' could not "
-                        f"be satisfied (required by '{env}'; locked {p.version})"
-                    )
-            elif isinstance(spec, dict) and spec.get("version", "*") not in ("", "*"):
-                if not p.satisfies(f"{name}{spec['version']}"):
-                    reasons.append(
-                        f"{prefix}: the requirement '{name}{spec['version']}' could "
-                        f"not be satisfied (required by '{env}'; locked {p.version})"
-                    )
-    return reasons
-
-
-def _is_path(location: str) -> bool:
-    return "://" not in location or location.startswith("file://")
-
-
 def locked_env(ws: Workspace, env: str, frozen: bool, emulated: Emulated) -> tuple[Any, Any]:
     """The locked environment and its linux-64 platform, after the checks pixi makes."""
     lock_path = ws.root / "pixi.lock"
@@ -578,7 +572,11 @@ def locked_env(ws: Workspace, env: str, frozen: bool, emulated: Emulated) -> tup
         emulated.warn_older_lock(found)
     if lenv is None:
         fail(f"the lockfile is not up-to-date with requested environment: '{env}'")
-    plat = next((p for p in lenv.platforms() if p.name == PLATFORM), None)
+    if emulated.rich:
+        chosen = install_platform(ws, env, lenv)
+        plat = locked_platforms(ws, env, lenv).get(chosen.name)
+    else:  # pixi <= 0.70 looks the platform up by its subdir's name
+        plat = next((p for p in lenv.platforms() if p.name == PLATFORM), None)
     if plat is None:
         fail(
             f"the lock file does not contain platform '{PLATFORM}' for environment '{env}'",
@@ -590,6 +588,20 @@ def locked_env(ws: Workspace, env: str, frozen: bool, emulated: Emulated) -> tup
 def locked_records(ws: Workspace, env: str, frozen: bool, emulated: Emulated | None = None) -> list[Any]:
     lenv, plat = locked_env(ws, env, frozen, emulated or Emulated(emulated_version()))
     return list(lenv.conda_repodata_records_for_platform(plat) or [])
+
+
+def best_declared_platform(ws: Workspace, env: str) -> Any:
+    return standin_lock.best_declared_platform(ws, env, virtual_packages())
+
+
+def install_platform(ws: Workspace, env: str, lenv: Any) -> Any:
+    try:
+        return standin_lock.install_platform(ws, env, lenv, virtual_packages(), warn)
+    except standin_lock.Refusal as refusal:
+        fail(refusal.message, cause=refusal.cause, help=refusal.help)
+
+
+locked_platforms = standin_lock.locked_platforms
 
 
 # --------------------------------------------------------------------------- virtual packages
@@ -707,7 +719,8 @@ def cmd_install(a: argparse.Namespace) -> int:
     env = pick_env(ws, a.environment or "default")
     lenv, plat = locked_env(ws, env, a.frozen, emulated)
     records = list(lenv.conda_repodata_records_for_platform(plat) or [])
-    check_system_requirements(ws, env)
+    if not emulated.rich:  # 0.71+ matched the platform against the host above
+        check_system_requirements(ws, env)
     write_pixi_dir(ws)
     prefix = ws.prefix(env)
     prefix.parent.mkdir(parents=True, exist_ok=True)
@@ -799,6 +812,9 @@ def installed_records(prefix: Path) -> list[dict[str, Any]]:
 def cmd_list(a: argparse.Namespace) -> int:
     ws = load_workspace(a.manifest_path)
     env = pick_env(ws, a.environment)
+    if ws.emulated.rich and best_declared_platform(ws, env) is None:
+        # pixi_api/src/workspace/list/mod.rs at v0.76.1: no fallback to the locked minimum here.
+        fail(f"no platform supported by environment '{env}' matches the current system")
     prefix = ws.prefix(env)
     if (prefix / "conda-meta").is_dir():
         rows = [

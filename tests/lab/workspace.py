@@ -30,7 +30,7 @@ import shutil
 import sys
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rattler import GenericVirtualPackage
@@ -67,13 +67,34 @@ def default_cache() -> Path:
     return Path(os.environ.get("KIT_LAB_CACHE", "/var/cache/kit-lab"))
 
 
+def _toml_value(value: object) -> str:
+    """A platform entry as TOML: a quoted string, or an inline table of strings."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
+
+
+def _linux_platforms(text: str) -> str:
+    """The `[workspace].platforms` of `text` reduced to its linux-64 entries (bare and rich,
+    as written), as one TOML line."""
+    found = tomllib.loads(text).get("workspace", {}).get("platforms", [PLATFORM])
+    kept = [p for p in found if (p if isinstance(p, str) else p.get("platform", p.get("name"))) == PLATFORM]
+    return "platforms = [" + ", ".join(_toml_value(p) for p in kept) + "]"
+
+
 def lab_manifest(text: str, origin: str = "examples/cuda-exercise/pixi.toml") -> str:
-    """Point a pixi.toml at the lab channel and at linux-64 only (first [workspace] table)."""
+    """Point a pixi.toml at the lab channel and at its linux-64 platforms only (first [workspace]
+    table; a rich linux-64 entry such as `{ name = "cuda-linux-64", ... }` is kept)."""
     out, n1 = re.subn(r"(?m)^channels\s*=\s*\[[^\]]*\]", f'channels = ["{CHANNEL_IN_IMAGE}"]', text, count=1)
-    out, n2 = re.subn(r"(?m)^platforms\s*=\s*\[[^\]]*\]", f'platforms = ["{PLATFORM}"]', out, count=1)
+    out, n2 = re.subn(r"(?m)^platforms\s*=\s*\[[^\]]*\]", lambda _m: _linux_platforms(text), out, count=1)
     if not (n1 and n2):
         raise ValueError("manifest has no one-line `channels = [...]` and `platforms = [...]`")
-    tomllib.loads(out)  # still valid TOML
+    loaded = tomllib.loads(out)  # still valid TOML
+    names = {p if isinstance(p, str) else p.get("name", "") for p in loaded["workspace"]["platforms"]}
+    # a feature's `platforms` may name an entry just dropped (osx-arm64): keep those it still has
+    for line in re.findall(r"(?m)^platforms\s*=\s*\[[^\]]*\]$", out)[1:]:
+        listed = tomllib.loads(line)["platforms"]
+        out = out.replace(line, "platforms = " + json.dumps([p for p in listed if p in names]), 1)
     header = (
         f"# kit-lab copy of {origin}: channels point at the lab's local\n"
         "# channel (as the lab pixi image sees it) and platforms are linux-64 only.\n"
@@ -81,51 +102,126 @@ def lab_manifest(text: str, origin: str = "examples/cuda-exercise/pixi.toml") ->
     return header + out
 
 
-def _virtual_packages(sysreq: dict[str, str]) -> list[GenericVirtualPackage]:
+def legacy_manifest(text: str) -> str:
+    """A lab manifest as a pixi older than 0.71 needs it: `platforms = ["linux-64"]`, and the CUDA
+    of a rich platform that a feature is narrowed to as that feature's
+    `[system-requirements] cuda` (the form the lesson's callout shows for older pixi). Text
+    without rich platforms comes back as it is."""
+    data = tomllib.loads(text)
+    rich = {p.get("name"): p for p in data.get("workspace", {}).get("platforms", []) if isinstance(p, dict)}
+    if not rich:
+        return text
+    head, sep, rest = re.sub(
+        r"(?m)^platforms\s*=\s*\[[^\]]*\]", f'platforms = ["{PLATFORM}"]', text, count=1
+    ).partition(f'platforms = ["{PLATFORM}"]')
+    rest = re.sub(r"(?m)^platforms\s*=\s*\[[^\]]*\]\n", "", rest)  # features: linux-64 only now
+    extra = ""
+    for name, feature in data.get("feature", {}).items():
+        cudas = [rich[p]["cuda"] for p in feature.get("platforms", []) if "cuda" in rich.get(p, {})]
+        if cudas:
+            extra += f'\n[feature.{name}.system-requirements]\ncuda = "{cudas[0]}"\n'
+    out = head + sep + rest + extra
+    tomllib.loads(out)
+    return out
+
+
+# The newest pixi that writes every platform under its subdir: the lab locks format 6 copies as it.
+SUBDIR_LAYOUT_PIXI = "0.70.2"
+
+
+# pixi's defaults for a linux-64 platform (standin_lock.SUBDIR_DEFAULTS), as the lock lists them.
+LINUX_DEFAULTS = ("__unix=0=0", "__linux=4.18", "__glibc=2.28", "__archspec=0=x86_64")
+
+
+def _virtual_packages(declared: dict[str, str]) -> list[GenericVirtualPackage]:
+    """What the solve assumes: pixi's linux-64 defaults, overridden and extended by what the
+    platform declares (`{"__cuda": "12"}`)."""
     from rattler import BuildString, GenericVirtualPackage, PackageName, Version
 
-    # pixi's defaults for linux-64 system requirements, plus CUDA when the environment asks for it
-    vps = [
-        ("__unix", "0", "0"),
-        ("__linux", sysreq.get("linux", "4.18"), "0"),
-        ("__glibc", sysreq.get("libc", "2.28"), "0"),
-        ("__archspec", "1", "x86_64"),
-    ]
-    if "cuda" in sysreq:
-        vps.append(("__cuda", sysreq["cuda"], "0"))
-    return [GenericVirtualPackage(PackageName(n), Version(v), BuildString(b)) for n, v, b in vps]
+    vps = {
+        "__unix": ("0", "0"),
+        "__linux": ("4.18", "0"),
+        "__glibc": ("2.28", "0"),
+        "__archspec": ("1", "x86_64"),
+    }
+    for name, version in declared.items():
+        vps[name] = (version, "0") if name != "__archspec" else ("1", version)
+    return [GenericVirtualPackage(PackageName(n), Version(v), BuildString(b)) for n, (v, b) in vps.items()]
+
+
+def _lock_platforms(ws: pixi_standin.Workspace) -> dict[tuple[tuple[str, str], ...], Any]:
+    """The lock's platform entries, by identity (the virtual packages declared beyond the
+    subdir's defaults), as the emulated pixi writes them. pixi 0.71+ (`shorten_platform_names`)
+    keys a platform that declares virtual packages `p1`, `p2`, ... in the order of the manifest's
+    non-subdir platforms (a `[system-requirements]` platform, which pixi synthesises, after
+    them) and lists every entry's virtual packages; the lab leaves a plain `linux-64` without
+    them, as pixi <= 0.70 wrote it (tests/lab/README.md), so those locks stay byte for byte the
+    same. pixi <= 0.70 has one `linux-64` entry and solves CUDA from the system requirements."""
+    from rattler import LockPlatform, Subdir
+
+    wanted: list[tuple[tuple[str, str], ...]] = []
+    for env in ws.environments:
+        for name in ws.env_platforms(env):
+            if ws.entry(name).subdir == PLATFORM:
+                key = tuple(sorted(ws.declared_virtual_packages(env, name).items()))
+                if key not in wanted:
+                    wanted.append(key)
+    if not ws.emulated.named_layout:
+        return {key: LockPlatform(PLATFORM) for key in wanted}
+    rich = [tuple(sorted(p.declared.items())) for p in ws.platform_entries if p.declared]
+    ordered = [k for k in rich if k in wanted] + [k for k in wanted if k not in rich and k]
+    out: dict[tuple[tuple[str, str], ...], Any] = {}
+    if () in wanted:
+        out[()] = LockPlatform(PLATFORM)
+    for i, key in enumerate(dict.fromkeys(ordered), 1):
+        declared = [f"{n}={v}" for n, v in key]
+        defaults = [d for d in LINUX_DEFAULTS if d.split("=")[0] not in dict(key)]
+        out[key] = LockPlatform(f"p{i}", Subdir(PLATFORM), declared + defaults)
+    return out
 
 
 async def _lock(ws: pixi_standin.Workspace, channel_dir: Path, out: Path, fmt: int = 7) -> None:
-    """Solve every environment of ``ws`` against the lab channel and write ``out`` in lock
-    format ``fmt`` (7: rattler's own writer; 6: ``to_v6`` of what rattler wrote)."""
-    from rattler import Channel, LockChannel, LockFile, LockPlatform, solve
+    """Solve every environment of ``ws`` for each of its linux-64 platforms against the lab
+    channel and write ``out`` in lock format ``fmt`` (7: rattler's own writer, in the layout of
+    the pixi the stand-in emulates, see `_lock_platforms`; 6: ``to_v6`` of what rattler wrote)."""
+    from rattler import Channel, LockChannel, LockFile, solve
 
     host_url = channel_dir.resolve().as_uri()
-    plat = LockPlatform(PLATFORM)
-    lock = LockFile([plat])
+    platforms = _lock_platforms(ws)
+    lock = LockFile(list({id(p): p for p in platforms.values()}.values()))
     for env in ws.environments:
-        specs = list(ws.dependencies(env, PLATFORM).values())
-        records = await solve(
-            [Channel(host_url)],
-            specs,
-            platforms=["linux-64", "noarch"],
-            virtual_packages=_virtual_packages(ws.system_requirements(env)),
-            timestamp_policy="allow-missing",
-        )
         lock.set_channels(env, [LockChannel(CHANNEL_IN_IMAGE + "/")])
-        for r in sorted(records, key=lambda r: r.name.normalized):
-            r.url = r.url.replace(host_url.rstrip("/"), CHANNEL_IN_IMAGE, 1)
-            r.channel = CHANNEL_IN_IMAGE + "/"
-            lock.add_conda_package(env, plat, r)
-        for name, spec in sorted(ws.pypi_dependencies(env, PLATFORM).items()):
-            # the lab locks only editable path dependencies on the project itself
-            if not (isinstance(spec, dict) and "path" in spec):
-                raise ValueError(
-                    f"the lab cannot lock the PyPI dependency {name!r}: only "
-                    '`{ path = ".", editable = true }` on the project itself'
-                )
-            lock.add_pypi_package(env, plat, ws.name, ws.version or "0.0.0", spec["path"])
+        for name in ws.env_platforms(env):
+            if ws.entry(name).subdir != PLATFORM:
+                continue
+            declared = ws.declared_virtual_packages(env, name)
+            if not ws.emulated.rich:  # pixi <= 0.70 solves with the system requirements
+                declared = {
+                    pixi_standin.standin_lock.SYSREQ_VIRTUAL[k]: v
+                    for k, v in ws.system_requirements(env).items()
+                    if k in pixi_standin.standin_lock.SYSREQ_VIRTUAL
+                }
+            plat = platforms[tuple(sorted(ws.declared_virtual_packages(env, name).items()))]
+            specs = list(ws.dependencies(env, PLATFORM).values())
+            records = await solve(
+                [Channel(host_url)],
+                specs,
+                platforms=["linux-64", "noarch"],
+                virtual_packages=_virtual_packages(declared),
+                timestamp_policy="allow-missing",
+            )
+            for r in sorted(records, key=lambda r: r.name.normalized):
+                r.url = r.url.replace(host_url.rstrip("/"), CHANNEL_IN_IMAGE, 1)
+                r.channel = CHANNEL_IN_IMAGE + "/"
+                lock.add_conda_package(env, plat, r)
+            for pypi, spec in sorted(ws.pypi_dependencies(env, PLATFORM).items()):
+                # the lab locks only editable path dependencies on the project itself
+                if not (isinstance(spec, dict) and "path" in spec):
+                    raise ValueError(
+                        f"the lab cannot lock the PyPI dependency {pypi!r}: only "
+                        '`{ path = ".", editable = true }` on the project itself'
+                    )
+                lock.add_pypi_package(env, plat, ws.name, ws.version or "0.0.0", spec["path"])
     lock.to_path(out)
     if fmt == 6:
         out.write_text(to_v6(out.read_text()))
@@ -211,7 +307,10 @@ def _build(
     for rel, text in files.items():
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp / rel).write_text(text)
-    asyncio.run(_lock(pixi_standin.Workspace(tmp / manifest_name), channel_dir, tmp / "pixi.lock", fmt))
+    emulated = pixi_standin.Emulated(SUBDIR_LAYOUT_PIXI) if fmt == 6 else None
+    asyncio.run(
+        _lock(pixi_standin.Workspace(tmp / manifest_name, emulated), channel_dir, tmp / "pixi.lock", fmt)
+    )
     (tmp / STAMP).write_text(want)
     shutil.rmtree(ws_dir, ignore_errors=True)
     tmp.rename(ws_dir)
@@ -239,6 +338,8 @@ def lab_workspace(
         f"{source.relative_to(REPO)}/pixi.toml" if source.is_relative_to(REPO) else str(source / "pixi.toml")
     )
     text = lab_manifest((source / "pixi.toml").read_text(), origin)
+    if lock_format == 6:  # as a pixi of that time wrote it: no rich platforms
+        text = legacy_manifest(text)
     where = cache / ("workspace" if lock_format == 7 else f"workspace-v{lock_format}")
     ws = _build(where, text, channel_dir, source, fmt=lock_format)
     return _copy(ws, dest)
