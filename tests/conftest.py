@@ -352,6 +352,7 @@ ENGINE_MARKERS = frozenset(
         "jupyterhub",
         "digest",
         "practice",
+        "aarch64",
     }
 )
 ENGINE_FIXTURES = frozenset(

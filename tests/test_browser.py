@@ -37,6 +37,8 @@ import pytest
 from conftest import OUTPUT, REPO, need
 from servers import free_port, wait_until_answers
 
+from kit.decide.options import PIXI_VERSION
+
 CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOKS = REPO / "notebooks"
 NOTEBOOK = "studio.ipynb"
@@ -221,7 +223,7 @@ FIRST_FIELDS = (".kit-studio .kit-env", ".kit-studio .kit-style", ".kit-studio .
 FOLDED_FIELDS = (".kit-studio .kit-base-image", ".kit-studio .kit-registry", ".kit-studio .kit-job-cpus")
 GROUP_HEADER = ".kit-studio .kit-form-groups .jupyter-widget-Collapse-header"
 BASE_IMAGE_INPUT = ".kit-studio .kit-base-image input"
-JAMMY = "ghcr.io/prefix-dev/pixi:0.70.2-jammy"
+JAMMY = f"ghcr.io/prefix-dev/pixi:{PIXI_VERSION}-jammy"
 FINDINGS = ".kit-studio .kit-findings"
 KERNEL_IDLE = ".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']"
 KERNEL_DIALOG_ACCEPT = ".jp-Dialog .jp-Dialog-button.jp-mod-accept"

@@ -7,8 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from kit.model.sources import installs_project, project_sources
+from kit.base.errors import OptionsError
+from kit.decide.options import RenderOptions
+from kit.model.discover import find_workspaces
+from kit.model.sources import (
+    build_sources,
+    installs_project,
+    manifest_paths,
+    package_manifest_paths,
+    project_sources,
+)
 from kit.model.workspace import Workspace, load_workspace
+from kit.output.render import render
 
 PIXI_TOML = """[workspace]
 name = "demo"
@@ -155,3 +165,94 @@ def test_readme_as_a_table(tmp_path: Path) -> None:
     (root / "README.rst").write_text("demo\n")
     ws = pyproject(root, 'name = "demo-pkg"\nreadme = { file = "README.rst", content-type = "text/x-rst" }')
     assert project_sources(ws, "app") == ("README.rst",)
+
+
+# -- paths a source package's own manifest names (pixi-build reads them too) -------------------
+
+PACKAGE = """[package]
+name = "pkg"
+version = "0.1.0"
+
+[package.build]
+backend = {{ name = "pixi-build-cmake", version = "*" }}
+{source}
+[package.host-dependencies]
+helper = {{ path = "../helper" }}
+
+[package.target.linux-64.run-dependencies]
+tool = {{ path = "../../../escape" }}
+"""
+
+
+def source_package(root: Path, source: str) -> Workspace:
+    """A workspace depending on the source package `build/pkg`, whose manifest names its source
+    folder (`source`), a host dependency `build/helper` and a run dependency outside."""
+    (root / "build" / "pkg").mkdir(parents=True)
+    (root / "build" / "helper").mkdir()
+    (root / "build" / "helper" / "pixi.toml").write_text('[package]\nname = "helper"\nversion = "1"\n')
+    (root / "build" / "pkg" / "pixi.toml").write_text(PACKAGE.format(source=source))
+    (root / "code").mkdir()
+    return workspace(root, default='pkg = { path = "build/pkg" }\n')
+
+
+def test_a_source_packages_manifest_names_more_build_inputs(tmp_path: Path) -> None:
+    ws = source_package(tmp_path / "ws", 'source = { path = "../../code" }\n')
+    where = "build/pkg/pixi.toml: package"
+    assert package_manifest_paths(ws.root, "build/pkg") == [
+        ("code", f"{where}.build.source.path"),
+        ("build/helper", f"{where}.host-dependencies.helper.path"),
+        ("../escape", f"{where}.target.linux-64.run-dependencies.tool.path"),
+    ]
+    assert [(p, what) for p, what, _ in manifest_paths(ws, ("cpu",))] == [
+        ("build/pkg", "path dependency of environment 'cpu'"),
+        ("code", "path named by source package 'build/pkg'"),
+        ("build/helper", "path named by source package 'build/pkg'"),
+        ("../escape", "path named by source package 'build/pkg'"),
+    ]
+
+
+def test_a_path_outside_named_by_a_source_package_is_refused(tmp_path: Path) -> None:
+    ws = source_package(tmp_path / "ws", "")
+    with pytest.raises(OptionsError) as info:
+        render(ws, RenderOptions())
+    assert (info.value.field, info.value.fix) == (
+        "build/pkg/pixi.toml: package.target.linux-64.run-dependencies.tool.path",
+        "move it into the workspace folder and name it from there",
+    )
+
+
+def test_the_build_copies_a_source_packages_out_of_tree_source(tmp_path: Path) -> None:
+    """pixi's out-of-tree-source shape: the package folder holds only the manifest; the source
+    it names beside it is copied in too (and pixi-build's folder is no workspace of its own)."""
+    root = tmp_path / "ws"
+    ws = source_package(root, 'source = { path = "../../code" }\n')
+    (root / "build" / "pkg" / "pixi.toml").write_text(
+        PACKAGE.format(source='source = { path = "../../code" }\n').split("[package.target")[0]
+    )
+    ws = load_workspace(root)
+    assert build_sources(ws, ("cpu",), "app") == ("build/helper/", "build/pkg/", "code/")
+    assert find_workspaces(root) == ("",)
+    files = render(ws, RenderOptions(style="optimized"))
+    assert "COPY code/ ./code/" in files["Dockerfile"].text
+    assert (
+        "./code /app/code" not in files["apptainer.def"].text
+        and "./code /app/\n" in files["apptainer.def"].text
+    )
+
+
+def test_a_source_package_folder_is_no_workspace_of_its_own(tmp_path: Path) -> None:
+    """pixi-build packages ([package] in pixi.toml, [tool.pixi.package] in pyproject.toml) without
+    a workspace table belong to the workspace above them; a folder with both is a workspace."""
+    root = tmp_path / "repo"
+    workspace(root)
+    (root / "pkgs" / "a").mkdir(parents=True)
+    (root / "pkgs" / "a" / "pixi.toml").write_text('[package]\nname = "a"\nversion = "1"\n')
+    (root / "pkgs" / "b").mkdir()
+    (root / "pkgs" / "b" / "pyproject.toml").write_text(
+        '[project]\nname = "b"\n[tool.pixi.package]\nname = "b"\nversion = "1"\n'
+    )
+    (root / "pkgs" / "c").mkdir()
+    (root / "pkgs" / "c" / "pixi.toml").write_text(
+        '[workspace]\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n[package]\nname = "c"\nversion = "1"\n'
+    )
+    assert find_workspaces(root) == ("", "pkgs/c")

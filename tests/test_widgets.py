@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from kit.base.errors import BuildCancelled
+from kit.decide.options import PIXI_VERSION
 from kit.engines import BuildEvent, BuildResult, Capability, EngineStatus, EventCallback
 from kit.engines.gpu import ProbeReport
 from kit.widgets import Studio
@@ -103,8 +104,8 @@ def test_the_form_shows_three_fields_and_folds_the_rest_by_the_schemas_groups(st
 
 def test_a_value_set_in_a_folded_group_reaches_the_files(studio: Studio) -> None:
     assert studio.form.group_of("base_image") == "images" and studio.form.groups.selected_index is None
-    studio.control("base_image").value = "ghcr.io/prefix-dev/pixi:0.70.2-jammy"  # as typing would
-    assert "0.70.2-jammy" in studio.preview_html("Dockerfile")
+    studio.control("base_image").value = f"ghcr.io/prefix-dev/pixi:{PIXI_VERSION}-jammy"  # as typing would
+    assert f"{PIXI_VERSION}-jammy" in studio.preview_html("Dockerfile")
     assert studio.form.group_of("job_cpus") == "jobs" and studio.form.job_box.selected_index is None
     studio.set_option("job_commit", "0123456789abcdef0123456789abcdef01234567")
     studio.set_option("job_image_name", "ghcr.io/some-lab/cuda-lesson")

@@ -32,7 +32,7 @@ from kit.model.deployfiles import (
     PROBE_SCRIPT,
 )
 from kit.model.sources import manifest_paths, outside
-from kit.model.workspace import LINUX, cuda_requirement_gaps
+from kit.model.workspace import LINUX, cuda_requirement_gaps, system_requirements_deprecations
 
 # -- which environment and CUDA version each file builds ----------------------------------------
 
@@ -511,6 +511,17 @@ def cuda_requirement_rule(ctx: CheckContext) -> list[Finding]:
     ]
 
 
+def system_requirements_rule(ctx: CheckContext) -> list[Finding]:
+    """`[system-requirements]` is deprecated since pixi 0.71: still read, so a warning, whose fix
+    names the rich platform entry that replaces the table."""
+    ws = ctx.workspace
+    manifest = ctx.prefix + ws.manifest_path.name
+    return [
+        kit_finding("system-requirements", "warning", manifest, None, f"[{where}] {message}", fix)
+        for where, message, fix in system_requirements_deprecations(ws.manifest_path, ws.pixi_table)
+    ]
+
+
 RULES: dict[str, Rule] = {
     "apptainer-def": def_parse_rule,
     "stage-arguments": def_stage_arguments_rule,
@@ -522,4 +533,5 @@ RULES: dict[str, Rule] = {
     "path-filters": path_filter_rule,
     "runtime-shell": runtime_shell_rule,
     "cuda-requirement": cuda_requirement_rule,
+    "system-requirements": system_requirements_rule,
 }

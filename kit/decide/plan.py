@@ -572,7 +572,7 @@ def _check_lock_covers_linux(workspace: Workspace, selected: tuple[str, ...]) ->
                 field=f"environments.{name}",
                 fix="run `pixi lock` and commit pixi.lock",
             )
-        if LINUX not in locked.platforms:
+        if not workspace.is_locked_for_linux(name):
             raise OptionsError(
                 f"environment {name!r} is not locked for {LINUX} (locked: "
                 f"{', '.join(locked.platforms) or 'none'})",

@@ -27,9 +27,15 @@ MAX_PYPROJECTS = 200
 
 
 def is_workspace(folder: Path) -> bool:
-    """A folder with a `pixi.toml`, or a `pyproject.toml` that has a `[tool.pixi]` table."""
+    """A folder with a `pixi.toml`, or a `pyproject.toml` that has a `[tool.pixi]` table; not a
+    pixi-build source package's folder, whose pixi.toml has a `[package]` table and no
+    `[workspace]` (pixi reads it as part of the workspace above it)."""
     if (folder / "pixi.toml").is_file():
-        return True
+        try:
+            data = parse_manifest_toml(folder / "pixi.toml")
+        except WorkspaceError:  # reading it as a workspace names what is wrong with it
+            return True
+        return not ("package" in data and "workspace" not in data and "project" not in data)
     pyproject = folder / "pyproject.toml"
     if not pyproject.is_file():
         return False
@@ -42,7 +48,10 @@ def _pixi_pyproject(pyproject: Path) -> bool:
     except WorkspaceError:  # unreadable, huge or not TOML: not a workspace to generate for
         return False
     tool = data.get("tool")
-    return isinstance(tool, dict) and isinstance(tool.get("pixi"), dict)
+    pixi = tool.get("pixi") if isinstance(tool, dict) else None
+    return isinstance(pixi, dict) and not (
+        "package" in pixi and "workspace" not in pixi and "project" not in pixi
+    )
 
 
 def find_workspaces(root: Path) -> tuple[str, ...]:

@@ -39,6 +39,7 @@ and stay inside the workspace folder (the build context), whoever named it (issu
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,67 @@ def manifest_paths(workspace: Workspace, environments: tuple[str, ...]) -> tuple
             )
         for source in e.source_paths:
             out.setdefault(source, (f"path dependency of environment {env!r}", e.path_fields.get(source, "")))
+    # A source package's own manifest names paths pixi-build reads too: its source folder
+    # (`[package.build] source = { path = "../src" }`, an out-of-tree build) and its path
+    # dependencies; followed from each source package, each package once.
+    queue = [path for path, (what, _) in out.items() if what.startswith("path dependency")]
+    seen: set[str] = set()
+    while queue:
+        package = queue.pop(0)
+        if package in seen or outside(package):
+            continue
+        seen.add(package)
+        for path, field_name in package_manifest_paths(workspace.root, package):
+            if path not in out:
+                out[path] = (f"path named by source package {package!r}", field_name)
+                queue.append(path)
     return tuple((path, what, where) for path, (what, where) in out.items())
+
+
+PACKAGE_DEPENDENCY_TABLES = ("build-dependencies", "host-dependencies", "run-dependencies")
+
+
+def package_manifest_paths(root: Path, package: str) -> list[tuple[str, str]]:
+    """(path relative to the workspace, the field naming it) for the paths a source package's
+    manifest (`<package>/pixi.toml` with `[package]`, or a pyproject.toml's `[tool.pixi.package]`)
+    names: `package.build.source.path` and path dependencies, relative to the package folder."""
+    folder = root / package
+    for name, prefix in (("pixi.toml", ""), ("pyproject.toml", "tool.pixi.")):
+        file = folder / name
+        if not file.is_file() or file.is_symlink():
+            continue
+        try:
+            data = parse_manifest_toml(file)
+        except Exception:  # WorkspaceError: pixi-build will say what is wrong with it
+            continue
+        table: Any = data
+        for key in prefix.split(".")[:-1]:
+            table = table.get(key, {}) if isinstance(table, dict) else {}
+        table = table.get("package") if isinstance(table, dict) else None
+        if not isinstance(table, dict):
+            continue
+        found: list[tuple[str, str]] = []
+        where = f"{package}/{name}: {prefix}package"
+        build = table.get("build")
+        source = build.get("source") if isinstance(build, dict) else None
+        if isinstance(source, dict) and isinstance(source.get("path"), str):
+            found.append((source["path"], f"{where}.build.source.path"))
+        blocks = [("", table)]
+        targets = table.get("target")
+        if isinstance(targets, dict):
+            blocks += [(f".target.{t}", v) for t, v in targets.items() if isinstance(v, dict)]
+        for at, block in blocks:
+            for deps_name in PACKAGE_DEPENDENCY_TABLES:
+                deps = block.get(deps_name)
+                for dep, spec in deps.items() if isinstance(deps, dict) else ():
+                    if isinstance(spec, dict) and isinstance(spec.get("path"), str):
+                        found.append((spec["path"], f"{where}{at}.{deps_name}.{dep}.path"))
+        return [
+            (posixpath.normpath(posixpath.join(package, path)), field_name)
+            for path, field_name in found
+            if path and not path.startswith(("/", "~")) and "\\" not in path
+        ]
+    return []
 
 
 def outside(path: str) -> bool:

@@ -31,8 +31,6 @@ class Summary:
     environments: tuple[EnvSummary, ...]
     tasks: tuple[str, ...]
     warnings: tuple[str, ...]
-    # What the reader notes without warning (a deprecated form that the pinned pixi may still need).
-    notices: tuple[str, ...] = ()
     lock_layout: str | None = None
     requires_pixi: str | None = None
 
@@ -65,7 +63,6 @@ def summarize(ws: Workspace) -> Summary:
         tuple(envs),
         ws.tasks,
         ws.warnings,
-        ws.notices,
         ws.lock.layout if ws.lock else None,
         ws.requires_pixi,
     )
@@ -91,5 +88,4 @@ def format_summary(s: Summary) -> str:
         for name, version in e.packages.items():
             lines.append(f"      {name} {version}")
     lines.extend(f"warning: {w}" for w in s.warnings)
-    lines.extend(f"note: {n}" for n in s.notices)
     return "\n".join(lines)

@@ -40,6 +40,8 @@ from kit.model.platforms import Platform, parse_platform
 
 LINUX = "linux-64"
 DEFAULT_ENV = "default"
+# The tables of a feature (or target) that name packages.
+DEPENDENCY_KEYS = ("dependencies", "pypi-dependencies", "host-dependencies", "build-dependencies")
 # Locked packages whose versions name an image (python 3.13, pytorch's cuda129 build, CUDA 12.9).
 IMAGE_NAMING_PACKAGES = ("python", "pytorch", "cuda-version", "jax", "jaxlib")
 _T = TypeVar("_T")
@@ -152,10 +154,6 @@ class Workspace:
     package: bool = False
     # "1.1" when the manifest needs TOML 1.1 (pixi 0.73+), else "1.0".
     toml_version: str = "1.0"
-    # Deprecations the reader notes (`[system-requirements]`, with the rich form that replaces it):
-    # `kit inspect` shows them; they are not warnings, because a pin older than pixi 0.71 still
-    # needs that table (the pin check, which knows the pin, decides whether to say more).
-    notices: tuple[str, ...] = ()
     # The manifest's tables as read (through the bounded reader), for what the install stage
     # needs beyond environments (kit.model.sources): the pixi table and, in a pyproject, `[project]`.
     pixi_table: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -179,8 +177,33 @@ class Workspace:
         return self.lock.environments.get(env) if self.lock else None
 
     def is_locked_for_linux(self, env: str) -> bool:
+        """Locked for linux-64, or locked empty: pixi writes no platform entry for an environment
+        without packages, and reads a platform the lock lacks as one with no packages (pixi_core
+        lock_file/satisfiability/platform.rs), so `pixi install --locked` installs it."""
         locked = self.locked(env)
-        return locked is not None and LINUX in locked.platforms
+        if locked is None:
+            return False
+        empty = not locked.platforms and not self.declares_packages(env)
+        return LINUX in locked.platforms or (empty and LINUX in self.platforms)
+
+    def declares_packages(self, env: str) -> bool:
+        """Whether any feature of `env` names a package (conda or PyPI, on any target), or, in a
+        pyproject.toml, `[project] dependencies` join its default feature."""
+        features = self.pixi_table.get("feature")
+        features = features if isinstance(features, dict) else {}
+        for name in self.environments[env].features:
+            table = self.pixi_table if name == DEFAULT_ENV else features.get(name)
+            if not isinstance(table, dict):
+                continue
+            targets = table.get("target")
+            blocks = (
+                [table, *(t for t in targets.values() if isinstance(t, dict))]
+                if isinstance(targets, dict)
+                else [table]
+            )
+            if any(block.get(key) for block in blocks for key in DEPENDENCY_KEYS):
+                return True
+        return DEFAULT_ENV in self.environments[env].features and bool(self.project_table.get("dependencies"))
 
     @property
     def container_environments(self) -> tuple[str, ...]:
@@ -226,6 +249,10 @@ def load_workspace(directory: Path | str) -> Workspace:
         f"{manifest_path}: {message} (fix: {fix})"
         for _, message, fix in cuda_requirement_gaps(manifest_path, environments, lock)
     )
+    warnings.extend(
+        f"{manifest_path}: [{where}] {message} (fix: {fix})"
+        for where, message, fix in system_requirements_deprecations(manifest_path, table)
+    )
     tasks = _tasks(table, manifest_path)
     package = table.get("package")
     if package is not None:
@@ -248,7 +275,6 @@ def load_workspace(directory: Path | str) -> Workspace:
         requires_pixi=_requires_pixi(workspace_table, manifest_path),
         package=package is not None,
         toml_version=toml_version,
-        notices=tuple(_system_requirements_notices(table, manifest_path)),
     )
 
 
@@ -724,25 +750,56 @@ def _manifest_path(value: Any, path: Path, field_name: str) -> str:
     return posixpath.normpath("/".join(parts)) if parts else "."
 
 
-def _system_requirements_notices(table: dict[str, Any], path: Path) -> list[str]:
-    """pixi 0.71+ marks `[system-requirements]` deprecated; it is still read, with this note,
-    which names the rich platform that replaces each table (with its own CUDA version)."""
+# `[system-requirements]` keys and the rich platform keys that replace them (pixi's
+# docs/workspace/system_requirements.md, v0.77.0); `macos` belongs to an osx platform.
+RICH_KEYS = {"cuda": "cuda", "libc": "glibc", "linux": "linux", "archspec": "archspec"}
+
+
+def system_requirements_deprecations(path: Path, table: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(the table's field, message, fix) for each `[system-requirements]` table: pixi 0.71+
+    marks it deprecated. It is still read (an older pin needs it, and pixi migrates it), so this
+    is a warning, whose fix is the rich platform entry pixi's migration page gives for it: the
+    workspace's table becomes the linux-64 entry's keys, a feature's a named entry that the
+    feature's `platforms` picks."""
     prefix = "tool.pixi." if path.name == "pyproject.toml" else ""
     features = table.get("feature", {})
-    found = [("", table)] + [(f"feature.{n}.", f) for n, f in features.items() if isinstance(f, dict)]
+    found = [("", table)] + [
+        (f"feature.{n}.", f)
+        for n, f in (features.items() if isinstance(features, dict) else ())
+        if isinstance(f, dict)
+    ]
     out = []
     for where, block in found:
         reqs = block.get("system-requirements")
         if not isinstance(reqs, dict):
             continue
-        cuda = reqs.get("cuda")
-        rich = '{ name = "...", platform = "linux-64", glibc = "..." }'
-        if cuda:
-            rich = f'{{ name = "cuda-linux-64", platform = "linux-64", cuda = "{cuda}" }}'
+        keys = []
+        for key, rich in RICH_KEYS.items():
+            value = reqs.get(key)
+            if isinstance(value, dict):  # libc = { family = "glibc", version = "2.28" }
+                value = value.get("version")
+            if isinstance(value, str | int | float) and str(value):
+                keys.append(f'{rich} = "{value}"')
+        if where:
+            feature = where.removeprefix("feature.").rstrip(".")
+            name = f"linux-64-{feature}"
+            entry = ", ".join([f'name = "{name}"', 'platform = "linux-64"', *keys])
+            fix = (
+                f"add {{ {entry} }} to [{prefix}workspace].platforms and platforms = "
+                f'["{name}"] to [{prefix}{where.rstrip(".")}]; keep the table only for a pixi older than 0.71'
+            )
+        else:
+            entry = ", ".join(['platform = "linux-64"', *keys])
+            fix = (
+                f'replace "linux-64" in [{prefix}workspace].platforms with {{ {entry} }}; '
+                "keep the table only for a pixi older than 0.71"
+            )
         out.append(
-            f"{path}: [{prefix}{where}system-requirements] is deprecated since pixi 0.71 (fix: "
-            f"declare {rich} in [workspace].platforms instead; keep the table only for a pixi "
-            "older than 0.71)"
+            (
+                f"{prefix}{where}system-requirements",
+                "is deprecated since pixi 0.71, which declares these on the platform (a rich platform entry)",
+                fix,
+            )
         )
     return out
 

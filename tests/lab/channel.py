@@ -29,6 +29,9 @@ and conda can install:
 * ``kit-hello 1.0`` (noarch generic): ``bin/kit-hello`` and an ``etc/conda/activate.d`` script that
   exports ``KIT_HELLO_ACTIVATED=1``, for quick tests that should not install PyTorch.
 
+``tests/lab/aarch64_channel.py`` adds ``linux-aarch64/`` from the same recipes (``Arch``) and arm64
+``.deb`` files, with a stand-in for PyTorch.
+
 Archives are deterministic (sorted entries, fixed mtimes and owners, fixed zip dates), so the
 channel is byte-identical between runs on the same inputs. A package is only built when its
 archive is missing; bumping RECIPE_VERSION rebuilds everything.
@@ -157,8 +160,28 @@ GLIBC_SONAMES = {
     "libanl.so.1",
     "libmvec.so.1",
     "ld-linux-x86-64.so.2",
+    "ld-linux-aarch64.so.1",
 }
-MULTIARCH = "x86_64-linux-gnu"
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A Linux architecture as each tool names it: conda's subdir, Debian's architecture and
+    ``uname -m`` (which is also conda's ``arch`` and the manylinux wheels' platform suffix)."""
+
+    subdir: str
+    debian: str
+    machine: str
+
+    @property
+    def multiarch(self) -> str:
+        """Debian's library folder (``/usr/lib/<multiarch>``)."""
+        return f"{self.machine}-linux-gnu"
+
+
+LINUX_64 = Arch("linux-64", "amd64", "x86_64")
+LINUX_AARCH64 = Arch("linux-aarch64", "arm64", "aarch64")  # tests/lab/aarch64_channel.py
+ARCHES = {a.subdir: a for a in (LINUX_64, LINUX_AARCH64)}
 
 SITECUSTOMIZE = f"""\
 # kit-lab: Debian's python3.11 only searches dist-packages directories. In a conda prefix the
@@ -300,8 +323,8 @@ def write_package(
         }
         if meta.constrains:
             index["constrains"] = meta.constrains
-        if meta.subdir == "linux-64":
-            index["arch"], index["platform"] = "x86_64", "linux"
+        if meta.subdir in ARCHES:
+            index["arch"], index["platform"] = ARCHES[meta.subdir].machine, "linux"
         if meta.noarch:
             index["noarch"] = meta.noarch
         (info / "index.json").write_text(_dumps(index))
@@ -392,9 +415,10 @@ def link_to_prefix_lib(stage: Path, files: list[Path] | None = None) -> int:
     return changed
 
 
-def debian_deb(package: str, debs: Path) -> Path:
+def debian_deb(package: str, debs: Path, apt_config: Path | None = None) -> Path:
     """The newest cached ``.deb`` of a Debian package (debootstrap's cache under the lab cache),
-    downloaded there with ``apt-get download`` when none is cached yet."""
+    downloaded there with ``apt-get download`` when none is cached yet (with ``apt_config`` as
+    ``APT_CONFIG``: another architecture's packages, without touching the host's dpkg)."""
 
     def cached() -> list[Path]:
         return [p for p in debs.glob(f"{package}_*_*.deb") if p.name.split("_")[0] == package]
@@ -402,8 +426,14 @@ def debian_deb(package: str, debs: Path) -> Path:
     if not cached():
         debs.mkdir(parents=True, exist_ok=True)
         log(f"apt-get download {package}")
+        env = None if apt_config is None else {**os.environ, "APT_CONFIG": str(apt_config)}
         r = subprocess.run(
-            ["apt-get", "download", "-q", package], cwd=debs, capture_output=True, text=True, timeout=300
+            ["apt-get", "download", "-q", package],
+            cwd=debs,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
         )
         if r.returncode != 0 or not cached():
             sys.stderr.write(r.stdout + r.stderr)
@@ -433,22 +463,28 @@ def library_version(deb: Path) -> tuple[str, str]:
     return upstream, f"debian_{_safe(rev)}_0"
 
 
-def library_stem(name: str, packages: list[str], debs: Path) -> str:
-    version, build = library_version(debian_deb(packages[0], debs))
+def library_stem(name: str, packages: list[str], debs: Path, apt_config: Path | None = None) -> str:
+    version, build = library_version(debian_deb(packages[0], debs, apt_config))
     return f"{name}-{version}-{build}"
 
 
 def recipe_library(
-    name: str, packages: list[str], depends: list[str], debs: Path, stage: Path
+    name: str,
+    packages: list[str],
+    depends: list[str],
+    debs: Path,
+    stage: Path,
+    arch: Arch = LINUX_64,
+    apt_config: Path | None = None,
 ) -> tuple[Meta, set[str]]:
     """A conda package of the shared objects of Debian packages, in ``<prefix>/lib``."""
     lib = stage / "lib"
     lib.mkdir()
     for package in packages:
-        deb = debian_deb(package, debs)
+        deb = debian_deb(package, debs, apt_config)
         with tempfile.TemporaryDirectory(dir=stage.parent) as tmp:
             subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True)
-            for folder in (Path(tmp) / "lib" / MULTIARCH, Path(tmp) / "usr" / "lib" / MULTIARCH):
+            for folder in (Path(tmp) / "lib" / arch.multiarch, Path(tmp) / "usr" / "lib" / arch.multiarch):
                 if not folder.is_dir():
                     continue
                 for entry in sorted(folder.iterdir()):
@@ -467,12 +503,12 @@ def recipe_library(
     for path in sorted(lib.iterdir()):
         if _is_elf(path):
             _patchelf("--set-rpath", "$ORIGIN", str(path))  # find each other, as conda-forge's do
-    version, build = library_version(debian_deb(packages[0], debs))
+    version, build = library_version(debian_deb(packages[0], debs, apt_config))
     meta = Meta(
         name,
         version,
         build,
-        "linux-64",
+        arch.subdir,
         depends=depends,
         license="LicenseRef-Debian",
         summary=f"the shared libraries of Debian 12's "
@@ -495,6 +531,7 @@ def debian_python_version() -> tuple[str, str]:
 
 
 def recipe_python(stage: Path) -> tuple[Meta, set[str]]:
+    """The host's own python3.11 (the files dpkg lists for DEBIAN_PYTHON_PACKAGES)."""
     upstream, rev = debian_python_version()
     files: list[str] = []
     for pkg in DEBIAN_PYTHON_PACKAGES:
@@ -503,6 +540,15 @@ def recipe_python(stage: Path) -> tuple[Meta, set[str]]:
             log(f"  (Debian package {pkg} not installed: skipped)")
             continue
         files += r.stdout.splitlines()
+    return python_package(stage, Path("/"), files, upstream, rev, LINUX_64)
+
+
+def python_package(
+    stage: Path, root: Path, files: list[str], upstream: str, rev: str, arch: Arch
+) -> tuple[Meta, set[str]]:
+    """Debian's python3.11 as a conda package: ``files`` (absolute paths as dpkg lists them)
+    read from under ``root`` (``/`` for the host's own, or where another architecture's
+    ``.deb`` files were unpacked)."""
     prefix_lib = f"/usr/lib/python{PY_MM}/"
     for f in sorted(set(files)):
         if f == f"/usr/bin/python{PY_MM}":
@@ -519,19 +565,21 @@ def recipe_python(stage: Path) -> tuple[Meta, set[str]]:
             dst = stage / "lib" / f"python{PY_MM}" / rel
         else:
             continue
-        if os.path.isdir(f) and not os.path.islink(f):
+        src = root / f.lstrip("/")
+        if os.path.isdir(src) and not os.path.islink(src):
             continue
-        if not os.path.lexists(f):
+        if not os.path.lexists(src):
             continue
         dst.parent.mkdir(parents=True, exist_ok=True)
-        if os.path.islink(f):
-            target = os.readlink(f)
+        if os.path.islink(src):
+            target = os.readlink(src)
             if target.startswith("/"):
-                shutil.copy2(f, dst)  # absolute links would point outside the prefix
+                # absolute links would point outside the prefix: copy what they name (in root)
+                shutil.copy2(root / target.lstrip("/"), dst)
             else:
                 os.symlink(target, dst)
         else:
-            shutil.copy2(f, dst)
+            shutil.copy2(src, dst)
     (stage / "bin" / "python3").symlink_to(f"python{PY_MM}")
     (stage / "bin" / "python").symlink_to(f"python{PY_MM}")
     lib = stage / "lib" / f"python{PY_MM}"
@@ -546,7 +594,7 @@ def recipe_python(stage: Path) -> tuple[Meta, set[str]]:
         "python",
         upstream,
         f"debian_{_safe(rev)}_0",
-        "linux-64",
+        arch.subdir,
         license="Python-2.0",
         depends=list(PYTHON_DEPENDS),
         summary=f"Debian 12's python3.11 {upstream}-{rev}, relocated into a conda prefix "
@@ -713,11 +761,15 @@ def recipe_meta(
 # --------------------------------------------------------------------------- channel
 
 
-def download_wheels(dest: Path) -> dict[str, Path]:
+def download_wheels(
+    dest: Path, wheels: list[tuple[str, str, str, str, list[str]]] = WHEELS, machine: str = "x86_64"
+) -> dict[str, Path]:
+    """The pinned ``wheels`` (for manylinux2014 on ``machine`` where binary), cached in ``dest``:
+    one folder per machine, since a wheel's name and version do not say which it is for."""
     dest.mkdir(parents=True, exist_ok=True)
     found: dict[str, Path] = {}
     missing = []
-    for pypi, ver, *_ in WHEELS:
+    for pypi, ver, *_ in wheels:
         norm = re.sub(r"[-_.]+", "_", pypi).lower()
         hits = [
             p
@@ -740,7 +792,7 @@ def download_wheels(dest: Path) -> dict[str, Path]:
                 "--only-binary=:all:",
                 "--no-deps",
                 "--platform",
-                "manylinux2014_x86_64",
+                f"manylinux2014_{machine}",
                 "--python-version",
                 PY_MM,
                 "--implementation",
@@ -756,7 +808,7 @@ def download_wheels(dest: Path) -> dict[str, Path]:
         if r.returncode != 0:
             sys.stderr.write(r.stdout + r.stderr)
             raise SystemExit(f"pip download failed (exit {r.returncode})")
-        return download_wheels(dest)
+        return download_wheels(dest, wheels, machine)
     return found
 
 
@@ -833,6 +885,19 @@ def build_channel(cache: Path | None = None, force: bool = False) -> Path:
             )
         )
 
+    built = build_packages(cache, channel, recipes, ("noarch", "linux-64"))
+    if built or not all((channel / s / "repodata.json").exists() for s in ("noarch", "linux-64")):
+        index_channel(channel)
+    else:
+        log(f"channel up to date: {channel}")
+    return channel
+
+
+def build_packages(
+    cache: Path, channel: Path, recipes: list[tuple[str, str, object]], subdirs: tuple[str, ...]
+) -> int:
+    """Build each (subdir, stem, recipe) whose archive is missing, and remove the archives in
+    ``subdirs`` that no recipe names. Returns how many archives it wrote or removed."""
     built = 0
     for subdir, stem, recipe in recipes:
         target = channel / subdir / f"{stem}.conda"
@@ -850,22 +915,27 @@ def build_channel(cache: Path | None = None, force: bool = False) -> Path:
         built += 1
         log(f"built {subdir}/{out.name} ({out.stat().st_size / 1e6:.1f} MB, {time.monotonic() - t0:.1f} s)")
     wanted = {f"{stem}.conda" for _, stem, _ in recipes}
-    for sub in ("noarch", "linux-64"):
+    for sub in subdirs:
         for p in (channel / sub).glob("*.conda"):
             if p.name not in wanted:
                 log(f"removing stale {sub}/{p.name}")
                 p.unlink()
                 built += 1
-    if built or not all((channel / s / "repodata.json").exists() for s in ("noarch", "linux-64")):
-        log("indexing with rattler.index.index_fs")
-        from rattler.index import index_fs
+    return built
 
-        asyncio.run(index_fs(channel, write_zst=False, write_shards=False, force=True))
-        for sub in ("noarch", "linux-64"):
-            _pin_indexed_timestamps(channel / sub / "repodata.json")
-    else:
-        log(f"channel up to date: {channel}")
-    return channel
+
+def index_channel(channel: Path, subdir: str | None = None) -> None:
+    """Index every subdir of the channel, or ``noarch`` and ``subdir`` only (rattler), with
+    pinned timestamps."""
+    log(f"indexing {subdir or 'every subdir'} with rattler.index.index_fs")
+    from rattler.index import index_fs
+    from rattler.platform import Subdir
+
+    target = None if subdir is None else Subdir(subdir)  # type: ignore[arg-type]
+    asyncio.run(index_fs(channel, target_platform=target, write_zst=False, write_shards=False, force=True))
+    for repodata in sorted(channel.glob("*/repodata.json")):
+        if subdir is None or repodata.parent.name in ("noarch", subdir):
+            _pin_indexed_timestamps(repodata)
 
 
 def _pin_indexed_timestamps(repodata: Path) -> None:

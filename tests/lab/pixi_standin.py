@@ -11,8 +11,8 @@ version into ``/opt/pixi-standin/emulates`` at build time: the kit's pin, or an 
 * ``pixi install --locked|--frozen [-e|--environment ENV] [--manifest-path PATH]``: refuses a
   lock format newer than the emulated pixi reads (with that pixi's message); under ``--locked``
   checks the lock against the manifest (channels, platforms, conda and PyPI dependencies) and
-  refuses an out-of-date one; then installs the environment's linux-64 records exactly as the lock
-  lists them (no solving) into ``.pixi/envs/<env>``, plus an editable path dependency on a local
+  refuses an out-of-date one; then installs the environment's records for the platform it runs on
+  (linux-64, or linux-aarch64 in an arm64 image) exactly as the lock lists them (no solving) into ``.pixi/envs/<env>``, plus an editable path dependency on a local
   project, and lays out ``.pixi/`` like pixi. An environment whose merged ``system-requirements``
   ask for CUDA needs a ``__cuda`` virtual package: a driver, or ``CONDA_OVERRIDE_CUDA``.
 * ``pixi shell-hook [-e ENV] [-s|--shell bash]``: the environment's bash activation script
@@ -38,7 +38,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, NoReturn
 
-PLATFORM = "linux-64"
+# The conda subdir of the machine it runs on, as pixi picks the lock's platform to install.
+PLATFORM = {"x86_64": "linux-64", "aarch64": "linux-aarch64"}.get(
+    os.uname().machine, f"linux-{os.uname().machine}"
+)
 STANDIN_DIR = Path("/opt/pixi-standin")
 EMULATES_FILE = STANDIN_DIR / "emulates"  # written by tests/lab/base_images.sh
 # The shells pixi's `shell-hook --shell` accepts (rattler_shell's ShellEnum, as listed in
@@ -552,7 +555,7 @@ def load_lock(ws: Workspace, emulated: Emulated) -> tuple[Any, int]:
 
 
 def locked_env(ws: Workspace, env: str, frozen: bool, emulated: Emulated) -> tuple[Any, Any]:
-    """The locked environment and its linux-64 platform, after the checks pixi makes."""
+    """The locked environment and its PLATFORM entry, after the checks pixi makes."""
     lock_path = ws.root / "pixi.lock"
     if not lock_path.exists():
         if frozen:
@@ -574,20 +577,20 @@ def locked_env(ws: Workspace, env: str, frozen: bool, emulated: Emulated) -> tup
         fail(f"the lockfile is not up-to-date with requested environment: '{env}'")
     if emulated.rich:
         chosen = install_platform(ws, env, lenv)
-        plat = locked_platforms(ws, env, lenv).get(chosen.name)
+        plat = locked_platforms(ws, env, lenv).get(chosen.name)  # None: locked empty
     else:  # pixi <= 0.70 looks the platform up by its subdir's name
         plat = next((p for p in lenv.platforms() if p.name == PLATFORM), None)
-    if plat is None:
+    if plat is None and not emulated.rich and PLATFORM not in ws.env_platforms(env):
         fail(
             f"the lock file does not contain platform '{PLATFORM}' for environment '{env}'",
-            help="the pixi stand-in installs linux-64 only",
+            help=f"the pixi stand-in installs the platform it runs on ({PLATFORM})",
         )
     return lenv, plat
 
 
 def locked_records(ws: Workspace, env: str, frozen: bool, emulated: Emulated | None = None) -> list[Any]:
     lenv, plat = locked_env(ws, env, frozen, emulated or Emulated(emulated_version()))
-    return list(lenv.conda_repodata_records_for_platform(plat) or [])
+    return list((lenv.conda_repodata_records_for_platform(plat) if plat else None) or [])
 
 
 def best_declared_platform(ws: Workspace, env: str) -> Any:
@@ -669,7 +672,7 @@ def install_pypi(ws: Workspace, env: str, lenv: Any, plat: Any, prefix: Path) ->
     """Install the environment's locked PyPI packages, as far as the lab can: an editable path
     dependency on a local project (what uv would leave behind: a `.pth` pointing at the source
     and a `.dist-info` saying so). Anything that needs a download or a build is refused."""
-    packages = lenv.pypi_packages_for_platform(plat) or []
+    packages = (lenv.pypi_packages_for_platform(plat) if plat else None) or []
     if not packages:
         return 0
     specs = ws.pypi_dependencies(env)
@@ -718,7 +721,7 @@ def cmd_install(a: argparse.Namespace) -> int:
     ws = load_workspace(a.manifest_path)
     env = pick_env(ws, a.environment or "default")
     lenv, plat = locked_env(ws, env, a.frozen, emulated)
-    records = list(lenv.conda_repodata_records_for_platform(plat) or [])
+    records = list((lenv.conda_repodata_records_for_platform(plat) if plat else None) or [])
     if not emulated.rich:  # 0.71+ matched the platform against the host above
         check_system_requirements(ws, env)
     write_pixi_dir(ws)
@@ -798,7 +801,18 @@ def cmd_shell_hook(a: argparse.Namespace) -> int:
     path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p]
     result = activate(prefix, ActivationVariables(None, path), Shell.bash)
     out = [f'export {k}="{v}"' for k, v in exports.items()]
-    sys.stdout.write("\n".join(out) + "\n" + result.script.rstrip("\n") + "\n")
+    # pixi (activation.rs, `get_activator`): the manifest's scripts run after the packages'
+    # activate.d scripts (a missing one is only warned about), then its `env` is set.
+    scripts, variables = standin_lock.activation(ws, env, _platform_targets(PLATFORM))
+    found = [ws.root / s for s in scripts if (ws.root / s).is_file()]
+    missing = [str(ws.root / s) for s in scripts if not (ws.root / s).is_file()]
+    if missing:
+        print(f" WARN Could not find activation scripts: {', '.join(missing)}", file=sys.stderr)
+    tail = [f'. "{script}"' for script in found]
+    tail += [f'export {k}="{v}"' for k, v in variables.items()]  # as rattler writes it: $VAR expands
+    sys.stdout.write(
+        "\n".join(out) + "\n" + result.script.rstrip("\n") + "\n" + "".join(f"{t}\n" for t in tail)
+    )
     return 0
 
 

@@ -10,12 +10,17 @@ beside the stand-in in the lab's pixi image (base_images.sh). Nothing here exits
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-PLATFORM = "linux-64"
+# The conda subdir of the machine it runs on (linux-aarch64 in the lab's arm64 image), as in
+# pixi_standin.py.
+PLATFORM = {"x86_64": "linux-64", "aarch64": "linux-aarch64"}.get(
+    os.uname().machine, f"linux-{os.uname().machine}"
+)
 DEFAULT_CHANNEL_ALIAS = "https://conda.anaconda.org/"
 
 
@@ -30,7 +35,8 @@ class Refusal(Exception):
 # Defaults pixi declares for a bare subdir (docs/workspace/system_requirements.md at v0.76.1,
 # "Default declared virtual packages"; the lock lists them with each platform).
 SUBDIR_DEFAULTS = {
-    "linux-64": {"__unix": "0=0", "__linux": "4.18", "__glibc": "2.28", "__archspec": "0=x86_64"}
+    "linux-64": {"__unix": "0=0", "__linux": "4.18", "__glibc": "2.28", "__archspec": "0=x86_64"},
+    "linux-aarch64": {"__unix": "0=0", "__linux": "4.18", "__glibc": "2.28", "__archspec": "0=aarch64"},
 }
 # A rich platform's friendly keys (crates/pixi_manifest/src/toml/platform.rs at v0.76.1), in the
 # order pixi derives a name from them, and `[system-requirements]` keys, as virtual packages.
@@ -246,7 +252,7 @@ def pypi_name(name: str) -> str:
 def out_of_date_reasons(ws: Any, env: str, lenv: Any) -> list[str]:
     """Why the lock does not satisfy ``env`` of the manifest, as pixi's --locked check finds it
     (v0.70.2 crates/pixi_core/src/lock_file/satisfiability/environment.rs and mod.rs): channels
-    (order matters; extended counts too), platforms (extra or missing), then per platform the
+    (order matters; extended counts too), platforms (extra), then per platform the
     conda and PyPI dependencies. Empty when the lock is up to date."""
     from rattler import MatchSpec
 
@@ -275,12 +281,9 @@ def out_of_date_reasons(ws: Any, env: str, lenv: Any) -> list[str]:
         ]
     reasons = []
     for platform in ws.env_platforms(env):
-        if platform not in plats:
-            reasons.append(f"environment '{env}' is out of date because platform '{platform}' is not locked")
-            continue
-        plat = plats[platform]
+        plat = plats.get(platform)  # pixi (platform.rs) reads a platform the lock lacks as empty
         subdir = ws.entry(platform).subdir
-        records = lenv.conda_repodata_records_for_platform(plat) or []
+        records = (lenv.conda_repodata_records_for_platform(plat) if plat else None) or []
         by_name = {r.name.normalized: r for r in records}
         prefix = (
             f"environment '{env}' does not satisfy the requirements of the project for platform '{platform}'"
@@ -292,7 +295,9 @@ def out_of_date_reasons(ws: Any, env: str, lenv: Any) -> list[str]:
                     f"{prefix}: the requirement '{spec}' could not be satisfied (required by '{env}')"
                 )
         pypi_deps = ws.pypi_dependencies(env, subdir)
-        locked_pypi = {pypi_name(p.name): p for p in (lenv.pypi_packages_for_platform(plat) or [])}
+        locked_pypi = {
+            pypi_name(p.name): p for p in ((lenv.pypi_packages_for_platform(plat) if plat else None) or [])
+        }
         if pypi_deps and "python" not in by_name:
             reasons.append(
                 f"{prefix}: there are PyPi dependencies but a python interpreter is "
@@ -329,3 +334,22 @@ def out_of_date_reasons(ws: Any, env: str, lenv: Any) -> list[str]:
 
 def is_path(location: str) -> bool:
     return "://" not in location or location.startswith("file://")
+
+
+def activation(ws: Any, env: str, targets: list[str]) -> tuple[list[str], dict[str, str]]:
+    """``env``'s activation scripts and variables as pixi combines them (environment.rs and
+    feature.rs, v0.77.0): features in the environment's order, from each the most specific
+    target (``targets``: least specific first) with scripts; a variable keeps its first value."""
+    scripts: list[str] = []
+    variables: dict[str, str] = {}
+    for f in ws.env_features(env):
+        feat = ws.features.get(f, {})
+        tables = [feat.get("target", {}).get(t, {}) for t in reversed(targets)]
+        tables = [t.get("activation") for t in [*tables, feat]]
+        tables = [t for t in tables if isinstance(t, dict)]
+        found = next((t["scripts"] for t in tables if isinstance(t.get("scripts"), list)), [])
+        scripts += [str(s) for s in found]
+        for table in tables:
+            for k, v in (table.get("env") or {}).items():
+                variables.setdefault(str(k), str(v))
+    return scripts, variables

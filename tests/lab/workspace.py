@@ -12,6 +12,10 @@ linux-64. The solve runs against the channel's host path; the records' URLs are 
 ``hello_workspace()`` makes ``$KIT_LAB_CACHE/workspace-hello``: a one-package workspace
 (``kit-hello``, no Python) for quick tests.
 
+``aarch64_workspace()`` makes ``$KIT_LAB_CACHE/workspace-aarch64``: python and pytorch locked for
+linux-64 and linux-aarch64 (the lab's stand-in torch there), once ``aarch64_channel.py`` has made
+the channel's linux-aarch64 packages (``tests/lab/aarch64.sh``).
+
 Both are rebuilt only when their inputs (source manifest, channel index) change; pass ``dest`` to
 get a fresh copy somewhere else (tests install into their copy, which writes ``.pixi/``).
 
@@ -129,12 +133,18 @@ def legacy_manifest(text: str) -> str:
 SUBDIR_LAYOUT_PIXI = "0.70.2"
 
 
-# pixi's defaults for a linux-64 platform (standin_lock.SUBDIR_DEFAULTS), as the lock lists them.
-LINUX_DEFAULTS = ("__unix=0=0", "__linux=4.18", "__glibc=2.28", "__archspec=0=x86_64")
+# pixi's defaults for each subdir the lab locks (standin_lock.SUBDIR_DEFAULTS), as the lock lists them.
+SUBDIR_DEFAULTS = {
+    "linux-64": ("__unix=0=0", "__linux=4.18", "__glibc=2.28", "__archspec=0=x86_64"),
+    "linux-aarch64": ("__unix=0=0", "__linux=4.18", "__glibc=2.28", "__archspec=0=aarch64"),
+}
+LINUX_DEFAULTS = SUBDIR_DEFAULTS[PLATFORM]
+# A lock platform's identity: its subdir and the virtual packages it declares beyond the defaults.
+Key = tuple[str, tuple[tuple[str, str], ...]]
 
 
-def _virtual_packages(declared: dict[str, str]) -> list[GenericVirtualPackage]:
-    """What the solve assumes: pixi's linux-64 defaults, overridden and extended by what the
+def _virtual_packages(declared: dict[str, str], subdir: str = PLATFORM) -> list[GenericVirtualPackage]:
+    """What the solve assumes: pixi's defaults for the subdir, overridden and extended by what the
     platform declares (`{"__cuda": "12"}`)."""
     from rattler import BuildString, GenericVirtualPackage, PackageName, Version
 
@@ -142,46 +152,46 @@ def _virtual_packages(declared: dict[str, str]) -> list[GenericVirtualPackage]:
         "__unix": ("0", "0"),
         "__linux": ("4.18", "0"),
         "__glibc": ("2.28", "0"),
-        "__archspec": ("1", "x86_64"),
+        "__archspec": ("1", SUBDIR_DEFAULTS[subdir][-1].rsplit("=", 1)[1]),
     }
     for name, version in declared.items():
         vps[name] = (version, "0") if name != "__archspec" else ("1", version)
     return [GenericVirtualPackage(PackageName(n), Version(v), BuildString(b)) for n, (v, b) in vps.items()]
 
 
-def _lock_platforms(ws: pixi_standin.Workspace) -> dict[tuple[tuple[str, str], ...], Any]:
+def _lock_platforms(ws: pixi_standin.Workspace) -> dict[Key, Any]:
     """The lock's platform entries, by identity (the virtual packages declared beyond the
     subdir's defaults), as the emulated pixi writes them. pixi 0.71+ (`shorten_platform_names`)
     keys a platform that declares virtual packages `p1`, `p2`, ... in the order of the manifest's
     non-subdir platforms (a `[system-requirements]` platform, which pixi synthesises, after
     them) and lists every entry's virtual packages; the lab leaves a plain `linux-64` without
     them, as pixi <= 0.70 wrote it (tests/lab/README.md), so those locks stay byte for byte the
-    same. pixi <= 0.70 has one `linux-64` entry and solves CUDA from the system requirements."""
+    same. pixi <= 0.70 has one entry per subdir and solves CUDA from the system requirements.
+    Each subdir of SUBDIR_DEFAULTS the manifest names is locked (linux-64, linux-aarch64)."""
     from rattler import LockPlatform, Subdir
 
-    wanted: list[tuple[tuple[str, str], ...]] = []
+    wanted: list[Key] = []
     for env in ws.environments:
         for name in ws.env_platforms(env):
-            if ws.entry(name).subdir == PLATFORM:
-                key = tuple(sorted(ws.declared_virtual_packages(env, name).items()))
+            subdir = ws.entry(name).subdir
+            if subdir in SUBDIR_DEFAULTS:
+                key = (subdir, tuple(sorted(ws.declared_virtual_packages(env, name).items())))
                 if key not in wanted:
                     wanted.append(key)
     if not ws.emulated.named_layout:
-        return {key: LockPlatform(PLATFORM) for key in wanted}
-    rich = [tuple(sorted(p.declared.items())) for p in ws.platform_entries if p.declared]
-    ordered = [k for k in rich if k in wanted] + [k for k in wanted if k not in rich and k]
-    out: dict[tuple[tuple[str, str], ...], Any] = {}
-    if () in wanted:
-        out[()] = LockPlatform(PLATFORM)
+        return {key: LockPlatform(key[0]) for key in wanted}
+    rich = [(p.subdir, tuple(sorted(p.declared.items()))) for p in ws.platform_entries if p.declared]
+    ordered = [k for k in rich if k in wanted] + [k for k in wanted if k not in rich and k[1]]
+    out: dict[Key, Any] = {key: LockPlatform(key[0]) for key in wanted if not key[1]}
     for i, key in enumerate(dict.fromkeys(ordered), 1):
-        declared = [f"{n}={v}" for n, v in key]
-        defaults = [d for d in LINUX_DEFAULTS if d.split("=")[0] not in dict(key)]
-        out[key] = LockPlatform(f"p{i}", Subdir(PLATFORM), declared + defaults)
+        declared = [f"{n}={v}" for n, v in key[1]]
+        defaults = [d for d in SUBDIR_DEFAULTS[key[0]] if d.split("=")[0] not in dict(key[1])]
+        out[key] = LockPlatform(f"p{i}", Subdir(key[0]), declared + defaults)
     return out
 
 
 async def _lock(ws: pixi_standin.Workspace, channel_dir: Path, out: Path, fmt: int = 7) -> None:
-    """Solve every environment of ``ws`` for each of its linux-64 platforms against the lab
+    """Solve every environment of ``ws`` for each of its Linux platforms against the lab
     channel and write ``out`` in lock format ``fmt`` (7: rattler's own writer, in the layout of
     the pixi the stand-in emulates, see `_lock_platforms`; 6: ``to_v6`` of what rattler wrote)."""
     from rattler import Channel, LockChannel, LockFile, solve
@@ -192,7 +202,8 @@ async def _lock(ws: pixi_standin.Workspace, channel_dir: Path, out: Path, fmt: i
     for env in ws.environments:
         lock.set_channels(env, [LockChannel(CHANNEL_IN_IMAGE + "/")])
         for name in ws.env_platforms(env):
-            if ws.entry(name).subdir != PLATFORM:
+            subdir = ws.entry(name).subdir
+            if subdir not in SUBDIR_DEFAULTS:
                 continue
             declared = ws.declared_virtual_packages(env, name)
             if not ws.emulated.rich:  # pixi <= 0.70 solves with the system requirements
@@ -201,20 +212,20 @@ async def _lock(ws: pixi_standin.Workspace, channel_dir: Path, out: Path, fmt: i
                     for k, v in ws.system_requirements(env).items()
                     if k in pixi_standin.standin_lock.SYSREQ_VIRTUAL
                 }
-            plat = platforms[tuple(sorted(ws.declared_virtual_packages(env, name).items()))]
-            specs = list(ws.dependencies(env, PLATFORM).values())
+            plat = platforms[(subdir, tuple(sorted(ws.declared_virtual_packages(env, name).items())))]
+            specs = list(ws.dependencies(env, subdir).values())
             records = await solve(
                 [Channel(host_url)],
                 specs,
-                platforms=["linux-64", "noarch"],
-                virtual_packages=_virtual_packages(declared),
+                platforms=[subdir, "noarch"],
+                virtual_packages=_virtual_packages(declared, subdir),
                 timestamp_policy="allow-missing",
             )
             for r in sorted(records, key=lambda r: r.name.normalized):
                 r.url = r.url.replace(host_url.rstrip("/"), CHANNEL_IN_IMAGE, 1)
                 r.channel = CHANNEL_IN_IMAGE + "/"
                 lock.add_conda_package(env, plat, r)
-            for pypi, spec in sorted(ws.pypi_dependencies(env, PLATFORM).items()):
+            for pypi, spec in sorted(ws.pypi_dependencies(env, subdir).items()):
                 # the lab locks only editable path dependencies on the project itself
                 if not (isinstance(spec, dict) and "path" in spec):
                     raise ValueError(
@@ -269,8 +280,8 @@ def _inputs_hash(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-def _channel_index(channel_dir: Path) -> bytes:
-    return b"".join((channel_dir / s / "repodata.json").read_bytes() for s in ("noarch", "linux-64"))
+def _channel_index(channel_dir: Path, platforms: tuple[str, ...] = (PLATFORM,)) -> bytes:
+    return b"".join((channel_dir / s / "repodata.json").read_bytes() for s in ("noarch", *platforms))
 
 
 def _build(
@@ -282,11 +293,12 @@ def _build(
     fmt: int = 7,
     manifest_name: str = "pixi.toml",
     files: dict[str, str] | None = None,
+    platforms: tuple[str, ...] = (PLATFORM,),
 ) -> Path:
     files = files or {}
     want = _inputs_hash(
         manifest_text.encode(),
-        _channel_index(channel_dir),
+        _channel_index(channel_dir, platforms),
         Path(__file__).read_bytes(),
         Path(pixi_standin.__file__).read_bytes(),
         str(fmt).encode(),
@@ -395,10 +407,52 @@ def hello_workspace(dest: Path | None = None, *, cache: Path | None = None) -> P
     return _copy(ws, dest)
 
 
+AARCH64_PLATFORMS = ("linux-64", "linux-aarch64")
+AARCH64_MANIFEST = f'''\
+# kit-lab: a small workspace locked for linux-64 and linux-aarch64 (issue 17). pytorch is the lab's
+# CPU build on linux-64 and its stand-in on linux-aarch64 (tests/lab/aarch64_channel.py), so an
+# arm64 install under emulation takes seconds. `bare` is python alone: something cheap to build
+# and run on each architecture.
+[workspace]
+name = "kit-arm"
+version = "1.0.0"
+channels = ["{CHANNEL_IN_IMAGE}"]
+platforms = [{", ".join(f'"{p}"' for p in AARCH64_PLATFORMS)}]
+
+[dependencies]
+python = "3.11.*"
+pytorch = "==2.13.0"
+
+[feature.bare.dependencies]
+python = "3.11.*"
+
+[environments]
+bare = {{ features = ["bare"], no-default-feature = true }}
+'''
+
+
+def aarch64_workspace(dest: Path | None = None, *, cache: Path | None = None) -> Path:
+    """The workspace locked for linux-64 and linux-aarch64 (``default``: python + pytorch,
+    ``bare``: python); copied to ``dest`` if given. Needs the channel's linux-aarch64 subdir."""
+    cache = cache or default_cache()
+    ws = _build(
+        cache / "workspace-aarch64",
+        AARCH64_MANIFEST,
+        cache / "channel",
+        None,
+        platforms=AARCH64_PLATFORMS,
+    )
+    return _copy(ws, dest)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="lock the lab workspaces")
     ap.add_argument("--cache", type=Path, default=None)
+    ap.add_argument("--aarch64", action="store_true", help="lock the linux-aarch64 workspace only")
     a = ap.parse_args(argv)
+    if a.aarch64:
+        print(aarch64_workspace(cache=a.cache))
+        return 0
     print(lab_workspace(cache=a.cache))
     print(lab_workspace(cache=a.cache, lock_format=6))
     print(hello_workspace(cache=a.cache))

@@ -1,0 +1,3 @@
+"""The project the environment installs from src/."""
+
+NAME = "shape-pypi-self"
