@@ -20,7 +20,7 @@ from kit.check import SHARED_FILES, Finding, check_dir, check_files
 from kit.decide.options import BuildOptions, RenderOptions
 from kit.decide.plan import default_environment as default_environment  # re-exported for the form
 from kit.decide.plan import resolve
-from kit.engines import DEFAULT_ENGINE, BuildRequest, engine_for_image, get_engine
+from kit.engines import DEFAULT_ENGINE, BuildRequest, emulation, engine_for_image, get_engine
 from kit.engines import engine_status as status
 from kit.engines.events import format_build as format_build
 from kit.engines.gpu import GPU_MODES as GPU_MODES  # re-exported: the probe's GPU modes, for the CLI
@@ -37,6 +37,7 @@ from kit.lesson.template import write_template
 from kit.model.deffile import parse_def as parse_def  # re-exported: the notebooks read a def file with it
 from kit.model.deployfiles import workflow_files
 from kit.model.discover import find_workspaces, is_workspace, slug_in
+from kit.model.platforms import LinuxPlatform
 from kit.model.repo import Location, locate
 from kit.model.summary import EnvSummary as EnvSummary  # re-exported: inspect() returns these
 from kit.model.summary import Summary as Summary
@@ -215,6 +216,24 @@ def artifact_name(prepared: Prepared, engine: str, tag: str | None = None) -> st
     return prepared.plan.artifact_name(engine, tag)
 
 
+def local_build(prepared: Prepared, engine: str, tag: str | None = None) -> tuple[str, LinuxPlatform]:
+    """What a build here makes: its name and its platform (`Plan.build_platform` for this
+    machine). An image for another platform than linux-64 is named as the workflows name its SIF
+    (`gpu-noble-cuda-12-arm64`), so that it never replaces the linux-64 build of the same tag."""
+    target = prepared.plan.build_platform(emulation.host_machine())
+    suffix = prepared.plan.sif_suffix(target)
+    return artifact_name(
+        prepared, engine, tag or (prepared.plan.primary.tag + suffix if suffix else None)
+    ), target
+
+
+def engine_command(prepared: Prepared, engine: str, folder: str) -> str:
+    """The engine's own command that makes what `kit build` would here (for elsewhere)."""
+    name, target = local_build(prepared, engine)
+    platform = target.oci if emulation.emulated(target) else None
+    return get_engine(engine).build_command(folder, name, platform)
+
+
 def build_prepared(
     prepared: Prepared,
     engine: str,
@@ -225,13 +244,21 @@ def build_prepared(
 ) -> BuildResult:
     """Build exactly what `prepared` renders, from a staged copy, named `artifact_name(...)`:
     Docker tags the image `image_tag(prepared, tag)`; Apptainer writes `<tag>.sif` into `workdir`.
+    One platform per build (`Plan.build_platform`): the host's when the environment is built for
+    it; another (`--platform linux/arm64`) through emulation, said first as a `notice` event, and
+    without `tag` named with the platform's suffix (`<tag>-arm64`).
     """
     import tempfile
 
     chosen = get_engine(engine)
     if tag is not None:
         BuildOptions(engine=chosen.name, tag=tag)  # checks the tag's shape
-    name = artifact_name(prepared, chosen.name, tag)
+    name, target = local_build(prepared, chosen.name, tag)
+    foreign = emulation.emulated(target)
+    if foreign and on_event is not None:
+        from kit.engines.events import BuildEvent
+
+        on_event(BuildEvent("notice", line=emulation.build_notice(target)))
     with tempfile.TemporaryDirectory(prefix="kit-build-") as tmp:
         context = staging.stage_build_context(prepared, Path(tmp) / "context", chosen.name)
         return chosen.build(
@@ -242,6 +269,7 @@ def build_prepared(
                 build_args(prepared, chosen.name),
                 on_event=on_event,
                 cancel=cancel,
+                platform=target.oci if foreign else None,
             )
         )
 

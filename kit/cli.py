@@ -360,7 +360,11 @@ def progress_bar(step: int | None, total: int | None, width: int = 12) -> str:
 
 
 def print_progress(event: Any) -> None:
-    """One stderr line per finished step: `[build 3/7] ####-------- CACHED   0.0s RUN ...`."""
+    """One stderr line per finished step: `[build 3/7] ####-------- CACHED   0.0s RUN ...`, and
+    each notice (a build through emulation says how much slower it is) as it comes."""
+    if event.kind == "notice":
+        print(f"note: {printable(event.line)}", file=sys.stderr)
+        return
     if event.kind != "step_done":
         return
     where = f"[{event.stage or ''} {event.step or '?'}/{event.total or '?'}]".replace("[ ", "[")

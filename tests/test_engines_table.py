@@ -185,6 +185,7 @@ def test_each_engine_hands_its_builder_its_own_recipe_and_name(tmp_path: Path) -
                 "no_cache": False,
                 "on_event": None,
                 "cancel": None,
+                "platform": None,
             },
         )
     ]
@@ -196,6 +197,7 @@ def test_each_engine_hands_its_builder_its_own_recipe_and_name(tmp_path: Path) -
                 "build_args": {"ENVIRONMENT": "gpu"},
                 "on_event": None,
                 "cancel": None,
+                "arch": None,
             },
         )
     ]

@@ -45,10 +45,21 @@ def disagreements(text: str, table: dict[str, PinnedAction]) -> list[str]:
     return wrong
 
 
+# A workspace locked for linux-64 and linux-aarch64: its workflows use the pins the example's do
+# not (QEMU, with --arm-runner qemu; the artifacts that carry each platform's digest).
+TWO_PLATFORMS = Path(__file__).parent / "fixtures" / "pixi-shapes" / "linux-aarch64"
+
+
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, str]:
     files = api.prepare(EXAMPLE).render(("workflows",))
-    return {path: f.text for path, f in files.items() if path.endswith(".yaml")}
+    both = api.prepare(TWO_PLATFORMS, environments=("cpu",), arm_runner="qemu").render(("workflows",))
+    return {
+        f"{which}:{path}": f.text
+        for which, found in (("example", files), ("two-platform", both))
+        for path, f in found.items()
+        if path.endswith(".yaml")
+    }
 
 
 def test_every_rendered_uses_line_is_the_tables_pin(rendered: dict[str, str]) -> None:

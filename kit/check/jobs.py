@@ -144,6 +144,8 @@ def _image_problems(
             )
         )
     bare = tag.removeprefix(SIF_TAG_PREFIX)
+    if wants_sif:
+        bare = _without_arch_suffix(ctx, bare)
     moving = {str(e.get("tag", "")) for e in matrix_entries(ctx.workflow(ctx.docker_workflow))}
     immutable = IMMUTABLE.fullmatch(bare)
     if immutable and environment and immutable.group("env") != environment:
@@ -185,6 +187,14 @@ def _image_problems(
             )
         )
     return problems
+
+
+def _without_arch_suffix(ctx: CheckContext, tag: str) -> str:
+    """A SIF tag without the architecture suffix (`-arm64`) the Apptainer workflow adds to the
+    tags of a SIF for a platform other than linux-64 (its matrix's `sif-suffix`)."""
+    entries = matrix_entries(ctx.workflow(ctx.apptainer_workflow))
+    suffixes = {str(e.get("sif-suffix") or "") for e in entries} - {""}
+    return next((tag.removesuffix(s) for s in sorted(suffixes) if tag.endswith(s)), tag)
 
 
 def _published_names(ctx: CheckContext) -> set[str]:

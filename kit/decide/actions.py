@@ -23,6 +23,9 @@ in those copies: no tag, no branch, no commit for them (the newest commits there
 and August 2026). So they are not pinned: a SHA goes in only once it is seen under its tag. Each
 row's `newer` records the release it is waiting for; the generated `.github/dependabot.yml`
 proposes it to every learner's repository once it is out, SHA and comment together.
+The same day, for the multi-platform workflows: docker/setup-qemu-action v4.2.0, actions/
+upload-artifact v7.0.0 and actions/download-artifact v8.0.1, each the newest vX.Y.Z tag of its
+fetched copy, the SHA its tag's commit, and its action.yml declaring `using: node24`.
 
 Apptainer is not an action but a package the Apptainer workflow downloads; it is pinned the same
 way, by version and by the SHA-256 of the release asset, which the workflow checks before it
@@ -79,6 +82,18 @@ ACTIONS: dict[str, PinnedAction] = {
             "2026-12-05",
             newer="v7.4.0",
         ),
+        # Only in the workflows of a workspace built for several platforms (kit.decide.plan
+        # `multi_platform`): QEMU where linux-aarch64 builds on an amd64 runner, and the digests
+        # each platform's job pushed, handed to the job that merges them into one manifest list.
+        PinnedAction(
+            "docker/setup-qemu-action", "96fe6ef7f33517b61c61be40b68a1882f3264fb8", "v4.2.0", "2026-12-05"
+        ),
+        PinnedAction(
+            "actions/upload-artifact", "bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0", "2026-12-05"
+        ),
+        PinnedAction(
+            "actions/download-artifact", "3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1", "2026-12-05"
+        ),
     )
 }
 
@@ -98,6 +113,15 @@ class PinnedDownload:
     newest_checked: str = ""
 
 
+# The release's Debian package is amd64 only: at tag v1.5.3 the project's release workflow
+# (.github/workflows/release.yml) builds its .deb and .rpm files with GO_ARCH linux-amd64 alone.
+# For arm64 the project publishes its Ubuntu PPA (ppa:apptainer/ppa; .github/workflows/
+# ubuntu-ppa-release.yml uploads a source package for noble whose debian/rules picks
+# `GO_ARCH := linux-$(dpkg --print-architecture)` and which carries Go for both amd64 and arm64,
+# so Launchpad builds it for arm64 too) and a multi-arch container image. The Apptainer workflow
+# installs the PPA's package on Arm runners: apt checks it against the PPA's signing key, and the
+# workflow warns when its version is not APPTAINER.version (the PPA keeps only its newest).
+APPTAINER_PPA = "ppa:apptainer/ppa"
 # The release's Debian package (built on Debian 11, so it carries AppArmor's placeholder profile,
 # not the one Ubuntu 24.04 needs for unprivileged user namespaces: the workflow adds that).
 # Tag v1.5.3 is commit 6a76317a87c4eae10f52c7805965756a919291d7 in apptainer/apptainer. The

@@ -23,6 +23,7 @@ from kit.base import names
 from kit.base.errors import OptionsError
 from kit.decide import jobshapes as shapes
 from kit.engines.registry import DEFAULT_ENGINE, ENGINE_NAMES
+from kit.model.platforms import LINUX_PLATFORMS, linux_platform
 
 Style = Literal["lesson", "optimized"]
 Bootstrap = Literal["docker", "docker-daemon", "docker-archive", "oci-archive", "localimage"]
@@ -37,6 +38,11 @@ Runtime = Literal["image", "no-shell", "minimal"]
 ApptainerFrom = Literal["recipe", "docker-image"]
 JobImageKind = Literal["oras", "docker", "sif"]
 JobReference = Literal["commit", "tag"]
+# Where the Docker and Apptainer workflows build linux-aarch64: on GitHub's Arm runners (native;
+# free for public repositories) or on an amd64 runner through QEMU (private repositories, or
+# where Arm runners are not offered; many times slower).
+ArmRunner = Literal["native", "qemu"]
+ARM_RUNNERS: tuple[str, ...] = get_args(ArmRunner)
 JOB_IMAGE_KINDS: tuple[str, ...] = get_args(JobImageKind)
 JOB_REFERENCES: tuple[str, ...] = get_args(JobReference)
 STYLES: tuple[str, ...] = get_args(Style)
@@ -151,6 +157,51 @@ def _registry(value: str, field_name: str) -> object:
     return names.registry_host(value, field_name)
 
 
+def platform_names(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Each value split at commas (`--platform linux-64,linux/arm64`) and named as pixi names it
+    (`linux/arm64` -> `linux-aarch64`), each once, in the order given."""
+    out: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            found = linux_platform(part.strip())
+            if found is not None and found.subdir not in out:
+                out.append(found.subdir)
+    return tuple(out)
+
+
+def _platforms(values: tuple[str, ...], field_name: str) -> object:
+    for value in values:
+        for part in value.split(","):
+            if linux_platform(part.strip()) is None:
+                known = ", ".join(f"{p.subdir} (or {p.oci})" for p in LINUX_PLATFORMS)
+                raise OptionsError(
+                    f"platform {part.strip()!r} is not a Linux platform the kit builds for",
+                    field=field_name,
+                    fix=f"use {known}",
+                )
+    return values
+
+
+def _one_platform(value: str, field_name: str) -> object:
+    if "," in value:
+        raise OptionsError(
+            f"{field_name.replace('_', ' ')} names one platform, not {value!r}",
+            field=field_name,
+            fix="give one, such as linux-aarch64",
+        )
+    return _platforms((value,), field_name)
+
+
+def _slurm_feature(value: str, field_name: str) -> object:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value):
+        raise OptionsError(
+            f"{field_name.replace('_', ' ')} {value!r} is not a Slurm node feature name",
+            field=field_name,
+            fix="use letters, digits, '_', '.' and '-', such as 'aarch64'",
+        )
+    return value
+
+
 def _bootstrap_source(value: str, field_name: str) -> object:
     return names.file_path(value, field_name)
 
@@ -203,6 +254,23 @@ class RenderOptions:
     )
     registry: str = option(
         DEFAULT_REGISTRY, "registry the workflows publish to", check=_registry, group="publishing"
+    )
+    platforms: tuple[str, ...] = option(
+        (),
+        "a platform to build: linux-64 or linux-aarch64, or linux/amd64, linux/arm64 (repeatable, "
+        "or comma-separated; default: every locked Linux platform that the base image serves)",
+        flag="--platform",
+        label="platforms",
+        check=_platforms,
+        placeholder="(every locked Linux platform the base image serves)",
+    )
+    arm_runner: ArmRunner = option(
+        "native",
+        "workflows, linux-aarch64: native (GitHub's Arm runners, public repositories) or qemu "
+        "(emulated on an amd64 runner, many times slower)",
+        label="Arm runner",
+        choices=ARM_RUNNERS,
+        widget="toggle",
     )
     subdir: str = option(
         "",
@@ -306,9 +374,26 @@ class RenderOptions:
         check=shapes.modules,
         placeholder="(none)",
     )
+    job_platform: str = job_option(
+        "",
+        "the platform jobs run a SIF for, linux-64 or linux-aarch64 (default: the first one built)",
+        check=_one_platform,
+        placeholder="(the first platform built)",
+    )
+    job_arch_feature: str = job_option(
+        "",
+        "Slurm: the node feature (--constraint) that marks nodes of the job's architecture; Slurm "
+        "has no standard one, so ask your site (default: the machine name, x86_64 or aarch64)",
+        check=_slurm_feature,
+        placeholder="(x86_64 or aarch64)",
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
+        # One spelling from here on: pixi's names, each once (the checks above refused others).
+        object.__setattr__(self, "platforms", platform_names(self.platforms))
+        if self.job_platform:
+            object.__setattr__(self, "job_platform", platform_names((self.job_platform,))[0])
 
 
 @dataclass(frozen=True)

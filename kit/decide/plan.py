@@ -27,6 +27,7 @@ from kit.model.deployfiles import workflow_files
 from kit.model.discover import slug_in
 from kit.model.pixi_support import unserved
 from kit.model.pixi_versions import pixi_version_of_image
+from kit.model.platforms import BY_SUBDIR, LINUX_PLATFORMS, LinuxPlatform
 from kit.model.sources import build_sources, manifest_paths, outside
 from kit.model.workspace import DEFAULT_ENV, LINUX, Workspace
 
@@ -43,6 +44,16 @@ IMAGE_BOOTSTRAPS = ("docker", "docker-daemon")
 # (`ContainerEngine.tag_prefix`: the SIF pushed over ORAS has `apptainer-`).
 SHORT_SHA_LENGTH = 7
 IMMUTABLE_TAG = "{environment}-sha-{short_sha}"
+# Base images known to be published for every platform in LINUX_PLATFORMS (the pixi-docker
+# images are built for linux/amd64 and linux/arm64). Any other base image is assumed to serve
+# linux-64 only, unless `--platform` names more: then the user has said what it serves.
+# The GitHub-hosted runner each platform builds on natively. `ubuntu-24.04-arm` is GitHub's Arm
+# runner (GitHub's changelog, 2025-01-16: public preview, free for public repositories; generally
+# available for them from 2025-08-07; private repositories cannot use it, hence `--arm-runner
+# qemu`, which builds on the amd64 runner through QEMU).
+NATIVE_RUNNERS = {"linux-64": "ubuntu-latest", "linux-aarch64": "ubuntu-24.04-arm"}
+EMULATING_RUNNER = "ubuntu-latest"
+MULTI_ARCH_BASES = re.compile(r"^ghcr\.io/prefix-dev/pixi(:|@|$)")
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,12 @@ class EnvPlan:
     cuda: str | None
     tag: str
     latest: bool
+    # The pixi platforms its image is built for (kit.model.platforms.LINUX_PLATFORMS order).
+    platforms: tuple[str, ...] = ("linux-64",)
+
+    @property
+    def linux_platforms(self) -> tuple[LinuxPlatform, ...]:
+        return tuple(BY_SUBDIR[p] for p in self.platforms)
 
 
 @dataclass(frozen=True)
@@ -88,6 +105,60 @@ class Plan:
     @property
     def context(self) -> str:
         return self.prefix.rstrip("/") or "."
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        """Every platform any environment is built for, in LINUX_PLATFORMS order."""
+        wanted = {p for env in self.matrix for p in env.platforms}
+        return tuple(p.subdir for p in LINUX_PLATFORMS if p.subdir in wanted)
+
+    @property
+    def multi_platform(self) -> bool:
+        """The workflows build per platform and merge (Docker) or tag per architecture (SIF);
+        a workspace built for linux-64 alone keeps the simple workflows."""
+        return self.platforms != (LINUX,)
+
+    @property
+    def platform_matrix(self) -> tuple[tuple[EnvPlan, LinuxPlatform], ...]:
+        """(environment, platform) for each image the workflows build."""
+        return tuple((env, p) for env in self.matrix for p in env.linux_platforms)
+
+    def build_platform(self, host_machine: str) -> LinuxPlatform:
+        """The one platform a local build makes for the primary environment: the host's when the
+        environment is built for it (no emulation), else the first. Several platforms named
+        explicitly cannot go into one local image: kit build refuses them."""
+        chosen = self.primary.linux_platforms
+        if len(self.options.platforms) > 1:
+            raise OptionsError(
+                f"a local build makes one image for one platform, not {', '.join(self.options.platforms)}",
+                field="platforms",
+                fix="pass one --platform per build (the workflows build them all)",
+            )
+        host = next((p for p in chosen if p.machine == host_machine), None)
+        return host or chosen[0]
+
+    def emulated_in_workflow(self, platform: LinuxPlatform) -> bool:
+        """Whether the workflows build `platform` on an amd64 runner through QEMU."""
+        return platform.subdir != LINUX and self.options.arm_runner == "qemu"
+
+    def runner(self, platform: LinuxPlatform) -> str:
+        """The runner label the workflows build `platform` on."""
+        return EMULATING_RUNNER if self.emulated_in_workflow(platform) else NATIVE_RUNNERS[platform.subdir]
+
+    @property
+    def any_emulated(self) -> bool:
+        return any(self.emulated_in_workflow(p) for _, p in self.platform_matrix)
+
+    @property
+    def docker_platform_cache_scope(self) -> str:
+        """One GitHub Actions cache scope per workspace, environment and platform: two
+        platforms writing one scope would evict each other's layers."""
+        return self.docker_cache_scope + "-${{ matrix.arch }}"
+
+    def sif_suffix(self, platform: LinuxPlatform) -> str:
+        """What the tags of a SIF for `platform` end with: nothing for linux-64 (the tags the
+        Apptainer workflow pushed before it built other platforms stay the same), `-arm64` else."""
+        return "" if platform.subdir == LINUX else f"-{platform.arch}"
 
     @property
     def local_image(self) -> str:
@@ -301,6 +372,7 @@ def resolve(
     selected = _unique((primary_name, *(options.environments or workspace.container_environments)))
     envs = tuple(_env_plan(workspace, options, name, index == 0) for index, name in enumerate(selected))
     _check_lock_covers_linux(workspace, selected)
+    envs = tuple(replace(e, platforms=_env_platforms(workspace, options, e.name)) for e in envs)
     _check_manifest_paths(workspace, selected)
     _check_pixi_serves(workspace, options)
     prefix = f"{subdir}/" if subdir else ""
@@ -548,6 +620,48 @@ def _check_lock_covers_linux(workspace: Workspace, selected: tuple[str, ...]) ->
                 field=f"environments.{name}.packages",
                 fix=f"add {LINUX} to [workspace] platforms, then run `pixi lock`",
             )
+
+
+def base_platforms(options: RenderOptions) -> tuple[str, ...]:
+    """The platforms the base image is taken to serve (see MULTI_ARCH_BASES)."""
+    if MULTI_ARCH_BASES.match(options.base_image):
+        return tuple(p.subdir for p in LINUX_PLATFORMS)
+    return (LINUX,)
+
+
+def locked_linux_platforms(workspace: Workspace, name: str) -> tuple[str, ...]:
+    """The Linux platforms the kit builds for that environment `name` is locked for (without a
+    lock: that its manifest solves it for), in LINUX_PLATFORMS order."""
+    locked = workspace.locked(name)
+    if locked is not None:
+        have = set(locked.platforms)
+    else:
+        subdirs = {e.name: e.subdir for e in workspace.platform_entries}
+        env = workspace.environment(name)
+        have = {subdirs.get(p, p) for p in env.platforms} or set(workspace.platforms)
+    return tuple(p.subdir for p in LINUX_PLATFORMS if p.subdir in have)
+
+
+def _env_platforms(workspace: Workspace, options: RenderOptions, name: str) -> tuple[str, ...]:
+    """The platforms environment `name` is built for: those asked for, each of which it must be
+    locked for; by default every locked one the base image serves (linux-64 at least, which
+    `_check_lock_covers_linux` has made sure of)."""
+    locked = locked_linux_platforms(workspace, name)
+    if options.platforms:
+        for wanted in options.platforms:
+            if wanted not in locked:
+                where = workspace.lock.path if workspace.lock is not None else workspace.manifest_path
+                raise OptionsError(
+                    f"environment {name!r} is not locked for {wanted} "
+                    f"(locked Linux platforms: {', '.join(locked) or 'none'})",
+                    file=where,
+                    field="platforms",
+                    fix=f'add "{wanted}" to [workspace] platforms (and to the features that narrow '
+                    f"them), run `pixi lock`, or drop --platform {wanted}",
+                )
+        return tuple(p.subdir for p in LINUX_PLATFORMS if p.subdir in options.platforms)
+    served = base_platforms(options)
+    return tuple(p for p in locked if p in served) or (LINUX,)
 
 
 def _paths(plan: Plan, recipe_files: tuple[str, ...], workflow: str) -> tuple[str, ...]:

@@ -199,6 +199,7 @@ class ApptainerBuilder:
         force: bool = True,
         on_event: EventCallback | None = None,
         cancel: threading.Event | None = None,
+        arch: str | None = None,
     ) -> BuildResult:
         """Build ``definition`` into ``output`` (default: the def's name with ``.sif``).
 
@@ -228,7 +229,7 @@ class ApptainerBuilder:
         phases = _Phases(stages, emit)
         commands = _Commands(self._env, phases, cancel)
         try:
-            self._run_build(definition, partial, build_args, commands)
+            self._run_build(definition, partial, build_args, commands, arch)
             self._run_test(partial, commands)
             os.replace(partial, target)
         except BaseException:
@@ -249,9 +250,16 @@ class ApptainerBuilder:
         )
 
     def _run_build(
-        self, definition: Path, partial: Path, build_args: Mapping[str, str] | None, commands: _Commands
+        self,
+        definition: Path,
+        partial: Path,
+        build_args: Mapping[str, str] | None,
+        commands: _Commands,
+        arch: str | None = None,
     ) -> None:
-        argv = [self.apptainer, "build", "--notest"]
+        # `--arch arm64`: the base image is pulled for that architecture and %post runs under
+        # emulation (binfmt_misc with QEMU) on another host.
+        argv = [self.apptainer, "build", "--notest", *(["--arch", arch] if arch else [])]
         for key, value in (build_args or {}).items() if definition.is_file() else ():
             argv += ["--build-arg", f"{key}={value}"]
         argv += [str(partial), str(definition)]

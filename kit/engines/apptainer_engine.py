@@ -25,6 +25,12 @@ from kit.engines.gpu import GpuMode, ProbeReport, probe_apptainer
 from kit.engines.makeup import Makeup, sif_makeup
 from kit.model import deployfiles
 
+
+def arch_of(platform: str | None) -> str | None:
+    """Apptainer's `--arch` value for an OCI platform (`linux/arm64` -> `arm64`)."""
+    return platform.rsplit("/", 1)[-1] if platform else None
+
+
 # The workflows push the SIF over ORAS to the same repository as the Docker image, so its tags
 # carry this prefix to stay apart from the image's (kit.decide.plan.immutable_tag, the workflow
 # templates and kit.check.jobs all follow it).
@@ -71,6 +77,7 @@ class ApptainerEngine(ContainerEngine):
             build_args=dict(request.build_args),
             on_event=request.on_event,
             cancel=request.cancel,
+            arch=arch_of(request.platform),
         )
         if reuse is not None:
             self._keep_root(reuse, sif, request.name)
@@ -110,6 +117,7 @@ class ApptainerEngine(ContainerEngine):
         """The SIF's stem: a file in the output folder, not an entry in a store."""
         return tag
 
-    def build_command(self, folder: str, name: str) -> str:
+    def build_command(self, folder: str, name: str, platform: str | None = None) -> str:
         sif = shlex.quote(name + self.artifact_suffix)
-        return f"cd {shlex.quote(folder)} && apptainer build {sif} {self.recipe}"
+        arch = f"--arch {shlex.quote(a)} " if (a := arch_of(platform)) else ""
+        return f"cd {shlex.quote(folder)} && apptainer build {arch}{sif} {self.recipe}"

@@ -114,8 +114,11 @@ class DockerBuilder:
         pull: bool = False,
         on_event: EventCallback | None = None,
         cancel: threading.Event | None = None,
+        platform: str | None = None,
     ) -> BuildResult:
-        """Build ``context`` (with ``dockerfile``, default ``context/Dockerfile``).
+        """Build ``context`` (with ``dockerfile``, default ``context/Dockerfile``); for
+        ``platform`` (`linux/arm64`) when given, which BuildKit builds through emulation on
+        another host (binfmt_misc with QEMU registered), each `RUN` many times slower.
 
         Raises `EngineUnavailable` (no daemon, no BuildKit client), `BuildError` (a step
         failed; names it and carries the last log lines) or `BuildCancelled`.
@@ -132,6 +135,7 @@ class DockerBuilder:
             argv = (
                 self.cli.build_argv()
                 + _options(dockerfile, build_args, target, labels, no_cache, pull, iidfile)
+                + (["--platform", platform] if platform else [])
                 + [str(context)]
             )
             parser = PlainProgressParser()

@@ -30,6 +30,7 @@ class DockerEngine(ContainerEngine):
     recipe = deployfiles.DOCKERFILE
     needs = ("docker_daemon", "buildkit_client")
     pull_scheme = "docker"
+    serves_several_platforms = True  # a manifest list: each machine pulls its own platform's image
     commit_args = ("REVISION", "CREATED")  # the OCI labels org.opencontainers.image.{revision,created}
 
     def __init__(self, builder: DockerBuilder | None = None) -> None:
@@ -43,6 +44,7 @@ class DockerEngine(ContainerEngine):
             no_cache=request.no_cache,
             on_event=request.on_event,
             cancel=request.cancel,
+            platform=request.platform,
         )
 
     def probe(self, artifact: str, gpu: GpuMode = "auto") -> ProbeReport:
@@ -73,5 +75,7 @@ class DockerEngine(ContainerEngine):
     def artifact_name(self, repository: str, tag: str) -> str:
         return f"{repository}:{tag}"
 
-    def build_command(self, folder: str, name: str) -> str:
-        return shlex.join(["docker", "build", "--tag", name, folder])
+    def build_command(self, folder: str, name: str, platform: str | None = None) -> str:
+        return shlex.join(
+            ["docker", "build", *(["--platform", platform] if platform else []), "--tag", name, folder]
+        )

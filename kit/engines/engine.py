@@ -44,6 +44,9 @@ class BuildRequest:
     no_cache: bool = False
     on_event: EventCallback | None = None
     cancel: threading.Event | None = None
+    # A platform other than the host's, as OCI names it (`linux/arm64`): the engine builds for it
+    # through emulation. None: the host's own platform, and the engine is not told any.
+    platform: str | None = None
 
 
 class ContainerEngine(ABC):
@@ -59,6 +62,9 @@ class ContainerEngine(ABC):
     artifact_suffix: ClassVar[str] = ""  # the suffix of a file artifact; "" for an image in a store
     # The build arguments its recipe takes from git (the commit, for labels), when a style asks.
     commit_args: ClassVar[tuple[str, ...]] = ()
+    # Whether one published artifact serves several platforms (Docker's manifest list), so a job
+    # that pulls it runs on any of their architectures; a SIF holds one.
+    serves_several_platforms: ClassVar[bool] = False
 
     @abstractmethod
     def build(self, request: BuildRequest) -> BuildResult:
@@ -82,9 +88,10 @@ class ContainerEngine(ABC):
         """What a build of `repository` at `tag` is called (`BuildRequest.name`)."""
 
     @abstractmethod
-    def build_command(self, folder: str, name: str) -> str:
+    def build_command(self, folder: str, name: str, platform: str | None = None) -> str:
         """The engine's own command line that builds the workspace in `folder` as `name` (what
-        `artifact_name` gave), for a person on a machine that has the engine."""
+        `artifact_name` gave), for a person on a machine that has the engine; for `platform`
+        (`linux/arm64`) when it is not that machine's."""
 
     def built_artifact(self, result: BuildResult) -> str:
         """What to run of a finished build (the probe's argument): the artifact itself."""

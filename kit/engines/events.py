@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-EventKind = Literal["step_started", "step_done", "log", "finished"]
+# `notice`: one line for the person waiting (a build through emulation says how much slower it is).
+EventKind = Literal["step_started", "step_done", "log", "finished", "notice"]
 
 
 @dataclass(frozen=True)

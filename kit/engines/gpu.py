@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from kit.base.errors import EngineUnavailable, OptionsError, ProbeError
 from kit.engines.apptainer import find_apptainer
 from kit.engines.docker import connect_docker
+from kit.engines.emulation import host_machine, run_notice
 from kit.model.deployfiles import PROBE_SCRIPT
+from kit.model.platforms import host_platform
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -44,6 +46,8 @@ MOUNTED_PROBE_DIR = "/opt/kit-probe"
 EXIT_NO_FRAMEWORK = 3  # the script's status when none of PyTorch, JAX, CuPy imports
 FRAMEWORK_LABELS = {"torch": "PyTorch", "jax": "JAX", "cupy": "CuPy"}
 PROBE_TIMEOUT_S = 300
+# An image for another architecture runs through emulation, many times slower (kit.engines.emulation).
+EMULATED_TIMEOUT_FACTOR = 5
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class ProbeReport:
     image: str = ""
     source_format: str = ""
     frameworks: tuple[FrameworkReport, ...] = ()  # every framework the output spoke of
+    machine: str | None = None  # the architecture the probe ran on (`aarch64`); older probes: None
 
     @property
     def has_gpu(self) -> bool:
@@ -159,11 +164,19 @@ def parse_probe_output(text: str) -> ProbeReport:
     for line in reversed(text.splitlines()):
         data = _json_object(line)
         if data is not None:
-            return _from_json(data, text)
+            return replace(_from_json(data, text), machine=_opt_str(data.get("machine")))
     report = _from_text(text)
     if report is None:
         raise ProbeError("The GPU probe printed nothing that reads as a probe report.", text)
-    return report
+    return replace(report, machine=_machine_line(text))
+
+
+def _machine_line(text: str) -> str | None:
+    for line in text.splitlines():
+        label, sep, value = line.strip().partition(":")
+        if sep and label.strip() == "Machine architecture":
+            return value.strip() or None
+    return None
 
 
 def _json_object(line: str) -> dict[str, Any] | None:
@@ -444,7 +457,7 @@ def _run_docker_probe(
     except APIError as error:
         raise _gpu_or_probe_error(error, image) from error
     try:
-        output, status = _start_and_wait(container)
+        output, status = _start_and_wait(container, _docker_timeout(client, image))
     except APIError as error:
         raise ProbeError(
             f"The GPU probe could not start in {image}: {error.explanation}", str(error)
@@ -474,9 +487,19 @@ def _create_probe_container(client: DockerClient, image: str, script: Path, requ
     return client.containers.create(image, command, mounts=[mount], **gpu_kwargs)
 
 
-def _start_and_wait(container: Container) -> tuple[str, int]:
+def _docker_timeout(client: DockerClient, image: str) -> int:
+    """The probe's time limit: longer for an image of another architecture than the host's."""
+    try:
+        arch = str(client.images.get(image).attrs.get("Architecture") or "")
+    except Exception:  # noqa: BLE001 - unreadable: the usual limit
+        return PROBE_TIMEOUT_S
+    foreign = arch and host_platform(arch) != host_platform(host_machine())
+    return PROBE_TIMEOUT_S * EMULATED_TIMEOUT_FACTOR if foreign else PROBE_TIMEOUT_S
+
+
+def _start_and_wait(container: Container, timeout: int = PROBE_TIMEOUT_S) -> tuple[str, int]:
     container.start()
-    status = int(container.wait(timeout=PROBE_TIMEOUT_S).get("StatusCode", 1))
+    status = int(container.wait(timeout=timeout).get("StatusCode", 1))
     output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
     return output, status
 
@@ -553,6 +576,10 @@ def _apptainer_gpu_decision(gpu: GpuMode) -> tuple[bool, str]:
 def format_probe(report: ProbeReport) -> str:
     """The probe's verdict as the CLI prints it: the summary, and the GPU note when there is one."""
     lines = [report.summary()]
+    if report.machine:
+        lines.append(f"architecture: {report.machine}")
     if report.gpu_note:
         lines.append(f"note: {report.gpu_note}")
+    if report.machine and host_platform(report.machine) != host_platform(host_machine()):
+        lines.append(f"note: {run_notice(report.machine)}")
     return "\n".join(lines)

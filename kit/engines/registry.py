@@ -38,6 +38,13 @@ def engine_for_image(image: str) -> str:
     return next((name for name, engine in ENGINES.items() if engine.owns_image(image)), DEFAULT_ENGINE)
 
 
+def serves_several_platforms(scheme: str) -> bool:
+    """Whether the image a job pulls over `scheme://` can hold several platforms (a local SIF
+    file, no engine's scheme, holds one)."""
+    name = engine_for_scheme(scheme)
+    return name is not None and ENGINES[name].serves_several_platforms
+
+
 def engine_for_scheme(scheme: str) -> str | None:
     """The engine whose published images are pulled over `scheme://` (None: no engine's)."""
     return next((name for name, engine in ENGINES.items() if engine.pull_scheme == scheme), None)

@@ -63,6 +63,7 @@ Number of GPUs found on system: 1
 Apple MPS available: False
 Active GPU index: 0
 Active GPU name: NVIDIA H200
+Machine architecture: x86_64
 """
 
 FILE_MARKER = re.compile(

@@ -206,3 +206,41 @@ def _derived_name(sub: str, declared: dict[str, str]) -> str:
 
 def _segment(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+
+# -- the Linux platforms a container can be built for ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinuxPlatform:
+    """One Linux platform the kit builds for, under each name the tools give it.
+
+    pixi and conda call it by its subdir (`linux-aarch64`), Docker, BuildKit and OCI image indexes
+    by `os/arch` (`linux/arm64`), Apptainer's `--arch` and the tags that name a SIF's architecture
+    by the arch alone (`arm64`), and the kernel (`platform.machine()`, `uname -m`, HTCondor's and
+    Slurm's node facts) by the machine name (`aarch64`).
+    """
+
+    subdir: str
+    oci: str
+    arch: str
+    machine: str
+
+
+LINUX_PLATFORMS: tuple[LinuxPlatform, ...] = (
+    LinuxPlatform("linux-64", "linux/amd64", "amd64", "x86_64"),
+    LinuxPlatform("linux-aarch64", "linux/arm64", "arm64", "aarch64"),
+)
+BY_SUBDIR = {p.subdir: p for p in LINUX_PLATFORMS}
+PLATFORM_NAMES = tuple(name for p in LINUX_PLATFORMS for name in (p.subdir, p.oci))
+
+
+def linux_platform(name: str) -> LinuxPlatform | None:
+    """The platform a pixi name (`linux-aarch64`) or an OCI name (`linux/arm64`) stands for."""
+    return next((p for p in LINUX_PLATFORMS if name in (p.subdir, p.oci)), None)
+
+
+def host_platform(machine: str) -> LinuxPlatform | None:
+    """The platform of a machine name as `platform.machine()` gives it (`arm64` on some kernels)."""
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine.lower(), machine.lower())
+    return next((p for p in LINUX_PLATFORMS if p.machine == machine), None)

@@ -77,8 +77,9 @@ def format_summary(s: Summary) -> str:
         "  environments:",
     ]
     for e in s.environments:
+        also = [p for p in e.locked_platforms if p.startswith("linux-") and p != "linux-64"]
         lock = (
-            "locked for linux-64"
+            "locked for " + ", ".join(["linux-64", *also])
             if e.locked_for_linux
             else ("locked: " + ", ".join(e.locked_platforms) if e.locked_platforms else "not locked")
         )

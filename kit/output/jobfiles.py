@@ -26,8 +26,10 @@ from kit.base import git, names
 from kit.base.errors import OptionsError
 from kit.decide.options import RenderOptions
 from kit.decide.plan import Plan, immutable_tag, published_tag
-from kit.engines.registry import engine_for_scheme
+from kit.engines.registry import engine_for_scheme, serves_several_platforms
 from kit.model.deployfiles import PROBE_SCRIPT
+from kit.model.platforms import BY_SUBDIR, LinuxPlatform
+from kit.schedulers.htcondor import condor_arches
 
 # The job files' names and templates are their schedulers' (kit.schedulers). The example list of
 # inputs the submit file queues over: one job per line, each line a file sent with its job.
@@ -64,6 +66,7 @@ class JobPlan:
     cuda_minimum: str  # as HTCondor's gpus_minimum_runtime wants it: MAJOR.MINOR
     name: str  # the job name (Slurm) and the output files' stem
     image_kind: str  # oras | docker | sif
+    several_platforms: bool  # the image is a manifest list: each machine pulls its own platform
     container_image: str  # HTCondor: oras://..., docker://... or the SIF path
     sif: str  # Slurm: the SIF apptainer exec runs
     pull: str  # Slurm: the reference to pull the SIF from ("" for a local SIF)
@@ -81,6 +84,13 @@ class JobPlan:
     digest: str = ""  # sha256:..., when the image is named by digest (then `tag` is for the comment)
     pin: str = ""  # "", pinned, unpublished, unreachable: what resolving the tag gave
     newest_commit: str = ""  # unpublished: the newest published commit, for the comment
+    # The architectures the job may run on: HTCondor's `Arch` values (() for none) and Slurm's
+    # node feature (`--constraint`; "" for none). None where the workspace is built for linux-64
+    # alone (as before it could be built for others); none in Slurm for a multi-platform Docker
+    # image, which Apptainer pulls for the node it runs on.
+    arches: tuple[str, ...] = ()
+    constraint: str = ""
+    machine: str = ""  # the architecture the constraint stands for (the comment names it)
 
 
 def job_plan(plan: Plan, pin: Pin | None = None) -> JobPlan:
@@ -92,8 +102,13 @@ def job_plan(plan: Plan, pin: Pin | None = None) -> JobPlan:
     env = plan.primary
     kind = o.job_image_kind
     pull = tag = digest = ""
+    one = _job_platform(plan)
+    # A SIF holds one architecture; a Docker image built for several is a manifest list.
+    several = serves_several_platforms(kind)
+    machines = tuple(p.machine for p in env.linux_platforms) if several else (one.machine,)
     if kind == "sif":
-        container_image = sif = o.job_sif or f"{_tag(plan, None)}.sif"  # a local file: the plain tag
+        suffix = plan.sif_suffix(one)
+        container_image = sif = o.job_sif or f"{_tag(plan, None)}{suffix}.sif"  # a local file: the plain tag
         pin = None
     else:
         image_name, tag = published_image(plan)
@@ -101,7 +116,9 @@ def job_plan(plan: Plan, pin: Pin | None = None) -> JobPlan:
         reference = f"{image_name}@{digest}" if digest else f"{image_name}:{tag}"
         names.image_reference(reference, "job_image_name")
         container_image = pull = f"{kind}://{reference}"
-        sif = o.job_sif or (f"{tag}-{digest[7:19]}.sif" if digest else f"{tag}.sif")
+        # Nodes of several architectures may share the folder: each pulls a SIF of its own.
+        per_node = "-$(uname -m)" if len(machines) > 1 else ""
+        sif = o.job_sif or (f"{tag}-{digest[7:19]}{per_node}.sif" if digest else f"{tag}{per_node}.sif")
     default_command = f"python /app/src/{PROBE_SCRIPT}" if plan.app_dir else "python --version"
     return JobPlan(
         environment=env.name,
@@ -109,6 +126,7 @@ def job_plan(plan: Plan, pin: Pin | None = None) -> JobPlan:
         cuda_minimum=_major_minor(env.cuda) if env.cuda else "",
         name=job_name(plan.workspace_name, env.name),
         image_kind=kind,
+        several_platforms=several and len(machines) > 1,
         container_image=container_image,
         sif=sif,
         pull=pull,
@@ -125,12 +143,17 @@ def job_plan(plan: Plan, pin: Pin | None = None) -> JobPlan:
         digest=digest,
         pin=pin.state if pin is not None else "",
         newest_commit=pin.newest_commit if pin is not None else "",
+        arches=condor_arches(machines) if plan.multi_platform else (),
+        constraint=(o.job_arch_feature or one.machine) if plan.multi_platform and len(machines) == 1 else "",
+        machine=one.machine,
     )
 
 
 def published_image(plan: Plan) -> tuple[str, str]:
     """(image name, tag) of the published image the job runs (`job_image_kind` oras or docker):
-    oras://: the SIF's tag, docker://: the image's. OptionsError when no name is known."""
+    oras://: the SIF's tag (for a platform other than linux-64, with its suffix: `-arm64`),
+    docker://: the image's (a manifest list holds every platform). OptionsError when no name is
+    known."""
     o = plan.options
     image_name = o.job_image_name or o.image_name
     if not image_name:
@@ -140,9 +163,25 @@ def published_image(plan: Plan) -> tuple[str, str]:
             field="job_image_name",
             fix="pass --job-image-name ghcr.io/OWNER/REPOSITORY",
         )
-    tag = _tag(plan, engine_for_scheme(o.job_image_kind))
+    suffix = "" if serves_several_platforms(o.job_image_kind) else plan.sif_suffix(_job_platform(plan))
+    tag = _tag(plan, engine_for_scheme(o.job_image_kind)) + suffix
     names.image_reference(f"{image_name}:{tag}", "job_image_name")
     return image_name, tag
+
+
+def _job_platform(plan: Plan) -> LinuxPlatform:
+    """The platform whose SIF a job runs: `--job-platform`, else the primary environment's first."""
+    env = plan.primary
+    chosen = plan.options.job_platform
+    if not chosen:
+        return env.linux_platforms[0]
+    if chosen not in env.platforms:
+        raise OptionsError(
+            f"environment {env.name!r} is not built for {chosen} (built for: {', '.join(env.platforms)})",
+            field="job_platform",
+            fix=f"use one of: {', '.join(env.platforms)}, or add --platform {chosen}",
+        )
+    return BY_SUBDIR[chosen]
 
 
 def _tag(plan: Plan, engine: str | None) -> str:

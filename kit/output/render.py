@@ -18,7 +18,7 @@ from importlib import resources
 import jinja2
 
 from kit.base.errors import OptionsError
-from kit.decide.actions import ACTIONS, APPTAINER
+from kit.decide.actions import ACTIONS, APPTAINER, APPTAINER_PPA
 from kit.decide.options import RenderOptions
 from kit.decide.plan import Plan, resolve
 from kit.model import deployfiles
@@ -54,6 +54,14 @@ TEMPLATES = {
 # The def of `--apptainer-from docker-image`, the same for every style: it starts from the image
 # the style's Dockerfile built.
 DEF_FROM_IMAGE = "common/apptainer-from-image.def.j2"
+
+# The workflows of a workspace built for several platforms (`Plan.multi_platform`): a job per
+# environment and platform, then one manifest list (Docker) or a SIF per architecture
+# (Apptainer). A workspace built for linux-64 alone keeps the simpler ones above.
+PLATFORM_TEMPLATES = {
+    deployfiles.DOCKER_WORKFLOW: "workflows/docker-platforms.yaml.j2",
+    deployfiles.APPTAINER_WORKFLOW: "workflows/apptainer-platforms.yaml.j2",
+}
 
 
 # What no value printed into a recipe may hold: line breaks and other control characters (a new
@@ -136,7 +144,11 @@ def _job_template(name: str, context: dict[str, object]) -> str:
 
 
 def _template(name: str, plan: Plan) -> str:
-    return jinja_env().get_template(name).render(plan=plan, actions=ACTIONS, apptainer_release=APPTAINER)
+    return (
+        jinja_env()
+        .get_template(name)
+        .render(plan=plan, actions=ACTIONS, apptainer_release=APPTAINER, apptainer_ppa=APPTAINER_PPA)
+    )
 
 
 def _all_files(plan: Plan, only: tuple[str, ...]) -> list[RenderedFile]:
@@ -153,7 +165,8 @@ def _all_files(plan: Plan, only: tuple[str, ...]) -> list[RenderedFile]:
         elif entry.path == deployfiles.APPTAINER_DEF and plan.def_from_image:
             text = _template(DEF_FROM_IMAGE, plan)
         else:
-            text = _template(TEMPLATES[entry.path].format(style=plan.style.templates), plan)
+            chosen = PLATFORM_TEMPLATES.get(entry.path) if plan.multi_platform else None
+            text = _template((chosen or TEMPLATES[entry.path]).format(style=plan.style.templates), plan)
         files.append(RenderedFile(path, text, entry.kind, entry.language))
     return files
 

@@ -54,6 +54,19 @@ CONDOR_STATES: dict[int, State] = {
     6: "running",
     7: "idle",
 }
+# A machine's `Arch` attribute as HTCondor sets it from the kernel's machine name
+# (htcondor/htcondor src/condor_sysapi/arch.cpp, `sysapi_translate_arch`: x86_64 -> X86_64, and a
+# name it has no case for, aarch64 among them, as uname gives it).
+CONDOR_ARCH = {"x86_64": "X86_64", "aarch64": "aarch64"}
+
+
+def condor_arches(machines: tuple[str, ...]) -> tuple[str, ...]:
+    """The `Arch` values a job that runs on these architectures (`platform.machine()` names) asks
+    for. condor_submit adds `Arch == <the submit machine's>` to any requirements that do not name
+    Arch, so a job whose image serves several architectures names them all."""
+    return tuple(CONDOR_ARCH[m] for m in machines)
+
+
 CONDOR_ATTRS = "ClusterId,ProcId,JobStatus,HoldReason,ExitCode,ExitBySignal,ExitSignal,Out,Iwd,RemoveReason,LastRejMatchReason"
 
 

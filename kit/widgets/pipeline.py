@@ -104,5 +104,5 @@ def build_commands(prepared: api.Prepared, engine: str) -> list[str]:
         prepared.plan.primary.name,
         *option_flags(prepared.options),
     ]
-    own = get_engine(engine).build_command(folder, api.artifact_name(prepared, engine))
+    own = api.engine_command(prepared, engine, folder)
     return [shlex.join(argv), own]

@@ -407,7 +407,7 @@ class Studio:
         self.log.value = text
 
     def _on_event(self, event: BuildEvent, buffer: LogBuffer) -> None:
-        if event.kind == "log" and event.line:
+        if event.kind in ("log", "notice") and event.line:
             buffer.add(event.line)
         elif event.kind in ("step_started", "step_done") and event.step is not None:
             total = event.total or max(self.progress.max, event.step + 1)

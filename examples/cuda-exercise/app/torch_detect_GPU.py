@@ -11,7 +11,9 @@ reported too when they are installed; none of the three is required.
 Output is plain text by default, one ``Label: value`` line per fact (the lesson's labels where it
 has one, so the two read alike; JAX and CuPy lines appear only when they are installed), or one
 JSON object with ``--json`` for the kit to parse, with an entry per framework under
-``frameworks``.
+``frameworks``. Last comes the machine's architecture (``platform.machine()``: ``x86_64``, or
+``aarch64`` on a Grace Hopper, Jetson or other Arm node, and under emulation), since the same
+image name can hold builds for both.
 
 Exit status: 0 when at least one of PyTorch, JAX and CuPy was imported (GPU or not), 3 when none
 can be imported, so the runner can tell "this image has no GPU framework" from "the probe itself
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import platform
 import sys
 from collections.abc import Callable
 from types import ModuleType
@@ -209,6 +212,8 @@ def report(as_json: bool) -> tuple[list[str], int]:
         frameworks[name] = collect_extra(module)
         lines += extra_lines(name, frameworks[name])
     facts["frameworks"] = frameworks
+    facts["machine"] = platform.machine()
+    lines.append(f"Machine architecture: {facts['machine']}")
     status = 0 if any(entry["installed"] for entry in frameworks.values()) else EXIT_NO_FRAMEWORK
     return ([json.dumps(facts)] if as_json else lines), status
 
