@@ -45,7 +45,9 @@ def test_rich_platforms_map_lock_entries_by_subdir() -> None:
         ("osx-arm64-macos-13-5", "osx-arm64", None),
     ]
     assert ws.platforms == ("linux-64", "osx-arm64")
-    assert {n: e.cuda for n, e in ws.environments.items()} == {"default": "12", "cpu": None, "gpu": "12"}
+    # default allows both linux-64 entries: pixi installs the first declared one the machine
+    # meets (crates/pixi_manifest/src/workspace.rs possible_pixi_platforms, v0.76.1), the plain one
+    assert {n: e.cuda for n, e in ws.environments.items()} == {"default": None, "cpu": None, "gpu": "12"}
     assert ws.lock is not None and ws.lock.layout == LAYOUT_NAMED
     gpu = ws.lock.environments["gpu"]
     assert (gpu.platforms, [(e.name, e.subdir, e.cuda) for e in gpu.entries]) == (
@@ -152,7 +154,7 @@ def test_system_requirements_warn_with_the_rich_form(
 
 def test_a_toml_1_1_manifest_is_read() -> None:
     ws = load_workspace(SHAPES / "toml-1-1")
-    assert (ws.toml_version, ws.requires_pixi, ws.environments["default"].cuda) == ("1.1", ">=0.74", "12.4")
+    assert (ws.toml_version, ws.requires_pixi, ws.platform_entries[1].cuda) == ("1.1", ">=0.74", "12.4")
 
 
 def test_a_toml_1_0_manifest_says_so() -> None:

@@ -580,7 +580,10 @@ def _environment(
         if narrowed is not None:
             allowed = [p for p in allowed if p in narrowed]
     by_name = {p.name: p for p in entries}
-    cudas = [c for p in allowed if by_name[p].subdir == LINUX and (c := by_name[p].cuda)]
+    # pixi installs the first linux-64 entry, in manifest order, whose virtual packages the machine
+    # meets: on a GPU node that is the first one listed, so its CUDA (none for a plain
+    # `linux-64` listed before a CUDA entry) is the one the image serves.
+    first_linux = next((by_name[p] for p in allowed if by_name[p].subdir == LINUX), None)
     scripts: dict[str, None] = {}
     env_vars: dict[str, str] = {}
     fields: dict[str, str] = {}
@@ -597,7 +600,7 @@ def _environment(
         tuple(chain),
         _merge_requirements(requirements),
         platforms=tuple(allowed),
-        platform_cuda=max(cudas, key=_version_key) if cudas else None,
+        platform_cuda=first_linux.cuda if first_linux is not None else None,
         activation_scripts=tuple(scripts),
         activation_env=dict(sorted(env_vars.items())),
         source_paths=tuple(sorted(sources)),
