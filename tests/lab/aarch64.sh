@@ -147,10 +147,10 @@ publish() {
   printf '%s\n' "$key" >"$stamp"
   log "$registry/$name: manifest list of amd64 + arm64"
 }
-publish kit-lab/runtime:bookworm
+publish "${KIT_LAB_RUNTIME_REPO:-kit-lab/runtime}:bookworm"
 publish "${KIT_LAB_PIXI_REPO:-kit-lab/pixi}:bookworm"
 
 # ------------------------------------------------------------------ 5. check
-got="$(timeout 120 "$docker_bin" run --rm --network none --platform linux/arm64 kit-lab/runtime:bookworm-arm64 uname -m)"
+got="$(timeout 120 "$docker_bin" run --rm --network none --platform linux/arm64 "${KIT_LAB_RUNTIME_REPO:-kit-lab/runtime}:bookworm-arm64" uname -m)"
 [ "$got" = aarch64 ] || die "an arm64 container says '$got', not aarch64"
 log "ready in $((SECONDS - start)) s: arm64 containers run (uname -m: $got), registry $registry"
