@@ -10,6 +10,7 @@
 # What it does, each in place of the maintainer script that would have done it (measured against
 # a second-stage root: the file lists differ only in what is listed in tests/lab/README.md,
 # "linux-aarch64"):
+#   - /proc a folder again (the first stage links it to the host's)
 #   - unpacks the packages the first stage only downloaded (debootstrap/base: the --include ones
 #     and their dependencies), keeping the merged-/usr links
 #   - /etc/passwd, group, shadow, gshadow from base-passwd's masters (base-passwd, passwd)
@@ -38,6 +39,10 @@ for p in $(cat "$dir/debootstrap/base"); do
   [ -n "$f" ] || { echo "[foreign_root] $p: not in debootstrap/debpaths" >&2; exit 1; }
   dpkg-deb --fsys-tarfile "$dir$f" | tar -C "$dir" --keep-directory-symlink -xf -
 done
+
+# the first stage links /proc to the host's /proc (for its own chroot); runc mounts proc only on
+# a plain folder, as the second stage leaves it
+if [ -L "$dir/proc" ]; then rm "$dir/proc"; mkdir -m 0755 "$dir/proc"; fi
 
 # ---------------------------------------------------------------- users and groups
 # the masters say "*" for the password; passwd's shadowconfig moves it to shadow and leaves "x"
