@@ -325,3 +325,29 @@ def test_multi_platform_image_runs_on_each_architecture(
             timeout=600,
         )
         assert (ran.returncode, ran.stdout.strip()) == (0, machine), ran.stderr
+
+
+def test_lab_names_follow_the_environment() -> None:
+    """A cold provisioning run measured under names of one's own (KIT_LAB_RUNTIME_REPO,
+    KIT_LAB_PIXI_REPO, KIT_LAB_REGISTRY, KIT_LAB_CACHE) is tested under those same names."""
+    env = {
+        "KIT_LAB_CACHE": "/tmp/c",
+        "KIT_LAB_REGISTRY": "127.0.0.1:6001",
+        "KIT_LAB_RUNTIME_REPO": "mine/runtime",
+        "KIT_LAB_PIXI_REPO": "mine/pixi",
+    }
+    lab = aarch64_lab(env)
+    assert (
+        lab.registry,
+        lab.base_image,
+        lab.runtime_image,
+        lab.local_base_image,
+        lab.local_runtime_image,
+    ) == (
+        "127.0.0.1:6001",
+        "127.0.0.1:6001/mine/pixi:bookworm",
+        "127.0.0.1:6001/mine/runtime:bookworm",
+        "mine/pixi:bookworm-arm64",
+        "mine/runtime:bookworm-arm64",
+    )
+    assert aarch64_lab({}).local_runtime_image == "kit-lab/runtime:bookworm-arm64"

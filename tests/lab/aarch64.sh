@@ -9,7 +9,8 @@
 #   2. the lab channel's linux-aarch64 packages (aarch64_channel.py) and the workspace locked for
 #      linux-64 and linux-aarch64 ($KIT_LAB_CACHE/workspace-aarch64, workspace.py --aarch64)
 #   3. kit-lab/runtime:bookworm-arm64 and kit-lab/pixi:bookworm-arm64 (KIT_LAB_ARCH=arm64
-#      base_images.sh: an arm64 debootstrap, FROM scratch + ADD under --platform linux/arm64)
+#      base_images.sh: an arm64 debootstrap's first stage finished by foreign_root.sh, no second
+#      stage under qemu; FROM scratch + ADD under --platform linux/arm64)
 #   4. a registry on $KIT_LAB_REGISTRY (default 127.0.0.1:5017; Debian's docker-registry, its
 #      storage in $KIT_LAB_CACHE/registry) holding kit-lab/runtime:bookworm and
 #      kit-lab/pixi:bookworm as manifest lists of amd64 + arm64: the lab's local image store (Docker
@@ -82,7 +83,7 @@ log "workspace locked for linux-64 and linux-aarch64"
 timeout 300 "$py" "$here/workspace.py" --aarch64 >/dev/null
 
 # ------------------------------------------------------------------ 3. arm64 base images
-log "arm64 base images (a cold arm64 debootstrap runs under qemu: minutes)"
+log "arm64 base images (cold: debootstrap --foreign and foreign_root.sh, about a minute)"
 KIT_LAB_ARCH=arm64 KIT_LAB_PYTHON="$py" timeout 2400 bash "$here/base_images.sh"
 
 # ------------------------------------------------------------------ 4. registry and manifest lists
@@ -147,10 +148,10 @@ publish() {
   printf '%s\n' "$key" >"$stamp"
   log "$registry/$name: manifest list of amd64 + arm64"
 }
-publish kit-lab/runtime:bookworm
+publish "${KIT_LAB_RUNTIME_REPO:-kit-lab/runtime}:bookworm"
 publish "${KIT_LAB_PIXI_REPO:-kit-lab/pixi}:bookworm"
 
 # ------------------------------------------------------------------ 5. check
-got="$(timeout 120 "$docker_bin" run --rm --network none --platform linux/arm64 kit-lab/runtime:bookworm-arm64 uname -m)"
+got="$(timeout 120 "$docker_bin" run --rm --network none --platform linux/arm64 "${KIT_LAB_RUNTIME_REPO:-kit-lab/runtime}:bookworm-arm64" uname -m)"
 [ "$got" = aarch64 ] || die "an arm64 container says '$got', not aarch64"
 log "ready in $((SECONDS - start)) s: arm64 containers run (uname -m: $got), registry $registry"

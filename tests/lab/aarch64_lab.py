@@ -47,12 +47,17 @@ def aarch64_lab(environ: Mapping[str, str] | None = None) -> Aarch64Lab:
     cache = Path(env.get("KIT_LAB_CACHE") or DEFAULT_CACHE)
     registry = env.get("KIT_LAB_REGISTRY") or DEFAULT_REGISTRY
     pixi = f"{env.get('KIT_LAB_PIXI_REPO') or OFFLINE_PIXI_REPO}:bookworm"
+    runtime = (
+        f"{env['KIT_LAB_RUNTIME_REPO']}:bookworm"
+        if env.get("KIT_LAB_RUNTIME_REPO")
+        else OFFLINE_RUNTIME_IMAGE
+    )
     return Aarch64Lab(
         registry,
         f"{registry}/{pixi}",
-        f"{registry}/{OFFLINE_RUNTIME_IMAGE}",
+        f"{registry}/{runtime}",
         f"{pixi}-arm64",
-        f"{OFFLINE_RUNTIME_IMAGE}-arm64",
+        f"{runtime}-arm64",
         cache / "workspace-aarch64",
         cache / "channel",
     )

@@ -11,7 +11,10 @@
 #                             only), for the tests that try each lock format against each pin
 #
 # KIT_LAB_PIXI_REPO (default kit-lab/pixi) names the repository of both pixi tags, so a changed
-# stand-in can be tried under tags of one's own; KIT_LAB_OLD_PIXI (default 0.55.0) the old pixi.
+# stand-in can be tried under tags of one's own; KIT_LAB_OLD_PIXI (default 0.55.0) the old pixi;
+# KIT_LAB_RUNTIME_REPO (default kit-lab/runtime) and KIT_LAB_ROOTFS_REPO (default
+# kit-lab/pixi-rootfs) the other two, so a provisioning change can be measured cold under names
+# of one's own (with KIT_LAB_CACHE) without touching the images other runs use.
 #
 # KIT_LAB_ARCH (a Debian architecture; default: this machine's) builds the images for another
 # architecture, under emulation (tests/lab/aarch64.sh calls it with arm64 once qemu is
@@ -39,7 +42,8 @@ case "$arch" in
   *) echo "[base_images] KIT_LAB_ARCH=$arch: expected amd64 or arm64" >&2; exit 2 ;;
 esac
 sfx=""; [ "$arch" = "$host_arch" ] || sfx="-$arch"   # foreign images: tags and caches apart
-runtime_tag="kit-lab/runtime:bookworm$sfx"
+runtime_tag="${KIT_LAB_RUNTIME_REPO:-kit-lab/runtime}:bookworm$sfx"
+rootfs_repo="${KIT_LAB_ROOTFS_REPO:-kit-lab/pixi-rootfs}"
 pixi_repo="${KIT_LAB_PIXI_REPO:-kit-lab/pixi}"
 pixi_tag="$pixi_repo:$suite$sfx"
 old_pixi="${KIT_LAB_OLD_PIXI:-0.55.0}"
@@ -85,11 +89,19 @@ rootfs_tar() {
   local dir; dir="$(mktemp -d "$cache/rootfs/.$name.XXXXXX")"
   log "rootfs $name: debootstrap --variant=minbase $suite (mirror from apt sources; include $include)"
   local t0=$SECONDS
-  # a foreign root's second stage runs under qemu: 3.5 min for arm64 on 2 cores
-  timeout 900 debootstrap --arch="$arch" --variant=minbase --cache-dir="$cache/debs$sfx" --include="$include" \
+  # A foreign root gets the first stage only (download and unpack here, no emulation) and
+  # foreign_root.sh in place of the second stage, whose maintainer scripts under qemu took 465 s
+  # and 834 s for the two arm64 roots on 2 cores (issue 17).
+  local foreign=(); [ -z "$sfx" ] || foreign=(--foreign)
+  timeout 900 debootstrap "${foreign[@]}" --arch="$arch" --variant=minbase --cache-dir="$cache/debs$sfx" --include="$include" \
     "$suite" "$dir" "$m" >"$cache/rootfs/$name.debootstrap.log" 2>&1 || {
       log "debootstrap failed, see $cache/rootfs/$name.debootstrap.log"; tail -n 20 "$cache/rootfs/$name.debootstrap.log" >&2
       rm -rf "$dir"; exit 1; }
+  if [ -n "$sfx" ]; then
+    timeout 300 bash "$here/foreign_root.sh" "$dir" >>"$cache/rootfs/$name.debootstrap.log" 2>&1 || {
+      log "foreign_root.sh failed, see $cache/rootfs/$name.debootstrap.log"; tail -n 20 "$cache/rootfs/$name.debootstrap.log" >&2
+      rm -rf "$dir"; exit 1; }
+  fi
   # trim what a container never needs
   rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/* "$dir"/usr/share/doc/* \
          "$dir"/usr/share/man/* "$dir"/usr/share/locale/*
@@ -186,7 +198,7 @@ pixi_image() {
   # this architecture's subdirs only (also where $cache/channel is a link)
   mkdir "$ctx/channel" && cp -a "$channel/noarch" "$channel/$subdir" "$ctx/channel/"
   cat > "$ctx/Dockerfile" <<EOF
-FROM kit-lab/pixi-rootfs:$suite$sfx
+FROM $rootfs_repo:$suite$sfx
 # The lab's local conda channel, seen inside the image as file:///opt/kit-lab/channel
 COPY channel /opt/kit-lab/channel
 # py-rattler (pixi's own engine) in a private venv, and the pixi STAND-IN on top of it
@@ -211,10 +223,10 @@ EOF
   if have_image "$tag" && [ "$(label_of "$tag" org.kit-lab.inputs)" = "$inputs_hash" ]; then
     log "$tag: present (emulates pixi $version, inputs $inputs_hash)"
   else
-    if ! have_image "kit-lab/pixi-rootfs:$suite$sfx"; then
+    if ! have_image "$rootfs_repo:$suite$sfx"; then
       local tar_px
       tar_px="$(rootfs_tar pixi-$suite "bash,$pylibs,python3,python3-venv")"
-      import_image "$tar_px" "kit-lab/pixi-rootfs:$suite$sfx"
+      import_image "$tar_px" "$rootfs_repo:$suite$sfx"
     fi
     local old_id build_log="$cache/images/pixi-build-$version$sfx.log"
     old_id="$("$docker_bin" image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)"
