@@ -82,6 +82,18 @@ def add_step_before_entrypoint(step: str) -> Callable[[Path], None]:
     return edit
 
 
+def add_dependency(name: str) -> Callable[[Path], None]:
+    """An edit adding a dependency the lock does not have, as a learner who forgot `pixi lock`."""
+
+    def edit(context: Path) -> None:
+        manifest = context / "pixi.toml"
+        text = manifest.read_text()
+        assert "\n[dependencies]\n" in text
+        manifest.write_text(text.replace("\n[dependencies]\n", f'\n[dependencies]\n{name} = "*"\n', 1))
+
+    return edit
+
+
 def remove_app_dir(context: Path) -> None:
     shutil.rmtree(context / "app")
 
@@ -109,9 +121,11 @@ FAULTS = {
         "kit-fault: about to fail",
     ),
     "missing-app-dir": Fault(remove_app_dir, "cpu", {}, "COPY ./app /app/src", "not found"),
-    # The lock's gpu environment needs CUDA 12; a CUDA 11.8 override cannot install it.
-    "cuda-override-too-old": Fault(
-        lambda context: None, "gpu", {"CUDA_VERSION": "11.8"}, "pixi install", "cuda"
+    # A manifest edited after the lock: `pixi install --locked` refuses it. (A CUDA override below
+    # the lock's CUDA was the fault here under pixi 0.70; pixi 0.71+ installs such a lock "by
+    # accident" when none of its packages depends on __cuda, as none of the lab's does.)
+    "lock-out-of-date": Fault(
+        add_dependency("kit-fault-unlocked"), "cpu", {}, "pixi install", "not up-to-date"
     ),
 }
 
