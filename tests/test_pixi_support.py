@@ -1,7 +1,8 @@
 """The pixi in the base image must serve the workspace (kit.model.pixi_support): `kit generate`
 refuses, and `kit check` reports, a lock format, lock layout, manifest feature or `requires-pixi`
 that it cannot serve, naming both versions, the file, the field and the fix. A user picks an
-older pixi with the base image's tag (`--base-image ghcr.io/prefix-dev/pixi:0.70.2-noble`)."""
+older pixi with the base image's tag (`--base-image ghcr.io/prefix-dev/pixi:0.70.2-noble`) or
+with `--pixi-version 0.70.2`, checked the same way."""
 
 from __future__ import annotations
 
@@ -149,3 +150,46 @@ def test_the_suggested_image_keeps_the_distribution() -> None:
     assert image_with_version(
         "ghcr.io/prefix-dev/pixi:0.70.2-noble-cuda-12.9.1@sha256:" + "a" * 64, "0.70.2", "0.76.1"
     ) == ("ghcr.io/prefix-dev/pixi:0.76.1-noble-cuda-12.9.1")
+
+
+# -- --pixi-version: the same choice by version, checked the same way ---------------------------
+
+
+def test_pixi_version_picks_the_noble_image_and_is_checked_like_the_base_image(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    ws = copy("rich-platforms", tmp_path)
+    run = kit(capsys, "generate", ws, "--pixi-version", "0.70.2", "--json")
+    assert (run.code, run.json["ok"]) == (2, False)
+    [error] = run.json["errors"]
+    assert (Path(error["file"]).name, error["field"]) == ("pixi.lock", "platforms")
+    assert "pixi 0.70.2 in ghcr.io/prefix-dev/pixi:0.70.2-noble" in error["message"]
+    assert not (ws / "Dockerfile").exists()
+
+    served = copy("explicit-default", tmp_path)
+    assert kit(capsys, "generate", served, "--pixi-version", PIXI_VERSION).code == 0
+    assert (
+        f"FROM ghcr.io/prefix-dev/pixi:{PIXI_VERSION}-noble AS build" in (served / "Dockerfile").read_text()
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pixi-version", "0.70"], "pixi version '0.70' is not MAJOR.MINOR.PATCH"),
+        (["--pixi-version", "0.70.2\n"], "pixi version '0.70.2\\n' is not MAJOR.MINOR.PATCH"),
+        (
+            ["--pixi-version", "0.70.2", "--base-image", image(PIXI_VERSION)],
+            f"--pixi-version 0.70.2 and --base-image {image(PIXI_VERSION)} name different pixi images",
+        ),
+    ],
+)
+def test_a_pixi_version_that_cannot_be_an_image_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], message: str
+) -> None:
+    ws = copy("explicit-default", tmp_path)
+    run = kit(capsys, "generate", ws, *args, "--json")
+    [error] = run.json["errors"]
+    assert (run.code, error["field"]) == (2, "pixi_version")
+    assert error["message"].startswith(f"[pixi_version]: {message} (fix: ")
+    assert not (ws / "Dockerfile").exists()

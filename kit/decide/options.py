@@ -206,6 +206,34 @@ def _bootstrap_source(value: str, field_name: str) -> object:
     return names.file_path(value, field_name)
 
 
+def _pixi_version(value: str, field_name: str) -> str:
+    """A released pixi's version, MAJOR.MINOR.PATCH, as pixi-docker tags its images."""
+    if not re.fullmatch(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", value):
+        raise OptionsError(
+            f"pixi version {value!r} is not MAJOR.MINOR.PATCH",
+            field=field_name,
+            fix=f"give a released version such as {PIXI_VERSION}",
+        )
+    return value
+
+
+def _base_image_for(version: str, base_image: str) -> str:
+    """The base image `--pixi-version` picks: pixi-docker's noble image of that version, unless
+    the base image was chosen too (then both must name the same pixi). The image's version is then
+    checked like any base image's (kit.model.pixi_support): a pixi that cannot serve the
+    workspace's lock or manifest is refused, naming both versions."""
+    if base_image == DEFAULT_BASE_IMAGE:
+        return f"ghcr.io/prefix-dev/pixi:{version}-noble"
+    tag = base_image.split("@", 1)[0].rsplit(":", 1)[-1] if ":" in base_image.rsplit("/", 1)[-1] else ""
+    if not re.fullmatch(re.escape(version) + r"(?:-[A-Za-z0-9][A-Za-z0-9._-]*)?", tag):
+        raise OptionsError(
+            f"--pixi-version {version} and --base-image {base_image} name different pixi images",
+            field="pixi_version",
+            fix="give one of them, or a base image whose tag starts with that version",
+        )
+    return base_image
+
+
 @dataclass(frozen=True)
 class RenderOptions:
     """Every choice that shapes the rendered files. Defaults follow the lesson."""
@@ -242,6 +270,12 @@ class RenderOptions:
     )
     base_image: str = option(
         DEFAULT_BASE_IMAGE, "image with pixi for the install stage", check=names.image_reference
+    )
+    pixi_version: str = option(
+        "",
+        "the pixi the install stage runs: picks the base image ghcr.io/prefix-dev/pixi:<version>-noble "
+        f"(default: {PIXI_VERSION}, the kit's pin)",
+        check=_pixi_version,
     )
     runtime_image: str = option(
         DEFAULT_RUNTIME_IMAGE, "image for the optimized final stage", check=names.image_reference
@@ -390,6 +424,8 @@ class RenderOptions:
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.pixi_version:
+            object.__setattr__(self, "base_image", _base_image_for(self.pixi_version, self.base_image))
         # One spelling from here on: pixi's names, each once (the checks above refused others).
         object.__setattr__(self, "platforms", platform_names(self.platforms))
         if self.job_platform:
