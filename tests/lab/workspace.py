@@ -81,9 +81,17 @@ def _toml_value(value: object) -> str:
 def _linux_platforms(text: str) -> str:
     """The `[workspace].platforms` of `text` reduced to its linux-64 entries (bare and rich,
     as written), as one TOML line."""
-    found = tomllib.loads(text).get("workspace", {}).get("platforms", [PLATFORM])
+    found = _workspace_table(tomllib.loads(text)).get("platforms", [PLATFORM])
     kept = [p for p in found if (p if isinstance(p, str) else p.get("platform", p.get("name"))) == PLATFORM]
     return "platforms = [" + ", ".join(_toml_value(p) for p in kept) + "]"
+
+
+def _workspace_table(manifest: dict[str, Any]) -> dict[str, Any]:
+    """`[workspace]` of a pixi.toml, or `[tool.pixi.workspace]` of a pyproject.toml (the older
+    `project` spelling of either too)."""
+    pixi = manifest.get("tool", {}).get("pixi", manifest)
+    table: dict[str, Any] = pixi.get("workspace") or pixi.get("project") or {}
+    return table
 
 
 def lab_manifest(text: str, origin: str = "examples/cuda-exercise/pixi.toml") -> str:
@@ -94,7 +102,7 @@ def lab_manifest(text: str, origin: str = "examples/cuda-exercise/pixi.toml") ->
     if not (n1 and n2):
         raise ValueError("manifest has no one-line `channels = [...]` and `platforms = [...]`")
     loaded = tomllib.loads(out)  # still valid TOML
-    names = {p if isinstance(p, str) else p.get("name", "") for p in loaded["workspace"]["platforms"]}
+    names = {p if isinstance(p, str) else p.get("name", "") for p in _workspace_table(loaded)["platforms"]}
     # a feature's `platforms` may name an entry just dropped (osx-arm64): keep those it still has
     for line in re.findall(r"(?m)^platforms\s*=\s*\[[^\]]*\]$", out)[1:]:
         listed = tomllib.loads(line)["platforms"]
