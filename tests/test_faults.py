@@ -445,7 +445,10 @@ def test_a_run_removes_every_cache_record_of_a_long_build(
     for i in range(12):
         (context / f"step{i}").write_text(f"{i}\n")
     (context / "Dockerfile").write_text("\n".join([f"FROM {base}", *steps]) + "\n")
-    run = leftovers.begin(client)
+    # The records before the build: not leftovers.begin, which would register this test as a run
+    # in the shared registry with the session's own pid (alive when the session ends, so the
+    # session would hand its sweep to it and leave its whole build cache behind).
+    baseline = set(leftovers.cache_records(client))
     subprocess.run(
         [
             "/usr/bin/docker",
@@ -463,10 +466,10 @@ def test_a_run_removes_every_cache_record_of_a_long_build(
         timeout=300,
     )
     client.images.remove("kit-test-faults/chain:1", force=True)
-    assert len(set(leftovers.cache_records(client)) - run.baseline) >= 12
+    assert len(set(leftovers.cache_records(client)) - baseline) >= 12
 
     swept = leftovers.Swept()
-    leftovers._prune_cache(client, set(run.baseline), swept)
+    leftovers._prune_cache(client, baseline, swept)
 
-    assert set(leftovers.cache_records(client)) - run.baseline == set()
+    assert set(leftovers.cache_records(client)) - baseline == set()
     assert swept.left == []
