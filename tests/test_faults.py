@@ -70,28 +70,26 @@ def staged_context(
     return context, api.build_args(prepared)
 
 
-def add_step_before_entrypoint(step: str) -> Callable[[Path], None]:
-    """An edit adding ``step`` to the final stage, after the (cached) install."""
+def replace_once(file: str, old: str, new: str) -> Callable[[Path], None]:
+    """An edit of one staged file: its first ``old`` becomes ``new`` (which must be there)."""
 
     def edit(context: Path) -> None:
-        dockerfile = context / "Dockerfile"
-        text = dockerfile.read_text()
-        assert "\nENTRYPOINT " in text
-        dockerfile.write_text(text.replace("\nENTRYPOINT ", f"\n{step}\nENTRYPOINT ", 1))
+        path = context / file
+        text = path.read_text()
+        assert old in text
+        path.write_text(text.replace(old, new, 1))
 
     return edit
+
+
+def add_step_before_entrypoint(step: str) -> Callable[[Path], None]:
+    """An edit adding ``step`` to the final stage, after the (cached) install."""
+    return replace_once("Dockerfile", "\nENTRYPOINT ", f"\n{step}\nENTRYPOINT ")
 
 
 def add_dependency(name: str) -> Callable[[Path], None]:
     """An edit adding a dependency the lock does not have, as a learner who forgot `pixi lock`."""
-
-    def edit(context: Path) -> None:
-        manifest = context / "pixi.toml"
-        text = manifest.read_text()
-        assert "\n[dependencies]\n" in text
-        manifest.write_text(text.replace("\n[dependencies]\n", f'\n[dependencies]\n{name} = "*"\n', 1))
-
-    return edit
+    return replace_once("pixi.toml", "\n[dependencies]\n", f'\n[dependencies]\n{name} = "*"\n')
 
 
 def remove_app_dir(context: Path) -> None:
