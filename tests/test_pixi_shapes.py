@@ -197,6 +197,23 @@ def test_activation_scripts_are_copied_in(capsys: pytest.CaptureFixture[str], tm
     assert "./scripts/env.sh /app/scripts/env.sh" in deffile
 
 
+def test_an_arm_targets_scripts_and_sources_are_copied_in(tmp_path: Path) -> None:
+    """One recipe serves both platforms of a multi-platform build, so what only
+    `[target.linux-aarch64]` names is staged too; a macOS target's is not."""
+    ws = manifest(
+        tmp_path,
+        '["linux-64", "linux-aarch64", "osx-arm64"]',
+        "[target.linux-aarch64.activation]\n"
+        'scripts = ["scripts/arm.sh"]\n'
+        "[target.osx-arm64.activation]\n"
+        'scripts = ["scripts/mac.sh"]\n'
+        "[target.linux-aarch64.dependencies]\n"
+        'armtool = { path = "src/armtool" }\n',
+    )
+    default = load_workspace(ws).environments["default"]
+    assert (default.activation_scripts, default.source_paths) == (("scripts/arm.sh",), ("src/armtool",))
+
+
 def test_check_flags_an_activation_script_the_recipe_leaves_out(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

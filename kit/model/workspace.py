@@ -36,7 +36,7 @@ from kit.base.errors import OptionsError, WorkspaceError
 from kit.base.files import LOCK_LIMIT, MANIFEST_LIMIT, read_text
 from kit.base.names import ENV_NAME, PATH_COMPONENT, environment_name
 from kit.model.pixi_versions import LAYOUT_NAMED, LAYOUT_SUBDIR
-from kit.model.platforms import Platform, parse_platform
+from kit.model.platforms import LINUX_PLATFORMS, Platform, parse_platform
 
 LINUX = "linux-64"
 DEFAULT_ENV = "default"
@@ -505,14 +505,14 @@ def _version_key(value: str) -> tuple[int, ...]:
 def _environments(
     table: dict[str, Any], path: Path, entries: tuple[Platform, ...] = ()
 ) -> dict[str, Environment]:
-    features = table.get("feature", {})
-    if not isinstance(features, dict):
-        raise WorkspaceError(
-            "must be a table of features",
-            file=path,
-            field="feature",
-            fix="write features as [feature.NAME.dependencies]",
-        )
+    features = _must_be(
+        table.get("feature", {}),
+        dict,
+        "a table of features",
+        path,
+        "feature",
+        "write features as [feature.NAME.dependencies]",
+    )
     for feature_name, feature in features.items():
         _must_be(
             feature,
@@ -523,14 +523,14 @@ def _environments(
             "write it as [feature.NAME.dependencies] and so on",
         )
     default_reqs = _feature_requirements(table, path, "")
-    declared = table.get("environments", {})
-    if not isinstance(declared, dict):
-        raise WorkspaceError(
-            "must be a table",
-            file=path,
-            field="environments",
-            fix='write environments as NAME = ["feature", ...]',
-        )
+    declared = _must_be(
+        table.get("environments", {}),
+        dict,
+        "a table",
+        path,
+        "environments",
+        'write environments as NAME = ["feature", ...]',
+    )
     linux_names = _linux_platform_names(entries)
     parts_of = {"default": _FeatureParts.read(table, path, "", entries, linux_names)}
     for f, feature in features.items():
@@ -610,9 +610,13 @@ def _environment(
 
 
 def _linux_platform_names(entries: tuple[Platform, ...]) -> frozenset[str]:
-    """The `[target.X]` keys that apply to a linux-64 container: the subdir, its selectors, and
-    the names of rich linux-64 entries."""
-    return frozenset({LINUX, "linux", "unix", *(p.name for p in entries if p.subdir == LINUX)})
+    """The `[target.X]` keys that apply to a Linux container: each Linux subdir the kit builds
+    for, the `linux`/`unix` selectors, and the names of rich Linux entries. One image recipe
+    serves every platform of a multi-platform build, so it copies the union: a script or source
+    that only `[target.linux-aarch64]` names must be in the arm64 image too, and a file one
+    platform does not activate costs nothing in the other."""
+    subdirs = {p.subdir for p in LINUX_PLATFORMS}
+    return frozenset({*subdirs, "linux", "unix", *(p.name for p in entries if p.subdir in subdirs)})
 
 
 SOURCE_DEPENDENCY_TABLES = (
