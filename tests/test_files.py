@@ -140,3 +140,26 @@ def test_devices_and_sockets_in_words() -> None:
     assert files.describe_kind(stat.S_IFSOCK) == "a socket"
     assert files.describe_kind(stat.S_IFBLK) == "a block device"
     assert files.describe_kind(0) == "of an unknown kind"
+
+
+def test_a_tail_is_the_end_of_a_growing_file_and_its_size(tmp_path: Path) -> None:
+    path = tmp_path / "job.out"
+    path.write_bytes(b"a" * 10 + b"end\n")
+    assert files.read_tail(path, limit=4) == (b"end\n", 14)
+    assert files.read_tail(path, limit=100) == (b"a" * 10 + b"end\n", 14)
+
+
+@pytest.mark.parametrize("kind", ["link", "fifo", "folder"])
+def test_a_tail_is_read_of_a_regular_file_only(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "job.out"
+    {"link": lambda: path.symlink_to("/dev/zero"), "fifo": lambda: os.mkfifo(path), "folder": path.mkdir}[
+        kind
+    ]()
+    with pytest.raises(OSError) as caught:
+        files.read_tail(path, limit=4)
+    words = {
+        "link": "is a symbolic link",
+        "fifo": "is a FIFO, not a regular file",
+        "folder": "is a folder, not a regular file",
+    }
+    assert str(caught.value) == words[kind]

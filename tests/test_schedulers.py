@@ -395,6 +395,27 @@ def test_slurm_verbs(workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert (tmp_path / "cancelled").read_text() == "42\n"
 
 
+def test_job_output_reads_the_end_of_what_a_job_printed_and_no_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job that prints without end must not fill the notebook's memory, and a job that made its
+    output file a link to someone else's file must not have it read back."""
+    from kit.schedulers import jobs
+
+    long = tmp_path / "long.out"
+    long.write_bytes(b"x" * (jobs.OUTPUT_LIMIT + 10) + b"\nREPORT\n")
+    link = tmp_path / "link.out"
+    link.symlink_to("/etc/passwd")
+    names = (str(long), "link.out", "not-yet.out")
+    monkeypatch.setattr(jobs, "status", lambda job: JobStatus("slurm", "1", "completed", "", 0, names))
+    text = api.job_output(Submitted("slurm", "1", tmp_path))
+    left_out = jobs.OUTPUT_LIMIT + 11
+    assert text == (
+        f"[kit: the first {left_out} of {left_out + 7} bytes of {long} left out]\nREPORT\n"
+        f"[kit: {link} not read: is a symbolic link]\n"
+    )
+
+
 @pytest.mark.parametrize("name", ["htcondor", "slurm"])
 def test_a_scheduler_that_cannot_reach_its_pool_says_what_to_run_instead(
     name: str, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -120,6 +120,37 @@ def read_bytes(
         os.close(fd)
 
 
+def read_tail(path: Path, *, limit: int) -> tuple[bytes, int]:
+    """The last `limit` bytes of the regular file `path`, and its whole size: for output that a
+    running program writes (a job's stdout), whose size nobody bounds and whose end is what a
+    reader wants. Opens like `read_bytes` (no final symlink, never blocks) and raises `OSError`
+    for anything but a regular file, so that the caller decides how to say it."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        if os.path.islink(path):
+            raise OSError("is a symbolic link") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"is {describe_kind(info.st_mode)}, not a regular file")
+        start = max(0, info.st_size - limit)
+        os.lseek(fd, start, os.SEEK_SET)
+        chunks: list[bytes] = []
+        size = 0
+        while size < limit:
+            chunk = os.read(fd, min(MiB, limit - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks), max(info.st_size, start + size)
+    finally:
+        os.close(fd)
+
+
 def decode(data: bytes, path: Path, *, field: str | None = None, error: type[UserError] = UserError) -> str:
     """Strict UTF-8, with the offending byte's position in the message."""
     try:

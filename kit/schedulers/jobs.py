@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kit.base.errors import SchedulerError
+from kit.base.files import read_tail
 from kit.schedulers.base import JobStatus, Submitted
 from kit.schedulers.registry import get_scheduler
 
@@ -75,13 +76,29 @@ def wait(
         time.sleep(poll)
 
 
+# How much of each output file `output` reads: its end, where the probe prints its report. A job
+# that prints without end (a loop, a chatty library) must not fill the notebook's memory.
+OUTPUT_LIMIT = 1024 * 1024
+
+
 def output(job: Submitted) -> str:
-    """What the job printed: its output file(s), in process order."""
-    files = status(job).output_files
+    """What the job printed: the end of its output file(s), in process order. A file the job
+    has not written yet reads as nothing; a longer one starts with a line saying how much of it
+    was left out; a link or anything but a regular file is named, not followed or read."""
     texts = []
-    for name in files:
+    for name in status(job).output_files:
         path = Path(name) if Path(name).is_absolute() else job.workdir / name
-        texts.append(path.read_text(encoding="utf-8", errors="replace") if path.is_file() else "")
+        try:
+            data, size = read_tail(path, limit=OUTPUT_LIMIT)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            texts.append(f"[kit: {path} not read: {exc.strerror or exc}]\n")
+            continue
+        if size > len(data):
+            data = data.split(b"\n", 1)[-1]  # start at a whole line
+            texts.append(f"[kit: the first {size - len(data)} of {size} bytes of {path} left out]\n")
+        texts.append(data.decode("utf-8", errors="replace"))
     return "".join(texts)
 
 
