@@ -30,6 +30,7 @@ import pytest
 from conftest import kit_cli, need, run_command
 from servers import free_port, stop_group, wait_until_answers
 
+from kit.engines.gpu import sif_machine
 from tests.lab.aarch64_lab import Aarch64Lab, aarch64_lab, list_architectures, missing
 from tests.lab.workspace import aarch64_workspace
 
@@ -192,6 +193,7 @@ def test_kit_builds_arm64_sif_and_probe_sees_aarch64(
     sif = next(s for s in strings(json.loads(built.stdout)["result"]) if s.endswith(".sif"))
     listing = run_command([apptainer_path, "sif", "list", sif], timeout=120)
     assert listing.returncode == 0 and "/arm64" in listing.stdout, listing.stdout + listing.stderr
+    assert sif_machine(Path(sif)) == "aarch64"  # the header the probe's time limit is read from
     probe = kit_cli("probe", sif, "--engine", "apptainer", "--json", timeout=600, env=apptainer_env())
     assert probe.returncode == 0, probe.stdout + probe.stderr
     report = json.loads(probe.stdout)["result"]

@@ -163,3 +163,13 @@ def test_a_tail_is_read_of_a_regular_file_only(tmp_path: Path, kind: str) -> Non
         "folder": "is a folder, not a regular file",
     }
     assert str(caught.value) == words[kind]
+
+
+def test_a_head_is_the_start_of_a_regular_file_only(tmp_path: Path) -> None:
+    path = tmp_path / "image.sif"
+    path.write_bytes(b"0123456789")
+    assert files.read_head(path, limit=4) == b"0123"
+    link = tmp_path / "link.sif"
+    link.symlink_to(path)
+    with pytest.raises(OSError, match="^is a symbolic link$"):
+        files.read_head(link, limit=4)

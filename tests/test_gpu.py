@@ -22,6 +22,7 @@ from conftest import need, run_command
 
 from kit.base.errors import EngineUnavailable, OptionsError, ProbeError
 from kit.cli import main
+from kit.engines import gpu
 from kit.engines.gpu import (
     EXIT_NO_FRAMEWORK,
     FrameworkReport,
@@ -454,3 +455,31 @@ def test_probe_apptainer_reports_missing_torch(
     assert isinstance(report, ProbeReport)
     assert report.torch_missing and report.engine == "apptainer"
     assert report.gpu_requested == Path("/proc/driver/nvidia/version").exists()
+
+
+def sif_header(arch: bytes) -> bytes:
+    return b"#!/usr/bin/env run-singularity\n".ljust(32, b"\0") + b"SIF_MAGIC\0" + b"01\0" + arch + b"\0"
+
+
+@pytest.mark.parametrize(
+    ("head", "machine"),
+    [
+        (sif_header(b"02"), "x86_64"),
+        (sif_header(b"04"), "aarch64"),
+        (sif_header(b"05"), None),
+        (b"FROM x\n", None),
+    ],
+)
+def test_a_sifs_header_names_its_machine(tmp_path: Path, head: bytes, machine: str | None) -> None:
+    sif = tmp_path / "image.sif"
+    sif.write_bytes(head + b"\0" * 100)
+    assert gpu.sif_machine(sif) == machine
+
+
+def test_a_foreign_sif_gets_the_emulated_probe_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sif = tmp_path / "image.sif"
+    sif.write_bytes(sif_header(b"04"))
+    monkeypatch.setattr(gpu, "host_machine", lambda: "x86_64")
+    assert gpu._apptainer_timeout(sif) == gpu.PROBE_TIMEOUT_S * gpu.EMULATED_TIMEOUT_FACTOR
+    monkeypatch.setattr(gpu, "host_machine", lambda: "aarch64")
+    assert gpu._apptainer_timeout(sif) == gpu.PROBE_TIMEOUT_S

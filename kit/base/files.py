@@ -120,11 +120,34 @@ def read_bytes(
         os.close(fd)
 
 
+def read_head(path: Path, *, limit: int) -> bytes:
+    """The first `limit` bytes of the regular file `path`: for a header (a SIF's) at the start of
+    a file of any size. Opens like `read_bytes`; raises `OSError` for anything else."""
+    fd = _open_regular(path)
+    try:
+        return _read_up_to(fd, limit)
+    finally:
+        os.close(fd)
+
+
 def read_tail(path: Path, *, limit: int) -> tuple[bytes, int]:
     """The last `limit` bytes of the regular file `path`, and its whole size: for output that a
     running program writes (a job's stdout), whose size nobody bounds and whose end is what a
     reader wants. Opens like `read_bytes` (no final symlink, never blocks) and raises `OSError`
     for anything but a regular file, so that the caller decides how to say it."""
+    fd = _open_regular(path)
+    try:
+        start = max(0, os.fstat(fd).st_size - limit)
+        os.lseek(fd, start, os.SEEK_SET)
+        data = _read_up_to(fd, limit)
+        return data, max(os.fstat(fd).st_size, start + len(data))
+    finally:
+        os.close(fd)
+
+
+def _open_regular(path: Path) -> int:
+    """An open descriptor on the regular file `path`, never through a final link, never blocking
+    on a FIFO; `OSError` in words otherwise."""
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | os.O_NOFOLLOW
     try:
         fd = os.open(path, flags)
@@ -132,23 +155,23 @@ def read_tail(path: Path, *, limit: int) -> tuple[bytes, int]:
         if os.path.islink(path):
             raise OSError("is a symbolic link") from None
         raise
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(f"is {describe_kind(info.st_mode)}, not a regular file")
-        start = max(0, info.st_size - limit)
-        os.lseek(fd, start, os.SEEK_SET)
-        chunks: list[bytes] = []
-        size = 0
-        while size < limit:
-            chunk = os.read(fd, min(MiB, limit - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return b"".join(chunks), max(info.st_size, start + size)
-    finally:
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
         os.close(fd)
+        raise OSError(f"is {describe_kind(mode)}, not a regular file")
+    return fd
+
+
+def _read_up_to(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, min(MiB, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def decode(data: bytes, path: Path, *, field: str | None = None, error: type[UserError] = UserError) -> str:

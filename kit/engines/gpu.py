@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from kit.base.errors import EngineUnavailable, OptionsError, ProbeError
+from kit.base.files import read_head
 from kit.engines.apptainer import find_apptainer
 from kit.engines.docker import connect_docker
 from kit.engines.emulation import host_machine, run_notice
@@ -544,11 +545,12 @@ def probe_apptainer(sif: Path | str, *, gpu: GpuMode = "auto", apptainer: str | 
             "-c",
             _APPTAINER_SHELL,
         ]
+        timeout = _apptainer_timeout(Path(sif))
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False)
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired as error:
             raise ProbeError(
-                f"The GPU probe in {sif} did not finish in {PROBE_TIMEOUT_S}s.", str(error.output or "")
+                f"The GPU probe in {sif} did not finish in {timeout}s.", str(error.output or "")
             ) from error
     return _finish(
         done.stdout + done.stderr,
@@ -558,6 +560,33 @@ def probe_apptainer(sif: Path | str, *, gpu: GpuMode = "auto", apptainer: str | 
         requested=requested,
         note=note,
     )
+
+
+# The SIF global header (github.com/sylabs/sif, pkg/sif): a 32-byte launch script, the magic
+# `SIF_MAGIC\0`, a 3-byte version, then the primary partition's architecture as a 3-byte code.
+_SIF_MAGIC = b"SIF_MAGIC\x00"
+_SIF_ARCH_AT = 45
+_SIF_MACHINES = {b"02": "x86_64", b"04": "aarch64"}
+
+
+def sif_machine(sif: Path) -> str | None:
+    """The machine (`aarch64`) a SIF's primary partition was built for, from its header; None
+    for a file that is not a SIF, cannot be read, or names an architecture the kit does not
+    build for. Reads 48 bytes, never follows a final link, never blocks."""
+    try:
+        head = read_head(sif, limit=_SIF_ARCH_AT + 3)
+    except OSError:
+        return None
+    if head[32:42] != _SIF_MAGIC:
+        return None
+    return _SIF_MACHINES.get(head[_SIF_ARCH_AT : _SIF_ARCH_AT + 2])
+
+
+def _apptainer_timeout(sif: Path) -> int:
+    """The probe's time limit: longer for a SIF of another architecture than the host's."""
+    machine = sif_machine(sif)
+    foreign = machine is not None and host_platform(machine) != host_platform(host_machine())
+    return PROBE_TIMEOUT_S * EMULATED_TIMEOUT_FACTOR if foreign else PROBE_TIMEOUT_S
 
 
 def _apptainer_gpu_decision(gpu: GpuMode) -> tuple[bool, str]:
