@@ -53,6 +53,17 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def assert_lab_probe_report(text: str) -> None:
+    """The probe's report from a job on the lab's pool, which has no GPU: the lab channel's CPU
+    PyTorch (tests/lab/channel.py), imported, and no device."""
+    from kit.engines.gpu import parse_probe_output
+    from tests.lab.channel import TORCH_VERSION
+
+    report = parse_probe_output(text)
+    assert report.torch_version is not None and report.torch_version.split("+")[0] == TORCH_VERSION, text
+    assert report.cuda_available is False and report.device_count == 0, text
+
+
 def run_command(
     argv: list[str], *, cwd: Path | None = None, timeout: float = 120, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

@@ -18,16 +18,14 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import REPO, kit_cli
+from conftest import REPO, assert_lab_probe_report, kit_cli
 
 from kit import api
 from kit.base.errors import SchedulerError, SchedulerUnavailable
-from kit.engines.gpu import parse_probe_output
 from kit.schedulers import SCHEDULERS, JobStatus, Scheduler, Submitted, get_scheduler, scheduler_names
 from tests.lab.settings import LabSettings, copy_workspace
 
 JOB_LIMIT_S = 300
-TORCH = "2.13.0"
 
 
 def job_workspace(lab: LabSettings, tmp_path: Path, *flags: str) -> Path:
@@ -67,12 +65,6 @@ def follow(job: Submitted, **kwargs: object) -> tuple[JobStatus, list[str]]:
     return final, seen
 
 
-def assert_probe_report(text: str) -> None:
-    report = parse_probe_output(text)
-    assert report.torch_version is not None and report.torch_version.split("+")[0] == TORCH
-    assert report.cuda_available is False and report.device_count == 0
-
-
 # ---------------------------------------------------------------- the kit's files run
 
 
@@ -87,7 +79,7 @@ def test_htcondor_runs_the_kit_submit_file(
     final, seen = follow(job)
     assert final.state == "completed" and final.exit_code == 0, final.summary()
     assert seen[-1] == "completed" and len(seen) >= 2  # it was seen before it ended
-    assert_probe_report(api.job_output(job))
+    assert_lab_probe_report(api.job_output(job))
     assert (workspace / f"cuda-exercise-cpu-{job.job_id}.0.out").is_file()
 
 
@@ -100,7 +92,7 @@ def test_slurm_runs_the_kit_batch_script(slurm: str, lab: LabSettings, lab_sif: 
     job = api.submit_job(workspace, "slurm")
     final, seen = follow(job)
     assert final.state == "completed" and final.exit_code == 0, final.summary()
-    assert_probe_report(api.job_output(job))
+    assert_lab_probe_report(api.job_output(job))
     assert final.output_files == (str(workspace / f"cuda-exercise-cpu-{job.job_id}.out"),)
 
 
