@@ -325,6 +325,23 @@ def private_daemon(docker_client: Any) -> Iterator[PrivateDaemon]:
         shutil.rmtree(daemon.root, ignore_errors=True)
 
 
+SHELL_BASE = "kit-test-faults/sh:host"
+
+
+def start_with_shell_base(daemon: PrivateDaemon) -> Any:
+    """Start the private daemon (a skip here, a failure under CI, where none can run) and give it
+    SHELL_BASE: a tiny `docker import` of host files, so its builds need no registry."""
+    from tests.lab.localbase import host_shell_image
+
+    try:
+        client = daemon.start()
+    except RuntimeError as why:
+        need(False, f"a second, private dockerd cannot run here: {why}")
+        raise
+    host_shell_image(client, SHELL_BASE)
+    return client
+
+
 def slow_context(directory: Path, base: str) -> Path:
     """A build whose context upload takes many seconds: a 2 GB sparse file (no disk used, no
     container run, so no network is needed in the private daemon)."""
@@ -339,16 +356,8 @@ def slow_context(directory: Path, base: str) -> Path:
 def test_daemon_killed_mid_build_is_a_clear_error_and_leaves_nothing(
     private_daemon: PrivateDaemon, private_tmp: Path, tmp_path: Path
 ) -> None:
-    from tests.lab.localbase import host_shell_image
-
-    try:
-        client = private_daemon.start()
-    except RuntimeError as why:
-        need(False, f"a second, private dockerd cannot run here: {why}")
-        raise
-    base = "kit-test-faults/sh:host"
-    host_shell_image(client, base)  # a tiny `docker import` of host files
-    context = slow_context(tmp_path / "context", base)
+    client = start_with_shell_base(private_daemon)
+    context = slow_context(tmp_path / "context", SHELL_BASE)
     repository = "kit-test-faults/daemon-killed"
     builder = DockerBuilder(env={**os.environ, "DOCKER_HOST": private_daemon.host})
     uploading = threading.Event()
@@ -381,7 +390,7 @@ def test_daemon_killed_mid_build_is_a_clear_error_and_leaves_nothing(
     # Back up on the same data root: no tag, and nothing but the base image.
     client = private_daemon.start()
     assert tags_of(client, repository) == []
-    assert [image.tags for image in client.images.list(all=True)] == [[base]]
+    assert [image.tags for image in client.images.list(all=True)] == [[SHELL_BASE]]
 
 
 # ---------------------------------------------------------------- cancel (Ctrl-C, the widget's button)
@@ -428,21 +437,14 @@ def test_a_run_removes_every_cache_record_of_a_long_build(
     end (tests/lab/leftovers.py) once stopped after four passes and left the lower steps of every
     long build behind, a few records more after each CI run. Own daemon: no other run's records."""
     from tests.lab import leftovers
-    from tests.lab.localbase import host_shell_image
 
-    try:
-        client = private_daemon.start()
-    except RuntimeError as why:
-        need(False, f"a second, private dockerd cannot run here: {why}")
-        raise
-    base = "kit-test-faults/sh:host"
-    host_shell_image(client, base)
+    client = start_with_shell_base(private_daemon)
     context = tmp_path / "chain"
     context.mkdir()
     steps = [f"COPY step{i} /step{i}" for i in range(12)]
     for i in range(12):
         (context / f"step{i}").write_text(f"{i}\n")
-    (context / "Dockerfile").write_text("\n".join([f"FROM {base}", *steps]) + "\n")
+    (context / "Dockerfile").write_text("\n".join([f"FROM {SHELL_BASE}", *steps]) + "\n")
     # The records before the build: not leftovers.begin, which would register this test as a run
     # in the shared registry with the session's own pid (alive when the session ends, so the
     # session would hand its sweep to it and leave its whole build cache behind).
