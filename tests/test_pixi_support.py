@@ -28,9 +28,21 @@ def copy(name: str, tmp_path: Path) -> Path:
     return target
 
 
-def refusal(capsys: pytest.CaptureFixture[str], ws: Path, version: str) -> dict[str, str]:
-    """`kit generate --json` with pixi `version`: exit 2, nothing written, the one error."""
-    run = kit(capsys, "generate", ws, "--base-image", image(version), "--json")
+def requiring_pixi(tmp_path: Path, spec: str) -> Path:
+    """A copy of the explicit-default shape whose `[workspace]` says `requires-pixi = spec`."""
+    ws = copy("explicit-default", tmp_path)
+    manifest = ws / "pixi.toml"
+    manifest.write_text(
+        manifest.read_text().replace("[workspace]\n", f'[workspace]\nrequires-pixi = "{spec}"\n', 1)
+    )
+    return ws
+
+
+def refusal(capsys: pytest.CaptureFixture[str], ws: Path, version: str | None = None) -> dict[str, str]:
+    """`kit generate --json` with pixi `version` (else the kit's default image): exit 2, nothing
+    written, the one error."""
+    flags = ["--base-image", image(version)] if version else []
+    run = kit(capsys, "generate", ws, *flags, "--json")
     body = run.json
     assert (run.code, body["ok"], body["result"]) == (2, False, None)
     assert not (ws / "Dockerfile").exists()
@@ -78,14 +90,8 @@ def test_generate_refuses_an_unmet_requires_pixi(capsys: pytest.CaptureFixture[s
 def test_a_requires_pixi_the_pin_cannot_meet_is_refused_with_the_default_image(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    ws = copy("explicit-default", tmp_path)
-    manifest = ws / "pixi.toml"
-    manifest.write_text(
-        manifest.read_text().replace("[workspace]\n", '[workspace]\nrequires-pixi = ">=9.0"\n', 1)
-    )
-    run = kit(capsys, "generate", ws, "--json")
-    error = run.json["errors"][0]  # type: ignore[index]
-    assert run.code == 2 and error["field"] == "workspace.requires-pixi"
+    error = refusal(capsys, requiring_pixi(tmp_path, ">=9.0"))
+    assert error["field"] == "workspace.requires-pixi"
     assert f"pixi {PIXI_VERSION} in {DEFAULT_BASE_IMAGE}" in error["message"]
     assert error["fix"] == "use a pixi image whose version satisfies '>=9.0', or relax requires-pixi"
 
@@ -93,14 +99,8 @@ def test_a_requires_pixi_the_pin_cannot_meet_is_refused_with_the_default_image(
 def test_a_requires_pixi_pixi_would_not_parse_is_refused(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    ws = copy("explicit-default", tmp_path)
-    manifest = ws / "pixi.toml"
-    manifest.write_text(
-        manifest.read_text().replace("[workspace]\n", '[workspace]\nrequires-pixi = "0.74"\n', 1)
-    )
-    run = kit(capsys, "generate", ws, "--json")
-    error = run.json["errors"][0]  # type: ignore[index]
-    assert (run.code, error["field"]) == (2, "workspace.requires-pixi")
+    error = refusal(capsys, requiring_pixi(tmp_path, "0.74"))
+    assert error["field"] == "workspace.requires-pixi"
     assert "not a version specifier pixi accepts" in error["message"] and ">=0.74" in error["fix"]
 
 
