@@ -70,6 +70,12 @@ def _refuse_odd(
         )
 
 
+def _open_flags(follow: bool) -> int:
+    """Read-only, never blocking on a FIFO, closed in children, and (unless `follow`) refusing a
+    final symlink: how every reader here opens a file that came with a workspace."""
+    return os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (0 if follow else os.O_NOFOLLOW)
+
+
 def read_bytes(
     path: Path,
     *,
@@ -80,9 +86,8 @@ def read_bytes(
 ) -> bytes:
     """The bytes of the regular file `path`, at most `limit` of them; never blocks, never follows
     a final symlink unless `follow`."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (0 if follow else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, _open_flags(follow))
     except FileNotFoundError:
         raise error(
             "does not exist", file=path, field=field, fix="create it, or pass the right folder"
@@ -98,22 +103,15 @@ def read_bytes(
         raise _unreadable(path, exc, field, error) from None
     try:
         _refuse_odd(path, os.fstat(fd), limit, field, error)
-        chunks: list[bytes] = []
-        size = 0
-        while size <= limit:
-            chunk = os.read(fd, min(MiB, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:  # it grew while we read it
+        data = _read_up_to(fd, limit + 1)
+        if len(data) > limit:  # it grew while we read it
             raise error(
                 f"is more than the {limit // MiB} MiB the kit reads",
                 file=path,
                 field=field,
                 fix="check that this is the right file",
             )
-        return b"".join(chunks)
+        return data
     except OSError as exc:
         raise _unreadable(path, exc, field, error) from None
     finally:
@@ -148,9 +146,8 @@ def read_tail(path: Path, *, limit: int) -> tuple[bytes, int]:
 def _open_regular(path: Path) -> int:
     """An open descriptor on the regular file `path`, never through a final link, never blocking
     on a FIFO; `OSError` in words otherwise."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | os.O_NOFOLLOW
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, _open_flags(follow=False))
     except OSError:
         if os.path.islink(path):
             raise OSError("is a symbolic link") from None
@@ -163,6 +160,7 @@ def _open_regular(path: Path) -> int:
 
 
 def _read_up_to(fd: int, limit: int) -> bytes:
+    """At most `limit` bytes from `fd`, in reads of a MiB at most, until its end."""
     chunks: list[bytes] = []
     size = 0
     while size < limit:
